@@ -1,0 +1,282 @@
+"""The `ltdistill` command line (design.md's CLI contract). Bad input: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ltdistill.errors import BadInput, check
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, exit 2 (argparse prints usage first by default)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def imbalance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 (n_max/n_min), got {text!r}") from None
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"imbalance factor beta = n_max/n_min must be >= 1, got {value} "
+                                         "(an imbalance *rate* 0.01 is beta 100)")
+    return value
+
+
+def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--dataset", required=required, help="digits | fashion-mnist | mnist | cifar10 | cifar100 | "
+                   "tiny-imagenet | imagenet-lt")
+    p.add_argument("--imbalance", type=imbalance, default=None, help="imbalance factor beta = n_max/n_min (1 = balanced)")
+    p.add_argument("--profile", choices=["exp", "step"], default=None)
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
+    p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--protocol", choices=["cpu", "paper"], default=None,
+                   help="scale protocol: cpu (width-32 nets, 300 eval epochs) or paper (width 128, 1000 epochs)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ltdistill", description="Long-tailed dataset distillation.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("datasets", help="list datasets, whether they are available here, how to get them")
+    sub.add_parser("models", help="list registered models")
+    sub.add_parser("methods", help="list registered methods and their config fields")
+
+    d = sub.add_parser("distill", help="synthesize a class-balanced set from a long-tailed one")
+    d.add_argument("--method", default=None)
+    add_data_args(d, required=False)
+    d.add_argument("--ipc", type=positive_int, default=None, help="images per class")
+    d.add_argument("--experts", default=None, help="expert buffer directory (trajectory methods)")
+    d.add_argument("--config", default=None, help="TOML preset with [run] and [method] tables")
+    d.add_argument("--iterations", type=positive_int, default=None)
+    d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one method config field (TOML value syntax), repeatable")
+    d.add_argument("--out", required=True, help="output directory for the SyntheticSet")
+    add_common(d)
+
+    e = sub.add_parser("evaluate", help="train fresh models on a SyntheticSet (or the full LT set) and score them")
+    e.add_argument("artifact", nargs="?", help="SyntheticSet directory")
+    e.add_argument("--full", action="store_true", help="evaluate training on the whole long-tailed set instead")
+    add_data_args(e, required=False)
+    e.add_argument("--model", default="convnet")
+    e.add_argument("--width", type=positive_int, default=None)
+    e.add_argument("--depth", type=positive_int, default=None)
+    e.add_argument("--runs", type=positive_int, default=3)
+    e.add_argument("--epochs", type=positive_int, default=None)
+    e.add_argument("--lr", type=float, default=None, help="default: the learned lr of the set, else 0.01")
+    e.add_argument("--batch-size", type=positive_int, default=256)
+    e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
+    add_common(e)
+    return parser
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    check(bool(sep) and key.strip() != "", f"--set wants KEY=VALUE, got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value  # a bare word is a string
+    return key.strip(), parsed
+
+
+def check_output_dir(out: Path) -> None:
+    from ltdistill.synthetic import holds_result
+
+    check(not holds_result(out), f"{out} already holds a result; choose a new --out (nothing was overwritten)")
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    check(parent.is_dir() and os.access(parent, os.W_OK), f"cannot write to {out}: {parent} is not writable")
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name.startswith("cuda"):
+        check(torch.cuda.is_available(), f"--device {name}: CUDA is not available on this machine")
+    else:
+        check(name == "cpu", f"--device must be cpu or cuda[:N], got {name!r}")
+    return name
+
+
+def cmd_datasets(args) -> int:
+    from ltdistill.data.sources import SOURCES, is_available
+
+    print(f"{'dataset':<15} {'available':<10} how to get it")
+    for name, source in SOURCES.items():
+        print(f"{name:<15} {'yes' if is_available(name) else 'no':<10} {source.how_to_get}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from ltdistill import models
+
+    print("\n".join(models.names()))
+    return 0
+
+
+def cmd_methods(args) -> int:
+    import dataclasses
+
+    from ltdistill import methods
+
+    for name, cls in sorted(methods.METHODS.items()):
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
+        print(f"{name}: {fields}")
+    return 0
+
+
+def cmd_distill(args) -> int:
+    from ltdistill import methods, protocols
+    from ltdistill.config import load_preset
+    from ltdistill.data.longtail import load_longtail
+
+    method_config, run = load_preset(args.config) if args.config else ({}, {})
+    settings = {k: run.get(k) for k in ("method", "dataset", "imbalance", "ipc", "profile", "protocol")}
+    for key in settings:
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    for key in ("method", "dataset", "ipc"):
+        check(settings[key] is not None, f"distill needs --{key} (or [run] {key} in --config)")
+    check(isinstance(settings["ipc"], int) and settings["ipc"] >= 1, f"ipc must be an integer >= 1, got {settings['ipc']!r}")
+    iterations = args.iterations or run.get("iterations")
+    if iterations is not None:
+        method_config["iterations"] = iterations
+    for text in args.set:
+        key, value = parse_override(text)
+        method_config[key] = value
+    out = Path(args.out)
+    check_output_dir(out)
+    device = resolve_device(args.device)
+    if settings["method"] not in methods.METHODS:
+        raise BadInput(f"unknown method {settings['method']!r}; known: {', '.join(methods.names())}")
+    protocol = settings["protocol"] or "cpu"
+    imbalance_factor = settings["imbalance"]
+    if imbalance_factor is not None:
+        imbalance_factor = float(imbalance_factor)
+        check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
+    data = load_longtail(settings["dataset"], imbalance_factor, settings["profile"] or "exp", args.data_seed,
+                         args.data_dir)
+    import dataclasses
+
+    cls = methods.METHODS[settings["method"]]
+    field_names = {f.name for f in dataclasses.fields(cls.Config)}
+    method = methods.create(settings["method"], **protocols.fill_method_defaults(field_names, method_config,
+                                                                                   protocol, data.im_size))
+    experts = args.experts or run.get("experts")
+    synthetic = method.distill(data, settings["ipc"], experts=experts, seed=args.seed,
+                               progress=not args.no_progress, device=device, workdir=out)
+    synthetic.meta["protocol"] = protocol
+    synthetic.save(out)
+    print(f"wrote {synthetic.images.shape[0]} images ({settings['method']}, ipc {settings['ipc']}) to {out}")
+    return 0
+
+
+def print_summary(result: dict, class_names: list[str]) -> None:
+    bal = result["balanced_acc"]
+    lt = result["lt_test"]
+    print(f"{result['training_set']} ({result.get('method')}), model {result['model']} {result['model_options']}, "
+          f"{result['epochs']} epochs, {result['runs']} runs, lr {result['lr']:.4g}")
+    print(f"balanced accuracy  {100 * bal['mean']:.2f} +- {100 * bal['std']:.2f}")
+    print("many/medium/few    " + " / ".join("-" if result[k] is None else f"{100 * result[k]:.1f}"
+                                              for k in ("many", "medium", "few")))
+    print(f"class-acc std      {100 * result['class_acc_std']:.2f}")
+    print(f"LT test            acc {100 * lt['acc']:.2f}  P {lt['precision']:.3f}  R {lt['recall']:.3f}  "
+          f"F1 {lt['f1']:.3f}")
+    print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in zip(class_names,
+                                                                                      result["per_class_acc"])))
+
+
+def cmd_evaluate(args) -> int:
+    from ltdistill import protocols
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.evaluate import EvalConfig, evaluate_full, evaluate_synthetic
+    from ltdistill.synthetic import SyntheticSet
+
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None:
+        check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
+        parent = json_path.parent if str(json_path.parent) else Path(".")
+        check(parent.is_dir() and os.access(parent, os.W_OK), f"cannot write {json_path}: {parent} is not writable")
+    device = resolve_device(args.device)
+    if args.full:
+        check(args.artifact is None, "give either an artifact directory or --full, not both")
+        check(args.dataset is not None, "evaluate --full needs --dataset and --imbalance")
+        synthetic = None
+        data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir)
+        protocol = args.protocol or "cpu"
+    else:
+        check(args.artifact is not None, "evaluate needs a SyntheticSet directory (or --full --dataset D)")
+        synthetic = SyntheticSet.load(args.artifact)
+        meta = synthetic.meta
+        check("dataset" in meta, f"{args.artifact}/meta.json does not name its dataset")
+        data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native"
+                             else None, meta.get("profile", "exp"), meta.get("data_seed", 0), args.data_dir,
+                             zca_eps=meta.get("zca_eps"))
+        check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
+              f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
+              f"images {tuple(data.train_x.shape[1:])}")
+        protocol = args.protocol or meta.get("protocol", "cpu")
+    options = protocols.network(protocol, data.im_size) if args.model == "convnet" else {}
+    if args.width is not None:
+        options["width"] = args.width
+    if args.depth is not None:
+        options["depth"] = args.depth
+    config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
+                        epochs=args.epochs or protocols.eval_epochs(protocol), lr=args.lr,
+                        batch_size=args.batch_size)
+    progress = not args.no_progress
+    if synthetic is None:
+        result = evaluate_full(data, config, seed=args.seed, device=device, progress=progress)
+    else:
+        result = evaluate_synthetic(synthetic, data, config, seed=args.seed, device=device, progress=progress)
+    result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
+                  profile=data.profile, train_counts=data.counts)
+    print_summary(result, data.class_names)
+    if json_path is not None:
+        from ltdistill.synthetic import atomic_write_bytes
+
+        atomic_write_bytes(json_path, json.dumps(result, indent=2).encode())
+        print(f"wrote {json_path}")
+    return 0
+
+
+COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "distill": cmd_distill,
+            "evaluate": cmd_evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BadInput as e:
+        print(f"ltdistill: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ltdistill: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""TOML presets (tomllib) that fill a method's Config dataclass; unknown keys and wrong types are BadInput
+(checked by the method's constructor). A preset may also carry [run] keys (dataset, imbalance, ipc, protocol,
+iterations ...) that the CLI uses as defaults for its flags."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from ltdistill.errors import BadInput
+
+RUN_KEYS = {"method", "dataset", "imbalance", "ipc", "profile", "seed", "protocol", "iterations", "experts"}
+
+
+def load_preset(path: str | Path) -> tuple[dict, dict]:
+    """Return (method config, run settings) from a TOML preset."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"config file {p} not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise BadInput(f"{p}: invalid TOML ({e})") from None
+    run = data.pop("run", {})
+    if not isinstance(run, dict):
+        raise BadInput(f"{p}: [run] must be a table")
+    unknown = sorted(set(run) - RUN_KEYS)
+    if unknown:
+        raise BadInput(f"{p}: unknown [run] key(s) {unknown}; known: {sorted(RUN_KEYS)}")
+    method = data.pop("method", {})
+    if not isinstance(method, dict):
+        raise BadInput(f"{p}: [method] must be a table")
+    if data:
+        raise BadInput(f"{p}: unknown top-level key(s) {sorted(data)}; use [run] and [method] tables")
+    return method, run

@@ -1,0 +1,165 @@
+"""The long-tailed builder: imbalance profiles, seeded subsampling, balanced and long-tailed test sets.
+
+Exponential profile (Cui et al. 2019; the CIFAR-LT convention of LTDD's utils/dataset_cifar10imbalance.py):
+    n_i = floor(n_max * beta^(-i/(C-1))),  class 0 the head, beta = n_max / n_min (beta = 1: balanced).
+Step profile (Cao et al. 2019, LDAM): the first C//2 classes keep n_max, the rest floor(n_max / beta).
+n_max is the smallest per-class count of the source split, so every class can supply its quota exactly.
+The long-tailed test set applies the same profile to the balanced test split (LTDD supplement Sec. 7.1:
+CIFAR10-LT beta=200 on 1000/class gives 1000,555,308,170,94,52,29,16,9,5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ltdistill.data.raw import RawDataset, RawSplit
+from ltdistill.errors import BadInput
+
+PROFILES = ("exp", "step")
+# floor() of a product that is an integer in exact arithmetic must not drop to the integer below (50.0 -> 49).
+_FLOOR_SLACK = 1e-9
+
+
+def class_counts(n_max: int, num_classes: int, imbalance_factor: float, profile: str = "exp") -> list[int]:
+    """Per-class image counts of a long-tailed profile (pure function)."""
+    if profile not in PROFILES:
+        raise BadInput(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    if not imbalance_factor >= 1:
+        raise BadInput(f"imbalance factor (beta = n_max/n_min) must be >= 1, got {imbalance_factor}")
+    if imbalance_factor > n_max:
+        raise BadInput(f"imbalance factor {imbalance_factor} leaves the tail with no image (n_max is {n_max})")
+    if num_classes == 1:
+        return [n_max]
+    if profile == "exp":
+        raw = [n_max * imbalance_factor ** (-i / (num_classes - 1)) for i in range(num_classes)]
+    else:
+        raw = [n_max if i < num_classes // 2 else n_max / imbalance_factor for i in range(num_classes)]
+    return [max(1, math.floor(x * (1 + _FLOOR_SLACK))) for x in raw]
+
+
+def subsample(labels: np.ndarray, counts: list[int], rng: np.random.Generator) -> np.ndarray:
+    """Indices taking counts[c] images of class c without replacement, in the source's order."""
+    chosen = []
+    for c, n in enumerate(counts):
+        pool = np.flatnonzero(labels == c)
+        if len(pool) < n:
+            raise BadInput(f"class {c} has {len(pool)} images, the profile asks for {n}")
+        chosen.append(np.sort(rng.choice(pool, size=n, replace=False)))
+    return np.concatenate(chosen)
+
+
+@dataclass
+class LTDataset:
+    """A long-tailed train set with its balanced and long-tailed test sets, as normalized float tensors."""
+
+    name: str
+    imbalance_factor: float
+    profile: str
+    seed: int
+    class_names: list[str]
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    test_lt_x: torch.Tensor
+    test_lt_y: torch.Tensor
+    mean: list[float]
+    std: list[float]
+    zca_eps: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def im_size(self) -> tuple[int, int]:
+        return tuple(self.train_x.shape[2:])
+
+    @property
+    def counts(self) -> list[int]:
+        return torch.bincount(self.train_y, minlength=self.num_classes).tolist()
+
+    def indices_of(self, c: int) -> torch.Tensor:
+        return torch.nonzero(self.train_y == c).flatten()
+
+    def whitened(self, eps: float = 0.1) -> LTDataset:
+        """The same data ZCA-whitened, fitted on the long-tailed train set (as MTT/DATM/LTDD with --zca)."""
+        from ltdistill.data.zca import ZCA
+
+        if self.zca_eps is not None:
+            raise ValueError("dataset is already ZCA-whitened")
+        zca = ZCA(eps).fit(self.train_x)
+        return replace(self, train_x=zca(self.train_x), test_x=zca(self.test_x), test_lt_x=zca(self.test_lt_x),
+                       zca_eps=eps)
+
+    def describe(self) -> dict:
+        return {"dataset": self.name, "imbalance_factor": self.imbalance_factor, "profile": self.profile,
+                "data_seed": self.seed, "train_counts": self.counts, "num_classes": self.num_classes,
+                "image_shape": list(self.train_x.shape[1:]), "mean": self.mean, "std": self.std,
+                "zca_eps": self.zca_eps}
+
+
+def _to_float(split: RawSplit, mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.from_numpy(split.images).float().div_(255.0)
+    x = (x - torch.tensor(mean, dtype=torch.float32)[None, :, None, None]) / torch.tensor(std, dtype=torch.float32)[
+        None, :, None, None]
+    return x.contiguous(), torch.from_numpy(split.labels).long()
+
+
+def _split(split: RawSplit, index: np.ndarray) -> RawSplit:
+    return RawSplit(split.images[index], split.labels[index])
+
+
+def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str = "exp", seed: int = 0) -> LTDataset:
+    """Build the LT train set and its test sets from a raw source (seeded: same seed, same images)."""
+    C = raw.num_classes
+    train_per_class = np.bincount(raw.train.labels, minlength=C)
+    test_per_class = np.bincount(raw.test.labels, minlength=C)
+    if train_per_class.min() == 0:
+        raise BadInput(f"{raw.name}: class {int(train_per_class.argmin())} has no training image")
+    rng_train, rng_test = (np.random.default_rng([seed, k]) for k in range(2))
+
+    if raw.native_longtail:
+        native = float(train_per_class.max() / train_per_class.min())
+        if imbalance_factor not in (None, native):
+            raise BadInput(f"{raw.name} is long-tailed by construction (beta {native:.0f}); omit --imbalance")
+        imbalance_factor, profile = native, "native"
+        train_index = np.arange(len(raw.train.labels))
+        lt_test_counts = [max(1, int(test_per_class.min() * n / train_per_class.max())) for n in train_per_class]
+    else:
+        if imbalance_factor is None:
+            raise BadInput(f"{raw.name} is balanced: give an imbalance factor (--imbalance, 1 = balanced)")
+        counts = class_counts(int(train_per_class.min()), C, imbalance_factor, profile)
+        train_index = subsample(raw.train.labels, counts, rng_train)
+        lt_test_counts = class_counts(int(test_per_class.min()), C, min(imbalance_factor, test_per_class.min()),
+                                      profile)
+    lt_test_index = subsample(raw.test.labels, lt_test_counts, rng_test)
+
+    # Per-channel statistics of the whole source train split: fixed per dataset, independent of beta.
+    pixels = raw.train.images.transpose(1, 0, 2, 3).reshape(raw.train.images.shape[1], -1)
+    mean = np.array([p.mean(dtype=np.float64) for p in pixels]) / 255.0
+    std = np.array([p.std(dtype=np.float64) for p in pixels]) / 255.0
+    std = np.where(std > 0, std, 1.0)
+    train_x, train_y = _to_float(_split(raw.train, train_index), mean, std)
+    test_x, test_y = _to_float(raw.test, mean, std)
+    test_lt_x, test_lt_y = _to_float(_split(raw.test, lt_test_index), mean, std)
+    return LTDataset(raw.name, float(imbalance_factor), profile, seed, list(raw.class_names), train_x, train_y,
+                     test_x, test_y, test_lt_x, test_lt_y, mean.tolist(), std.tolist())
+
+
+def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
+                  data_dir=None, zca_eps: float | None = None) -> LTDataset:
+    """One call from a dataset name to the (optionally ZCA-whitened) long-tailed dataset."""
+    from ltdistill.data.sources import load_source
+
+    data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed)
+    return data.whitened(zca_eps) if zca_eps is not None else data

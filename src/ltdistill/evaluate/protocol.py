@@ -1,0 +1,80 @@
+"""The evaluation protocol: train fresh models on a training set (a SyntheticSet, or the whole long-tailed set as
+the upper reference), N runs with seeds seed..seed+N-1, and report every metric of evaluate/metrics.py.
+
+Defaults follow MTT/DATM/LTDD evaluate_synset: SGD momentum 0.9, weight decay 5e-4, DSA, lr x0.1 at half,
+soft cross-entropy for soft labels, the method's learned lr when it learned one, else lr 0.01; batch 256.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm import tqdm
+
+from ltdistill import models
+from ltdistill.data.longtail import LTDataset
+from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
+from ltdistill.synthetic import SyntheticSet
+from ltdistill.train import TrainConfig, predict, train_model
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str = "convnet"
+    model_options: tuple = ()  # ((key, value), ...) passed to models.create, e.g. (("width", 32),)
+    runs: int = 3
+    epochs: int = 300
+    lr: float | None = None  # None: the learned lr of the set when present, else 0.01
+    batch_size: int = 256
+    class_balanced: bool = False
+    temperature: float = 1.0
+
+
+def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
+                    device: str = "cpu", progress: bool = False, desc: str = "eval") -> dict:
+    """One run: a fresh model trained on (images, targets), scored on both test sets."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
+                          im_size=data.im_size, **dict(config.model_options)).to(device)
+    train_config = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size,
+                               class_balanced=config.class_balanced, temperature=config.temperature)
+    train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc)
+    return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
+                       data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+
+
+def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
+                          device: str = "cpu", progress: bool = True) -> dict:
+    start = time.perf_counter()
+    runs = [train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device, progress=progress,
+                            desc=f"eval run {r + 1}/{config.runs}")
+            for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1)]
+    result = aggregate(runs)
+    result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
+                  epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
+                  eval_config=asdict(config), seconds_per_run=(time.perf_counter() - start) / config.runs,
+                  device=str(device))
+    return result
+
+
+def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
+                       device: str = "cpu", progress: bool = True) -> dict:
+    lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
+    result = evaluate_training_set(synthetic.images, synthetic.labels, data, config, lr=lr, seed=seed,
+                                   device=device, progress=progress)
+    result.update(training_set="synthetic", method=synthetic.meta.get("method"), ipc=synthetic.meta.get("ipc"),
+                  soft_labels=synthetic.soft)
+    return result
+
+
+def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device: str = "cpu",
+                  progress: bool = True) -> dict:
+    """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling)."""
+    lr = config.lr if config.lr is not None else 0.01
+    result = evaluate_training_set(data.train_x, data.train_y, data, config, lr=lr, seed=seed, device=device,
+                                   progress=progress)
+    result.update(training_set="full-longtail", method="full", ipc=None, soft_labels=False)
+    return result

@@ -1,0 +1,98 @@
+"""The method protocol (design.md): configuration in the constructor, the work in one `distill` call.
+
+Every method is a `Method` subclass with a frozen `Config` dataclass whose fields are its hyperparameters; the
+constructor checks names and types at the boundary (unknown key or wrong type: BadInput).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from ltdistill.data.longtail import LTDataset
+from ltdistill.errors import BadInput
+from ltdistill.synthetic import SyntheticSet
+
+
+class Distiller(Protocol):
+    name: str
+
+    def distill(self, data: LTDataset, ipc: int, *, experts=None, seed: int = 0, progress: bool = True,
+                device: str = "cpu", workdir=None) -> SyntheticSet: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    pass
+
+
+def coerce(value: Any, annotation: Any, name: str) -> Any:
+    """Check (and lightly convert: int -> float) a config value against its dataclass annotation."""
+    kinds = {"int": int, "float": float, "str": str, "bool": bool}
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    options = [t.strip() for t in text.split("|")]
+    if value is None and "None" in options:
+        return None
+    for option in options:
+        kind = kinds.get(option)
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    raise BadInput(f"config {name} must be {text}, got {value!r}")
+
+
+class Method:
+    name: ClassVar[str]
+    Config: ClassVar[type] = NoConfig
+    # Methods that start from real images declare what happens when a class has fewer than ipc of them.
+    uses_real_images: ClassVar[bool] = False
+
+    def __init__(self, **config: Any):
+        fields = {f.name: f for f in dataclasses.fields(self.Config)}
+        unknown = sorted(set(config) - set(fields))
+        if unknown:
+            raise BadInput(f"method {self.name!r} has no config key(s) {unknown}; it has {sorted(fields)}")
+        checked = {k: coerce(v, fields[k].type, f"{self.name}.{k}") for k, v in config.items()}
+        self.config = self.Config(**checked)
+
+    def distill(self, data: LTDataset, ipc: int, *, experts=None, seed: int = 0, progress: bool = True,
+                device: str = "cpu", workdir=None) -> SyntheticSet:
+        """Validate, time and seed the run, then call the method's `_distill`."""
+        if not isinstance(ipc, int) or ipc < 1:
+            raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        synthetic = self._distill(data, ipc, experts=experts, seed=seed, progress=progress, device=device,
+                                  workdir=workdir)
+        synthetic.meta = {
+            "method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),
+            **data.describe(), "wall_time_s": time.perf_counter() - start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **synthetic.meta,
+        }
+        return synthetic
+
+    def _distill(self, data: LTDataset, ipc: int, *, experts, seed: int, progress: bool, device: str,
+                 workdir) -> SyntheticSet:
+        raise NotImplementedError
+
+
+def per_class_quota(data: LTDataset, ipc: int, short_class: str) -> list[int]:
+    """How many real images each class contributes: ipc, or all of a tail class that has fewer
+    (short_class 'all'), or BadInput (short_class 'error')."""
+    counts = data.counts
+    short = [c for c, n in enumerate(counts) if n < ipc]
+    if short and short_class == "error":
+        raise BadInput(f"ipc {ipc} exceeds the real images of class(es) {short} "
+                       f"(counts {[counts[c] for c in short]}); lower ipc or set short_class = 'all'")
+    if short_class not in ("all", "error"):
+        raise BadInput(f"short_class must be 'all' or 'error', got {short_class!r}")
+    return [min(ipc, n) for n in counts]

@@ -1,0 +1,36 @@
+"""Random: ipc real images per class drawn uniformly (seeded) from the long-tailed train set.
+
+A tail class with fewer than ipc images contributes all it has (short_class 'all', the default), recorded in
+meta.json as `images_per_class`; short_class 'error' refuses instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ltdistill.methods.base import Method, per_class_quota
+from ltdistill.synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    short_class: str = "all"  # 'all': take every image of a class with fewer than ipc; 'error': refuse
+
+
+class RandomSelection(Method):
+    name = "random"
+    Config = RandomConfig
+    uses_real_images = True
+
+    def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
+        quota = per_class_quota(data, ipc, self.config.short_class)
+        generator = torch.Generator().manual_seed(seed)
+        chosen = []
+        for c, n in enumerate(quota):
+            pool = data.indices_of(c)
+            chosen.append(pool[torch.randperm(len(pool), generator=generator)[:n]])
+        index = torch.cat(chosen)
+        return SyntheticSet(data.train_x[index].clone(), data.train_y[index].clone(),
+                            meta={"images_per_class": quota})

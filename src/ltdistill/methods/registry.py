@@ -1,0 +1,20 @@
+"""Method registry: `methods.create("random", **config)`; a new method is one file plus one line here."""
+
+from __future__ import annotations
+
+from ltdistill.errors import BadInput
+from ltdistill.methods.base import Method
+from ltdistill.methods.herding import Herding
+from ltdistill.methods.random import RandomSelection
+
+METHODS: dict[str, type[Method]] = {m.name: m for m in [RandomSelection, Herding]}
+
+
+def create(name: str, **config) -> Method:
+    if name not in METHODS:
+        raise BadInput(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+    return METHODS[name](**config)
+
+
+def names() -> list[str]:
+    return sorted(METHODS)

@@ -1,0 +1,118 @@
+"""The SyntheticSet artifact: a directory with `synthetic.safetensors` (images float32 NCHW; labels int64 hard or
+float32 soft-label logits; optional learned lr) and `meta.json` (how it was made). Never pickle.
+
+Writing is atomic (temporary file + rename, meta.json last: its presence marks a complete artifact), refuses a
+directory that already holds a result, and refuses NaN/Inf content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch.utils.data import TensorDataset
+
+from ltdistill import __version__
+from ltdistill.errors import BadInput
+
+TENSORS = "synthetic.safetensors"
+META = "meta.json"
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def holds_result(directory: Path) -> bool:
+    return (directory / META).exists() or (directory / TENSORS).exists()
+
+
+@dataclass
+class SyntheticSet:
+    images: torch.Tensor  # float32 (N, C, H, W), in the dataset's normalized (and ZCA, if meta says so) space
+    labels: torch.Tensor  # int64 (N,) hard labels, or float32 (N, K) soft-label logits
+    lr: float | None = None  # learned student lr of trajectory methods, used by the evaluator
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise BadInput(f"synthetic images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if self.labels.shape[0] != self.images.shape[0] or self.labels.ndim not in (1, 2):
+            raise BadInput(f"{self.images.shape[0]} synthetic images but labels of shape {tuple(self.labels.shape)}")
+
+    @property
+    def soft(self) -> bool:
+        return self.labels.ndim == 2
+
+    @property
+    def hard_labels(self) -> torch.Tensor:
+        """The class each image stands for (argmax of soft logits, or the hard label)."""
+        if not self.soft:
+            return self.labels
+        return torch.as_tensor(self.meta["classes"]) if "classes" in self.meta else self.labels.argmax(1)
+
+    def as_dataset(self) -> TensorDataset:
+        return TensorDataset(self.images, self.labels)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        out = Path(directory)
+        if holds_result(out):
+            raise BadInput(f"{out} already holds a result; choose a new --out (nothing was overwritten)")
+        finite = [torch.isfinite(self.images).all(), torch.isfinite(self.labels.float()).all()]
+        if self.lr is not None:
+            finite.append(torch.isfinite(torch.tensor(self.lr)))
+        if not all(bool(f) for f in finite):
+            raise RuntimeError("refusing to write a SyntheticSet holding NaN/Inf")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            tensors = {"images": self.images.float(), "labels": self.labels}
+            if self.lr is not None:
+                tensors["lr"] = torch.tensor([float(self.lr)])
+            atomic_save_tensors(tensors, out / TENSORS)
+            meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
+                    **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
+            atomic_write_bytes(out / META, json.dumps(meta, indent=2, default=float).encode())
+        except PermissionError as e:
+            raise BadInput(f"cannot write to {out}: {e.strerror}") from None
+        return out
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> SyntheticSet:
+        path = Path(directory)
+        if not (path / META).is_file() or not (path / TENSORS).is_file():
+            raise BadInput(f"{path} is not a SyntheticSet directory (expected {META} and {TENSORS})")
+        try:
+            meta = json.loads((path / META).read_text())
+            tensors = load_file(str(path / TENSORS))
+        except (json.JSONDecodeError, SafetensorError, OSError) as e:
+            raise BadInput(f"{path}: corrupt SyntheticSet ({type(e).__name__}: {e})") from None
+        if "images" not in tensors or "labels" not in tensors:
+            raise BadInput(f"{path / TENSORS} lacks 'images' or 'labels'")
+        lr = float(tensors["lr"][0]) if "lr" in tensors else None
+        return cls(tensors["images"], tensors["labels"], lr, meta)

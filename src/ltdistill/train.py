@@ -1,0 +1,97 @@
+"""The one trainer: evaluation, experts, herding's feature net and the two-stage classifiers all train through it.
+
+SGD with momentum and weight decay, DSA on every batch, lr x0.1 at half the epochs (the evaluation protocol of
+DC/DSA/DM/MTT/DATM/LTDD: utils.evaluate_synset), hard cross-entropy or soft cross-entropy against
+softmax(label logits / T) (DATM/LTDD's SoftCrossEntropy), instance-balanced or class-balanced sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ltdistill.data.augment import DSA
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    lr: float = 0.01
+    batch_size: int = 256
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_decay_at_half: bool = True  # x0.1 at epochs // 2 (MTT/DATM/LTDD evaluate_synset)
+    augment: bool = True  # DSA on every batch
+    class_balanced: bool = False  # sample classes uniformly (for long-tailed training sets)
+    temperature: float = 1.0  # soft labels: targets are softmax(logits / T)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """mean_b sum_k softmax(y_b / T)_k * -log softmax(x_b)_k (DATM/LTDD SoftCrossEntropy at T = 1)."""
+    return -(F.softmax(target_logits / temperature, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    if targets.ndim == 2:
+        return soft_cross_entropy(logits, targets, temperature)
+    return F.cross_entropy(logits, targets)
+
+
+def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's sample order: a permutation, or len(labels) draws with every class equally likely."""
+    n = len(labels)
+    if not class_balanced:
+        return torch.randperm(n, generator=generator)
+    classes = labels if labels.ndim == 1 else labels.argmax(1)
+    counts = torch.bincount(classes).float()
+    weights = 1.0 / counts[classes]
+    return torch.multinomial(weights, n, replacement=True, generator=generator)
+
+
+def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig, *,
+                generator: torch.Generator, dsa: DSA | None = None, params=None, progress: bool = False,
+                desc: str = "train", after_step=None) -> nn.Module:
+    """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
+    `after_step(model)` runs after each optimizer step (e.g. MaxNorm)."""
+    device = next(model.parameters()).device
+    images, targets = images.to(device), targets.to(device)
+    dsa = dsa or DSA()
+    optimizer = torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
+                                momentum=config.momentum, weight_decay=config.weight_decay)
+    model.train()
+    for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
+        if config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.1
+        order = batch_order(targets.cpu(), config.class_balanced, generator).to(device)
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            x = images[idx]
+            if config.augment:
+                x = dsa(x, generator)
+            loss = classification_loss(model(x), targets[idx], config.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if after_step is not None:
+                after_step(model)
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    out = [model(images[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model.embed(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
