@@ -40,7 +40,8 @@ def imbalance(text: str) -> float:
 def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--dataset", required=required, help="digits | fashion-mnist | mnist | cifar10 | cifar100 | "
                    "tiny-imagenet | imagenet-lt")
-    p.add_argument("--imbalance", type=imbalance, default=None, help="imbalance factor beta = n_max/n_min (1 = balanced)")
+    p.add_argument("--imbalance", type=imbalance, default=None,
+                   help="imbalance factor beta = n_max/n_min (1 = balanced)")
     p.add_argument("--profile", choices=["exp", "step"], default=None)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
@@ -159,7 +160,8 @@ def cmd_distill(args) -> int:
             settings[key] = getattr(args, key)
     for key in ("method", "dataset", "ipc"):
         check(settings[key] is not None, f"distill needs --{key} (or [run] {key} in --config)")
-    check(isinstance(settings["ipc"], int) and settings["ipc"] >= 1, f"ipc must be an integer >= 1, got {settings['ipc']!r}")
+    check(isinstance(settings["ipc"], int) and settings["ipc"] >= 1,
+          f"ipc must be an integer >= 1, got {settings['ipc']!r}")
     iterations = args.iterations or run.get("iterations")
     if iterations is not None:
         method_config["iterations"] = iterations
@@ -204,8 +206,8 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print(f"class-acc std      {100 * result['class_acc_std']:.2f}")
     print(f"LT test            acc {100 * lt['acc']:.2f}  P {lt['precision']:.3f}  R {lt['recall']:.3f}  "
           f"F1 {lt['f1']:.3f}")
-    print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in zip(class_names,
-                                                                                      result["per_class_acc"])))
+    per_class = zip(class_names, result["per_class_acc"], strict=True)
+    print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 
 
 def cmd_evaluate(args) -> int:
@@ -267,7 +269,10 @@ COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_metho
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
     try:
         return COMMANDS[args.command](args)
     except BadInput as e:

@@ -94,4 +94,5 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> t
 def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model.embed(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+    chunks = range(0, len(images), batch_size)
+    return torch.cat([model.embed(images[i:i + batch_size].to(device)).cpu() for i in chunks])

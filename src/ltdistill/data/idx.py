@@ -38,7 +38,8 @@ def read_idx(path: Path) -> np.ndarray:
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     expected = int(np.prod(dims)) if dims else 0
     if len(data) - header != expected:
-        raise BadInput(f"{path} is truncated or corrupt: {len(data) - header} data bytes, expected {expected} for {dims}")
+        raise BadInput(f"{path} is truncated or corrupt: {len(data) - header} data bytes, "
+                       f"expected {expected} for {dims}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 

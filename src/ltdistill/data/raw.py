@@ -16,7 +16,8 @@ class RawSplit:
         self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.images.ndim != 4 or len(self.images) != len(self.labels):
-            raise ValueError(f"RawSplit wants images (N,C,H,W) and N labels, got {self.images.shape} and {self.labels.shape}")
+            raise ValueError(f"RawSplit wants images (N,C,H,W) and N labels, "
+                             f"got {self.images.shape} and {self.labels.shape}")
 
 
 @dataclass

@@ -1,0 +1,62 @@
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from ltdistill.data.longtail import build_longtail
+from ltdistill.data.raw import RawDataset, RawSplit
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads(monkeypatch):
+    torch.manual_seed(0)
+    monkeypatch.delenv("LTDISTILL_DATA", raising=False)
+
+
+def write_idx(path, array: np.ndarray, compress: bool = False) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if compress:
+        with gzip.open(str(path) + ".gz", "wb") as f:
+            f.write(data)
+    else:
+        path.write_bytes(data)
+
+
+def write_mnist_dir(root, n_train=40, n_test=20, classes=10, compress=False, seed=0):
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(root / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), compress)
+        write_idx(root / f"{split}-labels-idx1-ubyte", np.arange(n) % classes, compress)
+    return root
+
+
+def write_cifar_batch(path, n, label_key=b"labels", classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: list(np.arange(n) % classes)}
+    with open(path, "wb") as f:
+        pickle.dump(batch, f, protocol=2)
+
+
+def blob_raw(num_classes=4, per_class=60, test_per_class=20, size=8, channels=1, seed=0) -> RawDataset:
+    """An easy synthetic source: each class is a distinct bright square position plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(n):
+        labels = np.repeat(np.arange(num_classes), n)
+        images = rng.integers(0, 60, (len(labels), channels, size, size))
+        for i, c in enumerate(labels):
+            r, col = divmod(int(c), 2)
+            images[i, :, r * size // 2:(r + 1) * size // 2, col * size // 2:(col + 1) * size // 2] += 190
+        return RawSplit(images.clip(0, 255).astype(np.uint8), labels)
+
+    return RawDataset("blobs", make(per_class), make(test_per_class), [f"c{i}" for i in range(num_classes)])
+
+
+@pytest.fixture
+def blob_data():
+    return build_longtail(blob_raw(), imbalance_factor=5, seed=0)

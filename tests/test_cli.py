@@ -1,0 +1,119 @@
+"""The CLI contract: results as files, bad input as one line on stderr with exit code 2, nothing overwritten."""
+
+import json
+
+import pytest
+
+from conftest import write_mnist_dir
+from ltdistill.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_datasets_lists_every_dataset_with_availability(capsys):
+    code, out, _ = run(capsys, "datasets")
+    assert code == 0
+    assert "digits" in out and "yes" in out.splitlines()[1] and "imagenet-lt" in out
+
+
+def test_distill_then_evaluate_on_digits(tmp_path, capsys):
+    art = tmp_path / "random"
+    code, out, _ = run(capsys, "distill", "--method", "random", "--dataset", "digits", "--imbalance", "10",
+                       "--ipc", "2", "--out", str(art), "--no-progress")
+    assert code == 0 and (art / "meta.json").exists()
+    meta = json.loads((art / "meta.json").read_text())
+    assert meta["method"] == "random" and meta["imbalance_factor"] == 10 and meta["protocol"] == "cpu"
+    report = tmp_path / "m.json"
+    code, out, _ = run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "2", "--json", str(report),
+                       "--no-progress")
+    assert code == 0 and "balanced accuracy" in out
+    result = json.loads(report.read_text())
+    for key in ("balanced_acc", "per_class_acc", "class_acc_std", "many", "medium", "few", "lt_test", "runs",
+                "model", "epochs"):
+        assert key in result
+    assert 0 <= result["balanced_acc"]["mean"] <= 1 and len(result["per_class_acc"]) == 10
+
+
+def test_preset_file_fills_run_and_method(tmp_path, capsys):
+    preset = tmp_path / "p.toml"
+    preset.write_text('[run]\nmethod = "random"\ndataset = "digits"\nimbalance = 5\nipc = 1\n'
+                      '[method]\nshort_class = "all"\n')
+    code, _, err = run(capsys, "distill", "--config", str(preset), "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 0, err
+
+
+def bad(tmp_path, name):
+    return str(tmp_path / name)
+
+
+BAD_INPUTS = [
+    (["distill", "--method", "random", "--dataset", "svhn", "--imbalance", "10", "--ipc", "1"], "unknown dataset"),
+    (["distill", "--method", "magic", "--dataset", "digits", "--imbalance", "10", "--ipc", "1"], "unknown method"),
+    (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "0"], "must be >= 1"),
+    (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "0.01", "--ipc", "1"], "must be >= 1"),
+    (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "50", "--set",
+      "short_class='error'"], "exceeds the real images"),
+    (["distill", "--method", "herding", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
+      "epochs='many'"], "must be int"),
+    (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--device",
+      "tpu"], "--device"),
+]
+
+
+@pytest.mark.parametrize("argv,match", BAD_INPUTS)
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, argv, match):
+    code, out, err = run(capsys, *argv, "--out", str(tmp_path / "o"), "--no-progress")
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and match in lines[0], err
+    assert not (tmp_path / "o" / "meta.json").exists()
+
+
+def test_argparse_errors_are_one_line_exit_2(capsys):
+    code, _, err = run(capsys, "distill", "--method", "random", "--ipc", "x", "--out", "o")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "--ipc" in err
+
+
+def test_existing_result_is_not_overwritten(tmp_path, capsys):
+    args = ["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--out",
+            str(tmp_path / "a"), "--no-progress"]
+    assert run(capsys, *args)[0] == 0
+    before = (tmp_path / "a" / "synthetic.safetensors").read_bytes()
+    code, _, err = run(capsys, *args[:-3], "--ipc", "2", "--out", str(tmp_path / "a"), "--no-progress")
+    assert code == 2 and "already holds a result" in err
+    assert (tmp_path / "a" / "synthetic.safetensors").read_bytes() == before
+
+
+def test_evaluate_refuses_a_non_artifact_and_an_existing_json(tmp_path, capsys):
+    code, _, err = run(capsys, "evaluate", str(tmp_path))
+    assert code == 2 and "not a SyntheticSet" in err
+    existing = tmp_path / "r.json"
+    existing.write_text("{}")
+    code, _, err = run(capsys, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--json",
+                       str(existing))
+    assert code == 2 and "exists" in err and existing.read_text() == "{}"
+
+
+def test_missing_and_corrupt_data_files(tmp_path, capsys):
+    common = ["distill", "--method", "random", "--dataset", "mnist", "--imbalance", "2", "--ipc", "1",
+              "--out", str(tmp_path / "o"), "--no-progress", "--data-dir"]
+    code, _, err = run(capsys, *common, str(tmp_path / "empty"))
+    assert code == 2 and "train-images-idx3-ubyte" in err and "looked in" in err
+    root = write_mnist_dir(tmp_path / "mnist")
+    data = (root / "train-images-idx3-ubyte").read_bytes()
+    (root / "train-images-idx3-ubyte").write_bytes(data[:-100])
+    code, _, err = run(capsys, *common, str(tmp_path))
+    assert code == 2 and "truncated" in err
+
+
+def test_config_with_unknown_key(tmp_path, capsys):
+    preset = tmp_path / "bad.toml"
+    preset.write_text("[method]\nlearning_rate = 1\n")
+    code, _, err = run(capsys, "distill", "--method", "herding", "--dataset", "digits", "--imbalance", "10",
+                       "--ipc", "1", "--config", str(preset), "--out", str(tmp_path / "o"))
+    assert code == 2 and "no config key" in err

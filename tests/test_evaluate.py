@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from ltdistill.evaluate import EvalConfig, evaluate_full, evaluate_synthetic
+from ltdistill.evaluate.metrics import aggregate, per_class_accuracy, run_metrics, shot_groups
+from ltdistill.synthetic import SyntheticSet
+from ltdistill.train import TrainConfig, soft_cross_entropy, train_model
+
+
+def test_per_class_accuracy_and_shot_groups():
+    acc = per_class_accuracy(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 3)
+    assert acc.tolist() == [0.5, 1.0, 0.0]
+    assert shot_groups([100, 50, 40, 30, 20, 10, 9, 8, 7, 6]) == {"many": [0, 1, 2, 3], "medium": [4, 5, 6],
+                                                                   "few": [7, 8, 9]}
+    counts = [500] * 30 + [50] * 40 + [5] * 30
+    groups = shot_groups(counts)
+    assert len(groups["many"]) == 30 and len(groups["medium"]) == 40 and len(groups["few"]) == 30
+
+
+def test_lt_metrics_expose_a_head_only_predictor():
+    # LTDD supplement Table 6: predicting class 0 everywhere gives high LT accuracy but poor F1
+    lt_true = np.repeat(np.arange(10), [1000, 555, 308, 170, 94, 52, 29, 16, 9, 5])
+    lt_pred = np.zeros_like(lt_true)
+    m = run_metrics(np.arange(10), np.zeros(10, int), lt_true, lt_pred, [100] * 10)
+    assert abs(m["lt_test"]["acc"] - 1000 / len(lt_true)) < 1e-9
+    assert abs(m["lt_test"]["f1"] - f1_score(lt_true, lt_pred, average="macro")) < 1e-9
+    assert m["lt_test"]["f1"] < 0.1 and m["balanced_acc"] == pytest.approx(0.1)
+    agg = aggregate([m, m])
+    assert agg["balanced_acc"]["std"] == 0 and len(agg["per_class_acc"]) == 10
+
+
+def test_soft_cross_entropy_equals_hard_ce_for_one_hot_like_logits():
+    logits = torch.randn(5, 4)
+    target = torch.tensor([0, 1, 2, 3, 0])
+    sharp = torch.nn.functional.one_hot(target, 4).float() * 100
+    hard = torch.nn.functional.cross_entropy(logits, target)
+    assert torch.allclose(soft_cross_entropy(logits, sharp), hard, atol=1e-4)
+
+
+def test_training_reduces_loss_and_beats_chance(blob_data):
+    from ltdistill import models
+
+    model = models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=8, depth=2)
+    loss0 = torch.nn.functional.cross_entropy(model(blob_data.train_x), blob_data.train_y).item()
+    train_model(model, blob_data.train_x, blob_data.train_y, TrainConfig(epochs=15, batch_size=32),
+                generator=torch.Generator().manual_seed(0))
+    model.eval()
+    loss1 = torch.nn.functional.cross_entropy(model(blob_data.train_x), blob_data.train_y).item()
+    assert loss1 < loss0
+
+
+def test_evaluate_synthetic_reports_every_key(blob_data):
+    index = torch.cat([blob_data.indices_of(c)[:3] for c in range(4)])
+    synthetic = SyntheticSet(blob_data.train_x[index], blob_data.train_y[index], meta={"method": "random", "ipc": 3})
+    config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=2, epochs=40)
+    result = evaluate_synthetic(synthetic, blob_data, config, progress=False)
+    for key in ("balanced_acc", "per_class_acc", "class_acc_std", "many", "medium", "few", "lt_test", "runs",
+                "model", "epochs"):
+        assert key in result
+    assert set(result["lt_test"]) == {"acc", "precision", "recall", "f1"}
+    assert result["balanced_acc"]["mean"] > 0.5  # well above chance (0.25) on the easy blobs
+    full = evaluate_full(blob_data, EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=30,
+                                            batch_size=32),
+                         progress=False)
+    assert full["training_set"] == "full-longtail" and full["balanced_acc"]["mean"] > 0.5
+
+
+def test_class_balanced_sampling_draws_classes_equally():
+    from ltdistill.train import batch_order
+
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    order = batch_order(labels, True, torch.Generator().manual_seed(0))
+    share = (labels[order] == 1).float().mean()
+    assert 0.35 < share < 0.65

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from ltdistill import methods
+from ltdistill.errors import BadInput
+from ltdistill.evaluate import EvalConfig, evaluate_synthetic
+from ltdistill.methods.herding import herd
+
+
+def test_registry_and_config_validation():
+    assert {"random", "herding"} <= set(methods.names())
+    with pytest.raises(BadInput, match="unknown method"):
+        methods.create("magic")
+    with pytest.raises(BadInput, match="no config key"):
+        methods.create("herding", learning_rate=0.1)
+    with pytest.raises(BadInput, match="must be int"):
+        methods.create("herding", epochs="ten")
+    assert methods.create("herding", lr=1).config.lr == 1.0  # int accepted for a float field
+
+
+def test_random_takes_ipc_per_class_and_all_of_a_short_tail(blob_data):
+    assert blob_data.counts == [60, 35, 20, 12]
+    s = methods.create("random").distill(blob_data, 15, seed=0, progress=False)
+    assert torch.bincount(s.labels).tolist() == [15, 15, 15, 12]
+    assert s.meta["images_per_class"] == [15, 15, 15, 12] and s.meta["method"] == "random"
+    again = methods.create("random").distill(blob_data, 15, seed=0, progress=False)
+    assert torch.equal(s.images, again.images)
+    with pytest.raises(BadInput, match="exceeds the real images"):
+        methods.create("random", short_class="error").distill(blob_data, 15, progress=False)
+    with pytest.raises(BadInput, match="ipc must be"):
+        methods.create("random").distill(blob_data, 0, progress=False)
+
+
+def test_herding_tracks_the_class_mean():
+    features = torch.tensor([[0.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [1.0, 0.0], [0.0, 5.0]])
+    # mean is (0.2, 1.0): first pick is the closest point, (0, 0); then the pick keeping the mean closest
+    picks = herd(features, 3)
+    assert picks[0] == 0 and len(set(picks)) == 3
+
+
+def test_herding_selects_real_images_and_beats_chance(blob_data):
+    s = methods.create("herding", width=8, depth=2, epochs=3).distill(blob_data, 3, seed=0, progress=False)
+    assert torch.bincount(s.labels).tolist() == [3, 3, 3, 3]
+    # every selected image is an image of the training set
+    assert all((blob_data.train_x == img).flatten(1).all(1).any() for img in s.images)
+    result = evaluate_synthetic(s, blob_data, EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1,
+                                                         epochs=40), progress=False)
+    assert result["balanced_acc"]["mean"] > 0.5

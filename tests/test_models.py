@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from ltdistill import models
+from ltdistill.errors import BadInput
+
+SHAPES = [(1, (16, 16)), (1, (28, 28)), (3, (32, 32)), (3, (64, 64))]
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_model_takes_every_dataset_size_and_class_count(name):
+    for channels, size in SHAPES:
+        for num_classes in (3, 10):
+            model = models.create(name, channels=channels, num_classes=num_classes, im_size=size)
+            out = model(torch.randn(2, channels, *size))
+            assert out.shape == (2, num_classes)
+            assert model.embed(torch.randn(2, channels, *size)).shape[1] == model.classifier.in_features
+
+
+def test_convnet_matches_the_reference_parameter_count():
+    # MTT/DATM ConvNet-3 width 128 on CIFAR-10: 299520 feature + 20490 classifier parameters
+    model = models.create("convnet", channels=3, num_classes=10, im_size=(32, 32))
+    assert sum(p.numel() for p in model.parameters()) == 320010
+    assert sum(p.numel() for p in model.classifier.parameters()) == 20490
+
+
+def test_options_and_unknown_names():
+    small = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=2)
+    assert len(small.blocks) == 2 and small.blocks[0][0].out_channels == 32
+    with pytest.raises(BadInput, match="unknown model"):
+        models.create("vit", channels=1, num_classes=10, im_size=(28, 28))
+    with pytest.raises(BadInput, match="takes no option"):
+        models.create("mlp", channels=1, num_classes=10, im_size=(28, 28), depth=3)
+
+
+def test_gradients_reach_the_input_images():
+    model = models.create("convnet", channels=1, num_classes=4, im_size=(16, 16), width=8)
+    x = torch.randn(3, 1, 16, 16, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -1,0 +1,57 @@
+import json
+
+import pytest
+import torch
+
+from ltdistill.errors import BadInput
+from ltdistill.synthetic import SyntheticSet
+
+
+def test_round_trip_hard_labels(tmp_path):
+    s = SyntheticSet(torch.randn(6, 1, 8, 8), torch.arange(6) % 3, meta={"method": "random", "ipc": 2})
+    s.save(tmp_path / "a")
+    t = SyntheticSet.load(tmp_path / "a")
+    assert torch.equal(s.images, t.images) and torch.equal(s.labels, t.labels) and t.lr is None
+    assert t.meta["method"] == "random" and not t.soft and t.meta["format"].startswith("ltdistill")
+    x, y = t.as_dataset()[4]
+    assert x.shape == (1, 8, 8) and int(y) == 1
+
+
+def test_round_trip_soft_labels_and_learned_lr(tmp_path):
+    s = SyntheticSet(torch.randn(4, 3, 4, 4), torch.randn(4, 5), lr=0.0123)
+    s.save(tmp_path / "b")
+    t = SyntheticSet.load(tmp_path / "b")
+    assert t.soft and t.labels.dtype == torch.float32 and abs(t.lr - 0.0123) < 1e-7
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["soft_labels"] is True
+
+
+def test_an_existing_result_is_never_overwritten(tmp_path):
+    SyntheticSet(torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.long)).save(tmp_path / "c")
+    before = (tmp_path / "c" / "synthetic.safetensors").read_bytes()
+    with pytest.raises(BadInput, match="already holds a result"):
+        SyntheticSet(torch.ones(1, 1, 2, 2), torch.zeros(1, dtype=torch.long)).save(tmp_path / "c")
+    assert (tmp_path / "c" / "synthetic.safetensors").read_bytes() == before
+
+
+def test_nan_is_never_written(tmp_path):
+    images = torch.zeros(2, 1, 2, 2)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(RuntimeError, match="NaN"):
+        SyntheticSet(images, torch.zeros(2, dtype=torch.long)).save(tmp_path / "d")
+    assert not (tmp_path / "d" / "meta.json").exists()
+
+
+def test_loading_a_non_artifact_or_corrupt_one(tmp_path):
+    with pytest.raises(BadInput, match="not a SyntheticSet"):
+        SyntheticSet.load(tmp_path)
+    SyntheticSet(torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.long)).save(tmp_path / "e")
+    (tmp_path / "e" / "synthetic.safetensors").write_bytes(b"garbage")
+    with pytest.raises(BadInput, match="corrupt"):
+        SyntheticSet.load(tmp_path / "e")
+
+
+def test_shape_checks():
+    with pytest.raises(BadInput):
+        SyntheticSet(torch.zeros(2, 4, 4), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(BadInput):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.long))
