@@ -63,6 +63,25 @@ def build_parser() -> Parser:
     sub.add_parser("models", help="list registered models")
     sub.add_parser("methods", help="list registered methods and their config fields")
 
+    x = sub.add_parser("experts", help="train expert trajectories on the long-tailed set (resumable)")
+    add_data_args(x)
+    x.add_argument("--num", type=positive_int, default=10, help="number of experts (papers: 100)")
+    x.add_argument("--epochs", type=positive_int, default=20, help="epochs per expert (MTT 50, LTDD 100)")
+    x.add_argument("--decoupled", action="store_true",
+                   help="LTDD Expert Decoupling: representation experts, then classifier experts")
+    x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
+    x.add_argument("--maxnorm", default="0.1", help="MaxNorm threshold fraction for classifier experts, or 'off'")
+    x.add_argument("--lr", type=float, default=0.01, help="expert lr (lr_teacher)")
+    x.add_argument("--weight-decay", type=float, default=None,
+                   help="default: 0 (standard), 5e-3 (decoupled representation experts)")
+    x.add_argument("--model", default="convnet")
+    x.add_argument("--width", type=positive_int, default=None)
+    x.add_argument("--depth", type=positive_int, default=None)
+    x.add_argument("--zca", type=float, default=None, metavar="EPS", help="ZCA-whiten the data (papers: 0.1)")
+    x.add_argument("--shard", default="0/1", help="k/n: train experts k, k+n, ... (parallel processes)")
+    x.add_argument("--out", required=True)
+    add_common(x)
+
     d = sub.add_parser("distill", help="synthesize a class-balanced set from a long-tailed one")
     d.add_argument("--method", default=None)
     add_data_args(d, required=False)
@@ -73,6 +92,7 @@ def build_parser() -> Parser:
     d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one method config field (TOML value syntax), repeatable")
     d.add_argument("--out", required=True, help="output directory for the SyntheticSet")
+    d.add_argument("--restart", action="store_true", help="discard a checkpoint left in --out by an earlier run")
     add_common(d)
 
     e = sub.add_parser("evaluate", help="train fresh models on a SyntheticSet (or the full LT set) and score them")
@@ -152,6 +172,7 @@ def cmd_distill(args) -> int:
     from ltdistill import methods, protocols
     from ltdistill.config import load_preset
     from ltdistill.data.longtail import load_longtail
+    from ltdistill.methods.loop import clear_checkpoint
 
     method_config, run = load_preset(args.config) if args.config else ({}, {})
     settings = {k: run.get(k) for k in ("method", "dataset", "imbalance", "ipc", "profile", "protocol")}
@@ -170,6 +191,8 @@ def cmd_distill(args) -> int:
         method_config[key] = value
     out = Path(args.out)
     check_output_dir(out)
+    if args.restart:
+        clear_checkpoint(out)
     device = resolve_device(args.device)
     if settings["method"] not in methods.METHODS:
         raise BadInput(f"unknown method {settings['method']!r}; known: {', '.join(methods.names())}")
@@ -191,8 +214,48 @@ def cmd_distill(args) -> int:
                                progress=not args.no_progress, device=device, workdir=out)
     synthetic.meta["protocol"] = protocol
     synthetic.save(out)
+    clear_checkpoint(out)
     print(f"wrote {synthetic.images.shape[0]} images ({settings['method']}, ipc {settings['ipc']}) to {out}")
     return 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    k, sep, n = text.partition("/")
+    check(sep == "/" and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n),
+          f"--shard must be k/n with 0 <= k < n, got {text!r}")
+    return int(k), int(n)
+
+
+def cmd_experts(args) -> int:
+    from ltdistill import protocols
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.experts.train import ExpertConfig, train_experts
+
+    shard = parse_shard(args.shard)
+    out = Path(args.out)
+    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
+    check(os.access(parent, os.W_OK), f"cannot write to {out}: {parent} is not writable")
+    device = resolve_device(args.device)
+    maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
+    data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir)
+    net = protocols.network(args.protocol or "cpu", data.im_size)
+    config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
+                          weight_decay=args.weight_decay or 0.0,
+                          rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
+                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, model=args.model,
+                          width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
+                          seed=args.seed)
+    buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress)
+    kinds = ["rep", "cls"] if config.decoupled else ["standard"]
+    print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
+    return 0
+
+
+def _float(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise BadInput(f"{flag} must be a number or 'off', got {text!r}") from None
 
 
 def print_summary(result: dict, class_names: list[str]) -> None:
@@ -264,7 +327,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "distill": cmd_distill,
+COMMANDS = {"experts": cmd_experts, "datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "distill": cmd_distill,
             "evaluate": cmd_evaluate}
 
 

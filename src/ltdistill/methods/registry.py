@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
+from ltdistill.methods.datm import DATM
 from ltdistill.methods.herding import Herding
+from ltdistill.methods.mtt import MTT
 from ltdistill.methods.random import RandomSelection
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in [RandomSelection, Herding]}
+METHODS: dict[str, type[Method]] = {m.name: m for m in [RandomSelection, Herding, MTT, DATM]}
 
 
 def create(name: str, **config) -> Method:

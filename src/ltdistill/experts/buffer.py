@@ -1,0 +1,122 @@
+"""The expert trajectory buffer: a directory with `index.json` and one safetensors file per finished trajectory.
+
+Each trajectory file holds `trajectory`, a float32 (epochs + 1, P) tensor: the expert's parameters, flattened in
+`model.named_parameters()` order, at initialization and after every epoch (MTT buffer.py). Decoupled buffers
+(LTDD Expert Decoupling) hold `rep_XXX` (representation experts) and `cls_XXX` (classifier experts, whose
+trajectory starts at the matching representation expert's final parameters and moves only the head).
+
+A trajectory file appears only by atomic rename, so a file present is complete; unfinished experts live in
+`.partial/` with their optimizer-free training state (experts use momentum-free SGD) and RNG state.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from ltdistill.errors import BadInput
+from ltdistill.synthetic import atomic_save_tensors, atomic_write_bytes
+
+INDEX = "index.json"
+KINDS = ("standard", "rep", "cls")
+
+
+def trajectory_file(directory: Path, kind: str, i: int) -> Path:
+    return directory / f"{kind}_{i:03d}.safetensors"
+
+
+@dataclass
+class ExpertBuffer:
+    directory: Path
+    index: dict
+
+    # -- creation -------------------------------------------------------------------------------------------
+    @classmethod
+    def create_or_open(cls, directory: str | Path, index: dict) -> ExpertBuffer:
+        """Open a buffer for writing; a second run with the same settings resumes, other settings are refused."""
+        path = Path(directory)
+        if (path / INDEX).exists():
+            existing = json.loads((path / INDEX).read_text())
+            keys = [k for k in index if k not in ("version",)]
+            differing = [k for k in keys if existing.get(k) != index[k]]
+            if differing:
+                raise BadInput(f"{path} holds an expert buffer made with other settings ({', '.join(differing)}); "
+                               "choose a new --out")
+            return cls(path, existing)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path / INDEX, json.dumps(index, indent=2).encode())
+        except PermissionError as e:
+            raise BadInput(f"cannot write to {path}: {e.strerror}") from None
+        return cls(path, index)
+
+    @classmethod
+    def open(cls, directory: str | Path) -> ExpertBuffer:
+        path = Path(directory)
+        if not (path / INDEX).is_file():
+            raise BadInput(f"{path} is not an expert buffer (no {INDEX}); make one with `ltdistill experts`")
+        try:
+            index = json.loads((path / INDEX).read_text())
+        except json.JSONDecodeError as e:
+            raise BadInput(f"{path / INDEX} is corrupt: {e}") from None
+        buffer = cls(path, index)
+        if not buffer.finished("rep" if index.get("decoupled") else "standard"):
+            raise BadInput(f"{path} holds no finished expert yet; run `ltdistill experts` to fill it")
+        return buffer
+
+    # -- reading --------------------------------------------------------------------------------------------
+    @property
+    def param_shapes(self) -> list[tuple[str, list[int]]]:
+        return [(name, shape) for name, shape in self.index["param_shapes"]]
+
+    def finished(self, kind: str) -> list[int]:
+        return sorted(int(p.stem.split("_")[1]) for p in self.directory.glob(f"{kind}_*.safetensors"))
+
+    def load(self, kind: str, i: int) -> torch.Tensor:
+        path = trajectory_file(self.directory, kind, i)
+        try:
+            trajectory = load_file(str(path))["trajectory"]
+        except (SafetensorError, OSError, KeyError) as e:
+            raise BadInput(f"corrupt expert file {path}: {type(e).__name__}: {e}") from None
+        num_params = sum(int(torch.tensor(s).prod()) for _, s in self.param_shapes)
+        if trajectory.ndim != 2 or trajectory.shape[1] != num_params:
+            raise BadInput(f"{path}: trajectory of shape {tuple(trajectory.shape)}, expected (*, {num_params})")
+        if not torch.isfinite(trajectory).all():
+            raise BadInput(f"{path}: trajectory holds NaN/Inf")
+        return trajectory
+
+    def save(self, kind: str, i: int, trajectory: torch.Tensor) -> None:
+        atomic_save_tensors({"trajectory": trajectory}, trajectory_file(self.directory, kind, i))
+
+    def check_matches(self, data_description: dict) -> None:
+        """Refuse a buffer trained on another dataset, beta, profile or subsample."""
+        for key in ("dataset", "imbalance_factor", "profile", "data_seed"):
+            if self.index.get(key) != data_description.get(key):
+                raise BadInput(f"expert buffer {self.directory} was trained on {key}={self.index.get(key)!r}, "
+                               f"not {data_description.get(key)!r}")
+
+    # -- partial (resumable) state --------------------------------------------------------------------------
+    def partial_path(self, kind: str, i: int) -> Path:
+        return self.directory / ".partial" / f"{kind}_{i:03d}.safetensors"
+
+    def save_partial(self, kind: str, i: int, tensors: dict[str, torch.Tensor]) -> None:
+        path = self.partial_path(kind, i)
+        path.parent.mkdir(exist_ok=True)
+        atomic_save_tensors(tensors, path)
+
+    def load_partial(self, kind: str, i: int) -> dict[str, torch.Tensor] | None:
+        path = self.partial_path(kind, i)
+        if not path.exists():
+            return None
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError):
+            return None  # a broken partial state is recomputed, never trusted
+
+    def drop_partial(self, kind: str, i: int) -> None:
+        self.partial_path(kind, i).unlink(missing_ok=True)

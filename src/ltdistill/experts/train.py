@@ -1,0 +1,175 @@
+"""Expert training: standard trajectories (MTT/DATM) and decoupled ones (LTDD Expert Decoupling).
+
+Standard (MTT buffer.py): SGD, constant lr 0.01, no momentum, no weight decay, DSA, instance-balanced batches of
+256; the parameters are saved at init and after every epoch.
+Decoupled (LTDD buffer_FTD.py configs): representation experts as above but with weight decay 5e-3 (the "weight
+balancing" decay of Alshammari et al. 2022); then one classifier expert per representation expert: backbone
+frozen at that expert's final parameters, only the linear head trained for `cls_epochs` with class-balanced
+sampling and MaxNorm on the head's rows.
+
+Decisions, with sources:
+- MaxNorm: the LTDD reference configures it (threshold 0.1) but its default GSAM path never applies it
+  (research notes, "CAVEAT"); the paper says classifier experts are fine-tuned "with MaxNorm constraint", so it is
+  applied here by default after every step (`maxnorm=0.1`) and can be switched off (`maxnorm=None`). The cap is
+  min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier training (the reference sets
+  it once, from the weights at its first call).
+- The reference trains experts with GSAM (flat-trajectory FTD); we use plain SGD, MTT's expert optimizer.
+- Momentum is 0 in MTT and LTDD expert configs; without it, resuming needs no optimizer state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+from tqdm import tqdm
+
+from ltdistill import __version__, models
+from ltdistill.data.longtail import LTDataset
+from ltdistill.errors import BadInput
+from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.train import TrainConfig, train_model
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    num_experts: int = 10  # MTT/LTDD: 100
+    epochs: int = 20  # MTT: 50; LTDD representation experts: 100
+    lr: float = 0.01  # lr_teacher
+    batch_size: int = 256
+    weight_decay: float = 0.0  # MTT: 0; decoupled representation experts default to 5e-3 (LTDD)
+    decoupled: bool = False
+    rep_weight_decay: float = 5e-3  # LTDD representation experts ("weight balancing" decay)
+    cls_epochs: int = 10  # LTDD classifier experts
+    cls_lr: float = 0.01
+    maxnorm: float | None = 0.1  # MaxNorm threshold fraction on the head's rows; None: off
+    model: str = "convnet"
+    width: int = 128
+    depth: int = 3
+    zca_eps: float | None = None  # ZCA whitening of the data the experts see (MTT/DATM/LTDD: 0.1 on CIFAR)
+    augment: bool = True  # DSA during expert training (MTT buffer.py)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_experts", "epochs", "batch_size", "cls_epochs"):
+            if getattr(self, name) < 1:
+                raise BadInput(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.cls_lr <= 0:
+            raise BadInput("expert learning rates must be > 0")
+
+
+class MaxNorm:
+    """Projected step of Alshammari et al. 2022: rescale every head row whose L2 norm exceeds the cap to the cap."""
+
+    def __init__(self, fraction: float, threshold: float | None = None):
+        self.fraction = fraction
+        self.threshold = threshold
+
+    def set_threshold(self, weight: torch.Tensor) -> None:
+        norms = weight.detach().norm(dim=1)
+        self.threshold = float(norms.min() + self.fraction * (norms.max() - norms.min()))
+
+    @torch.no_grad()
+    def __call__(self, model) -> None:
+        weight = model.classifier.weight
+        if self.threshold is None:
+            self.set_threshold(weight)
+        norms = weight.norm(dim=1).clamp_min(1e-12)
+        weight.mul_((self.threshold / norms).clamp(max=1.0)[:, None])
+
+
+def model_options(config: ExpertConfig) -> dict:
+    return {"width": config.width, "depth": config.depth} if config.model == "convnet" else {}
+
+
+def make_model(config: ExpertConfig, data: LTDataset, device: str):
+    return models.create(config.model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
+                         **model_options(config)).to(device)
+
+
+def buffer_index(config: ExpertConfig, data: LTDataset, model) -> dict:
+    return {"format": "ltdistill.ExpertBuffer/1", **data.describe(), "model": config.model,
+            "model_options": model_options(config), "decoupled": config.decoupled,
+            "config": dataclasses.asdict(config), "classifier_params": [n for n, _ in model.named_parameters()
+                                                                        if n.startswith("classifier.")],
+            "param_shapes": [[n, list(p.shape)] for n, p in model.named_parameters()], "version": __version__}
+
+
+def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDataset, epochs: int,
+                      train_config: TrainConfig, seed: int, params=None, maxnorm: MaxNorm | None = None,
+                      bar=None) -> torch.Tensor:
+    """Train one expert epoch by epoch, saving resumable state after each epoch; return its trajectory."""
+    generator = torch.Generator().manual_seed(seed)
+    state = buffer.load_partial(kind, i)
+    if state is not None and state["trajectory"].shape[1] == parameters_to_vector(model.parameters()).numel():
+        snapshots = list(state["trajectory"])
+        generator.set_state(state["generator"])
+        if maxnorm is not None and "maxnorm_threshold" in state:
+            maxnorm.threshold = float(state["maxnorm_threshold"])
+        vector_to_parameters(snapshots[-1].clone(), model.parameters())
+    else:
+        snapshots = [parameters_to_vector(model.parameters()).detach().cpu().clone()]
+        if maxnorm is not None:
+            maxnorm.set_threshold(model.classifier.weight)
+    if bar is not None:
+        bar.update(len(snapshots) - 1)
+    while len(snapshots) <= epochs:
+        train_model(model, data.train_x, data.train_y, train_config, generator=generator, params=params,
+                    after_step=maxnorm)
+        snapshots.append(parameters_to_vector(model.parameters()).detach().cpu().clone())
+        if not torch.isfinite(snapshots[-1]).all():
+            raise RuntimeError(f"expert {kind}_{i} diverged (NaN parameters) at epoch {len(snapshots) - 1}")
+        state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state()}
+        if maxnorm is not None:
+            state["maxnorm_threshold"] = torch.tensor(maxnorm.threshold)
+        buffer.save_partial(kind, i, state)
+        if bar is not None:
+            bar.update(1)
+    trajectory = torch.stack(snapshots)
+    buffer.save(kind, i, trajectory)
+    buffer.drop_partial(kind, i)
+    return trajectory
+
+
+def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[int, int] = (0, 1),
+                  device: str = "cpu", progress: bool = True) -> ExpertBuffer:
+    """Fill (or resume filling) an expert buffer; `shard=(k, n)` trains experts k, k+n, k+2n, ..."""
+    k, n = shard
+    if not (0 <= k < n):
+        raise BadInput(f"--shard must be k/n with 0 <= k < n, got {k}/{n}")
+    if config.zca_eps is not None and data.zca_eps != config.zca_eps:
+        data = data.whitened(config.zca_eps)
+    probe = make_model(config, data, "cpu")
+    buffer = ExpertBuffer.create_or_open(out, buffer_index(config, data, probe))
+    mine = [i for i in range(config.num_experts) if i % n == k]
+    main_kind = "rep" if config.decoupled else "standard"
+    per_expert = config.epochs + (config.cls_epochs if config.decoupled else 0)
+    rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
+                             weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
+                             lr_decay_at_half=False, augment=config.augment)
+    cls_config = TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0,
+                             weight_decay=0.0, lr_decay_at_half=False, augment=config.augment, class_balanced=True)
+    with tqdm(total=len(mine) * per_expert, desc="expert epochs", disable=not progress) as bar:
+        for i in mine:
+            seed = config.seed * 100_003 + i
+            done_main = i in buffer.finished(main_kind)
+            done_cls = not config.decoupled or i in buffer.finished("cls")
+            if done_main and done_cls:
+                bar.update(per_expert)
+                continue
+            torch.manual_seed(seed)
+            model = make_model(config, data, device)
+            if done_main:
+                vector_to_parameters(buffer.load(main_kind, i)[-1].to(device), model.parameters())
+                bar.update(config.epochs)
+            else:
+                _train_trajectory(buffer, main_kind, i, model, data, config.epochs, rep_config, seed, bar=bar)
+            if config.decoupled:
+                for name, p in model.named_parameters():
+                    p.requires_grad_(name.startswith("classifier."))
+                maxnorm = MaxNorm(config.maxnorm) if config.maxnorm is not None else None
+                _train_trajectory(buffer, "cls", i, model, data, config.cls_epochs, cls_config, seed + 1,
+                                  params=list(model.classifier.parameters()), maxnorm=maxnorm, bar=bar)
+    return buffer

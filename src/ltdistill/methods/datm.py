@@ -1,0 +1,90 @@
+"""DATM: difficulty-aligned trajectory matching (Guo et al., ICLR 2024; NUS-HPC-AI-Lab/DATM distill/DATM.py).
+
+MTT plus:
+- the start-epoch window [min_start_epoch, upper) with upper growing linearly from current_max_start_epoch to
+  max_start_epoch over expansion_end_epoch iterations (Sequential Generation; fixed at max_start_epoch when off);
+- soft labels: images are real images an expert classifies correctly; their labels are the mean logits of the
+  experts right on them, then learned (SGD lr_y, momentum 0.9) and used as softmax targets;
+- iterations whose matching loss exceeds `threshold` are skipped (no update).
+Defaults are DATM's CIFAR-10 IPC10 config (research notes, section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ltdistill.data.augment import DSA
+from ltdistill.methods.base import Method
+from ltdistill.methods.init import correct_per_class, expert_soft_labels
+from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
+from ltdistill.methods.mtt import MTTConfig, run_settings
+from ltdistill.methods.trajectory import (TrajectorySampler, check_window, match_trajectory, open_experts,
+                                          student_model)
+from ltdistill.synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class DATMConfig(MTTConfig):
+    iterations: int = 10000
+    syn_steps: int = 80
+    expert_epochs: int = 2
+    max_start_epoch: int = 20  # T+
+    min_start_epoch: int = 0  # T-
+    current_max_start_epoch: int = 10  # T: initial upper bound of the window
+    expansion_end_epoch: int = 1000  # iteration at which the upper bound reaches T+
+    sequential_generation: bool = True
+    lr_img: float = 100.0
+    lr_y: float = 2.0  # SGD lr of the soft-label logits
+    momentum_y: float = 0.9
+    threshold: float | None = 1.0  # skip an iteration whose matching loss exceeds this; None: never
+    soft_labels: bool = True
+    label_experts: int | None = None  # experts used for label initialization; None: all
+
+
+def window_upper(cfg: DATMConfig, it: int) -> int:
+    if not cfg.sequential_generation:
+        return cfg.max_start_epoch
+    grown = cfg.current_max_start_epoch + int((cfg.max_start_epoch - cfg.current_max_start_epoch) * it
+                                              / cfg.expansion_end_epoch)
+    return min(grown, cfg.max_start_epoch)
+
+
+class DATM(Method):
+    name = "datm"
+    Config = DATMConfig
+
+    def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
+        cfg = self.config
+        buffer, data = open_experts(experts, data)
+        generator = torch.Generator().manual_seed(seed)
+        flat_model = student_model(buffer, data, device)
+        sampler = TrajectorySampler(buffer, "standard", generator, device)
+        check_window("datm", cfg.max_start_epoch, cfg.expert_epochs, sampler.epochs)
+        finals = sampler.finals(cfg.label_experts)
+        images, classes, distinct = correct_per_class(data, ipc, flat_model, finals, generator)
+        learnables = {"images": Learnable(images.to(device), cfg.lr_img, 0.5),
+                      "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
+        unlabeled = 0
+        if cfg.soft_labels:
+            logits, unlabeled = expert_soft_labels(images, classes, flat_model, finals)
+            learnables["labels"] = Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y)
+        state = SynthesisState(learnables, generator)
+        labels = state["labels"] if cfg.soft_labels else classes.to(device)
+        dsa = DSA() if cfg.dsa else None
+
+        def step(it):
+            start, target = sampler.sample(cfg.min_start_epoch, window_upper(cfg, it), cfg.expert_epochs)
+            loss = match_trajectory(flat_model, start, target, state["images"], labels, state["lr"],
+                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=generator,
+                                    gradient=cfg.gradient, skip_above=cfg.threshold)
+            return None if cfg.threshold is not None and loss > cfg.threshold else loss
+
+        checkpointer = Checkpointer(workdir, run_settings(self, data, ipc, seed, buffer), cfg.checkpoint_every)
+        optimize(state, cfg.iterations, step, checkpointer, progress=progress, desc="datm")
+        final_labels = state["labels"].detach().cpu() if cfg.soft_labels else classes
+        return SyntheticSet(state["images"].detach().cpu(), final_labels, lr=state["lr"].item(),
+                            meta={"zca_eps": data.zca_eps, "distinct_per_class": distinct,
+                                  "classes": classes.tolist(), "labels_without_correct_expert": unlabeled,
+                                  "loss_history": state.history, **state.counters})

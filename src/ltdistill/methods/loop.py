@@ -1,0 +1,157 @@
+"""The outer loop every optimization-based method shares (MTT, DATM, LTDD, DC, DM): learnable synthetic tensors,
+their SGD optimizers, a NaN/Inf guard, and resumable checkpoints.
+
+Checkpoint: one safetensors file `<workdir>/.checkpoint/state.safetensors` written atomically every
+`checkpoint_every` iterations, holding the tensors, the optimizers' momentum buffers and the RNG state, with the
+iteration, loss history and a fingerprint of the run's settings in its metadata. A rerun with the same settings
+resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness flows through one
+torch.Generator whose state is saved); a checkpoint made with other settings is refused.
+Divergence: an iteration whose loss or gradients are not finite is skipped (nothing updated, counted in
+`skipped_nonfinite`); an update that makes a tensor non-finite is rolled back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open
+from tqdm import tqdm
+
+from ltdistill.errors import BadInput
+from ltdistill.synthetic import atomic_save_tensors
+
+CHECKPOINT_DIR = ".checkpoint"
+
+
+def fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Learnable:
+    """One learnable synthetic tensor (images, soft labels, student lr) and its SGD optimizer."""
+
+    tensor: torch.Tensor
+    lr: float
+    momentum: float
+
+    def __post_init__(self) -> None:
+        self.tensor = self.tensor.detach().clone().requires_grad_(True)
+        self.optimizer = torch.optim.SGD([self.tensor], lr=self.lr, momentum=self.momentum)
+
+
+@dataclass
+class SynthesisState:
+    learnables: dict[str, Learnable]
+    generator: torch.Generator
+    iteration: int = 0
+    history: list[float | None] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=lambda: {"skipped_nonfinite": 0, "skipped_threshold": 0,
+                                                               "rolled_back": 0})
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.learnables[name].tensor
+
+    # -- checkpoint -----------------------------------------------------------------------------------------
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"generator": self.generator.get_state()}
+        for name, item in self.learnables.items():
+            out[f"tensor.{name}"] = item.tensor.detach()
+            buf = item.optimizer.state.get(item.tensor, {}).get("momentum_buffer")
+            if buf is not None:
+                out[f"momentum.{name}"] = buf
+        return out
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(tensors["generator"])
+        for name, item in self.learnables.items():
+            with torch.no_grad():
+                item.tensor.copy_(tensors[f"tensor.{name}"])
+            if f"momentum.{name}" in tensors:
+                item.optimizer.state[item.tensor]["momentum_buffer"] = tensors[f"momentum.{name}"].clone()
+
+
+class Checkpointer:
+    def __init__(self, workdir: str | Path | None, settings: dict, every: int):
+        self.path = Path(workdir) / CHECKPOINT_DIR / "state.safetensors" if workdir is not None else None
+        self.fingerprint = fingerprint(settings)
+        self.every = every
+
+    def save(self, state: SynthesisState) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"fingerprint": self.fingerprint, "iteration": str(state.iteration),
+                "history": json.dumps(state.history), "counters": json.dumps(state.counters)}
+        atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
+
+    def restore(self, state: SynthesisState) -> bool:
+        """Load the newest checkpoint into state; False when there is none."""
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            with safe_open(str(self.path), "pt") as f:
+                meta = f.metadata()
+            tensors = load_file(str(self.path))
+        except (SafetensorError, OSError) as e:
+            raise BadInput(f"corrupt checkpoint {self.path} ({e}); rerun with --restart") from None
+        if meta.get("fingerprint") != self.fingerprint:
+            raise BadInput(f"{self.path.parent} holds a checkpoint of a run with other settings; "
+                           "rerun with the same arguments, or --restart to discard it")
+        state.load_tensors(tensors)
+        state.iteration = int(meta["iteration"])
+        state.history = json.loads(meta["history"])
+        state.counters.update(json.loads(meta["counters"]))
+        return True
+
+
+def clear_checkpoint(workdir: str | Path) -> None:
+    shutil.rmtree(Path(workdir) / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float | None],
+             checkpointer: Checkpointer | None = None, *, progress: bool = True, desc: str = "distill") -> None:
+    """Run iterations state.iteration..iterations-1. `step(it)` accumulates gradients into the learnables and
+    returns the loss, or None when the method chose to skip this iteration (e.g. DATM's loss threshold)."""
+    if checkpointer is not None and checkpointer.restore(state) and progress:
+        tqdm.write(f"resumed from {checkpointer.path} at iteration {state.iteration}")
+    bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
+               total=iterations)
+    for it in bar:
+        for item in state.learnables.values():
+            item.optimizer.zero_grad(set_to_none=True)
+        loss = step(it)
+        if loss is None:
+            state.counters["skipped_threshold"] += 1
+        elif not _finite(loss, state):
+            state.counters["skipped_nonfinite"] += 1
+            tqdm.write(f"iteration {it}: non-finite loss or gradient, update skipped")
+        else:
+            backup = {n: i.tensor.detach().clone() for n, i in state.learnables.items()}
+            for item in state.learnables.values():
+                item.optimizer.step()
+            if not all(torch.isfinite(i.tensor).all() for i in state.learnables.values()):
+                with torch.no_grad():
+                    for name, item in state.learnables.items():
+                        item.tensor.copy_(backup[name])
+                state.counters["rolled_back"] += 1
+                tqdm.write(f"iteration {it}: update produced NaN/Inf, rolled back")
+        state.history.append(None if loss is None else float(loss))
+        state.iteration = it + 1
+        if loss is not None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+        if checkpointer is not None and (state.iteration % checkpointer.every == 0 or state.iteration == iterations):
+            checkpointer.save(state)
+
+
+def _finite(loss: float, state: SynthesisState) -> bool:
+    if not torch.isfinite(torch.tensor(loss)):
+        return False
+    return all(i.tensor.grad is None or torch.isfinite(i.tensor.grad).all() for i in state.learnables.values())

@@ -1,0 +1,207 @@
+"""The shared core of trajectory matching (MTT, DATM, LTDD): one unrolled student, one outer loop.
+
+Matching loss (MTT, Cazenavette et al. 2022, Eq. 2):
+    L = || w_N - theta*_{t+M} ||^2 / || theta*_t - theta*_{t+M} ||^2,
+    w_0 = theta*_t,  w_{i+1} = w_i - alpha * grad l(w_i; A(X_{b_i}), Y_{b_i})
+with alpha the learnable student lr and A the DSA augmentation. The student is the registry's model evaluated at
+a flat parameter vector through torch.func.functional_call (no hand-flattened copy of each model).
+
+Two ways to get dL/dX (option `gradient`):
+- "full_bptt": back-propagation through the whole unroll (MTT, DATM.py); memory grows with syn_steps.
+- "tesla_frozen_weights": the constant-memory gradient of the LTDD reference (TESLA-style, DAM-ED_tesla.py):
+  the unroll runs without a graph; afterwards each step's gradient g_i is recomputed at the stored w_i with a
+  graph to (X_{b_i}, Y_{b_i}) and back-propagated with dL/dg_i = -2 alpha (w_N - theta*_{t+M}) / D. The w_i are
+  held constant, i.e. paths through earlier steps' weights (Hessian terms) are dropped; exact for syn_steps = 1.
+  The lr gradient is exact given the recorded gradients.
+Masks: `trainable` restricts which parameters the student moves (LTDD classifier phase: head only), `matched`
+which enter the distance (LTDD representation phase: backbone only).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ltdistill.data.augment import DSA
+
+GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
+
+
+class FlatModel:
+    """Call a registry model at a flat parameter vector (named_parameters order, as the expert buffer stores)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        named = list(model.named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.numels = [p.numel() for _, p in named]
+        self.num_params = sum(self.numels)
+
+    def __call__(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        params = {n: chunk.view(shape) for n, chunk, shape in zip(self.names, flat.split(self.numels), self.shapes,
+                                                                   strict=True)}
+        return functional_call(self.model, params, (x,))
+
+    def mask(self, prefix: str, device) -> torch.Tensor:
+        """1.0 on the entries of parameters whose name starts with prefix (e.g. 'classifier.'), else 0.0."""
+        parts = [torch.full((n,), float(name.startswith(prefix))) for name, n in zip(self.names, self.numels,
+                                                                                        strict=True)]
+        return torch.cat(parts).to(device)
+
+
+def student_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | None = None):
+    """Cross-entropy of the student on synthetic data: hard labels, or soft labels as logits (softmax targets);
+    with class_weights w_k each class term is scaled (LTDD WeightedSoftCrossEntropy, w_k = n_k / N)."""
+    if targets.ndim == 1 and class_weights is None:
+        return F.cross_entropy(logits, targets)
+    probs = F.one_hot(targets, logits.shape[1]).float() if targets.ndim == 1 else F.softmax(targets, dim=1)
+    if class_weights is not None:
+        probs = probs * class_weights
+    return -(probs * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+class Batches:
+    """Synthetic minibatches: chunks of a random permutation, re-drawn when used up (MTT distill.py)."""
+
+    def __init__(self, n: int, batch_size: int | None, generator: torch.Generator):
+        self.n, self.size, self.generator = n, batch_size or n, generator
+        self.order: list[torch.Tensor] = []
+
+    def next(self) -> torch.Tensor:
+        if not self.order:
+            self.order = list(torch.randperm(self.n, generator=self.generator).split(self.size))
+        return self.order.pop(0)
+
+
+def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.Tensor, images: torch.Tensor,
+                     labels: torch.Tensor, syn_lr: torch.Tensor, *, syn_steps: int, batch_syn: int | None,
+                     dsa: DSA | None, generator: torch.Generator, class_weights: torch.Tensor | None = None,
+                     trainable: torch.Tensor | None = None, matched: torch.Tensor | None = None,
+                     gradient: str = "full_bptt", weight: float = 1.0, skip_above: float | None = None) -> float:
+    """Unroll the student from `start` and accumulate weight * dL/d(images, labels, syn_lr) into their .grad.
+    Returns the matching loss; when it exceeds skip_above nothing is accumulated (DATM's threshold)."""
+    batches = Batches(len(images), batch_syn, generator)
+    steps = []
+    for _ in range(syn_steps):
+        idx = batches.next()
+        aug = dsa.sample(len(idx), tuple(images.shape[1:]), generator, images.device) if dsa else None
+        steps.append((idx, aug))
+
+    def step_gradient(w, idx, aug, create_graph):
+        x = images[idx]
+        x = dsa.apply(x, aug) if dsa else x
+        loss = student_loss(flat_model(w, x), labels[idx], class_weights)
+        g = torch.autograd.grad(loss, w, create_graph=create_graph)[0]
+        return g * trainable if trainable is not None else g
+
+    diff0 = start - target
+    denom = (diff0.square() * matched).sum() if matched is not None else diff0.square().sum()
+    if gradient == "full_bptt":
+        w = start.detach().requires_grad_(True)
+        for idx, aug in steps:
+            w = w - syn_lr * step_gradient(w, idx, aug, create_graph=True)
+        residual = w - target
+        loss = ((residual.square() * matched).sum() if matched is not None else residual.square().sum()) / denom
+        if skip_above is None or loss.item() <= skip_above:
+            (weight * loss).backward()
+        return loss.item()
+    if gradient != "tesla_frozen_weights":
+        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
+
+    w = start.detach()
+    weights_at_step, total = [], torch.zeros_like(w)
+    for idx, aug in steps:
+        weights_at_step.append(w)
+        g = step_gradient(w.requires_grad_(True), idx, aug, create_graph=False)
+        total += g
+        w = (w - syn_lr.detach() * g).detach()
+    residual = diff0 - syn_lr * total  # w_N - target with the recorded gradients fixed: exact in syn_lr
+    sq = residual.square() * matched if matched is not None else residual.square()
+    loss = sq.sum() / denom
+    if skip_above is not None and loss.item() > skip_above:
+        return loss.item()
+    (weight * loss).backward(inputs=[syn_lr])
+    d_loss_d_g = (-2 * syn_lr.detach() * residual.detach() / denom) * weight
+    if matched is not None:
+        d_loss_d_g = d_loss_d_g * matched
+    leaves = [t for t in (images, labels) if t.requires_grad]
+    for w_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
+        g = step_gradient(w_i.detach().requires_grad_(True), idx, aug, create_graph=True)
+        (g * d_loss_d_g).sum().backward(inputs=leaves)
+    return loss.item()
+
+
+def open_experts(experts, data, kind: str = "standard"):
+    """Open the expert buffer a trajectory method needs, checked against the data; returns (buffer, data) with
+    the data ZCA-whitened as the experts saw it."""
+    from ltdistill.errors import BadInput
+    from ltdistill.experts.buffer import ExpertBuffer
+
+    if experts is None:
+        raise BadInput("this method matches expert trajectories: give --experts DIR (make one with "
+                       "`ltdistill experts`)")
+    buffer = experts if isinstance(experts, ExpertBuffer) else ExpertBuffer.open(experts)
+    buffer.check_matches(data.describe())
+    if not buffer.finished(kind):
+        raise BadInput(f"expert buffer {buffer.directory} holds no finished '{kind}' trajectory"
+                       + (" (train it with --decoupled)" if kind in ("rep", "cls") else ""))
+    zca = buffer.index.get("zca_eps")
+    if zca is not None and data.zca_eps is None:
+        data = data.whitened(zca)
+    return buffer, data
+
+
+def student_model(buffer, data, device: str) -> FlatModel:
+    from ltdistill import models
+
+    model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
+                          im_size=data.im_size, **buffer.index["model_options"]).to(device)
+    flat = FlatModel(model)
+    expected = [list(s) for _, s in buffer.param_shapes]
+    if [list(s) for s in flat.shapes] != expected:
+        from ltdistill.errors import BadInput
+
+        raise BadInput(f"expert buffer {buffer.directory} was made for another model or class count")
+    return flat
+
+
+class TrajectorySampler:
+    """Draws (expert, start epoch) pairs and caches loaded trajectories."""
+
+    def __init__(self, buffer, kind: str, generator: torch.Generator, device: str, cache_size: int = 64):
+        self.buffer, self.kind, self.generator, self.device = buffer, kind, generator, device
+        self.ids = buffer.finished(kind)
+        self.cache: dict[int, torch.Tensor] = {}
+        self.cache_size = cache_size
+
+    def trajectory(self, i: int) -> torch.Tensor:
+        if i not in self.cache:
+            if len(self.cache) >= self.cache_size:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[i] = self.buffer.load(self.kind, i).to(self.device)
+        return self.cache[i]
+
+    @property
+    def epochs(self) -> int:
+        return self.trajectory(self.ids[0]).shape[0] - 1
+
+    def sample(self, low: int, high: int, span: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """start = trajectory[t], target = trajectory[t + span], t uniform in [low, high) (high exclusive, as
+        randint in the references)."""
+        i = self.ids[int(torch.randint(len(self.ids), (1,), generator=self.generator))]
+        t = int(torch.randint(low, max(high, low + 1), (1,), generator=self.generator))
+        traj = self.trajectory(i)
+        return traj[t], traj[t + span]
+
+    def finals(self, limit: int | None = None) -> list[torch.Tensor]:
+        return [self.trajectory(i)[-1] for i in self.ids[:limit]]
+
+
+def check_window(name: str, high: int, span: int, epochs: int) -> None:
+    from ltdistill.errors import BadInput
+
+    if high - 1 + span > epochs:
+        raise BadInput(f"{name}: start epochs up to {high - 1} plus expert_epochs {span} exceed the experts' "
+                       f"{epochs} epochs")

@@ -1,0 +1,260 @@
+"""Trajectory matching: the claims of MTT/DATM/TESLA as tests on tiny nets."""
+
+import pytest
+import torch
+from torch.nn.utils import parameters_to_vector
+
+from ltdistill import methods, models
+from ltdistill.data.augment import DSA
+from ltdistill.errors import BadInput
+from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.experts.train import ExpertConfig, MaxNorm, train_experts
+from ltdistill.methods.datm import DATMConfig, window_upper
+from ltdistill.methods.trajectory import FlatModel, match_trajectory, student_loss
+
+TINY = {"width": 4, "depth": 2}
+
+
+def tiny_flat_model(classes=4):
+    return FlatModel(models.create("convnet", channels=1, num_classes=classes, im_size=(8, 8), **TINY))
+
+
+def run_match(flat, start, target, images0, labels0, mode, steps, lr0=0.05):
+    images = images0.clone().requires_grad_(True)
+    labels = labels0.clone().requires_grad_(labels0.is_floating_point())
+    lr = torch.tensor(lr0, requires_grad=True)
+    loss = match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=3, dsa=DSA(),
+                            generator=torch.Generator().manual_seed(1), gradient=mode)
+    return loss, images.grad, labels.grad, lr.grad
+
+
+def test_matching_loss_is_zero_when_the_student_reaches_the_target():
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    images, labels = torch.randn(6, 1, 8, 8), torch.arange(6) % 4
+    # target = where the student lands: unroll once with lr 0 -> start itself; so use the student's own endpoint
+    lr = torch.tensor(0.05)
+    w = start.clone().requires_grad_(True)
+    g = torch.autograd.grad(student_loss(flat(w, images), labels), w)[0]
+    target = (start - lr * g).detach()
+    imgs = images.clone().requires_grad_(True)
+    loss = match_trajectory(flat, start, target, imgs, labels, lr.clone().requires_grad_(True), syn_steps=1,
+                            batch_syn=None, dsa=None, generator=torch.Generator().manual_seed(0))
+    assert loss == pytest.approx(0.0, abs=1e-10)
+
+
+def test_image_gradients_are_finite_and_nonzero():
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    target = start + 0.05 * torch.randn_like(start)
+    loss, g_img, g_lab, g_lr = run_match(flat, start, target, torch.randn(6, 1, 8, 8), torch.randn(6, 4),
+                                         "full_bptt", 3)
+    assert torch.isfinite(g_img).all() and g_img.abs().sum() > 0
+    assert g_lab.abs().sum() > 0 and torch.isfinite(g_lr)
+
+
+def test_constant_memory_gradient_equals_full_bptt_for_one_step():
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    target = start + 0.05 * torch.randn_like(start)
+    images, labels = torch.randn(6, 1, 8, 8), torch.randn(6, 4)
+    full = run_match(flat, start, target, images, labels, "full_bptt", 1)
+    tesla = run_match(flat, start, target, images, labels, "tesla_frozen_weights", 1)
+    assert full[0] == pytest.approx(tesla[0])
+    for a, b in zip(full[1:], tesla[1:], strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-8)
+
+
+def test_constant_memory_gradient_equals_autograd_with_frozen_weights():
+    """For N steps it is the exact gradient of the unroll with each w_i detached (TESLA's approximation)."""
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    target = start + 0.05 * torch.randn_like(start)
+    images0, labels0 = torch.randn(6, 1, 8, 8), torch.randn(6, 4)
+    tesla = run_match(flat, start, target, images0, labels0, "tesla_frozen_weights", 4)
+
+    # the same sampling order as match_trajectory: batches, then DSA params, from one generator
+    from ltdistill.methods.trajectory import Batches
+
+    gen = torch.Generator().manual_seed(1)
+    batches, dsa = Batches(6, 3, gen), DSA()
+    plan = []
+    for _ in range(4):
+        idx = batches.next()
+        plan.append((idx, dsa.sample(len(idx), (1, 8, 8), gen)))
+    images, labels = images0.clone().requires_grad_(True), labels0.clone().requires_grad_(True)
+    lr = torch.tensor(0.05, requires_grad=True)
+    w, total = start.clone(), 0
+    for idx, aug in plan:
+        w_i = w.detach().requires_grad_(True)
+        g = torch.autograd.grad(student_loss(flat(w_i, dsa.apply(images[idx], aug)), labels[idx]), w_i,
+                                create_graph=True)[0]
+        total = total + g
+        w = w_i.detach() - lr.detach() * g.detach()
+    loss = ((start - lr * total - target).square().sum()) / (start - target).square().sum()
+    loss.backward()
+    assert loss.item() == pytest.approx(tesla[0], rel=1e-5)
+    assert torch.allclose(images.grad, tesla[1], rtol=1e-3, atol=1e-9)
+    assert torch.allclose(labels.grad, tesla[2], rtol=1e-3, atol=1e-9)
+
+
+def test_masks_restrict_what_moves_and_what_is_matched():
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    head = flat.mask("classifier.", "cpu")
+    assert 0 < head.sum() < len(head)
+    target = start + 0.05 * torch.randn_like(start) * head  # only the head differs
+    images = torch.randn(6, 1, 8, 8, requires_grad=True)
+    lr = torch.tensor(0.05, requires_grad=True)
+    loss = match_trajectory(flat, start, target, images, torch.arange(6) % 4, lr, syn_steps=2, batch_syn=None,
+                            dsa=None, generator=torch.Generator().manual_seed(0), trainable=head, matched=head)
+    assert loss > 0 and images.grad.abs().sum() > 0
+
+
+def test_datm_window_grows_linearly_to_max():
+    cfg = DATMConfig(current_max_start_epoch=10, max_start_epoch=20, expansion_end_epoch=100)
+    assert [window_upper(cfg, it) for it in (0, 50, 100, 500)] == [10, 15, 20, 20]
+    assert window_upper(DATMConfig(sequential_generation=False, max_start_epoch=20), 0) == 20
+
+
+def test_maxnorm_caps_every_head_row_at_the_threshold():
+    model = models.create("convnet", channels=1, num_classes=5, im_size=(8, 8), **TINY)
+    with torch.no_grad():
+        model.classifier.weight.mul_(torch.arange(1, 6.0)[:, None])
+    cap = MaxNorm(0.1)
+    cap(model)
+    norms = model.classifier.weight.norm(dim=1)
+    assert norms.max() <= cap.threshold + 1e-6 and norms.min() > 0
+
+
+@pytest.fixture(scope="module")
+def tiny_buffer(tmp_path_factory):
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    out = tmp_path_factory.mktemp("experts")
+    config = ExpertConfig(num_experts=2, epochs=4, width=8, depth=2, decoupled=True, cls_epochs=2, batch_size=32)
+    train_experts(data, config, out, progress=False)
+    return data, out, config
+
+
+def test_experts_save_init_and_every_epoch_and_decouple(tiny_buffer):
+    data, out, config = tiny_buffer
+    buffer = ExpertBuffer.open(out)
+    assert buffer.finished("rep") == [0, 1] and buffer.finished("cls") == [0, 1]
+    rep, cls = buffer.load("rep", 0), buffer.load("cls", 0)
+    assert rep.shape[0] == 5 and cls.shape[0] == 3
+    head = FlatModel(models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=8, depth=2)).mask(
+        "classifier.", "cpu").bool()
+    assert torch.equal(cls[0], rep[-1])  # the classifier expert starts where its representation expert ended
+    assert torch.equal(cls[-1][~head], rep[-1][~head])  # backbone frozen
+    assert not torch.equal(cls[-1][head], rep[-1][head])  # head moved
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(calls: int, fn):
+    """Wrap fn so that its (calls+1)-th call raises: a process dying mid-run, after its last checkpoint."""
+    count = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Crash
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def test_experts_resume_after_a_crash_to_the_same_trajectories(tiny_buffer, tmp_path, monkeypatch):
+    import ltdistill.experts.train as expert_train
+
+    data, out, config = tiny_buffer
+    one = ExpertConfig(**{**config.__dict__, "num_experts": 1})
+    train_experts(data, one, tmp_path / "whole", progress=False)
+    # train_model runs one epoch per call: crash in the 3rd epoch of the representation expert
+    monkeypatch.setattr(expert_train, "train_model", crash_after(2, expert_train.train_model))
+    with pytest.raises(Crash):
+        train_experts(data, one, tmp_path / "crashed", progress=False)
+    monkeypatch.undo()
+    assert not (tmp_path / "crashed" / "rep_000.safetensors").exists()  # nothing half-written counts as done
+    train_experts(data, one, tmp_path / "crashed", progress=False)
+    for kind in ("rep", "cls"):
+        assert torch.equal(ExpertBuffer.open(tmp_path / "crashed").load(kind, 0),
+                           ExpertBuffer.open(tmp_path / "whole").load(kind, 0))
+
+
+def test_a_corrupted_buffer_file_gives_a_clear_error(tiny_buffer, tmp_path):
+    import shutil
+
+    data, out, _ = tiny_buffer
+    shutil.copytree(out, tmp_path / "x")
+    (tmp_path / "x" / "rep_001.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(BadInput, match="corrupt expert file"):
+        ExpertBuffer.open(tmp_path / "x").load("rep", 1)
+
+
+def test_a_buffer_from_another_dataset_is_refused(tiny_buffer):
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+
+    _, out, _ = tiny_buffer
+    other = build_longtail(blob_raw(), imbalance_factor=2, seed=0)
+    with pytest.raises(BadInput, match="imbalance_factor"):
+        methods.create("mtt", iterations=1).distill(other, 2, experts=out, progress=False)
+
+
+def standard_buffer(tmp_path_factory):
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    out = tmp_path_factory.mktemp("std")
+    train_experts(data, ExpertConfig(num_experts=2, epochs=4, width=8, depth=2, batch_size=32), out, progress=False)
+    return data, out
+
+
+@pytest.fixture(scope="module")
+def std_buffer(tmp_path_factory):
+    return standard_buffer(tmp_path_factory)
+
+
+MTT_TINY = {"syn_steps": 5, "expert_epochs": 2, "max_start_epoch": 2, "lr_img": 100.0, "checkpoint_every": 3}
+
+
+def test_mtt_iterations_reduce_the_matching_loss(std_buffer):
+    data, out = std_buffer
+    s = methods.create("mtt", iterations=30, **MTT_TINY).distill(data, 3, experts=out, progress=False)
+    history = s.meta["loss_history"]
+    assert sum(history[-8:]) / 8 < sum(history[:8]) / 8
+    assert s.images.shape == (12, 1, 8, 8) and torch.isfinite(s.images).all() and s.lr is not None
+
+
+def test_mtt_resume_after_a_crash_gives_the_same_result(std_buffer, tmp_path, monkeypatch):
+    import ltdistill.methods.mtt as mtt
+
+    data, out = std_buffer
+    whole = methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False)
+    monkeypatch.setattr(mtt, "match_trajectory", crash_after(4, mtt.match_trajectory))
+    with pytest.raises(Crash):  # dies in iteration 5; the checkpoint holds iteration 3
+        methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False,
+                                                                workdir=tmp_path)
+    monkeypatch.undo()
+    resumed = methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False,
+                                                                       workdir=tmp_path)
+    assert torch.equal(whole.images, resumed.images) and whole.lr == resumed.lr
+    assert resumed.meta["loss_history"] == whole.meta["loss_history"]
+    with pytest.raises(BadInput, match="other settings"):  # a checkpoint of other settings is refused
+        methods.create("mtt", iterations=8, **MTT_TINY).distill(data, 2, experts=out, progress=False,
+                                                                workdir=tmp_path)
+
+
+def test_datm_soft_labels_start_from_experts_and_are_learned(std_buffer):
+    data, out = std_buffer
+    s = methods.create("datm", iterations=5, threshold=None, current_max_start_epoch=1, min_start_epoch=0,
+                       expansion_end_epoch=5, **MTT_TINY).distill(data, 2, experts=out, progress=False)
+    assert s.soft and s.labels.shape == (8, 4)
+    assert (s.labels.argmax(1) == torch.tensor(s.meta["classes"])).float().mean() >= 0.75
