@@ -327,8 +327,8 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"experts": cmd_experts, "datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "distill": cmd_distill,
-            "evaluate": cmd_evaluate}
+COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "experts": cmd_experts,
+            "distill": cmd_distill, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,7 @@ from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
 from ltdistill.methods.mtt import MTTConfig, run_settings
-from ltdistill.methods.trajectory import (TrajectorySampler, check_window, match_trajectory, open_experts,
-                                          student_model)
+from ltdistill.methods.trajectory import TrajectorySampler, check_window, match_trajectory, open_experts, student_model
 from ltdistill.synthetic import SyntheticSet
 
 

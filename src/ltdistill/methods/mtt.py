@@ -18,8 +18,7 @@ from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
-from ltdistill.methods.trajectory import (TrajectorySampler, check_window, match_trajectory, open_experts,
-                                          student_model)
+from ltdistill.methods.trajectory import TrajectorySampler, check_window, match_trajectory, open_experts, student_model
 from ltdistill.synthetic import SyntheticSet
 
 
