@@ -117,3 +117,20 @@ def test_config_with_unknown_key(tmp_path, capsys):
     code, _, err = run(capsys, "distill", "--method", "herding", "--dataset", "digits", "--imbalance", "10",
                        "--ipc", "1", "--config", str(preset), "--out", str(tmp_path / "o"))
     assert code == 2 and "no config key" in err
+
+
+def test_every_preset_in_configs_is_valid():
+    import dataclasses
+    from pathlib import Path
+
+    from ltdistill import methods
+    from ltdistill.config import load_preset
+
+    presets = sorted(Path(__file__).parent.parent.glob("configs/**/*.toml"))
+    assert presets
+    for path in presets:
+        method_config, run = load_preset(path)
+        cls = methods.METHODS[run["method"]]
+        method = methods.create(run["method"], **method_config)
+        assert dataclasses.asdict(method.config)  # every key known, every type right
+        assert cls.name == run["method"] and run["ipc"] >= 1

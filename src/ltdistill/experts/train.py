@@ -108,7 +108,7 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
         generator.set_state(state["generator"])
         if maxnorm is not None and "maxnorm_threshold" in state:
             maxnorm.threshold = float(state["maxnorm_threshold"])
-        vector_to_parameters(snapshots[-1].clone(), model.parameters())
+        vector_to_parameters(snapshots[-1].clone().to(next(model.parameters()).device), model.parameters())
     else:
         snapshots = [parameters_to_vector(model.parameters()).detach().cpu().clone()]
         if maxnorm is not None:

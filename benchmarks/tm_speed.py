@@ -1,0 +1,141 @@
+"""Trajectory-matching cost: seconds per distillation iteration and peak memory for syn_steps 10/20/40/80 at
+IPC 10 and 50, for ltdistill's full back-propagation and constant-memory (TESLA) gradients, and for a
+straightforward implementation in the style of the official MTT code (a flat parameter vector swapped into the
+modules, ReparamModule-style, full unroll) run side by side in the same process.
+
+    python benchmarks/tm_speed.py --out runs/tm_speed.json [--device cuda] [--width 32] [--repeats 3]
+
+Peak memory: CPU = peak RSS growth during the measured iterations (VmHWM, reset through /proc/self/clear_refs);
+CUDA = torch.cuda.max_memory_allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parameters_to_vector
+
+from ltdistill import models
+from ltdistill.data.augment import DSA
+from ltdistill.methods.trajectory import FlatModel, match_trajectory
+
+
+class ReferenceStyleUnroll:
+    """The official code's pattern: modules whose parameters are replaced by views of one flat vector before each
+    forward, then a full unroll student_params.append(w - lr * grad(create_graph=True))."""
+
+    def __init__(self, model):
+        self.model = model
+        self.slots = [(m, n, p.shape, p.numel()) for m in model.modules() for n, p in m.named_parameters(recurse=False)]
+        for m, n, _, _ in self.slots:
+            delattr(m, n)
+
+    def forward(self, flat, x):
+        offset = 0
+        for m, n, shape, numel in self.slots:
+            setattr(m, n, flat[offset:offset + numel].view(shape))
+            offset += numel
+        return self.model(x)
+
+    def loss(self, start, target, images, labels, syn_lr, syn_steps, dsa, generator):
+        student = [start.detach().clone().requires_grad_(True)]
+        for _ in range(syn_steps):
+            x = dsa(images, generator)
+            ce = F.cross_entropy(self.forward(student[-1], x), labels)
+            grad = torch.autograd.grad(ce, student[-1], create_graph=True)[0]
+            student.append(student[-1] - syn_lr * grad)
+        return ((student[-1] - target) ** 2).sum() / ((start - target) ** 2).sum()
+
+
+def reset_peak(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    import ctypes
+    import gc
+
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed memory back so the next peak is this run's own
+    Path("/proc/self/clear_refs").write_text("5")
+    return rss_kib("VmRSS")
+
+
+def read_peak(device, base):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    return (rss_kib("VmHWM") - base) / 1024
+
+
+def rss_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/tm_speed.json")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--size", type=int, default=28)
+    parser.add_argument("--steps", default="10,20,40,80")
+    parser.add_argument("--ipcs", default="10,50")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    device, C = args.device, 10
+    rows = []
+    for ipc in map(int, args.ipcs.split(",")):
+        for steps in map(int, args.steps.split(",")):
+            for impl in ("ltdistill full_bptt", "ltdistill tesla_frozen_weights", "reference-style full unroll"):
+                torch.manual_seed(0)
+                model = models.create("convnet", channels=1, num_classes=C, im_size=(args.size, args.size),
+                                      width=args.width, depth=3).to(device)
+                start = parameters_to_vector(model.parameters()).detach()
+                target = start + 0.01 * torch.randn_like(start)
+                images = torch.randn(C * ipc, 1, args.size, args.size, device=device, requires_grad=True)
+                labels = (torch.arange(C * ipc) % C).to(device)
+                lr = torch.tensor(0.01, device=device, requires_grad=True)
+                dsa, gen = DSA(), torch.Generator().manual_seed(0)
+                if impl.startswith("reference"):
+                    ref = ReferenceStyleUnroll(model)
+
+                    def once():
+                        ref.loss(start, target, images, labels, lr, steps, dsa, gen).backward()
+                else:
+                    flat, mode = FlatModel(model), impl.split()[1]
+
+                    def once():
+                        match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=None,
+                                         dsa=dsa, generator=gen, gradient=mode)
+                once()  # warm-up
+                base = reset_peak(device)
+                t0 = time.perf_counter()
+                for _ in range(args.repeats):
+                    images.grad = None
+                    once()
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                seconds = (time.perf_counter() - t0) / args.repeats
+                row = {"ipc": ipc, "syn_steps": steps, "impl": impl, "s_per_iter": seconds,
+                       "peak_mem_mib": read_peak(device, base)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    meta = {"device": device, "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
+            "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "width": args.width, "image": [1, args.size, args.size],
+            "model": "convnet depth 3 instance norm", "repeats": args.repeats}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
