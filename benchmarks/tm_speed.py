@@ -46,8 +46,9 @@ class ReferenceStyleUnroll:
     def loss(self, start, target, images, labels, syn_lr, syn_steps, dsa, generator):
         student = [start.detach().clone().requires_grad_(True)]
         for _ in range(syn_steps):
-            x = dsa(images, generator)
-            ce = F.cross_entropy(self.forward(student[-1], x), labels)
+            idx = torch.randperm(len(images), generator=generator)  # the official code's minibatch gather
+            x = dsa(images[idx], generator)
+            ce = F.cross_entropy(self.forward(student[-1], x), labels[idx])
             grad = torch.autograd.grad(ce, student[-1], create_graph=True)[0]
             student.append(student[-1] - syn_lr * grad)
         return ((student[-1] - target) ** 2).sum() / ((start - target) ** 2).sum()
@@ -81,6 +82,45 @@ def rss_kib(field):
     return 0
 
 
+def measure(impl: str, ipc: int, steps: int, args, C: int = 10) -> dict:
+    """Seconds per iteration and peak memory of one implementation at one (ipc, syn_steps)."""
+    device = args.device
+    torch.manual_seed(0)
+    model = models.create("convnet", channels=1, num_classes=C, im_size=(args.size, args.size), width=args.width,
+                          depth=3).to(device)
+    start = parameters_to_vector(model.parameters()).detach()
+    target = start + 0.01 * torch.randn_like(start)
+    images = torch.randn(C * ipc, 1, args.size, args.size, device=device, requires_grad=True)
+    labels = (torch.arange(C * ipc) % C).to(device)
+    lr = torch.tensor(0.01, device=device, requires_grad=True)
+    dsa, gen = DSA(), torch.Generator().manual_seed(0)
+    if impl.startswith("reference"):
+        ref = ReferenceStyleUnroll(model)
+
+        def once():
+            ref.loss(start, target, images, labels, lr, steps, dsa, gen).backward()
+    else:
+        flat, mode = FlatModel(model), impl.split()[1]
+
+        def once():
+            match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=None, dsa=dsa,
+                             generator=gen, gradient=mode)
+    row = {"ipc": ipc, "syn_steps": steps, "impl": impl}
+    try:
+        once()  # warm-up
+        base = reset_peak(device)
+        t0 = time.perf_counter()
+        for _ in range(args.repeats):
+            images.grad = None
+            once()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        row.update(s_per_iter=(time.perf_counter() - t0) / args.repeats, peak_mem_mib=read_peak(device, base))
+    except torch.OutOfMemoryError:
+        row.update(s_per_iter=None, peak_mem_mib=None, out_of_memory=True)
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/tm_speed.json")
@@ -91,50 +131,24 @@ def main():
     parser.add_argument("--ipcs", default="10,50")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    device, C = args.device, 10
     rows = []
     for ipc in map(int, args.ipcs.split(",")):
         for steps in map(int, args.steps.split(",")):
             for impl in ("ltdistill full_bptt", "ltdistill tesla_frozen_weights", "reference-style full unroll"):
-                torch.manual_seed(0)
-                model = models.create("convnet", channels=1, num_classes=C, im_size=(args.size, args.size),
-                                      width=args.width, depth=3).to(device)
-                start = parameters_to_vector(model.parameters()).detach()
-                target = start + 0.01 * torch.randn_like(start)
-                images = torch.randn(C * ipc, 1, args.size, args.size, device=device, requires_grad=True)
-                labels = (torch.arange(C * ipc) % C).to(device)
-                lr = torch.tensor(0.01, device=device, requires_grad=True)
-                dsa, gen = DSA(), torch.Generator().manual_seed(0)
-                if impl.startswith("reference"):
-                    ref = ReferenceStyleUnroll(model)
+                rows.append(measure(impl, ipc, steps, args))
+                if args.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+                print(json.dumps(rows[-1]), flush=True)
+                write(args.out, args.device, args, rows)
 
-                    def once():
-                        ref.loss(start, target, images, labels, lr, steps, dsa, gen).backward()
-                else:
-                    flat, mode = FlatModel(model), impl.split()[1]
 
-                    def once():
-                        match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=None,
-                                         dsa=dsa, generator=gen, gradient=mode)
-                once()  # warm-up
-                base = reset_peak(device)
-                t0 = time.perf_counter()
-                for _ in range(args.repeats):
-                    images.grad = None
-                    once()
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                seconds = (time.perf_counter() - t0) / args.repeats
-                row = {"ipc": ipc, "syn_steps": steps, "impl": impl, "s_per_iter": seconds,
-                       "peak_mem_mib": read_peak(device, base)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+def write(out, device, args, rows):
     meta = {"device": device, "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
             "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "width": args.width, "image": [1, args.size, args.size],
             "model": "convnet depth 3 instance norm", "repeats": args.repeats}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

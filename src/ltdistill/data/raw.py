@@ -13,7 +13,7 @@ class RawSplit:
     labels: np.ndarray  # int64 (N,)
 
     def __post_init__(self) -> None:
-        self.images = np.ascontiguousarray(self.images, dtype=np.uint8)
+        self.images = np.require(self.images, dtype=np.uint8, requirements=["C", "W"])  # writable: torch wants it
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.images.ndim != 4 or len(self.images) != len(self.labels):
             raise ValueError(f"RawSplit wants images (N,C,H,W) and N labels, "
