@@ -48,12 +48,13 @@ def run_cells(cells: list[Cell], out: Path) -> None:
         print(f"{cell.name}: {100 * result['balanced_acc']['mean']:.2f} ({time.time() - start:.0f}s)", flush=True)
 
 
-def table(out: Path) -> str:
+def table(json_dir: Path) -> str:
+    """The Markdown table of every cell JSON in json_dir, and the commands that produced them."""
     rows = ["| dataset | beta | training set | IPC | balanced acc (%) | many / med / few | class-acc std | "
             "LT-test acc | LT-test P / R / F1 | per-class acc (%) | protocol | eval epochs | device | s/run |",
             "|" + "---|" * 14]
     commands = []
-    for path in sorted((out / "json").glob("*.json")):
+    for path in sorted(json_dir.glob("*.json")):
         r = json.loads(path.read_text())
         commands += [c for c in r.get("commands", []) if c not in commands]
         ipc = r.get("ipc") or "all"
@@ -70,6 +71,6 @@ def table(out: Path) -> str:
 
 
 def finish(out: Path) -> None:
-    text = table(out)
+    text = table(out / "json")
     (out / "table.md").write_text(text)
     print(text)

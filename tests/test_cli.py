@@ -134,3 +134,38 @@ def test_every_preset_in_configs_is_valid():
         method = methods.create(run["method"], **method_config)
         assert dataclasses.asdict(method.config)  # every key known, every type right
         assert cls.name == run["method"] and run["ipc"] >= 1
+
+
+def test_experts_then_mtt_through_the_cli(tmp_path, capsys):
+    experts = tmp_path / "experts"
+    code, out, err = run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "2", "--epochs",
+                         "3", "--width", "4", "--out", str(experts), "--no-progress")
+    assert code == 0, err
+    assert "2 standard trajectories" in out
+    # rerunning the same command finds every expert finished and trains nothing
+    assert run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "2", "--epochs", "3",
+               "--width", "4", "--out", str(experts), "--no-progress")[0] == 0
+    art = tmp_path / "mtt"
+    code, out, err = run(capsys, "distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc",
+                         "1", "--experts", str(experts), "--iterations", "2", "--set", "syn_steps=2", "--set",
+                         "max_start_epoch=1", "--set", "expert_epochs=2", "--out", str(art), "--no-progress")
+    assert code == 0, err
+    meta = json.loads((art / "meta.json").read_text())
+    assert meta["method"] == "mtt" and len(meta["loss_history"]) == 2
+    assert not (art / ".checkpoint").exists()  # removed once the artifact is written
+
+
+TM_BAD = [
+    (["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1"], "--experts"),
+    (["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--experts",
+      "/nonexistent"], "not an expert buffer"),
+    (["experts", "--dataset", "digits", "--imbalance", "10", "--shard", "3/2"], "--shard"),
+    (["experts", "--dataset", "digits", "--imbalance", "10", "--maxnorm", "big"], "--maxnorm"),
+]
+
+
+@pytest.mark.parametrize("argv,match", TM_BAD)
+def test_trajectory_bad_input(tmp_path, capsys, argv, match):
+    code, _, err = run(capsys, *argv, "--out", str(tmp_path / "o"), "--no-progress")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and match in lines[0], err
