@@ -258,3 +258,52 @@ def test_datm_soft_labels_start_from_experts_and_are_learned(std_buffer):
                        expansion_end_epoch=5, **MTT_TINY).distill(data, 2, experts=out, progress=False)
     assert s.soft and s.labels.shape == (8, 4)
     assert (s.labels.argmax(1) == torch.tensor(s.meta["classes"])).float().mean() >= 0.75
+
+
+def test_head_only_student_equals_a_masked_full_vector_student():
+    """Differentiating w.r.t. the head alone is the same unroll as masking the full gradient (reference code)."""
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    head = flat.mask("classifier.", "cpu")
+    target = start + 0.05 * torch.randn_like(start) * head
+    images0, labels = torch.randn(6, 1, 8, 8), torch.arange(6) % 4
+    images = images0.clone().requires_grad_(True)
+    lr = torch.tensor(0.05, requires_grad=True)
+    loss = match_trajectory(flat, start, target, images, labels, lr, syn_steps=3, batch_syn=None, dsa=None,
+                            generator=torch.Generator().manual_seed(0), trainable=head)
+    ref_images = images0.clone().requires_grad_(True)
+    w = start.clone().requires_grad_(True)
+    for _ in range(3):
+        g = torch.autograd.grad(student_loss(flat(w, ref_images), labels), w, create_graph=True)[0]
+        w = w - 0.05 * g * head
+    ref = ((w - target).square().sum() / (start - target).square().sum())
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), rel=1e-5)
+    assert torch.allclose(images.grad, ref_images.grad, rtol=1e-4, atol=1e-10)
+
+
+LTDD_TINY = {"n_rep": 3, "n_cls": 3, "t_rep_min": 0, "t_rep": 2, "t_rep_max": 2, "t_cls_max": 1,
+             "expert_epochs": 2, "lr_img": 100.0, "checkpoint_every": 3}
+
+
+def test_ltdd_matches_both_phases_and_initializes_from_decoupled_experts(tiny_buffer):
+    data, out, _ = tiny_buffer
+    s = methods.create("ltdd", iterations=6, **LTDD_TINY).distill(data, 2, experts=out, progress=False)
+    assert s.soft and s.labels.shape == (8, 4) and torch.isfinite(s.images).all()
+    assert (s.labels.argmax(1) == torch.tensor(s.meta["classes"])).float().mean() >= 0.75
+    assert all(loss is not None and loss > 0 for loss in s.meta["loss_history"])
+
+
+@pytest.mark.parametrize("ablation", [{"dam": False}, {"expert_decoupling": False}, {"label_init": "onehot"},
+                                      {"label_init": "biased"}, {"gradient": "full_bptt"}])
+def test_ltdd_ablations_run(tiny_buffer, ablation):
+    data, out, _ = tiny_buffer
+    s = methods.create("ltdd", iterations=2, **{**LTDD_TINY, **ablation}).distill(data, 2, experts=out,
+                                                                                 progress=False)
+    assert torch.isfinite(s.images).all() and s.meta["config"][next(iter(ablation))] == next(iter(ablation.values()))
+
+
+def test_ltdd_refuses_a_standard_buffer(std_buffer):
+    data, out = std_buffer
+    with pytest.raises(BadInput, match="decoupled"):
+        methods.create("ltdd", iterations=1, **LTDD_TINY).distill(data, 2, experts=out, progress=False)

@@ -6,10 +6,11 @@ from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.datm import DATM
 from ltdistill.methods.herding import Herding
+from ltdistill.methods.ltdd import LTDD
 from ltdistill.methods.mtt import MTT
 from ltdistill.methods.random import RandomSelection
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in [RandomSelection, Herding, MTT, DATM]}
+METHODS: dict[str, type[Method]] = {m.name: m for m in [RandomSelection, Herding, MTT, DATM, LTDD]}
 
 
 def create(name: str, **config) -> Method:

@@ -81,7 +81,12 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
                      trainable: torch.Tensor | None = None, matched: torch.Tensor | None = None,
                      gradient: str = "full_bptt", weight: float = 1.0, skip_above: float | None = None) -> float:
     """Unroll the student from `start` and accumulate weight * dL/d(images, labels, syn_lr) into their .grad.
-    Returns the matching loss; when it exceeds skip_above nothing is accumulated (DATM's threshold)."""
+    Returns the matching loss; when it exceeds skip_above nothing is accumulated (DATM's threshold).
+
+    Only the `trainable` entries are variables of the unroll, so a head-only student (LTDD's classifier phase)
+    differentiates with respect to the head alone and never computes backbone weight gradients."""
+    if gradient not in GRADIENT_MODES:
+        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
     batches = Batches(len(images), batch_syn, generator)
     steps = []
     for _ in range(syn_steps):
@@ -89,53 +94,62 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
         aug = dsa.sample(len(idx), tuple(images.shape[1:]), generator, images.device) if dsa else None
         steps.append((idx, aug))
 
-    def step_gradient(w, idx, aug, create_graph):
+    start = start.detach()
+    moving = None if trainable is None else torch.nonzero(trainable.bool()).squeeze(1)
+
+    def assemble(v):  # the full parameter vector with the moving entries replaced by v (differentiable in v)
+        return v if moving is None else start.index_put((moving,), v)
+
+    def step_gradient(v, idx, aug, create_graph):
         x = images[idx]
         x = dsa.apply(x, aug) if dsa else x
-        loss = student_loss(flat_model(w, x), labels[idx], class_weights)
-        g = torch.autograd.grad(loss, w, create_graph=create_graph)[0]
-        return g * trainable if trainable is not None else g
+        loss = student_loss(flat_model(assemble(v), x), labels[idx], class_weights)
+        return torch.autograd.grad(loss, v, create_graph=create_graph)[0]
 
     diff0 = start - target
     denom = (diff0.square() * matched).sum() if matched is not None else diff0.square().sum()
+    v0 = start if moving is None else start[moving]
+
+    def distance(residual):
+        sq = residual.square()
+        return (sq * matched).sum() / denom if matched is not None else sq.sum() / denom
+
     if gradient == "full_bptt":
-        w = start.detach().requires_grad_(True)
+        v = v0.clone().requires_grad_(True)
         for idx, aug in steps:
-            w = w - syn_lr * step_gradient(w, idx, aug, create_graph=True)
-        residual = w - target
-        loss = ((residual.square() * matched).sum() if matched is not None else residual.square().sum()) / denom
+            v = v - syn_lr * step_gradient(v, idx, aug, create_graph=True)
+        loss = distance(assemble(v) - target)
         if skip_above is None or loss.item() <= skip_above:
             (weight * loss).backward()
         return loss.item()
-    if gradient != "tesla_frozen_weights":
-        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
 
-    w = start.detach()
-    weights_at_step, total = [], torch.zeros_like(w)
+    v = v0.clone()
+    weights_at_step, total = [], torch.zeros_like(v)
     for idx, aug in steps:
-        weights_at_step.append(w)
-        g = step_gradient(w.requires_grad_(True), idx, aug, create_graph=False)
+        weights_at_step.append(v)
+        g = step_gradient(v.requires_grad_(True), idx, aug, create_graph=False)
         total += g
-        w = (w - syn_lr.detach() * g).detach()
-    residual = diff0 - syn_lr * total  # w_N - target with the recorded gradients fixed: exact in syn_lr
-    sq = residual.square() * matched if matched is not None else residual.square()
-    loss = sq.sum() / denom
+        v = (v - syn_lr.detach() * g).detach()
+    # w_N - target with the recorded gradients fixed: exact as a function of syn_lr
+    residual = diff0 - syn_lr * (total if moving is None else torch.zeros_like(start).index_put((moving,), total))
+    loss = distance(residual)
     if skip_above is not None and loss.item() > skip_above:
         return loss.item()
     (weight * loss).backward(inputs=[syn_lr])
-    d_loss_d_g = (-2 * syn_lr.detach() * residual.detach() / denom) * weight
+    d_loss_d_w = -2 * syn_lr.detach() * residual.detach() / denom * weight
     if matched is not None:
-        d_loss_d_g = d_loss_d_g * matched
+        d_loss_d_w = d_loss_d_w * matched
+    d_loss_d_g = d_loss_d_w if moving is None else d_loss_d_w[moving]
     leaves = [t for t in (images, labels) if t.requires_grad]
-    for w_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
-        g = step_gradient(w_i.detach().requires_grad_(True), idx, aug, create_graph=True)
+    for v_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
+        g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
         (g * d_loss_d_g).sum().backward(inputs=leaves)
     return loss.item()
 
 
-def open_experts(experts, data, kind: str = "standard"):
+def open_experts(experts, data, kind: str | None = "standard"):
     """Open the expert buffer a trajectory method needs, checked against the data; returns (buffer, data) with
-    the data ZCA-whitened as the experts saw it."""
+    the data ZCA-whitened as the experts saw it. kind None: the buffer's main kind ('rep' when decoupled)."""
     from ltdistill.errors import BadInput
     from ltdistill.experts.buffer import ExpertBuffer
 
@@ -144,6 +158,8 @@ def open_experts(experts, data, kind: str = "standard"):
                        "`ltdistill experts`)")
     buffer = experts if isinstance(experts, ExpertBuffer) else ExpertBuffer.open(experts)
     buffer.check_matches(data.describe())
+    if kind is None:
+        kind = "rep" if buffer.index.get("decoupled") else "standard"
     if not buffer.finished(kind):
         raise BadInput(f"expert buffer {buffer.directory} holds no finished '{kind}' trajectory"
                        + (" (train it with --decoupled)" if kind in ("rep", "cls") else ""))
