@@ -65,8 +65,12 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
     result = evaluate_training_set(synthetic.images, synthetic.labels, data, config, lr=lr, seed=seed,
                                    device=device, progress=progress)
-    result.update(training_set="synthetic", method=synthetic.meta.get("method"), ipc=synthetic.meta.get("ipc"),
-                  soft_labels=synthetic.soft)
+    meta = synthetic.meta
+    iterations = len(meta.get("loss_history", [])) or None
+    result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
+                  distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
+                           "iterations": iterations, "config": meta.get("config"),
+                           "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None})
     return result
 
 
