@@ -75,6 +75,13 @@ def read_peak(device, base):
     return (rss_kib("VmHWM") - base) / 1024
 
 
+def rss_kib_total():
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal"):
+            return int(line.split()[1])
+    return 0
+
+
 def rss_kib(field):
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field):
@@ -132,10 +139,22 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     rows = []
+    # On the CPU an allocation past RAM is not an exception but the kernel's OOM killer, so a configuration whose
+    # memory, projected linearly in syn_steps from the previous measurement, exceeds 60% of RAM is skipped.
+    limit_mib = None if args.device.startswith("cuda") else 0.6 * rss_kib_total() / 1024
     for ipc in map(int, args.ipcs.split(",")):
+        previous: dict[str, tuple[int, float]] = {}
         for steps in map(int, args.steps.split(",")):
             for impl in ("ltdistill full_bptt", "ltdistill tesla_frozen_weights", "reference-style full unroll"):
-                rows.append(measure(impl, ipc, steps, args))
+                projected = None
+                if impl in previous and previous[impl][1] is not None:
+                    projected = previous[impl][1] * steps / previous[impl][0]
+                if limit_mib is not None and projected is not None and projected > limit_mib:
+                    rows.append({"ipc": ipc, "syn_steps": steps, "impl": impl, "s_per_iter": None,
+                                 "peak_mem_mib": None, "skipped": f"projected {projected / 1024:.0f} GiB > 60% of RAM"})
+                else:
+                    rows.append(measure(impl, ipc, steps, args))
+                    previous[impl] = (steps, rows[-1]["peak_mem_mib"])
                 if args.device.startswith("cuda"):
                     torch.cuda.empty_cache()
                 print(json.dumps(rows[-1]), flush=True)

@@ -1,7 +1,9 @@
-"""Trajectory-matching table (issue: MTT and DATM vs Random and full-LT) on Fashion-MNIST-LT beta 100, IPC 10 and
-50, with the presets in configs/ and one expert buffer; 3 evaluation runs each, cpu protocol.
+"""Trajectory-matching table (LTDD with its ablations, DATM, MTT) on Fashion-MNIST-LT beta 100 with
+the presets in configs/; 3 evaluation runs each, cpu protocol.
 
-    python benchmarks/trajectory.py --out runs/trajectory [--device cuda] [--data-dir DIR]
+    python benchmarks/trajectory.py --out runs/trajectory [--work DIR] [--device cuda] [--data-dir DIR] [--cells a,b]
+
+Experts and artifacts go under --work (default: --out); cell JSONs and the table under --out.
 """
 
 from __future__ import annotations
@@ -11,42 +13,55 @@ from pathlib import Path
 
 from runner import Cell, finish, run, run_cells
 
-EXPERTS = ["--dataset", "fashion-mnist", "--imbalance", "100", "--num", "8", "--epochs", "20"]
+DECOUPLED = ["--dataset", "fashion-mnist", "--imbalance", "100", "--decoupled", "--num", "8", "--epochs", "20",
+             "--cls-epochs", "5"]
+STANDARD = ["--dataset", "fashion-mnist", "--imbalance", "100", "--num", "8", "--epochs", "20"]
+ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["--set", "expert_decoupling=false"],
+             "ltdd-onehot-init": ["--set", "label_init='onehot'"]}
 
 
-def cells(out: Path, runs: int, common: list[str]) -> list[Cell]:
-    experts = out / "experts" / "fm-b100"
-    todo = []
-    for ipc in (10, 50):
-        for method in ("mtt", "datm"):
-            name = f"fashion-mnist-b100-{method}-ipc{ipc}"
-            art = out / "artifacts" / name
-            todo.append(Cell(name, prepare=[[
-                "ltdistill", "distill", "--config", f"configs/{method}/fmnist-lt-b100-ipc{ipc}.toml",
-                "--experts", str(experts), "--out", str(art), "--no-progress", *common]],
-                evaluate=["ltdistill", "evaluate", str(art), "--runs", str(runs), "--no-progress", *common],
-                done_marker=art / "meta.json"))
-    return todo
-
-
-if __name__ == "__main__":
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/trajectory")
+    parser.add_argument("--work", default=None)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--ltdistill", default="ltdistill",
-                        help="how to call the CLI (e.g. 'python3 -m ltdistill.cli')")
+    parser.add_argument("--cells", default=None, help="comma-separated cell names to run (default: all)")
+    parser.add_argument("--ltdistill", default="ltdistill", help="how to call the CLI")
     args = parser.parse_args()
-    out = Path(args.out)
-    common = ["--device", args.device] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    out, work = Path(args.out), Path(args.work or args.out)
     out.mkdir(parents=True, exist_ok=True)
-    prefix = args.ltdistill.split()
-    run([*prefix, "experts", *EXPERTS, "--out", str(out / "experts" / "fm-b100"), "--no-progress", *common],
-        out / "log.txt")
-    todo = cells(out, args.runs, common)
-    for cell in todo:
-        cell.prepare = [[*prefix, *c[1:]] for c in cell.prepare]
-        cell.evaluate = [*prefix, *cell.evaluate[1:]]
+    cli = args.ltdistill.split()
+    common = ["--device", args.device, "--no-progress"] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    decoupled, standard = work / "experts" / "fm-b100-decoupled", work / "experts" / "fm-b100"
+    cells = []
+    for ipc in (10, 50):
+        for name, extra in ABLATIONS.items():
+            if ipc == 50 and name != "ltdd":
+                continue
+            cells.append((f"fashion-mnist-b100-{name}-ipc{ipc}", f"configs/ltdd/fmnist-lt-b100-ipc{ipc}.toml",
+                          decoupled, extra))
+        for method in ("mtt", "datm"):
+            cells.append((f"fashion-mnist-b100-{method}-ipc{ipc}", f"configs/{method}/fmnist-lt-b100-ipc{ipc}.toml",
+                          standard, []))
+    wanted = set(args.cells.split(",")) if args.cells else None
+    todo = []
+    for name, preset, experts, extra in cells:
+        if wanted is not None and name not in wanted:
+            continue
+        art = work / "artifacts" / name
+        todo.append(Cell(name, prepare=[[*cli, "distill", "--config", preset, "--experts", str(experts), *extra,
+                                         "--out", str(art), *common]],
+                         evaluate=[*cli, "evaluate", str(art), "--runs", str(args.runs), *common],
+                         done_marker=art / "meta.json"))
+    if any("ltdd" in c.name for c in todo):
+        run([*cli, "experts", *DECOUPLED, "--out", str(decoupled), *common], out / "log.txt")
+    if any("mtt" in c.name or "datm" in c.name for c in todo):
+        run([*cli, "experts", *STANDARD, "--out", str(standard), *common], out / "log.txt")
     run_cells(todo, out)
     finish(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,9 +18,9 @@ import torch
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
-from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
-from ltdistill.methods.mtt import MTTConfig, run_settings
-from ltdistill.methods.trajectory import TrajectorySampler, check_window, match_trajectory, open_experts, student_model
+from ltdistill.methods.loop import Learnable, SynthesisState
+from ltdistill.methods.mtt import MTTConfig
+from ltdistill.methods.trajectory import Matching, match_trajectory
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -56,34 +56,29 @@ class DATM(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        buffer, data = open_experts(experts, data)
-        generator = torch.Generator().manual_seed(seed)
-        flat_model = student_model(buffer, data, device)
-        sampler = TrajectorySampler(buffer, "standard", generator, device)
-        check_window("datm", cfg.max_start_epoch, cfg.expert_epochs, sampler.epochs)
+        m = Matching(experts, data, seed, device)
+        sampler = m.sampler("standard", "datm", cfg.max_start_epoch, cfg.expert_epochs)
         finals = sampler.finals(cfg.label_experts)
-        images, classes, distinct = correct_per_class(data, ipc, flat_model, finals, generator)
+        images, classes, distinct = correct_per_class(m.data, ipc, m.flat_model, finals, m.generator)
         learnables = {"images": Learnable(images.to(device), cfg.lr_img, 0.5),
                       "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
         unlabeled = 0
         if cfg.soft_labels:
-            logits, unlabeled = expert_soft_labels(images, classes, flat_model, finals)
+            logits, unlabeled = expert_soft_labels(images, classes, m.flat_model, finals)
             learnables["labels"] = Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y)
-        state = SynthesisState(learnables, generator)
+        state = SynthesisState(learnables, m.generator)
         labels = state["labels"] if cfg.soft_labels else classes.to(device)
         dsa = DSA() if cfg.dsa else None
 
         def step(it):
             start, target = sampler.sample(cfg.min_start_epoch, window_upper(cfg, it), cfg.expert_epochs)
-            loss = match_trajectory(flat_model, start, target, state["images"], labels, state["lr"],
-                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=generator,
-                                    gradient=cfg.gradient, skip_above=cfg.threshold)
+            loss = match_trajectory(m.flat_model, start, target, state["images"], labels, state["lr"],
+                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa,
+                                    generator=m.generator, gradient=cfg.gradient, skip_above=cfg.threshold)
             return None if cfg.threshold is not None and loss > cfg.threshold else loss
 
-        checkpointer = Checkpointer(workdir, run_settings(self, data, ipc, seed, buffer), cfg.checkpoint_every)
-        optimize(state, cfg.iterations, step, checkpointer, progress=progress, desc="datm")
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
         final_labels = state["labels"].detach().cpu() if cfg.soft_labels else classes
         return SyntheticSet(state["images"].detach().cpu(), final_labels, lr=state["lr"].item(),
-                            meta={"zca_eps": data.zca_eps, "distinct_per_class": distinct,
-                                  "classes": classes.tolist(), "labels_without_correct_expert": unlabeled,
-                                  "loss_history": state.history, **state.counters})
+                            meta={"distinct_per_class": distinct, "classes": classes.tolist(),
+                                  "labels_without_correct_expert": unlabeled, **meta})

@@ -28,9 +28,8 @@ from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
-from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
-from ltdistill.methods.mtt import run_settings
-from ltdistill.methods.trajectory import TrajectorySampler, check_window, match_trajectory, open_experts, student_model
+from ltdistill.methods.loop import Learnable, SynthesisState
+from ltdistill.methods.trajectory import Matching, match_trajectory
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -79,18 +78,14 @@ class LTDD(Method):
         cfg = self.config
         if cfg.label_init not in ("decoupled", "biased", "onehot"):
             raise BadInput(f"ltdd.label_init must be decoupled, biased or onehot, got {cfg.label_init!r}")
-        buffer, data = open_experts(experts, data, kind=None)
-        rep_kind = "rep" if buffer.index.get("decoupled") else "standard"
+        m = Matching(experts, data, seed, device, kind=None)
+        data, generator, flat_model = m.data, m.generator, m.flat_model
+        rep_kind = "rep" if m.buffer.index.get("decoupled") else "standard"
         if cfg.expert_decoupling and rep_kind != "rep":
             raise BadInput("ltdd needs a decoupled expert buffer (ltdistill experts --decoupled), "
                            "or expert_decoupling = false")
-        generator = torch.Generator().manual_seed(seed)
-        flat_model = student_model(buffer, data, device)
-        rep = TrajectorySampler(buffer, rep_kind, generator, device)
-        check_window("ltdd representation", cfg.t_rep_max, cfg.expert_epochs, rep.epochs)
-        cls = TrajectorySampler(buffer, "cls", generator, device) if cfg.expert_decoupling else None
-        if cls is not None:
-            check_window("ltdd classifier", cfg.t_cls_max, cfg.expert_epochs, cls.epochs)
+        rep = m.sampler(rep_kind, "ltdd representation", cfg.t_rep_max, cfg.expert_epochs)
+        cls = m.sampler("cls", "ltdd classifier", cfg.t_cls_max, cfg.expert_epochs) if cfg.expert_decoupling else None
 
         init_finals = (cls or rep).finals(cfg.label_experts)
         images, classes, distinct = correct_per_class(data, ipc, flat_model, init_finals, generator)
@@ -125,10 +120,8 @@ class LTDD(Method):
                     trainable=head, weight=cfg.lambda_cls, **common)
             return loss
 
-        checkpointer = Checkpointer(workdir, run_settings(self, data, ipc, seed, buffer), cfg.checkpoint_every)
-        optimize(state, cfg.iterations, step, checkpointer, progress=progress, desc="ltdd")
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
         return SyntheticSet(state["images"].detach().cpu(), state["labels"].detach().cpu(), lr=state["lr"].item(),
-                            meta={"zca_eps": data.zca_eps, "distinct_per_class": distinct, "classes": classes.tolist(),
-                                  "labels_without_correct_expert": unlabeled, "loss_history": state.history,
-                                  **state.counters})
+                            meta={"distinct_per_class": distinct, "classes": classes.tolist(),
+                                  "labels_without_correct_expert": unlabeled, **meta})
 

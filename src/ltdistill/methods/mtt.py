@@ -9,7 +9,6 @@ Defaults are MTT distill.py's; presets carry the per-setting values (configs/).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +16,8 @@ import torch
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
-from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, optimize
-from ltdistill.methods.trajectory import TrajectorySampler, check_window, match_trajectory, open_experts, student_model
+from ltdistill.methods.loop import Learnable, SynthesisState
+from ltdistill.methods.trajectory import Matching, match_trajectory
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -37,37 +36,27 @@ class MTTConfig:
     checkpoint_every: int = 50
 
 
-def run_settings(method: Method, data, ipc: int, seed: int, buffer) -> dict:
-    return {"method": method.name, "config": dataclasses.asdict(method.config), "ipc": ipc, "seed": seed,
-            "data": data.describe(), "experts": str(buffer.directory)}
-
-
 class MTT(Method):
     name = "mtt"
     Config = MTTConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        buffer, data = open_experts(experts, data)
-        generator = torch.Generator().manual_seed(seed)
-        flat_model = student_model(buffer, data, device)
-        sampler = TrajectorySampler(buffer, "standard", generator, device)
-        check_window("mtt", cfg.max_start_epoch, cfg.expert_epochs, sampler.epochs)
-        images, labels, distinct = real_per_class(data, ipc, generator)
+        m = Matching(experts, data, seed, device)
+        sampler = m.sampler("standard", "mtt", cfg.max_start_epoch, cfg.expert_epochs)
+        images, labels, distinct = real_per_class(m.data, ipc, m.generator)
         state = SynthesisState({"images": Learnable(images.to(device), cfg.lr_img, 0.5),
                                 "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)},
-                               generator)
+                               m.generator)
         labels = labels.to(device)
         dsa = DSA() if cfg.dsa else None
 
         def step(it):
             start, target = sampler.sample(0, cfg.max_start_epoch, cfg.expert_epochs)
-            return match_trajectory(flat_model, start, target, state["images"], labels, state["lr"],
-                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=generator,
-                                    gradient=cfg.gradient)
+            return match_trajectory(m.flat_model, start, target, state["images"], labels, state["lr"],
+                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa,
+                                    generator=m.generator, gradient=cfg.gradient)
 
-        checkpointer = Checkpointer(workdir, run_settings(self, data, ipc, seed, buffer), cfg.checkpoint_every)
-        optimize(state, cfg.iterations, step, checkpointer, progress=progress, desc="mtt")
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
         return SyntheticSet(state["images"].detach().cpu(), labels.cpu(), lr=state["lr"].item(),
-                            meta={"zca_eps": data.zca_eps, "distinct_per_class": distinct,
-                                  "loss_history": state.history, **state.counters})
+                            meta={"distinct_per_class": distinct, **meta})

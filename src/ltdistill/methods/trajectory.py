@@ -215,6 +215,35 @@ class TrajectorySampler:
         return [self.trajectory(i)[-1] for i in self.ids[:limit]]
 
 
+class Matching:
+    """What every trajectory method sets up and runs: the checked expert buffer, the data as the experts saw it,
+    one RNG for everything random (so a resumed run repeats an uninterrupted one), the student model, and the
+    checkpointed outer loop."""
+
+    def __init__(self, experts, data, seed: int, device: str, kind: str | None = "standard"):
+        self.buffer, self.data = open_experts(experts, data, kind)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.flat_model = student_model(self.buffer, self.data, device)
+        self.device = device
+
+    def sampler(self, kind: str, name: str, high: int, span: int) -> TrajectorySampler:
+        sampler = TrajectorySampler(self.buffer, kind, self.generator, self.device)
+        check_window(name, high, span, sampler.epochs)
+        return sampler
+
+    def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool) -> dict:
+        """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""
+        import dataclasses
+
+        from ltdistill.methods.loop import Checkpointer, optimize
+
+        settings = {"method": method.name, "config": dataclasses.asdict(method.config), "ipc": ipc, "seed": seed,
+                    "data": self.data.describe(), "experts": str(self.buffer.directory)}
+        checkpointer = Checkpointer(workdir, settings, method.config.checkpoint_every)
+        optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
+        return {"zca_eps": self.data.zca_eps, "loss_history": state.history, **state.counters}
+
+
 def check_window(name: str, high: int, span: int, epochs: int) -> None:
     from ltdistill.errors import BadInput
 
