@@ -1,0 +1,49 @@
+"""The shared outer loop: divergence is detected, skipped or rolled back, never written."""
+
+import torch
+
+from ltdistill.methods.loop import Learnable, SynthesisState, optimize
+
+
+def make_state():
+    return SynthesisState({"images": Learnable(torch.ones(3, 1, 2, 2), lr=0.1, momentum=0.0)},
+                          torch.Generator().manual_seed(0))
+
+
+def test_nan_loss_or_gradient_skips_the_update_and_counts_it():
+    state = make_state()
+
+    def step(it):
+        x = state["images"]
+        if it == 1:
+            (x.sum() * float("nan")).backward()  # NaN gradient
+            return 1.0
+        if it == 2:
+            return float("nan")  # NaN loss
+        x.sum().backward()
+        return 1.0
+
+    optimize(state, 4, step, progress=False)
+    assert state.counters["skipped_nonfinite"] == 2
+    assert torch.allclose(state["images"], torch.full((3, 1, 2, 2), 1 - 2 * 0.1))  # only iterations 0 and 3 moved
+    assert state.history[2] is not None and state.iteration == 4
+
+
+def test_an_update_that_overflows_is_rolled_back():
+    state = SynthesisState({"images": Learnable(torch.ones(3, 1, 2, 2), lr=10.0, momentum=0.0)},
+                           torch.Generator().manual_seed(0))
+
+    def step(it):
+        (state["images"].sum() * (3e38 if it == 1 else 1.0)).backward()  # finite gradient, Inf after the step
+        return 1.0
+
+    optimize(state, 3, step, progress=False)
+    assert state.counters["rolled_back"] == 1  # a step of 10 * 3e38 leaves float32
+    assert torch.isfinite(state["images"]).all()
+    assert torch.allclose(state["images"], torch.full((3, 1, 2, 2), 1 - 2 * 10.0))
+
+
+def test_a_skipped_iteration_is_recorded_as_none():
+    state = make_state()
+    optimize(state, 2, lambda it: None, progress=False)
+    assert state.history == [None, None] and state.counters["skipped_threshold"] == 2
