@@ -57,8 +57,8 @@ SECTIONS = [
      "~100x more images per epoch). 3 evaluation runs (seeds 0-2), mean ± std. Many/medium/few: classes sorted by "
      "training count split 4/3/3. Run on the 2-core CPU machine."),
     ("ltdd-gpu", "LTDD and its ablations on Fashion-MNIST-LT beta 100 (cpu protocol, run on GPU)",
-     "`python benchmarks/trajectory.py` cells (presets configs/ltdd/fmnist-lt-b100-ipc10.toml: N_rep = N_cls = 20, window "
-     "0/5/10, lambda_rep 1.0, lambda_cls 0.5, 300 iterations, constant-memory gradient) on 8 decoupled experts "
+     "`python benchmarks/trajectory.py` cells (presets configs/ltdd/fmnist-lt-b100-ipc10.toml: N_rep = N_cls = 20, "
+     "window 0/5/10, lambda_rep 1.0, lambda_cls 0.5, 300 iterations, constant-memory gradient) on 8 decoupled experts "
      "(20 representation epochs with weight decay 5e-3, 5 classifier epochs, class-balanced, MaxNorm 0.1 applied). "
      "Executed on an NVIDIA H100 (`--device cuda`); the call ended at its 10-minute limit after these cells, so the "
      "IPC 50, ED-off and one-hot-init cells are still to be run. `ltdd-no-dam` = dam=false (unweighted student "

@@ -137,6 +137,8 @@ def main():
     parser.add_argument("--steps", default="10,20,40,80")
     parser.add_argument("--ipcs", default="10,50")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--impls", default="ltdistill full_bptt,ltdistill tesla_frozen_weights,"
+                        "reference-style full unroll", help="implementations, in the order they are measured")
     args = parser.parse_args()
     rows = []
     # On the CPU an allocation past RAM is not an exception but the kernel's OOM killer, so a configuration whose
@@ -145,7 +147,7 @@ def main():
     for ipc in map(int, args.ipcs.split(",")):
         previous: dict[str, tuple[int, float]] = {}
         for steps in map(int, args.steps.split(",")):
-            for impl in ("ltdistill full_bptt", "ltdistill tesla_frozen_weights", "reference-style full unroll"):
+            for impl in args.impls.split(","):
                 projected = None
                 if impl in previous and previous[impl][1] is not None:
                     projected = previous[impl][1] * steps / previous[impl][0]
@@ -164,7 +166,7 @@ def main():
 def write(out, device, args, rows):
     meta = {"device": device, "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
             "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "width": args.width, "image": [1, args.size, args.size],
+            "torch": torch.__version__, "width": args.width, "order": args.impls, "image": [1, args.size, args.size],
             "model": "convnet depth 3 instance norm", "repeats": args.repeats}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
