@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/ltdistill evaluate runs/demo/random  --runs 3 --json runs/demo/random.json
 	$(BIN)/ltdistill evaluate runs/demo/herding --runs 3 --json runs/demo/herding.json
 	$(BIN)/ltdistill evaluate --full --dataset digits --imbalance 10 --epochs 100 --runs 3 --json runs/demo/full.json
+	@echo; $(BIN)/ltdistill table runs/demo/full.json runs/demo/random.json runs/demo/herding.json
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

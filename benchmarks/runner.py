@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ltdistill.report import results_table
+
 
 @dataclass
 class Cell:
@@ -50,24 +52,7 @@ def run_cells(cells: list[Cell], out: Path) -> None:
 
 def table(json_dir: Path) -> str:
     """The Markdown table of every cell JSON in json_dir, and the commands that produced them."""
-    rows = ["| dataset | beta | training set | IPC | balanced acc (%) | many / med / few | class-acc std | "
-            "LT-test acc | LT-test P / R / F1 | per-class acc (%) | protocol | eval epochs | device | s/run |",
-            "|" + "---|" * 14]
-    commands = []
-    for path in sorted(json_dir.glob("*.json")):
-        r = json.loads(path.read_text())
-        commands += [c for c in r.get("commands", []) if c not in commands]
-        ipc = r.get("ipc") or "all"
-        mmf = " / ".join("-" if r[k] is None else f"{100 * r[k]:.1f}" for k in ("many", "medium", "few"))
-        per_class = " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"])
-        lt = r["lt_test"]
-        rows.append(f"| {r['dataset']} | {r['imbalance_factor']:g} | {r['method']} | {ipc} | "
-                    f"{100 * r['balanced_acc']['mean']:.2f} ± {100 * r['balanced_acc']['std']:.2f} | {mmf} | "
-                    f"{100 * r['class_acc_std']:.1f} | {100 * lt['acc']:.1f} | "
-                    f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f} | {per_class} | "
-                    f"{r.get('protocol', '?')} | {r['epochs']} | {r.get('device', 'cpu')} | "
-                    f"{r['seconds_per_run']:.0f} |")
-    return "\n".join(rows) + "\n\nCommands, in order:\n\n```\n" + "\n".join(commands) + "\n```\n"
+    return results_table(sorted(json_dir.glob("*.json")))
 
 
 def finish(out: Path) -> None:

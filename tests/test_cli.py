@@ -169,3 +169,19 @@ def test_trajectory_bad_input(tmp_path, capsys, argv, match):
     code, _, err = run(capsys, *argv, "--out", str(tmp_path / "o"), "--no-progress")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and match in lines[0], err
+
+
+def test_table_renders_evaluation_jsons_and_refuses_other_files(tmp_path, capsys):
+    from ltdistill.evaluate.metrics import aggregate, run_metrics
+
+    result = aggregate([run_metrics([0, 1], [0, 1], [0, 0, 1], [0, 0, 1], [10, 2])])
+    result.update(dataset="digits", imbalance_factor=5, method="random", ipc=2, protocol="cpu", epochs=3,
+                  seconds_per_run=1.0)
+    good = tmp_path / "r.json"
+    good.write_text(json.dumps(result))
+    code, out, _ = run(capsys, "table", str(good))
+    assert code == 0 and "| digits | 5 | random | 2 | 100.00 ± 0.00 |" in out
+    other = tmp_path / "x.json"
+    other.write_text("{}")
+    code, _, err = run(capsys, "table", str(other))
+    assert code == 2 and "not an evaluation JSON" in err

@@ -95,6 +95,9 @@ def build_parser() -> Parser:
     d.add_argument("--restart", action="store_true", help="discard a checkpoint left in --out by an earlier run")
     add_common(d)
 
+    t = sub.add_parser("table", help="print a Markdown table of evaluation JSONs (evaluate --json outputs)")
+    t.add_argument("results", nargs="+", help="JSON files written by `ltdistill evaluate --json`")
+
     e = sub.add_parser("evaluate", help="train fresh models on a SyntheticSet (or the full LT set) and score them")
     e.add_argument("artifact", nargs="?", help="SyntheticSet directory")
     e.add_argument("--full", action="store_true", help="evaluate training on the whole long-tailed set instead")
@@ -273,6 +276,13 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 
 
+def cmd_table(args) -> int:
+    from ltdistill.report import results_table
+
+    print(results_table([Path(p) for p in args.results]), end="")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from ltdistill import protocols
     from ltdistill.data.longtail import load_longtail
@@ -328,7 +338,7 @@ def cmd_evaluate(args) -> int:
 
 
 COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "experts": cmd_experts,
-            "distill": cmd_distill, "evaluate": cmd_evaluate}
+            "distill": cmd_distill, "evaluate": cmd_evaluate, "table": cmd_table}
 
 
 def main(argv: list[str] | None = None) -> int:
