@@ -34,8 +34,8 @@ def speed_table(path: Path) -> str:
         elif r.get("skipped"):
             lines.append(f"| {r['ipc']} | {r['syn_steps']} | {r['impl']} | not run: {r['skipped']} | - |")
         else:
-            lines.append(f"| {r['ipc']} | {r['syn_steps']} | {r['impl']} | {r['s_per_iter']:.3f} | "
-                         f"{r['peak_mem_mib']:.0f} |")
+            mem = "-" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}"
+            lines.append(f"| {r['ipc']} | {r['syn_steps']} | {r['impl']} | {r['s_per_iter']:.3f} | {mem} |")
     return "\n".join(lines) + "\n"
 
 
@@ -104,10 +104,16 @@ def main() -> None:
               "on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
               eval_speed(sorted(DATA.glob("eval-speed-*.json"))), ""]
     for path in sorted((DATA / "tm-speed").glob("*.json")):
+        interleaved = "interleaved" in path.stem
         parts += [f"## Trajectory-matching cost: {path.stem}", "",
+                  "`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one "
+                  "block of 3 unrolled steps + backward, interleaved after warm-up, median of the repeats (all "
+                  "times in the JSON)." if interleaved else
                   "`python benchmarks/tm_speed.py` (see its docstring): full back-propagation vs the constant-memory "
                   "(TESLA, frozen-weights) gradient vs a reference-style implementation of the official code's "
-                  "pattern (flat parameter vector swapped into the modules, full unroll), in one process.", "",
+                  "pattern (flat parameter vector swapped into the modules, full unroll), in one process. "
+                  "Single-order timings on the 2-core machine drift by up to 25% between runs of the same "
+                  "configuration (compare the recheck file), so differences under ~15% are not significant.", "",
                   speed_table(path), ""]
     parts += [PUBLISHED]
     (ROOT / "docs" / "results.md").write_text("\n".join(parts))
