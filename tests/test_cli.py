@@ -185,3 +185,13 @@ def test_table_renders_evaluation_jsons_and_refuses_other_files(tmp_path, capsys
     other.write_text("{}")
     code, _, err = run(capsys, "table", str(other))
     assert code == 2 and "not an evaluation JSON" in err
+
+
+def test_preset_seed_is_used_and_the_flag_overrides_it(tmp_path, capsys):
+    preset = tmp_path / "p.toml"
+    preset.write_text('[run]\nmethod = "random"\ndataset = "digits"\nimbalance = 5\nipc = 1\nseed = 7\n')
+    assert run(capsys, "distill", "--config", str(preset), "--out", str(tmp_path / "a"), "--no-progress")[0] == 0
+    assert run(capsys, "distill", "--config", str(preset), "--seed", "3", "--out", str(tmp_path / "b"),
+               "--no-progress")[0] == 0
+    assert json.loads((tmp_path / "a" / "meta.json").read_text())["seed"] == 7
+    assert json.loads((tmp_path / "b" / "meta.json").read_text())["seed"] == 3

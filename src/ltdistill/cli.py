@@ -49,7 +49,7 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0, or [run] seed of --config)")
     p.add_argument("--protocol", choices=["cpu", "paper"], default=None,
                    help="scale protocol: cpu (width-32 nets, 300 eval epochs) or paper (width 128, 1000 epochs)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -213,7 +213,9 @@ def cmd_distill(args) -> int:
     method = methods.create(settings["method"], **protocols.fill_method_defaults(field_names, method_config,
                                                                                    protocol, data.im_size))
     experts = args.experts or run.get("experts")
-    synthetic = method.distill(data, settings["ipc"], experts=experts, seed=args.seed,
+    seed = args.seed if args.seed is not None else run.get("seed", 0)
+    check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
+    synthetic = method.distill(data, settings["ipc"], experts=experts, seed=seed,
                                progress=not args.no_progress, device=device, workdir=out)
     synthetic.meta["protocol"] = protocol
     synthetic.save(out)
@@ -247,7 +249,7 @@ def cmd_experts(args) -> int:
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
                           cls_epochs=args.cls_epochs, maxnorm=maxnorm, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
-                          seed=args.seed)
+                          seed=args.seed or 0)
     buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress)
     kinds = ["rep", "cls"] if config.decoupled else ["standard"]
     print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
@@ -323,9 +325,9 @@ def cmd_evaluate(args) -> int:
                         batch_size=args.batch_size)
     progress = not args.no_progress
     if synthetic is None:
-        result = evaluate_full(data, config, seed=args.seed, device=device, progress=progress)
+        result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress)
     else:
-        result = evaluate_synthetic(synthetic, data, config, seed=args.seed, device=device, progress=progress)
+        result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
                   profile=data.profile, train_counts=data.counts)
     print_summary(result, data.class_names)

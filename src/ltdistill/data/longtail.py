@@ -11,7 +11,7 @@ CIFAR10-LT beta=200 on 1000/class gives 1000,555,308,170,94,52,29,16,9,5).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -70,7 +70,6 @@ class LTDataset:
     mean: list[float]
     std: list[float]
     zca_eps: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

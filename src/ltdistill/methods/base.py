@@ -53,8 +53,6 @@ def coerce(value: Any, annotation: Any, name: str) -> Any:
 class Method:
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
-    # Methods that start from real images declare what happens when a class has fewer than ipc of them.
-    uses_real_images: ClassVar[bool] = False
 
     def __init__(self, **config: Any):
         fields = {f.name: f for f in dataclasses.fields(self.Config)}

@@ -47,7 +47,6 @@ def herd(features: torch.Tensor, k: int) -> list[int]:
 class Herding(Method):
     name = "herding"
     Config = HerdingConfig
-    uses_real_images = True
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config

@@ -22,7 +22,6 @@ class RandomConfig:
 class RandomSelection(Method):
     name = "random"
     Config = RandomConfig
-    uses_real_images = True
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         quota = per_class_quota(data, ipc, self.config.short_class)
