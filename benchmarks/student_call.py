@@ -30,24 +30,29 @@ def main() -> None:
     parser.add_argument("--ipc", type=int, default=50)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    device = args.device
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     torch.manual_seed(0)
-    a = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=args.width, depth=3)
-    b = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=args.width, depth=3)
+    a = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=args.width, depth=3).to(device)
+    b = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=args.width, depth=3).to(device)
     b.load_state_dict(a.state_dict())
     w0 = parameters_to_vector(a.parameters()).detach()
     students = {"ltdistill FlatModel (functional_call)": FlatModel(a),
                 "reference-style module swap": ReferenceStyleUnroll(b).forward}
-    x = torch.randn(10 * args.ipc, 1, 28, 28, requires_grad=True)
-    y = torch.arange(10 * args.ipc) % 10
+    x = torch.randn(10 * args.ipc, 1, 28, 28, device=device, requires_grad=True)
+    y = (torch.arange(10 * args.ipc) % 10).to(device)
 
     def block(forward) -> float:
+        sync()
         start = time.perf_counter()
         w = w0.clone().requires_grad_(True)
         for _ in range(3):
             g = torch.autograd.grad(F.cross_entropy(forward(w, x), y), w, create_graph=True)[0]
             w = w - 0.01 * g
         w.square().sum().backward()
+        sync()
         return time.perf_counter() - start
 
     for _ in range(2):
@@ -59,7 +64,8 @@ def main() -> None:
             times[name].append(block(forward))
     rows = [{"ipc": args.ipc, "syn_steps": 3, "impl": name, "s_per_iter": statistics.median(t), "all_s": t,
              "peak_mem_mib": None} for name, t in times.items()]
-    meta = {"device": "cpu", "gpu": None, "cpu": platform.machine(), "threads": torch.get_num_threads(),
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
+    meta = {"device": device, "gpu": gpu, "cpu": platform.machine(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "width": args.width, "image": [1, 28, 28],
             "model": "convnet depth 3 instance norm (interleaved medians)", "repeats": args.repeats}
     Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
