@@ -195,3 +195,34 @@ def test_preset_seed_is_used_and_the_flag_overrides_it(tmp_path, capsys):
                "--no-progress")[0] == 0
     assert json.loads((tmp_path / "a" / "meta.json").read_text())["seed"] == 7
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["seed"] == 3
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    for argv in (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1",
+                  "--out", str(blocker / "out")],
+                 ["experts", "--dataset", "digits", "--imbalance", "10", "--out", str(blocker / "experts")],
+                 ["evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--json",
+                  str(blocker / "r.json")]):
+        code, _, err = run(capsys, *argv, "--no-progress")
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and "cannot write" in lines[0], err
+    assert blocker.read_text() == "keep me"
+
+
+def test_an_artifact_with_the_wrong_class_count_is_refused(tmp_path, capsys):
+    import torch
+
+    from ltdistill.synthetic import SyntheticSet
+
+    art = tmp_path / "soft5"
+    SyntheticSet(torch.zeros(5, 1, 16, 16), torch.zeros(5, 5), meta={"dataset": "digits", "imbalance_factor": 10.0,
+                                                                   "profile": "exp", "data_seed": 0}).save(art)
+    code, _, err = run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "1", "--no-progress")
+    assert code == 2 and "soft labels have 5 classes, the dataset has 10" in err
+    art = tmp_path / "wrongsize"
+    SyntheticSet(torch.zeros(5, 1, 28, 28), torch.zeros(5, dtype=torch.long),
+                 meta={"dataset": "digits", "imbalance_factor": 10.0, "profile": "exp", "data_seed": 0}).save(art)
+    code, _, err = run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "1", "--no-progress")
+    assert code == 2 and "do not match" in err

@@ -137,3 +137,47 @@ def test_every_source_has_a_how_to_get_line():
 def test_unknown_dataset():
     with pytest.raises(BadInput, match="unknown dataset 'svhn'"):
         load_source("svhn")
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=5, max_size=5), test_n=st.integers(1, 12),
+       seed=st.integers(0, 2**16))
+def test_cifar_reader_round_trips_any_batch_sizes(tmp_path_factory, sizes, test_n, seed):
+    root = tmp_path_factory.mktemp("c10") / "cifar-10-batches-py"
+    root.mkdir()
+    for i, n in enumerate(sizes, 1):
+        write_cifar_batch(root / f"data_batch_{i}", n, seed=seed + i)
+    write_cifar_batch(root / "test_batch", test_n, seed=seed)
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [b"c"] * 10}, f, protocol=2)
+    raw = load_source("cifar10", root.parent)
+    assert raw.train.images.shape == (sum(sizes), 3, 32, 32) and len(raw.test.labels) == test_n
+    first = np.random.default_rng(seed + 1).integers(0, 256, (sizes[0], 3072), dtype=np.uint8)
+    assert (raw.train.images[: sizes[0]].reshape(sizes[0], -1) == first).all()
+
+
+@settings(max_examples=8, deadline=None)
+@given(counts=st.lists(st.integers(1, 3), min_size=1, max_size=3), size=st.sampled_from([8, 16, 64]))
+def test_imagenet_lt_reader_round_trips_lossless_images(tmp_path_factory, counts, size):
+    root = tmp_path_factory.mktemp("inlt")
+    rng = np.random.default_rng(0)
+    lines, expected = [], []
+    for c, n in enumerate(counts):
+        for i in range(n):
+            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            rel = f"train/n{c}/{i}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / rel)
+            lines.append(f"{rel} {c}")
+            expected.append(pixels.transpose(2, 0, 1))
+    (root / "ImageNet_LT_train.txt").write_text("\n".join(lines))
+    (root / "ImageNet_LT_test.txt").write_text("\n".join(lines))
+    raw = load_source_with_size(root, size)
+    assert (raw.train.images == np.stack(expected)).all()
+    assert np.bincount(raw.train.labels).tolist() == counts
+
+
+def load_source_with_size(root, size):
+    from ltdistill.data.folders import load_imagenet_lt
+
+    return load_imagenet_lt([root], size=size)

@@ -126,12 +126,23 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
+def ensure_writable_dir(directory: Path) -> None:
+    """Fail before hours of work, not after: create the directory and write a probe file (os.access cannot tell
+    for root, read-only mounts or a path through a regular file)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".ltdistill-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise BadInput(f"cannot write to {directory}: {e.strerror or e}") from None
+
+
 def check_output_dir(out: Path) -> None:
     from ltdistill.synthetic import holds_result
 
     check(not holds_result(out), f"{out} already holds a result; choose a new --out (nothing was overwritten)")
-    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
-    check(parent.is_dir() and os.access(parent, os.W_OK), f"cannot write to {out}: {parent} is not writable")
+    ensure_writable_dir(out)
 
 
 def resolve_device(name: str) -> str:
@@ -238,8 +249,7 @@ def cmd_experts(args) -> int:
 
     shard = parse_shard(args.shard)
     out = Path(args.out)
-    parent = next((p for p in [out, *out.parents] if p.exists()), Path("."))
-    check(os.access(parent, os.W_OK), f"cannot write to {out}: {parent} is not writable")
+    ensure_writable_dir(out)
     device = resolve_device(args.device)
     maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
     data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir)
@@ -278,6 +288,16 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 
 
+def check_labels_fit(synthetic, num_classes: int, where) -> None:
+    labels = synthetic.labels
+    if synthetic.soft:
+        check(labels.shape[1] == num_classes,
+              f"{where}: soft labels have {labels.shape[1]} classes, the dataset has {num_classes}")
+    else:
+        check(int(labels.min()) >= 0 and int(labels.max()) < num_classes,
+              f"{where}: labels outside [0, {num_classes}) for a {num_classes}-class dataset")
+
+
 def cmd_table(args) -> int:
     from ltdistill.report import results_table
 
@@ -294,8 +314,7 @@ def cmd_evaluate(args) -> int:
     json_path = Path(args.json) if args.json else None
     if json_path is not None:
         check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
-        parent = json_path.parent if str(json_path.parent) else Path(".")
-        check(parent.is_dir() and os.access(parent, os.W_OK), f"cannot write {json_path}: {parent} is not writable")
+        ensure_writable_dir(json_path.parent)
     device = resolve_device(args.device)
     if args.full:
         check(args.artifact is None, "give either an artifact directory or --full, not both")
@@ -314,6 +333,7 @@ def cmd_evaluate(args) -> int:
         check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
               f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
               f"images {tuple(data.train_x.shape[1:])}")
+        check_labels_fit(synthetic, data.num_classes, args.artifact)
         protocol = args.protocol or meta.get("protocol", "cpu")
     options = protocols.network(protocol, data.im_size) if args.model == "convnet" else {}
     if args.width is not None:

@@ -98,8 +98,8 @@ class SyntheticSet:
             meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
                     **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
             atomic_write_bytes(out / META, json.dumps(meta, indent=2, default=float).encode())
-        except PermissionError as e:
-            raise BadInput(f"cannot write to {out}: {e.strerror}") from None
+        except OSError as e:
+            raise BadInput(f"cannot write to {out}: {e.strerror or e}") from None
         return out
 
     @classmethod

@@ -51,8 +51,8 @@ class ExpertBuffer:
         try:
             path.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path / INDEX, json.dumps(index, indent=2).encode())
-        except PermissionError as e:
-            raise BadInput(f"cannot write to {path}: {e.strerror}") from None
+        except OSError as e:
+            raise BadInput(f"cannot write to {path}: {e.strerror or e}") from None
         return cls(path, index)
 
     @classmethod
