@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/ltdistill evaluate runs/demo/herding --runs 3 --json runs/demo/herding.json
 	$(BIN)/ltdistill evaluate --full --dataset digits --imbalance 10 --epochs 100 --runs 3 --json runs/demo/full.json
 	@echo; $(BIN)/ltdistill table runs/demo/full.json runs/demo/random.json runs/demo/herding.json
+	$(BIN)/ltdistill report runs/demo   # runs/demo/report/index.md: image grids, per-class bars
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

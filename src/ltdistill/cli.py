@@ -98,6 +98,9 @@ def build_parser() -> Parser:
     t = sub.add_parser("table", help="print a Markdown table of evaluation JSONs (evaluate --json outputs)")
     t.add_argument("results", nargs="+", help="JSON files written by `ltdistill evaluate --json`")
 
+    r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
+    r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
+
     e = sub.add_parser("evaluate", help="train fresh models on a SyntheticSet (or the full LT set) and score them")
     e.add_argument("artifact", nargs="?", help="SyntheticSet directory")
     e.add_argument("--full", action="store_true", help="evaluate training on the whole long-tailed set instead")
@@ -298,6 +301,13 @@ def check_labels_fit(synthetic, num_classes: int, where) -> None:
               f"{where}: labels outside [0, {num_classes}) for a {num_classes}-class dataset")
 
 
+def cmd_report(args) -> int:
+    from ltdistill.report.build import build_report
+
+    print(f"wrote {build_report(args.directory)}")
+    return 0
+
+
 def cmd_table(args) -> int:
     from ltdistill.report import results_table
 
@@ -360,7 +370,8 @@ def cmd_evaluate(args) -> int:
 
 
 COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "experts": cmd_experts,
-            "distill": cmd_distill, "evaluate": cmd_evaluate, "table": cmd_table}
+            "distill": cmd_distill, "evaluate": cmd_evaluate, "table": cmd_table,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

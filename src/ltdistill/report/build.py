@@ -1,0 +1,58 @@
+"""`ltdistill report DIR`: find every SyntheticSet artifact and evaluation JSON under DIR and write
+DIR/report/index.md with the results table, per-class accuracy bars, an image grid per artifact and its loss curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ltdistill.errors import BadInput
+from ltdistill.report.plots import image_grid, loss_curve, per_class_bars
+from ltdistill.report.tables import load_result, results_table
+from ltdistill.synthetic import META, SyntheticSet
+
+
+def find(root: Path) -> tuple[list[Path], list[Path]]:
+    artifacts = sorted(p.parent for p in root.rglob(META) if "report" not in p.parts)
+    results = []
+    for p in sorted(root.rglob("*.json")):
+        if p.name == META or "report" in p.parts or p.name.startswith("."):
+            continue
+        try:
+            load_result(p)
+            results.append(p)
+        except BadInput:
+            continue
+    return artifacts, results
+
+
+def build_report(root: str | Path) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise BadInput(f"{root} is not a directory")
+    artifacts, results = find(root)
+    if not artifacts and not results:
+        raise BadInput(f"{root} holds no SyntheticSet artifact and no evaluation JSON")
+    out = root / "report"
+    out.mkdir(exist_ok=True)
+    lines = [f"# Report: {root}", ""]
+    if results:
+        lines += ["## Results", "", results_table(results), ""]
+        by_dataset: dict[str, dict[str, dict]] = {}
+        for p in results:
+            r = load_result(p)
+            by_dataset.setdefault(str(r.get("dataset")), {})[p.stem] = r
+        for dataset, group in by_dataset.items():
+            png = per_class_bars(group, out / f"per-class-{dataset}.png")
+            lines += [f"### Per-class accuracy, {dataset}", "", f"![per-class accuracy]({png.name})", ""]
+    for art in artifacts:
+        synthetic = SyntheticSet.load(art)
+        name = art.relative_to(root).as_posix().replace("/", "_") or art.name
+        lines += [f"## {name}", "", f"method {synthetic.meta.get('method')}, {synthetic.images.shape[0]} images, "
+                  f"{'soft' if synthetic.soft else 'hard'} labels", ""]
+        grid = image_grid(synthetic, out / f"{name}-images.png")
+        lines += [f"![synthetic images]({grid.name})", ""]
+        curve = loss_curve(synthetic, out / f"{name}-loss.png")
+        if curve is not None:
+            lines += [f"![loss curve]({curve.name})", ""]
+    (out / "index.md").write_text("\n".join(lines))
+    return out / "index.md"

@@ -1,0 +1,89 @@
+"""PNG figures: the synthetic images as a grid per class (like the LTDD supplement's Figure 8), per-class accuracy
+bars, and the distillation loss curve. matplotlib with the Agg backend (no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ltdistill.synthetic import SyntheticSet  # noqa: E402
+
+
+def displayable(images: torch.Tensor, meta: dict) -> np.ndarray:
+    """Undo the dataset normalization; ZCA-whitened images are min-max scaled per image instead."""
+    x = images.float()
+    if meta.get("zca_eps") is None and "mean" in meta:
+        mean = torch.tensor(meta["mean"])[None, :, None, None]
+        std = torch.tensor(meta["std"])[None, :, None, None]
+        x = (x * std + mean).clamp(0, 1)
+    else:
+        lo = x.flatten(1).min(1).values[:, None, None, None]
+        hi = x.flatten(1).max(1).values[:, None, None, None]
+        x = (x - lo) / (hi - lo).clamp_min(1e-8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(synthetic: SyntheticSet, path: Path, per_class: int = 10, class_names=None) -> Path:
+    classes = synthetic.hard_labels
+    num_classes = int(classes.max()) + 1
+    images = displayable(synthetic.images, synthetic.meta)
+    fig, axes = plt.subplots(num_classes, per_class, figsize=(per_class * 0.9, num_classes * 0.9), squeeze=False)
+    for c in range(num_classes):
+        index = torch.nonzero(classes == c).flatten()[:per_class].tolist()
+        for j in range(per_class):
+            ax = axes[c][j]
+            ax.axis("off")
+            if j < len(index):
+                img = images[index[j]]
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
+        name = class_names[c] if class_names else str(c)
+        axes[c][0].set_title(name, fontsize=7, loc="left")
+    meta = synthetic.meta
+    fig.suptitle(f"{meta.get('method')} - {meta.get('dataset')} beta {meta.get('imbalance_factor')} "
+                 f"IPC {meta.get('ipc')}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def per_class_bars(results: dict[str, dict], path: Path, class_names=None) -> Path:
+    """Grouped bars: per-class balanced-test accuracy of each result (label -> evaluation JSON)."""
+    labels = list(results)
+    num_classes = len(next(iter(results.values()))["per_class_acc"])
+    width = 0.8 / max(len(labels), 1)
+    fig, ax = plt.subplots(figsize=(max(6, num_classes * 0.7), 3.2))
+    for k, label in enumerate(labels):
+        acc = 100 * np.asarray(results[label]["per_class_acc"], dtype=float)
+        ax.bar(np.arange(num_classes) + k * width - 0.4 + width / 2, acc, width, label=label)
+    ax.set_xticks(np.arange(num_classes))
+    ax.set_xticklabels(class_names or [str(c) for c in range(num_classes)], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_xlabel("class (head -> tail)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def loss_curve(synthetic: SyntheticSet, path: Path) -> Path | None:
+    history = [v for v in synthetic.meta.get("loss_history", []) if v is not None]
+    if not history:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(history, lw=0.8)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("matching loss")
+    ax.set_title(f"{synthetic.meta.get('method')} IPC {synthetic.meta.get('ipc')}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,40 @@
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from ltdistill.cli import main
+from ltdistill.evaluate.metrics import aggregate, run_metrics
+from ltdistill.synthetic import SyntheticSet
+
+
+def test_report_writes_index_grid_bars_and_loss_curve(tmp_path, capsys):
+    meta = {"method": "mtt", "dataset": "digits", "imbalance_factor": 10.0, "ipc": 2, "mean": [0.3], "std": [0.4],
+            "loss_history": [1.0, 0.8, None, 0.5]}
+    SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta=meta).save(tmp_path / "art")
+    result = aggregate([run_metrics([0, 1, 2], [0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1], [10, 4, 2])])
+    result.update(dataset="digits", imbalance_factor=10, method="mtt", ipc=2)
+    (tmp_path / "mtt.json").write_text(json.dumps(result))
+    assert main(["report", str(tmp_path)]) == 0
+    index = (tmp_path / "report" / "index.md").read_text()
+    assert "| digits | 10 | mtt | 2 |" in index
+    for name in ("art-images.png", "art-loss.png", "per-class-digits.png"):
+        assert f"({name})" in index
+        with Image.open(tmp_path / "report" / name) as img:
+            assert img.size[0] > 100 and img.size[1] > 100
+
+
+def test_report_of_an_empty_directory_is_bad_input(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "holds no SyntheticSet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("zca", [None, 0.1])
+def test_image_grid_handles_normalized_and_whitened_sets(tmp_path, zca):
+    from ltdistill.report.plots import image_grid
+
+    s = SyntheticSet(torch.randn(4, 3, 8, 8), torch.randn(4, 2), meta={"mean": [0.5] * 3, "std": [0.2] * 3,
+                                                                      "zca_eps": zca, "classes": [0, 0, 1, 1]})
+    path = image_grid(s, tmp_path / "g.png", per_class=2)
+    assert path.exists()
