@@ -307,3 +307,17 @@ def test_ltdd_refuses_a_standard_buffer(std_buffer):
     data, out = std_buffer
     with pytest.raises(BadInput, match="decoupled"):
         methods.create("ltdd", iterations=1, **LTDD_TINY).distill(data, 2, experts=out, progress=False)
+
+
+def test_shards_fill_one_buffer_identical_to_a_single_process(tiny_buffer, tmp_path):
+    data, _, _ = tiny_buffer
+    config = ExpertConfig(num_experts=3, epochs=2, width=8, depth=2, batch_size=32)
+    train_experts(data, config, tmp_path / "single", progress=False)
+    for k in (1, 0):  # shards may run in any order, even as separate processes
+        train_experts(data, config, tmp_path / "sharded", shard=(k, 2), progress=False)
+    single, sharded = ExpertBuffer.open(tmp_path / "single"), ExpertBuffer.open(tmp_path / "sharded")
+    assert sharded.finished("standard") == [0, 1, 2]
+    for i in range(3):
+        assert torch.equal(single.load("standard", i), sharded.load("standard", i))
+    with pytest.raises(BadInput, match="shard"):
+        train_experts(data, config, tmp_path / "bad", shard=(2, 2), progress=False)
