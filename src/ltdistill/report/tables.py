@@ -21,10 +21,22 @@ def load_result(path: Path) -> dict:
     return result
 
 
+def variant(r: dict) -> str:
+    """The method plus the config overrides (`--set k=v`) its distill command used, e.g. 'ltdd (dam=false)'."""
+    import shlex
+
+    overrides = []
+    for command in r.get("commands", []):
+        tokens = shlex.split(command)
+        overrides += [tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == "--set"]
+    method = r.get("method") or "?"
+    return f"{method} ({', '.join(overrides)})" if overrides else method
+
+
 def row(r: dict, label: str | None = None) -> str:
     mmf = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.1f}" for k in ("many", "medium", "few"))
     bal, lt = r["balanced_acc"], r["lt_test"]
-    cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", label or r.get("method") or "?",
+    cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", label or variant(r),
              str(r.get("ipc") or "all"), f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
              mmf, f"{100 * r['class_acc_std']:.1f}", f"{100 * lt['acc']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
