@@ -1,7 +1,8 @@
-"""Trajectory-matching table (LTDD with its ablations, DATM, MTT) on Fashion-MNIST-LT beta 100 with
-the presets in configs/; 3 evaluation runs each, cpu protocol.
+"""Trajectory-matching table (LTDD with its ablations, DATM, MTT) with the presets in configs/, 3 evaluation runs
+each, cpu protocol: `--setting fmnist` (Fashion-MNIST-LT beta 100, IPC 10/50; hours on CPU) or `--setting digits`
+(digits-LT beta 10, IPC 10; minutes).
 
-    python benchmarks/trajectory.py --out runs/trajectory [--work DIR] [--device cuda] [--data-dir DIR] [--cells a,b]
+    python benchmarks/trajectory.py --setting digits --out runs/trajectory-digits [--work DIR] [--device cuda]
 
 Experts and artifacts go under --work (default: --out); cell JSONs and the table under --out.
 """
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from runner import Cell, finish, run, run_cells
 
-DECOUPLED = ["--dataset", "fashion-mnist", "--imbalance", "100", "--decoupled", "--num", "8", "--epochs", "20",
-             "--cls-epochs", "5"]
-STANDARD = ["--dataset", "fashion-mnist", "--imbalance", "100", "--num", "8", "--epochs", "20"]
+SETTINGS = {  # name: (dataset, beta, preset prefix, experts, epochs, classifier epochs, IPCs)
+    "fmnist": ("fashion-mnist", 100, "fmnist-lt-b100", 8, 20, 5, (10, 50)),
+    "digits": ("digits", 10, "digits-lt-b10", 5, 15, 5, (10,)),
+}
 ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["--set", "expert_decoupling=false"],
              "ltdd-onehot-init": ["--set", "label_init='onehot'"]}
 
@@ -28,22 +30,25 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--cells", default=None, help="comma-separated cell names to run (default: all)")
+    parser.add_argument("--setting", choices=sorted(SETTINGS), default="fmnist")
     parser.add_argument("--ltdistill", default="ltdistill", help="how to call the CLI")
     args = parser.parse_args()
     out, work = Path(args.out), Path(args.work or args.out)
     out.mkdir(parents=True, exist_ok=True)
     cli = args.ltdistill.split()
     common = ["--device", args.device, "--no-progress"] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    decoupled, standard = work / "experts" / "fm-b100-decoupled", work / "experts" / "fm-b100"
+    dataset, beta, prefix, num, epochs, cls_epochs, ipcs = SETTINGS[args.setting]
+    base = ["--dataset", dataset, "--imbalance", str(beta), "--num", str(num), "--epochs", str(epochs)]
+    decoupled, standard = work / "experts" / f"{prefix}-decoupled", work / "experts" / prefix
     cells = []
-    for ipc in (10, 50):
+    for ipc in ipcs:
         for name, extra in ABLATIONS.items():
             if ipc == 50 and name != "ltdd":
                 continue
-            cells.append((f"fashion-mnist-b100-{name}-ipc{ipc}", f"configs/ltdd/fmnist-lt-b100-ipc{ipc}.toml",
-                          decoupled, extra))
+            cells.append((f"{dataset}-b{beta}-{name}-ipc{ipc}", f"configs/ltdd/{prefix}-ipc{ipc}.toml", decoupled,
+                          extra))
         for method in ("mtt", "datm"):
-            cells.append((f"fashion-mnist-b100-{method}-ipc{ipc}", f"configs/{method}/fmnist-lt-b100-ipc{ipc}.toml",
+            cells.append((f"{dataset}-b{beta}-{method}-ipc{ipc}", f"configs/{method}/{prefix}-ipc{ipc}.toml",
                           standard, []))
     wanted = set(args.cells.split(",")) if args.cells else None
     todo = []
@@ -56,9 +61,10 @@ def main() -> None:
                          evaluate=[*cli, "evaluate", str(art), "--runs", str(args.runs), *common],
                          done_marker=art / "meta.json"))
     if any("ltdd" in c.name for c in todo):
-        run([*cli, "experts", *DECOUPLED, "--out", str(decoupled), *common], out / "log.txt")
+        run([*cli, "experts", *base, "--decoupled", "--cls-epochs", str(cls_epochs), "--out", str(decoupled),
+             *common], out / "log.txt")
     if any("mtt" in c.name or "datm" in c.name for c in todo):
-        run([*cli, "experts", *STANDARD, "--out", str(standard), *common], out / "log.txt")
+        run([*cli, "experts", *base, "--out", str(standard), *common], out / "log.txt")
     run_cells(todo, out)
     finish(out)
 
