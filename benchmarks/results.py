@@ -56,6 +56,11 @@ SECTIONS = [
      "epochs for synthetic sets, 100 (digits) / 30 (Fashion-MNIST) epochs for the full long-tailed set, which has "
      "~100x more images per epoch). 3 evaluation runs (seeds 0-2), mean ± std. Many/medium/few: classes sorted by "
      "training count split 4/3/3. Run on the 2-core CPU machine."),
+    ("trajectory-digits-cpu", "Trajectory matching on digits-LT beta 10, IPC 10 (CPU, minutes)",
+     "`python benchmarks/trajectory.py --setting digits` on the 2-core CPU: 5 experts x 15 epochs (decoupled: + 5 "
+     "classifier epochs, MaxNorm 0.1), 100 distillation iterations with 10 student steps per phase, presets "
+     "configs/{ltdd,mtt,datm}/digits-lt-b10-ipc10.toml; ConvNet width 32 depth 2 on 16x16; 300 evaluation epochs, "
+     "3 runs. Compare with Random / Herding / full-LT on digits-LT beta 10 in the foundation table."),
     ("ltdd-gpu", "LTDD and its ablations on Fashion-MNIST-LT beta 100 (cpu protocol, run on GPU)",
      "`python benchmarks/trajectory.py` cells (presets configs/ltdd/fmnist-lt-b100-ipc10.toml: N_rep = N_cls = 20, "
      "window 0/5/10, lambda_rep 1.0, lambda_cls 0.5, 300 iterations, constant-memory gradient) on 8 decoupled experts "

@@ -248,7 +248,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 def cmd_experts(args) -> int:
     from ltdistill import protocols
     from ltdistill.data.longtail import load_longtail
-    from ltdistill.experts.train import ExpertConfig, train_experts
+    from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
+    from ltdistill.synthetic import atomic_write_bytes
 
     shard = parse_shard(args.shard)
     out = Path(args.out)
@@ -266,6 +267,11 @@ def cmd_experts(args) -> int:
     buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress)
     kinds = ["rep", "cls"] if config.decoupled else ["standard"]
     print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
+    report = [expert_accuracy(buffer, data, k, device) for k in kinds if buffer.finished(k)]
+    for r in report:
+        print(f"{r['kind']} experts, final epoch: balanced test acc {100 * r['balanced_acc']:.1f}%, per class "
+              + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]))
+    atomic_write_bytes(out / "accuracy.json", json.dumps(report, indent=2).encode())
     return 0
 
 

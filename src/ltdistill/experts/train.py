@@ -173,3 +173,23 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
                 _train_trajectory(buffer, "cls", i, model, data, config.cls_epochs, cls_config, seed + 1,
                                   params=list(model.classifier.parameters()), maxnorm=maxnorm, bar=bar)
     return buffer
+
+
+@torch.no_grad()
+def expert_accuracy(buffer: ExpertBuffer, data: LTDataset, kind: str, device: str = "cpu") -> dict:
+    """Balanced-test accuracy of the final parameters of every finished expert of one kind: a buffer whose tail
+    classes sit at 0% gives soft labels and matching targets that no distillation can repair."""
+    from ltdistill.methods.trajectory import student_model
+
+    if buffer.index.get("zca_eps") is not None and data.zca_eps is None:
+        data = data.whitened(buffer.index["zca_eps"])
+    flat_model = student_model(buffer, data, device)
+    per_class = []
+    for i in buffer.finished(kind):
+        final = buffer.load(kind, i)[-1].to(device)
+        pred = torch.cat([flat_model(final, data.test_x[j:j + 1024].to(device)).argmax(1).cpu()
+                          for j in range(0, len(data.test_x), 1024)])
+        per_class.append([float((pred[data.test_y == c] == c).float().mean()) for c in range(data.num_classes)])
+    mean = torch.tensor(per_class).mean(0)
+    return {"kind": kind, "experts": len(per_class), "balanced_acc": float(mean.mean()),
+            "per_class_acc": mean.tolist()}
