@@ -90,6 +90,16 @@ def summary() -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
+def expert_table(path: Path) -> str:
+    lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) |",
+             "|---|---|---|---|---|---|"]
+    for r in json.loads(path.read_text()):
+        epochs = r["command_config"]["cls_epochs" if r["kind"] == "cls" else "epochs"]
+        lines.append(f"| {r['buffer']} | {r['kind']} | {r['experts']} | {epochs} | {100 * r['balanced_acc']:.1f} | "
+                     + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parts = [
         "# Results", "",
@@ -104,6 +114,13 @@ def main() -> None:
     for folder, title, note in SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             parts += [f"## {title}", "", note, "", table(DATA / folder), ""]
+    for path in sorted((DATA / "experts").glob("*.json")):
+        parts += [f"## Expert quality: {path.stem}", "",
+                  "Balanced-test accuracy of the experts' final parameters (`ltdistill experts` prints and saves "
+                  "this as accuracy.json). Experts that score ~0% on tail classes give the trajectory methods "
+                  "head-biased soft labels and targets: on digits-LT (about 560 training images, 3 batches per "
+                  "epoch) 15 epochs are only ~45 SGD steps, which is what these buffers show.", "",
+                  expert_table(path), ""]
     parts += ["## Evaluation speed", "",
               "Seconds per evaluation run (training a fresh model on the synthetic set, then scoring both test sets) "
               "on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
