@@ -19,11 +19,17 @@ which enter the distance (LTDD representation phase: backbone only).
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
+from ltdistill import models
 from ltdistill.data.augment import DSA
+from ltdistill.errors import BadInput
+from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.methods.loop import Checkpointer, optimize
 
 GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
 
@@ -150,9 +156,6 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
 def open_experts(experts, data, kind: str | None = "standard"):
     """Open the expert buffer a trajectory method needs, checked against the data; returns (buffer, data) with
     the data ZCA-whitened as the experts saw it. kind None: the buffer's main kind ('rep' when decoupled)."""
-    from ltdistill.errors import BadInput
-    from ltdistill.experts.buffer import ExpertBuffer
-
     if experts is None:
         raise BadInput("this method matches expert trajectories: give --experts DIR (make one with "
                        "`ltdistill experts`)")
@@ -170,15 +173,11 @@ def open_experts(experts, data, kind: str | None = "standard"):
 
 
 def student_model(buffer, data, device: str) -> FlatModel:
-    from ltdistill import models
-
     model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **buffer.index["model_options"]).to(device)
     flat = FlatModel(model)
     expected = [list(s) for _, s in buffer.param_shapes]
     if [list(s) for s in flat.shapes] != expected:
-        from ltdistill.errors import BadInput
-
         raise BadInput(f"expert buffer {buffer.directory} was made for another model or class count")
     return flat
 
@@ -233,10 +232,6 @@ class Matching:
 
     def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool) -> dict:
         """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""
-        import dataclasses
-
-        from ltdistill.methods.loop import Checkpointer, optimize
-
         settings = {"method": method.name, "config": dataclasses.asdict(method.config), "ipc": ipc, "seed": seed,
                     "data": self.data.describe(), "experts": str(self.buffer.directory)}
         checkpointer = Checkpointer(workdir, settings, method.config.checkpoint_every)
@@ -245,8 +240,6 @@ class Matching:
 
 
 def check_window(name: str, high: int, span: int, epochs: int) -> None:
-    from ltdistill.errors import BadInput
-
     if high - 1 + span > epochs:
         raise BadInput(f"{name}: start epochs up to {high - 1} plus expert_epochs {span} exceed the experts' "
                        f"{epochs} epochs")
