@@ -60,3 +60,20 @@ def blob_raw(num_classes=4, per_class=60, test_per_class=20, size=8, channels=1,
 @pytest.fixture
 def blob_data():
     return build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_after(calls: int, fn):
+    """Wrap fn so that its (calls+1)-th call raises: a process dying mid-run, after its last checkpoint."""
+    count = {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        if count["n"] > calls:
+            raise Crash
+        return fn(*args, **kwargs)
+
+    return wrapped

@@ -1,6 +1,7 @@
 """Trajectory matching: the claims of MTT/DATM/TESLA as tests on tiny nets."""
 
 import pytest
+from conftest import Crash, crash_after
 import torch
 from torch.nn.utils import parameters_to_vector
 
@@ -150,23 +151,6 @@ def test_experts_save_init_and_every_epoch_and_decouple(tiny_buffer):
     assert torch.equal(cls[0], rep[-1])  # the classifier expert starts where its representation expert ended
     assert torch.equal(cls[-1][~head], rep[-1][~head])  # backbone frozen
     assert not torch.equal(cls[-1][head], rep[-1][head])  # head moved
-
-
-class Crash(Exception):
-    pass
-
-
-def crash_after(calls: int, fn):
-    """Wrap fn so that its (calls+1)-th call raises: a process dying mid-run, after its last checkpoint."""
-    count = {"n": 0}
-
-    def wrapped(*args, **kwargs):
-        count["n"] += 1
-        if count["n"] > calls:
-            raise Crash
-        return fn(*args, **kwargs)
-
-    return wrapped
 
 
 def test_experts_resume_after_a_crash_to_the_same_trajectories(tiny_buffer, tmp_path, monkeypatch):

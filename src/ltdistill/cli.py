@@ -112,6 +112,9 @@ def build_parser() -> Parser:
     e.add_argument("--epochs", type=positive_int, default=None)
     e.add_argument("--lr", type=float, default=None, help="default: the learned lr of the set, else 0.01")
     e.add_argument("--batch-size", type=positive_int, default=256)
+    e.add_argument("--labels", choices=["auto", "hard", "stored"], default="auto",
+                   help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
+                        "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
     add_common(e)
     return parser
@@ -358,7 +361,7 @@ def cmd_evaluate(args) -> int:
         options["depth"] = args.depth
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or protocols.eval_epochs(protocol), lr=args.lr,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, labels=args.labels)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress)

@@ -23,6 +23,7 @@ from ltdistill.errors import BadInput
 
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
+TEACHER = "teacher.safetensors"
 
 
 def git_revision() -> str | None:
@@ -59,6 +60,9 @@ class SyntheticSet:
     labels: torch.Tensor  # int64 (N,) hard labels, or float32 (N, K) soft-label logits
     lr: float | None = None  # learned student lr of trajectory methods, used by the evaluator
     meta: dict = field(default_factory=dict)
+    # relabeling methods (SRe2L, unilevel): the teacher's state dict, saved as teacher.safetensors; meta["teacher"]
+    # names its model, options and temperature, and the evaluator relabels every augmented batch with it
+    teacher: dict[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
@@ -95,6 +99,9 @@ class SyntheticSet:
             if self.lr is not None:
                 tensors["lr"] = torch.tensor([float(self.lr)])
             atomic_save_tensors(tensors, out / TENSORS)
+            if self.teacher is not None:
+                atomic_save_tensors({k: v.detach().cpu().contiguous() for k, v in self.teacher.items()},
+                                    out / TEACHER)
             meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
                     **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
             atomic_write_bytes(out / META, json.dumps(meta, indent=2, default=float).encode())
@@ -115,4 +122,10 @@ class SyntheticSet:
         if "images" not in tensors or "labels" not in tensors:
             raise BadInput(f"{path / TENSORS} lacks 'images' or 'labels'")
         lr = float(tensors["lr"][0]) if "lr" in tensors else None
-        return cls(tensors["images"], tensors["labels"], lr, meta)
+        teacher = None
+        if "teacher" in meta:
+            try:
+                teacher = load_file(str(path / TEACHER))
+            except (SafetensorError, OSError) as e:
+                raise BadInput(f"{path}: its meta.json names a teacher but {TEACHER} is unreadable ({e})") from None
+        return cls(tensors["images"], tensors["labels"], lr, meta, teacher)

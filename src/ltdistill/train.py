@@ -41,6 +41,14 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature
     return F.cross_entropy(logits, targets)
 
 
+def relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * soft CE between softmax(teacher / T) and log_softmax(student / T): the gradient of Hinton's KD term
+    (SRe2L/RDED use KL(batchmean), which differs by the teacher's entropy, a constant). The T^2 factor keeps the
+    gradient scale of plain CE, so the SGD lr of the protocol stays right."""
+    target = F.softmax(teacher_logits / temperature, dim=1)
+    return -(target * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature**2
+
+
 def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Generator) -> torch.Tensor:
     """One epoch's sample order: a permutation, or len(labels) draws with every class equally likely."""
     n = len(labels)
@@ -54,13 +62,18 @@ def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Gen
 
 def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig, *,
                 generator: torch.Generator, dsa: DSA | None = None, params=None, progress: bool = False,
-                desc: str = "train", after_step=None) -> nn.Module:
+                desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
+                loss_fn=None, teacher: nn.Module | None = None) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
-    `after_step(model)` runs after each optimizer step (e.g. MaxNorm)."""
+    `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
+    (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
+    `loss_fn(logits, targets, epoch)` replaces the classification loss (long-tail remedies of observer/teacher models);
+    `teacher`: relabeling (SRe2L/RDED, DD-Ranking soft_label_mode 'M'): each augmented batch's targets are the
+    teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss`."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
-    optimizer = torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
+    optimizer = optimizer or torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
                                 momentum=config.momentum, weight_decay=config.weight_decay)
     model.train()
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
@@ -73,7 +86,14 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             x = images[idx]
             if config.augment:
                 x = dsa(x, generator)
-            loss = classification_loss(model(x), targets[idx], config.temperature)
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                loss = relabel_loss(model(x), teacher_logits, config.temperature)
+            elif loss_fn is not None:
+                loss = loss_fn(model(x), targets[idx], epoch)
+            else:
+                loss = classification_loss(model(x), targets[idx], config.temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

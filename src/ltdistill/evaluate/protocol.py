@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ltdistill import models
 from ltdistill.data.longtail import LTDataset
+from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, predict, train_model
@@ -30,27 +31,36 @@ class EvalConfig:
     batch_size: int = 256
     class_balanced: bool = False
     temperature: float = 1.0
+    labels: str = "auto"  # auto: the set's own regime (relabel with its teacher, else its soft or hard labels);
+    #                       hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no teacher relabeling
+
+
+LABEL_REGIMES = ("auto", "hard", "stored")
 
 
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
-                    device: str = "cpu", progress: bool = False, desc: str = "eval") -> dict:
+                    device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
+                    temperature: float | None = None) -> dict:
     """One run: a fresh model trained on (images, targets), scored on both test sets."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **dict(config.model_options)).to(device)
     train_config = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size,
-                               class_balanced=config.class_balanced, temperature=config.temperature)
-    train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc)
+                               class_balanced=config.class_balanced,
+                               temperature=temperature if temperature is not None else config.temperature)
+    train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc,
+                teacher=teacher)
     return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
                        data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
 
 
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
-                          device: str = "cpu", progress: bool = True) -> dict:
+                          device: str = "cpu", progress: bool = True, teacher=None,
+                          temperature: float | None = None) -> dict:
     start = time.perf_counter()
     runs = [train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device, progress=progress,
-                            desc=f"eval run {r + 1}/{config.runs}")
+                            desc=f"eval run {r + 1}/{config.runs}", teacher=teacher, temperature=temperature)
             for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1)]
     result = aggregate(runs)
     result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
@@ -63,8 +73,19 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True) -> dict:
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
-    result = evaluate_training_set(synthetic.images, synthetic.labels, data, config, lr=lr, seed=seed,
-                                   device=device, progress=progress)
+    if config.labels not in LABEL_REGIMES:
+        raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
+    targets, teacher, temperature = synthetic.labels, None, None
+    if config.labels == "hard":
+        targets, regime = synthetic.hard_labels, "hard"
+    elif config.labels == "auto" and synthetic.teacher is not None:
+        teacher, temperature = load_teacher(synthetic, data, device)
+        regime = f"relabel (teacher on every augmented batch, T={temperature:g})"
+    else:
+        regime = "soft (stored logits)" if synthetic.soft else "hard"
+    result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
+                                   progress=progress, teacher=teacher, temperature=temperature)
+    result["label_regime"] = regime
     meta = synthetic.meta
     iterations = len(meta.get("loss_history", [])) or None
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
@@ -72,6 +93,18 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                            "iterations": iterations, "config": meta.get("config"),
                            "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None})
     return result
+
+
+def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
+    """The relabeling teacher saved with a set (SRe2L, unilevel): the model, in eval mode, and its temperature."""
+    info = synthetic.meta["teacher"]
+    teacher = models.create(info["model"], channels=data.channels, num_classes=data.num_classes,
+                            im_size=data.im_size, **info.get("options", {}))
+    try:
+        teacher.load_state_dict(synthetic.teacher)
+    except RuntimeError as e:
+        raise BadInput(f"the set's teacher weights do not fit {info['model']} {info.get('options')}: {e}") from None
+    return teacher.to(device).eval().requires_grad_(False), float(info.get("temperature", 1.0))
 
 
 def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device: str = "cpu",

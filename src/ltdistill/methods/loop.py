@@ -12,6 +12,7 @@ Divergence: an iteration whose loss or gradients are not finite is skipped (noth
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -149,6 +150,16 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
             bar.set_postfix(loss=f"{loss:.4f}")
         if checkpointer is not None and (state.iteration % checkpointer.every == 0 or state.iteration == iterations):
             checkpointer.save(state)
+
+
+def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | None], *, settings: dict,
+                  workdir, progress: bool) -> dict:
+    """Optimize `method.config.iterations` iterations with checkpoints in workdir (resumed when settings match);
+    return the metadata every optimization-based artifact records."""
+    full = {"method": method.name, "config": dataclasses.asdict(method.config), **settings}
+    checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
+    optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
+    return {"loss_history": state.history, **state.counters}
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:

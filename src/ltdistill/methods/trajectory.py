@@ -19,8 +19,6 @@ which enter the distance (LTDD representation phase: backbone only).
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
@@ -29,7 +27,7 @@ from ltdistill import models
 from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput
 from ltdistill.experts.buffer import ExpertBuffer
-from ltdistill.methods.loop import Checkpointer, optimize
+from ltdistill.methods.loop import run_synthesis
 
 GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
 
@@ -232,11 +230,9 @@ class Matching:
 
     def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool) -> dict:
         """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""
-        settings = {"method": method.name, "config": dataclasses.asdict(method.config), "ipc": ipc, "seed": seed,
-                    "data": self.data.describe(), "experts": str(self.buffer.directory)}
-        checkpointer = Checkpointer(workdir, settings, method.config.checkpoint_every)
-        optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
-        return {"zca_eps": self.data.zca_eps, "loss_history": state.history, **state.counters}
+        settings = {"ipc": ipc, "seed": seed, "data": self.data.describe(), "experts": str(self.buffer.directory)}
+        meta = run_synthesis(method, state, step, settings=settings, workdir=workdir, progress=progress)
+        return {"zca_eps": self.data.zca_eps, **meta}
 
 
 def check_window(name: str, high: int, span: int, epochs: int) -> None:

@@ -1,0 +1,95 @@
+"""What the random-network matching methods (DC/DSA, DM) share: a fresh randomly initialized network per
+iteration, class-wise real batches, siamese DSA on a (real, synthetic) pair, the synthetic images as the only
+learnable tensor, and the checkpointed outer loop of loop.py.
+
+Both methods are class-balanced by construction: every iteration matches every class once, with a real batch of
+`batch_real` images of that class (all of a tail class that has fewer), so the long tail only shows in how many
+distinct real images a tail class can offer. Randomness all flows through one torch.Generator (network weights
+included: the global RNG is reseeded from it before each network is built), so a resumed run repeats an
+uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ltdistill import models
+from ltdistill.data.augment import DSA
+from ltdistill.errors import BadInput
+from ltdistill.methods.base import Method
+from ltdistill.methods.init import real_per_class
+from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
+from ltdistill.synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class RandomNetConfig:
+    iterations: int = 1000
+    lr_img: float = 0.1  # SGD (momentum 0.5) lr of the pixels
+    batch_real: int = 256  # real images of one class per matching step
+    init: str = "real"  # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)
+    dsa: bool = True  # siamese DSA on real and synthetic batches (DSA, Zhao & Bilen 2021)
+    model: str = "convnet"  # the random network's architecture
+    width: int = 128  # ConvNet width (the cpu protocol sets 32)
+    depth: int = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)
+    checkpoint_every: int = 50
+
+
+class Context:
+    """One run's fixed pieces, handed to a method's step."""
+
+    def __init__(self, method: RandomNetMethod, data, ipc: int, labels: torch.Tensor, generator, device: str):
+        cfg = method.config
+        self.cfg, self.data, self.ipc, self.labels = cfg, data, ipc, labels
+        self.generator, self.device = generator, device
+        self.dsa = DSA() if cfg.dsa else None
+        self.pools = [data.indices_of(c) for c in range(data.num_classes)]
+
+    def network(self) -> models.Classifier:
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
+        options = {"width": self.cfg.width, "depth": self.cfg.depth} if self.cfg.model == "convnet" else {}
+        net = models.create(self.cfg.model, channels=self.data.channels, num_classes=self.data.num_classes,
+                            im_size=self.data.im_size, **options)
+        return net.to(self.device).train()
+
+    def real(self, c: int, n: int) -> torch.Tensor:
+        pool = self.pools[c]
+        pick = pool[torch.randperm(len(pool), generator=self.generator)[:n]]
+        return self.data.train_x[pick].to(self.device)
+
+    def rows(self, c: int) -> slice:
+        return slice(c * self.ipc, (c + 1) * self.ipc)
+
+    def augment_pair(self, real: torch.Tensor, syn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same DSA draw on both batches (sampled for the larger one; the smaller uses its first rows)."""
+        if self.dsa is None:
+            return real, syn
+        params = self.dsa.sample(max(len(real), len(syn)), tuple(real.shape[1:]), self.generator, self.device)
+        return self.dsa.apply(real, params), self.dsa.apply(syn, params)
+
+
+class RandomNetMethod(Method):
+    """Base of DC and DM: subclasses give `make_step(ctx, state) -> step(iteration) -> loss`."""
+
+    Config = RandomNetConfig
+
+    def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
+        cfg = self.config
+        if cfg.init not in ("real", "noise"):
+            raise BadInput(f"{self.name}.init must be 'real' or 'noise', got {cfg.init!r}")
+        generator = torch.Generator().manual_seed(seed)
+        images, labels, distinct = real_per_class(data, ipc, generator)
+        if cfg.init == "noise":
+            images = torch.randn(images.shape, generator=generator)
+        state = SynthesisState({"images": Learnable(images.to(device), cfg.lr_img, 0.5)}, generator)
+        ctx = Context(self, data, ipc, labels.to(device), generator, device)
+        settings = {"ipc": ipc, "seed": seed, "data": data.describe()}
+        meta = run_synthesis(self, state, self.make_step(ctx, state), settings=settings, workdir=workdir,
+                             progress=progress)
+        return SyntheticSet(state["images"].detach().cpu(), labels,
+                            meta={"distinct_per_class": distinct if cfg.init == "real" else None, **meta})
+
+    def make_step(self, ctx: Context, state: SynthesisState):
+        raise NotImplementedError

@@ -1,0 +1,261 @@
+"""The statistics-alignment core of the uni-level family (SRe2L, Yin et al. NeurIPS 2023; the unbiased long-tailed
+framework of Cui et al., arXiv 2511.18858): train a BatchNorm model on the real data, recover synthetic images
+whose per-layer BN batch statistics match the model's, and relabel them with a teacher.
+
+- `train_classifier`: a ConvNet-BN trained on the long-tailed set, optionally with a long-tail remedy (REMEDIES).
+- `recalibrate_bn`: BN running statistics recomputed from the training data (the uni-level paper's calibration).
+- `recover`: SRe2L's recovery loss  CE(f(A(x)), y) + r_bn * sum_l w_l (||mu_l(x) - mu*_l||_2 + ||var_l(x) - var*_l||_2)
+  (w_1 = first_bn_multiplier, others 1; plain L2 norms; mu/var of the BN layer's *input* over (N, H, W), biased),
+  Adam (betas 0.5, 0.9), lr cosine-decayed to 0, random roll jitter and horizontal flip per iteration, pixels
+  clipped to the valid range (VILA-Lab/SRe2L recover_cifar.py). The images are optimized as independent groups
+  holding one image per class (SRe2L optimizes one batch per ipc index): statistics are per group, so the result
+  is that of IPC separate SRe2L batches, computed in one pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ltdistill import models
+from ltdistill.errors import BadInput
+from ltdistill.train import TrainConfig, train_model
+
+REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
+
+
+@dataclass(frozen=True)
+class RecoveryConfig:
+    model: str = "convnet_bn"  # observer / squeezed model: BN is what recovery aligns to
+    width: int = 128  # (the cpu protocol sets 32)
+    depth: int = 3  # (the cpu protocol sets 2 for 16x16 images)
+    epochs: int = 50  # training epochs of the observer and teacher on the long-tailed set
+    lr: float = 0.01  # their SGD lr (momentum 0.9, weight decay 5e-4, x0.1 at half: the shared trainer)
+    iterations: int = 1000  # recovery iterations (SRe2L CIFAR: 1000)
+    lr_img: float = 0.25  # Adam lr of the pixels, cosine-decayed to 0 (SRe2L CIFAR: 0.25)
+    r_bn: float = 0.01  # weight of the BN-statistics term (SRe2L CIFAR script: 0.01)
+    first_bn_multiplier: float = 10.0  # w_1 (SRe2L)
+    jitter: int | None = None  # max roll in pixels; None: side / 8 (SRe2L CIFAR: 4 at 32 px)
+    flip: bool = True  # random horizontal flip of the batch per iteration
+    temperature: float = 4.0  # relabeling temperature T of the evaluator (RDED: 4 with mixup)
+
+
+def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0):
+    """The training loss of observer/teacher on long-tailed data, or None for plain CE.
+    - balanced_softmax (Ren et al., NeurIPS 2020): CE(logits + log prior), i.e. logit adjustment at training;
+    - debias_curriculum (the uni-level paper's L_debias, from GLMC): (1 - a) CE + a CE weighted by n_c^-q, with
+      a = (epoch / epochs)^2, so training starts instance-balanced and ends tail-weighted."""
+    if remedy not in REMEDIES:
+        raise BadInput(f"remedy must be one of {REMEDIES}, got {remedy!r}")
+    if remedy == "none":
+        return None
+    n = torch.tensor(counts, dtype=torch.float).clamp_min(1)
+    if remedy == "balanced_softmax":
+        log_prior = (n / n.sum()).log()
+        return lambda logits, y, epoch: F.cross_entropy(logits + log_prior.to(logits.device), y)
+    weights = n.pow(-q)
+    weights = weights / weights.mean()
+
+    def curriculum(logits, y, epoch):
+        a = (epoch / max(epochs, 1)) ** 2
+        return (1 - a) * F.cross_entropy(logits, y) + a * F.cross_entropy(logits, y, weight=weights.to(logits.device))
+
+    return curriculum
+
+
+def network_options(model: str, width: int, depth: int) -> dict:
+    return {"width": width, "depth": depth} if model in ("convnet", "convnet_bn") else {}
+
+
+def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float, remedy: str, seed: int,
+                     device: str, progress: bool, desc: str) -> nn.Module:
+    torch.manual_seed(seed)
+    net = models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
+                        **options).to(device)
+    train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr),
+                generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
+                loss_fn=remedy_loss(remedy, data.counts, epochs))
+    return net.eval()
+
+
+def batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise BadInput(f"{type(model).__name__} has no BatchNorm layer: recovery needs a BN model (e.g. convnet_bn)")
+    return norms
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                   mode: str = "class_balanced", batch_size: int = 1024) -> None:
+    """Recompute every BN layer's running mean/var from one pass over (images, labels) with the weights frozen.
+
+    The paper's dynamic momentum alpha_t = B_t / (N_{t-1} + B_t) makes the running value the exact average of
+    everything seen; we accumulate the sums directly (same result, order-independent).
+    - mode 'instance': the exact average over all images (what a cumulative-average BN pass gives);
+    - mode 'class_balanced' (the paper): per-class means mu_c and variances var_c, then mu = mean_c mu_c and
+      var = mean_c var_c + mean_c (mu_c - mu)^2, the variance of the class-balanced mixture. Decision: the paper
+      averages the class variances only (its notes leave the between-class term unstated); we add it because a
+      recovered batch holds one image per class, and its batch variance includes the spread between classes.
+    Decision: one pass per BN layer, front to back, so a layer's statistics are those of inputs normalized by the
+    already recalibrated layers before it (a single pass would measure deeper layers under stale statistics).
+    """
+    if mode not in ("class_balanced", "instance"):
+        raise BadInput(f"BN recalibration mode must be 'class_balanced' or 'instance', got {mode!r}")
+    model.eval()
+    for bn in batchnorms(model):
+        sums, squares, counts = _class_sums(model, bn, images, labels, num_classes, batch_size)
+        seen = counts > 0
+        if mode == "instance":
+            mean = sums[seen].sum(0) / counts[seen].sum()
+            var = squares[seen].sum(0) / counts[seen].sum() - mean**2
+        else:
+            class_mean = sums[seen] / counts[seen, None]
+            class_var = squares[seen] / counts[seen, None] - class_mean**2
+            mean = class_mean.mean(0)
+            var = class_var.mean(0) + ((class_mean - mean) ** 2).mean(0)
+        bn.running_mean.copy_(mean.float())
+        bn.running_var.copy_(var.clamp_min(0).float())
+
+
+@torch.no_grad()
+def _class_sums(model, bn, images, labels, num_classes: int, batch_size: int):
+    """Per-class sums of a BN layer's input, of its square, and pixel counts, over one pass of the data."""
+    device = next(model.parameters()).device
+    sums = torch.zeros(num_classes, bn.num_features, device=device, dtype=torch.float64)
+    squares, counts = torch.zeros_like(sums), torch.zeros(num_classes, device=device, dtype=torch.float64)
+    current: list[torch.Tensor] = []
+
+    def hook(module, inputs, output):
+        x, y = inputs[0].double(), current[0]
+        sums.index_add_(0, y, x.sum((2, 3)))
+        squares.index_add_(0, y, (x * x).sum((2, 3)))
+        counts.index_add_(0, y, torch.full((len(y),), float(x[0, 0].numel()), device=device, dtype=torch.float64))
+
+    handle = bn.register_forward_hook(hook)
+    try:
+        for start in range(0, len(images), batch_size):
+            current[:] = [labels[start:start + batch_size].to(device)]
+            model(images[start:start + batch_size].to(device))
+    finally:
+        handle.remove()
+    return sums, squares, counts
+
+
+class GroupBNLoss:
+    """Forward hooks on every BN layer adding sum_g w_l (||mu_gl - mu*_l|| + ||var_gl - var*_l||) for groups g."""
+
+    def __init__(self, model: nn.Module, groups: torch.Tensor, first_multiplier: float):
+        self.groups, self.num_groups = groups, int(groups.max()) + 1
+        self.terms: list[torch.Tensor] = []
+        norms = batchnorms(model)
+        self.handles = [bn.register_forward_hook(self._hook(first_multiplier if i == 0 else 1.0))
+                        for i, bn in enumerate(norms)]
+
+    def _hook(self, weight: float):
+        def hook(module, inputs, output):
+            x = inputs[0]
+            pixels = x[0, 0].numel()
+            size = torch.bincount(self.groups, minlength=self.num_groups).to(x.dtype)[:, None] * pixels
+            mean = torch.zeros(self.num_groups, x.shape[1], device=x.device).index_add(0, self.groups,
+                                                                                       x.sum((2, 3))) / size
+            square = torch.zeros_like(mean).index_add(0, self.groups, (x * x).sum((2, 3))) / size
+            var = square - mean**2
+            term = (mean - module.running_mean).norm(dim=1) + (var - module.running_var).norm(dim=1)
+            self.terms.append(weight * term.sum())
+
+        return hook
+
+    def pop(self) -> torch.Tensor:
+        total = torch.stack(self.terms).sum()
+        self.terms = []
+        return total
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, groups: torch.Tensor,
+            cfg: RecoveryConfig, *, pixel_range: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
+            progress: bool = True, history: list | None = None) -> torch.Tensor:
+    """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result."""
+    observer.eval().requires_grad_(False)
+    device = next(observer.parameters()).device
+    x = images.clone().to(device).requires_grad_(True)
+    classes, groups = classes.to(device), groups.to(device)
+    low, high = (t.to(device).view(1, -1, 1, 1) for t in pixel_range)
+    optimizer = torch.optim.Adam([x], lr=cfg.lr_img, betas=(0.5, 0.9), eps=1e-8)
+    jitter = cfg.jitter if cfg.jitter is not None else max(1, min(x.shape[2:]) // 8)
+    bn_loss = GroupBNLoss(observer, groups, cfg.first_bn_multiplier)
+    try:
+        for it in tqdm(range(cfg.iterations), desc="recover", disable=not progress, leave=False):
+            for group in optimizer.param_groups:
+                group["lr"] = 0.5 * cfg.lr_img * (1 + math.cos(math.pi * it / cfg.iterations))
+            dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
+            view = torch.roll(x, shifts=(dx, dy), dims=(2, 3))
+            if cfg.flip and bool(torch.rand(1, generator=generator) < 0.5):
+                view = view.flip(3)
+            logits = observer(view)
+            per_image = F.cross_entropy(logits, classes, reduction="none")
+            ce = torch.zeros(bn_loss.num_groups, device=device).index_add(0, groups, per_image)
+            ce = (ce / torch.bincount(groups, minlength=bn_loss.num_groups)).sum()
+            loss = ce + cfg.r_bn * bn_loss.pop()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                x.copy_(torch.maximum(torch.minimum(x, high), low))
+            if history is not None:
+                history.append(loss.item())
+    finally:
+        bn_loss.remove()
+    return x.detach().cpu()
+
+
+def pixel_range(data) -> tuple[torch.Tensor, torch.Tensor]:
+    """Valid pixel range [0, 1] in the dataset's normalized space."""
+    mean, std = torch.tensor(data.mean), torch.tensor(data.std)
+    return (0 - mean) / std, (1 - mean) / std
+
+
+@torch.no_grad()
+def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def teacher_meta(model: str, options: dict, temperature: float) -> dict:
+    return {"model": model, "options": options, "temperature": temperature}
+
+
+def cached_classifier(workdir, name: str, settings: dict, build, train) -> nn.Module:
+    """A trained observer/teacher, kept in <workdir>/.checkpoint/<name>.safetensors so that a rerun after a crash
+    skips its training; a file made with other settings is retrained over."""
+    from safetensors.torch import load_file, safe_open
+
+    from ltdistill.methods.loop import CHECKPOINT_DIR, fingerprint
+    from ltdistill.synthetic import atomic_save_tensors
+
+    path = None if workdir is None else Path(workdir) / CHECKPOINT_DIR / f"{name}.safetensors"
+    key = fingerprint(settings)
+    if path is not None and path.exists():
+        with safe_open(str(path), "pt") as f:
+            same = f.metadata().get("fingerprint") == key
+        if same:
+            net = build()
+            net.load_state_dict(load_file(str(path), device=str(next(net.parameters()).device)))
+            return net.eval()
+    net = train()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_tensors({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, path,
+                            metadata={"fingerprint": key})
+    return net

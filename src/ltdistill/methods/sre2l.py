@@ -1,0 +1,70 @@
+"""SRe2L: Squeeze, Recover and Relabel (Yin, Xing & Shen, NeurIPS 2023), the baseline of the uni-level family.
+
+1. Squeeze: train a BN model (ConvNet-BN here; ResNet-18 in the paper) on the training set with plain CE; on
+   long-tailed data its BN running statistics are the EMA the biased training left behind.
+2. Recover: from Gaussian noise (N(0, 1) in normalized space, as the reference), optimize IPC groups of one image per
+   class against the model's BN statistics plus CE to the class (recovery.recover).
+3. Relabel: the same model is the teacher; the artifact stores its logits on the final images (soft labels) and its
+   weights, so the evaluator relabels every augmented batch with it (SRe2L-CIFAR's online relabeling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ltdistill import models
+from ltdistill.methods.base import Method
+from ltdistill.methods.recovery import (
+    RecoveryConfig,
+    cached_classifier,
+    logits_of,
+    network_options,
+    pixel_range,
+    recover,
+    teacher_meta,
+    train_classifier,
+)
+from ltdistill.synthetic import SyntheticSet
+
+
+@dataclass(frozen=True)
+class SRe2LConfig(RecoveryConfig):
+    init: str = "noise"  # "noise" (the reference) or "real" (random real images of the class)
+
+
+class SRe2L(Method):
+    name = "sre2l"
+    Config = SRe2LConfig
+
+    def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
+        cfg = self.config
+        options = network_options(cfg.model, cfg.width, cfg.depth)
+
+        def build():
+            return models.create(cfg.model, channels=data.channels, num_classes=data.num_classes,
+                                 im_size=data.im_size, **options).to(device)
+
+        def train():
+            return train_classifier(data, model=cfg.model, options=options, epochs=cfg.epochs, lr=cfg.lr,
+                                    remedy="none", seed=seed, device=device, progress=progress, desc="squeeze")
+
+        settings = {"model": cfg.model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
+                    "data": data.describe()}
+        model = cached_classifier(workdir, "squeezed", settings, build, train)
+        generator = torch.Generator().manual_seed(seed)
+        classes = torch.arange(data.num_classes).repeat_interleave(ipc)
+        groups = torch.arange(ipc).repeat(data.num_classes)
+        if cfg.init == "noise":
+            start = torch.randn((len(classes), *data.train_x.shape[1:]), generator=generator)
+        else:
+            from ltdistill.methods.init import real_per_class
+            start = real_per_class(data, ipc, generator)[0]
+        history: list[float] = []
+        images = recover(model, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
+                         progress=progress, history=history)
+        return SyntheticSet(images, logits_of(model, images), meta={
+            "classes": classes.tolist(), "loss_history": history, "label_regime": "relabel",
+            "teacher": teacher_meta(cfg.model, options, cfg.temperature)},
+            teacher=model.state_dict())

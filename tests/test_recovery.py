@@ -1,0 +1,131 @@
+"""The uni-level family (SRe2L, unilevel): BN recalibration, group-wise BN matching, multi-round initialization,
+relabeling, and the artifact's teacher."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ltdistill import methods
+from ltdistill.errors import BadInput
+from ltdistill.evaluate import EvalConfig, evaluate_synthetic
+from ltdistill.methods.recovery import GroupBNLoss, RecoveryConfig, recalibrate_bn, recover, remedy_loss
+from ltdistill.methods.unilevel import multi_round_select, random_resized_crops
+from ltdistill.synthetic import SyntheticSet
+
+TINY = {"width": 8, "depth": 2, "epochs": 60, "iterations": 30}
+EVAL = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=40)
+
+
+def two_class_images():
+    """Class 0: 90 images of value 0 +- 1; class 1: 10 images of value 10 +- 1 (one channel, 2x2)."""
+    torch.manual_seed(0)
+    images = torch.cat([torch.randn(90, 1, 2, 2), 10 + torch.randn(10, 1, 2, 2)])
+    return images, torch.cat([torch.zeros(90), torch.ones(10)]).long()
+
+
+def test_class_balanced_recalibration_weights_every_class_equally():
+    images, labels = two_class_images()
+    model = nn.Sequential(nn.BatchNorm2d(1))
+    recalibrate_bn(model, images, labels, 2, mode="instance", batch_size=7)
+    assert model[0].running_mean.item() == pytest.approx(images.mean().item(), abs=1e-4)
+    assert model[0].running_var.item() == pytest.approx(images.var(unbiased=False).item(), rel=1e-4)
+    recalibrate_bn(model, images, labels, 2, mode="class_balanced", batch_size=7)
+    means = torch.stack([images[labels == c].mean() for c in (0, 1)])
+    within = torch.stack([images[labels == c].var(unbiased=False) for c in (0, 1)]).mean()
+    assert model[0].running_mean.item() == pytest.approx(means.mean().item(), abs=1e-4)  # about 5, not about 1
+    assert model[0].running_var.item() == pytest.approx((within + ((means - means.mean()) ** 2).mean()).item(),
+                                                        rel=1e-4)
+    with pytest.raises(BadInput, match="recalibration mode"):
+        recalibrate_bn(model, images, labels, 2, mode="ema")
+
+
+def test_group_bn_loss_is_zero_when_each_group_matches_the_running_statistics():
+    bn = nn.BatchNorm2d(2).eval()
+    x = torch.randn(6, 2, 3, 3)
+    groups = torch.tensor([0, 0, 0, 1, 1, 1])
+    bn.running_mean.copy_(x[:3].mean((0, 2, 3)))
+    bn.running_var.copy_(x[:3].var((0, 2, 3), unbiased=False))
+    loss = GroupBNLoss(nn.Sequential(bn), groups, first_multiplier=1.0)
+    bn(x[:3].repeat(2, 1, 1, 1))  # both groups hold the same images: both match exactly
+    assert loss.pop().item() == pytest.approx(0.0, abs=1e-5)
+    bn(x)
+    assert loss.pop().item() > 0.01
+
+
+def test_recovery_lowers_the_bn_loss_and_keeps_pixels_in_range(blob_data):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 64, 4))
+    model.train()
+    with torch.no_grad():
+        for _ in range(20):
+            model(blob_data.train_x)  # running statistics of real data
+    history = []
+    low, high = torch.tensor([-1.0]), torch.tensor([2.0])
+    start = torch.randn(8, 1, 8, 8) * 3
+    out = recover(model, start, torch.arange(4).repeat(2), torch.arange(2).repeat_interleave(4),
+                  RecoveryConfig(iterations=100, lr_img=0.2, r_bn=1.0), pixel_range=(low, high),
+                  generator=torch.Generator().manual_seed(0), progress=False, history=history)
+    assert sum(history[-5:]) < 0.5 * sum(history[:5])
+    assert out.min() >= -1.0 and out.max() <= 2.0 and out.shape == start.shape
+
+
+def test_remedies_reduce_to_cross_entropy_where_they_should():
+    logits, y = torch.randn(16, 3), torch.randint(3, (16,))
+    assert remedy_loss("none", [5, 5, 5], 10) is None
+    balanced = remedy_loss("balanced_softmax", [5, 5, 5], 10)
+    assert balanced(logits, y, 0).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    curriculum = remedy_loss("debias_curriculum", [100, 10, 1], 10)
+    assert curriculum(logits, y, 0).item() == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    w = torch.tensor([0.01, 0.1, 1.0])
+    weighted = F.cross_entropy(logits, y, weight=w / w.mean())
+    assert curriculum(logits, y, 10).item() == pytest.approx(weighted.item(), rel=1e-5)
+    with pytest.raises(BadInput, match="remedy must be"):
+        remedy_loss("focal", [1, 2], 3)
+
+
+def test_view_zero_of_the_crops_is_the_image_itself():
+    x = torch.randn(3, 1, 8, 8)
+    views = random_resized_crops(x, 4, 0.5, torch.Generator().manual_seed(0))
+    assert views.shape == (3, 4, 1, 8, 8)
+    assert torch.allclose(views[:, 0], x, atol=1e-5)
+
+
+def test_multi_round_selection_covers_a_tail_class_and_spreads_a_head_class():
+    k = 3
+    # tail: 2 images, ipc 5 -> 5 distinct views, at most 3 from one image
+    views = torch.arange(2 * k).float().view(2, k, 1)
+    scores, feats = torch.randn(2, k), F.normalize(torch.randn(2, k, 4), dim=2)
+    picked, distinct = multi_round_select(views, scores, feats, 5, 0.5)
+    assert distinct == 5 and len(set(picked.flatten().tolist())) == 5
+    # head: 20 images, ipc 5 -> one view each from 5 different images, each image's most confident view
+    views = torch.arange(20 * k).float().view(20, k, 1)
+    scores, feats = torch.randn(20, k), F.normalize(torch.randn(20, k, 4), dim=2)
+    picked, distinct = multi_round_select(views, scores, feats, 5, 0.5)
+    sources = {int(v) // k for v in picked.flatten()}
+    assert distinct == 5 and len(sources) == 5
+    assert all(int(v) % k == int(scores[int(v) // k].argmax()) for v in picked.flatten())
+    # the least confident offers are never candidates in the first round
+    assert not sources & set(scores.max(1).values.argsort()[:5].tolist())
+
+
+@pytest.mark.parametrize("name", ["sre2l", "unilevel"])
+def test_recovery_methods_write_a_relabeling_teacher_and_beat_chance(name, blob_data, tmp_path):
+    s = methods.create(name, **TINY).distill(blob_data, 3, seed=0, progress=False)
+    assert s.images.shape == (12, 1, 8, 8) and s.soft and s.hard_labels.tolist() == sum([[c] * 3 for c in range(4)], [])
+    s.save(tmp_path / "set")
+    loaded = SyntheticSet.load(tmp_path / "set")
+    assert loaded.teacher is not None and set(loaded.teacher) == set(s.teacher)
+    result = evaluate_synthetic(loaded, blob_data, EVAL, progress=False)
+    assert result["label_regime"].startswith("relabel") and result["balanced_acc"]["mean"] > 0.5
+    hard = evaluate_synthetic(loaded, blob_data, EvalConfig(**{**EVAL.__dict__, "labels": "hard"}), progress=False)
+    assert hard["label_regime"] == "hard"
+
+
+def test_unilevel_switches_are_checked_and_its_models_resume(blob_data, tmp_path):
+    with pytest.raises(BadInput, match="unilevel.init"):
+        methods.create("unilevel", init="zeros", **TINY).distill(blob_data, 2, progress=False)
+    first = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=3, progress=False, workdir=tmp_path)
+    assert (tmp_path / ".checkpoint" / "observer.safetensors").exists()
+    again = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=3, progress=False, workdir=tmp_path)
+    assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
