@@ -98,6 +98,31 @@ def build_parser() -> Parser:
     t = sub.add_parser("table", help="print a Markdown table of evaluation JSONs (evaluate --json outputs)")
     t.add_argument("results", nargs="+", help="JSON files written by `ltdistill evaluate --json`")
 
+    w = sub.add_parser("twostage", help="the two-stage (group, then class) classifier on a distilled set")
+    w.add_argument("artifact", help="a SyntheticSet directory (any method)")
+    w.add_argument("--stage1", choices=["original", "distilled"], default="original",
+                   help="training data of the group classifier (paper: original, the whole LT set)")
+    w.add_argument("--stage2", choices=["original", "distilled"], default="distilled",
+                   help="training data of the intra-group classifiers (paper: distilled)")
+    w.add_argument("--grouping", choices=["original", "distilled", "balanced"], default="original",
+                   help="data whose features define the groups")
+    w.add_argument("--clusters", type=positive_int, default=5, help="k-means centroids per class (M)")
+    w.add_argument("--runs", type=positive_int, default=3)
+    w.add_argument("--epochs", type=positive_int, default=None, help="epochs on distilled data (protocol default)")
+    w.add_argument("--original-epochs", type=positive_int, default=30, help="epochs on the original LT set")
+    w.add_argument("--figure", default=None, metavar="PNG",
+                   help="also group balanced, original and distilled data and draw their t-SNE (paper Fig. 1)")
+    w.add_argument("--json", default=None, help="write the result here")
+    w.add_argument("--data-dir", default=None)
+    add_common(w)
+
+    b = sub.add_parser("bench", help="run a benchmark suite (benchmarks/suites/NAME.toml): cached, resumable cells")
+    b.add_argument("--suite", required=True, help="quick | fmnist | ... or a suite .toml path")
+    b.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
+    b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    b.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
+
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
     r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
 
@@ -112,6 +137,9 @@ def build_parser() -> Parser:
     e.add_argument("--epochs", type=positive_int, default=None)
     e.add_argument("--lr", type=float, default=None, help="default: the learned lr of the set, else 0.01")
     e.add_argument("--batch-size", type=positive_int, default=256)
+    e.add_argument("--teacher-from", default=None, metavar="ARTIFACT",
+                   help="relabel with the teacher saved in another set (DD-Ranking's random baseline under a "
+                        "relabeling method's recipe)")
     e.add_argument("--labels", choices=["auto", "hard", "stored"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
@@ -343,16 +371,8 @@ def cmd_evaluate(args) -> int:
         protocol = args.protocol or "cpu"
     else:
         check(args.artifact is not None, "evaluate needs a SyntheticSet directory (or --full --dataset D)")
-        synthetic = SyntheticSet.load(args.artifact)
+        synthetic, data = load_artifact_data(args.artifact, args.data_dir)
         meta = synthetic.meta
-        check("dataset" in meta, f"{args.artifact}/meta.json does not name its dataset")
-        data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native"
-                             else None, meta.get("profile", "exp"), meta.get("data_seed", 0), args.data_dir,
-                             zca_eps=meta.get("zca_eps"))
-        check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
-              f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
-              f"images {tuple(data.train_x.shape[1:])}")
-        check_labels_fit(synthetic, data.num_classes, args.artifact)
         protocol = args.protocol or meta.get("protocol", "cpu")
     options = protocols.network(protocol, data.im_size) if args.model == "convnet" else {}
     if args.width is not None:
@@ -366,6 +386,11 @@ def cmd_evaluate(args) -> int:
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress)
     else:
+        if args.teacher_from is not None:
+            source = SyntheticSet.load(args.teacher_from)
+            check(source.teacher is not None, f"{args.teacher_from} holds no teacher to relabel with")
+            synthetic.teacher, synthetic.meta["teacher"] = source.teacher, source.meta["teacher"]
+            synthetic.meta["teacher_from"] = str(args.teacher_from)
         result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
                   profile=data.profile, train_counts=data.counts)
@@ -378,9 +403,98 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"datasets": cmd_datasets, "models": cmd_models, "methods": cmd_methods, "experts": cmd_experts,
-            "distill": cmd_distill, "evaluate": cmd_evaluate, "table": cmd_table,
-            "report": cmd_report}
+def load_artifact_data(artifact, data_dir):
+    """A SyntheticSet and the LTDataset it was distilled from (checked to fit)."""
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.synthetic import SyntheticSet
+
+    synthetic = SyntheticSet.load(artifact)
+    meta = synthetic.meta
+    check("dataset" in meta, f"{artifact}/meta.json does not name its dataset")
+    data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native" else None,
+                         meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"))
+    check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
+          f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
+          f"images {tuple(data.train_x.shape[1:])}")
+    check_labels_fit(synthetic, data.num_classes, artifact)
+    return synthetic, data
+
+
+def cmd_twostage(args) -> int:
+    import torch
+
+    from ltdistill import models, protocols
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.synthetic import atomic_write_bytes
+    from ltdistill.train import TrainConfig, embed, train_model
+    from ltdistill.twostage import evaluate_two_stage, find_groups
+
+    json_path = Path(args.json) if args.json else None
+    check(json_path is None or not json_path.exists(), f"{args.json} exists; choose a new --json file")
+    check(args.figure is None or not Path(args.figure).exists(), f"{args.figure} exists; choose a new --figure")
+    device = resolve_device(args.device)
+    synthetic, data = load_artifact_data(args.artifact, args.data_dir)
+    protocol = args.protocol or synthetic.meta.get("protocol", "cpu")
+    options = protocols.network(protocol, data.im_size)
+    epochs = args.epochs or protocols.eval_epochs(protocol)
+    seed = args.seed or 0
+    sources = {"original": (data.train_x, data.train_y, args.original_epochs),
+               "distilled": (synthetic.images, synthetic.hard_labels, epochs)}
+    wanted = {"original", "distilled", "balanced"} if args.figure else {args.grouping}
+    if "balanced" in wanted:
+        check(data.zca_eps is None, "--grouping balanced / --figure need a set without ZCA")
+        balanced = load_longtail(data.name, 1.0, "exp", 0, args.data_dir)
+        sources["balanced"] = (balanced.train_x, balanced.train_y, args.original_epochs)
+    groupings, panels = {}, {}
+    for name in ["balanced", "original", "distilled"]:
+        if name not in wanted:
+            continue
+        x, y, n_epochs = sources[name]
+        torch.manual_seed(seed)
+        net = models.create("convnet", channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
+                            **options).to(device)
+        train_model(net, x, y, TrainConfig(epochs=n_epochs), generator=torch.Generator().manual_seed(seed),
+                    progress=not args.no_progress, desc=f"features ({name})")
+        groupings[name] = find_groups(net, x, y, data.num_classes, args.clusters, seed)
+        panels[name] = (embed(net, data.test_x[:2000]).numpy(), data.test_y[:2000].numpy())
+        print(f"grouping on {name}: {groupings[name]['groups']} ({groupings[name]['search']} search)")
+    groups = groupings[args.grouping]["groups"]
+    stage = {"original": (data.train_x, data.train_y), "distilled": (synthetic.images, synthetic.labels)}
+    result = evaluate_two_stage(data, groups, stage[args.stage1], stage[args.stage2], model="convnet",
+                                options=options, epochs1=args.original_epochs if args.stage1 == "original" else epochs,
+                                epochs2=args.original_epochs if args.stage2 == "original" else epochs,
+                                runs=args.runs, seed=seed, device=device)
+    result.update(training_set=f"{args.stage1}+{args.stage2}", method=synthetic.meta.get("method"),
+                  ipc=synthetic.meta.get("ipc"), dataset=data.name, imbalance_factor=data.imbalance_factor,
+                  protocol=protocol, groupings=groupings, grouping=args.grouping, device=device,
+                  stable=len({str(sorted(map(sorted, g["groups"]))) for g in groupings.values()}) == 1)
+    print_summary({**result, "lr": 0.01, "seconds_per_run": 0}, data.class_names)
+    print(f"group accuracy     {100 * result['group_acc']['mean']:.2f}")
+    if args.figure:
+        from ltdistill.report.plots import tsne_panels
+
+        tsne_panels(panels, data.class_names, {k: v["groups"] for k, v in groupings.items()}, Path(args.figure))
+        print(f"wrote {args.figure}")
+    if json_path is not None:
+        atomic_write_bytes(json_path, json.dumps(result, indent=2).encode())
+        print(f"wrote {json_path}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from ltdistill.bench import run_suite
+
+    resolve_device(args.device)
+    table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
+                      progress=not args.no_progress)
+    print(table.read_text(), end="")
+    print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
+    return 0
+
+
+COMMANDS = {"bench": cmd_bench, "twostage": cmd_twostage, "datasets": cmd_datasets, "models": cmd_models,
+            "methods": cmd_methods, "experts": cmd_experts, "distill": cmd_distill, "evaluate": cmd_evaluate,
+            "table": cmd_table, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

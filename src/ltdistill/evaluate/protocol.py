@@ -90,6 +90,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     iterations = len(meta.get("loss_history", [])) or None
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
+                           "cuda_peak_mb": meta.get("cuda_peak_mb"),
                            "iterations": iterations, "config": meta.get("config"),
                            "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None})
     return result

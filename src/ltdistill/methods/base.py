@@ -68,13 +68,17 @@ class Method:
         if not isinstance(ipc, int) or ipc < 1:
             raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
         torch.manual_seed(seed)
+        if str(device).startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(device)
         start = time.perf_counter()
         synthetic = self._distill(data, ipc, experts=experts, seed=seed, progress=progress, device=device,
                                   workdir=workdir)
         synthetic.meta = {
             "method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),
             **data.describe(), "wall_time_s": time.perf_counter() - start,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **synthetic.meta,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if str(device).startswith("cuda") else None,
+            **synthetic.meta,
         }
         return synthetic
 

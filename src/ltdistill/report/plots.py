@@ -87,3 +87,29 @@ def loss_curve(synthetic: SyntheticSet, path: Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def tsne_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str], groups: dict[str, list],
+                path: Path, seed: int = 0) -> Path:
+    """The two-stage paper's Figure 1: per panel, t-SNE (perplexity 50, scikit-learn) of final-layer features of
+    the balanced test images under a model trained on one training set, coloured by class; the title gives the
+    grouping found on that training set."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5), squeeze=False)
+    cmap = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
+    for ax, (title, (features, labels)) in zip(axes[0], panels.items(), strict=True):
+        points = TSNE(n_components=2, perplexity=min(50.0, len(features) - 1), random_state=seed,
+                      init="pca").fit_transform(features)
+        for c, name in enumerate(class_names):
+            m = labels == c
+            ax.scatter(points[m, 0], points[m, 1], s=4, color=cmap(c % cmap.N), label=name)
+        g = groups.get(title)
+        ax.set_title(f"{title}\ngroups {g[0]} | {g[1]}" if g else title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][-1].legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -57,3 +57,52 @@ def results_table(paths: list[Path]) -> str:
     if commands:
         text += "\nCommands, in order:\n\n```\n" + "\n".join(commands) + "\n```\n"
     return text
+
+
+BENCH_HEADER = ["dataset", "beta", "IPC", "method", "labels", "balanced acc (%)", "many / med / few", "class-acc std",
+                "LT-test P / R / F1", "cross-arch (%)", "HLR", "IOR", "LRS", "experts s", "distill s", "peak MB",
+                "eval s/run", "device"]
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def bench_row(r: dict) -> str:
+    bal, lt, dd = r["balanced_acc"], r["lt_test"], r.get("ddranking", {})
+    cross = r.get("cross_arch", {})
+    distill = r.get("distill") or {}
+    cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
+             r.get("label", r.get("method", "?")), str(r.get("label_regime", "hard")).split(" (")[0],
+             f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
+             " / ".join(_pct(r.get(k)) for k in ("many", "medium", "few")), f"{100 * r['class_acc_std']:.1f}",
+             f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
+             " ".join(f"{m}:{100 * v['mean']:.1f}" for m, v in list(cross.items())[1:]) or "-",
+             _pct(dd.get("hlr")), _pct(dd.get("ior")), _pct(dd.get("lrs")),
+             "-" if r.get("experts_seconds") is None else f"{r['experts_seconds']:.0f}",
+             "-" if distill.get("wall_time_s") is None else f"{distill['wall_time_s']:.0f}",
+             "-" if distill.get("peak_rss_mb") is None else f"{distill['peak_rss_mb']:.0f}"
+             + (f" (cuda {distill['cuda_peak_mb']:.0f})" if distill.get("cuda_peak_mb") else ""),
+             f"{r.get('seconds_per_run', 0):.0f}", str(r.get("device", "cpu"))]
+    return "| " + " | ".join(cells) + " |"
+
+
+def bench_table(paths: list[Path]) -> str:
+    """A benchmark suite's table: accuracy, the LT metrics, cross-architecture accuracy, DD-Ranking and costs."""
+    results = [load_result(p) for p in paths]
+    results.sort(key=lambda r: (str(r.get("dataset")), r.get("imbalance_factor") or 0, r.get("ipc") or 0,
+                                r.get("label") != "full", str(r.get("label"))))
+    lines = ["| " + " | ".join(BENCH_HEADER) + " |", "|" + "---|" * len(BENCH_HEADER)]
+    lines += [bench_row(r) for r in results]
+    models = next((list(r["cross_arch"]) for r in results if r.get("cross_arch")), [])
+    notes = [f"\nEvaluation model: {models[0] if models else 'convnet'}; cross-arch columns: the same set evaluated "
+             "on other models. HLR = Acc(full LT set, hard) - Acc(set, hard labels); IOR = Acc(set, its recipe) - "
+             "Acc(random IPC subset, same recipe); LRS = DD-Ranking's label-robust score (all in %).",
+             "labels: hard | soft (stored logits) | relabel (teacher on every augmented batch)."]
+    commands: list[str] = []
+    for r in results:
+        commands += [c for c in r.get("commands", []) if c not in commands]
+    text = "\n".join(lines) + "\n" + "\n".join(notes) + "\n"
+    if commands:
+        text += "\nCommands, in order:\n\n```\n" + "\n".join(commands) + "\n```\n"
+    return text

@@ -1,0 +1,284 @@
+"""`ltdistill bench --suite NAME --out DIR`: every method x dataset x beta x IPC x seed of a suite file, each cell
+run through the CLI itself (so a cell is exactly the commands printed beside its numbers), cached by a hash of its
+settings, resumable, with a progress bar over cells.
+
+Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
+    description, protocol ("cpu" | "paper"), runs (evaluation runs), epochs (evaluation epochs; default: the
+    protocol's), seeds, eval_models (the first is the main
+    evaluation model, the rest give cross-architecture accuracy), ddranking (bool),
+    [data] dataset, imbalance = [..], ipc = [..]
+    [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
+    [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
+               experts (an experts kind), ipc = [..] (restricts the cell to those IPCs)
+Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, cells/<label>-<hash>/{artifact, eval-*.json},
+results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
+commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md. A killed suite is rerun with the
+same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint.
+
+DD-Ranking (NUS-HPC-AI-Lab/DD-Ranking; Li et al. arXiv 2505.13300), per cell and evaluation seed-averaged:
+    HLR = Acc_real-hard - Acc_syn-hard   (full long-tailed set vs the set with its class labels only; lower is better)
+    IOR = Acc_syn-any - Acc_rdm-any      (the set under its own recipe vs the `random` cell of the same IPC under the
+                                          same recipe: with the set's teacher when it relabels; higher is better)
+    LRS = (e^a - e^-1) / (e - e^-1), a = w IOR - (1 - w) HLR, w = 0.5, accuracies as fractions.
+Decision (DD-Ranking assumes balanced data): Acc_real-hard trains on the whole long-tailed set; the random subset takes
+IPC images per class (all of a shorter class). For sets with learned stored soft labels (DATM, LTDD) there is no
+teacher to relabel random images with, so their Acc_rdm-any uses hard labels: their IOR includes the soft labels'
+gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shlex
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ltdistill.errors import BadInput, check
+from ltdistill.synthetic import atomic_write_bytes
+
+SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
+SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "data", "experts",
+              "method"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc"}
+
+
+@dataclass
+class Cell:
+    name: str  # results/<name>.json
+    label: str  # the method variant, e.g. ltdd-no-dam; "full" for the whole long-tailed set
+    key: dict  # everything that determines the result; hashed into the directory name
+    directory: Path
+    distill: list[str]
+    evals: dict[str, list[str]] = field(default_factory=dict)  # eval name -> evaluate command (without --json)
+    experts: Path | None = None
+
+
+@dataclass
+class Experts:
+    command: list[str]
+    directory: Path
+
+
+def find_suite(name: str) -> Path:
+    path = Path(name)
+    if path.suffix == ".toml" and path.is_file():
+        return path
+    for folder in SUITE_DIRS:
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    known = sorted({p.stem for d in SUITE_DIRS if d.is_dir() for p in d.glob("*.toml")})
+    raise BadInput(f"unknown suite {name!r}; known: {', '.join(known) or 'none'} (or give a .toml path)")
+
+
+def load_suite(path: Path) -> dict:
+    try:
+        suite = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BadInput(f"{path}: not a readable suite file ({e})") from None
+    unknown = sorted(set(suite) - SUITE_KEYS)
+    check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
+    check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
+    for m in suite["method"]:
+        bad = sorted(set(m) - METHOD_KEYS)
+        check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
+        check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
+              f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
+    return suite
+
+
+def digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
+    """The cells of a suite and the expert commands they need."""
+    data = suite["data"]
+    protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
+    models = suite.get("eval_models", ["convnet"])
+    dataset = data["dataset"]
+    experts_cmds, cells = {}, []
+    for beta in data.get("imbalance", [1]):
+        base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol]
+        for kind, spec in suite.get("experts", {}).items():
+            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec}
+            where = out / "experts" / f"{kind}-b{beta}-{digest(key)}"
+            cmd = [*cli, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
+                   "--out", str(where), *common]
+            if kind == "decoupled":
+                cmd[len(cli) + 1:len(cli) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
+            experts_cmds[f"{kind}-b{beta}"] = Experts(cmd, where)
+        eval_tail = ["--runs", str(runs), "--protocol", protocol, *common]
+        eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
+        full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
+                    "epochs": suite.get("epochs")}
+        full_eval = [*cli, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
+        cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
+                          out / "cells" / f"full-b{beta}-{digest(full_key)}", [], {"main": full_eval}))
+        for ipc in data.get("ipc", [10]):
+            for seed in suite.get("seeds", [0]):
+                for m in suite["method"]:
+                    if "ipc" in m and ipc not in m["ipc"]:
+                        continue
+                    label = m.get("label", m["name"])
+                    preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
+                    preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
+                    check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
+                    experts = experts_cmds[f"{m['experts']}-b{beta}"] if m.get("experts") else None
+                    key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
+                           "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
+                           "epochs": suite.get("epochs"),
+                           "models": models, "experts": experts and experts.command[len(cli):]}
+                    cell_dir = out / "cells" / f"{label}-{digest(key)}"
+                    distill = [*cli, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
+                    distill += ["--config", preset] if preset else []
+                    for text in m.get("set", []):
+                        distill += ["--set", text]
+                    if experts is not None:
+                        distill += ["--experts", str(experts.directory)]
+                    distill += ["--out", str(cell_dir / "artifact"), *common]
+                    art = str(cell_dir / "artifact")
+                    evals = {f"model-{name}": [*cli, "evaluate", art, "--model", name, *eval_tail] for name in models}
+                    if suite.get("ddranking", True):
+                        evals["hard"] = [*cli, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
+                    cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
+                                      evals, experts and experts.directory))
+    return cells, experts_cmds
+
+
+def run_command(cmd: list[str], log: Path) -> float:
+    start = time.perf_counter()
+    with open(log, "a") as f:
+        f.write("$ " + shlex.join(cmd) + "\n")
+        f.flush()
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise BadInput(f"bench: command failed (exit {done.returncode}), see {log}: {shlex.join(cmd)}")
+    return time.perf_counter() - start
+
+
+def run_cell(cell: Cell, out: Path, log: Path) -> dict:
+    cell_dir = cell.directory
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    if cell.distill and not (cell_dir / "artifact" / "meta.json").exists():
+        run_command(cell.distill, log)
+    evals = {}
+    meta_path = cell_dir / "artifact" / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    for name, cmd in cell.evals.items():
+        if name == "hard" and not meta.get("soft_labels") and "teacher" not in meta:
+            evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
+            continue
+        path = cell_dir / f"eval-{name}.json"
+        if not path.exists():
+            tmp = cell_dir / f".eval-{name}.json"
+            tmp.unlink(missing_ok=True)
+            run_command([*cmd, "--json", str(tmp)], log)
+            tmp.rename(path)
+        evals[name] = json.loads(path.read_text())
+    main = evals.get("main") or next(iter(evals.values()))
+    result = dict(main)
+    commands = ([cell.distill] if cell.distill else []) + list(cell.evals.values())
+    result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shlex.join(c) for c in commands])
+    result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
+                            if k.startswith("model-")}
+    if "hard" in evals:
+        result["syn_hard"] = evals["hard"]["balanced_acc"]
+    return result
+
+
+def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
+    """Add HLR / IOR / LRS to every distilled cell (see the module docstring)."""
+    for name, r in results.items():
+        if r.get("label") == "full" or "syn_hard" not in r:
+            continue
+        k = r["key"]
+        full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
+        random = teacher_evals.get(name) or next(
+            (x for x in results.values() if x.get("key", {}).get("method") == "random" and x["key"].get("ipc") ==
+             k["ipc"] and x["key"]["beta"] == k["beta"] and x["key"]["seed"] == k["seed"]), None)
+        if full is None or random is None:
+            continue
+        hlr = full["balanced_acc"]["mean"] - r["syn_hard"]["mean"]
+        ior = r["balanced_acc"]["mean"] - random["balanced_acc"]["mean"]
+        a = 0.5 * ior - 0.5 * hlr
+        r["ddranking"] = {"hlr": hlr, "ior": ior, "lrs": (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1)),
+                          "acc_real_hard": full["balanced_acc"]["mean"], "acc_syn_hard": r["syn_hard"]["mean"],
+                          "acc_syn_any": r["balanced_acc"]["mean"], "acc_rdm_any": random["balanced_acc"]["mean"],
+                          "rdm_regime": random.get("label_regime", "hard")}
+
+
+def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
+              progress: bool = True) -> Path:
+    path = find_suite(name)
+    suite = load_suite(path)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cli = [sys.executable, "-m", "ltdistill.cli"]
+    common = ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
+    cells, experts_cmds = plan(suite, out, cli, common)
+    record = out / "suite.json"
+    if record.exists():
+        previous = json.loads(record.read_text())
+        check(previous.get("suite") == suite, f"{out} holds a run of another suite definition; choose a new --out")
+    else:
+        atomic_write_bytes(record, json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
+    log = out / "log.txt"
+    needed = {c.experts for c in cells if c.experts is not None}
+    for experts in experts_cmds.values():
+        if experts.directory in needed and not (experts.directory / "accuracy.json").exists():
+            seconds = run_command(experts.command, log)
+            atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+    (out / "results").mkdir(exist_ok=True)
+    results = {}
+    for cell in tqdm(cells, desc=f"suite {path.stem}", disable=not progress):
+        target = out / "results" / f"{cell.name}.json"
+        if target.exists():
+            results[target.stem] = json.loads(target.read_text())
+            continue
+        result = run_cell(cell, out, log)
+        if cell.experts is not None:
+            timing = cell.experts / "bench_time.json"
+            result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+        atomic_write_bytes(target, json.dumps(result, indent=2).encode())
+        results[target.stem] = result
+    if suite.get("ddranking", True):
+        teacher_evals = random_with_teachers(results, out, cli, common, suite, log)
+        ddranking(results, teacher_evals)
+        for stem, r in results.items():
+            atomic_write_bytes(out / "results" / f"{stem}.json", json.dumps(r, indent=2).encode())
+    from ltdistill.report.tables import bench_table
+
+    (out / "table.md").write_text(bench_table([out / "results" / f"{s}.json" for s in sorted(results)]))
+    return out / "table.md"
+
+
+def random_with_teachers(results: dict, out: Path, cli, common, suite, log: Path) -> dict[str, dict]:
+    """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher."""
+    evals = {}
+    for name, r in results.items():
+        if not str(r.get("label_regime", "")).startswith("relabel"):
+            continue
+        k = r["key"]
+        random = next((x for x in results.values() if x.get("key", {}).get("method") == "random" and
+                       x["key"].get("ipc") == k["ipc"] and x["key"]["beta"] == k["beta"]
+                       and x["key"]["seed"] == k["seed"]), None)
+        if random is None:
+            continue
+        path = out / "cells" / r["cell"] / "eval-random-relabeled.json"
+        if not path.exists():
+            tmp = path.with_name(".eval-random-relabeled.json")
+            tmp.unlink(missing_ok=True)
+            run_command([*cli, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
+                         str(out / "cells" / r["cell"] / "artifact"), "--runs", str(suite.get("runs", 3)),
+                         "--protocol", suite.get("protocol", "cpu"), *common, "--json", str(tmp)], log)
+            tmp.rename(path)
+        evals[name] = json.loads(path.read_text())
+    return evals

@@ -1,0 +1,48 @@
+"""Two-stage grouping classifier: the paper's distance (Eq. 2), the split (Eq. 3), and the hierarchical predictor."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from ltdistill.twostage import best_split, class_distances, evaluate_two_stage
+from ltdistill.twostage.grouping import cut_value
+
+
+def test_class_distance_follows_equation_2():
+    a, b = np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[0.0, 2.0]])
+    d = class_distances([a, b])
+    assert d[0, 1] == pytest.approx(np.sqrt(4 + 5)) and d[0, 0] > 0 and d[0, 1] == d[1, 0]
+
+
+def test_exact_split_separates_two_far_clusters_and_is_the_maximum_cut():
+    rng = np.random.default_rng(0)
+    centers = [rng.normal(size=2) + (0 if c < 3 else 50) for c in range(6)]
+    d = class_distances([c[None] for c in centers])
+    g1, g2, how = best_split(d)
+    assert how == "exact" and sorted(map(sorted, [g1, g2])) == [[0, 1, 2], [3, 4, 5]]
+    values = [cut_value(d, np.array((True, *bits))) for bits in itertools.product([True, False], repeat=5)]
+    mask = np.zeros(6, dtype=bool)
+    mask[g1] = True
+    assert cut_value(d, mask) == pytest.approx(max(values))
+
+
+def test_heuristic_split_beyond_16_classes_finds_the_obvious_cut():
+    rng = np.random.default_rng(1)
+    centers = [rng.normal(size=3) + (0 if c % 2 else 40) for c in range(20)]
+    g1, g2, how = best_split(class_distances([c[None] for c in centers]))
+    assert how == "heuristic" and sorted(map(sorted, [g1, g2])) == [list(range(0, 20, 2)), list(range(1, 20, 2))]
+
+
+def test_two_stage_classifier_routes_groups_and_scores_above_chance(blob_data):
+    groups = [[0, 1], [2, 3]]
+    result = evaluate_two_stage(blob_data, groups, (blob_data.train_x, blob_data.train_y),
+                                (blob_data.train_x, blob_data.train_y), options={"width": 8, "depth": 2},
+                                epochs1=30, epochs2=30, runs=1)
+    assert result["group_acc"]["mean"] > 0.7 and result["balanced_acc"]["mean"] > 0.5
+    assert result["groups"] == groups and len(result["per_class_acc"]) == 4
+    soft = torch.nn.functional.one_hot(blob_data.train_y, 4).float() * 5
+    again = evaluate_two_stage(blob_data, groups, (blob_data.train_x, blob_data.train_y), (blob_data.train_x, soft),
+                               options={"width": 8, "depth": 2}, epochs1=5, epochs2=5, runs=1)
+    assert 0 <= again["balanced_acc"]["mean"] <= 1
