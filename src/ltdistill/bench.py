@@ -3,7 +3,8 @@ run through the CLI itself (so a cell is exactly the commands printed beside its
 settings, resumable, with a progress bar over cells.
 
 Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
-    description, protocol ("cpu" | "paper"), runs (evaluation runs), epochs (evaluation epochs; default: the
+    description, full (bool: evaluate the whole long-tailed set as the reference; default true), protocol,
+    runs (evaluation runs), epochs (evaluation epochs; default: the
     protocol's), seeds, eval_models (the first is the main
     evaluation model, the rest give cross-architecture accuracy), ddranking (bool),
     [data] dataset, imbalance = [..], ipc = [..]
@@ -45,8 +46,8 @@ from ltdistill.errors import BadInput, check
 from ltdistill.synthetic import atomic_write_bytes
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
-SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "data", "experts",
-              "method"}
+SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "full", "data",
+              "experts", "method"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc"}
 
 
@@ -120,8 +121,9 @@ def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[lis
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
                     "epochs": suite.get("epochs")}
         full_eval = [*cli, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
-        cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
-                          out / "cells" / f"full-b{beta}-{digest(full_key)}", [], {"main": full_eval}))
+        if suite.get("full", True):
+            cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
+                              out / "cells" / f"full-b{beta}-{digest(full_key)}", [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
             for seed in suite.get("seeds", [0]):
                 for m in suite["method"]:
@@ -216,7 +218,8 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
 
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
-              progress: bool = True) -> Path:
+              progress: bool = True, only: list[str] | None = None) -> Path:
+    """Run (or resume) a suite; `only`: run just the cells of these method labels (the full-set reference always)."""
     path = find_suite(name)
     suite = load_suite(path)
     out = Path(out)
@@ -224,6 +227,10 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     cli = [sys.executable, "-m", "ltdistill.cli"]
     common = ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
     cells, experts_cmds = plan(suite, out, cli, common)
+    if only:
+        unknown = sorted(set(only) - {c.label for c in cells})
+        check(not unknown, f"--only: no cell has label(s) {unknown}; labels: {sorted({c.label for c in cells})}")
+        cells = [c for c in cells if c.label in only or c.label == "full"]
     record = out / "suite.json"
     if record.exists():
         previous = json.loads(record.read_text())

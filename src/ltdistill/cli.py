@@ -122,6 +122,7 @@ def build_parser() -> Parser:
     b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     b.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
+    b.add_argument("--only", default=None, help="comma-separated method labels: run just those cells")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
     r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
@@ -486,7 +487,7 @@ def cmd_bench(args) -> int:
 
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, only=args.only.split(",") if args.only else None)
     print(table.read_text(), end="")
     print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
     return 0
