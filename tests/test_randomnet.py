@@ -3,8 +3,8 @@ images toward the real classes."""
 
 import pytest
 import torch
-from conftest import Crash, crash_after
 
+from conftest import Crash, crash_after
 from ltdistill import methods
 from ltdistill.errors import BadInput
 from ltdistill.evaluate import EvalConfig, evaluate_synthetic

@@ -1,10 +1,10 @@
 """Trajectory matching: the claims of MTT/DATM/TESLA as tests on tiny nets."""
 
 import pytest
-from conftest import Crash, crash_after
 import torch
 from torch.nn.utils import parameters_to_vector
 
+from conftest import Crash, crash_after
 from ltdistill import methods, models
 from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput

@@ -277,8 +277,9 @@ def random_with_teachers(results: dict, out: Path, cli, common, suite, log: Path
         random = next((x for x in results.values() if x.get("key", {}).get("method") == "random" and
                        x["key"].get("ipc") == k["ipc"] and x["key"]["beta"] == k["beta"]
                        and x["key"]["seed"] == k["seed"]), None)
-        if random is None:
-            continue
+        sources = [out / "cells" / x["cell"] / "artifact" / "meta.json" for x in (r, random or {}) if "cell" in x]
+        if random is None or not all(p.exists() for p in sources) or len(sources) < 2:
+            continue  # an artifact is gone (results copied without cells): IOR falls back to the hard-label random
         path = out / "cells" / r["cell"] / "eval-random-relabeled.json"
         if not path.exists():
             tmp = path.with_name(".eval-random-relabeled.json")

@@ -14,7 +14,9 @@ from ltdistill.synthetic import META, SyntheticSet
 def find(root: Path) -> tuple[list[Path], list[Path]]:
     artifacts = sorted(p.parent for p in root.rglob(META) if "report" not in p.parts)
     results = []
-    for p in sorted(root.rglob("*.json")):
+    # a bench directory: its results/ hold one JSON per cell (the cells' own eval-*.json would repeat them)
+    candidates = (root / "results").glob("*.json") if (root / "suite.json").exists() else root.rglob("*.json")
+    for p in sorted(candidates):
         if p.name == META or "report" in p.parts or p.name.startswith("."):
             continue
         try:

@@ -1,0 +1,68 @@
+"""`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
+
+import json
+
+import pytest
+
+from ltdistill.bench import ddranking, load_suite, run_suite
+from ltdistill.cli import main
+from ltdistill.errors import BadInput
+
+TINY_SUITE = """
+description = "test"
+protocol = "cpu"
+runs = 1
+epochs = 2
+eval_models = ["convnet"]
+[data]
+dataset = "digits"
+imbalance = [10]
+ipc = [2]
+[[method]]
+name = "random"
+"""
+
+
+def test_suite_files_are_checked(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("speed = 3\n" + TINY_SUITE)
+    with pytest.raises(BadInput, match="unknown suite key"):
+        load_suite(bad)
+    bad.write_text(TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"'))
+    with pytest.raises(BadInput, match="not defined under"):
+        load_suite(bad)
+    assert main(["bench", "--suite", "nosuch", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    out = tmp_path / "run"
+    table = run_suite(str(suite), out, progress=False)
+    result_path = out / "results" / "random_digits_b10_ipc2_s0.json"
+    result = json.loads(result_path.read_text())
+    assert result["ddranking"]["ior"] == 0.0  # random against itself
+    assert result["ddranking"]["hlr"] == pytest.approx(result["ddranking"]["acc_real_hard"]
+                                                       - result["balanced_acc"]["mean"])
+    assert "HLR" in table.read_text() and (out / "results" / "full_digits_b10.json").exists()
+    commands = (out / "log.txt").read_text().count("\n$ ")
+    run_suite(str(suite), out, progress=False)  # a rerun runs no command again
+    assert (out / "log.txt").read_text().count("\n$ ") == commands
+    assert json.loads(result_path.read_text())["balanced_acc"] == result["balanced_acc"]
+    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 2"))
+    with pytest.raises(BadInput, match="another suite definition"):
+        run_suite(str(suite), out, progress=False)
+
+
+def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
+    key = {"beta": 10, "ipc": 10, "seed": 0}
+    results = {
+        "full": {"label": "full", "key": {"beta": 10}, "balanced_acc": {"mean": 0.9}},
+        "random": {"label": "random", "key": {**key, "method": "random"}, "balanced_acc": {"mean": 0.7},
+                   "syn_hard": {"mean": 0.7}},
+        "m": {"label": "m", "key": {**key, "method": "m"}, "balanced_acc": {"mean": 0.8}, "syn_hard": {"mean": 0.6}},
+    }
+    ddranking(results, {})
+    dd = results["m"]["ddranking"]
+    assert dd["hlr"] == pytest.approx(0.3) and dd["ior"] == pytest.approx(0.1)
+    assert 0 < dd["lrs"] < 1
