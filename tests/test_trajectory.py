@@ -29,6 +29,13 @@ def run_match(flat, start, target, images0, labels0, mode, steps, lr0=0.05):
     return loss, images.grad, labels.grad, lr.grad
 
 
+def matching_problem():
+    """A tiny student, its start parameters, and a target a small random step away."""
+    flat = tiny_flat_model()
+    start = parameters_to_vector(flat.model.parameters()).detach()
+    return flat, start, start + 0.05 * torch.randn_like(start)
+
+
 def test_matching_loss_is_zero_when_the_student_reaches_the_target():
     flat = tiny_flat_model()
     start = parameters_to_vector(flat.model.parameters()).detach()
@@ -45,9 +52,7 @@ def test_matching_loss_is_zero_when_the_student_reaches_the_target():
 
 
 def test_image_gradients_are_finite_and_nonzero():
-    flat = tiny_flat_model()
-    start = parameters_to_vector(flat.model.parameters()).detach()
-    target = start + 0.05 * torch.randn_like(start)
+    flat, start, target = matching_problem()
     loss, g_img, g_lab, g_lr = run_match(flat, start, target, torch.randn(6, 1, 8, 8), torch.randn(6, 4),
                                          "full_bptt", 3)
     assert torch.isfinite(g_img).all() and g_img.abs().sum() > 0
@@ -55,9 +60,7 @@ def test_image_gradients_are_finite_and_nonzero():
 
 
 def test_constant_memory_gradient_equals_full_bptt_for_one_step():
-    flat = tiny_flat_model()
-    start = parameters_to_vector(flat.model.parameters()).detach()
-    target = start + 0.05 * torch.randn_like(start)
+    flat, start, target = matching_problem()
     images, labels = torch.randn(6, 1, 8, 8), torch.randn(6, 4)
     full = run_match(flat, start, target, images, labels, "full_bptt", 1)
     tesla = run_match(flat, start, target, images, labels, "tesla_frozen_weights", 1)
@@ -68,9 +71,7 @@ def test_constant_memory_gradient_equals_full_bptt_for_one_step():
 
 def test_constant_memory_gradient_equals_autograd_with_frozen_weights():
     """For N steps it is the exact gradient of the unroll with each w_i detached (TESLA's approximation)."""
-    flat = tiny_flat_model()
-    start = parameters_to_vector(flat.model.parameters()).detach()
-    target = start + 0.05 * torch.randn_like(start)
+    flat, start, target = matching_problem()
     images0, labels0 = torch.randn(6, 1, 8, 8), torch.randn(6, 4)
     tesla = run_match(flat, start, target, images0, labels0, "tesla_frozen_weights", 4)
 

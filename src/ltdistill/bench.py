@@ -196,6 +196,12 @@ def run_cell(cell: Cell, out: Path, log: Path) -> dict:
     return result
 
 
+def random_cell(results: dict[str, dict], key: dict) -> dict | None:
+    """The `random` cell of the same beta, IPC and seed: DD-Ranking's random baseline of a cell."""
+    return next((x for x in results.values() if x.get("key", {}).get("method") == "random"
+                 and all(x["key"].get(k) == key[k] for k in ("beta", "ipc", "seed"))), None)
+
+
 def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
     """Add HLR / IOR / LRS to every distilled cell (see the module docstring)."""
     for name, r in results.items():
@@ -203,9 +209,7 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             continue
         k = r["key"]
         full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
-        random = teacher_evals.get(name) or next(
-            (x for x in results.values() if x.get("key", {}).get("method") == "random" and x["key"].get("ipc") ==
-             k["ipc"] and x["key"]["beta"] == k["beta"] and x["key"]["seed"] == k["seed"]), None)
+        random = teacher_evals.get(name) or random_cell(results, k)
         if full is None or random is None:
             continue
         hlr = full["balanced_acc"]["mean"] - r["syn_hard"]["mean"]
@@ -273,10 +277,7 @@ def random_with_teachers(results: dict, out: Path, cli, common, suite, log: Path
     for name, r in results.items():
         if not str(r.get("label_regime", "")).startswith("relabel"):
             continue
-        k = r["key"]
-        random = next((x for x in results.values() if x.get("key", {}).get("method") == "random" and
-                       x["key"].get("ipc") == k["ipc"] and x["key"]["beta"] == k["beta"]
-                       and x["key"]["seed"] == k["seed"]), None)
+        random = random_cell(results, r["key"])
         sources = [out / "cells" / x["cell"] / "artifact" / "meta.json" for x in (r, random or {}) if "cell" in x]
         if random is None or not all(p.exists() for p in sources) or len(sources) < 2:
             continue  # an artifact is gone (results copied without cells): IOR falls back to the hard-label random

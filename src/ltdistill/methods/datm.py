@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.mtt import MTTConfig
-from ltdistill.methods.trajectory import Matching, match_trajectory
+from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -60,8 +58,7 @@ class DATM(Method):
         sampler = m.sampler("standard", "datm", cfg.max_start_epoch, cfg.expert_epochs)
         finals = sampler.finals(cfg.label_experts)
         images, classes, distinct = correct_per_class(m.data, ipc, m.flat_model, finals, m.generator)
-        learnables = {"images": Learnable(images.to(device), cfg.lr_img, 0.5),
-                      "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
+        learnables = pixels_and_lr(images, cfg, device)
         unlabeled = 0
         if cfg.soft_labels:
             logits, unlabeled = expert_soft_labels(images, classes, m.flat_model, finals)

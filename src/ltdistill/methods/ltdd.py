@@ -29,7 +29,7 @@ from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
-from ltdistill.methods.trajectory import Matching, match_trajectory
+from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -95,10 +95,8 @@ class LTDD(Method):
         else:
             label_finals = init_finals if cfg.label_init == "decoupled" else rep.finals(cfg.label_experts)
             logits, unlabeled = expert_soft_labels(images, classes, flat_model, label_finals)
-        state = SynthesisState({"images": Learnable(images.to(device), cfg.lr_img, 0.5),
-                                "labels": Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y),
-                                "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)},
-                               generator)
+        state = SynthesisState({**pixels_and_lr(images, cfg, device),
+                                "labels": Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y)}, generator)
         head = flat_model.mask("classifier.", device)
         counts = torch.tensor(data.counts, dtype=torch.float32)
         class_weights = (counts / counts.sum()).to(device) if cfg.dam else None

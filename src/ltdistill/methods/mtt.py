@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
-from ltdistill.methods.loop import Learnable, SynthesisState
-from ltdistill.methods.trajectory import Matching, match_trajectory
+from ltdistill.methods.loop import SynthesisState
+from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -45,9 +43,7 @@ class MTT(Method):
         m = Matching(experts, data, seed, device)
         sampler = m.sampler("standard", "mtt", cfg.max_start_epoch, cfg.expert_epochs)
         images, labels, distinct = real_per_class(m.data, ipc, m.generator)
-        state = SynthesisState({"images": Learnable(images.to(device), cfg.lr_img, 0.5),
-                                "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)},
-                               m.generator)
+        state = SynthesisState(pixels_and_lr(images, cfg, device), m.generator)
         labels = labels.to(device)
         dsa = DSA() if cfg.dsa else None
 

@@ -153,6 +153,7 @@ class GroupBNLoss:
 
     def __init__(self, model: nn.Module, groups: torch.Tensor, first_multiplier: float):
         self.groups, self.num_groups = groups, int(groups.max()) + 1
+        self.group_sizes = torch.bincount(groups, minlength=self.num_groups)  # images per group, fixed for the run
         self.terms: list[torch.Tensor] = []
         norms = batchnorms(model)
         self.handles = [bn.register_forward_hook(self._hook(first_multiplier if i == 0 else 1.0))
@@ -162,7 +163,7 @@ class GroupBNLoss:
         def hook(module, inputs, output):
             x = inputs[0]
             pixels = x[0, 0].numel()
-            size = torch.bincount(self.groups, minlength=self.num_groups).to(x.dtype)[:, None] * pixels
+            size = self.group_sizes.to(x.dtype)[:, None] * pixels
             mean = torch.zeros(self.num_groups, x.shape[1], device=x.device).index_add(0, self.groups,
                                                                                        x.sum((2, 3))) / size
             square = torch.zeros_like(mean).index_add(0, self.groups, (x * x).sum((2, 3))) / size
@@ -205,7 +206,7 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             logits = observer(view)
             per_image = F.cross_entropy(logits, classes, reduction="none")
             ce = torch.zeros(bn_loss.num_groups, device=device).index_add(0, groups, per_image)
-            ce = (ce / torch.bincount(groups, minlength=bn_loss.num_groups)).sum()
+            ce = (ce / bn_loss.group_sizes).sum()
             loss = ce + cfg.r_bn * bn_loss.pop()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -230,6 +231,31 @@ def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> 
     device = next(model.parameters()).device
     model.eval()
     return torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
+
+
+def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, seed: int, role: str, device: str,
+                       progress: bool, workdir) -> nn.Module:
+    """Observer, teacher or squeezed model: trained on the long-tailed set (with `remedy`), kept in the run's
+    checkpoint directory so a rerun skips the training."""
+    options = network_options(model, cfg.width, cfg.depth)
+    settings = {"model": model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
+                "remedy": remedy, "data": data.describe()}
+
+    def build():
+        return models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
+                             **options).to(device)
+
+    def train():
+        return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr, remedy=remedy,
+                                seed=seed, device=device, progress=progress, desc=role)
+
+    return cached_classifier(workdir, role, settings, build, train)
+
+
+def class_major_layout(num_classes: int, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class, group) of every synthetic image in class-major order; group g holds image g of every class, so a
+    group is one SRe2L batch with one image per class."""
+    return torch.arange(num_classes).repeat_interleave(ipc), torch.arange(ipc).repeat(num_classes)
 
 
 def teacher_meta(model: str, options: dict, temperature: float) -> dict:

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 import torch
 
-from ltdistill import models
 from ltdistill.methods.base import Method
+from ltdistill.methods.init import real_per_class
 from ltdistill.methods.recovery import (
     RecoveryConfig,
-    cached_classifier,
+    class_major_layout,
     logits_of,
     network_options,
     pixel_range,
     recover,
     teacher_meta,
-    train_classifier,
+    trained_classifier,
 )
 from ltdistill.synthetic import SyntheticSet
 
@@ -40,30 +40,18 @@ class SRe2L(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        options = network_options(cfg.model, cfg.width, cfg.depth)
-
-        def build():
-            return models.create(cfg.model, channels=data.channels, num_classes=data.num_classes,
-                                 im_size=data.im_size, **options).to(device)
-
-        def train():
-            return train_classifier(data, model=cfg.model, options=options, epochs=cfg.epochs, lr=cfg.lr,
-                                    remedy="none", seed=seed, device=device, progress=progress, desc="squeeze")
-
-        settings = {"model": cfg.model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
-                    "data": data.describe()}
-        model = cached_classifier(workdir, "squeezed", settings, build, train)
+        model = trained_classifier(data, cfg, model=cfg.model, remedy="none", seed=seed, role="squeezed",
+                                   device=device, progress=progress, workdir=workdir)
         generator = torch.Generator().manual_seed(seed)
-        classes = torch.arange(data.num_classes).repeat_interleave(ipc)
-        groups = torch.arange(ipc).repeat(data.num_classes)
+        classes, groups = class_major_layout(data.num_classes, ipc)
         if cfg.init == "noise":
             start = torch.randn((len(classes), *data.train_x.shape[1:]), generator=generator)
         else:
-            from ltdistill.methods.init import real_per_class
             start = real_per_class(data, ipc, generator)[0]
         history: list[float] = []
         images = recover(model, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
                          progress=progress, history=history)
+        options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
             "classes": classes.tolist(), "loss_history": history, "label_regime": "relabel",
             "teacher": teacher_meta(cfg.model, options, cfg.temperature)},

@@ -27,7 +27,7 @@ from ltdistill import models
 from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput
 from ltdistill.experts.buffer import ExpertBuffer
-from ltdistill.methods.loop import run_synthesis
+from ltdistill.methods.loop import Learnable, run_synthesis
 
 GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
 
@@ -178,6 +178,13 @@ def student_model(buffer, data, device: str) -> FlatModel:
     if [list(s) for s in flat.shapes] != expected:
         raise BadInput(f"expert buffer {buffer.directory} was made for another model or class count")
     return flat
+
+
+def pixels_and_lr(images: torch.Tensor, cfg, device: str) -> dict[str, Learnable]:
+    """The learnables every trajectory method has: the pixels (SGD, momentum 0.5, as MTT) and the student lr alpha
+    (initialized at lr_teacher)."""
+    return {"images": Learnable(images.to(device), cfg.lr_img, 0.5),
+            "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
 
 
 class TrajectorySampler:

@@ -31,22 +31,22 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.recovery import (
     RecoveryConfig,
-    cached_classifier,
+    class_major_layout,
     logits_of,
     network_options,
     pixel_range,
     recalibrate_bn,
     recover,
     teacher_meta,
-    train_classifier,
+    trained_classifier,
 )
 from ltdistill.synthetic import SyntheticSet
+from ltdistill.train import embed
 
 
 @dataclass(frozen=True)
@@ -128,14 +128,14 @@ class Unilevel(Method):
                              ("init", ("multi_round", "real", "noise"))):
             if getattr(cfg, key) not in allowed:
                 raise BadInput(f"unilevel.{key} must be one of {allowed}, got {getattr(cfg, key)!r}")
-        observer = self._classifier(data, cfg.model, seed, device, progress, workdir, "observer")
-        teacher = self._classifier(data, cfg.teacher_model, seed + 1, device, progress, workdir, "teacher")
+        common = {"remedy": cfg.remedy, "device": device, "progress": progress, "workdir": workdir}
+        observer = trained_classifier(data, cfg, model=cfg.model, seed=seed, role="observer", **common)
+        teacher = trained_classifier(data, cfg, model=cfg.teacher_model, seed=seed + 1, role="teacher", **common)
         if cfg.recalibration != "off":
             recalibrate_bn(observer, data.train_x, data.train_y, data.num_classes, mode=cfg.recalibration)
         generator = torch.Generator().manual_seed(seed)
         start, distinct = self._initial_images(data, ipc, teacher, generator, device)
-        classes = torch.arange(data.num_classes).repeat_interleave(ipc)
-        groups = torch.arange(ipc).repeat(data.num_classes)
+        classes, groups = class_major_layout(data.num_classes, ipc)
         history: list[float] = []
         images = start if cfg.iterations == 0 else recover(
             observer, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
@@ -145,22 +145,6 @@ class Unilevel(Method):
             "classes": classes.tolist(), "loss_history": history, "label_regime": "relabel",
             "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature)},
             teacher=teacher.state_dict())
-
-    def _classifier(self, data, model, seed, device, progress, workdir, role):
-        cfg = self.config
-        options = network_options(model, cfg.width, cfg.depth)
-        settings = {"model": model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
-                    "remedy": cfg.remedy, "data": data.describe()}
-
-        def build():
-            return models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
-                                 **options).to(device)
-
-        def train():
-            return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr,
-                                    remedy=cfg.remedy, seed=seed, device=device, progress=progress, desc=role)
-
-        return cached_classifier(workdir, role, settings, build, train)
 
     def _initial_images(self, data, ipc, teacher, generator, device):
         cfg = self.config
@@ -177,9 +161,7 @@ class Unilevel(Method):
             flat = views.flatten(0, 1)
             logits = logits_of(teacher, flat)
             scores = -F.cross_entropy(logits, torch.full((len(flat),), c), reduction="none")
-            with torch.no_grad():
-                feats = torch.cat([teacher.embed(flat[i:i + 512].to(device)).cpu() for i in range(0, len(flat), 512)])
-            feats = F.normalize(feats, dim=1).view(len(pool), cfg.crops, -1)
+            feats = F.normalize(embed(teacher, flat), dim=1).view(len(pool), cfg.crops, -1)
             picked, n = multi_round_select(views, scores.view(len(pool), cfg.crops), feats, ipc,
                                            cfg.confident_fraction)
             chosen.append(picked)
