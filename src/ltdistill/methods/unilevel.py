@@ -52,8 +52,9 @@ from ltdistill.train import embed
 @dataclass(frozen=True)
 class UnilevelConfig(RecoveryConfig):
     iterations: int = 500  # fewer than SRe2L's 1000: recovery starts from selected real views, not noise
-    lr_img: float = 0.01  # measured: from real views SRe2L's 0.25 destroys them (digits-LT: 75 vs 84 relabeled,
-    #                       53 vs 84 hard-label); 0.01 refines without losing the class (docs/results.md)
+    lr_img: float = 0.01  # from real views SRe2L's 0.25 destroys them: digits-LT beta 10 IPC 10, 200 recovery
+    #                       iterations, one 150-epoch evaluation run: 75 vs 84 relabeled, 53 vs 84 hard-label; 0.01
+    #                       keeps 84 (an exploratory run, not yet a results.md table)
     remedy: str = "debias_curriculum"  # none | balanced_softmax | debias_curriculum
     recalibration: str = "class_balanced"  # class_balanced | instance | off
     init: str = "multi_round"  # multi_round | real | noise
