@@ -94,19 +94,32 @@ BENCH_SECTIONS = [
      "not finish inside two 280-second attempts on the H100, so DC has no Fashion-MNIST number yet; its "
      "implementation is checked by tests (distance, loop table, learning from noise on an easy set)."),
     ("bench-quick-cpu", "Benchmark suite `quick`: digits-LT beta 10, IPC 10, every method at tiny budgets (CPU)",
-     "`ltdistill bench --suite quick --out runs/quick` on the 2-core CPU machine (benchmarks/suites/quick.toml: "
-     "3 experts x 15 epochs, 4 DC / 100 DM / 30 trajectory iterations, 100 evaluation epochs, 2 runs). A smoke test "
-     "of the whole pipeline, not a ranking: the budgets are far below the papers'."),
+     "On a clean clone on the idle 2-core CPU machine: `make install` (venv, torch, the package; about 1 min), then "
+     "`/usr/bin/time -v .venv/bin/ltdistill bench --suite quick --out runs/quick`: **5 min 15 s wall** for the whole "
+     "suite (two expert buffers, 10 cells, 36 commands including the teacher-relabeled random baselines), peak RSS "
+     "0.8 GB (benchmarks/suites/quick.toml: 3 experts x "
+     "15 epochs, 4 DC / 100 DM / 30 trajectory iterations, 100 evaluation epochs, 2 runs). A smoke test of the whole "
+     "pipeline, not a ranking: the budgets are far below the papers', and on digits the trajectory methods' experts "
+     "are undertrained (see the expert-quality table), which is why DATM/LTDD's learned soft labels score below their "
+     "own images under hard labels (small HLR, large negative IOR). Commands are shown as `ltdistill ...` (the run "
+     "called the clone's interpreter, `.venv/bin/python3 -m ltdistill.cli`). Figures from `ltdistill report "
+     "runs/quick`: [per-class accuracy](figures/quick/per-class.png), image grids of "
+     "[unilevel](figures/quick/unilevel-images.png), [DM](figures/quick/dm-images.png), "
+     "[LTDD](figures/quick/ltdd-images.png), [LTDD matching loss](figures/quick/ltdd-loss.png)."),
 ]
 
 
 def bench_section(folder: Path) -> str:
-    """The bench table of a suite's result JSONs, with DD-Ranking metrics recomputed from them."""
+    """The bench table of a suite's result JSONs. DD-Ranking metrics the suite stored are kept (they may use the
+    teacher-relabeled random baseline); cells without them get them computed from the JSONs."""
     from ltdistill.bench import ddranking
     from ltdistill.report.tables import bench_table
 
     results = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    stored = {k: r["ddranking"] for k, r in results.items() if "ddranking" in r}
     ddranking(results, {})
+    for k, metrics in stored.items():
+        results[k]["ddranking"] = metrics
     tmp = folder.parent / f".{folder.name}"
     tmp.mkdir(exist_ok=True)
     paths = []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from ltdistill.synthetic import SyntheticSet
@@ -43,3 +44,64 @@ def test_sigkill_mid_distillation_then_rerun_equals_uninterrupted(tmp_path):
     assert torch.equal(whole.images, resumed.images) and whole.lr == resumed.lr
     history = json.loads((tmp_path / "killed" / "meta.json").read_text())["loss_history"]
     assert history == whole.meta["loss_history"] and len(history) == 40
+
+
+KILL_SUITE = """
+description = "kill-and-resume test"
+protocol = "cpu"
+runs = 1
+epochs = 3
+eval_models = ["convnet"]
+ddranking = false
+[data]
+dataset = "digits"
+imbalance = [10]
+ipc = [2]
+[[method]]
+name = "random"
+[[method]]
+name = "dm"
+set = ["iterations=400", "checkpoint_every=10"]
+"""
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and text in cmdline:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the bench's child-reaping uses PR_SET_PDEATHSIG")
+def test_sigkill_mid_bench_then_rerun_equals_uninterrupted(tmp_path):
+    """Kill -9 `ltdistill bench` while a cell is distilling: its running command dies with it (no orphan writing
+    into the cell), and the same command rerun resumes the cell and ends with the uninterrupted run's results."""
+    suite = tmp_path / "kill.toml"
+    suite.write_text(KILL_SUITE)
+    bench = [*CLI, "bench", "--suite", str(suite), "--no-progress", "--out"]
+    subprocess.run([*bench, str(tmp_path / "whole")], check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    victim = subprocess.Popen([*bench, str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list(killed.glob("cells/dm-*/artifact/.checkpoint/state.safetensors")) and time.time() < deadline:
+        assert victim.poll() is None, "the suite finished before it could be killed"
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    time.sleep(1.0)
+    assert processes_mentioning(str(killed)) == [], "the distill command outlived the killed bench"
+    assert not list(killed.glob("results/dm_*.json"))
+
+    subprocess.run([*bench, str(killed)], check=True, capture_output=True)
+    for whole in sorted((tmp_path / "whole" / "results").glob("*.json")):
+        a, b = json.loads(whole.read_text()), json.loads((killed / "results" / whole.name).read_text())
+        assert a["balanced_acc"] == b["balanced_acc"] and a["per_class_acc"] == b["per_class_acc"], whole.name
+    resumed_meta = json.loads(next(killed.glob("cells/dm-*/artifact/meta.json")).read_text())
+    assert len(resumed_meta["loss_history"]) == 400

@@ -70,6 +70,22 @@ def test_recovery_lowers_the_bn_loss_and_keeps_pixels_in_range(blob_data):
     assert out.min() >= -1.0 and out.max() <= 2.0 and out.shape == start.shape
 
 
+def test_recovery_skips_a_non_finite_step():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 16, 2)).eval()
+    calls = []
+
+    def poison_second_call(module, inputs, output):
+        calls.append(1)
+        return output * float("nan") if len(calls) == 2 else output
+
+    model[3].register_forward_hook(poison_second_call)
+    counters, history = {}, []
+    out = recover(model, torch.randn(2, 1, 4, 4), torch.arange(2), torch.zeros(2, dtype=torch.long),
+                  RecoveryConfig(iterations=4, lr_img=0.1), pixel_range=(torch.tensor([-3.0]), torch.tensor([3.0])),
+                  generator=torch.Generator().manual_seed(0), progress=False, history=history, counters=counters)
+    assert counters["skipped_nonfinite"] == 1 and len(history) == 3 and torch.isfinite(out).all()
+
+
 def test_remedies_reduce_to_cross_entropy_where_they_should():
     logits, y = torch.randn(16, 3), torch.randint(3, (16,))
     assert remedy_loss("none", [5, 5, 5], 10) is None

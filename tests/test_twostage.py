@@ -1,6 +1,7 @@
 """Two-stage grouping classifier: the paper's distance (Eq. 2), the split (Eq. 3), and the hierarchical predictor."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -46,3 +47,23 @@ def test_two_stage_classifier_routes_groups_and_scores_above_chance(blob_data):
     again = evaluate_two_stage(blob_data, groups, (blob_data.train_x, blob_data.train_y), (blob_data.train_x, soft),
                                options={"width": 8, "depth": 2}, epochs1=5, epochs2=5, runs=1)
     assert 0 <= again["balanced_acc"]["mean"] <= 1
+
+
+def test_twostage_cli_writes_json_and_figure_and_refuses_existing_outputs(tmp_path, capsys):
+    from ltdistill.cli import main
+
+    art = tmp_path / "random"
+    assert main(["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "3",
+                 "--out", str(art), "--no-progress"]) == 0
+    out, figure = tmp_path / "two.json", tmp_path / "tsne.png"
+    argv = ["twostage", str(art), "--runs", "1", "--epochs", "3", "--original-epochs", "1", "--clusters", "2",
+            "--no-progress", "--json", str(out), "--figure", str(figure)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert sorted(sum(result["groups"], [])) == list(range(10)) and len(result["groups"]) == 2
+    assert set(result["groupings"]) == {"balanced", "original", "distilled"} and 0 <= result["group_acc"]["mean"] <= 1
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = out.read_bytes(), figure.read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "exists" in capsys.readouterr().err and (out.read_bytes(), figure.read_bytes()) == before

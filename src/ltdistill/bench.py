@@ -29,10 +29,12 @@ gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import math
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +51,12 @@ SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().par
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "full", "data",
               "experts", "method"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc"}
+CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
+
+
+def shown(cmd: list[str]) -> str:
+    """A cell's command as a user types it: `ltdistill ...` rather than this machine's interpreter path."""
+    return shlex.join(["ltdistill", *cmd[len(CLI):]] if cmd[:len(CLI)] == CLI else cmd)
 
 
 @dataclass
@@ -99,7 +107,7 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
+def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
     """The cells of a suite and the expert commands they need."""
     data = suite["data"]
     protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
@@ -111,16 +119,16 @@ def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[lis
         for kind, spec in suite.get("experts", {}).items():
             key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec}
             where = out / "experts" / f"{kind}-b{beta}-{digest(key)}"
-            cmd = [*cli, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
+            cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    "--out", str(where), *common]
             if kind == "decoupled":
-                cmd[len(cli) + 1:len(cli) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
+                cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
             experts_cmds[f"{kind}-b{beta}"] = Experts(cmd, where)
         eval_tail = ["--runs", str(runs), "--protocol", protocol, *common]
         eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
                     "epochs": suite.get("epochs")}
-        full_eval = [*cli, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
+        full_eval = [*CLI, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
                               out / "cells" / f"full-b{beta}-{digest(full_key)}", [], {"main": full_eval}))
@@ -137,9 +145,9 @@ def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[lis
                     key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"),
-                           "models": models, "experts": experts and experts.command[len(cli):]}
+                           "models": models, "experts": experts and experts.command[len(CLI):]}
                     cell_dir = out / "cells" / f"{label}-{digest(key)}"
-                    distill = [*cli, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
+                    distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
                         distill += ["--set", text]
@@ -147,12 +155,18 @@ def plan(suite: dict, out: Path, cli: list[str], common: list[str]) -> tuple[lis
                         distill += ["--experts", str(experts.directory)]
                     distill += ["--out", str(cell_dir / "artifact"), *common]
                     art = str(cell_dir / "artifact")
-                    evals = {f"model-{name}": [*cli, "evaluate", art, "--model", name, *eval_tail] for name in models}
+                    evals = {f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail] for name in models}
                     if suite.get("ddranking", True):
-                        evals["hard"] = [*cli, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
+                        evals["hard"] = [*CLI, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
                     cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
     return cells, experts_cmds
+
+
+def die_with_parent() -> None:
+    """Runs in the child before exec (Linux): PR_SET_PDEATHSIG, so a bench killed with SIGKILL takes its running
+    command with it; otherwise the orphan would go on writing into a cell that the rerun resumes at the same time."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def run_command(cmd: list[str], log: Path) -> float:
@@ -160,7 +174,8 @@ def run_command(cmd: list[str], log: Path) -> float:
     with open(log, "a") as f:
         f.write("$ " + shlex.join(cmd) + "\n")
         f.flush()
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                              preexec_fn=die_with_parent if sys.platform == "linux" else None)
     if done.returncode != 0:
         raise BadInput(f"bench: command failed (exit {done.returncode}), see {log}: {shlex.join(cmd)}")
     return time.perf_counter() - start
@@ -188,7 +203,7 @@ def run_cell(cell: Cell, out: Path, log: Path) -> dict:
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
     commands = ([cell.distill] if cell.distill else []) + list(cell.evals.values())
-    result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shlex.join(c) for c in commands])
+    result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shown(c) for c in commands])
     result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
                             if k.startswith("model-")}
     if "hard" in evals:
@@ -228,9 +243,8 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     suite = load_suite(path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cli = [sys.executable, "-m", "ltdistill.cli"]
     common = ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
-    cells, experts_cmds = plan(suite, out, cli, common)
+    cells, experts_cmds = plan(suite, out, common)
     if only:
         unknown = sorted(set(only) - {c.label for c in cells})
         check(not unknown, f"--only: no cell has label(s) {unknown}; labels: {sorted({c.label for c in cells})}")
@@ -261,7 +275,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         atomic_write_bytes(target, json.dumps(result, indent=2).encode())
         results[target.stem] = result
     if suite.get("ddranking", True):
-        teacher_evals = random_with_teachers(results, out, cli, common, suite, log)
+        teacher_evals = random_with_teachers(results, out, common, suite, log)
         ddranking(results, teacher_evals)
         for stem, r in results.items():
             atomic_write_bytes(out / "results" / f"{stem}.json", json.dumps(r, indent=2).encode())
@@ -271,7 +285,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     return out / "table.md"
 
 
-def random_with_teachers(results: dict, out: Path, cli, common, suite, log: Path) -> dict[str, dict]:
+def random_with_teachers(results: dict, out: Path, common, suite, log: Path) -> dict[str, dict]:
     """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher."""
     evals = {}
     for name, r in results.items():
@@ -285,7 +299,7 @@ def random_with_teachers(results: dict, out: Path, cli, common, suite, log: Path
         if not path.exists():
             tmp = path.with_name(".eval-random-relabeled.json")
             tmp.unlink(missing_ok=True)
-            run_command([*cli, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
+            run_command([*CLI, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
                          str(out / "cells" / r["cell"] / "artifact"), "--runs", str(suite.get("runs", 3)),
                          "--protocol", suite.get("protocol", "cpu"), *common, "--json", str(tmp)], log)
             tmp.rename(path)

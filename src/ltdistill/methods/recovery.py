@@ -185,8 +185,12 @@ class GroupBNLoss:
 
 def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, groups: torch.Tensor,
             cfg: RecoveryConfig, *, pixel_range: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
-            progress: bool = True, history: list | None = None) -> torch.Tensor:
-    """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result."""
+            progress: bool = True, history: list | None = None, counters: dict | None = None) -> torch.Tensor:
+    """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result.
+    A step whose loss or image gradient is NaN/Inf is skipped (no update; counted in counters["skipped_nonfinite"]),
+    as in the trajectory loop (methods/loop.py)."""
+    counters = counters if counters is not None else {}
+    counters.setdefault("skipped_nonfinite", 0)
     observer.eval().requires_grad_(False)
     device = next(observer.parameters()).device
     x = images.clone().to(device).requires_grad_(True)
@@ -210,6 +214,10 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             loss = ce + cfg.r_bn * bn_loss.pop()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if not (torch.isfinite(loss) and torch.isfinite(x.grad).all()):
+                counters["skipped_nonfinite"] += 1
+                tqdm.write(f"recover: iteration {it}: non-finite loss or gradient, step skipped")
+                continue
             optimizer.step()
             with torch.no_grad():
                 x.copy_(torch.maximum(torch.minimum(x, high), low))

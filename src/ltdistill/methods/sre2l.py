@@ -49,10 +49,11 @@ class SRe2L(Method):
         else:
             start = real_per_class(data, ipc, generator)[0]
         history: list[float] = []
+        counters: dict[str, int] = {"skipped_nonfinite": 0}
         images = recover(model, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-                         progress=progress, history=history)
+                         progress=progress, history=history, counters=counters)
         options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
-            "classes": classes.tolist(), "loss_history": history, "label_regime": "relabel",
+            "classes": classes.tolist(), "loss_history": history, **counters, "label_regime": "relabel",
             "teacher": teacher_meta(cfg.model, options, cfg.temperature)},
             teacher=model.state_dict())

@@ -138,12 +138,13 @@ class Unilevel(Method):
         start, distinct = self._initial_images(data, ipc, teacher, generator, device)
         classes, groups = class_major_layout(data.num_classes, ipc)
         history: list[float] = []
+        counters: dict[str, int] = {"skipped_nonfinite": 0}
         images = start if cfg.iterations == 0 else recover(
             observer, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-            progress=progress, history=history)
+            progress=progress, history=history, counters=counters)
         options = network_options(cfg.teacher_model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(teacher, images), meta={
-            "classes": classes.tolist(), "loss_history": history, "label_regime": "relabel",
+            "classes": classes.tolist(), "loss_history": history, **counters, "label_regime": "relabel",
             "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature)},
             teacher=teacher.state_dict())
 

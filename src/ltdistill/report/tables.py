@@ -78,7 +78,9 @@ def bench_row(r: dict) -> str:
              " / ".join(_pct(r.get(k)) for k in ("many", "medium", "few")), f"{100 * r['class_acc_std']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{m}:{100 * v['mean']:.1f}" for m, v in list(cross.items())[1:]) or "-",
-             _pct(dd.get("hlr")), _pct(dd.get("ior")), _pct(dd.get("lrs")),
+             _pct(dd.get("hlr")),
+             _pct(dd.get("ior")) + ("*" if str(dd.get("rdm_regime")).startswith("relabel") else ""),
+             _pct(dd.get("lrs")),
              "-" if r.get("experts_seconds") is None else f"{r['experts_seconds']:.0f}",
              "-" if distill.get("wall_time_s") is None else f"{distill['wall_time_s']:.0f}",
              "-" if distill.get("peak_rss_mb") is None else f"{distill['peak_rss_mb']:.0f}"
@@ -97,7 +99,8 @@ def bench_table(paths: list[Path]) -> str:
     models = next((list(r["cross_arch"]) for r in results if r.get("cross_arch")), [])
     notes = [f"\nEvaluation model: {models[0] if models else 'convnet'}; cross-arch columns: the same set evaluated "
              "on other models. HLR = Acc(full LT set, hard) - Acc(set, hard labels); IOR = Acc(set, its recipe) - "
-             "Acc(random IPC subset, same recipe); LRS = DD-Ranking's label-robust score (all in %).",
+             "Acc(random IPC subset, same recipe: * = relabeled by the set's own teacher; unmarked = the random "
+             "subset's hard labels); LRS = DD-Ranking's label-robust score (all in %).",
              "labels: hard | soft (stored logits) | relabel (teacher on every augmented batch)."]
     commands: list[str] = []
     for r in results:
