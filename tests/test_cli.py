@@ -156,6 +156,18 @@ def test_experts_then_mtt_through_the_cli(tmp_path, capsys):
     assert meta["method"] == "mtt" and len(meta["loss_history"]) == 2
     assert not (art / ".checkpoint").exists()  # removed once the artifact is written
 
+    # a buffer from another beta, or one whose recorded model does not fit its trajectories: exit 2, one line
+    mtt = ["distill", "--method", "mtt", "--dataset", "digits", "--ipc", "1", "--iterations", "2", "--set",
+           "syn_steps=2", "--set", "max_start_epoch=1", "--set", "expert_epochs=2", "--no-progress"]
+    code, _, err = run(capsys, *mtt, "--imbalance", "50", "--experts", str(experts), "--out", str(tmp_path / "b50"))
+    assert code == 2 and "was trained on imbalance_factor=10.0" in err and len(err.strip().splitlines()) == 1
+    index = json.loads((experts / "index.json").read_text())
+    index["model_options"] = {**index["model_options"], "width": 8}
+    (experts / "index.json").write_text(json.dumps(index))
+    code, _, err = run(capsys, *mtt, "--imbalance", "10", "--experts", str(experts), "--out", str(tmp_path / "w8"))
+    assert code == 2 and "made for another model" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b50" / "meta.json").exists() and not (tmp_path / "w8" / "meta.json").exists()
+
 
 TM_BAD = [
     (["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1"], "--experts"),
@@ -163,6 +175,8 @@ TM_BAD = [
       "/nonexistent"], "not an expert buffer"),
     (["experts", "--dataset", "digits", "--imbalance", "10", "--shard", "3/2"], "--shard"),
     (["experts", "--dataset", "digits", "--imbalance", "10", "--maxnorm", "big"], "--maxnorm"),
+    (["experts", "--dataset", "digits", "--imbalance", "10", "--epochs", "0"], "--epochs"),
+    (["evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--epochs", "-5"], "--epochs"),
 ]
 
 
