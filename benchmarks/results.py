@@ -80,8 +80,10 @@ BENCH_SECTIONS = [
     ("bench-fmnist-gpu", "Benchmark suite `fmnist`: Fashion-MNIST-LT beta 100, IPC 10 (cpu protocol, run on GPU)",
      "`ltdistill bench --suite fmnist --out runs/fmnist-gpu --device cuda` (benchmarks/suites/fmnist.toml: cpu "
      "protocol, ConvNet width 32 depth 3, 300 evaluation epochs, 3 runs; cross-architecture on an MLP), executed on "
-     "an NVIDIA H100 over three 10-minute calls (the suite resumes). Not finished: the `dc` cell (see the DC note "
-     "below). DD-Ranking: HLR/IOR/LRS computed from the cell JSONs; the teacher-relabeled random baseline of the "
+     "an NVIDIA H100 over three 10-minute calls (the suite resumes). The suite file then held beta 100 IPC 10 only; it "
+     "now holds the issue's full grid (beta 10/50/100 x IPC 10/50, trajectory methods and LTDD ablations included), "
+     "whose other cells are not measured yet. Not finished: the `dc` cell (see the DC note below). "
+     "DD-Ranking: HLR/IOR/LRS computed from the cell JSONs; the teacher-relabeled random baseline of the "
      "relabeling methods was not run (the calls ended first), so their IOR compares with the hard-label random set "
      "and includes the soft labels' gain (DD-Ranking's caution). `labels`: relabel = the student is trained on the "
      "set's teacher logits for every augmented batch (T = 4); hard = class labels."),

@@ -66,3 +66,20 @@ def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
     dd = results["m"]["ddranking"]
     assert dd["hlr"] == pytest.approx(0.3) and dd["ior"] == pytest.approx(0.1)
     assert 0 < dd["lrs"] < 1
+
+
+def test_every_shipped_suite_loads_and_plans(tmp_path):
+    """Each suite under benchmarks/suites parses, names existing presets, and restricts cells as it says."""
+    from ltdistill.bench import SUITE_DIRS, plan
+
+    suites = sorted({p for d in SUITE_DIRS if d.is_dir() for p in d.glob("*.toml")})
+    assert {p.stem for p in suites} >= {"quick", "fmnist", "fmnist-balanced"}
+    for path in suites:
+        suite = load_suite(path)
+        cells, experts = plan(suite, tmp_path / path.stem, [])
+        assert cells and all(c.experts is None or c.experts in {e.directory for e in experts.values()} for c in cells)
+    fmnist, _ = plan(load_suite(next(p for p in suites if p.stem == "fmnist")), tmp_path / "f", [])
+    ablations = [c for c in fmnist if c.label.startswith(("ltdd-", "unilevel-"))]
+    assert ablations and all(c.key["beta"] == 100 and c.key["ipc"] == 10 for c in ablations)
+    assert {(c.key["beta"], c.key["ipc"]) for c in fmnist if c.label == "ltdd"} == {
+        (b, k) for b in (10, 50, 100) for k in (10, 50)}

@@ -10,7 +10,7 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     [data] dataset, imbalance = [..], ipc = [..]
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
-               experts (an experts kind), ipc = [..] (restricts the cell to those IPCs)
+               experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas)
 Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
 commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md. A killed suite is rerun with the
@@ -50,7 +50,7 @@ from ltdistill.synthetic import atomic_write_bytes
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "full", "data",
               "experts", "method"}
-METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
 
@@ -135,7 +135,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
         for ipc in data.get("ipc", [10]):
             for seed in suite.get("seeds", [0]):
                 for m in suite["method"]:
-                    if "ipc" in m and ipc not in m["ipc"]:
+                    if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
                         continue
                     label = m.get("label", m["name"])
                     preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
