@@ -43,10 +43,17 @@ class FlatModel:
         self.numels = [p.numel() for _, p in named]
         self.num_params = sum(self.numels)
 
-    def __call__(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        params = {n: chunk.view(shape) for n, chunk, shape in zip(self.names, flat.split(self.numels), self.shapes,
-                                                                   strict=True)}
-        return functional_call(self.model, params, (x,))
+    def __call__(self, flat: torch.Tensor, x: torch.Tensor, fixed: dict | None = None) -> torch.Tensor:
+        """The model at `flat`; with `fixed` (name -> tensor), flat holds only the other parameters, in order."""
+        names = self.names if fixed is None else [n for n in self.names if n not in fixed]
+        return functional_call(self.model, {**(fixed or {}), **self.views(flat, names)}, (x,))
+
+    def views(self, flat: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """Parameter-shaped views of a flat vector holding the parameters `names` (default: all) in order."""
+        names = self.names if names is None else names
+        index = {n: i for i, n in enumerate(self.names)}
+        chunks = flat.split([self.numels[index[n]] for n in names])
+        return {n: c.view(self.shapes[index[n]]) for n, c in zip(names, chunks, strict=True)}
 
     def mask(self, prefix: str, device) -> torch.Tensor:
         """1.0 on the entries of parameters whose name starts with prefix (e.g. 'classifier.'), else 0.0."""
@@ -100,6 +107,15 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
 
     start = start.detach()
     moving = None if trainable is None else torch.nonzero(trainable.bool()).squeeze(1)
+    # The parameters that do not move enter the student as constants (not as slices of a vector that depends on v),
+    # so autograd never computes their weight gradients: the head-only phase costs a backbone forward (plus the
+    # backward to the images when the graph is kept), not a full training step.
+    fixed = None
+    if moving is not None:
+        masks = flat_model.views(trainable)
+        fixed = {n: t for n, t in flat_model.views(start).items() if not bool(masks[n].all())}
+        if any(bool(masks[n].any()) for n in fixed):
+            raise ValueError("trainable must cover whole parameters (FlatModel.mask)")
 
     def assemble(v):  # the full parameter vector with the moving entries replaced by v (differentiable in v)
         return v if moving is None else start.index_put((moving,), v)
@@ -107,7 +123,7 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
     def step_gradient(v, idx, aug, create_graph):
         x = images[idx]
         x = dsa.apply(x, aug) if dsa else x
-        loss = student_loss(flat_model(assemble(v), x), labels[idx], class_weights)
+        loss = student_loss(flat_model(v, x, fixed), labels[idx], class_weights)
         return torch.autograd.grad(loss, v, create_graph=create_graph)[0]
 
     diff0 = start - target
