@@ -184,6 +184,18 @@ def twostage_section(folder: Path) -> str:
     return text
 
 
+def phase_cost_table(paths: list[Path]) -> str:
+    lines = ["| file | commit | device | steps | MTT s | DATM s | LTDD rep s | LTDD cls s | LTDD iteration s | "
+             "LTDD / MTT | DATM / MTT |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for p in paths:
+        r = json.loads(p.read_text())
+        m, med = r["meta"], r["median_s"]
+        lines.append(f"| {p.stem} | {m['commit']} | {m['device']} ({m['threads']} threads) | {m['steps']} | "
+                     f"{med['mtt']:.2f} | {med['datm']:.2f} | {med['ltdd-rep']:.2f} | {med['ltdd-cls']:.2f} | "
+                     f"{r['ltdd_iteration_s']:.2f} | {r['ltdd_over_mtt']:.2f}x | {r['datm_over_mtt']:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
 def summary() -> str:
     """One line per (method, IPC) across sections: the head/tail picture the papers argue about."""
     lines = ["| section | method | IPC | balanced acc (%) | many (%) | few (%) | LT-test F1 |",
@@ -236,6 +248,18 @@ def main() -> None:
                   "head-biased soft labels and targets: on digits-LT (about 560 training images, 3 batches per "
                   "epoch) 15 epochs are only ~45 SGD steps, which is what these buffers show.", "",
                   expert_table(path), ""]
+    phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
+    if phase_costs:
+        parts += ["## Trajectory methods: cost of one iteration (LTDD supplement Table 9)", "",
+                  "`python benchmarks/phase_cost.py --out docs/data/phase-cost/NAME.json` (see its docstring): one "
+                  "matching phase of 20 student steps per method on 100 synthetic 28x28 images (ConvNet width 32 "
+                  "depth 3, DSA), medians of 5 interleaved repeats, on the 2-core CPU with the background jobs "
+                  "paused. An LTDD iteration is its representation phase plus its classifier phase (N_rep = N_cls = "
+                  "steps). `cpu-before` ran the commit before the head-only student stopped computing backbone weight "
+                  "gradients (54a2a84), `cpu-after` the fixed code (325a7d9). The paper reports (A6000, whole "
+                  "runs, its own step counts) LTDD 1.5x and DATM 2.3x MTT; per iteration at equal steps DATM costs "
+                  "what MTT costs (its extra cost in the paper comes from more steps and iterations). Repeated runs "
+                  "of the same code differ by up to ~15% on this machine.", "", phase_cost_table(phase_costs), ""]
     parts += ["## Evaluation speed", "",
               "Seconds per evaluation run (training a fresh model on the synthetic set, then scoring both test sets) "
               "on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
