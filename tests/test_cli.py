@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from conftest import write_mnist_dir
 from ltdistill.cli import main
@@ -242,3 +243,18 @@ def test_an_artifact_with_the_wrong_class_count_is_refused(tmp_path, capsys):
                  meta={"dataset": "digits", "imbalance_factor": 10.0, "profile": "exp", "data_seed": 0}).save(art)
     code, _, err = run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "1", "--no-progress")
     assert code == 2 and "do not match" in err
+
+
+def test_a_diverging_expert_is_one_line_exit_1_and_keeps_its_good_epochs(tmp_path, capsys):
+    """lr 1e6 blows the expert up: one line on stderr, exit 1, no trajectory file written; what is kept is the
+    resumable state of its finite epochs only."""
+    out = tmp_path / "experts"
+    code, _, err = run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "2",
+                       "--width", "4", "--lr", "1e6", "--out", str(out), "--no-progress")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "diverged" in lines[0] and "--lr" in lines[0], err
+    assert not (out / "standard_000.safetensors").exists()
+    from safetensors.torch import load_file
+
+    for partial in out.glob(".partial/*.safetensors"):
+        assert torch.isfinite(load_file(partial)["trajectory"]).all()

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, Diverged
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -36,7 +36,7 @@ def test_an_existing_result_is_never_overwritten(tmp_path):
 def test_nan_is_never_written(tmp_path):
     images = torch.zeros(2, 1, 2, 2)
     images[0, 0, 0, 0] = float("nan")
-    with pytest.raises(RuntimeError, match="NaN"):
+    with pytest.raises(Diverged, match="NaN"):
         SyntheticSet(images, torch.zeros(2, dtype=torch.long)).save(tmp_path / "d")
     assert not (tmp_path / "d" / "meta.json").exists()
 

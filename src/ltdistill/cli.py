@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ltdistill.errors import BadInput, check
+from ltdistill.errors import BadInput, Diverged, check
 
 
 class Parser(argparse.ArgumentParser):
@@ -508,6 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as e:
         print(f"ltdistill: error: {e}", file=sys.stderr)
         return 2
+    except Diverged as e:
+        print(f"ltdistill: diverged: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ltdistill: interrupted", file=sys.stderr)
         return 130

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import TensorDataset
 
 from ltdistill import __version__
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, Diverged
 
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
@@ -92,7 +92,7 @@ class SyntheticSet:
         if self.lr is not None:
             finite.append(torch.isfinite(torch.tensor(self.lr)))
         if not all(bool(f) for f in finite):
-            raise RuntimeError("refusing to write a SyntheticSet holding NaN/Inf")
+            raise Diverged("refusing to write a SyntheticSet holding NaN/Inf (the run diverged)")
         try:
             out.mkdir(parents=True, exist_ok=True)
             tensors = {"images": self.images.float(), "labels": self.labels}

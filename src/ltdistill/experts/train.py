@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from ltdistill import __version__, models
 from ltdistill.data.longtail import LTDataset
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
 from ltdistill.train import TrainConfig, train_model
 
@@ -120,7 +120,8 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
                     after_step=maxnorm)
         snapshots.append(parameters_to_vector(model.parameters()).detach().cpu().clone())
         if not torch.isfinite(snapshots[-1]).all():
-            raise RuntimeError(f"expert {kind}_{i} diverged (NaN parameters) at epoch {len(snapshots) - 1}")
+            raise Diverged(f"expert {kind}_{i} diverged (NaN/Inf parameters) at epoch {len(snapshots) - 1}; its "
+                           f"epochs before are kept in {buffer.directory}/.partial; try a lower --lr")
         state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state()}
         if maxnorm is not None:
             state["maxnorm_threshold"] = torch.tensor(maxnorm.threshold)
