@@ -176,11 +176,15 @@ def twostage_section(folder: Path) -> str:
     if groupings:
         def named(groups):
             return " | ".join(", ".join(FASHION_CLASSES[c] for c in g) for g in groups)
-        same = len({str(sorted(map(sorted, g["groups"]))) for g in groupings.values()}) == 1
+        canonical = {k: str(sorted(map(sorted, g["groups"]))) for k, g in groupings.items()}
+        same = len(set(canonical.values())) == 1
+        pairs = [f"{a} = {b}" for i, a in enumerate(canonical) for b in list(canonical)[i + 1:]
+                 if canonical[a] == canonical[b]]
         text += ("\nGroupings (k-means, M = 5 centroids per class, on the final-layer features of a ConvNet trained on "
                  "each data; split maximizing the summed inter-group distance D_ik of Eq. 2):\n\n")
         text += "\n".join(f"- {k}: {named(g['groups'])} ({g['search']} search)" for k, g in groupings.items())
-        text += f"\n\nThe same grouping on all {len(groupings)}: {'yes' if same else 'no'}.\n"
+        text += (f"\n\nThe same grouping on all {len(groupings)}: {'yes' if same else 'no'}"
+                 + ("" if same else f" (identical: {', '.join(pairs) or 'none'})") + ".\n")
     return text
 
 
