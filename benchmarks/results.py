@@ -291,8 +291,10 @@ TWOSTAGE_NOTE = (
     "train 10 epochs; models on a distilled set 300 epochs; SGD lr 0.01, momentum 0.9, weight decay 5e-4; 3 runs, "
     "mean ± std). Tables of the two-stage paper: 1 = single-stage training on one set, 2 = the method (group "
     "classifier on the original long-tailed set, intra-group classifiers on the distilled set), 3 = ablations with "
-    "both stages on one kind of data. The paper distills with GM (DC) and MTT; DC has no Fashion-MNIST set yet on "
-    "CPU (see the DC note), so Random and DM sets stand in. Figure: [t-SNE of balanced-test features under models "
+    "both stages on one kind of data. Every two-stage row groups the classes on features of a model trained on the "
+    "original long-tailed set (`--grouping original`, the paper's choice). The paper distills with GM (DC) and MTT; "
+    "neither has a Fashion-MNIST-LT set on this machine yet (DC: see the DC note; MTT: its experts are GPU work), so "
+    "Random and DM sets stand in. Figure: [t-SNE of balanced-test features under models "
     "trained on balanced, long-tailed and distilled data, with the groupings](figures/twostage/tsne-groupings.png).")
 
 
