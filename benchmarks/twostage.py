@@ -73,5 +73,6 @@ def twostage(artifact: Path, stage1: str, stage2: str, target: Path, extra: list
     run([*CLI, "twostage", str(artifact), "--stage1", stage1, "--stage2", stage2, "--runs", "3", *extra, *common,
          "--json", str(target)], target)
 
+
 if __name__ == "__main__":
     main()
