@@ -123,17 +123,7 @@ def bench_section(folder: Path) -> str:
     ddranking(results, {})
     for k, metrics in stored.items():
         results[k]["ddranking"] = metrics
-    tmp = folder.parent / f".{folder.name}"
-    tmp.mkdir(exist_ok=True)
-    paths = []
-    for stem, r in results.items():
-        (tmp / f"{stem}.json").write_text(json.dumps(r))
-        paths.append(tmp / f"{stem}.json")
-    text = bench_table(paths)
-    for p in paths:
-        p.unlink()
-    tmp.rmdir()
-    return text
+    return bench_table(list(results.values()))
 
 
 TWOSTAGE_ROWS = [  # (file stem, training data of stage 1 / stage 2, paper table)

@@ -181,6 +181,17 @@ def run_command(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - start
 
 
+def evaluation_json(cmd: list[str], path: Path, log: Path) -> dict:
+    """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
+    rename, so a killed evaluation never leaves a half-written result that a rerun would trust."""
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}")
+        tmp.unlink(missing_ok=True)
+        run_command([*cmd, "--json", str(tmp)], log)
+        tmp.rename(path)
+    return json.loads(path.read_text())
+
+
 def run_cell(cell: Cell, out: Path, log: Path) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -193,13 +204,7 @@ def run_cell(cell: Cell, out: Path, log: Path) -> dict:
         if name == "hard" and not meta.get("soft_labels") and "teacher" not in meta:
             evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
             continue
-        path = cell_dir / f"eval-{name}.json"
-        if not path.exists():
-            tmp = cell_dir / f".eval-{name}.json"
-            tmp.unlink(missing_ok=True)
-            run_command([*cmd, "--json", str(tmp)], log)
-            tmp.rename(path)
-        evals[name] = json.loads(path.read_text())
+        evals[name] = evaluation_json(cmd, cell_dir / f"eval-{name}.json", log)
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
     commands = ([cell.distill] if cell.distill else []) + list(cell.evals.values())
@@ -281,7 +286,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             atomic_write_bytes(out / "results" / f"{stem}.json", json.dumps(r, indent=2).encode())
     from ltdistill.report.tables import bench_table
 
-    (out / "table.md").write_text(bench_table([out / "results" / f"{s}.json" for s in sorted(results)]))
+    (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
     return out / "table.md"
 
 
@@ -295,13 +300,8 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Path) -> 
         sources = [out / "cells" / x["cell"] / "artifact" / "meta.json" for x in (r, random or {}) if "cell" in x]
         if random is None or not all(p.exists() for p in sources) or len(sources) < 2:
             continue  # an artifact is gone (results copied without cells): IOR falls back to the hard-label random
-        path = out / "cells" / r["cell"] / "eval-random-relabeled.json"
-        if not path.exists():
-            tmp = path.with_name(".eval-random-relabeled.json")
-            tmp.unlink(missing_ok=True)
-            run_command([*CLI, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
-                         str(out / "cells" / r["cell"] / "artifact"), "--runs", str(suite.get("runs", 3)),
-                         "--protocol", suite.get("protocol", "cpu"), *common, "--json", str(tmp)], log)
-            tmp.rename(path)
-        evals[name] = json.loads(path.read_text())
+        cmd = [*CLI, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
+               str(out / "cells" / r["cell"] / "artifact"), "--runs", str(suite.get("runs", 3)),
+               "--protocol", suite.get("protocol", "cpu"), *common]
+        evals[name] = evaluation_json(cmd, out / "cells" / r["cell"] / "eval-random-relabeled.json", log)
     return evals

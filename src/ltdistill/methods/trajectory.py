@@ -42,6 +42,7 @@ class FlatModel:
         self.shapes = [p.shape for _, p in named]
         self.numels = [p.numel() for _, p in named]
         self.num_params = sum(self.numels)
+        self.index = {n: i for i, n in enumerate(self.names)}
 
     def __call__(self, flat: torch.Tensor, x: torch.Tensor, fixed: dict | None = None) -> torch.Tensor:
         """The model at `flat`; with `fixed` (name -> tensor), flat holds only the other parameters, in order."""
@@ -51,9 +52,8 @@ class FlatModel:
     def views(self, flat: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
         """Parameter-shaped views of a flat vector holding the parameters `names` (default: all) in order."""
         names = self.names if names is None else names
-        index = {n: i for i, n in enumerate(self.names)}
-        chunks = flat.split([self.numels[index[n]] for n in names])
-        return {n: c.view(self.shapes[index[n]]) for n, c in zip(names, chunks, strict=True)}
+        chunks = flat.split([self.numels[self.index[n]] for n in names])
+        return {n: c.view(self.shapes[self.index[n]]) for n, c in zip(names, chunks, strict=True)}
 
     def mask(self, prefix: str, device) -> torch.Tensor:
         """1.0 on the entries of parameters whose name starts with prefix (e.g. 'classifier.'), else 0.0."""

@@ -89,11 +89,11 @@ def bench_row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def bench_table(paths: list[Path]) -> str:
-    """A benchmark suite's table: accuracy, the LT metrics, cross-architecture accuracy, DD-Ranking and costs."""
-    results = [load_result(p) for p in paths]
-    results.sort(key=lambda r: (str(r.get("dataset")), r.get("imbalance_factor") or 0, r.get("ipc") or 0,
-                                r.get("label") != "full", str(r.get("label"))))
+def bench_table(results: list[dict]) -> str:
+    """A benchmark suite's table (from its results/*.json, loaded): accuracy, the LT metrics, cross-architecture
+    accuracy, DD-Ranking and costs."""
+    results = sorted(results, key=lambda r: (str(r.get("dataset")), r.get("imbalance_factor") or 0,
+                                             r.get("ipc") or 0, r.get("label") != "full", str(r.get("label"))))
     lines = ["| " + " | ".join(BENCH_HEADER) + " |", "|" + "---|" * len(BENCH_HEADER)]
     lines += [bench_row(r) for r in results]
     models = next((list(r["cross_arch"]) for r in results if r.get("cross_arch")), [])
