@@ -258,3 +258,21 @@ def test_a_diverging_expert_is_one_line_exit_1_and_keeps_its_good_epochs(tmp_pat
 
     for partial in out.glob(".partial/*.safetensors"):
         assert torch.isfinite(load_file(partial)["trajectory"]).all()
+
+
+def test_holdout_travels_with_the_artifact_and_val_scores_on_it(tmp_path, capsys):
+    art = tmp_path / "random"
+    code, _, _ = run(capsys, "distill", "--method", "random", "--dataset", "digits", "--imbalance", "10",
+                     "--holdout", "20", "--ipc", "2", "--out", str(art), "--no-progress")
+    assert code == 0 and json.loads((art / "meta.json").read_text())["holdout"] == 20
+    report = tmp_path / "val.json"
+    code, out, _ = run(capsys, "evaluate", str(art), "--split", "val", "--runs", "1", "--epochs", "2",
+                       "--json", str(report), "--no-progress")
+    result = json.loads(report.read_text())
+    assert code == 0 and "VALIDATION" in out and result["split"] == "val" and result["holdout"] == 20
+    assert result["train_counts"][0] == 116 - 20  # digits: the smallest class has 116 training images
+    code, _, err = run(capsys, "evaluate", str(art), "--holdout", "5", "--no-progress")
+    assert code == 2 and "metadata" in err
+    code, _, err = run(capsys, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--split", "val",
+                       "--runs", "1", "--epochs", "1", "--no-progress")
+    assert code == 2 and "--holdout" in err

@@ -84,3 +84,32 @@ def test_zca_whitening_is_fitted_on_train_and_applied_to_all_splits():
     cov = np.cov(flat.numpy(), rowvar=False)
     # whitened covariance is S/(S+eps): never above 1, close to 1 on strong directions
     assert np.linalg.eigvalsh(cov).max() < 1.0 + 1e-6
+
+
+def test_holdout_is_a_balanced_validation_set_apart_from_training_and_leaves_the_test_sets_alone():
+    raw = blob_raw(num_classes=4, per_class=60)
+    plain, held = build_longtail(raw, 10), build_longtail(raw, 10, holdout=15)
+    assert held.val_y.bincount().tolist() == [15] * 4
+    assert held.counts == class_counts(45, 4, 10)  # n_max drops by the holdout
+    train_rows = {tuple(r) for r in held.train_x.flatten(1).tolist()}
+    assert not any(tuple(r) in train_rows for r in held.val_x.flatten(1).tolist())
+    assert (held.test_x == plain.test_x).all() and (held.test_lt_y == plain.test_lt_y).all()
+    assert held.mean == plain.mean and held.std == plain.std  # statistics of the whole source split
+    assert held.describe()["holdout"] == 15 and "holdout" not in plain.describe()
+    val = held.validation()
+    assert (val.test_x == held.val_x).all() and (val.train_x == held.train_x).all()
+    with pytest.raises(BadInput, match="holdout"):
+        plain.validation()
+    with pytest.raises(BadInput, match="holdout"):
+        build_longtail(raw, 10, holdout=60)
+
+
+def test_an_expert_buffer_refuses_data_with_another_holdout(tmp_path):
+    from ltdistill.experts.buffer import ExpertBuffer
+
+    raw = blob_raw(num_classes=4, per_class=60)
+    plain, held = build_longtail(raw, 10), build_longtail(raw, 10, holdout=15)
+    buffer = ExpertBuffer.create_or_open(tmp_path / "b", {"format": "ltdistill.ExpertBuffer/1", **plain.describe()})
+    buffer.check_matches(plain.describe())
+    with pytest.raises(BadInput, match="holdout"):
+        buffer.check_matches(held.describe())

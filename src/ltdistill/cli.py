@@ -45,6 +45,8 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--profile", choices=["exp", "step"], default=None)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+    p.add_argument("--holdout", type=int, default=0, metavar="V",
+                   help="hold V images per class of the source train split out as a validation set (tuning)")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -141,6 +143,8 @@ def build_parser() -> Parser:
     e.add_argument("--teacher-from", default=None, metavar="ARTIFACT",
                    help="relabel with the teacher saved in another set (DD-Ranking's random baseline under a "
                         "relabeling method's recipe)")
+    e.add_argument("--split", choices=["test", "val"], default="test",
+                   help="score on the test sets (default) or on the validation holdout (tuning; needs --holdout data)")
     e.add_argument("--labels", choices=["auto", "hard", "stored"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
@@ -251,7 +255,7 @@ def cmd_distill(args) -> int:
         imbalance_factor = float(imbalance_factor)
         check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
     data = load_longtail(settings["dataset"], imbalance_factor, settings["profile"] or "exp", args.data_seed,
-                         args.data_dir)
+                         args.data_dir, holdout=args.holdout)
     import dataclasses
 
     cls = methods.METHODS[settings["method"]]
@@ -288,7 +292,8 @@ def cmd_experts(args) -> int:
     ensure_writable_dir(out)
     device = resolve_device(args.device)
     maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
-    data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir)
+    data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir,
+                         holdout=args.holdout)
     net = protocols.network(args.protocol or "cpu", data.im_size)
     config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
                           weight_decay=args.weight_decay or 0.0,
@@ -319,7 +324,8 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     lt = result["lt_test"]
     print(f"{result['training_set']} ({result.get('method')}), model {result['model']} {result['model_options']}, "
           f"{result['epochs']} epochs, {result['runs']} runs, lr {result['lr']:.4g}")
-    print(f"balanced accuracy  {100 * bal['mean']:.2f} +- {100 * bal['std']:.2f}")
+    on = " on the VALIDATION holdout" if result.get("split") == "val" else ""
+    print(f"balanced accuracy  {100 * bal['mean']:.2f} +- {100 * bal['std']:.2f}{on}")
     print("many/medium/few    " + " / ".join("-" if result[k] is None else f"{100 * result[k]:.1f}"
                                               for k in ("many", "medium", "few")))
     print(f"class-acc std      {100 * result['class_acc_std']:.2f}")
@@ -368,13 +374,17 @@ def cmd_evaluate(args) -> int:
         check(args.artifact is None, "give either an artifact directory or --full, not both")
         check(args.dataset is not None, "evaluate --full needs --dataset and --imbalance")
         synthetic = None
-        data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir)
+        data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir,
+                             holdout=args.holdout)
         protocol = args.protocol or "cpu"
     else:
         check(args.artifact is not None, "evaluate needs a SyntheticSet directory (or --full --dataset D)")
+        check(args.holdout == 0, "--holdout is read from the artifact's metadata; give it only with --full")
         synthetic, data = load_artifact_data(args.artifact, args.data_dir)
         meta = synthetic.meta
         protocol = args.protocol or meta.get("protocol", "cpu")
+    if args.split == "val":
+        data = data.validation()
     options = protocols.network(protocol, data.im_size) if args.model == "convnet" else {}
     if args.width is not None:
         options["width"] = args.width
@@ -394,7 +404,7 @@ def cmd_evaluate(args) -> int:
             synthetic.meta["teacher_from"] = str(args.teacher_from)
         result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
-                  profile=data.profile, train_counts=data.counts)
+                  profile=data.profile, train_counts=data.counts, split=args.split, holdout=data.holdout)
     print_summary(result, data.class_names)
     if json_path is not None:
         from ltdistill.synthetic import atomic_write_bytes
@@ -413,7 +423,8 @@ def load_artifact_data(artifact, data_dir):
     meta = synthetic.meta
     check("dataset" in meta, f"{artifact}/meta.json does not name its dataset")
     data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native" else None,
-                         meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"))
+                         meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"),
+                         holdout=meta.get("holdout", 0))
     check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
           f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
           f"images {tuple(data.train_x.shape[1:])}")

@@ -6,6 +6,12 @@ Step profile (Cao et al. 2019, LDAM): the first C//2 classes keep n_max, the res
 n_max is the smallest per-class count of the source split, so every class can supply its quota exactly.
 The long-tailed test set applies the same profile to the balanced test split (LTDD supplement Sec. 7.1:
 CIFAR10-LT beta=200 on 1000/class gives 1000,555,308,170,94,52,29,16,9,5).
+
+Validation holdout (for tuning presets without looking at the test set): `holdout = V` first draws V images per
+class from the source train split (seeded, apart from the subsampling's stream) as a balanced validation set, then
+builds the long-tailed set from the rest, so n_max drops by V. The test sets are unchanged. Decision: the papers
+tune on the test set (their repos select by test accuracy); we keep a separate split so a tuned preset's test number
+is not selected on test data. holdout = 0 is the standard benchmark.
 """
 
 from __future__ import annotations
@@ -70,6 +76,9 @@ class LTDataset:
     mean: list[float]
     std: list[float]
     zca_eps: float | None = None
+    holdout: int = 0  # validation images per class held out of the source train split (0: none)
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -98,13 +107,20 @@ class LTDataset:
             raise ValueError("dataset is already ZCA-whitened")
         zca = ZCA(eps).fit(self.train_x)
         return replace(self, train_x=zca(self.train_x), test_x=zca(self.test_x), test_lt_x=zca(self.test_lt_x),
-                       zca_eps=eps)
+                       val_x=None if self.val_x is None else zca(self.val_x), zca_eps=eps)
+
+    def validation(self) -> LTDataset:
+        """The same training data scored on the held-out validation set (balanced; it also stands in for the
+        long-tailed test set, so LT-test metrics of a validation run are balanced ones)."""
+        if self.val_x is None:
+            raise BadInput("this dataset has no validation split: build it with a holdout (--holdout V)")
+        return replace(self, test_x=self.val_x, test_y=self.val_y, test_lt_x=self.val_x, test_lt_y=self.val_y)
 
     def describe(self) -> dict:
         return {"dataset": self.name, "imbalance_factor": self.imbalance_factor, "profile": self.profile,
                 "data_seed": self.seed, "train_counts": self.counts, "num_classes": self.num_classes,
                 "image_shape": list(self.train_x.shape[1:]), "mean": self.mean, "std": self.std,
-                "zca_eps": self.zca_eps}
+                "zca_eps": self.zca_eps, **({"holdout": self.holdout} if self.holdout else {})}
 
 
 def _to_float(split: RawSplit, mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,9 +134,23 @@ def _split(split: RawSplit, index: np.ndarray) -> RawSplit:
     return RawSplit(split.images[index], split.labels[index])
 
 
-def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str = "exp", seed: int = 0) -> LTDataset:
-    """Build the LT train set and its test sets from a raw source (seeded: same seed, same images)."""
+def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
+                   holdout: int = 0) -> LTDataset:
+    """Build the LT train set and its test sets from a raw source (seeded: same seed, same images); with
+    holdout V, V images per class of the source train split become the validation set first."""
     C = raw.num_classes
+    source_train, val = raw.train, None
+    if holdout:
+        if holdout < 0 or raw.native_longtail:
+            raise BadInput("--holdout must be >= 0 and needs a balanced source (not a native long-tailed one)")
+        rng_val = np.random.default_rng([seed, 2])
+        smallest = int(np.bincount(raw.train.labels, minlength=C).min())
+        if holdout >= smallest:
+            raise BadInput(f"--holdout {holdout} leaves no training image in the smallest class ({smallest} images)")
+        val_index = subsample(raw.train.labels, [holdout] * C, rng_val)
+        keep = np.ones(len(raw.train.labels), dtype=bool)
+        keep[val_index] = False
+        val, raw = _split(raw.train, val_index), replace(raw, train=_split(raw.train, np.flatnonzero(keep)))
     train_per_class = np.bincount(raw.train.labels, minlength=C)
     test_per_class = np.bincount(raw.test.labels, minlength=C)
     if train_per_class.min() == 0:
@@ -143,22 +173,24 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
                                       profile)
     lt_test_index = subsample(raw.test.labels, lt_test_counts, rng_test)
 
-    # Per-channel statistics of the whole source train split: fixed per dataset, independent of beta.
-    pixels = raw.train.images.transpose(1, 0, 2, 3).reshape(raw.train.images.shape[1], -1)
+    # Per-channel statistics of the whole source train split: fixed per dataset, independent of beta and holdout.
+    pixels = source_train.images.transpose(1, 0, 2, 3).reshape(source_train.images.shape[1], -1)
     mean = np.array([p.mean(dtype=np.float64) for p in pixels]) / 255.0
     std = np.array([p.std(dtype=np.float64) for p in pixels]) / 255.0
     std = np.where(std > 0, std, 1.0)
     train_x, train_y = _to_float(_split(raw.train, train_index), mean, std)
     test_x, test_y = _to_float(raw.test, mean, std)
     test_lt_x, test_lt_y = _to_float(_split(raw.test, lt_test_index), mean, std)
+    val_x, val_y = _to_float(val, mean, std) if val is not None else (None, None)
     return LTDataset(raw.name, float(imbalance_factor), profile, seed, list(raw.class_names), train_x, train_y,
-                     test_x, test_y, test_lt_x, test_lt_y, mean.tolist(), std.tolist())
+                     test_x, test_y, test_lt_x, test_lt_y, mean.tolist(), std.tolist(), holdout=holdout,
+                     val_x=val_x, val_y=val_y)
 
 
 def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
-                  data_dir=None, zca_eps: float | None = None) -> LTDataset:
+                  data_dir=None, zca_eps: float | None = None, holdout: int = 0) -> LTDataset:
     """One call from a dataset name to the (optionally ZCA-whitened) long-tailed dataset."""
     from ltdistill.data.sources import load_source
 
-    data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed)
+    data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed, holdout)
     return data.whitened(zca_eps) if zca_eps is not None else data

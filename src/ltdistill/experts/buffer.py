@@ -95,8 +95,9 @@ class ExpertBuffer:
 
     def check_matches(self, data_description: dict) -> None:
         """Refuse a buffer trained on another dataset, beta, profile or subsample."""
-        for key in ("dataset", "imbalance_factor", "profile", "data_seed"):
-            if self.index.get(key) != data_description.get(key):
+        for key in ("dataset", "imbalance_factor", "profile", "data_seed", "holdout"):
+            default = 0 if key == "holdout" else None  # buffers from before the holdout option have none
+            if self.index.get(key, default) != data_description.get(key, default):
                 raise BadInput(f"expert buffer {self.directory} was trained on {key}={self.index.get(key)!r}, "
                                f"not {data_description.get(key)!r}")
 
