@@ -55,3 +55,16 @@ def test_shape_checks():
         SyntheticSet(torch.zeros(2, 4, 4), torch.zeros(2, dtype=torch.long))
     with pytest.raises(BadInput):
         SyntheticSet(torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.long))
+
+
+def test_label_stats_measure_softness_and_drift():
+    classes = [0, 0, 1, 1]
+    logits = torch.zeros(4, 3)
+    logits[0, 0] = logits[2, 1] = 10.0  # confident and right
+    logits[1, 0] = 0.1  # nearly flat: own-class probability e^0.1 / (e^0.1 + 2)
+    logits[3, 2] = 10.0  # drifted: an image of class 1 labeled as class 2
+    stats = SyntheticSet(torch.zeros(4, 1, 2, 2), logits, meta={"classes": classes}).label_stats()
+    flat = torch.tensor(0.1).exp() / (torch.tensor(0.1).exp() + 2)
+    assert stats["argmax_is_class"] == pytest.approx(0.75)
+    assert stats["own_class_prob_per_class"] == pytest.approx([(1 + float(flat)) / 2, 0.5], abs=1e-3)
+    assert SyntheticSet(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1])).label_stats() is None

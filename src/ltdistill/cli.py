@@ -304,9 +304,11 @@ def cmd_experts(args) -> int:
     buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress)
     kinds = ["rep", "cls"] if config.decoupled else ["standard"]
     print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
-    report = [expert_accuracy(buffer, data, k, device) for k in kinds if buffer.finished(k)]
+    # with a holdout, the experts are judged on it: a tuning run never reads the test set
+    scored, split = (data.validation(), "validation") if data.holdout else (data, "test")
+    report = [{**expert_accuracy(buffer, scored, k, device), "split": split} for k in kinds if buffer.finished(k)]
     for r in report:
-        print(f"{r['kind']} experts, final epoch: balanced test acc {100 * r['balanced_acc']:.1f}%, per class "
+        print(f"{r['kind']} experts, final epoch: balanced {split} acc {100 * r['balanced_acc']:.1f}%, per class "
               + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]))
     atomic_write_bytes(out / "accuracy.json", json.dumps(report, indent=2).encode())
     return 0
@@ -331,6 +333,10 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print(f"class-acc std      {100 * result['class_acc_std']:.2f}")
     print(f"LT test            acc {100 * lt['acc']:.2f}  P {lt['precision']:.3f}  R {lt['recall']:.3f}  "
           f"F1 {lt['f1']:.3f}")
+    stats = result.get("label_stats")
+    if stats:
+        print(f"soft labels        own-class target prob {stats['own_class_prob']:.2f}, argmax = class for "
+              f"{100 * stats['argmax_is_class']:.0f}% of the images")
     per_class = zip(class_names, result["per_class_acc"], strict=True)
     print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 

@@ -81,6 +81,19 @@ class SyntheticSet:
             return self.labels
         return torch.as_tensor(self.meta["classes"]) if "classes" in self.meta else self.labels.argmax(1)
 
+    def label_stats(self) -> dict | None:
+        """How much class signal stored soft labels carry (targets are softmax(logits), T = 1): per class the mean
+        target probability of the image's own class, and the share of images whose label argmax is their class.
+        Flat labels (own-class probability near 1/C) or labels drifted to another class weaken training on the set;
+        None for hard labels."""
+        if not self.soft:
+            return None
+        probs, classes = self.labels.float().softmax(1), self.hard_labels
+        own = probs[torch.arange(len(probs)), classes]
+        per_class = [float(own[classes == c].mean()) for c in range(self.labels.shape[1]) if (classes == c).any()]
+        return {"own_class_prob": float(own.mean()), "own_class_prob_per_class": per_class,
+                "argmax_is_class": float((probs.argmax(1) == classes).float().mean())}
+
     def as_dataset(self) -> TensorDataset:
         return TensorDataset(self.images, self.labels)
 

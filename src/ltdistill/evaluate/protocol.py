@@ -89,6 +89,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     meta = synthetic.meta
     iterations = len(meta.get("loss_history", [])) or None
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
+                  label_stats=synthetic.label_stats(),
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
                            "cuda_peak_mb": meta.get("cuda_peak_mb"),
                            "iterations": iterations, "config": meta.get("config"),
