@@ -8,7 +8,8 @@ from pathlib import Path
 from ltdistill.errors import BadInput
 
 HEADER = ["dataset", "beta", "training set", "IPC", "balanced acc (%)", "many / med / few", "class-acc std",
-          "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "protocol", "eval epochs", "device", "s/run"]
+          "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok", "protocol",
+          "eval epochs", "device", "s/run"]
 
 
 def load_result(path: Path) -> dict:
@@ -33,6 +34,11 @@ def variant(r: dict) -> str:
     return f"{method} ({', '.join(overrides)})" if overrides else method
 
 
+def _label_stats(stats: dict | None) -> str:
+    """Soft-label confidence (synthetic.label_stats): mean own-class target probability / % whose argmax is the class."""
+    return "-" if not stats else f"{stats['own_class_prob']:.2f} / {100 * stats['argmax_is_class']:.0f}%"
+
+
 def row(r: dict, label: str | None = None) -> str:
     mmf = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.1f}" for k in ("many", "medium", "few"))
     bal, lt = r["balanced_acc"], r["lt_test"]
@@ -40,7 +46,8 @@ def row(r: dict, label: str | None = None) -> str:
              str(r.get("ipc") or "all"), f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
              mmf, f"{100 * r['class_acc_std']:.1f}", f"{100 * lt['acc']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
-             " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), str(r.get("protocol", "?")),
+             " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), _label_stats(r.get("label_stats")),
+             str(r.get("protocol", "?")),
              str(r.get("epochs", "?")), str(r.get("device", "cpu")), f"{r.get('seconds_per_run', 0):.0f}"]
     return "| " + " | ".join(cells) + " |"
 
