@@ -35,7 +35,7 @@ def variant(r: dict) -> str:
 
 
 def _label_stats(stats: dict | None) -> str:
-    """Soft-label confidence (synthetic.label_stats): mean own-class target probability / % whose argmax is the class."""
+    """Soft-label confidence (SyntheticSet.label_stats): mean own-class target probability / % argmax = class."""
     return "-" if not stats else f"{stats['own_class_prob']:.2f} / {100 * stats['argmax_is_class']:.0f}%"
 
 
