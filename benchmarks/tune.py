@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--experts-args", default=None, help="flags of `ltdistill experts` besides the data")
     parser.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--eval-epochs", type=int, default=None, help="default: the protocol's")
     parser.add_argument("--out", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)
@@ -67,6 +68,7 @@ def main() -> None:
         run([*cli, "experts", "--dataset", preset_run["dataset"], "--imbalance", str(preset_run["imbalance"]),
              *data, *shlex.split(args.experts_args), "--out", str(out / "experts"), *common], out / "log.txt")
     points = grid_points(args.grid)
+    epochs = ["--epochs", str(args.eval_epochs)] if args.eval_epochs else []
     cells = []
     for point in points:
         name = point_name(point)
@@ -74,7 +76,8 @@ def main() -> None:
         overrides = [a for k, v in point.items() for a in ("--set", f"{k}={v}")]
         cells.append(Cell(name, prepare=[[*cli, "distill", "--config", args.preset, *data, *experts, *overrides,
                                           "--out", str(art), *common]],
-                          evaluate=[*cli, "evaluate", str(art), "--split", "val", "--runs", str(args.runs), *common],
+                          evaluate=[*cli, "evaluate", str(art), "--split", "val", "--runs", str(args.runs), *epochs,
+                                    *common],
                           done_marker=art / "meta.json"))
     run_cells(cells, out)
     scores = {}
