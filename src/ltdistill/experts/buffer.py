@@ -98,8 +98,8 @@ class ExpertBuffer:
         for key in ("dataset", "imbalance_factor", "profile", "data_seed", "holdout"):
             default = 0 if key == "holdout" else None  # buffers from before the holdout option have none
             if self.index.get(key, default) != data_description.get(key, default):
-                raise BadInput(f"expert buffer {self.directory} was trained on {key}={self.index.get(key)!r}, "
-                               f"not {data_description.get(key)!r}")
+                raise BadInput(f"expert buffer {self.directory} was trained on {key}={self.index.get(key, default)!r}, "
+                               f"not {data_description.get(key, default)!r}")
 
     # -- partial (resumable) state --------------------------------------------------------------------------
     def partial_path(self, kind: str, i: int) -> Path:
