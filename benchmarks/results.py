@@ -85,8 +85,8 @@ SECTIONS = [
      "before any matching, and LTDD's decoupled soft labels (own-class p 0.66) do not beat one-hot labels (76.63 vs "
      "75.82, about 1.5 std of the runs). The GPU section below reached 73.24 after 300 iterations on its own "
      "(GPU-trained, same protocol) buffer, i.e. below both initial sets: the matching took accuracy away, mostly from "
-     "head classes. The 300-iteration CPU cells (ltdd, onehot-init, no-ed) are checkpointed mid-run and resume with "
-     "the same command."),
+     "head classes. The 300-iteration CPU cells (ltdd, onehot-init, no-ed) are still to be measured: the ltdd cell "
+     "reached iteration 75 of 300 in this session (11 s per iteration on the otherwise idle CPU)."),
     ("trajectory-gpu", "Trajectory matching: MTT and DATM on Fashion-MNIST-LT beta 100 (cpu protocol, run on GPU)",
      "Protocol `cpu` (ConvNet width 32 depth 3, 8 experts x 20 epochs, 300 distillation iterations with 20 student "
      "steps, 300 evaluation epochs), executed on an NVIDIA H100 through `--device cuda` to fit the session; the "
