@@ -49,6 +49,13 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="hold V images per class of the source train split out as a validation set (tuning)")
 
 
+def data_from_args(args, dataset: str, imbalance: float | None, profile: str | None):
+    """The long-tailed dataset named by the data flags of add_data_args (seed, directory, holdout)."""
+    from ltdistill.data.longtail import load_longtail
+
+    return load_longtail(dataset, imbalance, profile or "exp", args.data_seed, args.data_dir, holdout=args.holdout)
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0, or [run] seed of --config)")
@@ -224,7 +231,6 @@ def cmd_methods(args) -> int:
 def cmd_distill(args) -> int:
     from ltdistill import methods, protocols
     from ltdistill.config import load_preset
-    from ltdistill.data.longtail import load_longtail
     from ltdistill.methods.loop import clear_checkpoint
 
     method_config, run = load_preset(args.config) if args.config else ({}, {})
@@ -254,8 +260,7 @@ def cmd_distill(args) -> int:
     if imbalance_factor is not None:
         imbalance_factor = float(imbalance_factor)
         check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
-    data = load_longtail(settings["dataset"], imbalance_factor, settings["profile"] or "exp", args.data_seed,
-                         args.data_dir, holdout=args.holdout)
+    data = data_from_args(args, settings["dataset"], imbalance_factor, settings["profile"])
     import dataclasses
 
     cls = methods.METHODS[settings["method"]]
@@ -283,7 +288,6 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def cmd_experts(args) -> int:
     from ltdistill import protocols
-    from ltdistill.data.longtail import load_longtail
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
     from ltdistill.synthetic import atomic_write_bytes
 
@@ -292,8 +296,7 @@ def cmd_experts(args) -> int:
     ensure_writable_dir(out)
     device = resolve_device(args.device)
     maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
-    data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir,
-                         holdout=args.holdout)
+    data = data_from_args(args, args.dataset, args.imbalance, args.profile)
     net = protocols.network(args.protocol or "cpu", data.im_size)
     config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
                           weight_decay=args.weight_decay or 0.0,
@@ -367,7 +370,6 @@ def cmd_table(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from ltdistill import protocols
-    from ltdistill.data.longtail import load_longtail
     from ltdistill.evaluate import EvalConfig, evaluate_full, evaluate_synthetic
     from ltdistill.synthetic import SyntheticSet
 
@@ -380,8 +382,7 @@ def cmd_evaluate(args) -> int:
         check(args.artifact is None, "give either an artifact directory or --full, not both")
         check(args.dataset is not None, "evaluate --full needs --dataset and --imbalance")
         synthetic = None
-        data = load_longtail(args.dataset, args.imbalance, args.profile or "exp", args.data_seed, args.data_dir,
-                             holdout=args.holdout)
+        data = data_from_args(args, args.dataset, args.imbalance, args.profile)
         protocol = args.protocol or "cpu"
     else:
         check(args.artifact is not None, "evaluate needs a SyntheticSet directory (or --full --dataset D)")
