@@ -55,6 +55,9 @@ def test_dm_resume_after_a_crash_gives_the_same_result(blob_data, tmp_path, monk
     resumed = methods.create("dm", **config).distill(blob_data, 2, seed=1, progress=False, workdir=tmp_path)
     assert torch.equal(whole.images, resumed.images)
     assert resumed.meta["loss_history"] == whole.meta["loss_history"]
+    # every iteration is timed, those before the crash too (they come back from the checkpoint)
+    seconds = resumed.meta["iteration_seconds"]
+    assert len(seconds) == 7 and all(isinstance(t, float) and t > 0 for t in seconds)
 
 
 def test_bad_init_is_refused(blob_data):

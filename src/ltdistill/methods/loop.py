@@ -3,11 +3,14 @@ their SGD optimizers, a NaN/Inf guard, and resumable checkpoints.
 
 Checkpoint: one safetensors file `<workdir>/.checkpoint/state.safetensors` written atomically every
 `checkpoint_every` iterations, holding the tensors, the optimizers' momentum buffers and the RNG state, with the
-iteration, loss history and a fingerprint of the run's settings in its metadata. A rerun with the same settings
+iteration, loss history, seconds per iteration and a fingerprint of the run's settings in its metadata. A rerun with the same settings
 resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness flows through one
 torch.Generator whose state is saved); a checkpoint made with other settings is refused.
 Divergence: an iteration whose loss or gradients are not finite is skipped (nothing updated, counted in
 `skipped_nonfinite`); an update that makes a tensor non-finite is rolled back.
+Timing: the wall seconds of every iteration (the step and the update, not the checkpoint write) go into
+`iteration_seconds`, so a cost table can tell a steady per-iteration cost from a run that slows down; iterations
+restored from a checkpoint written before timing was recorded read None.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,7 @@ class SynthesisState:
     generator: torch.Generator
     iteration: int = 0
     history: list[float | None] = field(default_factory=list)
+    seconds: list[float | None] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=lambda: {"skipped_nonfinite": 0, "skipped_threshold": 0,
                                                                "rolled_back": 0})
 
@@ -90,7 +95,8 @@ class Checkpointer:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"fingerprint": self.fingerprint, "iteration": str(state.iteration),
-                "history": json.dumps(state.history), "counters": json.dumps(state.counters)}
+                "history": json.dumps(state.history),
+                "seconds": json.dumps(state.seconds), "counters": json.dumps(state.counters)}
         atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
 
     def restore(self, state: SynthesisState) -> bool:
@@ -109,6 +115,8 @@ class Checkpointer:
         state.load_tensors(tensors)
         state.iteration = int(meta["iteration"])
         state.history = json.loads(meta["history"])
+        seconds = json.loads(meta.get("seconds", "[]"))
+        state.seconds = [None] * (len(state.history) - len(seconds)) + seconds
         state.counters.update(json.loads(meta["counters"]))
         return True
 
@@ -126,6 +134,7 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
     bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
                total=iterations)
     for it in bar:
+        started = time.perf_counter()
         for item in state.learnables.values():
             item.optimizer.zero_grad(set_to_none=True)
         loss = step(it)
@@ -145,6 +154,7 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
                 state.counters["rolled_back"] += 1
                 tqdm.write(f"iteration {it}: update produced NaN/Inf, rolled back")
         state.history.append(None if loss is None else float(loss))
+        state.seconds.append(round(time.perf_counter() - started, 4))
         state.iteration = it + 1
         if loss is not None:
             bar.set_postfix(loss=f"{loss:.4f}")
@@ -159,7 +169,7 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     full = {"method": method.name, "config": dataclasses.asdict(method.config), **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
-    return {"loss_history": state.history, **state.counters}
+    return {"loss_history": state.history, "iteration_seconds": state.seconds, **state.counters}
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:
