@@ -38,3 +38,16 @@ def test_image_grid_handles_normalized_and_whitened_sets(tmp_path, zca):
                                                                       "zca_eps": zca, "classes": [0, 0, 1, 1]})
     path = image_grid(s, tmp_path / "g.png", per_class=2)
     assert path.exists()
+
+
+def test_iteration_timing_shows_the_per_iteration_cost_and_its_drift():
+    from ltdistill.evaluate.protocol import iteration_timing
+    from ltdistill.report.tables import _seconds_per_iteration
+
+    timing = iteration_timing([None, None, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0])  # two resumed-from-old iterations
+    assert timing["timed_iterations"] == 8 and timing["s_per_iteration_median"] == 1.5
+    assert timing["s_per_iteration_by_quarter"] == [1.0, 1.0, 2.0, 3.0]
+    assert iteration_timing(None) == {} and iteration_timing([None]) == {}
+    assert _seconds_per_iteration(timing) == "1.50"
+    assert _seconds_per_iteration({"s_per_iteration": 4.0}) == "4.00*"  # untimed artifact: wall / iterations
+    assert _seconds_per_iteration({"s_per_iteration": None}) == "-"

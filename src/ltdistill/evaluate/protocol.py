@@ -7,6 +7,7 @@ soft cross-entropy for soft labels, the method's learned lr when it learned one,
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import asdict, dataclass
 
@@ -93,8 +94,21 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
                            "cuda_peak_mb": meta.get("cuda_peak_mb"),
                            "iterations": iterations, "config": meta.get("config"),
-                           "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None})
+                           "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None,
+                           **iteration_timing(meta.get("iteration_seconds"))})
     return result
+
+
+def iteration_timing(seconds: list[float | None] | None) -> dict:
+    """The loop's per-iteration wall seconds summarized: the median (what one iteration costs, without the setup
+    that wall_time_s / iterations spreads over the run) and the median of each quarter of the run (a cost that
+    grows over the run shows here). Iterations without a timing (resumed from an old checkpoint) are left out."""
+    timed = [t for t in seconds or [] if t is not None]
+    if not timed:
+        return {}
+    quarters = [timed[len(timed) * q // 4:len(timed) * (q + 1) // 4] for q in range(4)]
+    return {"s_per_iteration_median": statistics.median(timed), "timed_iterations": len(timed),
+            "s_per_iteration_by_quarter": [statistics.median(q) if q else None for q in quarters]}
 
 
 def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):

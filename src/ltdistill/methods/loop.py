@@ -3,9 +3,9 @@ their SGD optimizers, a NaN/Inf guard, and resumable checkpoints.
 
 Checkpoint: one safetensors file `<workdir>/.checkpoint/state.safetensors` written atomically every
 `checkpoint_every` iterations, holding the tensors, the optimizers' momentum buffers and the RNG state, with the
-iteration, loss history, seconds per iteration and a fingerprint of the run's settings in its metadata. A rerun with the same settings
-resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness flows through one
-torch.Generator whose state is saved); a checkpoint made with other settings is refused.
+iteration, loss history, seconds per iteration and a fingerprint of the run's settings in its metadata. A rerun
+with the same settings resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness
+flows through one torch.Generator whose state is saved); a checkpoint made with other settings is refused.
 Divergence: an iteration whose loss or gradients are not finite is skipped (nothing updated, counted in
 `skipped_nonfinite`); an update that makes a tensor non-finite is rolled back.
 Timing: the wall seconds of every iteration (the step and the update, not the checkpoint write) go into

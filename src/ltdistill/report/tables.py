@@ -9,7 +9,7 @@ from ltdistill.errors import BadInput
 
 HEADER = ["dataset", "beta", "training set", "IPC", "balanced acc (%)", "many / med / few", "class-acc std",
           "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok", "protocol",
-          "eval epochs", "device", "s/run"]
+          "eval epochs", "device", "s/run", "distill s/it"]
 
 
 def load_result(path: Path) -> dict:
@@ -48,8 +48,18 @@ def row(r: dict, label: str | None = None) -> str:
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), _label_stats(r.get("label_stats")),
              str(r.get("protocol", "?")),
-             str(r.get("epochs", "?")), str(r.get("device", "cpu")), f"{r.get('seconds_per_run', 0):.0f}"]
+             str(r.get("epochs", "?")), str(r.get("device", "cpu")), f"{r.get('seconds_per_run', 0):.0f}",
+             _seconds_per_iteration(r.get("distill"))]
     return "| " + " | ".join(cells) + " |"
+
+
+def _seconds_per_iteration(distill: dict | None) -> str:
+    """Median loop seconds per iteration when the artifact timed its iterations, else wall time / iterations (*,
+    which includes setup such as loading experts); '-' for sets made without iterations."""
+    distill = distill or {}
+    if distill.get("s_per_iteration_median") is not None:
+        return f"{distill['s_per_iteration_median']:.2f}"
+    return "-" if distill.get("s_per_iteration") is None else f"{distill['s_per_iteration']:.2f}*"
 
 
 def results_table(paths: list[Path]) -> str:
