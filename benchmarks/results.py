@@ -225,12 +225,13 @@ def summary() -> str:
 
 
 def expert_table(path: Path) -> str:
-    lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) | training s |",
+             "|---|---|---|---|---|---|---|"]
     for r in json.loads(path.read_text()):
         epochs = r["command_config"]["cls_epochs" if r["kind"] == "cls" else "epochs"]
+        seconds = "-" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"
         lines.append(f"| {r['buffer']} | {r['kind']} | {r['experts']} | {epochs} | {100 * r['balanced_acc']:.1f} | "
-                     + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]) + " |")
+                     + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]) + f" | {seconds} |")
     return "\n".join(lines) + "\n"
 
 

@@ -170,6 +170,13 @@ def test_experts_resume_after_a_crash_to_the_same_trajectories(tiny_buffer, tmp_
     for kind in ("rep", "cls"):
         assert torch.equal(ExpertBuffer.open(tmp_path / "crashed").load(kind, 0),
                            ExpertBuffer.open(tmp_path / "whole").load(kind, 0))
+    # the epochs before the crash keep their timing through the partial state: 4 + 2 epochs timed in all
+    from safetensors.torch import load_file
+
+    crashed = ExpertBuffer.open(tmp_path / "crashed")
+    epochs = [load_file(str(crashed.directory / f"{k}_000.safetensors"))["epoch_seconds"] for k in ("rep", "cls")]
+    assert [len(e) for e in epochs] == [config.epochs, config.cls_epochs] and all((e > 0).all() for e in epochs)
+    assert crashed.train_seconds("rep") == pytest.approx(float(epochs[0].sum()))
 
 
 def test_a_corrupted_buffer_file_gives_a_clear_error(tiny_buffer, tmp_path):

@@ -311,7 +311,8 @@ def cmd_experts(args) -> int:
     scored, split = (data.validation(), "validation") if data.holdout else (data, "test")
     report = [{**expert_accuracy(buffer, scored, k, device), "split": split} for k in kinds if buffer.finished(k)]
     for r in report:
-        print(f"{r['kind']} experts, final epoch: balanced {split} acc {100 * r['balanced_acc']:.1f}%, per class "
+        cost = "" if r["train_seconds"] is None else f" ({r['train_seconds']:.0f} s of training)"
+        print(f"{r['kind']} experts, final epoch: balanced {split} acc {100 * r['balanced_acc']:.1f}%{cost}, per class "
               + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]))
     atomic_write_bytes(out / "accuracy.json", json.dumps(report, indent=2).encode())
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file
+from safetensors.torch import load_file, safe_open
 
 from ltdistill.errors import BadInput
 from ltdistill.synthetic import atomic_save_tensors, atomic_write_bytes
@@ -90,8 +90,22 @@ class ExpertBuffer:
             raise BadInput(f"{path}: trajectory holds NaN/Inf")
         return trajectory
 
-    def save(self, kind: str, i: int, trajectory: torch.Tensor) -> None:
-        atomic_save_tensors({"trajectory": trajectory}, trajectory_file(self.directory, kind, i))
+    def train_seconds(self, kind: str) -> float | None:
+        """Wall seconds spent training the finished experts of one kind (summed over their epochs); None when a
+        trajectory predates timing (an epoch resumed from an untimed partial state is not counted)."""
+        total = 0.0
+        for i in self.finished(kind):
+            with safe_open(str(trajectory_file(self.directory, kind, i)), "pt") as f:
+                if "epoch_seconds" not in f.keys():
+                    return None
+                total += float(f.get_tensor("epoch_seconds").sum())
+        return total
+
+    def save(self, kind: str, i: int, trajectory: torch.Tensor, epoch_seconds: list[float] | None = None) -> None:
+        tensors = {"trajectory": trajectory}
+        if epoch_seconds is not None:
+            tensors["epoch_seconds"] = torch.tensor(epoch_seconds, dtype=torch.float64)
+        atomic_save_tensors(tensors, trajectory_file(self.directory, kind, i))
 
     def check_matches(self, data_description: dict) -> None:
         """Refuse a buffer trained on another dataset, beta, profile or subsample."""

@@ -20,6 +20,7 @@ Decisions, with sources:
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import torch
@@ -100,11 +101,14 @@ def buffer_index(config: ExpertConfig, data: LTDataset, model) -> dict:
 def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDataset, epochs: int,
                       train_config: TrainConfig, seed: int, params=None, maxnorm: MaxNorm | None = None,
                       bar=None) -> torch.Tensor:
-    """Train one expert epoch by epoch, saving resumable state after each epoch; return its trajectory."""
+    """Train one expert epoch by epoch, saving resumable state after each epoch; return its trajectory. The wall
+    seconds of every epoch are saved with it (`epoch_seconds`), so a cost table can add the buffer's price."""
     generator = torch.Generator().manual_seed(seed)
     state = buffer.load_partial(kind, i)
+    seconds: list[float] = []
     if state is not None and state["trajectory"].shape[1] == parameters_to_vector(model.parameters()).numel():
         snapshots = list(state["trajectory"])
+        seconds = state["epoch_seconds"].tolist() if "epoch_seconds" in state else []
         generator.set_state(state["generator"])
         if maxnorm is not None and "maxnorm_threshold" in state:
             maxnorm.threshold = float(state["maxnorm_threshold"])
@@ -116,20 +120,23 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
     if bar is not None:
         bar.update(len(snapshots) - 1)
     while len(snapshots) <= epochs:
+        started = time.perf_counter()
         train_model(model, data.train_x, data.train_y, train_config, generator=generator, params=params,
                     after_step=maxnorm)
         snapshots.append(parameters_to_vector(model.parameters()).detach().cpu().clone())
+        seconds.append(time.perf_counter() - started)
         if not torch.isfinite(snapshots[-1]).all():
             raise Diverged(f"expert {kind}_{i} diverged (NaN/Inf parameters) at epoch {len(snapshots) - 1}; its "
                            f"epochs before are kept in {buffer.directory}/.partial; try a lower --lr")
-        state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state()}
+        state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state(),
+                 "epoch_seconds": torch.tensor(seconds, dtype=torch.float64)}
         if maxnorm is not None:
             state["maxnorm_threshold"] = torch.tensor(maxnorm.threshold)
         buffer.save_partial(kind, i, state)
         if bar is not None:
             bar.update(1)
     trajectory = torch.stack(snapshots)
-    buffer.save(kind, i, trajectory)
+    buffer.save(kind, i, trajectory, epoch_seconds=seconds)
     buffer.drop_partial(kind, i)
     return trajectory
 
@@ -192,4 +199,4 @@ def expert_accuracy(buffer: ExpertBuffer, data: LTDataset, kind: str, device: st
         per_class.append([float((pred[data.test_y == c] == c).float().mean()) for c in range(data.num_classes)])
     mean = torch.tensor(per_class).mean(0)
     return {"kind": kind, "experts": len(per_class), "balanced_acc": float(mean.mean()),
-            "per_class_acc": mean.tolist()}
+            "per_class_acc": mean.tolist(), "train_seconds": buffer.train_seconds(kind)}
