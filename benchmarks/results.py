@@ -224,6 +224,31 @@ def summary() -> str:
     return "\n".join(line for line in lines if line) + "\n"
 
 
+def cost_table() -> str:
+    """Every distilled set in docs/data whose artifact recorded its cost (LTDD supplement Table 9's columns, plus
+    memory): wall time of the distillation, seconds per iteration, peak host / CUDA memory, and the expert buffer's
+    training time when the cell's suite recorded it. The device column says where it ran: only rows of one device
+    compare."""
+    from ltdistill.report.tables import _seconds_per_iteration, variant
+
+    lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
+             "CUDA peak MB | experts s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    folders = [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS]
+    for folder in folders:
+        for p in sorted((DATA / folder).glob("*.json")):
+            r = json.loads(p.read_text())
+            d = r.get("distill") or {}
+            if d.get("wall_time_s") is None or "random" in (r.get("label"), r.get("method")):
+                continue
+            name = r.get("label") or variant(r)
+            fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
+            lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
+                         f"{r.get('ipc')} | {r.get('device', 'cpu')} | {fmt(d.get('iterations'))} | "
+                         f"{fmt(d['wall_time_s'])} | {_seconds_per_iteration(d)} | {fmt(d.get('peak_rss_mb'))} | "
+                         f"{fmt(d.get('cuda_peak_mb'))} | {fmt(r.get('experts_seconds'))} |")
+    return "\n".join(lines) + "\n"
+
+
 def expert_table(path: Path) -> str:
     lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) | training s |",
              "|---|---|---|---|---|---|---|"]
@@ -289,6 +314,7 @@ def main() -> None:
                   "target probability 0.17-0.46); 60 + 20 epochs give 70% / 89% (see the tuning section). "
                   "fmnist-lt-b100-cpu is the buffer of the CPU LTDD ablation section.", "",
                   expert_table(path), ""]
+    parts += ["## Cost of distillation, per set", "", COST_NOTE, "", cost_table(), ""]
     phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
     if phase_costs:
         parts += ["## Trajectory methods: cost of one iteration (LTDD supplement Table 9)", "",
@@ -320,6 +346,15 @@ def main() -> None:
     parts += [PUBLISHED]
     (ROOT / "docs" / "results.md").write_text("\n".join(parts))
     print(f"wrote {ROOT / 'docs' / 'results.md'}")
+
+
+COST_NOTE = (
+    "From the artifacts' metadata (`distill` block of each evaluation JSON): `distill s` is the whole `ltdistill "
+    "distill` call, setup included (loading data and experts; for sre2l / unilevel also training their observer and "
+    "teacher, which is their analogue of the expert buffer); `s/it` is the median of the loop's timed iterations, or, "
+    "marked *, wall time / iterations for artifacts made before iterations were timed. Trajectory methods (mtt, "
+    "datm, ltdd) need an expert buffer on top (`experts s` where the suite recorded it, else the expert-quality "
+    "tables' `training s`); the recovery family and DM need none. Rows of different devices do not compare.")
 
 
 TUNING_NOTE = (
