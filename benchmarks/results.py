@@ -145,18 +145,13 @@ def bench_section(folder: Path) -> str:
     return bench_table(list(results.values()))
 
 
-TWOSTAGE_ROWS = [  # (file stem, training data of stage 1 / stage 2, paper table)
+TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
+TWOSTAGE_ROWS = [  # (file stem, training data of stage 1 / stage 2, paper table); missing files are skipped
     ("original-single", "original (single stage)", "1"),
-    ("random-single", "Random IPC 10 (single stage)", "1"),
-    ("dm-single", "DM IPC 10 (single stage)", "1"),
-    ("dc-single", "DC IPC 10 (single stage)", "1"),
-    ("random-original+distilled", "original / Random", "2"),
-    ("dm-original+distilled", "original / DM", "2"),
-    ("dc-original+distilled", "original / DC", "2"),
+    *[(f"{k}-single", f"{name} IPC 10 (single stage)", "1") for k, name in TWOSTAGE_SETS],
+    *[(f"{k}-original+distilled", f"original / {name}", "2") for k, name in TWOSTAGE_SETS],
     ("original+original", "original / original", "3"),
-    ("random-distilled+distilled", "Random / Random", "3"),
-    ("dm-distilled+distilled", "DM / DM", "3"),
-    ("dc-distilled+distilled", "DC / DC", "3"),
+    *[(f"{k}-distilled+distilled", f"{name} / {name}", "3") for k, name in TWOSTAGE_SETS],
 ]
 
 

@@ -11,8 +11,10 @@ hour); distilled = IPC 10, the protocol's 300 epochs):
     original+distilled group classifier on original, intra-group classifiers on the set (Table 2, the method)
     distilled+distilled both stages on the set (Table 3 ablation)
     original+original  both stages on the long-tailed set (Table 3 ablation; independent of the set)
-The distilled sets: Random, DM (2000 iterations) and DC (DSA, `--dc-iterations`, far below the reference's 1000 on
-CPU). The t-SNE figure and the groupings on balanced / long-tailed / distilled data come with the Random run.
+The distilled sets: Random, DM (2000 iterations), DC (DSA, `--dc-iterations`, far below the reference's 1000 on
+CPU) and MTT (the paper's second distillation method; preset configs/mtt/fmnist-lt-b100-ipc10.toml, 300 iterations,
+on 8 standard experts x 20 epochs trained into `--experts`, or an existing buffer there; hours on CPU). The t-SNE
+figure and the groupings on balanced / long-tailed / distilled data come with the Random run.
 Copy runs/twostage-fmnist/*.json into docs/data/twostage-fmnist-cpu/ and the PNG into docs/figures/, then
 `python benchmarks/results.py`.
 """
@@ -41,7 +43,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--dc-iterations", type=int, default=20)
-    parser.add_argument("--sets", default="random,dm,dc", help="comma-separated: which distilled sets")
+    parser.add_argument("--sets", default="random,dm,dc", help="comma-separated: random, dm, dc, mtt")
+    parser.add_argument("--experts", default=None, help="MTT's standard expert buffer (default: OUT/experts)")
     parser.add_argument("--original-epochs", type=int, default=10,
                         help="epochs of every model trained on the whole long-tailed (or balanced) set")
     args = parser.parse_args()
@@ -53,13 +56,20 @@ def main() -> None:
     run([*CLI, "evaluate", "--full", *data[:4], "--epochs", str(args.original_epochs), "--runs", "3", *common,
          "--json", str(full)], full)
     common_two = [*common, "--original-epochs", str(args.original_epochs)]
-    settings = {"random": [], "dm": ["--set", "iterations=2000"],
-                "dc": ["--set", f"iterations={args.dc_iterations}", "--set", "checkpoint_every=1"]}
+    experts = Path(args.experts) if args.experts else out / "experts"
+    settings = {"random": ["--method", "random", *data], "dm": ["--method", "dm", *data, "--set", "iterations=2000"],
+                "dc": ["--method", "dc", *data, "--set", f"iterations={args.dc_iterations}", "--set",
+                       "checkpoint_every=1"],
+                "mtt": ["--config", "configs/mtt/fmnist-lt-b100-ipc10.toml", "--experts", str(experts)]}
     names = args.sets.split(",")
+    if unknown := set(names) - set(settings):
+        parser.error(f"--sets: unknown {sorted(unknown)}; choose from {sorted(settings)}")
+    if "mtt" in names:
+        run([*CLI, "experts", *data, "--num", "8", "--epochs", "20", "--out", str(experts), *common],
+            experts / "accuracy.json")
     for name in names:  # the distilled sets and the paper's method (Table 2) first, the ablations after
         artifact = out / name
-        run([*CLI, "distill", "--method", name, *data, "--ipc", "10", *settings[name], "--out", str(artifact),
-             *common], artifact / "meta.json")
+        run([*CLI, "distill", *settings[name], "--ipc", "10", "--out", str(artifact), *common], artifact / "meta.json")
         run([*CLI, "evaluate", str(artifact), "--runs", "3", *common, "--json", str(out / f"{name}-single.json")],
             out / f"{name}-single.json")
         figure = ["--figure", str(out / "tsne-groupings.png")] if name == "random" else []

@@ -83,3 +83,8 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     assert ablations and all(c.key["beta"] == 100 and c.key["ipc"] == 10 for c in ablations)
     assert {(c.key["beta"], c.key["ipc"]) for c in fmnist if c.label == "ltdd"} == {
         (b, k) for b in (10, 50, 100) for k in (10, 50)}
+    # the recovery family shares one model cache per suite; other methods get no such flag
+    shared = {c.label: "model_cache=" in " ".join(c.distill) for c in fmnist}
+    assert shared["unilevel"] and shared["sre2l"] and shared["unilevel-no-remedy"]
+    assert not shared["dm"] and not shared["ltdd"]
+    assert all(str(tmp_path / "f" / "models") in " ".join(c.distill) for c in fmnist if shared[c.label])

@@ -145,3 +145,24 @@ def test_unilevel_switches_are_checked_and_its_models_resume(blob_data, tmp_path
     assert (tmp_path / ".checkpoint" / "observer.safetensors").exists()
     again = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=3, progress=False, workdir=tmp_path)
     assert torch.equal(first.images, again.images) and torch.equal(first.labels, again.labels)
+
+
+def test_a_shared_model_cache_serves_other_runs_without_retraining(blob_data, tmp_path, monkeypatch):
+    import ltdistill.methods.recovery as recovery
+
+    cache = str(tmp_path / "models")
+    first = methods.create("unilevel", model_cache=cache, **TINY).distill(blob_data, 2, seed=3, progress=False)
+    assert len(list((tmp_path / "models").glob("*.safetensors"))) == 2  # observer and teacher
+    monkeypatch.setattr(recovery, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
+    # another IPC, and sre2l, whose squeezed model is the unilevel observer without a remedy: no new training
+    other = methods.create("unilevel", model_cache=cache, **TINY).distill(blob_data, 3, seed=3, progress=False)
+    assert torch.equal(other.teacher["classifier.weight"], first.teacher["classifier.weight"])
+    monkeypatch.undo()
+    methods.create("unilevel", model_cache=cache, remedy="none", **TINY).distill(blob_data, 2, seed=3,
+                                                                                  progress=False)
+    monkeypatch.setattr(recovery, "train_classifier", lambda *a, **k: pytest.fail("retrained"))
+    methods.create("sre2l", model_cache=cache, **TINY).distill(blob_data, 2, seed=3, progress=False)
+    # other training settings (epochs) are never served from the cache
+    with pytest.raises(pytest.fail.Exception, match="retrained"):
+        methods.create("unilevel", model_cache=cache, **{**TINY, "epochs": 5}).distill(blob_data, 2, seed=3,
+                                                                                         progress=False)

@@ -11,7 +11,8 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
                experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas)
-Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, cells/<label>-<hash>/{artifact, eval-*.json},
+Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (observers, teachers and squeezed
+models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
 commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md. A killed suite is rerun with the
 same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint.
@@ -30,6 +31,7 @@ gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import json
 import math
@@ -153,6 +155,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                         distill += ["--set", text]
                     if experts is not None:
                         distill += ["--experts", str(experts.directory)]
+                    if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
+                        distill += ["--set", f"model_cache={str(out / 'models')!r}"]
                     distill += ["--out", str(cell_dir / "artifact"), *common]
                     art = str(cell_dir / "artifact")
                     evals = {f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail] for name in models}
@@ -161,6 +165,14 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
     return cells, experts_cmds
+
+
+def shares_models(method: str) -> bool:
+    """Whether a method trains models on the data that cells can share (the recovery family's model_cache)."""
+    from ltdistill import methods
+
+    cls = methods.METHODS.get(method)
+    return cls is not None and "model_cache" in {f.name for f in dataclasses.fields(cls.Config)}
 
 
 def die_with_parent() -> None:

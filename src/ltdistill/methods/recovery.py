@@ -14,6 +14,7 @@ whose per-layer BN batch statistics match the model's, and relabel them with a t
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,10 @@ class RecoveryConfig:
     jitter: int | None = None  # max roll in pixels; None: side / 8 (SRe2L CIFAR: 4 at 32 px)
     flip: bool = True  # random horizontal flip of the batch per iteration
     temperature: float = 4.0  # relabeling temperature T of the evaluator (RDED: 4 with mixup)
+    model_cache: str | None = None  # a directory where trained observers / teachers / squeezed models are kept and
+    #                                 shared between runs (the recovery family's analogue of an expert buffer: IPC
+    #                                 10 and 50 and the ablations of one beta reuse one training); None: the run's
+    #                                 own checkpoint directory only. Results do not depend on it.
 
 
 def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0):
@@ -257,7 +262,7 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
         return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr, remedy=remedy,
                                 seed=seed, device=device, progress=progress, desc=role)
 
-    return cached_classifier(workdir, role, settings, build, train)
+    return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
 
 
 def class_major_layout(num_classes: int, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,17 +275,22 @@ def teacher_meta(model: str, options: dict, temperature: float) -> dict:
     return {"model": model, "options": options, "temperature": temperature}
 
 
-def cached_classifier(workdir, name: str, settings: dict, build, train) -> nn.Module:
+def cached_classifier(workdir, name: str, settings: dict, build, train, shared=None) -> nn.Module:
     """A trained observer/teacher, kept in <workdir>/.checkpoint/<name>.safetensors so that a rerun after a crash
-    skips its training; a file made with other settings is retrained over."""
+    skips its training, and, with `shared`, in <shared>/<fingerprint>.safetensors so that other runs with the same
+    training settings (model, width, epochs, lr, seed, remedy, data) load it instead of training again: sre2l's
+    squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded."""
     from safetensors.torch import load_file, safe_open
 
     from ltdistill.methods.loop import CHECKPOINT_DIR, fingerprint
     from ltdistill.synthetic import atomic_save_tensors
 
-    path = None if workdir is None else Path(workdir) / CHECKPOINT_DIR / f"{name}.safetensors"
     key = fingerprint(settings)
-    if path is not None and path.exists():
+    paths = [] if workdir is None else [Path(workdir) / CHECKPOINT_DIR / f"{name}.safetensors"]
+    paths += [] if shared is None else [Path(shared) / f"{key}.safetensors"]
+    for path in paths:
+        if not path.exists():
+            continue
         with safe_open(str(path), "pt") as f:
             same = f.metadata().get("fingerprint") == key
         if same:
@@ -288,8 +298,12 @@ def cached_classifier(workdir, name: str, settings: dict, build, train) -> nn.Mo
             net.load_state_dict(load_file(str(path), device=str(next(net.parameters()).device)))
             return net.eval()
     net = train()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_save_tensors({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, path,
-                            metadata={"fingerprint": key})
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    for path in paths:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BadInput(f"cannot write the trained {name} to {path.parent}: {e.strerror or e}") from None
+        atomic_save_tensors(state, path, metadata={"fingerprint": key, "role": name,
+                                                   "settings": json.dumps(settings, default=str)})
     return net
