@@ -237,10 +237,12 @@ def cost_table() -> str:
                 continue
             name = r.get("label") or variant(r)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
+            resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
                          f"{r.get('ipc')} | {r.get('device', 'cpu')} | {fmt(d.get('iterations'))} | "
-                         f"{fmt(d['wall_time_s'])} | {_seconds_per_iteration(d)} | {fmt(d.get('peak_rss_mb'))} | "
-                         f"{fmt(d.get('cuda_peak_mb'))} | {fmt(r.get('experts_seconds'))} |")
+                         f"{fmt(d['wall_time_s'])}{resumed} | {_seconds_per_iteration(d)} | "
+                         f"{fmt(d.get('peak_rss_mb'))} | {fmt(d.get('cuda_peak_mb'))} | "
+                         f"{fmt(r.get('experts_seconds'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -347,7 +349,8 @@ COST_NOTE = (
     "From the artifacts' metadata (`distill` block of each evaluation JSON): `distill s` is the whole `ltdistill "
     "distill` call, setup included (loading data and experts; for sre2l / unilevel also training their observer and "
     "teacher, which is their analogue of the expert buffer); `s/it` is the median of the loop's timed iterations, or, "
-    "marked *, wall time / iterations for artifacts made before iterations were timed. Trajectory methods (mtt, "
+    "marked *, wall time / iterations for artifacts made before iterations were timed; `(from it. N)`: the run was "
+    "resumed from a checkpoint at iteration N and `distill s` covers only the rest. Trajectory methods (mtt, "
     "datm, ltdd) need an expert buffer on top (`experts s` where the suite recorded it, else the expert-quality "
     "tables' `training s`); the recovery family and DM need none. Rows of different devices do not compare.")
 

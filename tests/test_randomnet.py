@@ -58,6 +58,7 @@ def test_dm_resume_after_a_crash_gives_the_same_result(blob_data, tmp_path, monk
     # every iteration is timed, those before the crash too (they come back from the checkpoint)
     seconds = resumed.meta["iteration_seconds"]
     assert len(seconds) == 7 and all(isinstance(t, float) and t > 0 for t in seconds)
+    assert resumed.meta["resumed_from"] == 3 and whole.meta["resumed_from"] == 0  # the crash came after checkpoint 3
 
 
 def test_bad_init_is_refused(blob_data):

@@ -51,3 +51,11 @@ def test_iteration_timing_shows_the_per_iteration_cost_and_its_drift():
     assert _seconds_per_iteration(timing) == "1.50"
     assert _seconds_per_iteration({"s_per_iteration": 4.0}) == "4.00*"  # untimed artifact: wall / iterations
     assert _seconds_per_iteration({"s_per_iteration": None}) == "-"
+
+
+def test_resumed_from_is_read_or_inferred_from_untimed_leading_iterations():
+    from ltdistill.evaluate.protocol import resumed_from
+
+    assert resumed_from({"resumed_from": 25, "iteration_seconds": [None] * 10 + [1.0]}) == 25
+    assert resumed_from({"iteration_seconds": [None, None, 1.0, 2.0]}) == 2  # before the loop recorded it
+    assert resumed_from({"loss_history": [1.0]}) == 0

@@ -95,8 +95,18 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                            "cuda_peak_mb": meta.get("cuda_peak_mb"),
                            "iterations": iterations, "config": meta.get("config"),
                            "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None,
-                           **iteration_timing(meta.get("iteration_seconds"))})
+                           "resumed_from": resumed_from(meta), **iteration_timing(meta.get("iteration_seconds"))})
     return result
+
+
+def resumed_from(meta: dict) -> int:
+    """The iteration the process that finished the artifact started at (0: one uninterrupted run), so wall_time_s
+    covers only the iterations after it. Artifacts from before the loop recorded it: the untimed iterations that
+    open their iteration_seconds came from an older checkpoint."""
+    if "resumed_from" in meta:
+        return int(meta["resumed_from"])
+    seconds = meta.get("iteration_seconds") or []
+    return next((i for i, t in enumerate(seconds) if t is not None), 0)
 
 
 def iteration_timing(seconds: list[float | None] | None) -> dict:

@@ -59,6 +59,7 @@ class SynthesisState:
     iteration: int = 0
     history: list[float | None] = field(default_factory=list)
     seconds: list[float | None] = field(default_factory=list)
+    resumed_from: int = 0  # the iteration this process started at (the artifact's wall_time_s covers only the rest)
     counters: dict[str, int] = field(default_factory=lambda: {"skipped_nonfinite": 0, "skipped_threshold": 0,
                                                                "rolled_back": 0})
 
@@ -129,8 +130,10 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
              checkpointer: Checkpointer | None = None, *, progress: bool = True, desc: str = "distill") -> None:
     """Run iterations state.iteration..iterations-1. `step(it)` accumulates gradients into the learnables and
     returns the loss, or None when the method chose to skip this iteration (e.g. DATM's loss threshold)."""
-    if checkpointer is not None and checkpointer.restore(state) and progress:
-        tqdm.write(f"resumed from {checkpointer.path} at iteration {state.iteration}")
+    if checkpointer is not None and checkpointer.restore(state):
+        state.resumed_from = state.iteration
+        if progress:
+            tqdm.write(f"resumed from {checkpointer.path} at iteration {state.iteration}")
     bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
                total=iterations)
     for it in bar:
@@ -169,7 +172,8 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     full = {"method": method.name, "config": dataclasses.asdict(method.config), **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
-    return {"loss_history": state.history, "iteration_seconds": state.seconds, **state.counters}
+    return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
+            **state.counters}
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:
