@@ -50,12 +50,12 @@ def run_cells(cells: list[Cell], out: Path) -> None:
         print(f"{cell.name}: {100 * result['balanced_acc']['mean']:.2f} ({time.time() - start:.0f}s)", flush=True)
 
 
-def table(json_dir: Path) -> str:
+def table(json_dir: Path, name_rows_by_file: bool = False) -> str:
     """The Markdown table of every cell JSON in json_dir, and the commands that produced them."""
-    return results_table(sorted(json_dir.glob("*.json")))
+    return results_table(sorted(json_dir.glob("*.json")), name_rows_by_file)
 
 
-def finish(out: Path) -> None:
-    text = table(out / "json")
+def finish(out: Path, name_rows_by_file: bool = False) -> None:
+    text = table(out / "json", name_rows_by_file)
     (out / "table.md").write_text(text)
     print(text)

@@ -62,13 +62,14 @@ def _seconds_per_iteration(distill: dict | None) -> str:
     return "-" if distill.get("s_per_iteration") is None else f"{distill['s_per_iteration']:.2f}*"
 
 
-def results_table(paths: list[Path]) -> str:
-    """The table and, when the JSONs carry them (benchmark cells), the commands that produced each row."""
+def results_table(paths: list[Path], name_rows_by_file: bool = False) -> str:
+    """The table and, when the JSONs carry them (benchmark cells), the commands that produced each row. Rows are
+    named by method and overrides, or by file name (for cells that differ in what no command line shows)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     commands: list[str] = []
     for path in paths:
         r = load_result(path)
-        lines.append(row(r))
+        lines.append(row(r, Path(path).stem if name_rows_by_file else None))
         commands += [c for c in r.get("commands", []) if c not in commands]
     text = "\n".join(lines) + "\n"
     if commands:
