@@ -244,7 +244,7 @@ def cost_table() -> str:
     from ltdistill.report.tables import _seconds_per_iteration, variant
 
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
-             "CUDA peak MB | experts s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     folders = [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS]
     for folder in folders:
         for p in sorted((DATA / folder).glob("*.json")):
@@ -259,7 +259,7 @@ def cost_table() -> str:
                          f"{r.get('ipc')} | {r.get('device', 'cpu')} | {fmt(d.get('iterations'))} | "
                          f"{fmt(d['wall_time_s'])}{resumed} | {_seconds_per_iteration(d)} | "
                          f"{fmt(d.get('peak_rss_mb'))} | {fmt(d.get('cuda_peak_mb'))} | "
-                         f"{fmt(r.get('experts_seconds'))} |")
+                         f"{fmt(r.get('experts_seconds') or d.get('models_seconds'))} |")
     return "\n".join(lines) + "\n"
 
 
@@ -368,8 +368,10 @@ COST_NOTE = (
     "teacher, which is their analogue of the expert buffer); `s/it` is the median of the loop's timed iterations, or, "
     "marked *, wall time / iterations for artifacts made before iterations were timed; `(from it. N)`: the run was "
     "resumed from a checkpoint at iteration N and `distill s` covers only the rest. Trajectory methods (mtt, "
-    "datm, ltdd) need an expert buffer on top (`experts s` where the suite recorded it, else the expert-quality "
-    "tables' `training s`); the recovery family and DM need none. Rows of different devices do not compare.")
+    "datm, ltdd) need an expert buffer on top (`experts / models s`: the buffer's training where the suite recorded "
+    "it, else see the expert-quality tables' `training s`); the recovery family (sre2l, unilevel) trains its "
+    "observer / teacher / squeezed model inside `distill s` (`experts / models s`: that part, or the seconds to load "
+    "them from a shared model_cache); DM needs neither. Rows of different devices do not compare.")
 
 
 TUNING_NOTE = (

@@ -129,6 +129,7 @@ def test_multi_round_selection_covers_a_tail_class_and_spreads_a_head_class():
 def test_recovery_methods_write_a_relabeling_teacher_and_beat_chance(name, blob_data, tmp_path):
     s = methods.create(name, **TINY).distill(blob_data, 3, seed=0, progress=False)
     assert s.images.shape == (12, 1, 8, 8) and s.soft and s.hard_labels.tolist() == sum([[c] * 3 for c in range(4)], [])
+    assert len(s.meta["iteration_seconds"]) == TINY["iterations"] and s.meta["models_seconds"] > 0  # cost records
     s.save(tmp_path / "set")
     loaded = SyntheticSet.load(tmp_path / "set")
     assert loaded.teacher is not None and set(loaded.teacher) == set(s.teacher)

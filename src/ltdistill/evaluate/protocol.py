@@ -92,7 +92,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
-                           "cuda_peak_mb": meta.get("cuda_peak_mb"),
+                           "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
                            "iterations": iterations, "config": meta.get("config"),
                            "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None,
                            "resumed_from": resumed_from(meta), **iteration_timing(meta.get("iteration_seconds"))})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,10 +191,11 @@ class GroupBNLoss:
 
 def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, groups: torch.Tensor,
             cfg: RecoveryConfig, *, pixel_range: tuple[torch.Tensor, torch.Tensor], generator: torch.Generator,
-            progress: bool = True, history: list | None = None, counters: dict | None = None) -> torch.Tensor:
+            progress: bool = True, history: list | None = None, counters: dict | None = None,
+            seconds: list | None = None) -> torch.Tensor:
     """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result.
     A step whose loss or image gradient is NaN/Inf is skipped (no update; counted in counters["skipped_nonfinite"]),
-    as in the trajectory loop (methods/loop.py)."""
+    as in the trajectory loop (methods/loop.py). `seconds` receives the wall time of every iteration."""
     counters = counters if counters is not None else {}
     counters.setdefault("skipped_nonfinite", 0)
     observer.eval().requires_grad_(False)
@@ -206,6 +208,7 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
     bn_loss = GroupBNLoss(observer, groups, cfg.first_bn_multiplier)
     try:
         for it in tqdm(range(cfg.iterations), desc="recover", disable=not progress, leave=False):
+            started = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = 0.5 * cfg.lr_img * (1 + math.cos(math.pi * it / cfg.iterations))
             dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
@@ -228,6 +231,8 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
                 x.copy_(torch.maximum(torch.minimum(x, high), low))
             if history is not None:
                 history.append(loss.item())
+            if seconds is not None:
+                seconds.append(round(time.perf_counter() - started, 4))
     finally:
         bn_loss.remove()
     return x.detach().cpu()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -40,8 +41,10 @@ class SRe2L(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
+        started = time.perf_counter()
         model = trained_classifier(data, cfg, model=cfg.model, remedy="none", seed=seed, role="squeezed",
                                    device=device, progress=progress, workdir=workdir)
+        models_seconds = time.perf_counter() - started
         generator = torch.Generator().manual_seed(seed)
         classes, groups = class_major_layout(data.num_classes, ipc)
         if cfg.init == "noise":
@@ -50,10 +53,12 @@ class SRe2L(Method):
             start = real_per_class(data, ipc, generator)[0]
         history: list[float] = []
         counters: dict[str, int] = {"skipped_nonfinite": 0}
+        seconds: list[float] = []
         images = recover(model, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-                         progress=progress, history=history, counters=counters)
+                         progress=progress, history=history, counters=counters, seconds=seconds)
         options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
-            "classes": classes.tolist(), "loss_history": history, **counters, "label_regime": "relabel",
+            "classes": classes.tolist(), "loss_history": history, "iteration_seconds": seconds,
+            "models_seconds": models_seconds, **counters, "label_regime": "relabel",
             "teacher": teacher_meta(cfg.model, options, cfg.temperature)},
             teacher=model.state_dict())

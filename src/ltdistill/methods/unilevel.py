@@ -26,6 +26,7 @@ uses the temperature-T KD loss of SRe2L/RDED for both methods so they are compar
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
@@ -130,8 +131,10 @@ class Unilevel(Method):
             if getattr(cfg, key) not in allowed:
                 raise BadInput(f"unilevel.{key} must be one of {allowed}, got {getattr(cfg, key)!r}")
         common = {"remedy": cfg.remedy, "device": device, "progress": progress, "workdir": workdir}
+        started = time.perf_counter()
         observer = trained_classifier(data, cfg, model=cfg.model, seed=seed, role="observer", **common)
         teacher = trained_classifier(data, cfg, model=cfg.teacher_model, seed=seed + 1, role="teacher", **common)
+        models_seconds = time.perf_counter() - started  # trained here, or loaded from a checkpoint / model_cache
         if cfg.recalibration != "off":
             recalibrate_bn(observer, data.train_x, data.train_y, data.num_classes, mode=cfg.recalibration)
         generator = torch.Generator().manual_seed(seed)
@@ -139,12 +142,14 @@ class Unilevel(Method):
         classes, groups = class_major_layout(data.num_classes, ipc)
         history: list[float] = []
         counters: dict[str, int] = {"skipped_nonfinite": 0}
+        seconds: list[float] = []
         images = start if cfg.iterations == 0 else recover(
             observer, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-            progress=progress, history=history, counters=counters)
+            progress=progress, history=history, counters=counters, seconds=seconds)
         options = network_options(cfg.teacher_model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(teacher, images), meta={
-            "classes": classes.tolist(), "loss_history": history, **counters, "label_regime": "relabel",
+            "classes": classes.tolist(), "loss_history": history, "iteration_seconds": seconds,
+            "models_seconds": models_seconds, **counters, "label_regime": "relabel",
             "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature)},
             teacher=teacher.state_dict())
 
