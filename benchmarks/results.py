@@ -226,17 +226,29 @@ def phase_cost_table(paths: list[Path]) -> str:
 
 
 def summary() -> str:
-    """One line per (method, IPC) across sections: the head/tail picture the papers argue about."""
-    lines = ["| section | method | IPC | balanced acc (%) | many (%) | few (%) | LT-test F1 |",
-             "|---|---|---|---|---|---|---|"]
-    for folder, _, _ in SECTIONS:
+    """One line per (section, method, beta, IPC) of every Fashion-MNIST-LT cell: the head/tail picture the papers
+    argue about. Anatomy hybrids are left out (they are diagnostics, not methods)."""
+    lines = ["| section | method | beta | IPC | balanced acc (%) | many (%) | few (%) | LT-test F1 | eval epochs | "
+             "device |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    folders = [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS if not f.startswith("anatomy-")]
+    rows = []
+    for folder in folders:
         for p in sorted((DATA / folder).glob("*.json")):
             r = json.loads(p.read_text())
-            name = p.stem.split("-b")[-1].split("-", 1)[-1] if r["method"] != "full" else "full long-tailed set"
-            lines.append(f"| {folder} | {name} | {r.get('ipc') or 'all'} | {100 * r['balanced_acc']['mean']:.1f} | "
-                         f"{100 * r['many']:.1f} | {100 * r['few']:.1f} | {r['lt_test']['f1']:.3f} |"
-                         if r.get("dataset") == "fashion-mnist" else "")
-    return "\n".join(line for line in lines if line) + "\n"
+            beta = r.get("imbalance_factor") or 0
+            if r.get("dataset") != "fashion-mnist" or beta <= 1:
+                continue
+            if r.get("label"):  # a bench cell
+                name = "full long-tailed set" if r["label"] == "full" else r["label"]
+            else:
+                name = "full long-tailed set" if r["method"] == "full" else p.stem.split("-b")[-1].split("-", 1)[-1]
+            rows.append((beta, r.get("ipc") or 0, folder, name,
+                         f"| {folder} | {name} | {beta:g} | {r.get('ipc') or 'all'} | "
+                         f"{100 * r['balanced_acc']['mean']:.1f} | {100 * r['many']:.1f} | {100 * r['few']:.1f} | "
+                         f"{r['lt_test']['f1']:.3f} | {r.get('epochs', '?')} | {r.get('device', 'cpu')} |"))
+    lines += [row for *_, row in sorted(rows, key=lambda t: (-t[0], t[1], t[2], t[3]))]
+    return "\n".join(lines) + "\n"
 
 
 def cost_table() -> str:
@@ -304,10 +316,11 @@ def main() -> None:
         f"(commit {commit()}, rendered on {platform.machine()} with Python {platform.python_version()}). "
         "Every table names its protocol and device; the commands that produced each cell are listed under it.", "",
     ]
-    parts += ["## Summary: Fashion-MNIST-LT beta 100, head vs tail", "",
-              "Every Fashion-MNIST cell of the sections below (many = the 4 head classes, few = the 3 tail classes "
-              "by training count). Same data, same evaluation protocol (cpu); distillation ran on CPU (foundation, "
-              "ltdd-fmnist-cpu) or GPU (the -gpu sections).", "", summary(), ""]
+    parts += ["## Summary: Fashion-MNIST-LT, head vs tail", "",
+              "Every Fashion-MNIST-LT cell of the sections below, by beta then IPC (many = the 4 head classes, few = "
+              "the 3 tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, "
+              "300 evaluation epochs for sets); `device` is where the set was made and evaluated.", "",
+              summary(), ""]
     for folder, title, note in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             parts += [f"## {title}", "", note, "", bench_section(DATA / folder), ""]
