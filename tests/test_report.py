@@ -59,3 +59,12 @@ def test_resumed_from_is_read_or_inferred_from_untimed_leading_iterations():
     assert resumed_from({"resumed_from": 25, "iteration_seconds": [None] * 10 + [1.0]}) == 25
     assert resumed_from({"iteration_seconds": [None, None, 1.0, 2.0]}) == 2  # before the loop recorded it
     assert resumed_from({"loss_history": [1.0]}) == 0
+
+
+def test_row_names_show_result_changing_overrides_only():
+    from ltdistill.report.tables import variant
+
+    r = {"method": "unilevel", "commands": ["ltdistill distill --method unilevel --set epochs=50 --set "
+                                            "\"model_cache='runs/m'\" --set checkpoint_every=5 --out x"]}
+    assert variant(r) == "unilevel (epochs=50)"
+    assert variant({"method": "dm", "commands": ["ltdistill distill --method dm --set model_cache=x"]}) == "dm"

@@ -12,6 +12,9 @@ HEADER = ["dataset", "beta", "training set", "IPC", "balanced acc (%)", "many / 
           "eval epochs", "device", "s/run", "distill s/it"]
 
 
+RESULT_NEUTRAL = {"model_cache", "checkpoint_every"}  # config keys that say where / how often, not what
+
+
 def load_result(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
@@ -29,7 +32,8 @@ def variant(r: dict) -> str:
     overrides = []
     for command in r.get("commands", []):
         tokens = shlex.split(command)
-        overrides += [tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == "--set"]
+        overrides += [tokens[i + 1] for i, t in enumerate(tokens[:-1]) if t == "--set"
+                      and tokens[i + 1].split("=")[0].strip() not in RESULT_NEUTRAL]
     method = r.get("method") or "?"
     return f"{method} ({', '.join(overrides)})" if overrides else method
 
