@@ -135,6 +135,14 @@ BENCH_SECTIONS = [
      "not finish inside two 280-second attempts on the H100, so DC has no balanced Fashion-MNIST number yet; "
      "its implementation is checked by tests (distance, loop table, learning from noise on an easy set), and a "
      "20-iteration DC set on Fashion-MNIST-LT is in the two-stage section below."),
+    ("bench-fmnist-unilevel-cpu", "Benchmark suite `fmnist-unilevel-cpu`: the recovery family on Fashion-MNIST-LT "
+     "beta 10 and 100, IPC 10 and 50 (CPU)",
+     "`ltdistill bench --suite fmnist-unilevel-cpu --out runs/unilevel-cpu` on the 2-core CPU, one thread per job "
+     "(benchmarks/suites/fmnist-unilevel-cpu.toml: cpu protocol, observer / teacher / squeezed model 50 epochs, "
+     "unilevel 500 and sre2l 1000 recovery iterations, 300 evaluation epochs, 3 runs; no full-set reference and no "
+     "DD-Ranking columns, see the fmnist GPU suite for those at beta 100). Cells of one beta share their trained "
+     "models through the suite's model_cache, so an IPC 50 cell's `distill s` is recovery and relabeling only. "
+     "UNILEVEL_READING"),
     ("bench-quick-cpu", "Benchmark suite `quick`: digits-LT beta 10, IPC 10, every method at tiny budgets (CPU)",
      "On a clean clone on the idle 2-core CPU machine: `make install` (venv, torch, the package; about 1 min), then "
      "`/usr/bin/time -v .venv/bin/ltdistill bench --suite quick --out runs/quick`: **5 min 15 s wall** for the whole "
