@@ -154,9 +154,11 @@ BENCH_SECTIONS = [
      "Reading (beta 10, the uni-level paper's headline imbalance): at IPC 10 unilevel 76.79 > Random 74.48 > "
      "sre2l 68.60, so the paper's claim unilevel > sre2l holds here (+8.2; the paper reports +15.6 over the previous "
      "best on CIFAR-100-LT); sre2l from noise loses tail classes (few 72.5 vs 91.5). At IPC 50 unilevel 83.85 > "
-     "Random 81.93. Training the observer and teacher (50 epochs each on the ~24k beta-10 images, one thread) is most "
+     "Random 81.93 > sre2l 71.75 (sre2l's Shirt class at 4%). Training the observer and teacher (50 epochs "
+     "each on the ~24k beta-10 images, one thread) is most "
      "of unilevel's 41 minutes at IPC 10; the IPC 50 cell loaded them from the cache and its 500 recovery iterations "
-     "took 0.79 s each (8 min in all). Cells not in the table were still to run when the session ended (rerun the "
+     "took 0.79 s each (8 min in all; sre2l's 1000 at IPC 50: 0.75 s each, its squeezed model also cached). "
+     "Cells not in the table were still to run when the session ended (rerun the "
      "command to resume)."),
     ("bench-quick-cpu", "Benchmark suite `quick`: digits-LT beta 10, IPC 10, every method at tiny budgets (CPU)",
      "On a clean clone on the idle 2-core CPU machine: `make install` (venv, torch, the package; about 1 min), then "
