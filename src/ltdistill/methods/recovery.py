@@ -195,7 +195,7 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             seconds: list | None = None) -> torch.Tensor:
     """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result.
     A step whose loss or image gradient is NaN/Inf is skipped (no update; counted in counters["skipped_nonfinite"]),
-    as in the trajectory loop (methods/loop.py). `seconds` receives the wall time of every iteration."""
+    as in the trajectory loop (methods/loop.py). `seconds` receives the wall time of every iteration that updated."""
     counters = counters if counters is not None else {}
     counters.setdefault("skipped_nonfinite", 0)
     observer.eval().requires_grad_(False)
