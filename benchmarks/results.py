@@ -285,11 +285,13 @@ def cost_table() -> str:
 
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
              "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    folders = [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS]
+    folders = [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS if not f.startswith("anatomy-")]
     for folder in folders:
         for p in sorted((DATA / folder).glob("*.json")):
             r = json.loads(p.read_text())
-            d = r.get("distill") or {}
+            d = dict(r.get("distill") or {})
+            if "resumed_from" not in d and d.get("timed_iterations") and d.get("iterations"):
+                d["resumed_from"] = d["iterations"] - d["timed_iterations"]  # JSONs from before it was recorded
             if d.get("wall_time_s") is None or "random" in (r.get("label"), r.get("method")):
                 continue
             name = r.get("label") or variant(r)
