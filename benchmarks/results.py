@@ -97,8 +97,8 @@ SECTIONS = [
      "removed costs 2 to 11 points, ED and DAM most, and both protect the tail. What does not hold is LTDD > "
      "Random: 73.33 vs 74.41. Loop cost, median seconds per iteration with one thread while another one-thread job "
      "shared the machine: LTDD 8.7 (its quarters 8.6 / 8.5 / 9.1 / 8.5: the cost does not grow over a run, the "
-     "11 s seen last session was contention), ED-off 6.9 (one expert kind), one-hot init 11.0 (ran beside "
-     "heavier jobs). The ltdd run was resumed from a checkpoint at iteration 125, see the cost table."),
+     "11 s seen last session was contention), ED-off 6.9 (one matching phase instead of two), one-hot init 11.0 "
+     "(ran beside heavier jobs). The ltdd run was resumed from a checkpoint at iteration 125, see the cost table."),
     ("anatomy-ltdd-fmnist-cpu", "What LTDD's matching changed on Fashion-MNIST-LT beta 100, IPC 10 (CPU)",
      "`python benchmarks/anatomy.py --before runs/trajectory-fmnist-cpu/artifacts/fashion-mnist-b100-ltdd-init-only-"
      "ipc10 --after runs/trajectory-fmnist-cpu/artifacts/fashion-mnist-b100-ltdd-ipc10 --out runs/anatomy-ltdd-"
