@@ -251,6 +251,19 @@ def logits_of(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> 
     return torch.cat([model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
 
 
+def recover_recorded(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, groups: torch.Tensor,
+                     cfg: RecoveryConfig, **options) -> tuple[torch.Tensor, dict]:
+    """recover() (none with cfg.iterations 0) and its record for the artifact's meta: loss history, seconds per
+    iteration, skipped steps. `options`: recover's keyword arguments (pixel_range, generator, progress)."""
+    history: list[float] = []
+    seconds: list[float] = []
+    counters: dict[str, int] = {"skipped_nonfinite": 0}
+    if cfg.iterations > 0:
+        images = recover(observer, images, classes, groups, cfg, history=history, counters=counters, seconds=seconds,
+                         **options)
+    return images, {"loss_history": history, "iteration_seconds": seconds, **counters}
+
+
 def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, seed: int, role: str, device: str,
                        progress: bool, workdir) -> nn.Module:
     """Observer, teacher or squeezed model: trained on the long-tailed set (with `remedy`), kept in the run's

@@ -23,7 +23,7 @@ from ltdistill.methods.recovery import (
     logits_of,
     network_options,
     pixel_range,
-    recover,
+    recover_recorded,
     teacher_meta,
     trained_classifier,
 )
@@ -51,14 +51,10 @@ class SRe2L(Method):
             start = torch.randn((len(classes), *data.train_x.shape[1:]), generator=generator)
         else:
             start = real_per_class(data, ipc, generator)[0]
-        history: list[float] = []
-        counters: dict[str, int] = {"skipped_nonfinite": 0}
-        seconds: list[float] = []
-        images = recover(model, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-                         progress=progress, history=history, counters=counters, seconds=seconds)
+        images, record = recover_recorded(model, start, classes, groups, cfg, pixel_range=pixel_range(data),
+                                          generator=generator, progress=progress)
         options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
-            "classes": classes.tolist(), "loss_history": history, "iteration_seconds": seconds,
-            "models_seconds": models_seconds, **counters, "label_regime": "relabel",
+            "classes": classes.tolist(), **record, "models_seconds": models_seconds, "label_regime": "relabel",
             "teacher": teacher_meta(cfg.model, options, cfg.temperature)},
             teacher=model.state_dict())

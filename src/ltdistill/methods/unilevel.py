@@ -42,7 +42,7 @@ from ltdistill.methods.recovery import (
     network_options,
     pixel_range,
     recalibrate_bn,
-    recover,
+    recover_recorded,
     teacher_meta,
     trained_classifier,
 )
@@ -140,16 +140,11 @@ class Unilevel(Method):
         generator = torch.Generator().manual_seed(seed)
         start, distinct = self._initial_images(data, ipc, teacher, generator, device)
         classes, groups = class_major_layout(data.num_classes, ipc)
-        history: list[float] = []
-        counters: dict[str, int] = {"skipped_nonfinite": 0}
-        seconds: list[float] = []
-        images = start if cfg.iterations == 0 else recover(
-            observer, start, classes, groups, cfg, pixel_range=pixel_range(data), generator=generator,
-            progress=progress, history=history, counters=counters, seconds=seconds)
+        images, record = recover_recorded(observer, start, classes, groups, cfg, pixel_range=pixel_range(data),
+                                          generator=generator, progress=progress)
         options = network_options(cfg.teacher_model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(teacher, images), meta={
-            "classes": classes.tolist(), "loss_history": history, "iteration_seconds": seconds,
-            "models_seconds": models_seconds, **counters, "label_regime": "relabel",
+            "classes": classes.tolist(), **record, "models_seconds": models_seconds, "label_regime": "relabel",
             "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature)},
             teacher=teacher.state_dict())
 
