@@ -282,7 +282,7 @@ def cost_table() -> str:
     memory): wall time of the distillation, seconds per iteration, peak host / CUDA memory, and the expert buffer's
     training time when the cell's suite recorded it. The device column says where it ran: only rows of one device
     compare."""
-    from ltdistill.report.tables import _seconds_per_iteration, variant
+    from ltdistill.report.tables import _models_seconds, _seconds_per_iteration, variant
 
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
              "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -302,7 +302,7 @@ def cost_table() -> str:
                          f"{r.get('ipc')} | {r.get('device', 'cpu')} | {fmt(d.get('iterations'))} | "
                          f"{fmt(d['wall_time_s'])}{resumed} | {_seconds_per_iteration(d)} | "
                          f"{fmt(d.get('peak_rss_mb'))} | {fmt(d.get('cuda_peak_mb'))} | "
-                         f"{fmt(r.get('experts_seconds') or d.get('models_seconds'))} |")
+                         f"{_models_seconds(r, d)} |")
     return "\n".join(lines) + "\n"
 
 
