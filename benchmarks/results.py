@@ -360,8 +360,9 @@ def main() -> None:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             parts += [f"## {title}", "", note, "", table(DATA / folder, folder.startswith("anatomy-")), ""]
     for path in sorted(DATA.glob("tune-*/tuning.json")):
-        parts += [f"## Tuning on the validation holdout: {path.parent.name}", "", TUNING_NOTE, "",
-                  tuning_table(path), ""]
+        reading = TUNING_READINGS.get(path.parent.name, "")
+        parts += [f"## Tuning on the validation holdout: {path.parent.name}", "", f"{TUNING_NOTE} {reading}".strip(),
+                  "", tuning_table(path), ""]
     for path in sorted((DATA / "experts").glob("*.json")):
         parts += [f"## Expert quality: {path.stem}", "",
                   "Balanced-test accuracy of the experts' final parameters (`ltdistill experts` prints and saves "
@@ -423,14 +424,17 @@ TUNING_NOTE = (
     "out as a balanced validation set before the long-tailed set is built; experts, distillation and evaluation of "
     "every grid point use only the rest, and the point with the best mean validation balanced accuracy is chosen. "
     "The test set is not read. The chosen values then go into the preset, whose test numbers come from the "
-    "trajectory benchmark on the standard data. On digits the holdout is 20 images per class, so one image moves a "
-    "class by 5 points and the balanced accuracy by 0.5: gaps under ~2 points between grid points are within noise. "
-    "Chosen for configs/ltdd/digits-lt-b10-ipc10-tuned.toml; its test-set number (93.07) is in the section "
-    "\"LTDD with the tuned digits-LT preset\". Random real "
-    "images on the same holdout score higher than every grid point (the reference row: `ltdistill distill --method "
-    "random --dataset digits --imbalance 10 --holdout 20 --ipc 10`, then `evaluate --split val --runs 2`): on "
-    "digits-LT beta 10 the tail has only 9-11 images, so IPC 10 of real images is nearly the whole tail, and no "
-    "trajectory method here beats it (as in the foundation and digits trajectory tables).")
+    "trajectory benchmark on the standard data. Reference rows: `ltdistill distill --method random ... --holdout V "
+    "--ipc 10`, then `evaluate --split val --runs 2`, on the same holdout.")
+TUNING_READINGS = {  # folder under docs/data -> what its grid showed
+    "tune-digits-ltdd": (
+        "On digits the holdout is 20 images per class, so one image moves a class by 5 points and the balanced "
+        "accuracy by 0.5: gaps under ~2 points between grid points are within noise. Chosen for "
+        "configs/ltdd/digits-lt-b10-ipc10-tuned.toml; its test-set number (93.07) is in the section \"LTDD with the "
+        "tuned digits-LT preset\". Random real images on the same holdout score higher than every grid point: on "
+        "digits-LT beta 10 the tail has only 9-11 images, so IPC 10 of real images is nearly the whole tail, and no "
+        "trajectory method here beats it (as in the foundation and digits trajectory tables)."),
+}
 
 
 TWOSTAGE_NOTE = (
