@@ -49,8 +49,13 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     run_suite(str(suite), out, progress=False)  # a rerun runs no command again
     assert (out / "log.txt").read_text().count("\n$ ") == commands
     assert json.loads(result_path.read_text())["balanced_acc"] == result["balanced_acc"]
-    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 2"))
-    with pytest.raises(BadInput, match="another suite definition"):
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')  # a grown suite runs just its new cell
+    run_suite(str(suite), out, progress=False)
+    assert (out / "log.txt").read_text().count("\n$ ") > commands
+    assert (out / "results" / "herding_digits_b10_ipc2_s0.json").exists()
+    assert json.loads(result_path.read_text())["balanced_acc"] == result["balanced_acc"]
+    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 2"))  # a finished cell's settings changed
+    with pytest.raises(BadInput, match="finished cell .* was made with other settings .*runs differ"):
         run_suite(str(suite), out, progress=False)
 
 

@@ -15,7 +15,8 @@ Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (o
 models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
 commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md. A killed suite is rerun with the
-same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint.
+same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A suite file may grow
+between reruns (its new cells run); a finished cell whose settings changed is refused, never silently reused.
 
 DD-Ranking (NUS-HPC-AI-Lab/DD-Ranking; Li et al. arXiv 2505.13300), per cell and evaluation seed-averaged:
     HLR = Acc_real-hard - Acc_syn-hard   (full long-tailed set vs the set with its class labels only; lower is better)
@@ -253,6 +254,18 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
                           "rdm_regime": random.get("label_regime", "hard")}
 
 
+def check_finished_cells(cells: list[Cell], out: Path) -> None:
+    """A suite may grow (new methods, betas, IPCs: their cells just run), but a finished cell is reused by name, so
+    one whose settings changed since (runs, protocol, a method's overrides, ...) is refused rather than reused."""
+    for cell in cells:
+        target = out / "results" / f"{cell.name}.json"
+        if target.exists():
+            stored = json.loads(target.read_text()).get("key")
+            changed = sorted(k for k in set(cell.key) | set(stored or {}) if (stored or {}).get(k) != cell.key.get(k))
+            check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
+                               f"asks ({', '.join(changed)} differ); choose a new --out")
+
+
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None) -> Path:
     """Run (or resume) a suite; `only`: run just the cells of these method labels (the full-set reference always)."""
@@ -266,12 +279,8 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         unknown = sorted(set(only) - {c.label for c in cells})
         check(not unknown, f"--only: no cell has label(s) {unknown}; labels: {sorted({c.label for c in cells})}")
         cells = [c for c in cells if c.label in only or c.label == "full"]
-    record = out / "suite.json"
-    if record.exists():
-        previous = json.loads(record.read_text())
-        check(previous.get("suite") == suite, f"{out} holds a run of another suite definition; choose a new --out")
-    else:
-        atomic_write_bytes(record, json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
+    check_finished_cells(cells, out)
+    atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
     log = out / "log.txt"
     needed = {c.experts for c in cells if c.experts is not None}
     for experts in experts_cmds.values():
