@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ltdistill.bench import ddranking, load_suite, run_suite
+from ltdistill.bench import ddranking, load_suite, run_suite, suite_plan
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
 
@@ -38,7 +38,10 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)
     out = tmp_path / "run"
+    assert main(["bench", "--suite", str(suite), "--out", str(out), "--plan"]) == 0 and not out.exists()
+    assert "random_digits_b10_ipc2_s0  to run" in suite_plan(str(suite), out)
     table = run_suite(str(suite), out, progress=False)
+    assert suite_plan(str(suite), out).endswith("2 of 2 cells done in " + str(out) + "\n")
     result_path = out / "results" / "random_digits_b10_ipc2_s0.json"
     result = json.loads(result_path.read_text())
     assert result["ddranking"]["ior"] == 0.0  # random against itself

@@ -2,7 +2,7 @@
 
 import torch
 
-from ltdistill.methods.loop import Learnable, SynthesisState, optimize
+from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, checkpoint_iteration, optimize
 
 
 def make_state():
@@ -47,3 +47,18 @@ def test_a_skipped_iteration_is_recorded_as_none():
     state = make_state()
     optimize(state, 2, lambda it: None, progress=False)
     assert state.history == [None, None] and state.counters["skipped_threshold"] == 2
+
+
+def test_checkpoint_iteration_reads_where_a_run_would_resume(tmp_path):
+    assert checkpoint_iteration(tmp_path) is None  # no checkpoint
+    state = make_state()
+
+    def step(it):
+        loss = (state["images"] ** 2).sum()
+        loss.backward()
+        return loss.item()
+
+    optimize(state, 3, step, Checkpointer(tmp_path, {"a": 1}, every=2), progress=False)
+    assert checkpoint_iteration(tmp_path) == 3  # the last iteration is always saved
+    (tmp_path / ".checkpoint" / "state.safetensors").write_bytes(b"not a safetensors file")
+    assert checkpoint_iteration(tmp_path) is None

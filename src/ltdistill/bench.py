@@ -266,6 +266,41 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
                                f"asks ({', '.join(changed)} differ); choose a new --out")
 
 
+def cell_status(cell: Cell, out: Path) -> str:
+    """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
+    if (out / "results" / f"{cell.name}.json").exists():
+        return "done"
+    artifact = cell.directory / "artifact"
+    if cell.distill and not (artifact / "meta.json").exists():
+        from ltdistill.methods.loop import checkpoint_iteration
+
+        it = checkpoint_iteration(artifact)
+        if it is not None:
+            return f"distilling (checkpoint at iteration {it})"
+        return "started (no checkpoint yet)" if artifact.exists() else "to run"
+    left = [name for name in cell.evals if not (cell.directory / f"eval-{name}.json").exists()]
+    if not cell.distill and len(left) == len(cell.evals):
+        return "to run"
+    return f"evaluating ({', '.join(left)} left)" if left else "evaluated, not yet collected"
+
+
+def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None) -> str:
+    """`bench --plan`: every cell of the suite and where it stands in `out`; runs nothing."""
+    out = Path(out)
+    cells, experts_cmds = plan(load_suite(find_suite(name)), out, [])
+    cells = [c for c in cells if not only or c.label in only or c.label == "full"]
+    rows = [("cell", "status")]
+    for experts in experts_cmds.values():
+        if any(c.experts == experts.directory for c in cells):
+            done = (experts.directory / "accuracy.json").exists()
+            rows.append((f"experts {experts.directory.name}", "done" if done else "to train"))
+    statuses = [cell_status(c, out) for c in cells]
+    rows += [(c.name, status) for c, status in zip(cells, statuses, strict=True)]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [f"{name:<{width}}{status}" for name, status in rows]
+    return "\n".join(lines + [f"{statuses.count('done')} of {len(cells)} cells done in {out}"]) + "\n"
+
+
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None) -> Path:
     """Run (or resume) a suite; `only`: run just the cells of these method labels (the full-set reference always)."""

@@ -132,6 +132,7 @@ def build_parser() -> Parser:
     b.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     b.add_argument("--only", default=None, help="comma-separated method labels: run just those cells")
+    b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
     r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
@@ -502,11 +503,15 @@ def cmd_twostage(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from ltdistill.bench import run_suite
+    from ltdistill.bench import run_suite, suite_plan
 
+    only = args.only.split(",") if args.only else None
+    if args.plan:
+        print(suite_plan(args.suite, args.out, only=only), end="")
+        return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress, only=args.only.split(",") if args.only else None)
+                      progress=not args.no_progress, only=only)
     print(table.read_text(), end="")
     print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
     return 0

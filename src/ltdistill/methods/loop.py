@@ -122,6 +122,15 @@ class Checkpointer:
         return True
 
 
+def checkpoint_iteration(workdir: str | Path) -> int | None:
+    """The iteration a run in workdir would resume from; None when it has no readable checkpoint."""
+    try:
+        with safe_open(str(Path(workdir) / CHECKPOINT_DIR / "state.safetensors"), "pt") as f:
+            return int(f.metadata()["iteration"])
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError):
+        return None
+
+
 def clear_checkpoint(workdir: str | Path) -> None:
     shutil.rmtree(Path(workdir) / CHECKPOINT_DIR, ignore_errors=True)
 
