@@ -159,7 +159,12 @@ BENCH_SECTIONS = [
      "not report Fashion-MNIST. The DC cell (100 iterations = 100 x (10 matching passes + 450 network steps)) did "
      "not finish inside two 280-second attempts on the H100, so DC has no balanced Fashion-MNIST number yet; "
      "its implementation is checked by tests (distance, loop table, learning from noise on an easy set), and a "
-     "20-iteration DC set on Fashion-MNIST-LT is in the two-stage section below."),
+     "20-iteration DC set on Fashion-MNIST-LT is in the two-stage section below. On the 2-core CPU one DC iteration "
+     "at IPC 10 takes 104-113 s (`ltdistill distill --method dc --dataset fashion-mnist --imbalance 1 --ipc 10 "
+     "--iterations 3 --protocol cpu`, one thread beside two other jobs; cProfile: one matching pass over the 10 "
+     "classes with 256 real images each 4.3 s, one inner training of 50 epochs on the 100 images 7.9 s, 10 of each "
+     "per iteration), so the reference's 1000 iterations would take about 30 hours here: DC at its published budget "
+     "is GPU work."),
     ("bench-fmnist-unilevel-cpu", "Benchmark suite `fmnist-unilevel-cpu`: the recovery family on Fashion-MNIST-LT "
      "beta 10 and 100, IPC 10 and 50 (CPU)",
      "`ltdistill bench --suite fmnist-unilevel-cpu --out runs/unilevel-cpu` on the 2-core CPU, one thread per job "
