@@ -182,7 +182,7 @@ BENCH_SECTIONS = [
      "At beta 100 IPC 10 unilevel scores 77.52 on CPU (GPU suite: 77.2) against Random 74.51 and sre2l 66.75 (GPU "
      "suite: 65.3; its Shirt class at 2%): unilevel > sre2l by 10.8 there, and > LTDD (73.33, CPU section below). "
      "At beta 100 IPC 50 unilevel (80.74 ± 0.97) falls below hard-label Random (82.83 ± 0.41); Shirt, the "
-     "class Random also finds hardest, is at 39%. "
+     "class Random also finds hardest (57%), is at 39%. "
      "**Ablation at beta 10, IPC 10** (each component removed in turn; every cell shares the cached observer and "
      "teacher except no-remedy, whose observer is sre2l's squeezed model and whose teacher was trained anew): BN "
      "recalibration changes little (class-balanced 76.79, instance 76.74, off 76.47); every other component costs "
