@@ -48,6 +48,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.errors import BadInput, check
+from ltdistill.methods.loop import checkpoint_iteration
 from ltdistill.synthetic import atomic_write_bytes
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
@@ -260,8 +261,8 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
     for cell in cells:
         target = out / "results" / f"{cell.name}.json"
         if target.exists():
-            stored = json.loads(target.read_text()).get("key")
-            changed = sorted(k for k in set(cell.key) | set(stored or {}) if (stored or {}).get(k) != cell.key.get(k))
+            stored = json.loads(target.read_text()).get("key") or {}
+            changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
                                f"asks ({', '.join(changed)} differ); choose a new --out")
 
@@ -272,8 +273,6 @@ def cell_status(cell: Cell, out: Path) -> str:
         return "done"
     artifact = cell.directory / "artifact"
     if cell.distill and not (artifact / "meta.json").exists():
-        from ltdistill.methods.loop import checkpoint_iteration
-
         it = checkpoint_iteration(artifact)
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"
