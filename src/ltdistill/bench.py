@@ -73,6 +73,18 @@ class Cell:
     evals: dict[str, list[str]] = field(default_factory=dict)  # eval name -> evaluate command (without --json)
     experts: Path | None = None
 
+    @property
+    def artifact(self) -> Path:
+        return self.directory / "artifact"
+
+    def eval_json(self, name: str) -> Path:
+        return self.directory / f"eval-{name}.json"
+
+
+def needless_eval(name: str, meta: dict) -> bool:
+    """The hard-label evaluation of a set that has hard labels only: its main evaluation already is Acc_syn-hard."""
+    return name == "hard" and not meta.get("soft_labels") and "teacher" not in meta
+
 
 @dataclass
 class Experts:
@@ -159,8 +171,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                         distill += ["--experts", str(experts.directory)]
                     if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
                         distill += ["--set", f"model_cache={str(out / 'models')!r}"]
-                    distill += ["--out", str(cell_dir / "artifact"), *common]
                     art = str(cell_dir / "artifact")
+                    distill += ["--out", art, *common]
                     evals = {f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail] for name in models}
                     if suite.get("ddranking", True):
                         evals["hard"] = [*CLI, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
@@ -209,16 +221,16 @@ def evaluation_json(cmd: list[str], path: Path, log: Path) -> dict:
 def run_cell(cell: Cell, out: Path, log: Path) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
-    if cell.distill and not (cell_dir / "artifact" / "meta.json").exists():
+    meta_path = cell.artifact / "meta.json"
+    if cell.distill and not meta_path.exists():
         run_command(cell.distill, log)
     evals = {}
-    meta_path = cell_dir / "artifact" / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     for name, cmd in cell.evals.items():
-        if name == "hard" and not meta.get("soft_labels") and "teacher" not in meta:
+        if needless_eval(name, meta):
             evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
             continue
-        evals[name] = evaluation_json(cmd, cell_dir / f"eval-{name}.json", log)
+        evals[name] = evaluation_json(cmd, cell.eval_json(name), log)
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
     commands = ([cell.distill] if cell.distill else []) + list(cell.evals.values())
@@ -271,13 +283,14 @@ def cell_status(cell: Cell, out: Path) -> str:
     """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
     if (out / "results" / f"{cell.name}.json").exists():
         return "done"
-    artifact = cell.directory / "artifact"
-    if cell.distill and not (artifact / "meta.json").exists():
-        it = checkpoint_iteration(artifact)
+    meta_path = cell.artifact / "meta.json"
+    if cell.distill and not meta_path.exists():
+        it = checkpoint_iteration(cell.artifact)
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"
-        return "started (no checkpoint yet)" if artifact.exists() else "to run"
-    left = [name for name in cell.evals if not (cell.directory / f"eval-{name}.json").exists()]
+        return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
     if not cell.distill and len(left) == len(cell.evals):
         return "to run"
     return f"evaluating ({', '.join(left)} left)" if left else "evaluated, not yet collected"
