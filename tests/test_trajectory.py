@@ -226,11 +226,11 @@ def test_mtt_iterations_reduce_the_matching_loss(std_buffer):
 
 
 def test_mtt_resume_after_a_crash_gives_the_same_result(std_buffer, tmp_path, monkeypatch):
-    import ltdistill.methods.mtt as mtt
+    import ltdistill.methods.trajectory as trajectory
 
     data, out = std_buffer
     whole = methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False)
-    monkeypatch.setattr(mtt, "match_trajectory", crash_after(4, mtt.match_trajectory))
+    monkeypatch.setattr(trajectory, "match_trajectory", crash_after(4, trajectory.match_trajectory))
     with pytest.raises(Crash):  # dies in iteration 5; the checkpoint holds iteration 3
         methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False,
                                                                 workdir=tmp_path)

@@ -18,7 +18,7 @@ from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.mtt import MTTConfig
-from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
+from ltdistill.methods.trajectory import Matching, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -69,9 +69,7 @@ class DATM(Method):
 
         def step(it):
             start, target = sampler.sample(cfg.min_start_epoch, window_upper(cfg, it), cfg.expert_epochs)
-            loss = match_trajectory(m.flat_model, start, target, state["images"], labels, state["lr"],
-                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa,
-                                    generator=m.generator, gradient=cfg.gradient, skip_above=cfg.threshold)
+            loss = m.match(state, labels, start, target, cfg, dsa, syn_steps=cfg.syn_steps, skip_above=cfg.threshold)
             return None if cfg.threshold is not None and loss > cfg.threshold else loss
 
         meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)

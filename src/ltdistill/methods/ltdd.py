@@ -29,7 +29,7 @@ from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
-from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
+from ltdistill.methods.trajectory import Matching, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -102,20 +102,17 @@ class LTDD(Method):
         class_weights = (counts / counts.sum()).to(device) if cfg.dam else None
         backbone = (1 - head) if cfg.dam else None
         dsa = DSA() if cfg.dsa else None
-        common = {"batch_syn": cfg.batch_syn, "dsa": dsa, "generator": generator, "gradient": cfg.gradient}
 
         def step(it):
             start, target = rep.sample(cfg.t_rep_min, upper(cfg.t_rep, cfg.t_rep_max, it, cfg),
                                        cfg.expert_epochs)
-            loss = cfg.lambda_rep * match_trajectory(
-                flat_model, start, target, state["images"], state["labels"], state["lr"], syn_steps=cfg.n_rep,
-                class_weights=class_weights, matched=backbone, weight=cfg.lambda_rep, **common)
+            loss = cfg.lambda_rep * m.match(state, state["labels"], start, target, cfg, dsa, syn_steps=cfg.n_rep,
+                                            class_weights=class_weights, matched=backbone, weight=cfg.lambda_rep)
             if cls is not None:
                 start, target = cls.sample(cfg.t_cls_min, upper(cfg.t_cls, cfg.t_cls_max, it, cfg),
                                            cfg.expert_epochs)
-                loss += cfg.lambda_cls * match_trajectory(
-                    flat_model, start, target, state["images"], state["labels"], state["lr"], syn_steps=cfg.n_cls,
-                    trainable=head, weight=cfg.lambda_cls, **common)
+                loss += cfg.lambda_cls * m.match(state, state["labels"], start, target, cfg, dsa, syn_steps=cfg.n_cls,
+                                                 trainable=head, weight=cfg.lambda_cls)
             return loss
 
         meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)

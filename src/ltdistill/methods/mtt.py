@@ -15,7 +15,7 @@ from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import SynthesisState
-from ltdistill.methods.trajectory import Matching, match_trajectory, pixels_and_lr
+from ltdistill.methods.trajectory import Matching, pixels_and_lr
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -49,9 +49,7 @@ class MTT(Method):
 
         def step(it):
             start, target = sampler.sample(0, cfg.max_start_epoch, cfg.expert_epochs)
-            return match_trajectory(m.flat_model, start, target, state["images"], labels, state["lr"],
-                                    syn_steps=cfg.syn_steps, batch_syn=cfg.batch_syn, dsa=dsa,
-                                    generator=m.generator, gradient=cfg.gradient)
+            return m.match(state, labels, start, target, cfg, dsa, syn_steps=cfg.syn_steps)
 
         meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
         return SyntheticSet(state["images"].detach().cpu(), labels.cpu(), lr=state["lr"].item(),

@@ -251,6 +251,13 @@ class Matching:
         check_window(name, high, span, sampler.epochs)
         return sampler
 
+    def match(self, state, labels, start, target, cfg, dsa, *, syn_steps: int, **options) -> torch.Tensor:
+        """match_trajectory on the state's images and lr, with the config's student settings (batch_syn, gradient)
+        and this run's generator; options are match_trajectory's keywords (class_weights, matched, ...)."""
+        return match_trajectory(self.flat_model, start, target, state["images"], labels, state["lr"],
+                                syn_steps=syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=self.generator,
+                                gradient=cfg.gradient, **options)
+
     def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool) -> dict:
         """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""
         settings = {"ipc": ipc, "seed": seed, "data": self.data.describe(), "experts": str(self.buffer.directory)}
