@@ -477,6 +477,16 @@ TUNING_READINGS = {  # folder under docs/data -> what its grid showed
         "tuned digits-LT preset\". Random real images on the same holdout score higher than every grid point: on "
         "digits-LT beta 10 the tail has only 9-11 images, so IPC 10 of real images is nearly the whole tail, and no "
         "trajectory method here beats it (as in the foundation and digits trajectory tables)."),
+    "tune-fmnist-ltdd": (
+        "Fashion-MNIST-LT beta 100, IPC 10, holdout 100 images per class (one image moves the balanced accuracy by "
+        "0.1), 4 decoupled experts of 20 + 5 epochs (representation experts 58.8%, classifier experts 77.9% on "
+        "validation), 2 evaluation runs per point. lr_img was the one value tuned because the anatomy of the untuned "
+        "preset showed its image updates at lr_img 100 costing ~4 points while its learned labels added 1.5. The "
+        "grid agrees: lr_img 100 (the untuned preset) 73.90 ± 1.50, lr_img 10 75.65 ± 0.75, lr_img 0 75.75 ± 0.45, "
+        "Random 73.15. The rule picks lr_img 0 (lr_img 10 is level with it within the runs' spread); with lr_img 0 "
+        "the matching learns only the soft labels and the student lr, and the pixels stay LTDD's reliable initial "
+        "images. Chosen for configs/ltdd/fmnist-lt-b100-ipc10-tuned.toml; its test-set number is the `ltdd-tuned` "
+        "row of the CPU trajectory section."),
 }
 
 
