@@ -1,6 +1,7 @@
 """Trajectory-matching table (LTDD with its ablations, DATM, MTT) with the presets in configs/, 3 evaluation runs
 each, cpu protocol: `--setting fmnist` (Fashion-MNIST-LT beta 100, IPC 10/50; hours on CPU) or `--setting digits`
-(digits-LT beta 10, IPC 10; minutes).
+(digits-LT beta 10, IPC 10; minutes), `--setting fmnist-b10` (Fashion-MNIST-LT beta 10, IPC 10, on the beta-100
+presets with `--imbalance 10`, as the fmnist suite runs its other betas).
 
     python benchmarks/trajectory.py --setting digits --out runs/trajectory-digits [--work DIR] [--device cuda]
 
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from runner import Cell, finish, run, run_cells
 
-SETTINGS = {  # name: (dataset, beta, preset prefix, experts, epochs, classifier epochs, IPCs)
-    "fmnist": ("fashion-mnist", 100, "fmnist-lt-b100", 8, 20, 5, (10, 50)),
-    "digits": ("digits", 10, "digits-lt-b10", 5, 15, 5, (10,)),
+SETTINGS = {  # name: (dataset, beta, buffer name, preset prefix, experts, epochs, classifier epochs, IPCs)
+    "fmnist": ("fashion-mnist", 100, "fmnist-lt-b100", "fmnist-lt-b100", 8, 20, 5, (10, 50)),
+    "fmnist-b10": ("fashion-mnist", 10, "fmnist-lt-b10", "fmnist-lt-b100", 8, 20, 5, (10,)),
+    "digits": ("digits", 10, "digits-lt-b10", "digits-lt-b10", 5, 15, 5, (10,)),
 }
 # init-only cells: the initial set of LTDD (decoupled-expert images and labels, or one-hot labels) with no matching
 # iteration, so the table shows what the initialization alone is worth and what the matching adds or takes away.
@@ -24,8 +26,9 @@ ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],
              "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"]}
 # IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the holdout) runs on this
-# setting's decoupled buffer; digits' tuned preset needs longer experts of its own, so it is not a cell here.
-TUNED = {"fmnist": (10,)}
+# setting's decoupled buffer (fmnist-b10: the beta-100 tuning carried over, not tuned at beta 10); digits' tuned
+# preset needs longer experts of its own, so it is not a cell here.
+TUNED = {"fmnist": (10,), "fmnist-b10": (10,)}
 
 
 def main() -> None:
@@ -43,9 +46,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     cli = args.ltdistill.split()
     common = ["--device", args.device, "--no-progress"] + (["--data-dir", args.data_dir] if args.data_dir else [])
-    dataset, beta, prefix, num, epochs, cls_epochs, ipcs = SETTINGS[args.setting]
+    dataset, beta, buffer, prefix, num, epochs, cls_epochs, ipcs = SETTINGS[args.setting]
     base = ["--dataset", dataset, "--imbalance", str(beta), "--num", str(num), "--epochs", str(epochs)]
-    decoupled, standard = work / "experts" / f"{prefix}-decoupled", work / "experts" / prefix
+    decoupled, standard = work / "experts" / f"{buffer}-decoupled", work / "experts" / buffer
     cells = []
     for ipc in ipcs:
         for name, extra in ABLATIONS.items():
@@ -65,8 +68,8 @@ def main() -> None:
         if wanted is not None and name not in wanted:
             continue
         art = work / "artifacts" / name
-        todo.append(Cell(name, prepare=[[*cli, "distill", "--config", preset, "--experts", str(experts), *extra,
-                                         "--out", str(art), *common]],
+        todo.append(Cell(name, prepare=[[*cli, "distill", "--config", preset, "--imbalance", str(beta),
+                                         "--experts", str(experts), *extra, "--out", str(art), *common]],
                          evaluate=[*cli, "evaluate", str(art), "--runs", str(args.runs), *common],
                          done_marker=art / "meta.json"))
     if any("ltdd" in c.name for c in todo):
