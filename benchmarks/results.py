@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import platform
-import re
 import subprocess
 from pathlib import Path
 
 from runner import table
+
+from ltdistill.report.tables import file_row_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "data"
@@ -139,7 +140,8 @@ SECTIONS = [
 ]
 
 
-NAME_ROWS_BY_FILE = {"anatomy-ltdd-fmnist-cpu", "relabeled-random-fmnist-cpu"}  # rows differ in what no command shows
+# folders whose rows differ in what no `--set` shows (hybrid sets, teachers, a tuned preset): rows named by file
+NAME_ROWS_BY_FILE = {"anatomy-ltdd-fmnist-cpu", "relabeled-random-fmnist-cpu", "ltdd-fmnist-cpu"}
 
 BENCH_SECTIONS = [
     ("bench-fmnist-gpu", "Benchmark suite `fmnist`: Fashion-MNIST-LT beta 100, IPC 10 (cpu protocol, run on GPU)",
@@ -311,7 +313,7 @@ def summary() -> str:
             if r.get("label"):  # a bench cell
                 name = "full long-tailed set" if r["label"] == "full" else r["label"]
             else:
-                name = "full long-tailed set" if r["method"] == "full" else re.sub(r"^.*?-b\d+-", "", p.stem)
+                name = "full long-tailed set" if r["method"] == "full" else file_row_name(p.stem)
             rows.append((beta, r.get("ipc") or 0, folder, name,
                          f"| {folder} | {name} | {beta:g} | {r.get('ipc') or 'all'} | "
                          f"{100 * r['balanced_acc']['mean']:.1f} | {100 * r['many']:.1f} | {100 * r['few']:.1f} | "

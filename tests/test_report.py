@@ -68,3 +68,12 @@ def test_row_names_show_result_changing_overrides_only():
                                             "\"model_cache='runs/m'\" --set checkpoint_every=5 --out x"]}
     assert variant(r) == "unilevel (epochs=50)"
     assert variant({"method": "dm", "commands": ["ltdistill distill --method dm --set model_cache=x"]}) == "dm"
+
+
+def test_file_row_name_drops_what_the_columns_already_say():
+    from ltdistill.report.tables import file_row_name
+
+    assert file_row_name("fashion-mnist-b100-ltdd-tuned-ipc10") == "ltdd-tuned"
+    assert file_row_name("fashion-mnist-b10-random-relabeled-by-unilevel-no-remedy-ipc50") == \
+        "random-relabeled-by-unilevel-no-remedy"
+    assert file_row_name("after-lr=before") == "after-lr=before"  # no dataset-beta prefix, no IPC suffix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ltdistill.errors import BadInput
@@ -66,6 +67,12 @@ def _seconds_per_iteration(distill: dict | None) -> str:
     return "-" if distill.get("s_per_iteration") is None else f"{distill['s_per_iteration']:.2f}*"
 
 
+def file_row_name(stem: str) -> str:
+    """A result file's row name without what the table's columns already say: 'fashion-mnist-b100-ltdd-tuned-ipc10'
+    -> 'ltdd-tuned'; stems without the dataset-beta prefix and IPC suffix are kept as they are."""
+    return re.sub(r"-ipc\d+$", "", re.sub(r"^.*?-b\d+-", "", stem))
+
+
 def results_table(paths: list[Path], name_rows_by_file: bool = False) -> str:
     """The table and, when the JSONs carry them (benchmark cells), the commands that produced each row. Rows are
     named by method and overrides, or by file name (for cells that differ in what no command line shows)."""
@@ -73,7 +80,7 @@ def results_table(paths: list[Path], name_rows_by_file: bool = False) -> str:
     commands: list[str] = []
     for path in paths:
         r = load_result(path)
-        lines.append(row(r, Path(path).stem if name_rows_by_file else None))
+        lines.append(row(r, file_row_name(Path(path).stem) if name_rows_by_file else None))
         commands += [c for c in r.get("commands", []) if c not in commands]
     text = "\n".join(lines) + "\n"
     if commands:
