@@ -251,7 +251,7 @@ class Matching:
         check_window(name, high, span, sampler.epochs)
         return sampler
 
-    def match(self, state, labels, start, target, cfg, dsa, *, syn_steps: int, **options) -> torch.Tensor:
+    def match(self, state, labels, start, target, cfg, dsa, *, syn_steps: int, **options) -> float:
         """match_trajectory on the state's images and lr, with the config's student settings (batch_syn, gradient)
         and this run's generator; options are match_trajectory's keywords (class_weights, matched, ...)."""
         return match_trajectory(self.flat_model, start, target, state["images"], labels, state["lr"],
