@@ -77,8 +77,18 @@ class Cell:
     def artifact(self) -> Path:
         return self.directory / "artifact"
 
+    def artifact_meta(self) -> dict:
+        """The finished artifact's metadata, {} while it is not made yet."""
+        path = self.artifact / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def eval_json(self, name: str) -> Path:
         return self.directory / f"eval-{name}.json"
+
+
+def result_json(out: Path, name: str) -> Path:
+    """Where a finished cell's collected result lives; its existence is what "done" means."""
+    return out / "results" / f"{name}.json"
 
 
 def needless_eval(name: str, meta: dict) -> bool:
@@ -221,11 +231,10 @@ def evaluation_json(cmd: list[str], path: Path, log: Path) -> dict:
 def run_cell(cell: Cell, out: Path, log: Path) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
-    meta_path = cell.artifact / "meta.json"
-    if cell.distill and not meta_path.exists():
+    if cell.distill and not (cell.artifact / "meta.json").exists():
         run_command(cell.distill, log)
     evals = {}
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = cell.artifact_meta()
     for name, cmd in cell.evals.items():
         if needless_eval(name, meta):
             evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
@@ -271,7 +280,7 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
     """A suite may grow (new methods, betas, IPCs: their cells just run), but a finished cell is reused by name, so
     one whose settings changed since (runs, protocol, a method's overrides, ...) is refused rather than reused."""
     for cell in cells:
-        target = out / "results" / f"{cell.name}.json"
+        target = result_json(out, cell.name)
         if target.exists():
             stored = json.loads(target.read_text()).get("key") or {}
             changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
@@ -281,15 +290,14 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
 
 def cell_status(cell: Cell, out: Path) -> str:
     """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
-    if (out / "results" / f"{cell.name}.json").exists():
+    if result_json(out, cell.name).exists():
         return "done"
-    meta_path = cell.artifact / "meta.json"
-    if cell.distill and not meta_path.exists():
+    if cell.distill and not (cell.artifact / "meta.json").exists():
         it = checkpoint_iteration(cell.artifact)
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"
         return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta = cell.artifact_meta()
     left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
     if not cell.distill and len(left) == len(cell.evals):
         return "to run"
@@ -337,7 +345,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     (out / "results").mkdir(exist_ok=True)
     results = {}
     for cell in tqdm(cells, desc=f"suite {path.stem}", disable=not progress):
-        target = out / "results" / f"{cell.name}.json"
+        target = result_json(out, cell.name)
         if target.exists():
             results[target.stem] = json.loads(target.read_text())
             continue
@@ -351,7 +359,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         teacher_evals = random_with_teachers(results, out, common, suite, log)
         ddranking(results, teacher_evals)
         for stem, r in results.items():
-            atomic_write_bytes(out / "results" / f"{stem}.json", json.dumps(r, indent=2).encode())
+            atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
     from ltdistill.report.tables import bench_table
 
     (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
