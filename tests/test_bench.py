@@ -96,3 +96,17 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     assert shared["unilevel"] and shared["sre2l"] and shared["unilevel-no-remedy"]
     assert not shared["dm"] and not shared["ltdd"]
     assert all(str(tmp_path / "f" / "models") in " ".join(c.distill) for c in fmnist if shared[c.label])
+
+
+def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_teacher(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "sre2l"\nset = ["epochs=2", "iterations=3"]\n')
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False)
+    sre2l = json.loads((out / "results" / "sre2l_digits_b10_ipc2_s0.json").read_text())
+    relabeled = out / "cells" / sre2l["cell"] / "eval-random-relabeled.json"
+    assert relabeled.exists()
+    ranking = sre2l["ddranking"]
+    assert ranking["rdm_regime"].startswith("relabel")
+    assert ranking["acc_rdm_any"] == json.loads(relabeled.read_text())["balanced_acc"]["mean"]
+    assert ranking["ior"] == pytest.approx(sre2l["balanced_acc"]["mean"] - ranking["acc_rdm_any"])

@@ -91,6 +91,11 @@ def result_json(out: Path, name: str) -> Path:
     return out / "results" / f"{name}.json"
 
 
+def cell_directory(out: Path, name: str) -> Path:
+    """A cell's working directory; a collected result names it by its "cell" field."""
+    return out / "cells" / name
+
+
 def needless_eval(name: str, meta: dict) -> bool:
     """The hard-label evaluation of a set that has hard labels only: its main evaluation already is Acc_syn-hard."""
     return name == "hard" and not meta.get("soft_labels") and "teacher" not in meta
@@ -157,7 +162,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
         full_eval = [*CLI, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
-                              out / "cells" / f"full-b{beta}-{digest(full_key)}", [], {"main": full_eval}))
+                              cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
             for seed in suite.get("seeds", [0]):
                 for m in suite["method"]:
@@ -172,7 +177,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"),
                            "models": models, "experts": experts and experts.command[len(CLI):]}
-                    cell_dir = out / "cells" / f"{label}-{digest(key)}"
+                    cell_dir = cell_directory(out, f"{label}-{digest(key)}")
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
@@ -373,11 +378,11 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Path) -> 
         if not str(r.get("label_regime", "")).startswith("relabel"):
             continue
         random = random_cell(results, r["key"])
-        sources = [out / "cells" / x["cell"] / "artifact" / "meta.json" for x in (r, random or {}) if "cell" in x]
-        if random is None or not all(p.exists() for p in sources) or len(sources) < 2:
+        dirs = [cell_directory(out, x["cell"]) for x in (r, random or {}) if "cell" in x]
+        if random is None or len(dirs) < 2 or not all((d / "artifact" / "meta.json").exists() for d in dirs):
             continue  # an artifact is gone (results copied without cells): IOR falls back to the hard-label random
-        cmd = [*CLI, "evaluate", str(out / "cells" / random["cell"] / "artifact"), "--teacher-from",
-               str(out / "cells" / r["cell"] / "artifact"), "--runs", str(suite.get("runs", 3)),
-               "--protocol", suite.get("protocol", "cpu"), *common]
-        evals[name] = evaluation_json(cmd, out / "cells" / r["cell"] / "eval-random-relabeled.json", log)
+        set_dir, random_dir = dirs
+        cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
+               "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
+        evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log)
     return evals
