@@ -8,7 +8,8 @@ Procedure (the one docs/results.md and the tuned presets cite):
 1. Hold V images per class of the source train split out (`--holdout V`, balanced); the long-tailed training set is
    built from the rest, so neither the experts nor the distillation see them.
 2. Train the experts on that data (`--experts-args`; omitted for methods without experts). `ltdistill experts`
-   then prints their accuracy on the holdout, not on the test set.
+   then prints their accuracy on the holdout, not on the test set. `--experts-dir` points at the buffer of an
+   earlier tuning on the same holdout, so a second grid does not train it again.
 3. For every point of the grid (the product of the `--grid key=v1,v2,...` lists), distill with the preset plus
    those `--set` overrides and evaluate on the holdout (`evaluate --split val`, `--runs` runs).
 4. The winner is the point with the best mean validation balanced accuracy; out/tuning.json lists every point.
@@ -48,6 +49,9 @@ def main() -> None:
     parser.add_argument("--preset", required=True)
     parser.add_argument("--holdout", type=int, required=True, help="validation images per class")
     parser.add_argument("--experts-args", default=None, help="flags of `ltdistill experts` besides the data")
+    parser.add_argument("--experts-dir", default=None,
+                        help="where the buffer lives (default OUT/experts); a finished buffer of an earlier tuning "
+                             "with the same --holdout is reused as it is (distill checks the holdout)")
     parser.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--eval-epochs", type=int, default=None, help="default: the protocol's")
@@ -63,10 +67,11 @@ def main() -> None:
     _, preset_run = load_preset(args.preset)
     data = ["--holdout", str(args.holdout)]
     experts = []
-    if args.experts_args:
-        experts = ["--experts", str(out / "experts")]
+    if args.experts_args:  # `ltdistill experts` skips the experts a buffer already holds, so a rerun costs nothing
+        buffer = Path(args.experts_dir or out / "experts")
+        experts = ["--experts", str(buffer)]
         run([*cli, "experts", "--dataset", preset_run["dataset"], "--imbalance", str(preset_run["imbalance"]),
-             *data, *shlex.split(args.experts_args), "--out", str(out / "experts"), *common], out / "log.txt")
+             *data, *shlex.split(args.experts_args), "--out", str(buffer), *common], out / "log.txt")
     points = grid_points(args.grid)
     epochs = ["--epochs", str(args.eval_epochs)] if args.eval_epochs else []
     cells = []
