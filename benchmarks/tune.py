@@ -53,6 +53,8 @@ def main() -> None:
                         help="where the buffer lives (default OUT/experts); a finished buffer of an earlier tuning "
                              "with the same --holdout is reused as it is (distill checks the holdout)")
     parser.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
+    parser.add_argument("--set", action="append", default=[], dest="fixed",
+                        help="key=value applied to every point, not tuned (e.g. model_cache='DIR'); repeatable")
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--eval-epochs", type=int, default=None, help="default: the protocol's")
     parser.add_argument("--out", required=True)
@@ -78,7 +80,7 @@ def main() -> None:
     for point in points:
         name = point_name(point)
         art = out / "artifacts" / name
-        overrides = [a for k, v in point.items() for a in ("--set", f"{k}={v}")]
+        overrides = [a for text in [*args.fixed, *(f"{k}={v}" for k, v in point.items())] for a in ("--set", text)]
         cells.append(Cell(name, prepare=[[*cli, "distill", "--config", args.preset, *data, *experts, *overrides,
                                           "--out", str(art), *common]],
                           evaluate=[*cli, "evaluate", str(art), "--split", "val", "--runs", str(args.runs), *epochs,
@@ -93,7 +95,7 @@ def main() -> None:
                                      "val_per_class_acc": result["per_class_acc"], "lr": result["lr"]}
     best = max(scores, key=lambda k: scores[k]["val_balanced_acc"])
     summary = {"preset": args.preset, "holdout": args.holdout, "experts_args": args.experts_args,
-               "runs": args.runs, "grid": args.grid, "points": scores, "best": best}
+               "runs": args.runs, "grid": args.grid, "fixed": args.fixed, "points": scores, "best": best}
     (out / "tuning.json").write_text(json.dumps(summary, indent=2))
     for name, s in sorted(scores.items(), key=lambda kv: -kv[1]["val_balanced_acc"]):
         print(f"{100 * s['val_balanced_acc']:6.2f} +- {100 * s['val_std_over_runs']:.2f}  {name}")

@@ -26,7 +26,7 @@ def test_tuning_a_herding_preset_on_digits_reads_only_the_holdout(tmp_path):
     preset.write_text('[run]\nmethod = "herding"\ndataset = "digits"\nimbalance = 10\nipc = 2\n')
     out = tmp_path / "tune"
     cmd = [sys.executable, str(BENCHMARKS / "tune.py"), "--preset", str(preset), "--holdout", "20", "--runs", "1",
-           "--eval-epochs", "3", "--grid", "epochs=1,2", "--out", str(out),
+           "--eval-epochs", "3", "--grid", "epochs=1,2", "--set", "width=8", "--out", str(out),
            "--ltdistill", f"{sys.executable} -m ltdistill.cli"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     summary = json.loads((out / "tuning.json").read_text())
@@ -36,6 +36,8 @@ def test_tuning_a_herding_preset_on_digits_reads_only_the_holdout(tmp_path):
     for name in summary["points"]:
         cell = json.loads((out / "json" / f"{name}.json").read_text())
         assert cell["split"] == "val" and cell["holdout"] == 20 and "--split val" in cell["commands"][-1]
+        assert f"--set width=8 --set {name}" in cell["commands"][0]  # fixed settings, then the point
+        assert json.loads((out / "artifacts" / name / "meta.json").read_text())["config"]["width"] == 8
     log = (out / "log.txt").read_text()
     first = log.count("$ ")
     subprocess.run(cmd, check=True, capture_output=True, text=True)  # a rerun recomputes nothing
