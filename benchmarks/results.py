@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -384,23 +385,30 @@ def expert_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def learned_lr(lr: float | None) -> str:
+    return "-" if lr is None else f"{lr:.4f}"  # sets without a learned lr (coresets, the recovery family)
+
+
 def tuning_table(path: Path) -> str:
     """benchmarks/tune.py's tuning.json: every grid point's validation score, best first."""
     t = json.loads(path.read_text())
     lines = [f"`python benchmarks/tune.py --preset {t['preset']} --holdout {t['holdout']}"
              + (f" --experts-args \"{t['experts_args']}\"" if t.get("experts_args") else "")
-             + "".join(f" --grid {g}" for g in t["grid"]) + f"` ({t['runs']} evaluation runs per point).", "",
+             + (f" --experts-dir {t['experts_dir']}" if t.get("experts_dir") else "")
+             + "".join(f" --grid {g}" for g in t["grid"])
+             + "".join(f" --set {shlex.quote(f)}" for f in t.get("fixed", []))
+             + f"` ({t['runs']} evaluation runs per point).", "",
              "| grid point | validation balanced acc (%) | per-class validation acc (%) | learned lr |",
              "|---|---|---|---|"]
     for name, p in sorted(t["points"].items(), key=lambda kv: -kv[1]["val_balanced_acc"]):
         mark = " (chosen)" if name == t["best"] else ""
         lines.append(f"| {name}{mark} | {100 * p['val_balanced_acc']:.2f} ± {100 * p['val_std_over_runs']:.2f} | "
-                     + " ".join(f"{100 * a:.0f}" for a in p["val_per_class_acc"]) + f" | {p['lr']:.4f} |")
+                     + " ".join(f"{100 * a:.0f}" for a in p["val_per_class_acc"]) + f" | {learned_lr(p['lr'])} |")
     for ref in sorted(path.parent.glob("*-val.json")):  # baselines evaluated on the same holdout
         r = json.loads(ref.read_text())
+        per_class = " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"])
         lines.append(f"| reference: {r['method']} IPC {r['ipc']} (same holdout) | {100 * r['balanced_acc']['mean']:.2f}"
-                     f" ± {100 * r['balanced_acc']['std']:.2f} | " + " ".join(f"{100 * a:.0f}" for a in
-                                                                          r["per_class_acc"]) + f" | {r['lr']:.4f} |")
+                     f" ± {100 * r['balanced_acc']['std']:.2f} | {per_class} | {learned_lr(r['lr'])} |")
     return "\n".join(lines) + "\n"
 
 

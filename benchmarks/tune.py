@@ -95,7 +95,8 @@ def main() -> None:
                                      "val_per_class_acc": result["per_class_acc"], "lr": result["lr"]}
     best = max(scores, key=lambda k: scores[k]["val_balanced_acc"])
     summary = {"preset": args.preset, "holdout": args.holdout, "experts_args": args.experts_args,
-               "runs": args.runs, "grid": args.grid, "fixed": args.fixed, "points": scores, "best": best}
+               "experts_dir": args.experts_dir, "runs": args.runs, "grid": args.grid, "fixed": args.fixed,
+               "points": scores, "best": best}
     (out / "tuning.json").write_text(json.dumps(summary, indent=2))
     for name, s in sorted(scores.items(), key=lambda kv: -kv[1]["val_balanced_acc"]):
         print(f"{100 * s['val_balanced_acc']:6.2f} +- {100 * s['val_std_over_runs']:.2f}  {name}")
