@@ -25,10 +25,10 @@ SETTINGS = {  # name: (dataset, beta, buffer name, preset prefix, experts, epoch
 ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["--set", "expert_decoupling=false"],
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],
              "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"]}
-# IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the holdout) runs on this
-# setting's decoupled buffer (fmnist-b10: the beta-100 tuning carried over, not tuned at beta 10); digits' tuned
+# IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the IPC-10 holdout) runs on
+# this setting's decoupled buffer (IPC 50 and fmnist-b10: the beta-100 IPC-10 tuning carried over); digits' tuned
 # preset needs longer experts of its own, so it is not a cell here.
-TUNED = {"fmnist": (10,), "fmnist-b10": (10,)}
+TUNED = {"fmnist": (10, 50), "fmnist-b10": (10,)}
 
 
 def main() -> None:
