@@ -145,6 +145,7 @@ def test_experts_then_mtt_through_the_cli(tmp_path, capsys):
     assert "2 standard trajectories" in out and "standard experts, final epoch: balanced test acc" in out
     accuracy = json.loads((experts / "accuracy.json").read_text())
     assert accuracy[0]["experts"] == 2 and len(accuracy[0]["per_class_acc"]) == 10
+    assert accuracy[0]["buffer"] == "experts" and accuracy[0]["config"]["epochs"] == 3
     # rerunning the same command finds every expert finished and trains nothing
     assert run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "2", "--epochs", "3",
                "--width", "4", "--out", str(experts), "--no-progress")[0] == 0

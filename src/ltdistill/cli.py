@@ -288,6 +288,8 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def cmd_experts(args) -> int:
+    import dataclasses
+
     from ltdistill import protocols
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
     from ltdistill.synthetic import atomic_write_bytes
@@ -310,7 +312,9 @@ def cmd_experts(args) -> int:
     print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
     # with a holdout, the experts are judged on it: a tuning run never reads the test set
     scored, split = (data.validation(), "validation") if data.holdout else (data, "test")
-    report = [{**expert_accuracy(buffer, scored, k, device), "split": split} for k in kinds if buffer.finished(k)]
+    # self-describing, so docs/data/experts can hold the file as it is (benchmarks/results.py reads buffer and config)
+    report = [{**expert_accuracy(buffer, scored, k, device), "split": split, "buffer": out.name,
+               "config": dataclasses.asdict(config)} for k in kinds if buffer.finished(k)]
     for r in report:
         cost = "" if r["train_seconds"] is None else f" ({r['train_seconds']:.0f} s of training)"
         print(f"{r['kind']} experts, final epoch: balanced {split} acc {100 * r['balanced_acc']:.1f}%{cost}, per class "
