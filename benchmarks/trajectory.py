@@ -52,7 +52,7 @@ def main() -> None:
     cells = []
     for ipc in ipcs:
         for name, extra in ABLATIONS.items():
-            if ipc == 50 and name != "ltdd":
+            if ipc == 50 and name not in ("ltdd", "ltdd-init-only"):  # the rest: GPU work
                 continue
             cells.append((f"{dataset}-b{beta}-{name}-ipc{ipc}", f"configs/ltdd/{prefix}-ipc{ipc}.toml", decoupled,
                           extra))
