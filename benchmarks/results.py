@@ -437,7 +437,7 @@ def cost_table() -> str:
                 d["resumed_from"] = d["iterations"] - d["timed_iterations"]  # JSONs from before it was recorded
             if d.get("wall_time_s") is None or "random" in (r.get("label"), r.get("method")):
                 continue
-            name = r.get("label") or variant(r)
+            name = r.get("label") or (file_row_name(p.stem) if folder in NAME_ROWS_BY_FILE else variant(r))
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
