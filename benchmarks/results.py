@@ -362,6 +362,17 @@ def section_folders() -> list[str]:
     return [f for f, _, _ in BENCH_SECTIONS] + [f for f, _, _ in SECTIONS if not f.startswith("anatomy-")]
 
 
+def row_name(path: Path, r: dict, *, by_file: bool) -> str:
+    """A cell's row name outside its own section table: a bench cell's label, the full-set reference by what it is,
+    else the file name (`by_file`: the headline merges sections by it) or the method with its overrides (as the
+    section tables of folders outside NAME_ROWS_BY_FILE name it)."""
+    from ltdistill.report.tables import variant
+
+    if "full" in (r.get("label"), r.get("method")):
+        return "full long-tailed set"
+    return r.get("label") or (file_row_name(path.stem) if by_file else variant(r))
+
+
 def fmnist_cells() -> list[tuple[float, int, str, str, dict]]:
     """(beta, IPC (0 = all), folder, row name, result) of every Fashion-MNIST-LT cell of the sections."""
     cells = []
@@ -371,11 +382,7 @@ def fmnist_cells() -> list[tuple[float, int, str, str, dict]]:
             beta = r.get("imbalance_factor") or 0
             if r.get("dataset") != "fashion-mnist" or beta <= 1:
                 continue
-            if r.get("label"):  # a bench cell
-                name = "full long-tailed set" if r["label"] == "full" else r["label"]
-            else:
-                name = "full long-tailed set" if r["method"] == "full" else file_row_name(p.stem)
-            cells.append((beta, r.get("ipc") or 0, folder, name, r))
+            cells.append((beta, r.get("ipc") or 0, folder, row_name(p, r, by_file=True), r))
     return sorted(cells, key=lambda t: (-t[0], t[1], t[2], t[3]))
 
 
@@ -425,7 +432,7 @@ def cost_table() -> str:
     memory): wall time of the distillation, seconds per iteration, peak host / CUDA memory, and the expert buffer's
     training time when the cell's suite recorded it. The device column says where it ran: only rows of one device
     compare."""
-    from ltdistill.report.tables import _models_seconds, _seconds_per_iteration, variant
+    from ltdistill.report.tables import _models_seconds, _seconds_per_iteration
 
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
              "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -437,7 +444,7 @@ def cost_table() -> str:
                 d["resumed_from"] = d["iterations"] - d["timed_iterations"]  # JSONs from before it was recorded
             if d.get("wall_time_s") is None or "random" in (r.get("label"), r.get("method")):
                 continue
-            name = r.get("label") or (file_row_name(p.stem) if folder in NAME_ROWS_BY_FILE else variant(r))
+            name = row_name(p, r, by_file=folder in NAME_ROWS_BY_FILE)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
