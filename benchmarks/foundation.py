@@ -1,5 +1,5 @@
 """Foundation table: full-LT training vs Random vs Herding on digits-LT (beta 10, 50) and Fashion-MNIST-LT
-(beta 100) at IPC 10 and 50, 3 evaluation runs each, cpu protocol.
+(beta 100, 10, 50) at IPC 10 and 50, 3 evaluation runs each, cpu protocol.
 
     python benchmarks/foundation.py --out runs/foundation      # resumable; writes runs/foundation/table.md
 """
@@ -16,7 +16,8 @@ FULL_EPOCHS = {"digits": 100, "fashion-mnist": 30}
 
 def cells(out: Path, runs: int) -> list[Cell]:
     todo = []
-    for dataset, beta in (("digits", 10), ("digits", 50), ("fashion-mnist", 100)):
+    for dataset, beta in (("digits", 10), ("digits", 50), ("fashion-mnist", 100), ("fashion-mnist", 10),
+                          ("fashion-mnist", 50)):
         todo.append(Cell(f"{dataset}-b{beta}-full", evaluate=[
             "ltdistill", "evaluate", "--full", "--dataset", dataset, "--imbalance", str(beta),
             "--epochs", str(FULL_EPOCHS[dataset]), "--runs", str(runs), "--no-progress"]))

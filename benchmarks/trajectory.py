@@ -1,7 +1,7 @@
 """Trajectory-matching table (LTDD with its ablations, DATM, MTT) with the presets in configs/, 3 evaluation runs
 each, cpu protocol: `--setting fmnist` (Fashion-MNIST-LT beta 100, IPC 10/50; hours on CPU) or `--setting digits`
-(digits-LT beta 10, IPC 10; minutes), `--setting fmnist-b10` (Fashion-MNIST-LT beta 10, IPC 10, on the beta-100
-presets with `--imbalance 10`, as the fmnist suite runs its other betas).
+(digits-LT beta 10, IPC 10; minutes), `--setting fmnist-b10` / `fmnist-b50` (Fashion-MNIST-LT beta 10 IPC 10/50, beta 50
+IPC 10, on the beta-100 presets with `--imbalance`, as the fmnist suite runs its other betas).
 
     python benchmarks/trajectory.py --setting digits --out runs/trajectory-digits [--work DIR] [--device cuda]
 
@@ -17,7 +17,8 @@ from runner import Cell, finish, run, run_cells
 
 SETTINGS = {  # name: (dataset, beta, buffer name, preset prefix, experts, epochs, classifier epochs, IPCs)
     "fmnist": ("fashion-mnist", 100, "fmnist-lt-b100", "fmnist-lt-b100", 8, 20, 5, (10, 50)),
-    "fmnist-b10": ("fashion-mnist", 10, "fmnist-lt-b10", "fmnist-lt-b100", 8, 20, 5, (10,)),
+    "fmnist-b10": ("fashion-mnist", 10, "fmnist-lt-b10", "fmnist-lt-b100", 8, 20, 5, (10, 50)),
+    "fmnist-b50": ("fashion-mnist", 50, "fmnist-lt-b50", "fmnist-lt-b100", 8, 20, 5, (10,)),
     "digits": ("digits", 10, "digits-lt-b10", "digits-lt-b10", 5, 15, 5, (10,)),
 }
 # init-only cells: the initial set of LTDD (decoupled-expert images and labels, or one-hot labels) with no matching
@@ -26,9 +27,9 @@ ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],
              "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"]}
 # IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the IPC-10 holdout) runs on
-# this setting's decoupled buffer (IPC 50 and fmnist-b10: the beta-100 IPC-10 tuning carried over); digits' tuned
+# this setting's decoupled buffer (IPC 50 and the other betas: the beta-100 IPC-10 tuning carried over); digits' tuned
 # preset needs longer experts of its own, so it is not a cell here.
-TUNED = {"fmnist": (10, 50), "fmnist-b10": (10,)}
+TUNED = {"fmnist": (10, 50), "fmnist-b10": (10, 50), "fmnist-b50": (10,)}
 
 
 def main() -> None:
