@@ -110,3 +110,20 @@ def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_t
     assert ranking["rdm_regime"].startswith("relabel")
     assert ranking["acc_rdm_any"] == json.loads(relabeled.read_text())["balanced_acc"]["mean"]
     assert ranking["ior"] == pytest.approx(sre2l["balanced_acc"]["mean"] - ranking["acc_rdm_any"])
+
+
+def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():
+    from ltdistill.report.tables import bench_table
+
+    def cell(label, seed, acc, few):
+        return {"dataset": "digits", "imbalance_factor": 10, "ipc": 10, "label": label, "key": {"seed": seed},
+                "balanced_acc": {"mean": acc, "std": 0.01}, "many": 0.9, "medium": 0.8, "few": few,
+                "class_acc_std": 0.1, "lt_test": {"precision": 0.5, "recall": 0.5, "f1": 0.5}}
+
+    one_seed = bench_table([cell("a", 0, 0.70, 0.5), cell("b", 0, 0.80, 0.6)])
+    assert "(seed" not in one_seed and "Across suite seeds" not in one_seed
+    text = bench_table([cell("a", 0, 0.70, 0.5), cell("a", 1, 0.74, 0.7), cell("b", 0, 0.80, 0.6)])
+    assert "| a (seed 0) |" in text and "| a (seed 1) |" in text and "| b (seed 0) |" in text
+    across = text.split("Across suite seeds")[1]
+    assert "| digits | 10 | 10 | a | 2 | 72.00 ± 2.00 | 60.0 | 70.00 74.00 |" in across
+    assert "| b |" not in across  # one seed: no spread to report

@@ -105,12 +105,18 @@ def _models_seconds(r: dict, distill: dict) -> str:
     return "-" if seconds is None else f"{seconds:.0f}"
 
 
-def bench_row(r: dict) -> str:
+def cell_seed(r: dict) -> int:
+    """The suite seed a bench cell was distilled with (0 for JSONs without a cell key)."""
+    return int((r.get("key") or {}).get("seed", 0))
+
+
+def bench_row(r: dict, show_seed: bool = False) -> str:
     bal, lt, dd = r["balanced_acc"], r["lt_test"], r.get("ddranking", {})
     cross = r.get("cross_arch", {})
     distill = r.get("distill") or {}
+    name = r.get("label", r.get("method", "?")) + (f" (seed {cell_seed(r)})" if show_seed else "")
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
-             r.get("label", r.get("method", "?")), str(r.get("label_regime", "hard")).split(" (")[0],
+             name, str(r.get("label_regime", "hard")).split(" (")[0],
              f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
              " / ".join(_pct(r.get(k)) for k in ("many", "medium", "few")), f"{100 * r['class_acc_std']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
@@ -126,13 +132,39 @@ def bench_row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def seed_table(results: list[dict]) -> str:
+    """Mean and std over the suite seeds of every (dataset, beta, IPC, method) that ran with more than one seed: a
+    seed changes everything the method draws (its trained models, experts, initial images), so this spread, not
+    the one over evaluation runs, says whether two methods differ."""
+    import numpy as np
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        key = (r.get("dataset", "?"), r.get("imbalance_factor") or 0, r.get("ipc") or 0,
+               r.get("label", r.get("method", "?")))
+        groups.setdefault(key, []).append(r)
+    lines = ["Across suite seeds (mean ± std over seeds of each seed's mean over evaluation runs):", "",
+             "| dataset | beta | IPC | method | seeds | balanced acc (%) | few (%) | per seed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (dataset, beta, ipc, label), rs in groups.items():
+        if len(rs) < 2:
+            continue
+        acc = np.array([100 * r["balanced_acc"]["mean"] for r in rs])
+        few = np.array([100 * (r.get("few") or 0) for r in rs])
+        lines.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {label} | {len(rs)} | {acc.mean():.2f} ± "
+                     f"{acc.std():.2f} | {few.mean():.1f} | " + " ".join(f"{a:.2f}" for a in acc) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def bench_table(results: list[dict]) -> str:
     """A benchmark suite's table (from its results/*.json, loaded): accuracy, the LT metrics, cross-architecture
     accuracy, DD-Ranking and costs."""
     results = sorted(results, key=lambda r: (str(r.get("dataset")), r.get("imbalance_factor") or 0,
-                                             r.get("ipc") or 0, r.get("label") != "full", str(r.get("label"))))
+                                             r.get("ipc") or 0, r.get("label") != "full", str(r.get("label")),
+                                             cell_seed(r)))
+    several_seeds = len({cell_seed(r) for r in results}) > 1
     lines = ["| " + " | ".join(BENCH_HEADER) + " |", "|" + "---|" * len(BENCH_HEADER)]
-    lines += [bench_row(r) for r in results]
+    lines += [bench_row(r, several_seeds) for r in results]
     models = next((list(r["cross_arch"]) for r in results if r.get("cross_arch")), [])
     notes = [f"\nEvaluation model: {models[0] if models else 'convnet'}; cross-arch columns: the same set evaluated "
              "on other models. HLR = Acc(full LT set, hard) - Acc(set, hard labels); IOR = Acc(set, its recipe) - "
@@ -143,6 +175,8 @@ def bench_table(results: list[dict]) -> str:
     for r in results:
         commands += [c for c in r.get("commands", []) if c not in commands]
     text = "\n".join(lines) + "\n" + "\n".join(notes) + "\n"
+    if several_seeds:
+        text += "\n" + seed_table(results)
     if commands:
         text += "\nCommands, in order:\n\n```\n" + "\n".join(commands) + "\n```\n"
     return text
