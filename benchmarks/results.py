@@ -355,13 +355,17 @@ def twostage_section(folder: Path) -> str:
 
 def phase_cost_table(paths: list[Path]) -> str:
     lines = ["| file | commit | device | steps | MTT s | DATM s | LTDD rep s | LTDD cls s | LTDD iteration s | "
-             "LTDD / MTT | DATM / MTT |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "LTDD / MTT | DATM / MTT | LTDD at lr_img 0: rep / cls / iteration s | LTDD at lr_img 0 / MTT |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in paths:
         r = json.loads(p.read_text())
         m, med = r["meta"], r["median_s"]
+        frozen = (f"{med['ltdd-rep-frozen']:.2f} / {med['ltdd-cls-frozen']:.2f} / {r['ltdd_frozen_iteration_s']:.2f}"
+                  f" | {r['ltdd_frozen_over_mtt']:.2f}x") if "ltdd_frozen_iteration_s" in r else "- | -"
         lines.append(f"| {p.stem} | {m['commit']} | {m['device']} ({m['threads']} threads) | {m['steps']} | "
                      f"{med['mtt']:.2f} | {med['datm']:.2f} | {med['ltdd-rep']:.2f} | {med['ltdd-cls']:.2f} | "
-                     f"{r['ltdd_iteration_s']:.2f} | {r['ltdd_over_mtt']:.2f}x | {r['datm_over_mtt']:.2f}x |")
+                     f"{r['ltdd_iteration_s']:.2f} | {r['ltdd_over_mtt']:.2f}x | {r['datm_over_mtt']:.2f}x | "
+                     f"{frozen} |")
     return "\n".join(lines) + "\n"
 
 

@@ -282,6 +282,26 @@ def test_head_only_student_equals_a_masked_full_vector_student():
     assert torch.allclose(grads["full_bptt"][1], grads["tesla_frozen_weights"][1], rtol=1e-4)
 
 
+@pytest.mark.parametrize("mode", ["full_bptt", "tesla_frozen_weights"])
+@pytest.mark.parametrize("head_only", [False, True])
+def test_frozen_images_leave_the_label_and_lr_gradients_unchanged(mode, head_only):
+    """lr_img 0 freezes the pixels (no backward to them); the labels and the lr must get the same gradients."""
+    flat, start, target = matching_problem()
+    trainable = flat.mask("classifier.", "cpu") if head_only else None
+    images0, labels0 = torch.randn(6, 1, 8, 8), torch.randn(6, 4)
+    grads = []
+    for learn_images in (True, False):
+        images = images0.clone().requires_grad_(learn_images)
+        labels, lr = labels0.clone().requires_grad_(True), torch.tensor(0.05, requires_grad=True)
+        loss = match_trajectory(flat, start, target, images, labels, lr, syn_steps=3, batch_syn=3, dsa=DSA(),
+                                generator=torch.Generator().manual_seed(1), gradient=mode, trainable=trainable)
+        assert (images.grad is not None) == learn_images
+        grads.append((loss, labels.grad, lr.grad))
+    (loss_a, labels_a, lr_a), (loss_b, labels_b, lr_b) = grads
+    assert loss_a == pytest.approx(loss_b, rel=1e-6) and labels_a.abs().sum() > 0
+    assert torch.allclose(labels_a, labels_b, rtol=1e-5, atol=1e-8) and torch.allclose(lr_a, lr_b, rtol=1e-5)
+
+
 LTDD_TINY = {"n_rep": 3, "n_cls": 3, "t_rep_min": 0, "t_rep": 2, "t_rep_max": 2, "t_cls_max": 1,
              "expert_epochs": 2, "lr_img": 100.0, "checkpoint_every": 3}
 
@@ -292,6 +312,20 @@ def test_ltdd_matches_both_phases_and_initializes_from_decoupled_experts(tiny_bu
     assert s.soft and s.labels.shape == (8, 4) and torch.isfinite(s.images).all()
     assert (s.labels.argmax(1) == torch.tensor(s.meta["classes"])).float().mean() >= 0.75
     assert all(loss is not None and loss > 0 for loss in s.meta["loss_history"])
+
+
+def test_ltdd_at_lr_img_0_keeps_its_initial_pixels_and_learns_labels(tiny_buffer):
+    data, out, _ = tiny_buffer
+    fixed = methods.create("ltdd", iterations=0, **LTDD_TINY).distill(data, 2, experts=out, progress=False)
+    s = methods.create("ltdd", iterations=4, **{**LTDD_TINY, "lr_img": 0.0, "lr_y": 10.0}).distill(
+        data, 2, experts=out, progress=False)
+    assert torch.equal(s.images, fixed.images) and not torch.allclose(s.labels, fixed.labels)
+    assert s.lr != pytest.approx(fixed.lr)
+    from ltdistill.methods.ltdd import LTDDConfig
+    from ltdistill.methods.trajectory import pixels_and_lr
+
+    assert not pixels_and_lr(fixed.images, LTDDConfig(lr_img=0.0), "cpu")["images"].tensor.requires_grad
+    assert pixels_and_lr(fixed.images, LTDDConfig(lr_img=1.0), "cpu")["images"].tensor.requires_grad
 
 
 @pytest.mark.parametrize("ablation", [{"dam": False}, {"expert_decoupling": False}, {"label_init": "onehot"},

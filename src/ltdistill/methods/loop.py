@@ -41,14 +41,16 @@ def fingerprint(settings: dict) -> str:
 
 @dataclass
 class Learnable:
-    """One learnable synthetic tensor (images, soft labels, student lr) and its SGD optimizer."""
+    """One learnable synthetic tensor (images, soft labels, student lr) and its SGD optimizer. `frozen`: the tensor
+    takes no gradient at all (trajectory pixels at lr_img 0), so no backward pass runs to it."""
 
     tensor: torch.Tensor
     lr: float
     momentum: float
+    frozen: bool = False
 
     def __post_init__(self) -> None:
-        self.tensor = self.tensor.detach().clone().requires_grad_(True)
+        self.tensor = self.tensor.detach().clone().requires_grad_(not self.frozen)
         self.optimizer = torch.optim.SGD([self.tensor], lr=self.lr, momentum=self.momentum)
 
 

@@ -161,7 +161,7 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
         d_loss_d_w = d_loss_d_w * matched
     d_loss_d_g = d_loss_d_w if moving is None else d_loss_d_w[moving]
     leaves = [t for t in (images, labels) if t.requires_grad]
-    for v_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
+    for v_i, (idx, aug) in zip(weights_at_step if leaves else [], steps, strict=False):  # none: only syn_lr learns
         g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
         (g * d_loss_d_g).sum().backward(inputs=leaves)
     return loss.item()
@@ -198,8 +198,9 @@ def student_model(buffer, data, device: str) -> FlatModel:
 
 def pixels_and_lr(images: torch.Tensor, cfg, device: str) -> dict[str, Learnable]:
     """The learnables every trajectory method has: the pixels (SGD, momentum 0.5, as MTT) and the student lr alpha
-    (initialized at lr_teacher)."""
-    return {"images": Learnable(images.to(device), cfg.lr_img, 0.5),
+    (initialized at lr_teacher). At lr_img 0 the pixels are frozen: the unroll then never differentiates with
+    respect to the images (LTDD's head-only phase skips the backward through the backbone), same set, less work."""
+    return {"images": Learnable(images.to(device), cfg.lr_img, 0.5, frozen=cfg.lr_img == 0),
             "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
 
 
