@@ -114,7 +114,8 @@ def bench_row(r: dict, show_seed: bool = False) -> str:
     bal, lt, dd = r["balanced_acc"], r["lt_test"], r.get("ddranking", {})
     cross = r.get("cross_arch", {})
     distill = r.get("distill") or {}
-    name = r.get("label", r.get("method", "?")) + (f" (seed {cell_seed(r)})" if show_seed else "")
+    name = r.get("label", r.get("method", "?"))
+    name += f" (seed {cell_seed(r)})" if show_seed and name != "full" else ""  # the full set draws no seed
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
              name, str(r.get("label_regime", "hard")).split(" (")[0],
              f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
