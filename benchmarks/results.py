@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner import table
 
-from ltdistill.report.tables import file_row_name
+from ltdistill.report.tables import cell_seed, file_row_name, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "data"
@@ -392,8 +392,6 @@ def row_name(path: Path, r: dict, *, by_file: bool) -> str:
     """A cell's row name outside its own section table: a bench cell's label, the full-set reference by what it is,
     else the file name (`by_file`: the headline merges sections by it) or the method with its overrides (as the
     section tables of folders outside NAME_ROWS_BY_FILE name it)."""
-    from ltdistill.report.tables import cell_seed, variant
-
     if "full" in (r.get("label"), r.get("method")):
         return "full long-tailed set"
     name = r.get("label") or (file_row_name(path.stem) if by_file else variant(r))
@@ -433,7 +431,7 @@ def headline() -> str:
     chosen: dict[tuple[str, float, int], tuple] = {}
     order = {folder: i for i, folder in enumerate(section_folders())}
     for beta, ipc, folder, name, r in fmnist_cells():
-        if "(seed " in name:  # the seed-0 cell stands for its method; sections give the spread over seeds
+        if cell_seed(r):  # the seed-0 cell stands for its method; sections give the spread over seeds
             continue
         rank = (r.get("epochs") != 300, r.get("device", "cpu") != "cpu", order[folder])
         if (name, beta, ipc) not in chosen or rank < chosen[name, beta, ipc][0]:

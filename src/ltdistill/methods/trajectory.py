@@ -161,9 +161,10 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
         d_loss_d_w = d_loss_d_w * matched
     d_loss_d_g = d_loss_d_w if moving is None else d_loss_d_w[moving]
     leaves = [t for t in (images, labels) if t.requires_grad]
-    for v_i, (idx, aug) in zip(weights_at_step if leaves else [], steps, strict=False):  # none: only syn_lr learns
-        g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
-        (g * d_loss_d_g).sum().backward(inputs=leaves)
+    if leaves:  # none when the pixels are frozen and the labels hard: only syn_lr learns
+        for v_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
+            g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
+            (g * d_loss_d_g).sum().backward(inputs=leaves)
     return loss.item()
 
 

@@ -105,6 +105,11 @@ def _models_seconds(r: dict, distill: dict) -> str:
     return "-" if seconds is None else f"{seconds:.0f}"
 
 
+def cell_label(r: dict) -> str:
+    """A bench cell's method variant (its suite label, else the method)."""
+    return r.get("label", r.get("method", "?"))
+
+
 def cell_seed(r: dict) -> int:
     """The suite seed a bench cell was distilled with (0 for JSONs without a cell key)."""
     return int((r.get("key") or {}).get("seed", 0))
@@ -114,7 +119,7 @@ def bench_row(r: dict, show_seed: bool = False) -> str:
     bal, lt, dd = r["balanced_acc"], r["lt_test"], r.get("ddranking", {})
     cross = r.get("cross_arch", {})
     distill = r.get("distill") or {}
-    name = r.get("label", r.get("method", "?"))
+    name = cell_label(r)
     name += f" (seed {cell_seed(r)})" if show_seed and name != "full" else ""  # the full set draws no seed
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
              name, str(r.get("label_regime", "hard")).split(" (")[0],
@@ -141,8 +146,7 @@ def seed_table(results: list[dict]) -> str:
 
     groups: dict[tuple, list[dict]] = {}
     for r in results:
-        key = (r.get("dataset", "?"), r.get("imbalance_factor") or 0, r.get("ipc") or 0,
-               r.get("label", r.get("method", "?")))
+        key = (r.get("dataset", "?"), r.get("imbalance_factor") or 0, r.get("ipc") or 0, cell_label(r))
         groups.setdefault(key, []).append(r)
     lines = ["Across suite seeds (mean ± std over seeds of each seed's mean over evaluation runs):", "",
              "| dataset | beta | IPC | method | seeds | balanced acc (%) | few (%) | per seed |",
