@@ -23,9 +23,12 @@ SETTINGS = {  # name: (dataset, beta, buffer name, preset prefix, experts, epoch
 }
 # init-only cells: the initial set of LTDD (decoupled-expert images and labels, or one-hot labels) with no matching
 # iteration, so the table shows what the initialization alone is worth and what the matching adds or takes away.
+# ltdd-bptt: LTDD with MTT's exact gradient (back-propagation through the unroll) instead of the reference's
+# constant-memory one that drops the Hessian terms (methods/trajectory.py), to see which gradient the pixels need.
 ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["--set", "expert_decoupling=false"],
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],
-             "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"]}
+             "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"],
+             "ltdd-bptt": ["--set", "gradient='full_bptt'"]}
 # IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the IPC-10 holdout) runs on
 # this setting's decoupled buffer (IPC 50 and the other betas: the beta-100 IPC-10 tuning carried over); digits' tuned
 # preset needs longer experts of its own, so it is not a cell here.
