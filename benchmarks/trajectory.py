@@ -29,6 +29,9 @@ ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],
              "ltdd-init-only-onehot": ["--set", "iterations=0", "--set", "label_init='onehot'"],
              "ltdd-bptt": ["--set", "gradient='full_bptt'"]}
+# the standard-expert methods; mtt-tesla: MTT with LTDD's constant-memory gradient, the mirror of ltdd-bptt.
+BASELINES = {"mtt": ("mtt", []), "datm": ("datm", []),
+             "mtt-tesla": ("mtt", ["--set", "gradient='tesla_frozen_weights'"])}
 # IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the IPC-10 holdout) runs on
 # this setting's decoupled buffer (IPC 50 and the other betas: the beta-100 IPC-10 tuning carried over); digits' tuned
 # preset needs longer experts of its own, so it is not a cell here.
@@ -63,9 +66,11 @@ def main() -> None:
         if ipc in TUNED.get(args.setting, ()):
             cells.append((f"{dataset}-b{beta}-ltdd-tuned-ipc{ipc}", f"configs/ltdd/{prefix}-ipc{ipc}-tuned.toml",
                           decoupled, []))
-        for method in ("mtt", "datm"):
-            cells.append((f"{dataset}-b{beta}-{method}-ipc{ipc}", f"configs/{method}/{prefix}-ipc{ipc}.toml",
-                          standard, []))
+        for name, (method, extra) in BASELINES.items():
+            if ipc == 50 and name not in ("mtt", "datm"):
+                continue
+            cells.append((f"{dataset}-b{beta}-{name}-ipc{ipc}", f"configs/{method}/{prefix}-ipc{ipc}.toml",
+                          standard, extra))
     wanted = set(args.cells.split(",")) if args.cells else None
     todo = []
     for name, preset, experts, extra in cells:
