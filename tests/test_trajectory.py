@@ -329,12 +329,27 @@ def test_ltdd_at_lr_img_0_keeps_its_initial_pixels_and_learns_labels(tiny_buffer
 
 
 @pytest.mark.parametrize("ablation", [{"dam": False}, {"expert_decoupling": False}, {"label_init": "onehot"},
-                                      {"label_init": "biased"}, {"gradient": "full_bptt"}])
+                                      {"label_init": "biased"}, {"gradient": "full_bptt"},
+                                      {"dam_weights": "mean_one"}])
 def test_ltdd_ablations_run(tiny_buffer, ablation):
     data, out, _ = tiny_buffer
     s = methods.create("ltdd", iterations=2, **{**LTDD_TINY, **ablation}).distill(data, 2, experts=out,
                                                                                  progress=False)
     assert torch.isfinite(s.images).all() and s.meta["config"][next(iter(ablation))] == next(iter(ablation.values()))
+
+
+def test_dam_weights_keep_the_class_ratios_and_set_the_scale():
+    from ltdistill.methods.ltdd import dam_class_weights
+    from ltdistill.methods.trajectory import student_loss
+
+    counts = [400, 100, 40, 4]
+    freq, mean_one = dam_class_weights(counts, "frequency"), dam_class_weights(counts, "mean_one")
+    assert freq.sum() == pytest.approx(1.0) and mean_one.mean() == pytest.approx(1.0)
+    assert torch.allclose(mean_one / mean_one[0], freq / freq[0]) and freq[0] / freq[3] == pytest.approx(100)
+    logits, classes = torch.randn(8, 4), torch.arange(4).repeat(2)  # a balanced batch
+    assert student_loss(logits, classes, mean_one) == pytest.approx(4 * student_loss(logits, classes, freq).item())
+    with pytest.raises(BadInput, match="dam_weights"):
+        dam_class_weights(counts, "uniform")
 
 
 def test_ltdd_refuses_a_standard_buffer(std_buffer):

@@ -15,7 +15,8 @@ The start window upper bound starts at T and grows linearly to T^+ over expansio
 sequential_generation is on (DATM's rule), else is T^+ (upper bounds exclusive, as randint in the reference).
 Every symbol of the supplement's Table 10 is a field below. Ablations: dam=False (unweighted loss, full-vector
 matching), expert_decoupling=False (one phase on the representation / standard trajectories, like DATM),
-label_init "biased" (logits of the long-tailed representation experts, as DATM) or "onehot".
+label_init "biased" (logits of the long-tailed representation experts, as DATM) or "onehot". dam_weights
+"mean_one" (ours) rescales DAM's class weights to mean 1 (dam_class_weights says why).
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ class LTDDConfig:
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)
     label_init: str = "decoupled"  # "decoupled" | "biased" | "onehot"
+    dam_weights: str = "frequency"  # "frequency": w_k = n_k / N (the reference) | "mean_one": C n_k / N, see below
+
+
+def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
+    """DAM's class weights. "frequency" is the reference's w_k = n_k / N: they sum to 1, so on a balanced synthetic
+    batch the weighted loss is ~1/C of the unweighted one and the student moves ~C times less per step than on the
+    classifier phase, which shares the one learned lr. Over the reference's 10000 iterations the lr can climb to
+    make up for it; in a CPU-scale run of 300 at lr_lr 1e-5 it cannot (our Fashion-MNIST-LT runs: normalized
+    matching loss ~1.4 for L_rep + 0.5 L_cls after 300 iterations, learned lr 0.03; MTT 0.3-0.5). "mean_one" keeps
+    the relative weights and rescales them to mean 1 (C n_k / N), so a balanced batch's loss has the unweighted
+    scale. Our option, not the paper's; measured as an ablation (benchmarks/trajectory.py, ltdd-dam-mean1)."""
+    if mode not in ("frequency", "mean_one"):
+        raise BadInput(f"ltdd.dam_weights must be frequency or mean_one, got {mode!r}")
+    weights = torch.tensor(counts, dtype=torch.float32)
+    weights = weights / weights.sum()
+    return weights * len(counts) if mode == "mean_one" else weights
 
 
 def upper(initial: int, final: int, it: int, cfg: LTDDConfig) -> int:
@@ -78,6 +95,7 @@ class LTDD(Method):
         cfg = self.config
         if cfg.label_init not in ("decoupled", "biased", "onehot"):
             raise BadInput(f"ltdd.label_init must be decoupled, biased or onehot, got {cfg.label_init!r}")
+        class_weights = dam_class_weights(data.counts, cfg.dam_weights) if cfg.dam else None
         m = Matching(experts, data, seed, device, kind=None)
         data, generator, flat_model = m.data, m.generator, m.flat_model
         rep_kind = "rep" if m.buffer.index.get("decoupled") else "standard"
@@ -98,8 +116,7 @@ class LTDD(Method):
         state = SynthesisState({**pixels_and_lr(images, cfg, device),
                                 "labels": Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y)}, generator)
         head = flat_model.mask("classifier.", device)
-        counts = torch.tensor(data.counts, dtype=torch.float32)
-        class_weights = (counts / counts.sum()).to(device) if cfg.dam else None
+        class_weights = class_weights.to(device) if class_weights is not None else None
         backbone = (1 - head) if cfg.dam else None
         dsa = DSA() if cfg.dsa else None
 
