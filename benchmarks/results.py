@@ -563,6 +563,37 @@ def tuning_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+PHASE_LOSS_NOTE = (
+    "`python benchmarks/phase_loss.py ART ... --experts runs/trajectory-fmnist-b10-cpu/experts/fmnist-lt-b10-decoupled "
+    "--out docs/data/phase-loss/fmnist-b10-ipc10.json --samples 6 --lr-scales 1,10` (the command in the JSON): "
+    "for finished beta-10 IPC-10 sets, the normalized matching loss (distance to the target / distance from the "
+    "start; 1 = the student did not get closer) after 20 student steps on the same 6 sampled representation-expert "
+    "segments (start epoch in [0, 10), 2 epochs) and classifier-expert segments (epoch 0 to 2), at the set's learned "
+    "lr and at 10 times it; nothing is updated. Reading: with the reference's DAM weights (n_k / N, summing to 1) "
+    "the representation phase barely moves the student: 0.975 on LTDD's initial set and still 0.939 after its 300 "
+    "iterations, while the classifier phase fell from 0.943 to 0.571, so the matching optimized the images and labels "
+    "almost only for the head-only phase. The holdout-tuned preset (lr_lr 1e-4) let the shared lr climb to 0.092, "
+    "which brings its representation loss to 0.857: the better set (77.35 vs 73.06) is the one whose lr partly "
+    "made up for the weights. The weights rescaled to mean 1 act exactly as a 10-times lr on that phase "
+    "(0.819 either way on the initial set) and make it a real target. MTT's set, made on other (standard) experts, "
+    "follows these representation segments better than any LTDD set (0.618 unweighted at its own lr) and the "
+    "classifier segments worse (1.101). At 10 times the set's lr every unweighted or mean-1 representation loss "
+    "explodes (6-1400): the lr that suits one weighting overshoots under the other, which is why one shared lr "
+    "cannot serve a 1/C-scaled phase and an unweighted one. The `ltdd-dam-mean1` cell (beta-10 trajectory section) "
+    "tests whether making the phase active changes accuracy.")
+
+
+def phase_loss_table(path: Path) -> str:
+    """One row per set, one column per (phase, lr multiple) of benchmarks/phase_loss.py's JSON."""
+    result = json.loads(path.read_text())
+    columns = list(result["sets"][0]["losses"])
+    lines = ["| set | learned lr | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for row in result["sets"]:
+        name = file_row_name(Path(row["artifact"]).name)
+        lines.append(f"| {name} | {row['lr']:.4f} | " + " | ".join(f"{row['losses'][c]:.3f}" for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
     """The whole of docs/results.md, from docs/data alone (its first paragraph names the commit and machine)."""
     parts = [
@@ -593,6 +624,9 @@ def render() -> str:
     for folder, title, note in SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             parts += [f"## {title}", "", note, "", table(DATA / folder, folder in NAME_ROWS_BY_FILE), ""]
+    for path in sorted((DATA / "phase-loss").glob("*.json")):
+        parts += [f"## LTDD's two matching losses, measured on finished sets: {path.stem} (CPU)", "", PHASE_LOSS_NOTE,
+                  "", phase_loss_table(path), ""]
     for path in sorted(DATA.glob("tune-*/tuning.json")):
         reading = TUNING_READINGS.get(path.parent.name, "")
         parts += [f"## Tuning on the validation holdout: {path.parent.name}", "", f"{TUNING_NOTE} {reading}".strip(),
