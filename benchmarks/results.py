@@ -176,8 +176,10 @@ SECTIONS = [
      "back-propagates through the unroll. Swapping them (`ltdd-bptt`: LTDD's paper preset with "
      "`gradient='full_bptt'`; `mtt-tesla`: MTT with `gradient='tesla_frozen_weights'`): LTDD 73.06 -> 73.71 ± 0.37, "
      "MTT 81.82 -> 81.14 ± 0.35. The exact gradient is worth about 0.7 to either method, and LTDD with it is "
-     "still 8 points below MTT, so the gap lies in what LTDD matches (DAM's weighted loss, the decoupled experts, "
-     "the learned soft labels: their ablations at beta 10 are the next cells), not in how it differentiates. The "
+     "still 8 points below MTT, so the gap lies in what LTDD matches, not in how it differentiates. Nor is it the "
+     "soft labels: one-hot initial labels (`ltdd-onehot-init`, paper preset otherwise) score 74.43 ± 0.38, 1.4 "
+     "above the soft-label run and 7.4 below MTT (at beta 100 the order was the reverse, 71.3 vs 73.3). The "
+     "anatomy and matching-loss sections below locate it in the images and in DAM's weighting. The "
      "exact gradient was also faster here (5.2 vs 6.6 s per iteration: the constant-memory version recomputes "
      "each step's gradient). An LTDD preset tuned at beta 10 (lr_img > 0) is the other open question."),
     ("anatomy-ltdd-fmnist-cpu", "What LTDD's matching changed on Fashion-MNIST-LT beta 100, IPC 10 (CPU)",
