@@ -70,8 +70,9 @@ def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
     """DAM's class weights. "frequency" is the reference's w_k = n_k / N: they sum to 1, so on a balanced synthetic
     batch the weighted loss is ~1/C of the unweighted one and the student moves ~C times less per step than on the
     classifier phase, which shares the one learned lr. Over the reference's 10000 iterations the lr can climb to
-    make up for it; in a CPU-scale run of 300 at lr_lr 1e-5 it cannot (our Fashion-MNIST-LT runs: normalized
-    matching loss ~1.4 for L_rep + 0.5 L_cls after 300 iterations, learned lr 0.03; MTT 0.3-0.5). "mean_one" keeps
+    make up for it; in a CPU-scale run of 300 at lr_lr 1e-5 it cannot (Fashion-MNIST-LT beta 10, benchmarks/
+    phase_loss.py: L_rep 0.975 on the initial set, 0.939 after 300 iterations at learned lr 0.031, while L_cls fell
+    0.943 -> 0.571; MTT's loss falls to 0.3-0.5). "mean_one" keeps
     the relative weights and rescales them to mean 1 (C n_k / N), so a balanced batch's loss has the unweighted
     scale. Our option, not the paper's; measured as an ablation (benchmarks/trajectory.py, ltdd-dam-mean1)."""
     if mode not in ("frequency", "mean_one"):
