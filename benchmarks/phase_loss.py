@@ -28,26 +28,28 @@ PHASES = {  # name: (trajectory kind, class weights, backbone-only distance, hea
     "rep (unweighted)": ("rep", None, True, False),
     "cls": ("cls", None, False, True),
 }
+START_WINDOW = {"rep": 10, "cls": 1}  # exclusive upper start epoch: T_rep^+ and T_cls^+ of the CPU-scale preset
 
 
 def phase_losses(artifact: str, experts: str, samples: int, lr_scales: list[float], seed: int) -> dict:
     synthetic, data = load_artifact_data(artifact, None)
-    labels = synthetic.labels
     set_lr = synthetic.lr if synthetic.lr is not None else 0.01
     out = {"artifact": artifact, "lr": set_lr, "losses": {}}
     m = Matching(experts, data, seed, "cpu", kind=None)
     head = m.flat_model.mask("classifier.", "cpu")
+    # one sampler per kind (they cache the loaded trajectories) drawing from m.generator, reseeded for every row
+    samplers = {kind: m.sampler(kind, "phase_loss", high, 2) for kind, high in START_WINDOW.items()}
+    dsa = DSA()
     for scale in lr_scales:
         for phase, (kind, weights, backbone_only, head_only) in PHASES.items():
             m.generator.manual_seed(seed)  # the same start epochs and augmentations for every row
-            sampler = m.sampler(kind, "phase_loss", 10 if kind == "rep" else 1, 2)
             class_weights = dam_class_weights(data.counts, weights) if weights else None
             values = []
             for _ in range(samples):
-                start, target = sampler.sample(0, 10 if kind == "rep" else 1, 2)
+                start, target = samplers[kind].sample(0, START_WINDOW[kind], 2)
                 values.append(match_trajectory(
-                    m.flat_model, start, target, synthetic.images, labels, torch.tensor(set_lr * scale),
-                    syn_steps=20, batch_syn=None, dsa=DSA(), generator=m.generator, class_weights=class_weights,
+                    m.flat_model, start, target, synthetic.images, synthetic.labels, torch.tensor(set_lr * scale),
+                    syn_steps=20, batch_syn=None, dsa=dsa, generator=m.generator, class_weights=class_weights,
                     matched=(1 - head) if backbone_only else None, trainable=head if head_only else None))
             mean = sum(values) / len(values)
             out["losses"][f"{phase} at lr x{scale:g}"] = round(mean, 4)

@@ -96,7 +96,7 @@ class LTDD(Method):
         cfg = self.config
         if cfg.label_init not in ("decoupled", "biased", "onehot"):
             raise BadInput(f"ltdd.label_init must be decoupled, biased or onehot, got {cfg.label_init!r}")
-        class_weights = dam_class_weights(data.counts, cfg.dam_weights) if cfg.dam else None
+        class_weights = dam_class_weights(data.counts, cfg.dam_weights).to(device) if cfg.dam else None
         m = Matching(experts, data, seed, device, kind=None)
         data, generator, flat_model = m.data, m.generator, m.flat_model
         rep_kind = "rep" if m.buffer.index.get("decoupled") else "standard"
@@ -117,7 +117,6 @@ class LTDD(Method):
         state = SynthesisState({**pixels_and_lr(images, cfg, device),
                                 "labels": Learnable(logits.to(device), cfg.lr_y, cfg.momentum_y)}, generator)
         head = flat_model.mask("classifier.", device)
-        class_weights = class_weights.to(device) if class_weights is not None else None
         backbone = (1 - head) if cfg.dam else None
         dsa = DSA() if cfg.dsa else None
 
