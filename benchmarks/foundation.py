@@ -2,7 +2,7 @@
 (beta 100, 10, 50) at IPC 10 and 50, 3 evaluation runs each, cpu protocol.
 
     python benchmarks/foundation.py --out runs/foundation      # resumable; writes runs/foundation/table.md
-    python benchmarks/foundation.py --cells fashion-mnist-b50-full,fashion-mnist-b10-full   # these first
+    python benchmarks/foundation.py --cells fashion-mnist-b50-full,fashion-mnist-b10-full   # only these
 """
 
 from __future__ import annotations
@@ -38,14 +38,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/foundation")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cells", default=None, help="comma-separated cell names to run first, in this order "
-                        "(the rest follow in table order)")
+    parser.add_argument("--cells", default=None, help="comma-separated cell names to run, in this order "
+                        "(default: all, in table order)")
     args = parser.parse_args()
     todo = cells(Path(args.out), args.runs)
-    first = args.cells.split(",") if args.cells else []
-    unknown = sorted(set(first) - {c.name for c in todo})
-    if unknown:
-        parser.error(f"unknown cells: {', '.join(unknown)}")
-    todo.sort(key=lambda c: first.index(c.name) if c.name in first else len(first))
+    if args.cells:
+        by_name = {c.name: c for c in todo}
+        unknown = [n for n in args.cells.split(",") if n not in by_name]
+        if unknown:
+            parser.error(f"unknown cells: {', '.join(unknown)}")
+        todo = [by_name[n] for n in args.cells.split(",")]
     run_cells(todo, Path(args.out))
     finish(Path(args.out))
