@@ -33,10 +33,12 @@ ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["
 # the standard-expert methods; mtt-tesla: MTT with LTDD's constant-memory gradient, the mirror of ltdd-bptt.
 BASELINES = {"mtt": ("mtt", []), "datm": ("datm", []),
              "mtt-tesla": ("mtt", ["--set", "gradient='tesla_frozen_weights'"])}
-# IPCs whose configs/ltdd/<prefix>-ipc<k>-tuned.toml (chosen by benchmarks/tune.py on the IPC-10 holdout) runs on
-# this setting's decoupled buffer (IPC 50 and the other betas: the beta-100 IPC-10 tuning carried over); digits' tuned
-# preset needs longer experts of its own, so it is not a cell here.
-TUNED = {"fmnist": (10, 50), "fmnist-b10": (10, 50), "fmnist-b50": (10,)}
+# Preset variants: variant -> setting -> IPCs whose configs/ltdd/<prefix>-ipc<k>-<variant>.toml (chosen by
+# benchmarks/tune.py on the IPC-10 holdout) runs on this setting's decoupled buffer (IPC 50 and the other betas: the
+# beta-100 IPC-10 tuning carried over). dam-mean1 at IPC 10 is the ltdd-dam-mean1 ablation cell (same settings);
+# digits' tuned preset needs longer experts of its own, so it is not a cell here.
+VARIANTS = {"tuned": {"fmnist": (10, 50), "fmnist-b10": (10, 50), "fmnist-b50": (10,)},
+            "dam-mean1": {"fmnist": (50,)}}
 
 
 def main() -> None:
@@ -64,9 +66,10 @@ def main() -> None:
                 continue
             cells.append((f"{dataset}-b{beta}-{name}-ipc{ipc}", f"configs/ltdd/{prefix}-ipc{ipc}.toml", decoupled,
                           extra))
-        if ipc in TUNED.get(args.setting, ()):
-            cells.append((f"{dataset}-b{beta}-ltdd-tuned-ipc{ipc}", f"configs/ltdd/{prefix}-ipc{ipc}-tuned.toml",
-                          decoupled, []))
+        for variant, ipcs_by_setting in VARIANTS.items():
+            if ipc in ipcs_by_setting.get(args.setting, ()):
+                cells.append((f"{dataset}-b{beta}-ltdd-{variant}-ipc{ipc}",
+                              f"configs/ltdd/{prefix}-ipc{ipc}-{variant}.toml", decoupled, []))
         for name, (method, extra) in BASELINES.items():
             if ipc == 50 and name not in ("mtt", "datm"):
                 continue
