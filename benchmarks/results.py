@@ -206,7 +206,10 @@ SECTIONS = [
      "lower (few 87.3 vs 90.7; many 84.6 vs 71.7, LT-test F1 0.792 vs 0.710). At beta 100 and 50 DAM off lost the "
      "tail (few 40.0 and 72.5) and 9.5 / 1.8 points; at beta 10 the imbalance is mild enough that the unweighted "
      "loss keeps the tail and DAM's 1/C-scaled representation phase only costs, so the paper's DAM ablation "
-     "does not hold here. An LTDD preset tuned at beta 10 is the open question: nothing tuned at beta 100 "
+     "does not hold here. **ED off** (`ltdd-no-ed`, same buffer): 78.82 ± 0.34, 5.8 above LTDD, tail 89.7 against "
+     "90.7: at beta 10 the long-tailed representation experts (83.1%) are good enough that decoupling buys "
+     "nothing either (beta 50: ED off cost 2.1 and 14 points of tail). An LTDD preset tuned at beta 10 is the "
+     "open question: nothing tuned at beta 100 "
      "closes the gap to MTT here."),
     ("ltdd-fmnist-b50-cpu", "Trajectory matching on Fashion-MNIST-LT beta 50, IPC 10 (CPU): LTDD, MTT, DATM",
      "`python benchmarks/trajectory.py --setting fmnist-b50 --out runs/trajectory-fmnist-b50-cpu --cells ...` on "
