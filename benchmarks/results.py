@@ -842,7 +842,7 @@ TUNING_READINGS = {  # folder under docs/data -> what its grid showed
         "best LTDD point on this holdout so far, and one that learns its pixels (learned lr 0.025, 90% of the labels "
         "argmax to their class). The test-set cells `ltdd-dam-mean1` of the trajectory sections (beta 10, 50, 100) "
         "measure the same configuration and confirm the choice: 78.67 ± 0.12 at beta 100, 78.97 at 50, 77.51 at 10, "
-        "the best LTDD set at each beta (the tuned preset: 77.29, 78.24, 77.35). Chosen for "
+        "the best of the LTDD presets at each beta (the tuned preset: 77.29, 78.24, 77.35). Chosen for "
         "configs/ltdd/fmnist-lt-b100-ipc10-dam-mean1.toml; the paper presets keep the reference weights (they "
         "reproduce the paper), and the tuned preset keeps them too: the round below says why it cannot simply take the"
         " new weights."),
