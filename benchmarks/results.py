@@ -209,8 +209,7 @@ SECTIONS = [
      "does not hold here. **ED off** (`ltdd-no-ed`, same buffer): 78.82 ± 0.34, 5.8 above LTDD, tail 89.7 against "
      "90.7: at beta 10 the long-tailed representation experts (83.1%) are good enough that decoupling buys "
      "nothing either (beta 50: ED off cost 2.1 and 14 points of tail). An LTDD preset tuned at beta 10 is the "
-     "open question: nothing tuned at beta 100 "
-     "closes the gap to MTT here."),
+     "open question: nothing tuned at beta 100 closes the gap to MTT here."),
     ("ltdd-fmnist-b50-cpu", "Trajectory matching on Fashion-MNIST-LT beta 50, IPC 10 (CPU): LTDD, MTT, DATM",
      "`python benchmarks/trajectory.py --setting fmnist-b50 --out runs/trajectory-fmnist-b50-cpu --cells ...` on "
      "the 2-core CPU, one thread per job, two jobs side by side: the beta-100 presets with `--imbalance 50`, as at "
@@ -250,8 +249,7 @@ SECTIONS = [
      "experts alone, which also give the initial images and labels): 73.51 ± 0.07, 2.1 below LTDD, Shirt at 2%, "
      "the tail 77.2 against 91.3 (Ankle boot 65 vs 95) and the head 84.9 against 77.9; its labels lean to the head "
      "(own-class probability 0.98 on T-shirt, 0.56 on Ankle boot, against 0.64 and 0.80 with decoupled experts). "
-     "Beta 100 had the same sign, larger (62.54, few 35). Cost: median "
-     "5.18 s per LTDD iteration "
+     "Beta 100 had the same sign, larger (62.55, few 35). Cost: median 5.18 s per LTDD iteration "
      "(tuned: 4.02) against 3.10 for MTT (1.67x per iteration); whole run LTDD 1775 s of decoupled experts + 1562 "
      "s = 3337 s against MTT 1753 s of standard experts + 942 s = 2695 s, 1.24x (the issue's aim: <= 1.3x), as at "
      "beta 100."),
