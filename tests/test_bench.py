@@ -76,6 +76,40 @@ def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
     assert 0 < dd["lrs"] < 1
 
 
+def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():
+    key = {"beta": 10, "ipc": 10, "seed": 0}
+    m = {"label": "m", "key": {**key, "method": "m"}, "balanced_acc": {"mean": 0.8}, "syn_hard": {"mean": 0.6}}
+    random = {"label": "random", "key": {**key, "method": "random"}, "balanced_acc": {"mean": 0.7},
+              "syn_hard": {"mean": 0.7}}
+    results = {"m": dict(m), "random": random}
+    ddranking(results, {})
+    assert results["m"]["ddranking"]["ior"] == pytest.approx(0.1)
+    assert "hlr" not in results["m"]["ddranking"] and "lrs" not in results["m"]["ddranking"]
+    results = {"m": dict(m), "full": {"label": "full", "key": {"beta": 10}, "balanced_acc": {"mean": 0.9}}}
+    ddranking(results, {})
+    assert results["m"]["ddranking"]["hlr"] == pytest.approx(0.3) and "ior" not in results["m"]["ddranking"]
+
+
+def test_only_runs_the_named_cells_and_the_table_gathers_every_finished_one(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
+    out = tmp_path / "run"
+    with pytest.raises(BadInput, match="no cell has label or name"):
+        run_suite(str(suite), out, progress=False, only=["nosuch"])
+    run_suite(str(suite), out, progress=False, only=["herding_digits_b10_ipc2_s0"])  # a cell name
+    assert sorted(p.name for p in (out / "results").glob("*.json")) == ["herding_digits_b10_ipc2_s0.json"]
+    assert "herding_digits_b10_ipc2_s0  done" in suite_plan(str(suite), out)
+    assert "full_digits_b10  to run" in suite_plan(str(suite), out, only=["full"])
+    table = run_suite(str(suite), out, progress=False, only=["random"])  # a label; the full set not named
+    assert not (out / "results" / "full_digits_b10.json").exists()
+    assert "| herding |" in table.read_text() and "| random |" in table.read_text()
+    herding = json.loads((out / "results" / "herding_digits_b10_ipc2_s0.json").read_text())
+    assert "ior" in herding["ddranking"] and "hlr" not in herding["ddranking"]  # the random cell came later
+    run_suite(str(suite), out, progress=False, only=["full"])
+    herding = json.loads((out / "results" / "herding_digits_b10_ipc2_s0.json").read_text())
+    assert {"hlr", "ior", "lrs"} <= set(herding["ddranking"])
+
+
 def test_every_shipped_suite_loads_and_plans(tmp_path):
     """Each suite under benchmarks/suites parses, names existing presets, and restricts cells as it says."""
     from ltdistill.bench import SUITE_DIRS, plan

@@ -263,22 +263,27 @@ def random_cell(results: dict[str, dict], key: dict) -> dict | None:
 
 
 def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
-    """Add HLR / IOR / LRS to every distilled cell (see the module docstring)."""
+    """Add HLR / IOR / LRS to every distilled cell (see the module docstring). A cell whose full-set reference is
+    not run yet gets IOR only, one whose random cell is missing HLR only; LRS needs both."""
     for name, r in results.items():
         if r.get("label") == "full" or "syn_hard" not in r:
             continue
         k = r["key"]
         full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
         random = teacher_evals.get(name) or random_cell(results, k)
-        if full is None or random is None:
-            continue
-        hlr = full["balanced_acc"]["mean"] - r["syn_hard"]["mean"]
-        ior = r["balanced_acc"]["mean"] - random["balanced_acc"]["mean"]
-        a = 0.5 * ior - 0.5 * hlr
-        r["ddranking"] = {"hlr": hlr, "ior": ior, "lrs": (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1)),
-                          "acc_real_hard": full["balanced_acc"]["mean"], "acc_syn_hard": r["syn_hard"]["mean"],
-                          "acc_syn_any": r["balanced_acc"]["mean"], "acc_rdm_any": random["balanced_acc"]["mean"],
-                          "rdm_regime": random.get("label_regime", "hard")}
+        dd = {}
+        if full is not None:
+            dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
+                      acc_real_hard=full["balanced_acc"]["mean"], acc_syn_hard=r["syn_hard"]["mean"])
+        if random is not None:
+            dd.update(ior=r["balanced_acc"]["mean"] - random["balanced_acc"]["mean"],
+                      acc_syn_any=r["balanced_acc"]["mean"], acc_rdm_any=random["balanced_acc"]["mean"],
+                      rdm_regime=random.get("label_regime", "hard"))
+        if full is not None and random is not None:
+            a = 0.5 * dd["ior"] - 0.5 * dd["hlr"]
+            dd["lrs"] = (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1))
+        if dd:
+            r["ddranking"] = dd
 
 
 def check_finished_cells(cells: list[Cell], out: Path) -> None:
@@ -309,11 +314,22 @@ def cell_status(cell: Cell, out: Path) -> str:
     return f"evaluating ({', '.join(left)} left)" if left else "evaluated, not yet collected"
 
 
+def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
+    """`--only`: the cells whose label (a method variant, or "full" for the whole-set references) or cell name (as
+    `--plan` lists them) is named; every cell when nothing is named."""
+    if not only:
+        return cells
+    unknown = sorted(set(only) - {c.label for c in cells} - {c.name for c in cells})
+    check(not unknown, f"--only: no cell has label or name {unknown}; labels: {sorted({c.label for c in cells})} "
+                       "(cell names: see --plan)")
+    return [c for c in cells if c.label in only or c.name in only]
+
+
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None) -> str:
     """`bench --plan`: every cell of the suite and where it stands in `out`; runs nothing."""
     out = Path(out)
     cells, experts_cmds = plan(load_suite(find_suite(name)), out, [])
-    cells = [c for c in cells if not only or c.label in only or c.label == "full"]
+    cells = select(cells, only)
     rows = [("cell", "status")]
     for experts in experts_cmds.values():
         if any(c.experts == experts.directory for c in cells):
@@ -328,18 +344,16 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None) -> 
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None) -> Path:
-    """Run (or resume) a suite; `only`: run just the cells of these method labels (the full-set reference always)."""
+    """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
+    finished cell of the suite in `out`, so pieces run one after another add up."""
     path = find_suite(name)
     suite = load_suite(path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     common = ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
-    cells, experts_cmds = plan(suite, out, common)
-    if only:
-        unknown = sorted(set(only) - {c.label for c in cells})
-        check(not unknown, f"--only: no cell has label(s) {unknown}; labels: {sorted({c.label for c in cells})}")
-        cells = [c for c in cells if c.label in only or c.label == "full"]
-    check_finished_cells(cells, out)
+    planned, experts_cmds = plan(suite, out, common)
+    cells = select(planned, only)
+    check_finished_cells(planned, out)
     atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
     log = out / "log.txt"
     needed = {c.experts for c in cells if c.experts is not None}
@@ -360,6 +374,10 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
         atomic_write_bytes(target, json.dumps(result, indent=2).encode())
         results[target.stem] = result
+    for cell in planned:  # finished cells that this call did not select
+        target = result_json(out, cell.name)
+        if target.stem not in results and target.exists():
+            results[target.stem] = json.loads(target.read_text())
     if suite.get("ddranking", True):
         teacher_evals = random_with_teachers(results, out, common, suite, log)
         ddranking(results, teacher_evals)

@@ -131,7 +131,8 @@ def build_parser() -> Parser:
     b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     b.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
-    b.add_argument("--only", default=None, help="comma-separated method labels: run just those cells")
+    b.add_argument("--only", default=None, help="comma-separated method labels (full = the whole-set reference) "
+                   "or cell names (see --plan): run just those")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
