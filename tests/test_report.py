@@ -19,7 +19,7 @@ def test_report_writes_index_grid_bars_and_loss_curve(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0
     index = (tmp_path / "report" / "index.md").read_text()
     assert "| digits | 10 | mtt | 2 |" in index
-    for name in ("art-images.png", "art-loss.png", "per-class-digits.png"):
+    for name in ("art-images.png", "art-loss.png", "per-class-digits-b10-ipc2.png"):
         assert f"({name})" in index
         with Image.open(tmp_path / "report" / name) as img:
             assert img.size[0] > 100 and img.size[1] > 100
@@ -77,3 +77,21 @@ def test_file_row_name_drops_what_the_columns_already_say():
     assert file_row_name("fashion-mnist-b10-random-relabeled-by-unilevel-no-remedy-ipc50") == \
         "random-relabeled-by-unilevel-no-remedy"
     assert file_row_name("after-lr=before") == "after-lr=before"  # no dataset-beta prefix, no IPC suffix
+
+
+def test_report_draws_one_per_class_chart_per_setting_with_the_full_set_in_each(tmp_path):
+    from ltdistill.report.build import settings
+
+    base = aggregate([run_metrics([0, 1, 2], [0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1], [10, 4, 2])])
+    cells = {"random-2": {"ipc": 2, "label": "random"}, "random-5": {"ipc": 5, "label": "random"},
+             "dm-2": {"ipc": 2, "label": "dm"}, "full": {"ipc": None, "label": "full"},
+             "other-beta": {"ipc": 2, "label": "random", "imbalance_factor": 50}}
+    paths = []
+    for stem, extra in cells.items():
+        path = tmp_path / f"{stem}.json"
+        path.write_text(json.dumps({**base, "dataset": "digits", "imbalance_factor": 10, **extra}))
+        paths.append(path)
+    groups = settings(paths)
+    assert {k: sorted(g) for k, g in groups.items()} == {
+        "digits-b10-ipc2": ["dm", "full", "random"], "digits-b10-ipc5": ["full", "random"],
+        "digits-b50-ipc2": ["random"]}

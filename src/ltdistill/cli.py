@@ -418,7 +418,8 @@ def cmd_evaluate(args) -> int:
             synthetic.meta["teacher_from"] = str(args.teacher_from)
         result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
-                  profile=data.profile, train_counts=data.counts, split=args.split, holdout=data.holdout)
+                  profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
+                  split=args.split, holdout=data.holdout)
     print_summary(result, data.class_names)
     if json_path is not None:
         from ltdistill.synthetic import atomic_write_bytes

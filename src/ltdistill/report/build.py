@@ -27,6 +27,27 @@ def find(root: Path) -> tuple[list[Path], list[Path]]:
     return artifacts, results
 
 
+def settings(paths: list[Path]) -> dict[str, dict[str, dict]]:
+    """Evaluation results grouped by setting (dataset, beta, IPC) for one bar chart each, bars named by the bench
+    label or the file; a full-set reference (no IPC) joins every chart of its dataset and beta."""
+    loaded = [(p, load_result(p)) for p in paths]
+
+    def beta(r: dict) -> str:
+        return f"{float(r.get('imbalance_factor') or 1):g}"
+
+    groups: dict[str, dict[str, dict]] = {}
+    for p, r in loaded:
+        if r.get("ipc"):
+            groups.setdefault(f"{r.get('dataset')}-b{beta(r)}-ipc{r['ipc']}", {})[r.get("label") or p.stem] = r
+    for p, r in loaded:
+        if not r.get("ipc"):
+            prefix = f"{r.get('dataset')}-b{beta(r)}-"
+            targets = [g for name, g in groups.items() if name.startswith(prefix)]
+            for group in targets or [groups.setdefault(f"{prefix}full", {})]:
+                group[r.get("label") or p.stem] = r
+    return groups
+
+
 def build_report(root: str | Path) -> Path:
     root = Path(root)
     if not root.is_dir():
@@ -39,13 +60,10 @@ def build_report(root: str | Path) -> Path:
     lines = [f"# Report: {root}", ""]
     if results:
         lines += ["## Results", "", results_table(results), ""]
-        by_dataset: dict[str, dict[str, dict]] = {}
-        for p in results:
-            r = load_result(p)
-            by_dataset.setdefault(str(r.get("dataset")), {})[p.stem] = r
-        for dataset, group in by_dataset.items():
-            png = per_class_bars(group, out / f"per-class-{dataset}.png")
-            lines += [f"### Per-class accuracy, {dataset}", "", f"![per-class accuracy]({png.name})", ""]
+        for setting, group in settings(results).items():
+            png = per_class_bars(group, out / f"per-class-{setting}.png",
+                                 class_names=next(iter(group.values())).get("class_names"))
+            lines += [f"### Per-class accuracy, {setting}", "", f"![per-class accuracy]({png.name})", ""]
     for art in artifacts:
         synthetic = SyntheticSet.load(art)
         name = art.relative_to(root).as_posix().replace("/", "_") or art.name
