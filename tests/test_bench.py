@@ -1,6 +1,7 @@
 """`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
 
 import json
+import time
 
 import pytest
 
@@ -161,3 +162,47 @@ def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():
     across = text.split("Across suite seeds")[1]
     assert "| digits | 10 | 10 | a | 2 | 72.00 ± 2.00 | 60.0 | 70.00 74.00 |" in across
     assert "| b |" not in across  # one seed: no spread to report
+
+
+def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(tmp_path):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
+    run_suite(str(suite), tmp_path / "one", progress=False)
+    run_suite(str(suite), tmp_path / "two", progress=False, jobs=3)
+    one, two = tmp_path / "one", tmp_path / "two"
+    names = sorted(p.name for p in (one / "results").glob("*.json"))
+    assert names == sorted(p.name for p in (two / "results").glob("*.json")) and len(names) == 3
+    for name in names:
+        a, b = (json.loads((d / "results" / name).read_text()) for d in (one, two))
+        assert a["balanced_acc"] == b["balanced_acc"] and a.get("ddranking") == b.get("ddranking"), name
+    commands = (one / "log.txt").read_text().count("$ ")
+    assert (two / "log.txt").read_text().count("$ ") == commands  # every command listed in the suite's log
+    cell_logs = list(two.glob("cells/*/log.txt"))
+    assert len(cell_logs) == 3 and sum(p.read_text().count("$ ") for p in cell_logs) == commands
+    with pytest.raises(BadInput, match="--jobs must be at least 1"):
+        run_suite(str(suite), two, progress=False, jobs=0)
+
+
+def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new(tmp_path):
+    import threading
+
+    from ltdistill.bench import Cell, chains, in_parallel
+
+    def cell(name, method, beta):
+        return Cell(name, method, {"method": method, "beta": beta}, tmp_path / name, [])
+
+    cells = [cell("a", "unilevel", 10), cell("b", "dm", 10), cell("c", "sre2l", 10), cell("d", "unilevel", 50)]
+    assert [[c.name for c in chain] for chain in chains(cells)] == [["a", "c"], ["b"], ["d"]]
+
+    started, lock = [], threading.Lock()
+
+    def work(item):
+        with lock:
+            started.append(item)
+        if item == 0:
+            raise BadInput("cell 0 failed")
+        time.sleep(0.05)  # a running cell takes a while; the failure is seen before many more start
+
+    with pytest.raises(BadInput, match="cell 0 failed"):
+        in_parallel(work, list(range(50)), jobs=2)
+    assert 0 in started and len(started) < 50

@@ -14,9 +14,11 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
 Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (observers, teachers and squeezed
 models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
-commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md. A killed suite is rerun with the
-same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A suite file may grow
-between reruns (its new cells run); a finished cell whose settings changed is refused, never silently reused.
+commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md, log.txt (every command in order,
+and their output while one runs at a time; with --jobs N each cell's output is in its own log.txt). A killed suite
+is rerun with the same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A
+suite file may grow between reruns (its new cells run); a finished cell whose settings changed is refused, never
+silently reused.
 
 DD-Ranking (NUS-HPC-AI-Lab/DD-Ranking; Li et al. arXiv 2505.13300), per cell and evaluation seed-averaged:
     HLR = Acc_real-hard - Acc_syn-hard   (full long-tailed set vs the set with its class labels only; lower is better)
@@ -210,19 +212,36 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
-def run_command(cmd: list[str], log: Path) -> float:
+@dataclass(frozen=True)
+class Log:
+    """Where bench commands are listed in order (`index`: DIR/log.txt) and where one's output goes (`output`: the
+    same file when cells run one at a time, the cell's own log.txt when several run at once)."""
+    index: Path
+    output: Path
+
+    def of(self, output: Path, jobs: int) -> Log:
+        """This log, or with several jobs one whose output goes to `output`."""
+        return self if jobs == 1 else Log(self.index, output)
+
+
+def run_command(cmd: list[str], log: Log) -> float:
     start = time.perf_counter()
-    with open(log, "a") as f:
-        f.write("$ " + shlex.join(cmd) + "\n")
+    line = "$ " + shlex.join(cmd) + "\n"
+    if log.output != log.index:
+        with open(log.index, "a") as f:
+            f.write(line)
+    log.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.output, "a") as f:
+        f.write(line)
         f.flush()
         done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
                               preexec_fn=die_with_parent if sys.platform == "linux" else None)
     if done.returncode != 0:
-        raise BadInput(f"bench: command failed (exit {done.returncode}), see {log}: {shlex.join(cmd)}")
+        raise BadInput(f"bench: command failed (exit {done.returncode}), see {log.output}: {shlex.join(cmd)}")
     return time.perf_counter() - start
 
 
-def evaluation_json(cmd: list[str], path: Path, log: Path) -> dict:
+def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
     """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
     rename, so a killed evaluation never leaves a half-written result that a rerun would trust."""
     if not path.exists():
@@ -233,7 +252,7 @@ def evaluation_json(cmd: list[str], path: Path, log: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def run_cell(cell: Cell, out: Path, log: Path) -> dict:
+def run_cell(cell: Cell, log: Log) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
     if cell.distill and not (cell.artifact / "meta.json").exists():
@@ -343,9 +362,12 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None) -> 
 
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
-              progress: bool = True, only: list[str] | None = None) -> Path:
+              progress: bool = True, only: list[str] | None = None, jobs: int = 1) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
-    finished cell of the suite in `out`, so pieces run one after another add up."""
+    finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
+    once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
+    the first trains the models the others load from the shared model_cache)."""
+    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
     path = find_suite(name)
     suite = load_suite(path)
     out = Path(out)
@@ -355,31 +377,37 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     cells = select(planned, only)
     check_finished_cells(planned, out)
     atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
-    log = out / "log.txt"
+    log = Log(out / "log.txt", out / "log.txt")
     needed = {c.experts for c in cells if c.experts is not None}
-    for experts in experts_cmds.values():
-        if experts.directory in needed and not (experts.directory / "accuracy.json").exists():
-            seconds = run_command(experts.command, log)
-            atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+
+    def train(experts: Experts) -> None:
+        seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
+        atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+
+    in_parallel(train, [e for e in experts_cmds.values()
+                        if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     (out / "results").mkdir(exist_ok=True)
-    results = {}
-    for cell in tqdm(cells, desc=f"suite {path.stem}", disable=not progress):
-        target = result_json(out, cell.name)
-        if target.exists():
-            results[target.stem] = json.loads(target.read_text())
-            continue
-        result = run_cell(cell, out, log)
-        if cell.experts is not None:
-            timing = cell.experts / "bench_time.json"
-            result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
-        atomic_write_bytes(target, json.dumps(result, indent=2).encode())
-        results[target.stem] = result
-    for cell in planned:  # finished cells that this call did not select
-        target = result_json(out, cell.name)
-        if target.stem not in results and target.exists():
-            results[target.stem] = json.loads(target.read_text())
+    results = {stem: json.loads(p.read_text()) for stem, p in ((c.name, result_json(out, c.name)) for c in planned)
+               if p.exists()}
+    bar = tqdm(total=len(cells), initial=sum(c.name in results for c in cells), desc=f"suite {path.stem}",
+               disable=not progress)
+
+    def run_chain(chain: list[Cell]) -> None:
+        for cell in chain:
+            result = run_cell(cell, log.of(cell.directory / "log.txt", jobs))
+            if cell.experts is not None:
+                timing = cell.experts / "bench_time.json"
+                result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+            atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
+            results[cell.name] = result
+            bar.update()
+
+    try:
+        in_parallel(run_chain, chains([c for c in cells if c.name not in results]), jobs)
+    finally:
+        bar.close()
     if suite.get("ddranking", True):
-        teacher_evals = random_with_teachers(results, out, common, suite, log)
+        teacher_evals = random_with_teachers(results, out, common, suite, log, jobs)
         ddranking(results, teacher_evals)
         for stem, r in results.items():
             atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
@@ -389,7 +417,36 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     return out / "table.md"
 
 
-def random_with_teachers(results: dict, out: Path, common, suite, log: Path) -> dict[str, dict]:
+def chains(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells grouped into what must run in order: the recovery-family cells of one beta (they share the models of
+    the suite's model_cache; running them side by side would train the same observer twice), every other cell
+    alone. Order is kept: a chain sits where its first cell was."""
+    groups: dict[object, list[Cell]] = {}
+    for cell in cells:
+        shared = shares_models(cell.key.get("method", ""))
+        groups.setdefault(("models", cell.key["beta"]) if shared else cell.name, []).append(cell)
+    return list(groups.values())
+
+
+def in_parallel(work, items: list, jobs: int) -> None:
+    """`work(item)` for every item, `jobs` at a time (threads: each waits on its subprocess). On a failure no new
+    item starts; those already running finish (their commands are not killed half-way), then the error is raised."""
+    if jobs == 1:
+        for item in items:
+            work(item)
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            pool.shutdown(cancel_futures=True)
+            raise failed.exception()
+
+
+def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs: int) -> dict[str, dict]:
     """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher."""
     evals = {}
     for name, r in results.items():
@@ -402,5 +459,5 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Path) -> 
         set_dir, random_dir = dirs
         cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
                "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
-        evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log)
+        evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
     return evals

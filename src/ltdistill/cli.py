@@ -133,6 +133,9 @@ def build_parser() -> Parser:
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     b.add_argument("--only", default=None, help="comma-separated method labels (full = the whole-set reference) "
                    "or cell names (see --plan): run just those")
+    b.add_argument("--jobs", type=int, default=1, help="commands run at once (default 1; e.g. cores / threads per "
+                   "job, or several small cells sharing one GPU); with more than one, each cell logs to its own "
+                   "log.txt")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
@@ -517,7 +520,7 @@ def cmd_bench(args) -> int:
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress, only=only)
+                      progress=not args.no_progress, only=only, jobs=args.jobs)
     print(table.read_text(), end="")
     print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
     return 0
