@@ -95,3 +95,18 @@ def test_report_draws_one_per_class_chart_per_setting_with_the_full_set_in_each(
     assert {k: sorted(g) for k, g in groups.items()} == {
         "digits-b10-ipc2": ["dm", "full", "random"], "digits-b10-ipc5": ["full", "random"],
         "digits-b50-ipc2": ["random"]}
+
+
+def test_report_of_a_bench_directory_names_images_by_cell_with_class_names(tmp_path):
+    meta = {"method": "dm", "dataset": "digits", "imbalance_factor": 10.0, "ipc": 2, "mean": [0.3], "std": [0.4]}
+    SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta=meta).save(tmp_path / "cells" / "dm-1a2b" /
+                                                                                  "artifact")
+    result = aggregate([run_metrics([0, 1, 2], [0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1], [10, 4, 2])])
+    result.update(dataset="digits", imbalance_factor=10, method="dm", ipc=2, label="dm", cell="dm-1a2b",
+                  class_names=["zero", "one", "two"])
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "dm_digits_b10_ipc2_s0.json").write_text(json.dumps(result))
+    (tmp_path / "suite.json").write_text("{}")
+    assert main(["report", str(tmp_path)]) == 0
+    index = (tmp_path / "report" / "index.md").read_text()
+    assert "## dm_digits_b10_ipc2_s0" in index and "(dm_digits_b10_ipc2_s0-images.png)" in index

@@ -64,12 +64,16 @@ def build_report(root: str | Path) -> Path:
             png = per_class_bars(group, out / f"per-class-{setting}.png",
                                  class_names=next(iter(group.values())).get("class_names"))
             lines += [f"### Per-class accuracy, {setting}", "", f"![per-class accuracy]({png.name})", ""]
+    loaded = [load_result(p) for p in results]
+    class_names = {r.get("dataset"): r["class_names"] for r in loaded if r.get("class_names")}
+    cell_names = {r["cell"]: p.stem for p, r in zip(results, loaded, strict=True) if "cell" in r}  # bench cells
     for art in artifacts:
         synthetic = SyntheticSet.load(art)
-        name = art.relative_to(root).as_posix().replace("/", "_") or art.name
+        name = cell_names.get(art.parent.name) or art.relative_to(root).as_posix().replace("/", "_") or art.name
         lines += [f"## {name}", "", f"method {synthetic.meta.get('method')}, {synthetic.images.shape[0]} images, "
                   f"{'soft' if synthetic.soft else 'hard'} labels", ""]
-        grid = image_grid(synthetic, out / f"{name}-images.png")
+        grid = image_grid(synthetic, out / f"{name}-images.png",
+                          class_names=class_names.get(synthetic.meta.get("dataset")))
         lines += [f"![synthetic images]({grid.name})", ""]
         curve = loss_curve(synthetic, out / f"{name}-loss.png")
         if curve is not None:
