@@ -103,3 +103,23 @@ def test_sigkill_mid_bench_then_rerun_equals_uninterrupted(tmp_path):
         assert a["balanced_acc"] == b["balanced_acc"] and a["per_class_acc"] == b["per_class_acc"], whole.name
     resumed_meta = json.loads(next(killed.glob("cells/dm-*/artifact/meta.json")).read_text())
     assert len(resumed_meta["loss_history"]) == 60
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the bench's child-reaping uses PR_SET_PDEATHSIG")
+def test_sigkill_of_a_bench_running_cells_side_by_side_leaves_no_orphan(tmp_path):
+    """With --jobs the commands are started from worker threads; a SIGKILLed bench still takes all of them along."""
+    suite = tmp_path / "jobs.toml"
+    suite.write_text(KILL_SUITE.replace("iterations=60", "iterations=5000") + '[[method]]\nname = "dm"\n'
+                     'label = "dm-again"\nset = ["iterations=5001", "batch_real=64", "checkpoint_every=5"]\n')
+    out = tmp_path / "out"
+    victim = subprocess.Popen([*CLI, "bench", "--suite", str(suite), "--no-progress", "--jobs", "2", "--out",
+                               str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(list(out.glob("cells/*/artifact/.checkpoint/state.safetensors"))) < 2 and time.time() < deadline:
+        assert victim.poll() is None, "the suite ended before it could be killed"
+        time.sleep(0.05)
+    assert len(processes_mentioning(str(out))) == 3  # the bench and its two distill commands
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    time.sleep(1.0)
+    assert processes_mentioning(str(out)) == [], "a distill command outlived the killed bench"
