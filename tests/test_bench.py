@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from ltdistill import bench
 from ltdistill.bench import ddranking, load_suite, run_suite, suite_plan
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
@@ -109,6 +110,28 @@ def test_only_runs_the_named_cells_and_the_table_gathers_every_finished_one(tmp_
     run_suite(str(suite), out, progress=False, only=["full"])
     herding = json.loads((out / "results" / "herding_digits_b10_ipc2_s0.json").read_text())
     assert {"hlr", "ior", "lrs"} <= set(herding["ddranking"])
+
+
+def test_a_piece_gathers_the_cells_another_piece_finished_while_it_ran(tmp_path, monkeypatch):
+    """Pieces run side by side in one directory: the table of the piece that ends last holds every finished cell,
+    and DD-Ranking ranks a cell another piece finished after this one started (against this piece's random)."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False, only=["herding"])
+    herding_json = out / "results" / "herding_digits_b10_ipc2_s0.json"
+    finished_elsewhere = herding_json.read_text()
+    herding_json.unlink()  # not finished yet when the random piece starts ...
+    real_run_cell = bench.run_cell
+
+    def run_cell_while_the_other_piece_finishes(cell, log):
+        herding_json.write_text(finished_elsewhere)  # ... but finished while it runs
+        return real_run_cell(cell, log)
+
+    monkeypatch.setattr(bench, "run_cell", run_cell_while_the_other_piece_finishes)
+    table = run_suite(str(suite), out, progress=False, only=["random"]).read_text()
+    assert "| herding |" in table and "| random |" in table
+    assert "ior" in json.loads(herding_json.read_text())["ddranking"]
 
 
 def test_every_shipped_suite_loads_and_plans(tmp_path):

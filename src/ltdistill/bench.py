@@ -387,8 +387,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     in_parallel(train, [e for e in experts_cmds.values()
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     (out / "results").mkdir(exist_ok=True)
-    results = {stem: json.loads(p.read_text()) for stem, p in ((c.name, result_json(out, c.name)) for c in planned)
-               if p.exists()}
+    results = finished_results(planned, out)
     bar = tqdm(total=len(cells), initial=sum(c.name in results for c in cells), desc=f"suite {path.stem}",
                disable=not progress)
 
@@ -406,6 +405,8 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         in_parallel(run_chain, chains([c for c in cells if c.name not in results]), jobs)
     finally:
         bar.close()
+    for stem, r in finished_results(planned, out).items():  # cells another piece finished meanwhile
+        results.setdefault(stem, r)
     if suite.get("ddranking", True):
         teacher_evals = random_with_teachers(results, out, common, suite, log, jobs)
         ddranking(results, teacher_evals)
@@ -415,6 +416,13 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
 
     (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
     return out / "table.md"
+
+
+def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
+    """The collected results of the cells finished in `out`, by cell name. Read again after a piece's own cells,
+    since pieces run side by side (`--only`) finish cells in the same directory meanwhile."""
+    return {c.name: json.loads(p.read_text()) for c, p in ((c, result_json(out, c.name)) for c in cells)
+            if p.exists()}
 
 
 def chains(cells: list[Cell]) -> list[list[Cell]]:
