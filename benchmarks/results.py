@@ -335,8 +335,8 @@ BENCH_SECTIONS = [
      "full-set references (300 epochs on 15-25k images, about 2.5-4 hours per beta on one core) are not run, so "
      "HLR and LRS stay empty and IOR is against Random (the relabeling sets: against Random relabeled by the same "
      "teacher, marked *). "
-     'Reading: every cell was made again on a fresh machine (runs/ does not outlive a session) and equals an earlier '
-     "session's run of the same cells to the last printed digit (DM 79.42 ± 0.20 and 79.40 ± 0.07, Random 74.20 ± "
+     'Reading: every cell was made on a fresh machine (runs/ does not outlive a session); those an earlier session '
+     "had made too equal its numbers to the last printed digit (DM 79.42 ± 0.20 and 79.40 ± 0.07, Random 74.20 ± "
      '0.21, sre2l 67.10 ± 0.87 and 70.36 ± 1.68, unilevel 76.62 ± 1.03): the CPU path is deterministic from '
      'distillation to evaluation. DM (2000 iterations, 0.6-1 s each on one core beside another job) is the best '
      'distilled set of the grid, or level with it, wherever it ran except beta 10 IPC 10: beta 100 IPC 50 '
