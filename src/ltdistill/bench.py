@@ -405,8 +405,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         in_parallel(run_chain, chains([c for c in cells if c.name not in results]), jobs)
     finally:
         bar.close()
-    for stem, r in finished_results(planned, out).items():  # cells another piece finished meanwhile
-        results.setdefault(stem, r)
+    results.update(finished_results([c for c in planned if c.name not in results], out))  # other pieces' cells
     if suite.get("ddranking", True):
         teacher_evals = random_with_teachers(results, out, common, suite, log, jobs)
         ddranking(results, teacher_evals)
