@@ -325,39 +325,36 @@ BENCH_SECTIONS = [
      "set's teacher logits for every augmented batch (T = 4); hard = class labels."),
     ("bench-fmnist-cpu", "Benchmark suite `fmnist` on the CPU: DM, the recovery family and Random where the grid "
      "had no number (cpu protocol, CPU)",
-     "The same suite file (benchmarks/suites/fmnist.toml) run on the 2-core CPU, one thread per job, in pieces named "
-     "by cell: `OMP_NUM_THREADS=1 ltdistill bench --suite fmnist --out runs/fmnist-cpu --only CELLS` (two or three "
+     "The same suite file (benchmarks/suites/fmnist.toml) run on the 2-core CPU, one thread per job, in pieces named"
+     " by cell: `OMP_NUM_THREADS=1 ltdistill bench --suite fmnist --out runs/fmnist-cpu --only CELLS` (two or three "
      "such pieces side by side; `--plan` lists the cell names). Chosen: the cells of the grid that no section had "
-     "measured and that fit a session, DM at every beta and IPC "
-     "(beta 100 IPC 10 too, on two threads: 79.63 ± 0.17 here, 79.65 ± 0.19 on the GPU "
-     "above, the same cell on two devices), sre2l "
-     "and unilevel at beta 50, and the Random cell "
-     "of each setting as DD-Ranking's baseline (Random here is the very set of the foundation table, and scores "
-     "identically: 74.20 at beta 50 IPC 10, a check that a cell recomputed through the suite reproduces). The "
-     "full-set references (300 epochs on 15-25k images, about 2.5-4 hours per beta on one core) are not run, so "
+     "measured and that fit a session, DM at every beta and IPC (beta 100 IPC 10 too, on two threads: 79.63 ± 0.17 "
+     "here, 79.65 ± 0.19 on the GPU above, the same cell on two devices), sre2l and unilevel at beta 50, and the "
+     "Random cell of each setting as DD-Ranking's baseline (Random here is the very set of the foundation table, and"
+     " scores identically: 74.20 at beta 50 IPC 10, a check that a cell recomputed through the suite reproduces). "
+     "The full-set references (300 epochs on 15-25k images, about 2.5-4 hours per beta on one core) are not run, so "
      "HLR and LRS stay empty and IOR is against Random (the relabeling sets: against Random relabeled by the same "
-     "teacher, marked *). "
-     'Reading: every cell was made on a fresh machine (runs/ does not outlive a session); those an earlier session '
-     "had made too equal its numbers to the last printed digit (DM 79.42 ± 0.20 and 79.40 ± 0.07, Random 74.20 ± "
-     '0.21, sre2l 67.10 ± 0.87 and 70.36 ± 1.68, unilevel 76.62 ± 1.03): the CPU path is deterministic from '
-     'distillation to evaluation. DM (2000 iterations, 0.6-1 s each on one core beside another job) is the best '
-     'distilled set of the grid, or level with it, wherever it ran except beta 10 IPC 10: beta 100 IPC 50 '
-     '84.79 ± 0.23 (herding 83.8, '
-     'Random 82.85, LTDD mean-one 80.8, unilevel 80.7, MTT 77.4 on the GPU), beta 50 IPC 10 79.42 (LTDD mean-one 79.0,'
-     ' herding 78.9, Random 74.2), beta 50 IPC 50 84.30 ± 0.38 (herding 83.9, Random 82.22, unilevel 81.47), beta 10 '
-     'IPC 50 83.99 ± 0.35 (level with unilevel 83.8 and herding 83.7; LTDD tuned 82.1); at beta 10 IPC 10 its 79.40 is'
-     ' below MTT 81.8 and DATM 80.0 and above LTDD mean-one 77.5. Its tail classes stay high (few 88.8 at beta 50 IPC '
-     "10, 93.9 at beta 100 IPC 50): DM matches each class's mean embedding under random networks from that class's "
-     'real images alone, so the imbalance reaches it only as fewer real images to draw for a tail class, never through'
-     ' a network trained on the long-tailed set, the biased-expert failure LTDD was built to fix in trajectory '
-     "matching. The LTDD paper's DM numbers on CIFAR-10-LT are not in our excerpts (research/recovery-relabel.md), so "
-     'we cannot say whether this ordering holds there. The recovery family at beta 50 ranks below Random relabeled by '
-     'its own teacher: unilevel IOR -2.7 at IPC 10 (76.62 vs 79.36) and -3.9 at IPC 50 (81.47 vs 85.41), sre2l -10.7 '
-     'and -13.8 (its Shirt class at 2.5% and 1.8%, as at beta 100: 2.0% and 1.3%): on this data the recovered images '
-     'add nothing over real ones under the same teacher, the reading of the recovery section too. Images: [per-class '
-     'accuracy at beta 50 IPC 10](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc10.png), [DM](figures/fmnist-'
-     'cpu/dm_fashion-mnist_b50_ipc10_s0-images.png) and [unilevel](figures/fmnist-cpu/unilevel_fashion-'
-     'mnist_b50_ipc10_s0-images.png) sets at beta 50 IPC 10.'),
+     "teacher, marked *). Reading: every cell was made on a fresh machine (runs/ does not outlive a session); those "
+     "an earlier session had made too equal its numbers to the last printed digit (DM 79.42 ± 0.20 and 79.40 ± 0.07,"
+     " Random 74.20 ± 0.21, sre2l 67.10 ± 0.87 and 70.36 ± 1.68, unilevel 76.62 ± 1.03): the CPU path is "
+     "deterministic from distillation to evaluation. DM (2000 iterations, 0.6-1 s each on one core beside another "
+     "job) is the best distilled set of the grid, or level with it, wherever it ran except beta 10 IPC 10: beta 100 "
+     "IPC 50 84.79 ± 0.23 (herding 83.8, Random 82.85, LTDD mean-one 80.8, unilevel 80.7, MTT 77.4 on the GPU), beta"
+     " 50 IPC 10 79.42 (LTDD mean-one 79.0, herding 78.9, Random 74.2), beta 50 IPC 50 84.30 ± 0.38 (herding 83.9, "
+     "Random 82.22, unilevel 81.47), beta 10 IPC 50 83.99 ± 0.35 (level with unilevel 83.8 and herding 83.7; LTDD "
+     "tuned 82.1); at beta 10 IPC 10 its 79.40 is below MTT 81.8 and DATM 80.0 and above LTDD mean-one 77.5. Its "
+     "tail classes stay high (few 88.8 at beta 50 IPC 10, 93.9 at beta 100 IPC 50): DM matches each class's mean "
+     "embedding under random networks from that class's real images alone, so the imbalance reaches it only as fewer"
+     " real images to draw for a tail class, never through a network trained on the long-tailed set, the "
+     "biased-expert failure LTDD was built to fix in trajectory matching. The LTDD paper's DM numbers on CIFAR-10-LT"
+     " are not in our excerpts (research/recovery-relabel.md), so we cannot say whether this ordering holds there. "
+     "The recovery family at beta 50 ranks below Random relabeled by its own teacher: unilevel IOR -2.7 at IPC 10 "
+     "(76.62 vs 79.36) and -3.9 at IPC 50 (81.47 vs 85.41), sre2l -10.7 and -13.8 (its Shirt class at 2.5% and 1.8%,"
+     " as at beta 100: 2.0% and 1.3%): on this data the recovered images add nothing over real ones under the same "
+     "teacher, the reading of the recovery section too. Images: [per-class accuracy at beta 50 IPC "
+     "10](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc10.png), "
+     "[DM](figures/fmnist-cpu/dm_fashion-mnist_b50_ipc10_s0-images.png) and "
+     "[unilevel](figures/fmnist-cpu/unilevel_fashion-mnist_b50_ipc10_s0-images.png) sets at beta 50 IPC 10."),
     ("bench-fmnist-balanced-gpu", "Benchmark suite `fmnist-balanced`: balanced Fashion-MNIST, IPC 10 (cpu protocol, "
      "run on GPU)",
      "`ltdistill bench --suite fmnist-balanced` on the H100: our DM (2000 iterations) beside Random under the cpu "
