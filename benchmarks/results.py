@@ -61,14 +61,14 @@ SECTIONS = [
      "~100x more images per epoch). 3 evaluation runs (seeds 0-2), mean ± std. Many/medium/few: classes sorted by "
      "training count split 4/3/3. Run on the 2-core CPU machine: `python benchmarks/foundation.py --out runs/foundation"
      " [--cells ...]`. Fashion-MNIST-LT, whole long-tailed set for 30 epochs: beta 10 89.28, beta 50 84.83, beta 100 "
-     "81.92 (87.48 with 300 epochs on the GPU, fmnist suite); at IPC 10 herding is ahead of Random at every beta "
+     "81.93 (87.48 with 300 epochs on the GPU, fmnist suite); at IPC 10 herding is ahead of Random at every beta "
      "(beta 50: 78.95 vs 74.20), level there with the best LTDD set (78.97, beta-50 trajectory section), and at "
      "IPC 50 too (beta 10: 83.73 vs 81.95, beta 50: 83.89 vs 82.22, beta 100: 84.29 vs 82.85). The beta-100 herding "
      "cells and Random at IPC 50 were remade on 2026-11-29 with the code of that day (herding 78.67 and 84.29, "
      "Random 82.85; the first foundation run of 2026-11-23 had given 78.62, 83.83 and 82.82, before later changes "
      "to training); the fmnist suite's Random and herding cells, run the same day through `ltdistill bench`, give "
-     "the same numbers at every beta and IPC. The beta-100 whole-set cell (81.92) is still the one of the first "
-     "run."),
+     "the same numbers at every beta and IPC. The beta-100 whole-set cell, remade the same day, gives 81.93 (81.92 "
+     "in the first run)."),
     ("trajectory-digits-cpu", "Trajectory matching on digits-LT beta 10, IPC 10 (CPU, minutes)",
      "`python benchmarks/trajectory.py --setting digits` on the 2-core CPU: 5 experts x 15 epochs (decoupled: + 5 "
      "classifier epochs, MaxNorm 0.1), 100 distillation iterations with 10 student steps per phase, presets "
@@ -152,7 +152,7 @@ SECTIONS = [
      "94% of the labels still argmax to their class). Against the IPC-50 rows elsewhere in this file: MTT 77.4 and "
      "DATM 53.9 (GPU section, same cpu protocol), unilevel 80.7, Random 82.85, herding 84.29 (foundation). So LTDD > "
      "MTT > DATM holds at IPC 50 too, but at IPC 50 real images drawn at random are ahead of every trajectory set, "
-     "and the issue's goal (LTDD at IPC 50 reaching the whole long-tailed set: 81.92 with 30 epochs on this CPU, "
+     "and the issue's goal (LTDD at IPC 50 reaching the whole long-tailed set: 81.93 with 30 epochs on this CPU, "
      "87.5 with 300 on the GPU) is missed by 1.5 and 7 points. With mean-one DAM weights and learned pixels "
      "(`ltdd-dam-mean1`, configs/ltdd/fmnist-lt-b100-ipc50-dam-mean1.toml: the IPC-10 holdout choice carried "
      "over, batch_syn 100; 5.55 s per iteration beside one other one-thread job, 1751 s): 80.78 ± 0.19, +0.3 over "
