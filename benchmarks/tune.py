@@ -6,7 +6,8 @@
 
 Procedure (the one docs/results.md and the tuned presets cite):
 1. Hold V images per class of the source train split out (`--holdout V`, balanced); the long-tailed training set is
-   built from the rest, so neither the experts nor the distillation see them.
+   built from the rest, so neither the experts nor the distillation see them. `--imbalance B` tunes a preset at
+   another beta than its [run] one (experts and distillation both), so one preset serves every beta.
 2. Train the experts on that data (`--experts-args`; omitted for methods without experts). `ltdistill experts`
    then prints their accuracy on the holdout, not on the test set. `--experts-dir` points at the buffer of an
    earlier tuning on the same holdout, so a second grid does not train it again.
@@ -48,6 +49,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", required=True)
     parser.add_argument("--holdout", type=int, required=True, help="validation images per class")
+    parser.add_argument("--imbalance", type=float, default=None,
+                        help="imbalance factor beta for experts and distillation (default: the preset's [run] one)")
     parser.add_argument("--experts-args", default=None, help="flags of `ltdistill experts` besides the data")
     parser.add_argument("--experts-dir", default=None,
                         help="where the buffer lives (default OUT/experts); a finished buffer of an earlier tuning "
@@ -67,13 +70,17 @@ def main() -> None:
     cli = args.ltdistill.split()
     common = ["--device", args.device, "--no-progress"] + (["--data-dir", args.data_dir] if args.data_dir else [])
     _, preset_run = load_preset(args.preset)
-    data = ["--holdout", str(args.holdout)]
+    beta = args.imbalance if args.imbalance is not None else preset_run.get("imbalance")
+    if beta is None or beta < 1:
+        raise SystemExit(f"tuning needs beta = n_max/n_min >= 1 (--imbalance or the preset's [run] imbalance), "
+                         f"got {beta}")
+    data = ["--imbalance", f"{beta:g}", "--holdout", str(args.holdout)]  # experts and distillation on one beta
     experts = []
     if args.experts_args:  # `ltdistill experts` skips the experts a buffer already holds, so a rerun costs nothing
         buffer = Path(args.experts_dir or out / "experts")
         experts = ["--experts", str(buffer)]
-        run([*cli, "experts", "--dataset", preset_run["dataset"], "--imbalance", str(preset_run["imbalance"]),
-             *data, *shlex.split(args.experts_args), "--out", str(buffer), *common], out / "log.txt")
+        run([*cli, "experts", "--dataset", preset_run["dataset"], *data, *shlex.split(args.experts_args),
+             "--out", str(buffer), *common], out / "log.txt")
     points = grid_points(args.grid)
     epochs = ["--epochs", str(args.eval_epochs)] if args.eval_epochs else []
     cells = []
@@ -94,7 +101,7 @@ def main() -> None:
                                      "val_std_over_runs": result["balanced_acc"]["std"],
                                      "val_per_class_acc": result["per_class_acc"], "lr": result["lr"]}
     best = max(scores, key=lambda k: scores[k]["val_balanced_acc"])
-    summary = {"preset": args.preset, "holdout": args.holdout, "experts_args": args.experts_args,
+    summary = {"preset": args.preset, "imbalance": beta, "holdout": args.holdout, "experts_args": args.experts_args,
                "experts_dir": args.experts_dir, "runs": args.runs, "grid": args.grid, "fixed": args.fixed,
                "points": scores, "best": best}
     (out / "tuning.json").write_text(json.dumps(summary, indent=2))

@@ -21,21 +21,23 @@ def test_grid_is_the_product_of_the_axes_and_bad_axes_are_refused():
         grid_points(["a"])
 
 
-def test_tuning_a_herding_preset_on_digits_reads_only_the_holdout(tmp_path):
+def test_tuning_a_herding_preset_on_digits_reads_only_the_holdout_at_the_asked_beta(tmp_path):
     preset = tmp_path / "herding.toml"
     preset.write_text('[run]\nmethod = "herding"\ndataset = "digits"\nimbalance = 10\nipc = 2\n')
     out = tmp_path / "tune"
     cmd = [sys.executable, str(BENCHMARKS / "tune.py"), "--preset", str(preset), "--holdout", "20", "--runs", "1",
-           "--eval-epochs", "3", "--grid", "epochs=1,2", "--set", "width=8", "--out", str(out),
+           "--eval-epochs", "3", "--imbalance", "5", "--grid", "epochs=1,2", "--set", "width=8", "--out", str(out),
            "--ltdistill", f"{sys.executable} -m ltdistill.cli"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     summary = json.loads((out / "tuning.json").read_text())
     assert set(summary["points"]) == {"epochs=1", "epochs=2"} and summary["best"] in summary["points"]
+    assert summary["imbalance"] == 5  # --imbalance overrides the preset's beta 10
     best = summary["points"][summary["best"]]["val_balanced_acc"]
     assert best == max(p["val_balanced_acc"] for p in summary["points"].values())
     for name in summary["points"]:
         cell = json.loads((out / "json" / f"{name}.json").read_text())
         assert cell["split"] == "val" and cell["holdout"] == 20 and "--split val" in cell["commands"][-1]
+        assert cell["imbalance_factor"] == 5
         assert f"--set width=8 --set {name}" in cell["commands"][0]  # fixed settings, then the point
         assert json.loads((out / "artifacts" / name / "meta.json").read_text())["config"]["width"] == 8
     log = (out / "log.txt").read_text()
