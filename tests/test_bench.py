@@ -149,6 +149,9 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     assert ablations and all(c.key["beta"] == 100 and c.key["ipc"] == 10 for c in ablations)
     assert {(c.key["beta"], c.key["ipc"]) for c in fmnist if c.label == "ltdd"} == {
         (b, k) for b in (10, 50, 100) for k in (10, 50)}
+    for cell in (c for c in fmnist if c.label == "ltdd"):  # LTDD's preset is per beta: lambda_cls 0.2 at beta 10
+        assert f"fmnist-lt-b{cell.key['beta']}-ipc{cell.key['ipc']}.toml" in " ".join(cell.distill)
+        assert ("lambda_cls = 0.2" in cell.key["preset"]) == (cell.key["beta"] == 10)
     # the recovery family shares one model cache per suite; other methods get no such flag
     shared = {c.label: "model_cache=" in " ".join(c.distill) for c in fmnist}
     assert shared["unilevel"] and shared["sre2l"] and shared["unilevel-no-remedy"]
