@@ -670,7 +670,9 @@ def learned_lr(lr: float | None) -> str:
 def tuning_table(path: Path) -> str:
     """benchmarks/tune.py's tuning.json: every grid point's validation score, best first."""
     t = json.loads(path.read_text())
-    lines = [f"`python benchmarks/tune.py --preset {t['preset']} --holdout {t['holdout']}"
+    lines = [f"`python benchmarks/tune.py --preset {t['preset']}"
+             + (f" --imbalance {t['imbalance']:g}" if "imbalance" in t else "")  # tunings before the flag: the preset's
+             + f" --holdout {t['holdout']}"
              + (f" --experts-args \"{t['experts_args']}\"" if t.get("experts_args") else "")
              + (f" --experts-dir {t['experts_dir']}" if t.get("experts_dir") else "")
              + "".join(f" --grid {g}" for g in t["grid"])
