@@ -28,6 +28,7 @@ from pathlib import Path
 
 from runner import Cell, run, run_cells
 
+from ltdistill.cli import imbalance
 from ltdistill.config import load_preset
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", required=True)
     parser.add_argument("--holdout", type=int, required=True, help="validation images per class")
-    parser.add_argument("--imbalance", type=float, default=None,
+    parser.add_argument("--imbalance", default=None,
                         help="imbalance factor beta for experts and distillation (default: the preset's [run] one)")
     parser.add_argument("--experts-args", default=None, help="flags of `ltdistill experts` besides the data")
     parser.add_argument("--experts-dir", default=None,
@@ -70,10 +71,13 @@ def main() -> None:
     cli = args.ltdistill.split()
     common = ["--device", args.device, "--no-progress"] + (["--data-dir", args.data_dir] if args.data_dir else [])
     _, preset_run = load_preset(args.preset)
-    beta = args.imbalance if args.imbalance is not None else preset_run.get("imbalance")
-    if beta is None or beta < 1:
-        raise SystemExit(f"tuning needs beta = n_max/n_min >= 1 (--imbalance or the preset's [run] imbalance), "
-                         f"got {beta}")
+    given = args.imbalance if args.imbalance is not None else preset_run.get("imbalance")
+    if given is None:
+        raise SystemExit(f"tuning needs beta: --imbalance, or [run] imbalance in {args.preset}")
+    try:  # the CLI's own check, for the flag and the preset alike
+        beta = imbalance(str(given))
+    except argparse.ArgumentTypeError as e:
+        raise SystemExit(f"tuning: {e}") from None
     data = ["--imbalance", f"{beta:g}", "--holdout", str(args.holdout)]  # experts and distillation on one beta
     experts = []
     if args.experts_args:  # `ltdistill experts` skips the experts a buffer already holds, so a rerun costs nothing

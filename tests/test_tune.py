@@ -44,3 +44,14 @@ def test_tuning_a_herding_preset_on_digits_reads_only_the_holdout_at_the_asked_b
     first = log.count("$ ")
     subprocess.run(cmd, check=True, capture_output=True, text=True)  # a rerun recomputes nothing
     assert (out / "log.txt").read_text().count("$ ") == first
+
+
+def test_a_beta_below_one_is_refused_before_anything_runs(tmp_path):
+    preset = tmp_path / "herding.toml"
+    preset.write_text('[run]\nmethod = "herding"\ndataset = "digits"\nipc = 2\n')
+    base = [sys.executable, str(BENCHMARKS / "tune.py"), "--preset", str(preset), "--holdout", "20",
+            "--out", str(tmp_path / "tune")]
+    for extra, message in ([], "tuning needs beta"), (["--imbalance", "0.01"], "imbalance *rate* 0.01 is beta 100"):
+        done = subprocess.run(base + extra, capture_output=True, text=True)
+        assert done.returncode != 0 and message in done.stderr
+    assert not (tmp_path / "tune" / "log.txt").exists()
