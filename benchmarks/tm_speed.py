@@ -5,6 +5,9 @@ modules, ReparamModule-style, full unroll) run side by side in the same process.
 
     python benchmarks/tm_speed.py --out runs/tm_speed.json [--device cuda] [--width 32] [--repeats 3]
 
+`--malloc default` measures with glibc's own malloc settings, as every file written before the ltdistill command
+began raising them (ltdistill/runtime.py; `--malloc tuned`, the default, measures what the command runs with).
+
 Peak memory: CPU = peak RSS growth during the measured iterations (VmHWM, reset through /proc/self/clear_refs);
 CUDA = torch.cuda.max_memory_allocated.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from torch.nn.utils import parameters_to_vector
 from ltdistill import models
 from ltdistill.data.augment import DSA
 from ltdistill.methods.trajectory import FlatModel, match_trajectory
+from ltdistill.runtime import keep_freed_memory
 
 
 class ReferenceStyleUnroll:
@@ -116,13 +121,15 @@ def measure(impl: str, ipc: int, steps: int, args, C: int = 10) -> dict:
     try:
         once()  # warm-up
         base = reset_peak(device)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         for _ in range(args.repeats):
             images.grad = None
             once()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-        row.update(s_per_iter=(time.perf_counter() - t0) / args.repeats, peak_mem_mib=read_peak(device, base))
+        row.update(s_per_iter=(time.perf_counter() - t0) / args.repeats, peak_mem_mib=read_peak(device, base),
+                   minor_faults_per_iter=(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) // args.repeats)
     except torch.OutOfMemoryError:
         row.update(s_per_iter=None, peak_mem_mib=None, out_of_memory=True)
     return row
@@ -139,7 +146,11 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--impls", default="ltdistill full_bptt,ltdistill tesla_frozen_weights,"
                         "reference-style full unroll", help="implementations, in the order they are measured")
+    parser.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                        help="glibc malloc as the ltdistill command sets it (ltdistill/runtime.py) or left as is")
     args = parser.parse_args()
+    if args.malloc == "tuned" and not keep_freed_memory():
+        parser.error("--malloc tuned: the settings did not take (not glibc, or MALLOC_* / LD_PRELOAD already set)")
     rows = []
     # On the CPU an allocation past RAM is not an exception but the kernel's OOM killer, so a configuration whose
     # memory, projected linearly in syn_steps from the previous measurement, exceeds 60% of RAM is skipped.
@@ -167,7 +178,8 @@ def write(out, device, args, rows):
     meta = {"device": device, "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
             "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "width": args.width, "order": args.impls, "image": [1, args.size, args.size],
-            "model": "convnet depth 3 instance norm", "repeats": args.repeats}
+            "model": "convnet depth 3 instance norm", "repeats": args.repeats,
+            "malloc": args.malloc}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
 

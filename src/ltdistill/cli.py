@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ltdistill.errors import BadInput, Diverged, check
+from ltdistill.runtime import keep_freed_memory
 
 
 class Parser(argparse.ArgumentParser):
@@ -532,6 +533,7 @@ COMMANDS = {"bench": cmd_bench, "twostage": cmd_twostage, "datasets": cmd_datase
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # ~1.8x faster unrolled matching at IPC 50 on CPU (ltdistill/runtime.py)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
