@@ -1,9 +1,11 @@
 """`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
 
 import json
+import re
 import time
 
 import pytest
+import torch
 
 from ltdistill import bench
 from ltdistill.bench import ddranking, load_suite, run_suite, suite_plan
@@ -232,3 +234,20 @@ def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new
     with pytest.raises(BadInput, match="cell 0 failed"):
         in_parallel(work, list(range(50)), jobs=2)
     assert 0 in started and len(started) < 50
+
+
+def test_plan_finds_a_trajectory_cell_where_the_run_checkpoints_it(tmp_path):
+    """A trajectory cell's directory depends on its expert command, flags included: --plan must build them as the
+    run does, or a half-distilled cell shows as "to run"."""
+    from safetensors.torch import save_file
+
+    suite = tmp_path / "traj.toml"
+    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"')
+                     + "[experts.standard]\nnum = 1\nepochs = 2\n")
+    out = tmp_path / "run"
+    cells, _ = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))  # as run_suite plans them
+    checkpoint = cells[-1].artifact / ".checkpoint" / "state.safetensors"
+    checkpoint.parent.mkdir(parents=True)
+    save_file({"x": torch.zeros(1)}, str(checkpoint), metadata={"iteration": "7"})
+    assert re.search(r"mtt_digits_b10_ipc2_s0 +distilling \(checkpoint at iteration 7\)", suite_plan(str(suite), out))
+    assert re.search(r"mtt_digits_b10_ipc2_s0 +to run", suite_plan(str(suite), out, device="cuda"))  # another run

@@ -344,10 +344,18 @@ def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
     return [c for c in cells if c.label in only or c.name in only]
 
 
-def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None) -> str:
-    """`bench --plan`: every cell of the suite and where it stands in `out`; runs nothing."""
+def command_flags(device: str, data_dir: str | None) -> list[str]:
+    """The flags every command of a bench run ends with. A trajectory cell's key holds its expert command, flags
+    included, so `--plan` must build them as the run does to find that run's cell directories."""
+    return ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
+
+
+def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
+               data_dir: str | None = None) -> str:
+    """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device and data
+    directory; runs nothing."""
     out = Path(out)
-    cells, experts_cmds = plan(load_suite(find_suite(name)), out, [])
+    cells, experts_cmds = plan(load_suite(find_suite(name)), out, command_flags(device, data_dir))
     cells = select(cells, only)
     rows = [("cell", "status")]
     for experts in experts_cmds.values():
@@ -372,7 +380,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     suite = load_suite(path)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    common = ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
+    common = command_flags(device, data_dir)
     planned, experts_cmds = plan(suite, out, common)
     cells = select(planned, only)
     check_finished_cells(planned, out)

@@ -517,7 +517,7 @@ def cmd_bench(args) -> int:
 
     only = args.only.split(",") if args.only else None
     if args.plan:
-        print(suite_plan(args.suite, args.out, only=only), end="")
+        print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir), end="")
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
