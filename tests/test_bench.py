@@ -1,5 +1,6 @@
 """`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
 
+import io
 import json
 import re
 import time
@@ -236,18 +237,45 @@ def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new
     assert 0 in started and len(started) < 50
 
 
-def test_plan_finds_a_trajectory_cell_where_the_run_checkpoints_it(tmp_path):
-    """A trajectory cell's directory depends on its expert command, flags included: --plan must build them as the
-    run does, or a half-distilled cell shows as "to run"."""
-    from safetensors.torch import save_file
 
+def planned_trajectory_cell(tmp_path):
+    """A one-cell MTT suite on digits and its cell as `ltdistill bench` plans it for a CPU run: (suite, out, cell)."""
     suite = tmp_path / "traj.toml"
     suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"')
                      + "[experts.standard]\nnum = 1\nepochs = 2\n")
     out = tmp_path / "run"
-    cells, _ = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))  # as run_suite plans them
-    checkpoint = cells[-1].artifact / ".checkpoint" / "state.safetensors"
-    checkpoint.parent.mkdir(parents=True)
-    save_file({"x": torch.zeros(1)}, str(checkpoint), metadata={"iteration": "7"})
+    cells, _ = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))
+    return suite, out, cells[-1]
+
+
+def write_checkpoint(cell, iteration: int) -> None:
+    from safetensors.torch import save_file
+
+    path = cell.artifact / ".checkpoint" / "state.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"iteration": str(iteration)})
+
+
+def test_plan_finds_a_trajectory_cell_where_the_run_checkpoints_it(tmp_path):
+    """A trajectory cell's directory depends on its expert command, flags included: --plan must build them as the
+    run does, or a half-distilled cell shows as "to run"."""
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    write_checkpoint(cell, 7)
     assert re.search(r"mtt_digits_b10_ipc2_s0 +distilling \(checkpoint at iteration 7\)", suite_plan(str(suite), out))
     assert re.search(r"mtt_digits_b10_ipc2_s0 +to run", suite_plan(str(suite), out, device="cuda"))  # another run
+
+
+def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
+    _, out, cell = planned_trajectory_cell(tmp_path)
+    bar = bench.tqdm(total=2, file=io.StringIO())
+    running = bench.RunningCells(bar, out, every=0.05)
+    running.started(cell)
+    assert bar.postfix == "mtt_digits_b10_ipc2_s0: to run"
+    write_checkpoint(cell, 25)
+    deadline = time.time() + 10
+    while "iteration 25" not in (bar.postfix or "") and time.time() < deadline:  # the thread's refresh
+        time.sleep(0.01)
+    assert bar.postfix == "mtt_digits_b10_ipc2_s0: distilling (checkpoint at iteration 25)"
+    running.finished(cell)
+    assert not bar.postfix
+    running.stopped.set()

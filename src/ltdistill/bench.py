@@ -1,6 +1,6 @@
 """`ltdistill bench --suite NAME --out DIR`: every method x dataset x beta x IPC x seed of a suite file, each cell
 run through the CLI itself (so a cell is exactly the commands printed beside its numbers), cached by a hash of its
-settings, resumable, with a progress bar over cells.
+settings, resumable, with a progress bar over cells (its postfix: where each running cell stands, e.g. its checkpoint).
 
 Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     description, full (bool: evaluate the whole long-tailed set as the reference; default true), protocol,
@@ -42,6 +42,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -333,6 +334,38 @@ def cell_status(cell: Cell, out: Path) -> str:
     return f"evaluating ({', '.join(left)} left)" if left else "evaluated, not yet collected"
 
 
+class RunningCells:
+    """The suite bar's postfix: where each running cell stands (`cell_status`, read from disk), refreshed every
+    `every` seconds by a daemon thread while the bar is shown, since the cells' commands run without bars of their
+    own (their output goes to the logs)."""
+
+    def __init__(self, bar: tqdm, out: Path, every: float = 20.0):
+        self.bar, self.out, self.every = bar, out, every
+        self.cells: dict[str, Cell] = {}
+        self.lock, self.stopped = threading.Lock(), threading.Event()
+        if not bar.disable:
+            threading.Thread(target=self.refresh_until_stopped, daemon=True).start()
+
+    def refresh_until_stopped(self) -> None:
+        while not self.stopped.wait(self.every):
+            self.refresh()
+
+    def refresh(self) -> None:
+        with self.lock:
+            cells = list(self.cells.values())
+        self.bar.set_postfix_str("; ".join(f"{c.name}: {cell_status(c, self.out)}" for c in cells))
+
+    def started(self, cell: Cell) -> None:
+        with self.lock:
+            self.cells[cell.name] = cell
+        self.refresh()
+
+    def finished(self, cell: Cell) -> None:
+        with self.lock:
+            self.cells.pop(cell.name, None)
+        self.refresh()
+
+
 def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
     """`--only`: the cells whose label (a method variant, or "full" for the whole-set references) or cell name (as
     `--plan` lists them) is named; every cell when nothing is named."""
@@ -399,9 +432,13 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     bar = tqdm(total=len(cells), initial=sum(c.name in results for c in cells), desc=f"suite {path.stem}",
                disable=not progress)
 
+    running = RunningCells(bar, out)
+
     def run_chain(chain: list[Cell]) -> None:
         for cell in chain:
+            running.started(cell)
             result = run_cell(cell, log.of(cell.directory / "log.txt", jobs))
+            running.finished(cell)
             if cell.experts is not None:
                 timing = cell.experts / "bench_time.json"
                 result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
@@ -412,6 +449,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     try:
         in_parallel(run_chain, chains([c for c in cells if c.name not in results]), jobs)
     finally:
+        running.stopped.set()
         bar.close()
     results.update(finished_results([c for c in planned if c.name not in results], out))  # other pieces' cells
     if suite.get("ddranking", True):
