@@ -7,7 +7,7 @@ import resource
 import pytest
 import torch
 
-from ltdistill.runtime import USER_TUNING, keep_freed_memory
+from ltdistill.runtime import USER_TUNING, host, keep_freed_memory
 
 glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                            reason="mallopt is glibc's")
@@ -20,7 +20,7 @@ def test_left_alone_when_the_environment_says_so(name):
 
 @glibc
 def test_freed_blocks_are_reused_not_refaulted():
-    assert keep_freed_memory({}) is True
+    assert keep_freed_memory({}) is True and host()["malloc"] == "freed memory kept (ltdistill)"
     numel = 16 << 20  # 64 MiB of float32, far above glibc's default mmap threshold
     for _ in range(10):  # warm-up: aligned requests a little larger than the freed block take fresh heap at first
         torch.ones(numel)
@@ -31,3 +31,22 @@ def test_freed_blocks_are_reused_not_refaulted():
     pages_per_block = numel * 4 // resource.getpagesize()
     # glibc's defaults would map and fault all 10 blocks anew (10 x 16384 faults)
     assert faults < 2 * pages_per_block
+
+
+def test_timings_carry_the_host_they_ran_on():
+    """A wall time depends on threads and malloc settings; artifacts and evaluations record them beside it."""
+    from ltdistill import methods
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.evaluate import EvalConfig, evaluate_synthetic
+    from ltdistill.report.tables import device_label
+
+    data = load_longtail("digits", imbalance_factor=10)
+    synthetic = methods.create("random").distill(data, ipc=1, progress=False)
+    result = evaluate_synthetic(synthetic, data, EvalConfig(epochs=1, runs=1, model_options=(("width", 8),)),
+                                progress=False)
+    for recorded in (synthetic.meta["host"], result["host"]):
+        assert recorded["threads"] == torch.get_num_threads() and recorded["torch"] == torch.__version__
+        assert recorded["malloc"] in ("freed memory kept (ltdistill)", "as the environment sets it")
+    threads = torch.get_num_threads()
+    assert device_label(result) == f"cpu, {threads} thread" + "s" * (threads != 1)  # the tables' device column
+    assert device_label({**result, "device": "cuda"}) == "cuda"

@@ -27,9 +27,13 @@ SETTINGS = {M_MMAP_THRESHOLD: 1 << 30, M_TRIM_THRESHOLD: 1 << 30, M_TOP_PAD: 256
 USER_TUNING = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES", "LD_PRELOAD")
 
 
+TUNED = False  # whether keep_freed_memory's settings are in effect in this process
+
+
 def keep_freed_memory(environ=os.environ) -> bool:
     """Raise glibc's mmap and trim thresholds so that freed blocks below 1 GiB are reused instead of returned to the
     kernel and faulted in again. True when the settings took effect."""
+    global TUNED
     if environ.get("LTDISTILL_MALLOC") == "default" or any(name in environ for name in USER_TUNING):
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -38,4 +42,13 @@ def keep_freed_memory(environ=os.environ) -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
-    return all(mallopt(param, value) == 1 for param, value in SETTINGS.items())
+    TUNED = all(mallopt(param, value) == 1 for param, value in SETTINGS.items()) or TUNED
+    return TUNED
+
+
+def host() -> dict:
+    """What a wall time depends on besides the device, recorded beside every timing (artifact meta, evaluations)."""
+    import torch
+
+    return {"threads": torch.get_num_threads(), "torch": torch.__version__,
+            "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it"}

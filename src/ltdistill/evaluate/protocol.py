@@ -18,6 +18,7 @@ from ltdistill import models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
+from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, predict, train_model
 
@@ -67,7 +68,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=(time.perf_counter() - start) / config.runs,
-                  device=str(device))
+                  device=str(device), host=host())
     return result
 
 
@@ -93,6 +94,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                   label_stats=synthetic.label_stats(),
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
+                           "host": meta.get("host"),
                            "iterations": iterations, "config": meta.get("config"),
                            "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None,
                            "resumed_from": resumed_from(meta), **iteration_timing(meta.get("iteration_seconds"))})

@@ -15,6 +15,7 @@ import torch
 
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
+from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -78,7 +79,7 @@ class Method:
             **data.describe(), "wall_time_s": time.perf_counter() - start,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if str(device).startswith("cuda") else None,
-            **synthetic.meta,
+            "host": host(), **synthetic.meta,
         }
         return synthetic
 

@@ -53,7 +53,7 @@ def row(r: dict, label: str | None = None) -> str:
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), _label_stats(r.get("label_stats")),
              str(r.get("protocol", "?")),
-             str(r.get("epochs", "?")), str(r.get("device", "cpu")), f"{r.get('seconds_per_run', 0):.0f}",
+             str(r.get("epochs", "?")), device_label(r), f"{r.get('seconds_per_run', 0):.0f}",
              _seconds_per_iteration(r.get("distill"))]
     return "| " + " | ".join(cells) + " |"
 
@@ -134,8 +134,16 @@ def bench_row(r: dict, show_seed: bool = False) -> str:
              "-" if distill.get("wall_time_s") is None else f"{distill['wall_time_s']:.0f}",
              "-" if distill.get("peak_rss_mb") is None else f"{distill['peak_rss_mb']:.0f}"
              + (f" (cuda {distill['cuda_peak_mb']:.0f})" if distill.get("cuda_peak_mb") else ""),
-             f"{r.get('seconds_per_run', 0):.0f}", str(r.get("device", "cpu"))]
+             f"{r.get('seconds_per_run', 0):.0f}", device_label(r)]
     return "| " + " | ".join(cells) + " |"
+
+
+def device_label(r: dict) -> str:
+    """The evaluation's device, with its thread count where the JSON records it (see ltdistill/runtime.py)."""
+    device, host = str(r.get("device", "cpu")), r.get("host")
+    if not host or not device.startswith("cpu"):
+        return device
+    return f"{device}, {host['threads']} thread{'s' * (host['threads'] != 1)}"
 
 
 def seed_table(results: list[dict]) -> str:
