@@ -279,3 +279,27 @@ def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     running.finished(cell)
     assert not bar.postfix
     running.stopped.set()
+
+
+def test_a_piece_waits_for_another_piece_working_in_the_same_cell(tmp_path):
+    """Two bench pieces side by side on one --out: while one holds a cell's lock, the other runs nothing there;
+    once it is released the waiting piece finds the work and goes on (here: it does the work itself)."""
+    import fcntl
+    import threading
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 1\nfull = false"))
+    out = tmp_path / "run"
+    cell = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0][0]
+    cell.directory.mkdir(parents=True)
+    waiting = threading.Thread(target=run_suite, args=(str(suite), out), kwargs={"progress": False}, daemon=True)
+    with open(cell.directory / ".distill.lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # the other piece, distilling this cell
+        waiting.start()
+        time.sleep(3)
+        log = out / "log.txt"
+        assert waiting.is_alive() and not cell.artifact.exists()
+        assert not log.exists() or " distill " not in log.read_text()
+    # the holder ended (or died: the kernel drops its lock either way)
+    waiting.join(timeout=120)
+    assert not waiting.is_alive() and (out / "results" / f"{cell.name}.json").exists()

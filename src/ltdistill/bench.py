@@ -18,7 +18,8 @@ commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md
 and their output while one runs at a time; with --jobs N each cell's output is in its own log.txt). A killed suite
 is rerun with the same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A
 suite file may grow between reruns (its new cells run); a finished cell whose settings changed is refused, never
-silently reused.
+silently reused. Pieces run side by side on one DIR (`--only`) wait for each other at a shared expert buffer, cell or
+evaluation (file locks) instead of running it twice.
 
 DD-Ranking (NUS-HPC-AI-Lab/DD-Ranking; Li et al. arXiv 2505.13300), per cell and evaluation seed-averaged:
     HLR = Acc_real-hard - Acc_syn-hard   (full long-tailed set vs the set with its class labels only; lower is better)
@@ -33,8 +34,10 @@ gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
+import fcntl
 import hashlib
 import json
 import math
@@ -242,22 +245,36 @@ def run_command(cmd: list[str], log: Log) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def exclusive(lock: Path):
+    """Hold an advisory lock (flock) on the file `lock` for the block. Bench pieces run side by side on one --out
+    take it before a command that writes a shared place (an expert buffer, a cell's artifact, an evaluation JSON),
+    so a second piece waits for the first and then finds the work done, instead of running it again into the same
+    directory; the kernel drops the lock when its holder dies."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
     """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
     rename, so a killed evaluation never leaves a half-written result that a rerun would trust."""
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}")
-        tmp.unlink(missing_ok=True)
-        run_command([*cmd, "--json", str(tmp)], log)
-        tmp.rename(path)
+    with exclusive(path.with_name(f".{path.name}.lock")):
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}")
+            tmp.unlink(missing_ok=True)
+            run_command([*cmd, "--json", str(tmp)], log)
+            tmp.rename(path)
     return json.loads(path.read_text())
 
 
 def run_cell(cell: Cell, log: Log) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
-    if cell.distill and not (cell.artifact / "meta.json").exists():
-        run_command(cell.distill, log)
+    with exclusive(cell_dir / ".distill.lock"):
+        if cell.distill and not (cell.artifact / "meta.json").exists():
+            run_command(cell.distill, log)
     evals = {}
     meta = cell.artifact_meta()
     for name, cmd in cell.evals.items():
@@ -422,8 +439,11 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     needed = {c.experts for c in cells if c.experts is not None}
 
     def train(experts: Experts) -> None:
-        seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
-        atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+        with exclusive(out / "experts" / f".{experts.directory.name}.lock"):
+            if (experts.directory / "accuracy.json").exists():  # another piece trained it while this one waited
+                return
+            seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
+            atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
 
     in_parallel(train, [e for e in experts_cmds.values()
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
