@@ -1,16 +1,14 @@
 """The command line's malloc settings (ltdistill/runtime.py): they take on glibc, they are left off when the user
 tunes malloc, and with them a freed 64 MiB block is reused instead of faulted in again."""
 
-import platform
 import resource
 
 import pytest
 import torch
 
-from ltdistill.runtime import USER_TUNING, host, keep_freed_memory
+from ltdistill.runtime import USER_TUNING, host, keep_freed_memory, on_glibc
 
-glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                           reason="mallopt is glibc's")
+glibc = pytest.mark.skipif(not on_glibc(), reason="mallopt is glibc's")
 
 
 @pytest.mark.parametrize("name", ["LTDISTILL_MALLOC", *USER_TUNING])

@@ -368,6 +368,8 @@ class RunningCells:
             self.refresh()
 
     def refresh(self) -> None:
+        if self.bar.disable:  # no bar to show it on: no statuses to read from disk
+            return
         with self.lock:
             cells = list(self.cells.values())
         self.bar.set_postfix_str("; ".join(f"{c.name}: {cell_status(c, self.out)}" for c in cells))

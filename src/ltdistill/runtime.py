@@ -25,9 +25,12 @@ import platform
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 SETTINGS = {M_MMAP_THRESHOLD: 1 << 30, M_TRIM_THRESHOLD: 1 << 30, M_TOP_PAD: 256 << 20}
 USER_TUNING = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES", "LD_PRELOAD")
-
-
 TUNED = False  # whether keep_freed_memory's settings are in effect in this process
+
+
+def on_glibc() -> bool:
+    """Whether this process runs on Linux with glibc, whose mallopt the settings go through."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
 def keep_freed_memory(environ=os.environ) -> bool:
@@ -36,7 +39,7 @@ def keep_freed_memory(environ=os.environ) -> bool:
     global TUNED
     if environ.get("LTDISTILL_MALLOC") == "default" or any(name in environ for name in USER_TUNING):
         return False
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
