@@ -1,5 +1,6 @@
 """The shared outer loop: divergence is detected, skipped or rolled back, never written."""
 
+import pytest
 import torch
 
 from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, checkpoint_iteration, optimize
@@ -62,3 +63,41 @@ def test_checkpoint_iteration_reads_where_a_run_would_resume(tmp_path):
     assert checkpoint_iteration(tmp_path) == 3  # the last iteration is always saved
     (tmp_path / ".checkpoint" / "state.safetensors").write_bytes(b"not a safetensors file")
     assert checkpoint_iteration(tmp_path) is None
+
+
+def test_a_resumed_momentum_buffer_lives_where_its_tensor_lives():
+    """A checkpoint opens on the CPU; on a GPU the optimizer's first step after a resume failed with 'found at least
+    two devices' (seen on the H200). The meta device stands in for CUDA here."""
+    saved = {"generator": torch.Generator().get_state(), "tensor.images": torch.ones(3, 1, 2, 2),
+             "momentum.images": torch.full((3, 1, 2, 2), 0.5, dtype=torch.float64)}
+    state = SynthesisState({"images": Learnable(torch.ones(3, 1, 2, 2, device="meta"), lr=0.1, momentum=0.9)},
+                           torch.Generator())
+    state.load_tensors(saved)
+    buffer = state.learnables["images"].optimizer.state[state["images"]]["momentum_buffer"]
+    assert buffer.device.type == "meta" and buffer.dtype == torch.float32
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_run_resumed_from_its_checkpoint_ends_where_an_unbroken_run_ends(tmp_path, device):
+    """Momentum makes the resumed steps depend on the saved buffers, so they must come back, on the run's device."""
+    def run(iterations, workdir):
+        state = SynthesisState({"images": Learnable(torch.ones(4, 3, device=device), lr=0.1, momentum=0.9)},
+                               torch.Generator().manual_seed(0))
+
+        def step(it):
+            noise = torch.randn(4, 3, generator=state.generator).to(device)
+            loss = ((state["images"] - noise) ** 2).sum()
+            loss.backward()
+            return loss.item()
+
+        optimize(state, iterations, step, Checkpointer(workdir, {"lr": 0.1}, every=5), progress=False)
+        return state
+
+    unbroken = run(12, tmp_path / "a")
+    run(5, tmp_path / "b")  # stopped after its first checkpoint
+    resumed = run(12, tmp_path / "b")
+    assert resumed.resumed_from == 5 and resumed["images"].device.type == device
+    assert torch.equal(resumed["images"], unbroken["images"]) and resumed.history == unbroken.history

@@ -83,8 +83,9 @@ class SynthesisState:
         for name, item in self.learnables.items():
             with torch.no_grad():
                 item.tensor.copy_(tensors[f"tensor.{name}"])
-            if f"momentum.{name}" in tensors:
-                item.optimizer.state[item.tensor]["momentum_buffer"] = tensors[f"momentum.{name}"].clone()
+            if f"momentum.{name}" in tensors:  # a checkpoint loads on the CPU; the optimizer steps where the tensor is
+                buffer = tensors[f"momentum.{name}"].to(item.tensor.device, item.tensor.dtype, copy=True)
+                item.optimizer.state[item.tensor]["momentum_buffer"] = buffer
 
 
 class Checkpointer:
