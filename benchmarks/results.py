@@ -345,6 +345,25 @@ BENCH_SECTIONS = [
      "relabeling methods was not run (the calls ended first), so their IOR compares with the hard-label random set "
      "and includes the soft labels' gain (DD-Ranking's caution). `labels`: relabel = the student is trained on the "
      "set's teacher logits for every augmented batch (T = 4); hard = class labels."),
+    ("bench-fmnist-gpu-h200", "Benchmark suite `fmnist` on a lent H200: what one 10-minute call finished",
+     "`PYTHONPATH=src LTDISTILL_DATA=.data bash benchmarks/fmnist_gpu_pieces.sh runs/fmnist-gpu $OUT 500` on an "
+     "NVIDIA H200 (torch 2.11.0+cu130; this session's whole device time was 15 minutes): three bench pieces of the "
+     "grid's missing costly cells side by side on one --out, one thread per process (the full-set references and "
+     "Random with --jobs 3, the IPC-50 trajectory cells with --jobs 6, the beta-10 IPC-10 trajectory cells and LTDD's "
+     "beta-100 ablations with --jobs 4). The six expert buffers trained at once in 104-164 s each (expert-quality "
+     "section fmnist-suite-h200; each within 0.1 points of its CPU twin, which takes 1283-1920 s on one core), and "
+     "then the 500 s ran out before any trajectory cell finished: with up to 13 processes on the one GPU, MTT and "
+     "DATM at IPC 50 reached iteration 225 of 300 and LTDD 75-100, and the full-set references (about 190 s alone on "
+     "the H100) did not finish either. Only the four Random cells below finished; they equal the CPU suite's Random "
+     "cells within 0.05 points (74.46 / 82.83 / 74.18 / 82.18 against 74.41 / 82.85 / 74.20 / 82.22), a check that "
+     "the suite gives one number on two devices. A second call on the still-warm machine, to resume the checkpointed "
+     "cells, found a bug instead: every resumed cell failed at its first step on CUDA ('found at least two "
+     "devices'), because a checkpoint's momentum buffers were loaded on the CPU. Fixed (src/ltdistill/methods/"
+     "loop.py); tests/test_loop.py now checks that a resumed run ends where an unbroken one ends, on the CPU and, "
+     "where there is one, on the GPU (7 passed on the H200), and a DM run on CUDA interrupted at iteration 150 "
+     "resumed and finished there. The device time was then spent. The script now runs fewer processes at once "
+     "and packs the checkpoints, so a later call resumes what one call left. `s/run` below is under that "
+     "contention."),
     ("bench-fmnist-cpu", "Benchmark suite `fmnist` on the CPU: DM, herding, the recovery family with its beta-100 "
      "ablations, the beta-50 trajectory cells and Random where the grid had no number (cpu protocol, CPU)",
      "The same suite file (benchmarks/suites/fmnist.toml) run on the 2-core CPU, one thread per job, in pieces named "
@@ -719,6 +738,26 @@ def cost_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+EXPERTS_NOTE = ("Balanced-test accuracy of the experts' final parameters (`ltdistill experts` prints and saves "
+                "this as accuracy.json). Experts that score ~0% on tail classes give the trajectory methods "
+                "head-biased soft labels and targets. On digits-LT (about 560 training images, 3 batches per "
+                "epoch) 15 epochs are only ~45 SGD steps: the representation experts reach 39%, the classifier "
+                "experts 62%, and their logits are small, so LTDD's soft labels start nearly flat (own-class "
+                "target probability 0.17-0.46); 60 + 20 epochs give 70% / 89% (see the tuning section). "
+                "fmnist-lt-b100-cpu is the buffer of the CPU LTDD ablation section, fmnist-lt-b10-cpu that of the "
+                "beta-10 LTDD cells (`python benchmarks/trajectory.py --setting fmnist-b10`); at beta 10 the "
+                "long-tailed representation experts already reach 83% (Shirt 27%), at beta 100 60%; "
+                "fmnist-lt-b10-standard-cpu is the beta-10 MTT/DATM buffer (83.5%); fmnist-lt-b50-cpu and "
+                "fmnist-lt-b50-standard-cpu are the beta-50 buffers (`--setting fmnist-b50`: representation "
+                "experts 73.6%, classifier experts 81.5%, standard 74.6%, Shirt at 0-1% in the long-tailed ones)."
+                " fmnist-suite-h200 holds the six buffers of the `fmnist` suite (`ltdistill bench --suite fmnist`: "
+                "standard and decoupled at beta 100 / 50 / 10) trained on the lent H200 "
+                "(benchmarks/fmnist_gpu_pieces.sh), all six side by side on the one GPU beside the full-set and Random "
+                "cells, so their training seconds include that contention. Each scores within 0.1 points of the same "
+                "buffer trained on the CPU (61.9, 59.9 / 79.7, 74.6, 73.6 / 81.5, 83.5, 83.1 / 84.5 there); the CPU "
+                "suite uses the H200's decoupled beta-100 and both beta-10 buffers.")
+
+
 def expert_table(path: Path) -> str:
     lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) | training s |",
              "|---|---|---|---|---|---|---|"]
@@ -830,22 +869,11 @@ def render() -> str:
         reading = TUNING_READINGS.get(path.parent.name, "")
         parts += [f"## Tuning on the validation holdout: {path.parent.name}", "", f"{TUNING_NOTE} {reading}".strip(),
                   "", tuning_table(path), ""]
-    for path in sorted((DATA / "experts").glob("*.json")):
-        parts += [f"## Expert quality: {path.stem}", "",
-                  "Balanced-test accuracy of the experts' final parameters (`ltdistill experts` prints and saves "
-                  "this as accuracy.json). Experts that score ~0% on tail classes give the trajectory methods "
-                  "head-biased soft labels and targets. On digits-LT (about 560 training images, 3 batches per "
-                  "epoch) 15 epochs are only ~45 SGD steps: the representation experts reach 39%, the classifier "
-                  "experts 62%, and their logits are small, so LTDD's soft labels start nearly flat (own-class "
-                  "target probability 0.17-0.46); 60 + 20 epochs give 70% / 89% (see the tuning section). "
-                  "fmnist-lt-b100-cpu is the buffer of the CPU LTDD ablation section, fmnist-lt-b10-cpu that of the "
-                  "beta-10 LTDD cells (`python benchmarks/trajectory.py --setting fmnist-b10`); at beta 10 the "
-                  "long-tailed representation experts already reach 83% (Shirt 27%), at beta 100 60%; "
-                  "fmnist-lt-b10-standard-cpu is the beta-10 MTT/DATM buffer (83.5%); fmnist-lt-b50-cpu and "
-                  "fmnist-lt-b50-standard-cpu are the beta-50 buffers (`--setting fmnist-b50`: representation "
-                  "experts 73.6%, classifier experts 81.5%, standard 74.6%, Shirt at 0-1% in the long-tailed ones).",
-                  "",
-                  expert_table(path), ""]
+    expert_files = sorted((DATA / "experts").glob("*.json"))
+    if expert_files:
+        parts += ["## Expert quality", "", EXPERTS_NOTE, ""]
+        for path in expert_files:
+            parts += [f"### {path.stem}", "", expert_table(path), ""]
     parts += ["## Cost of distillation, per set", "", COST_NOTE, "", cost_table(), ""]
     phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
     if phase_costs:
