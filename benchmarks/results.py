@@ -431,8 +431,16 @@ BENCH_SECTIONS = [
      "the GPU (77.4 against Random 82.8). Cost: its first 25 iterations ran in an earlier session at 35 s each, the "
      "other 275 after the malloc change of the cost section (src/ltdistill/runtime.py) at a median of 17.4 s on one "
      "core beside another job; `distill s` (5503) covers iterations 25-300 and includes 6.5 minutes during which the "
-     "job was paused for the malloc benchmark. DATM and LTDD at IPC 50, and MTT at beta 10 IPC 50, are not run yet "
-     "(about 1.5 hours each on the CPU now). **MTT and DATM at beta 100, IPC 10** on the suite's beta-100 buffer "
+     "job was paused for the malloc benchmark. **DATM at beta 50, IPC 50** (configs/datm/fmnist-lt-b100-ipc50.toml, "
+     "same buffer; iterations 25-300 this session at a median of 18.3 s beside the LTDD IPC-50 cell, peak RSS 9.0 "
+     "GB): 66.25 ± 0.58, many 92.4, few 48.8 (Bag 52, Ankle boot 17, Shirt 1), 16.0 below Random (IOR -16.0) and 11.0 "
+     "below MTT. With class labels alone its images score 80.92 ± 0.13, 3.7 above MTT's set and 1.3 below Random, so "
+     "at IPC 50 too what DATM loses is its labels: they start from the long-tailed experts' logits, 25% of them "
+     "argmax to another class, and the own-class probability is 0.24 on Shirt, 0.29 on Bag and 0.20 on Ankle boot "
+     "(beta 100 IPC 50 on the GPU: 53.9). LTDD at IPC 50 (beta 100: its paper preset puts all 500 images through "
+     "both phases, about 21-40 s per iteration here; checkpoint at iteration 175 of 300 when this was written) and "
+     "MTT / DATM / LTDD at the other IPC-50 cells are not finished yet. **MTT and DATM at beta 100, IPC 10** on "
+     "the suite's beta-100 buffer "
      "(8 standard experts, 20 epochs, 1283 s, 61.9% balanced; with the new malloc settings): MTT 74.22 ± 0.20 and DATM "
      "51.36 ± 0.27, the trajectory section's 74.3 and 51.3 again (and the GPU's 74.2); 3.9 and 3.7 s per iteration on "
      "one core. DATM's images with class labels alone score 74.40, 23 points above its own soft labels (few 6.6), "
@@ -460,7 +468,8 @@ BENCH_SECTIONS = [
      "its ablations), the [herding](figures/fmnist-cpu/herding_fashion-mnist_b100_ipc10_s0-images.png) and "
      "[unilevel](figures/fmnist-cpu/unilevel_fashion-mnist_b100_ipc10_s0-images.png) sets there; [per-class accuracy "
      "at beta 50 IPC 50](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc50.png) and the "
-     "[MTT](figures/fmnist-cpu/mtt_fashion-mnist_b50_ipc50_s0-images.png) set there."),
+     "[MTT](figures/fmnist-cpu/mtt_fashion-mnist_b50_ipc50_s0-images.png) and "
+     "[DATM](figures/fmnist-cpu/datm_fashion-mnist_b50_ipc50_s0-images.png) sets there."),
     ("bench-fmnist-balanced-gpu", "Benchmark suite `fmnist-balanced`: balanced Fashion-MNIST, IPC 10 (cpu protocol, "
      "run on GPU)",
      "`ltdistill bench --suite fmnist-balanced` on the H100: our DM (2000 iterations) beside Random under the cpu "

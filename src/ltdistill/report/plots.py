@@ -45,7 +45,9 @@ def image_grid(synthetic: SyntheticSet, path: Path, per_class: int = 10, class_n
         name = class_names[c] if class_names else str(c)
         axes[c][0].set_title(name, fontsize=7, loc="left")
     meta = synthetic.meta
-    fig.suptitle(f"{meta.get('method')} - {meta.get('dataset')} beta {meta.get('imbalance_factor')} "
+    beta = meta.get("imbalance_factor")
+    beta = f"{beta:g}" if isinstance(beta, (int, float)) else beta  # 50, not 50.0
+    fig.suptitle(f"{meta.get('method')} - {meta.get('dataset')} beta {beta} "
                  f"IPC {meta.get('ipc')}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
