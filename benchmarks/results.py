@@ -365,7 +365,7 @@ BENCH_SECTIONS = [
      "and packs the checkpoints, so a later call resumes what one call left. `s/run` below is under that "
      "contention."),
     ("bench-fmnist-cpu", "Benchmark suite `fmnist` on the CPU: DM, herding, the recovery family with its beta-100 "
-     "ablations, the beta-50 trajectory cells and Random where the grid had no number (cpu protocol, CPU)",
+     "ablations, trajectory cells at beta 50 and 100, and Random where the grid had no number (cpu protocol, CPU)",
      "The same suite file (benchmarks/suites/fmnist.toml) run on the 2-core CPU, one thread per job, in pieces named "
      "by cell: `OMP_NUM_THREADS=1 ltdistill bench --suite fmnist --out runs/fmnist-cpu --only CELLS` (two or three "
      "such pieces side by side; `--plan` lists the cell names). Chosen: the cells of the grid that no section had "
@@ -438,8 +438,12 @@ BENCH_SECTIONS = [
      "at IPC 50 too what DATM loses is its labels: they start from the long-tailed experts' logits, 25% of them "
      "argmax to another class, and the own-class probability is 0.24 on Shirt, 0.29 on Bag and 0.20 on Ankle boot "
      "(beta 100 IPC 50 on the GPU: 53.9). LTDD at IPC 50 (beta 100: its paper preset puts all 500 images through "
-     "both phases, about 21-40 s per iteration here; checkpoint at iteration 175 of 300 when this was written) and "
-     "MTT / DATM / LTDD at the other IPC-50 cells are not finished yet. **MTT and DATM at beta 100, IPC 10** on "
+     "both phases, about 21-40 s per iteration here; checkpoint at iteration 250 of 300 when this was written) and "
+     "MTT / DATM / LTDD at the other IPC-50 cells are not finished yet. **LTDD at beta 100, IPC 10** (paper preset "
+     "configs/ltdd/fmnist-lt-b100-ipc10.toml on the decoupled beta-100 buffer trained on the H200, expert-quality "
+     "section fmnist-suite-h200; 5.8 s per iteration beside one other one-thread job): 73.42 ± 0.90, few 90.4, "
+     "the LTDD sections' 73.33 (CPU) and 73.24 (GPU) again, and 1.0 below Random (IOR -1.0); its images with class "
+     "labels alone 71.33. **MTT and DATM at beta 100, IPC 10** on "
      "the suite's beta-100 buffer "
      "(8 standard experts, 20 epochs, 1283 s, 61.9% balanced; with the new malloc settings): MTT 74.22 ± 0.20 and DATM "
      "51.36 ± 0.27, the trajectory section's 74.3 and 51.3 again (and the GPU's 74.2); 3.9 and 3.7 s per iteration on "
@@ -464,12 +468,14 @@ BENCH_SECTIONS = [
      "[LTDD](figures/fmnist-cpu/ltdd_fashion-mnist_b50_ipc10_s0-images.png) sets at beta 50 IPC 10; [per-class "
      "accuracy at beta 10 IPC 10](figures/fmnist-cpu/per-class-fashion-mnist-b10-ipc10.png) (the recovery family "
      "beside DM, herding and Random); [per-class accuracy at beta 100 IPC "
-     "10](figures/fmnist-cpu/per-class-fashion-mnist-b100-ipc10.png) (DM, herding, Random, the recovery family and "
+     "10](figures/fmnist-cpu/per-class-fashion-mnist-b100-ipc10.png) (MTT, DATM, LTDD, DM, herding, Random, the "
+     "recovery family and "
      "its ablations), the [herding](figures/fmnist-cpu/herding_fashion-mnist_b100_ipc10_s0-images.png) and "
      "[unilevel](figures/fmnist-cpu/unilevel_fashion-mnist_b100_ipc10_s0-images.png) sets there; [per-class accuracy "
      "at beta 50 IPC 50](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc50.png) and the "
      "[MTT](figures/fmnist-cpu/mtt_fashion-mnist_b50_ipc50_s0-images.png) and "
-     "[DATM](figures/fmnist-cpu/datm_fashion-mnist_b50_ipc50_s0-images.png) sets there."),
+     "[DATM](figures/fmnist-cpu/datm_fashion-mnist_b50_ipc50_s0-images.png) sets there; the "
+     "[LTDD](figures/fmnist-cpu/ltdd_fashion-mnist_b100_ipc10_s0-images.png) set at beta 100 IPC 10."),
     ("bench-fmnist-balanced-gpu", "Benchmark suite `fmnist-balanced`: balanced Fashion-MNIST, IPC 10 (cpu protocol, "
      "run on GPU)",
      "`ltdistill bench --suite fmnist-balanced` on the H100: our DM (2000 iterations) beside Random under the cpu "

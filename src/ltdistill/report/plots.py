@@ -61,9 +61,11 @@ def per_class_bars(results: dict[str, dict], path: Path, class_names=None) -> Pa
     num_classes = len(next(iter(results.values()))["per_class_acc"])
     width = 0.8 / max(len(labels), 1)
     fig, ax = plt.subplots(figsize=(max(6, num_classes * 0.7), 3.2))
+    colors = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")  # the default cycle repeats after 10 colors
     for k, label in enumerate(labels):
         acc = 100 * np.asarray(results[label]["per_class_acc"], dtype=float)
-        ax.bar(np.arange(num_classes) + k * width - 0.4 + width / 2, acc, width, label=label)
+        ax.bar(np.arange(num_classes) + k * width - 0.4 + width / 2, acc, width, label=label,
+               color=colors(k % colors.N))
     ax.set_xticks(np.arange(num_classes))
     ax.set_xticklabels(class_names or [str(c) for c in range(num_classes)], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (%)")
