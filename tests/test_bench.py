@@ -284,7 +284,6 @@ def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
 def test_a_piece_waits_for_another_piece_working_in_the_same_cell(tmp_path):
     """Two bench pieces side by side on one --out: while one holds a cell's lock, the other runs nothing there;
     once it is released the waiting piece finds the work and goes on (here: it does the work itself)."""
-    import fcntl
     import threading
 
     suite = tmp_path / "tiny.toml"
@@ -293,8 +292,7 @@ def test_a_piece_waits_for_another_piece_working_in_the_same_cell(tmp_path):
     cell = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0][0]
     cell.directory.mkdir(parents=True)
     waiting = threading.Thread(target=run_suite, args=(str(suite), out), kwargs={"progress": False}, daemon=True)
-    with open(cell.directory / ".distill.lock", "a") as holder:
-        fcntl.flock(holder, fcntl.LOCK_EX)  # the other piece, distilling this cell
+    with bench.exclusive(cell.directory / ".distill.lock"):  # the other piece, distilling this cell
         waiting.start()
         time.sleep(3)
         log = out / "log.txt"
