@@ -301,3 +301,20 @@ def test_a_piece_waits_for_another_piece_working_in_the_same_cell(tmp_path):
     # the holder ended (or died: the kernel drops its lock either way)
     waiting.join(timeout=120)
     assert not waiting.is_alive() and (out / "results" / f"{cell.name}.json").exists()
+
+
+def test_an_evaluation_stopped_between_runs_resumes_with_the_runs_it_kept(tmp_path):
+    """The full-set reference trains for hours: the runs an interrupted bench finished stay beside the cell's
+    evaluation JSON (evaluate --runs-dir); --plan counts them and the rerun trains only the rest."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 2"))
+    out = tmp_path / "run"
+    full = next(c for c in bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0] if c.label == "full")
+    kept = bench.runs_dir(full.eval_json("main"))
+    # the interrupted piece: the same command, both runs finished, killed before its JSON was written
+    assert main([*full.evals["main"][len(bench.CLI):], "--runs-dir", str(kept), "--no-progress"]) == 0
+    assert len(list(kept.glob("run-*.json"))) == 2
+    assert re.search(r"full_digits_b10 +evaluating \(main left; 2 runs kept\)", suite_plan(str(suite), out))
+    run_suite(str(suite), out, progress=False)
+    result = json.loads((out / "results" / "full_digits_b10.json").read_text())
+    assert result["runs_read_back"] == 2 and len(result["per_run"]) == 2 and not kept.exists()

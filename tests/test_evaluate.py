@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,38 @@ def test_class_balanced_sampling_draws_classes_equally():
     order = batch_order(labels, True, torch.Generator().manual_seed(0))
     share = (labels[order] == 1).float().mean()
     assert 0.35 < share < 0.65
+
+
+def test_runs_dir_resumes_an_evaluation_at_the_run_it_stopped_in(blob_data, tmp_path, monkeypatch):
+    from conftest import Crash, crash_after
+    from ltdistill.evaluate import protocol
+
+    config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=3, epochs=4, batch_size=32)
+    whole = evaluate_full(blob_data, config, progress=False)
+    runs_dir, train_and_score = tmp_path / "runs", protocol.train_and_score
+    monkeypatch.setattr(protocol, "train_and_score", crash_after(2, train_and_score))
+    with pytest.raises(Crash):  # killed in the third run: the first two are on disk
+        evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)
+    assert len(list(runs_dir.glob("run-*.json"))) == 2
+    monkeypatch.setattr(protocol, "train_and_score", crash_after(1, train_and_score))  # a second training crashes
+    resumed = evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)  # trains only the third
+    assert resumed["runs_read_back"] == 2 and len(list(runs_dir.glob("run-*.json"))) == 3
+    assert resumed["per_run"] == whole["per_run"]  # the seed fixes each run: same numbers as one sitting
+
+
+def test_runs_dir_never_reuses_a_run_of_another_evaluation(blob_data, tmp_path):
+    config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=2, epochs=3, batch_size=32)
+    runs_dir = tmp_path / "runs"
+    first = evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)
+    assert first["runs_read_back"] == 0
+    more = evaluate_full(blob_data, replace(config, runs=3), progress=False, runs_dir=runs_dir)
+    assert more["runs_read_back"] == 2 and more["per_run"][:2] == first["per_run"]  # more runs reuse the first
+    other = evaluate_full(blob_data, replace(config, epochs=4), progress=False, runs_dir=runs_dir)
+    assert other["runs_read_back"] == 0 and len(list(runs_dir.glob("run-*.json"))) == 5
+    index = torch.cat([blob_data.indices_of(c)[:3] for c in range(4)])
+    synthetic = SyntheticSet(blob_data.train_x[index], blob_data.train_y[index], meta={"method": "random", "ipc": 3})
+    assert evaluate_synthetic(synthetic, blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
+    for path in runs_dir.glob("run-*.json"):  # a damaged file is trained again and replaced, not trusted
+        path.write_text("{not json")
+    assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
+    assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 2

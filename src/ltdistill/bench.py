@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,14 +260,22 @@ def exclusive(lock: Path):
 
 def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
     """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
-    rename, so a killed evaluation never leaves a half-written result that a rerun would trust."""
+    rename, so a killed evaluation never leaves a half-written result that a rerun would trust. The runs finished
+    before a kill stay in a runs directory beside it (evaluate --runs-dir), so the rerun trains only the rest; it
+    goes once the JSON, which holds every run, is there."""
     with exclusive(path.with_name(f".{path.name}.lock")):
         if not path.exists():
             tmp = path.with_name(f".{path.name}")
             tmp.unlink(missing_ok=True)
-            run_command([*cmd, "--json", str(tmp)], log)
+            run_command([*cmd, "--json", str(tmp), "--runs-dir", str(runs_dir(path))], log)
             tmp.rename(path)
+            shutil.rmtree(runs_dir(path), ignore_errors=True)
     return json.loads(path.read_text())
+
+
+def runs_dir(eval_json: Path) -> Path:
+    """Where the finished runs of an evaluation wait while its JSON is missing (evaluate --runs-dir)."""
+    return eval_json.with_name(f".{eval_json.stem}-runs")
 
 
 def run_cell(cell: Cell, log: Log) -> dict:
@@ -346,9 +355,11 @@ def cell_status(cell: Cell, out: Path) -> str:
         return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
     meta = cell.artifact_meta()
     left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
-    if not cell.distill and len(left) == len(cell.evals):
+    kept = sum(len(list(runs_dir(cell.eval_json(name)).glob("run-*.json"))) for name in left)
+    if not cell.distill and len(left) == len(cell.evals) and not kept:
         return "to run"
-    return f"evaluating ({', '.join(left)} left)" if left else "evaluated, not yet collected"
+    runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
+    return f"evaluating ({', '.join(left)} left{runs})" if left else "evaluated, not yet collected"
 
 
 class RunningCells:

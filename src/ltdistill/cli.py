@@ -162,6 +162,9 @@ def build_parser() -> Parser:
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
+    e.add_argument("--runs-dir", default=None, metavar="DIR",
+                   help="keep each finished run in DIR; the same command run again reads those back and trains only "
+                        "the rest (resume a long evaluation, e.g. the full-set reference)")
     add_common(e)
     return parser
 
@@ -388,6 +391,9 @@ def cmd_evaluate(args) -> int:
     if json_path is not None:
         check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
         ensure_writable_dir(json_path.parent)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else None
+    if runs_dir is not None:
+        ensure_writable_dir(runs_dir)
     device = resolve_device(args.device)
     if args.full:
         check(args.artifact is None, "give either an artifact directory or --full, not both")
@@ -413,14 +419,16 @@ def cmd_evaluate(args) -> int:
                         batch_size=args.batch_size, labels=args.labels)
     progress = not args.no_progress
     if synthetic is None:
-        result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress)
+        result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,
+                               runs_dir=runs_dir)
     else:
         if args.teacher_from is not None:
             source = SyntheticSet.load(args.teacher_from)
             check(source.teacher is not None, f"{args.teacher_from} holds no teacher to relabel with")
             synthetic.teacher, synthetic.meta["teacher"] = source.teacher, source.meta["teacher"]
             synthetic.meta["teacher_from"] = str(args.teacher_from)
-        result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress)
+        result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress,
+                                    runs_dir=runs_dir)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
                   profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
                   split=args.split, holdout=data.holdout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -18,6 +19,7 @@ from ltdistill import models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
+from ltdistill.evaluate.runstore import RunStore, fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, predict, train_model
@@ -59,21 +61,39 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
 
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
                           device: str = "cpu", progress: bool = True, teacher=None,
-                          temperature: float | None = None) -> dict:
-    start = time.perf_counter()
-    runs = [train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device, progress=progress,
-                            desc=f"eval run {r + 1}/{config.runs}", teacher=teacher, temperature=temperature)
-            for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1)]
-    result = aggregate(runs)
+                          temperature: float | None = None, runs_dir: Path | None = None) -> dict:
+    """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
+    them back instead of training again (evaluate/runstore.py)."""
+    per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
+    key = fingerprint(images, targets, data.test_x, data.test_y, data.test_lt_x, data.test_lt_y, data.counts,
+                      per_run, lr, temperature, teacher.state_dict() if teacher is not None else None,
+                      torch.device(device).type)
+    store = RunStore(runs_dir, key)
+    records, read_back = [], 0
+    for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1):
+        record = store.get(seed + r)
+        if record is None:
+            start = time.perf_counter()
+            metrics = train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device,
+                                      progress=progress, desc=f"eval run {r + 1}/{config.runs}", teacher=teacher,
+                                      temperature=temperature)
+            record = store.put(seed + r, metrics, time.perf_counter() - start)
+        else:
+            read_back += 1
+            if progress:
+                tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
+        records.append(record)
+    result = aggregate([rec["metrics"] for rec in records])
     result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
-                  eval_config=asdict(config), seconds_per_run=(time.perf_counter() - start) / config.runs,
+                  eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
+                  runs_read_back=read_back,
                   device=str(device), host=host())
     return result
 
 
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
-                       device: str = "cpu", progress: bool = True) -> dict:
+                       device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
     if config.labels not in LABEL_REGIMES:
         raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
@@ -86,7 +106,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     else:
         regime = "soft (stored logits)" if synthetic.soft else "hard"
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
-                                   progress=progress, teacher=teacher, temperature=temperature)
+                                   progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir)
     result["label_regime"] = regime
     meta = synthetic.meta
     iterations = len(meta.get("loss_history", [])) or None
@@ -136,10 +156,10 @@ def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
 
 
 def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device: str = "cpu",
-                  progress: bool = True) -> dict:
+                  progress: bool = True, runs_dir: Path | None = None) -> dict:
     """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling)."""
     lr = config.lr if config.lr is not None else 0.01
     result = evaluate_training_set(data.train_x, data.train_y, data, config, lr=lr, seed=seed, device=device,
-                                   progress=progress)
+                                   progress=progress, runs_dir=runs_dir)
     result.update(training_set="full-longtail", method="full", ipc=None, soft_labels=False)
     return result

@@ -1,0 +1,74 @@
+"""Finished evaluation runs kept on disk, so that a long evaluation resumes at the run it was stopped in.
+
+The full-set reference of the `fmnist` suite trains 300 epochs on up to 25k images, about an hour per run on one
+CPU thread; three runs do not fit in one sitting. `ltdistill evaluate --runs-dir DIR` (and `bench`, which always
+gives one) writes each finished run to DIR as one JSON file and reads it back on a rerun instead of training again.
+
+A file is named by the run's seed and a fingerprint of everything else that decides its result: the training images
+and targets, the test sets and training counts, the evaluation config, the lr, the teacher's weights and temperature,
+and the device type; not the number of runs, so a rerun with more runs reuses the first ones. train_and_score
+reseeds torch with the run's seed, so a run read back equals the run a rerun would compute (on the same device).
+A file of another fingerprint is never read, and never overwritten; a damaged file is trained again and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from ltdistill.synthetic import atomic_write_bytes
+
+
+def fingerprint(*parts) -> str:
+    """sha256 over tensors (dtype, shape and bytes), dicts of tensors (a state dict) and JSON-able values."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, dict) and part and all(isinstance(v, torch.Tensor) for v in part.values()):
+            for name in sorted(part):
+                h.update(name.encode())
+                h.update(tensor_bytes(part[name]))
+        elif isinstance(part, torch.Tensor):
+            h.update(tensor_bytes(part))
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def tensor_bytes(tensor: torch.Tensor) -> bytes:
+    t = tensor.detach().cpu().contiguous()
+    return f"{t.dtype}{tuple(t.shape)}".encode() + t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+class RunStore:
+    """Runs of one evaluation (one fingerprint) in `directory`; with directory None it keeps nothing."""
+
+    def __init__(self, directory: Path | None, key: str):
+        self.directory, self.key = directory, key
+
+    def path(self, seed: int) -> Path:
+        return self.directory / f"run-seed{seed}-{self.key[:16]}.json"
+
+    def read(self, seed: int) -> dict | None:
+        try:
+            return json.loads(self.path(seed).read_text())
+        except (OSError, json.JSONDecodeError, TypeError):  # TypeError: no directory
+            return None
+
+    def get(self, seed: int) -> dict | None:
+        """The stored record of the run with this seed, or None: none kept, a damaged file, or (a name clash) a file
+        of another fingerprint."""
+        record = self.read(seed)
+        ok = isinstance(record, dict) and record.get("fingerprint") == self.key and record.get("seed") == seed
+        return record if ok else None
+
+    def put(self, seed: int, metrics: dict, seconds: float) -> dict:
+        """Keep a finished run (replacing a damaged file of this name; never another evaluation's run)."""
+        record = {"fingerprint": self.key, "seed": seed, "seconds": seconds, "metrics": metrics}
+        existing = self.read(seed)
+        if self.directory is not None and not (isinstance(existing, dict) and existing.get("fingerprint") != self.key):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.path(seed), json.dumps(record).encode())
+        return record
