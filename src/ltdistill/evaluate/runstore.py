@@ -9,6 +9,8 @@ and targets, the test sets and training counts, the evaluation config, the lr, t
 and the device type; not the number of runs, so a rerun with more runs reuses the first ones. train_and_score
 reseeds torch with the run's seed, so a run read back equals the run a rerun would compute (on the same device).
 A file of another fingerprint is never read, and never overwritten; a damaged file is trained again and replaced.
+The code's version is not in the fingerprint (as with a bench directory's cells): after a change to training or
+metrics, give a fresh directory.
 """
 
 from __future__ import annotations
@@ -52,9 +54,11 @@ class RunStore:
         return self.directory / f"run-seed{seed}-{self.key[:16]}.json"
 
     def read(self, seed: int) -> dict | None:
+        if self.directory is None:
+            return None
         try:
             return json.loads(self.path(seed).read_text())
-        except (OSError, json.JSONDecodeError, TypeError):  # TypeError: no directory
+        except (OSError, json.JSONDecodeError):
             return None
 
     def get(self, seed: int) -> dict | None:
