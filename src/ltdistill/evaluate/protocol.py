@@ -19,7 +19,8 @@ from ltdistill import models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
-from ltdistill.evaluate.runstore import RunStore, fingerprint
+from ltdistill.evaluate.runstore import RunStore, tensor_digest
+from ltdistill.methods.loop import fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, predict, train_model
@@ -65,9 +66,12 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
     them back instead of training again (evaluate/runstore.py)."""
     per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
-    key = fingerprint(images, targets, data.test_x, data.test_y, data.test_lt_x, data.test_lt_y, data.counts,
-                      per_run, lr, temperature, teacher.state_dict() if teacher is not None else None,
-                      torch.device(device).type)
+    teacher_weights = teacher.state_dict() if teacher is not None else {}
+    key = fingerprint({"train": [tensor_digest(images), tensor_digest(targets)],
+                       "test": [tensor_digest(t) for t in (data.test_x, data.test_y, data.test_lt_x, data.test_lt_y)],
+                       "counts": data.counts, "config": per_run, "lr": lr, "temperature": temperature,
+                       "teacher": {k: tensor_digest(v) for k, v in teacher_weights.items()},
+                       "device": torch.device(device).type})
     store = RunStore(runs_dir, key)
     records, read_back = [], 0
     for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1):

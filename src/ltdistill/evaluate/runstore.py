@@ -24,34 +24,22 @@ import torch
 from ltdistill.synthetic import atomic_write_bytes
 
 
-def fingerprint(*parts) -> str:
-    """sha256 over tensors (dtype, shape and bytes), dicts of tensors (a state dict) and JSON-able values."""
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, dict) and part and all(isinstance(v, torch.Tensor) for v in part.values()):
-            for name in sorted(part):
-                h.update(name.encode())
-                h.update(tensor_bytes(part[name]))
-        elif isinstance(part, torch.Tensor):
-            h.update(tensor_bytes(part))
-        else:
-            h.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return h.hexdigest()
-
-
-def tensor_bytes(tensor: torch.Tensor) -> bytes:
+def tensor_digest(tensor: torch.Tensor) -> str:
+    """sha256 of a tensor's dtype, shape and bytes: how a tensor enters loop.fingerprint's settings."""
     t = tensor.detach().cpu().contiguous()
-    return f"{t.dtype}{tuple(t.shape)}".encode() + t.reshape(-1).view(torch.uint8).numpy().tobytes()
+    data = f"{t.dtype}{tuple(t.shape)}".encode() + t.reshape(-1).view(torch.uint8).numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
 
 
 class RunStore:
-    """Runs of one evaluation (one fingerprint) in `directory`; with directory None it keeps nothing."""
+    """Runs of one evaluation (`key`: loop.fingerprint of its settings) in `directory`; with directory None it keeps
+    nothing."""
 
     def __init__(self, directory: Path | None, key: str):
         self.directory, self.key = directory, key
 
     def path(self, seed: int) -> Path:
-        return self.directory / f"run-seed{seed}-{self.key[:16]}.json"
+        return self.directory / f"run-seed{seed}-{self.key}.json"
 
     def read(self, seed: int) -> dict | None:
         if self.directory is None:
