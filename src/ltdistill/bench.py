@@ -38,7 +38,6 @@ import contextlib
 import ctypes
 import dataclasses
 import fcntl
-import hashlib
 import json
 import math
 import shlex
@@ -55,7 +54,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.errors import BadInput, check
-from ltdistill.methods.loop import checkpoint_iteration
+from ltdistill.methods.loop import checkpoint_iteration, fingerprint
 from ltdistill.synthetic import atomic_write_bytes
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
@@ -142,7 +141,8 @@ def load_suite(path: Path) -> dict:
 
 
 def digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    """A cell's or expert buffer's directory suffix: the first 10 hex digits of loop.fingerprint."""
+    return fingerprint(obj)[:10]
 
 
 def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
