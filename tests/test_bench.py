@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ltdistill import bench
-from ltdistill.bench import ddranking, load_suite, run_suite, suite_plan
+from ltdistill.bench import ddranking, load_suite, plan, run_suite, suite_plan
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
 
@@ -37,6 +37,9 @@ def test_suite_files_are_checked(tmp_path):
     with pytest.raises(BadInput, match="not defined under"):
         load_suite(bad)
     assert main(["bench", "--suite", "nosuch", "--out", str(tmp_path / "o")]) == 2
+    bad.write_text(TINY_SUITE + '[[method]]\nname = "random"\nset = ["x=1"]\n')  # same cell name twice
+    with pytest.raises(BadInput, match="twice"):
+        plan(load_suite(bad), tmp_path / "o", [])
 
 
 def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
@@ -139,7 +142,7 @@ def test_a_piece_gathers_the_cells_another_piece_finished_while_it_ran(tmp_path,
 
 def test_every_shipped_suite_loads_and_plans(tmp_path):
     """Each suite under benchmarks/suites parses, names existing presets, and restricts cells as it says."""
-    from ltdistill.bench import SUITE_DIRS, plan
+    from ltdistill.bench import SUITE_DIRS
 
     suites = sorted({p for d in SUITE_DIRS if d.is_dir() for p in d.glob("*.toml")})
     assert {p.stem for p in suites} >= {"quick", "fmnist", "fmnist-balanced"}
@@ -150,6 +153,8 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     fmnist, _ = plan(load_suite(next(p for p in suites if p.stem == "fmnist")), tmp_path / "f", [])
     ablations = [c for c in fmnist if c.label.startswith(("ltdd-", "unilevel-"))]
     assert ablations and all(c.key["beta"] == 100 and c.key["ipc"] == 10 for c in ablations)
+    dc_budget = {c.key["ipc"]: c.key["set"][0] for c in fmnist if c.label == "dc"}  # same image updates per IPC
+    assert dc_budget == {10: "iterations=200", 50: "iterations=40"}
     assert {(c.key["beta"], c.key["ipc"]) for c in fmnist if c.label == "ltdd"} == {
         (b, k) for b in (10, 50, 100) for k in (10, 50)}
     for cell in (c for c in fmnist if c.label == "ltdd"):  # LTDD's preset is per beta: lambda_cls 0.2 at beta 10

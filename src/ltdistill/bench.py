@@ -200,6 +200,10 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                         evals["hard"] = [*CLI, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
                     cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
+    names = [c.name for c in cells]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "
+                     "their ipc/imbalance lists")
     return cells, experts_cmds
 
 
