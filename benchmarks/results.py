@@ -507,15 +507,15 @@ BENCH_SECTIONS = [
      "75.6, without remedy 74.1, sre2l 65.3), and the reading is the same: the remedy adds 2.0 points and BN "
      "recalibration 1.2, while recovery itself costs 2.9 against the real crops it starts from. With class labels "
      "alone unilevel's images score 71.98 (IPC 50: 75.74), the crops without recovery 73.42, Random 74.41.\n\n"
-     "**Still to run** (13 of 66 cells; `--plan` lists them): DC at all six settings (IPC 10: 200 iterations of "
-     "about 55 s on one core, some 3 hours a cell; IPC 50: 40 iterations, the same 2000 image updates as 200 at IPC "
-     "10 since one iteration makes outer_loop = 50 of them, at 310 s per iteration measured beside two other "
-     "one-thread jobs, so about 3.5 hours a cell, where 200 would take 17), the three full-set references (HLR and "
-     "LRS wait on them; 300 epochs on 15k-25k images, 35-45 minutes per evaluation run on one core beside another "
-     "job; since this session `ltdistill evaluate --runs-dir`, which bench gives every evaluation, keeps each "
-     "finished run, so a reference resumes between runs: beta 100 has 2 of its 3 runs kept, beta 50 1 of 3, beta 10 "
-     "none), MTT and DATM at beta 100 IPC 50 on the CPU (the GPU section has both: 77.4 and 53.9), and LTDD at beta "
-     "50 and 10 IPC 50.\n\n"
+     "**Still to run** (the cells named under this note; `--plan` shows each one's state): DC at all six settings "
+     "(IPC 10: 200 iterations of about 55 s on one core, some 3 hours a cell; IPC 50: 40 iterations, the same 2000 "
+     "image updates as 200 at IPC 10 since one iteration makes outer_loop = 50 of them, at 310 s per iteration "
+     "measured beside two other one-thread jobs, so about 3.5 hours a cell, where 200 would take 17), the three "
+     "full-set references (HLR and LRS wait on them; 300 epochs on 15k-25k images, 35-45 minutes per evaluation run "
+     "on one core beside another job; since this session `ltdistill evaluate --runs-dir`, which bench gives every "
+     "evaluation, keeps each finished run, so a reference resumes between runs: beta 100 has 2 of its 3 runs kept, "
+     "beta 50 1 of 3, beta 10 none), MTT and DATM at beta 100 IPC 50 on the CPU (the GPU section has both: 77.4 and "
+     "53.9), and LTDD at beta 50 and 10 IPC 50.\n\n"
      "**Figures.** [per-class accuracy at beta 50 IPC "
      "10](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc10.png), "
      "[DM](figures/fmnist-cpu/dm_fashion-mnist_b50_ipc10_s0-images.png), "
@@ -651,6 +651,31 @@ def bench_section(folder: Path) -> str:
     for k, metrics in stored.items():
         results[k]["ddranking"] = metrics
     return bench_table(list(results.values()))
+
+
+SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu")}  # suite, --out, --device of the run
+
+
+def suite_coverage(folder: Path) -> str:
+    """Which cells of the section's suite, as its file stands now, are in the section and which are not: planned by
+    bench.plan with the run's --out and --device (a trajectory cell's key holds its expert command, paths
+    included), so this list is computed, never typed. A result whose key differs from the planned cell's was made
+    under an older version of the suite file and is listed as such."""
+    import contextlib
+
+    from ltdistill.bench import command_flags, digest, find_suite, load_suite, plan
+
+    suite, out, device = SUITE_OF_SECTION[folder.name]
+    with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
+        cells, _ = plan(load_suite(find_suite(suite)), Path(out), command_flags(device, None))
+    keys = {p.stem: json.loads(p.read_text()).get("key") for p in folder.glob("*.json")}
+    missing = [c.name for c in cells if c.name not in keys]
+    older = [c.name for c in cells if c.name in keys and digest(keys[c.name]) != digest(c.key)]
+    text = (f"**Cells of the suite** (benchmarks/suites/{suite}.toml as committed, planned by `bench.plan`): "
+            f"{len(cells) - len(missing)} of {len(cells)} in this section")
+    text += f"; not yet run: {', '.join(f'`{n}`' for n in missing)}" if missing else ", all of them"
+    text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in older)}" if older else ""
+    return text + "."
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -935,7 +960,8 @@ def render() -> str:
               summary(), ""]
     for folder, title, note in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
-            parts += [f"## {title}", "", note, "", bench_section(DATA / folder), ""]
+            coverage = [suite_coverage(DATA / folder), ""] if folder in SUITE_OF_SECTION else []
+            parts += [f"## {title}", "", note, "", *coverage, bench_section(DATA / folder), ""]
     twostage = DATA / "twostage-fmnist-cpu"
     if twostage.is_dir() and any(twostage.glob("*.json")):
         parts += ["## Two-stage classification on Fashion-MNIST-LT beta 100, IPC 10 (CPU)", "", TWOSTAGE_NOTE, "",
