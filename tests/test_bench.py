@@ -275,7 +275,7 @@ def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     bar = bench.tqdm(total=2, file=io.StringIO())
     running = bench.RunningCells(bar, out, every=0.05)
     running.started(cell)
-    assert bar.postfix == "mtt_digits_b10_ipc2_s0: to run"
+    assert bar.postfix == "mtt_digits_b10_ipc2_s0: started (nothing on disk yet)"
     write_checkpoint(cell, 25)
     deadline = time.time() + 10
     while "iteration 25" not in (bar.postfix or "") and time.time() < deadline:  # the thread's refresh

@@ -387,7 +387,12 @@ class RunningCells:
             return
         with self.lock:
             cells = list(self.cells.values())
-        self.bar.set_postfix_str("; ".join(f"{c.name}: {cell_status(c, self.out)}" for c in cells))
+        self.bar.set_postfix_str("; ".join(f"{c.name}: {self.status(c)}" for c in cells))
+
+    def status(self, cell: Cell) -> str:
+        """cell_status, but a running cell with nothing on disk yet is started, not to run."""
+        status = cell_status(cell, self.out)
+        return "started (nothing on disk yet)" if status == "to run" else status
 
     def started(self, cell: Cell) -> None:
         with self.lock:
