@@ -633,9 +633,11 @@ BENCH_SECTIONS = [
      "about one seed std) and the trajectory baselines with standard experts are level or ahead."),
     ("bench-quick-cpu", "Benchmark suite `quick`: digits-LT beta 10, IPC 10, every method at tiny budgets (CPU)",
      "On a clean clone on the idle 2-core CPU machine: `make install` (venv, torch, the package; about 1 min), then "
-     "`/usr/bin/time -v .venv/bin/ltdistill bench --suite quick --out runs/quick`: **5 min 15 s wall** for the whole "
+     "`/usr/bin/time -v .venv/bin/ltdistill bench --suite quick --out runs/quick`: **5 min 19 s wall** for the whole "
      "suite (two expert buffers, 10 cells, 36 commands including the teacher-relabeled random baselines), peak RSS "
-     "0.8 GB (benchmarks/suites/quick.toml: 3 experts x "
+     "0.8 GB, rerun at commit 9cc7a9b (the first run, at b8a07bd, took 5 min 15 s; of its 10 cells 8 equal this "
+     "run's to the printed digit, DATM 49.05 and sre2l 59.44 became 48.96 and 59.19 with the changes to their code "
+     "since) (benchmarks/suites/quick.toml: 3 experts x "
      "15 epochs, 4 DC / 100 DM / 30 trajectory iterations, 100 evaluation epochs, 2 runs). A smoke test of the whole "
      "pipeline, not a ranking: the budgets are far below the papers', and on digits the trajectory methods' experts "
      "are undertrained (see the expert-quality table), which is why DATM/LTDD's learned soft labels score below their "
