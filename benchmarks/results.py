@@ -817,10 +817,10 @@ def headline_cells() -> dict[tuple[str, float, int], tuple]:
     return chosen
 
 
-def full_row_note() -> str:
-    """How the headline's full-set row was trained, per beta, from the results it shows."""
+def full_row_note(chosen: dict[tuple[str, float, int], tuple]) -> str:
+    """How the headline's full-set row was trained, per beta, from the results it shows (`chosen`: headline_cells)."""
     by_kind: dict[tuple, list[str]] = {}
-    for (name, beta, _), (_, r) in sorted(headline_cells().items(), key=lambda kv: -kv[0][1]):
+    for (name, beta, _), (_, r) in sorted(chosen.items(), key=lambda kv: -kv[0][1]):
         if name == "full long-tailed set":
             device = "the GPU" if r.get("device", "cpu") != "cpu" else "the CPU"
             by_kind.setdefault((r.get("epochs"), device), []).append(f"{beta:g}")
@@ -828,10 +828,9 @@ def full_row_note() -> str:
                      for (epochs, device), betas in by_kind.items())
 
 
-def headline() -> str:
-    """One row per method, one column per (beta, IPC): balanced accuracy (few-class accuracy), the cell chosen by
+def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
+    """One row per method, one column per (beta, IPC): balanced accuracy (few-class accuracy), the cells `chosen` by
     headline_cells; † marks a number made on the GPU (same cpu protocol)."""
-    chosen = headline_cells()
     columns = sorted({(beta, ipc) for _, beta, ipc in chosen if ipc}, key=lambda c: (-c[0], c[1]))
     names = sorted({n for n, *_ in chosen}, key=lambda n: (n != "full long-tailed set", n))
     lines = ["| method | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in columns) + " |",
@@ -978,17 +977,18 @@ def render() -> str:
         f"(commit {commit()}, rendered on {platform.machine()} with Python {platform.python_version()}). "
         "Every table names its protocol and device; the commands that produced each cell are listed under it.", "",
     ]
+    chosen = headline_cells()  # read once: the headline's note and its table show the same cells
     parts += ["## At a glance: Fashion-MNIST-LT balanced accuracy", "",
               "Balanced test accuracy in % (in brackets: mean accuracy of the 3 tail classes), one row per method or "
               "variant of the sections below, cpu protocol (ConvNet width 32, 300 evaluation epochs; the full "
-              "long-tailed set's row is the same at every IPC; it trained " + full_row_note() + "). † = made and "
+              "long-tailed set's row is the same at every IPC; it trained " + full_row_note(chosen) + "). † = made and "
               "evaluated on the GPU. The paper presets "
               "and the tuned ones are separate rows (`ltdd` vs `ltdd-tuned`); ablations are rows of their own. At beta "
               "10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row), while the "
               "other LTDD rows there (ablations, `ltdd-bptt`, `ltdd-dam-mean1`, `ltdd-tuned`) start from the beta-100 "
               "presets (lambda_cls 0.5); the beta-100 paper preset itself scores 73.1 at beta 10. "
               "Which section each number comes from, with its spread and commands: the summary below.", "",
-              headline(), ""]
+              headline(chosen), ""]
     parts += ["## Summary: Fashion-MNIST-LT, head vs tail", "",
               "Every Fashion-MNIST-LT cell of the sections below, by beta then IPC (many = the 4 head classes, few = "
               "the 3 tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, "
