@@ -70,6 +70,33 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
         run_suite(str(suite), out, progress=False)
 
 
+def test_a_cross_arch_model_added_later_is_evaluated_on_the_finished_cells_alone(tmp_path):
+    suite, out = tmp_path / "tiny.toml", tmp_path / "run"
+    suite.write_text(TINY_SUITE)
+    run_suite(str(suite), out, progress=False, only=["random"])
+    result_path = out / "results" / "random_digits_b10_ipc2_s0.json"
+    before = json.loads(result_path.read_text())
+    suite.write_text(TINY_SUITE.replace('eval_models = ["convnet"]', 'eval_models = ["convnet"]\ncross_arch = ["mlp"]'))
+    assert "random_digits_b10_ipc2_s0  done; cross-arch mlp left\n" in suite_plan(str(suite), out)
+    orphan = tmp_path / "copied"  # results copied without their cells: nothing to evaluate, nothing redone
+    (orphan / "results").mkdir(parents=True)
+    (orphan / "results" / result_path.name).write_text(result_path.read_text())
+    assert "cross-arch mlp left (its artifact is not in this directory)" in suite_plan(str(suite), orphan)
+    run_suite(str(suite), orphan, progress=False, only=["random"])
+    assert not (orphan / "log.txt").exists() or "$ " not in (orphan / "log.txt").read_text()
+    log_before = (out / "log.txt").read_text()
+    run_suite(str(suite), out, progress=False, only=["random"])  # cross_arch is outside the key: not refused
+    commands = [line for line in (out / "log.txt").read_text()[len(log_before):].splitlines() if line.startswith("$ ")]
+    assert len(commands) == 1 and " evaluate " in commands[0] and "--model mlp" in commands[0]
+    after = json.loads(result_path.read_text())
+    assert list(after["cross_arch"]) == ["convnet", "mlp"] and after["balanced_acc"] == before["balanced_acc"]
+    assert "random_digits_b10_ipc2_s0  done\n" in suite_plan(str(suite), out)
+    assert "cross-arch lenet left" in suite_plan(str(suite), out, cross_arch=["lenet"])  # bench --cross-arch
+    with pytest.raises(BadInput, match="unknown evaluation model"):
+        run_suite(str(suite), out, progress=False, cross_arch=["nosuch"])
+    assert main(["bench", "--suite", str(suite), "--out", str(out), "--cross-arch", "nosuch", "--plan"]) == 2
+
+
 def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
     key = {"beta": 10, "ipc": 10, "seed": 0}
     results = {

@@ -5,8 +5,10 @@ settings, resumable, with a progress bar over cells (its postfix: where each run
 Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     description, full (bool: evaluate the whole long-tailed set as the reference; default true), protocol,
     runs (evaluation runs), epochs (evaluation epochs; default: the
-    protocol's), seeds, eval_models (the first is the main
-    evaluation model, the rest give cross-architecture accuracy), ddranking (bool),
+    protocol's), seeds, eval_models (the first is the main evaluation model, the rest give cross-architecture
+    accuracy; all are part of a cell's key), cross_arch (more cross-architecture models, outside the key: one added
+    after cells finished is evaluated on their artifacts at the next run, nothing else reruns; `bench --cross-arch`
+    adds more for one run, e.g. the costly ones on a GPU), ddranking (bool),
     [data] dataset, imbalance = [..], ipc = [..]
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
@@ -58,8 +60,8 @@ from ltdistill.methods.loop import checkpoint_iteration, fingerprint
 from ltdistill.synthetic import atomic_write_bytes
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[2] / "benchmarks" / "suites")
-SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "ddranking", "full", "data",
-              "experts", "method"}
+SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
+              "data", "experts", "method"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -137,7 +139,26 @@ def load_suite(path: Path) -> dict:
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
+    for key in ("eval_models", "cross_arch"):
+        check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
+              f"{path}: {key} must be a list of model names")
     return suite
+
+
+def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
+    """The suite with `models` (bench --cross-arch) added to its cross_arch list; they do not enter any cell's key."""
+    if not models:
+        return suite
+    have = suite.get("cross_arch", [])
+    return {**suite, "cross_arch": have + [m for m in models if m not in have]}
+
+
+def cross_arch_left(cell: Cell, result: dict) -> list[str]:
+    """The evaluation models of a cell that its finished result has no accuracy for: models added to the suite's
+    cross_arch after the cell finished."""
+    have = result.get("cross_arch", {})
+    return [name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
+            if name not in have]
 
 
 def digest(obj) -> str:
@@ -150,6 +171,11 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     data = suite["data"]
     protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
     models = suite.get("eval_models", ["convnet"])
+    later = [m for m in suite.get("cross_arch", []) if m not in models]
+    from ltdistill.models import names as model_names
+
+    unknown = sorted(set(models + later) - set(model_names()))
+    check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
     dataset = data["dataset"]
     experts_cmds, cells = {}, []
     for beta in data.get("imbalance", [1]):
@@ -198,6 +224,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     evals = {f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail] for name in models}
                     if suite.get("ddranking", True):
                         evals["hard"] = [*CLI, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
+                    evals.update({f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail]
+                                  for name in later})
                     cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
     names = [c.name for c in cells]
@@ -351,7 +379,11 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
 def cell_status(cell: Cell, out: Path) -> str:
     """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
     if result_json(out, cell.name).exists():
-        return "done"
+        left = cross_arch_left(cell, json.loads(result_json(out, cell.name).read_text()))
+        if not left:
+            return "done"
+        here = "" if cell.artifact_meta() else " (its artifact is not in this directory)"
+        return f"done; cross-arch {', '.join(left)} left{here}"
     if cell.distill and not (cell.artifact / "meta.json").exists():
         it = checkpoint_iteration(cell.artifact)
         if it is not None:
@@ -423,11 +455,12 @@ def command_flags(device: str, data_dir: str | None) -> list[str]:
 
 
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
-               data_dir: str | None = None) -> str:
-    """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device and data
-    directory; runs nothing."""
+               data_dir: str | None = None, cross_arch: list[str] | None = None) -> str:
+    """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
+    directory and added cross-architecture models; runs nothing."""
     out = Path(out)
-    cells, experts_cmds = plan(load_suite(find_suite(name)), out, command_flags(device, data_dir))
+    suite = with_cross_arch(load_suite(find_suite(name)), cross_arch)
+    cells, experts_cmds = plan(suite, out, command_flags(device, data_dir))
     cells = select(cells, only)
     rows = [("cell", "status")]
     for experts in experts_cmds.values():
@@ -442,14 +475,16 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
 
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
-              progress: bool = True, only: list[str] | None = None, jobs: int = 1) -> Path:
+              progress: bool = True, only: list[str] | None = None, jobs: int = 1,
+              cross_arch: list[str] | None = None) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
     once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
-    the first trains the models the others load from the shared model_cache)."""
+    the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
+    suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
     path = find_suite(name)
-    suite = load_suite(path)
+    suite = with_cross_arch(load_suite(path), cross_arch)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     common = command_flags(device, data_dir)
@@ -471,8 +506,9 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned, out)
-    bar = tqdm(total=len(cells), initial=sum(c.name in results for c in cells), desc=f"suite {path.stem}",
-               disable=not progress)
+    todo = [c for c in cells if c.name not in results
+            or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
     running = RunningCells(bar, out)
 
@@ -484,25 +520,34 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             if cell.experts is not None:
                 timing = cell.experts / "bench_time.json"
                 result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
-            atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
-            results[cell.name] = result
+            with exclusive(results_lock(out)):
+                atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
             bar.update()
 
     try:
-        in_parallel(run_chain, chains([c for c in cells if c.name not in results]), jobs)
+        in_parallel(run_chain, chains(todo), jobs)
     finally:
         running.stopped.set()
         bar.close()
-    results.update(finished_results([c for c in planned if c.name not in results], out))  # other pieces' cells
-    if suite.get("ddranking", True):
-        teacher_evals = random_with_teachers(results, out, common, suite, log, jobs)
-        ddranking(results, teacher_evals)
-        for stem, r in results.items():
-            atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
+    # read back from disk, not kept from this piece's start: other pieces finish cells (or add cross-arch
+    # accuracies to finished ones) meanwhile, and a stale copy written back here would undo their work
+    teacher_evals = (random_with_teachers(finished_results(planned, out), out, common, suite, log, jobs)
+                     if suite.get("ddranking", True) else {})
+    with exclusive(results_lock(out)):
+        results = finished_results(planned, out)
+        if suite.get("ddranking", True):
+            ddranking(results, teacher_evals)
+            for stem, r in results.items():
+                atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
     from ltdistill.report.tables import bench_table
 
     (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
     return out / "table.md"
+
+
+def results_lock(out: Path) -> Path:
+    """Held while a piece writes results/*.json, so one piece's DD-Ranking pass never interleaves with another's."""
+    return out / "results" / ".lock"
 
 
 def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:

@@ -137,6 +137,8 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=int, default=1, help="commands run at once (default 1; e.g. cores / threads per "
                    "job, or several small cells sharing one GPU); with more than one, each cell logs to its own "
                    "log.txt")
+    b.add_argument("--cross-arch", default=None, help="comma-separated models to add to the suite's cross_arch "
+                   "for this run (e.g. alexnet,vgg11,resnet18 on a GPU); finished cells get just these evaluations")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
@@ -524,12 +526,14 @@ def cmd_bench(args) -> int:
     from ltdistill.bench import run_suite, suite_plan
 
     only = args.only.split(",") if args.only else None
+    cross_arch = args.cross_arch.split(",") if args.cross_arch else None
     if args.plan:
-        print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir), end="")
+        print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir,
+                         cross_arch=cross_arch), end="")
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress, only=only, jobs=args.jobs)
+                      progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch)
     print(table.read_text(), end="")
     print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
     return 0
