@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner import table
 
-from ltdistill.report.tables import cell_seed, file_row_name, variant
+from ltdistill.report.tables import cell_label, cell_seed, file_row_name, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "data"
@@ -373,8 +373,8 @@ BENCH_SECTIONS = [
      "on two threads: 79.63 ± 0.17 here, 79.65 ± 0.19 on the GPU above, the same cell on two devices. The "
      "Random cell of each setting as DD-Ranking's baseline (Random here is the very set of the foundation table, and "
      "scores identically: 74.20 at beta 50 IPC 10, a check that a cell recomputed through the suite reproduces). The "
-     "full-set references (300 epochs on 15-25k images, about 2.5-4 hours per beta on one core) are not run, so HLR "
-     "and LRS stay empty and IOR is against Random (the relabeling sets: against Random relabeled by the same teacher, "
+     "full-set references (300 epochs on 15-25k images, 2-4 hours per beta on one core) give HLR and LRS (their "
+     "paragraph below); IOR is against Random (the relabeling sets: against Random relabeled by the same teacher, "
      "marked *).\n\n"
      "**Remade cells reproduce.** The cells were made over several sessions, most on a fresh machine "
      "(runs/ need not outlive a "
@@ -523,6 +523,21 @@ BENCH_SECTIONS = [
      "settings (26.1-26.7) and sre2l last (18.2-18.8). Where the full set loses is Shirt, a medium class with 278 "
      "(beta 100) and 442 (beta 50) training images beside T-shirt/top's 6000: 39.8 and 44.0%, against 55.5-57.9% for"
      " the class-balanced DM and herding sets at IPC 50 (per-class bars below).\n\n"
+     "**Cross-architecture on LeNet** (the table after the bench table). The suite's new `cross_arch` key, which "
+     "does not enter a cell's key, added LeNet-5 (no normalization; DC/DSA's cross-architecture set) to the "
+     "finished cells: `bench` evaluated the 53 finished sets on it without redoing them, about 40 minutes on one core "
+     "beside another job (300 epochs, 3 runs, the same recipe: the set's learned lr where it has one, else "
+     "0.01). The sets that lead on the ConvNet lose most on other models: DM and herding drop 4.3-4.4 points on "
+     "the MLP and 7.3-7.4 on LeNet on average over the six settings, Random 4.2 and 6.5, while the sets with "
+     "learned soft labels lose less (DATM 2.7 / 2.4, LTDD 2.8 / 3.1, unilevel with its teacher 4.8 / 5.0). So on "
+     "LeNet the order moves toward the trajectory sets: beta 100 IPC 10 LTDD 72.2 > unilevel 71.6 ≈ DM 71.5 > "
+     "herding 70.2 > Random 67.1; beta 50 IPC 10 LTDD 72.1 > DM 71.3 > unilevel 69.8; beta 10 IPC 10 MTT 74.7 ≈ "
+     "DATM 74.6 > LTDD 72.3 > unilevel 71.0 > DM 70.7; beta 10 IPC 50 MTT 81.5 > unilevel 80.3 > DATM 79.9 > "
+     "herding 78.5 > DM 77.6. At beta 100 and 50 IPC 50 DM, herding and unilevel stay level (77.8-78.3), with LTDD "
+     "at 77.6 at beta 100. Two outliers are recipe, not images: MTT at beta 100 IPC 10 scores 36.2 on LeNet "
+     "because its learned lr (0.0028) leaves a LeNet without normalization untrained after 300 steps (the same "
+     "images at lr 0.01: 62.7, one run), and sre2l loses 16.8 on the MLP, whose student follows a ConvNet teacher's "
+     "soft labels on images recovered for that ConvNet.\n\n"
      "**Still to run** (the cells named under this note; `--plan` shows each one's state): DC at all six settings "
      "(IPC 10: 200 iterations of about 55 s on one core, some 3 hours a cell; IPC 50: 40 iterations, the same 2000 "
      "image updates as 200 at IPC 10 since one iteration makes outer_loop = 50 of them, at 310 s per iteration "
@@ -531,9 +546,11 @@ BENCH_SECTIONS = [
      "evaluation run on one core beside another job; `ltdistill evaluate --runs-dir`, which bench gives every "
      "evaluation, keeps each finished run, so it resumes between runs), MTT and DATM at beta 100 IPC 50 on the CPU "
      "(the GPU section has both: 77.4 and 53.9), and LTDD at beta 50 and 10 IPC 50 (about 2.5 hours each; the "
-     "beta-50 cell checkpoints every 25 iterations). Cross-architecture beyond the MLP (AlexNet, VGG-11, ResNet-18, "
-     "as the uni-level paper reports) is not in the suite: one 10-epoch evaluation run on an IPC-50 set took 177-430"
-     " s on one core beside two other jobs, so 300 epochs would take up to 1.5-3.5 hours per run, a job for a GPU.\n\n"
+     "beta-50 cell checkpoints every 25 iterations). Cross-architecture beyond the MLP and LeNet (AlexNet, "
+     "VGG-11, ResNet-18, as the uni-level paper reports) is not run: one 10-epoch evaluation run on an IPC-50 set "
+     "took 177-430 s on one core beside two other jobs (AlexNet 30 epochs: 449 s), so 300 epochs would take up to "
+     "1.5-3.5 hours per run, a job for a GPU: `bench --cross-arch alexnet,vgg11,resnet18` adds them to the "
+     "finished cells.\n\n"
      "**Figures.** [per-class accuracy at beta 50 IPC "
      "10](figures/fmnist-cpu/per-class-fashion-mnist-b50-ipc10.png), "
      "[DM](figures/fmnist-cpu/dm_fashion-mnist_b50_ipc10_s0-images.png), "
@@ -673,6 +690,38 @@ def bench_section(folder: Path) -> str:
     return bench_table(list(results.values()))
 
 
+def cross_arch_table(folder: Path) -> str:
+    """Cross-architecture accuracy of a bench section's sets, one row per method, one column per (beta, IPC): the
+    balanced accuracy of the same set on each evaluation model (the suite's main model first), then the mean
+    change from the main model over the settings where every model ran. Empty when the cells name one model."""
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    results = [r for r in results if len(r.get("cross_arch", {})) > 1 and not cell_seed(r)]
+    models: list[str] = []
+    for r in results:
+        models += [m for m in r["cross_arch"] if m not in models]
+    if not results:
+        return ""
+    columns = sorted({(r["imbalance_factor"], r["ipc"]) for r in results}, key=lambda c: (-c[0], c[1]))
+    cells = {(cell_label(r), r["imbalance_factor"], r["ipc"]): r["cross_arch"] for r in results}
+    lines = [f"Cross-architecture: balanced accuracy (%) of each set on {' / '.join(models)} (the set was made with "
+             f"{models[0]}; each model trained with the same evaluation recipe), and the mean change from "
+             f"{models[0]} over the settings where all of them ran.", "",
+             "| method | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in columns) + " | mean change |",
+             "|---|" + "---|" * (len(columns) + 1)]
+    for label in sorted({label for label, *_ in cells}):
+        texts, changes = [], []
+        for beta, ipc in columns:
+            accs = cells.get((label, beta, ipc), {})
+            texts.append(" / ".join(f"{100 * accs[m]['mean']:.1f}" if m in accs else "-" for m in models)
+                         if accs else "-")
+            if all(m in accs for m in models):
+                changes.append([100 * (accs[m]["mean"] - accs[models[0]]["mean"]) for m in models[1:]])
+        mean = (" / ".join(f"{sum(c[i] for c in changes) / len(changes):+.1f}" for i in range(len(models) - 1))
+                + f" ({len(changes)})") if changes else "-"
+        lines.append(f"| {label} | " + " | ".join(texts) + f" | {mean} |")
+    return "\n".join(lines) + "\n"
+
+
 SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu")}  # suite, --out, --device of the run
 
 
@@ -683,18 +732,24 @@ def suite_coverage(folder: Path) -> str:
     under an older version of the suite file and is listed as such."""
     import contextlib
 
-    from ltdistill.bench import command_flags, digest, find_suite, load_suite, plan
+    from ltdistill.bench import command_flags, cross_arch_left, digest, find_suite, load_suite, plan
 
     suite, out, device = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
         cells, _ = plan(load_suite(find_suite(suite)), Path(out), command_flags(device, None))
-    keys = {p.stem: json.loads(p.read_text()).get("key") for p in folder.glob("*.json")}
-    missing = [c.name for c in cells if c.name not in keys]
-    older = [c.name for c in cells if c.name in keys and digest(keys[c.name]) != digest(c.key)]
+    results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    missing = [c.name for c in cells if c.name not in results]
+    older = [c.name for c in cells if c.name in results and digest(results[c.name].get("key")) != digest(c.key)]
+    lacking: dict[str, list[str]] = {}
+    for c in cells:
+        for model in cross_arch_left(c, results[c.name]) if c.name in results else []:
+            lacking.setdefault(model, []).append(c.name)
     text = (f"**Cells of the suite** (benchmarks/suites/{suite}.toml as committed, planned by `bench.plan`): "
             f"{len(cells) - len(missing)} of {len(cells)} in this section")
     text += f"; not yet run: {', '.join(f'`{n}`' for n in missing)}" if missing else ", all of them"
     text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in older)}" if older else ""
+    text += "".join(f"; without cross-architecture {model} yet: {', '.join(f'`{n}`' for n in names)}"
+                    for model, names in lacking.items())
     return text + "."
 
 
@@ -997,7 +1052,9 @@ def render() -> str:
     for folder, title, note in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             coverage = [suite_coverage(DATA / folder), ""] if folder in SUITE_OF_SECTION else []
-            parts += [f"## {title}", "", note, "", *coverage, bench_section(DATA / folder), ""]
+            cross = cross_arch_table(DATA / folder)
+            parts += [f"## {title}", "", note, "", *coverage, bench_section(DATA / folder), "",
+                      *([cross, ""] if cross else [])]
     twostage = DATA / "twostage-fmnist-cpu"
     if twostage.is_dir() and any(twostage.glob("*.json")):
         parts += ["## Two-stage classification on Fashion-MNIST-LT beta 100, IPC 10 (CPU)", "", TWOSTAGE_NOTE, "",
