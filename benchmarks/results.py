@@ -693,16 +693,17 @@ def bench_section(folder: Path) -> str:
 def cross_arch_table(folder: Path) -> str:
     """Cross-architecture accuracy of a bench section's sets, one row per method, one column per (beta, IPC): the
     balanced accuracy of the same set on each evaluation model (the suite's main model first), then the mean
-    change from the main model over the settings where every model ran. Empty when the cells name one model."""
+    change from the main model over the settings where every model ran. Empty where it would repeat the bench
+    table's cross-arch column: one other model, and one setting or one method."""
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     results = [r for r in results if len(r.get("cross_arch", {})) > 1 and not cell_seed(r)]
     models: list[str] = []
     for r in results:
         models += [m for m in r["cross_arch"] if m not in models]
-    if not results:
-        return ""
     columns = sorted({(r["imbalance_factor"], r["ipc"]) for r in results}, key=lambda c: (-c[0], c[1]))
     cells = {(cell_label(r), r["imbalance_factor"], r["ipc"]): r["cross_arch"] for r in results}
+    if len(models) < 3 and (len(columns) < 2 or len({label for label, *_ in cells}) < 2):
+        return ""
     lines = [f"Cross-architecture: balanced accuracy (%) of each set on {' / '.join(models)} (the set was made with "
              f"{models[0]}; each model trained with the same evaluation recipe), and the mean change from "
              f"{models[0]} over the settings where all of them ran.", "",
