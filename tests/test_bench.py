@@ -347,6 +347,8 @@ def test_an_evaluation_stopped_between_runs_resumes_with_the_runs_it_kept(tmp_pa
     assert main([*full.evals["main"][len(bench.CLI):], "--runs-dir", str(kept), "--no-progress"]) == 0
     assert len(list(kept.glob("run-*.json"))) == 2
     assert re.search(r"full_digits_b10 +evaluating \(main left; 2 runs kept\)", suite_plan(str(suite), out))
+    (kept / "partial-seed2-0123.pt").write_bytes(b"")  # a third run stopped mid-way (evaluate/runstore.PartialRun)
+    assert "(main left; 2 runs kept; 1 run in progress kept)" in suite_plan(str(suite), out)
     run_suite(str(suite), out, progress=False)
     result = json.loads((out / "results" / "full_digits_b10.json").read_text())
     assert result["runs_read_back"] == 2 and len(result["per_run"]) == 2 and not kept.exists()

@@ -95,6 +95,41 @@ def test_runs_dir_resumes_an_evaluation_at_the_run_it_stopped_in(blob_data, tmp_
     assert resumed["per_run"] == whole["per_run"]  # the seed fixes each run: same numbers as one sitting
 
 
+def test_runs_dir_resumes_a_run_at_its_last_saved_epoch_and_ends_where_an_unbroken_run_ends(blob_data, tmp_path,
+                                                                                           monkeypatch):
+    from conftest import Crash
+    from ltdistill.evaluate.runstore import PartialRun
+
+    config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=6, batch_size=32)
+    whole = evaluate_full(blob_data, config, progress=False)
+    runs_dir, saves = tmp_path / "runs", []
+    real_save = PartialRun.save
+
+    def save_every_epoch_and_die_after_the_fourth(self, epochs_done, *args):
+        self.every_s = 0.0
+        real_save(self, epochs_done, *args)
+        saves.append(epochs_done)
+        if saves == [1, 2, 3, 4]:  # killed after the lr decay at epoch 3: the optimizer's lr is state too
+            raise Crash
+
+    monkeypatch.setattr(PartialRun, "save", save_every_epoch_and_die_after_the_fourth)
+    with pytest.raises(Crash):
+        evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)
+    partial = list(runs_dir.glob("partial-*.pt"))
+    assert len(partial) == 1 and not list(runs_dir.glob("run-*.json"))
+    resumed = evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)
+    assert saves[4:] == [5, 6]  # trained the last two epochs only
+    assert resumed["per_run"] == whole["per_run"]
+    assert list(runs_dir.glob("run-*.json")) and not list(runs_dir.glob("partial-*.pt"))  # kept: the partial goes
+    monkeypatch.setattr(PartialRun, "save", lambda self, epochs_done, *args: saves.append(epochs_done))
+    saves.clear()
+    for path in runs_dir.glob("run-*.json"):
+        path.unlink()
+    partial[0].write_bytes(b"not a checkpoint")  # a damaged partial run: trained from epoch 0, not trusted
+    assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["per_run"] == whole["per_run"]
+    assert saves == [1, 2, 3, 4, 5, 6]
+
+
 def test_runs_dir_never_reuses_a_run_of_another_evaluation(blob_data, tmp_path):
     config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=2, epochs=3, batch_size=32)
     runs_dir = tmp_path / "runs"

@@ -306,7 +306,8 @@ def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
 
 
 def runs_dir(eval_json: Path) -> Path:
-    """Where the finished runs of an evaluation wait while its JSON is missing (evaluate --runs-dir)."""
+    """Where the finished runs of an evaluation, and its run in progress, wait while its JSON is missing (evaluate
+    --runs-dir)."""
     return eval_json.with_name(f".{eval_json.stem}-runs")
 
 
@@ -392,9 +393,11 @@ def cell_status(cell: Cell, out: Path) -> str:
     meta = cell.artifact_meta()
     left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
     kept = sum(len(list(runs_dir(cell.eval_json(name)).glob("run-*.json"))) for name in left)
-    if not cell.distill and len(left) == len(cell.evals) and not kept:
+    partial = sum(len(list(runs_dir(cell.eval_json(name)).glob("partial-*.pt"))) for name in left)
+    if not cell.distill and len(left) == len(cell.evals) and not kept and not partial:
         return "to run"
     runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
+    runs += f"; {partial} run{'s' * (partial != 1)} in progress kept" if partial else ""
     return f"evaluating ({', '.join(left)} left{runs})" if left else "evaluated, not yet collected"
 
 

@@ -165,8 +165,9 @@ def build_parser() -> Parser:
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
     e.add_argument("--runs-dir", default=None, metavar="DIR",
-                   help="keep each finished run in DIR; the same command run again reads those back and trains only "
-                        "the rest (resume a long evaluation, e.g. the full-set reference)")
+                   help="keep each finished run in DIR, and a run in progress every 2 minutes; the same command run "
+                        "again reads those back and trains only the rest (resume a long evaluation, e.g. the full-set "
+                        "reference)")
     add_common(e)
     return parser
 

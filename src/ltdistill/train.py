@@ -63,20 +63,26 @@ def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Gen
 def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig, *,
                 generator: torch.Generator, dsa: DSA | None = None, params=None, progress: bool = False,
                 desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
-                loss_fn=None, teacher: nn.Module | None = None) -> nn.Module:
+                loss_fn=None, teacher: nn.Module | None = None, checkpoint=None) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
     `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
     (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
     `loss_fn(logits, targets, epoch)` replaces the classification loss (long-tail remedies of observer/teacher models);
     `teacher`: relabeling (SRe2L/RDED, DD-Ranking soft_label_mode 'M'): each augmented batch's targets are the
-    teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss`."""
+    teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss`.
+    `checkpoint`: resumable training (evaluate/runstore.py PartialRun): `restore(model, optimizer, generator)` returns
+    the epochs already done (their state loaded), `save(epochs_done, model, optimizer, generator)` runs after each
+    epoch and writes when it chooses; every random draw goes through `generator`, so a resumed run equals an
+    unbroken one."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
     optimizer = optimizer or torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
                                 momentum=config.momentum, weight_decay=config.weight_decay)
+    start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
     model.train()
-    for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
+    for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
+                      total=config.epochs):
         if config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
             for group in optimizer.param_groups:
                 group["lr"] *= 0.1
@@ -99,6 +105,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             optimizer.step()
             if after_step is not None:
                 after_step(model)
+        if checkpoint is not None:
+            checkpoint.save(epoch + 1, model, optimizer, generator)
     return model
 
 

@@ -45,8 +45,9 @@ LABEL_REGIMES = ("auto", "hard", "stored")
 
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
                     device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
-                    temperature: float | None = None) -> dict:
-    """One run: a fresh model trained on (images, targets), scored on both test sets."""
+                    temperature: float | None = None, checkpoint=None) -> dict:
+    """One run: a fresh model trained on (images, targets), scored on both test sets; `checkpoint`: a
+    runstore.PartialRun that keeps the run's state while it trains (train_model)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
@@ -55,7 +56,7 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
                                class_balanced=config.class_balanced,
                                temperature=temperature if temperature is not None else config.temperature)
     train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc,
-                teacher=teacher)
+                teacher=teacher, checkpoint=checkpoint)
     return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
                        data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
 
@@ -77,11 +78,13 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1):
         record = store.get(seed + r)
         if record is None:
-            start = time.perf_counter()
+            partial, start = store.partial(seed + r), time.perf_counter()
             metrics = train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device,
                                       progress=progress, desc=f"eval run {r + 1}/{config.runs}", teacher=teacher,
-                                      temperature=temperature)
-            record = store.put(seed + r, metrics, time.perf_counter() - start)
+                                      temperature=temperature, checkpoint=partial)
+            if partial.epochs_done and progress:
+                tqdm.write(f"eval run {r + 1}/{config.runs}: resumed at epoch {partial.epochs_done}")
+            record = store.put(seed + r, metrics, partial.seconds + time.perf_counter() - start)
         else:
             read_back += 1
             if progress:

@@ -11,12 +11,18 @@ reseeds torch with the run's seed, so a run read back equals the run a rerun wou
 A file of another fingerprint is never read, and never overwritten; a damaged file is trained again and replaced.
 The code's version is not in the fingerprint (as with a bench directory's cells): after a change to training or
 metrics, give a fresh directory.
+
+A run in progress is kept too (PartialRun): every `every_s` seconds, at the end of an epoch, its model, optimizer
+(momentum, the lr after its decay), sampling generator and global RNG state go to partial-seed<S>-<fingerprint>.pt
+beside the finished runs, so a run stopped after 50 minutes of an hour resumes at its last saved epoch, not at
+epoch 0, and ends where an unbroken run ends. The file goes when the run is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -63,4 +69,56 @@ class RunStore:
         if self.directory is not None and not (isinstance(existing, dict) and existing.get("fingerprint") != self.key):
             self.directory.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.path(seed), json.dumps(record).encode())
+        self.partial(seed).discard()
         return record
+
+    def partial(self, seed: int, every_s: float = 120.0) -> PartialRun:
+        """The in-progress state of the run with this seed (a PartialRun that keeps nothing without a directory)."""
+        path = None if self.directory is None else self.directory / f"partial-seed{seed}-{self.key}.pt"
+        return PartialRun(path, every_s)
+
+
+class PartialRun:
+    """train_model's `checkpoint`: the state of one evaluation run, saved at an epoch's end when `every_s` seconds
+    have passed since the last save, loaded with torch.load(weights_only=True). `seconds`: the training time the
+    saved epochs took, so a resumed run reports the time of the whole run."""
+
+    def __init__(self, path: Path | None, every_s: float = 120.0):
+        self.path, self.every_s = path, every_s
+        self.seconds, self.epochs_done = 0.0, 0
+        self.last_save = self.started = time.perf_counter()
+
+    def restore(self, model, optimizer, generator) -> int:
+        if self.path is None or not self.path.exists():
+            return 0
+        try:
+            state = torch.load(self.path, map_location=next(model.parameters()).device, weights_only=True)
+        except Exception:  # a damaged file (its name holds the run's fingerprint): train from the start
+            return 0
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.seconds, self.epochs_done = float(state["seconds"]), int(state["epoch"])
+        return self.epochs_done
+
+    def save(self, epochs_done: int, model, optimizer, generator) -> None:
+        now = time.perf_counter()
+        if self.path is None or now - self.last_save < self.every_s:
+            return
+        state = {"epoch": epochs_done, "seconds": self.elapsed(), "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                 "torch_rng": torch.get_rng_state()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}")
+        torch.save(state, tmp)
+        tmp.replace(self.path)
+        self.last_save = now
+
+    def elapsed(self) -> float:
+        """Seconds of training in this run so far: the saved epochs' time plus this sitting's."""
+        return self.seconds + time.perf_counter() - self.started
+
+    def discard(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
