@@ -707,14 +707,15 @@ def cross_arch_table(folder: Path) -> str:
         models += [m for m in r["cross_arch"] if m not in models]
     columns = sorted({(r["imbalance_factor"], r["ipc"]) for r in results}, key=lambda c: (-c[0], c[1]))
     cells = {(cell_label(r), r["imbalance_factor"], r["ipc"]): r["cross_arch"] for r in results}
-    if len(models) < 3 and (len(columns) < 2 or len({label for label, *_ in cells}) < 2):
+    labels = sorted({label for label, *_ in cells})
+    if len(models) < 3 and (len(columns) < 2 or len(labels) < 2):
         return ""
     lines = [f"Cross-architecture: balanced accuracy (%) of each set on {' / '.join(models)} (the set was made with "
              f"{models[0]}; each model trained with the same evaluation recipe), and the mean change from "
              f"{models[0]} over the settings where all of them ran.", "",
              "| method | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in columns) + " | mean change |",
              "|---|" + "---|" * (len(columns) + 1)]
-    for label in sorted({label for label, *_ in cells}):
+    for label in labels:
         texts, changes = [], []
         for beta, ipc in columns:
             accs = cells.get((label, beta, ipc), {})

@@ -176,6 +176,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
 
     unknown = sorted(set(models + later) - set(model_names()))
     check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
+    hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
+    eval_flags = [(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]  # in run order
     dataset = data["dataset"]
     experts_cmds, cells = {}, []
     for beta in data.get("imbalance", [1]):
@@ -221,11 +223,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                         distill += ["--set", f"model_cache={str(out / 'models')!r}"]
                     art = str(cell_dir / "artifact")
                     distill += ["--out", art, *common]
-                    evals = {f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail] for name in models}
-                    if suite.get("ddranking", True):
-                        evals["hard"] = [*CLI, "evaluate", art, "--model", models[0], "--labels", "hard", *eval_tail]
-                    evals.update({f"model-{name}": [*CLI, "evaluate", art, "--model", name, *eval_tail]
-                                  for name in later})
+                    evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
                     cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
     names = [c.name for c in cells]
@@ -392,8 +390,9 @@ def cell_status(cell: Cell, out: Path) -> str:
         return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
     meta = cell.artifact_meta()
     left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
-    kept = sum(len(list(runs_dir(cell.eval_json(name)).glob("run-*.json"))) for name in left)
-    partial = sum(len(list(runs_dir(cell.eval_json(name)).glob("partial-*.pt"))) for name in left)
+    folders = [runs_dir(cell.eval_json(name)) for name in left]
+    kept = sum(len(list(folder.glob("run-*.json"))) for folder in folders)
+    partial = sum(len(list(folder.glob("partial-*.pt"))) for folder in folders)
     if not cell.distill and len(left) == len(cell.evals) and not kept and not partial:
         return "to run"
     runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
