@@ -16,6 +16,20 @@ def test_the_committed_results_document_is_what_the_committed_data_renders_to():
         "docs/results.md is stale or was edited by hand: run python benchmarks/results.py"
 
 
+def test_every_section_has_its_note_and_every_note_is_read():
+    """The prose lives in benchmarks/notes/: a section without its file would lose its heading, and a file no
+    section reads would be edited to no effect."""
+    from results import BENCH_SECTIONS, NOTES, SECTIONS, note
+
+    read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
+    read |= {"cost", "experts", "phase-cost", "phase-loss", "published", "tuning", "twostage"}
+    read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
+    on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
+    assert on_disk == read
+    for folder in BENCH_SECTIONS + SECTIONS:
+        assert note(f"sections/{folder}").startswith("## "), folder
+
+
 def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_suite_file(tmp_path):
     from results import DATA, suite_coverage
 
