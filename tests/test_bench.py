@@ -111,6 +111,26 @@ def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
     assert 0 < dd["lrs"] < 1
 
 
+def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake():
+    """Results copied into a fresh --out without their artifacts: the relabeling cell's stored baseline (the random
+    set relabeled by its teacher) stays, instead of falling back to the hard-label random cell."""
+    key = {"beta": 10, "ipc": 10, "seed": 0}
+    relabeled = {"ior": 0.0, "acc_syn_any": 0.8, "acc_rdm_any": 0.8, "rdm_regime": "relabel (teacher, T=4)"}
+    results = {
+        "random": {"label": "random", "key": {**key, "method": "random"}, "balanced_acc": {"mean": 0.7},
+                   "syn_hard": {"mean": 0.7}},
+        "u": {"label": "u", "key": {**key, "method": "u"}, "balanced_acc": {"mean": 0.8}, "syn_hard": {"mean": 0.6},
+              "label_regime": "relabel (teacher, T=4)", "ddranking": relabeled},
+    }
+    ddranking(results, {})
+    assert results["u"]["ddranking"]["acc_rdm_any"] == 0.8 and results["u"]["ddranking"]["ior"] == pytest.approx(0)
+    ddranking(results, {"u": {"balanced_acc": {"mean": 0.75}, "label_regime": "relabel (teacher, T=4)"}})
+    assert results["u"]["ddranking"]["ior"] == pytest.approx(0.05)  # one made now replaces it
+    del results["u"]["ddranking"]
+    ddranking(results, {})
+    assert results["u"]["ddranking"]["rdm_regime"] == "hard" and results["u"]["ddranking"]["ior"] == pytest.approx(0.1)
+
+
 def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():
     key = {"beta": 10, "ipc": 10, "seed": 0}
     m = {"label": "m", "key": {**key, "method": "m"}, "balanced_acc": {"mean": 0.8}, "syn_hard": {"mean": 0.6}}

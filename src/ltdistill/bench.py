@@ -341,22 +341,32 @@ def random_cell(results: dict[str, dict], key: dict) -> dict | None:
 
 def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
     """Add HLR / IOR / LRS to every distilled cell (see the module docstring). A cell whose full-set reference is
-    not run yet gets IOR only, one whose random cell is missing HLR only; LRS needs both."""
+    not run yet gets IOR only, one whose random cell is missing HLR only; LRS needs both. A relabeling cell's
+    baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation cannot be made now
+    (an --out holding results copied without their artifacts), the relabeled baseline the cell already stored is
+    kept rather than replaced by the hard-label random set."""
     for name, r in results.items():
         if r.get("label") == "full" or "syn_hard" not in r:
             continue
         k = r["key"]
         full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
-        random = teacher_evals.get(name) or random_cell(results, k)
+        stored = r.get("ddranking", {})
+        if name in teacher_evals:
+            relabeled = teacher_evals[name]
+            baseline = relabeled["balanced_acc"]["mean"], relabeled.get("label_regime", "relabel")
+        elif str(stored.get("rdm_regime", "")).startswith("relabel"):
+            baseline = stored["acc_rdm_any"], stored["rdm_regime"]
+        else:
+            random = random_cell(results, k)
+            baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"))
         dd = {}
         if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
                       acc_real_hard=full["balanced_acc"]["mean"], acc_syn_hard=r["syn_hard"]["mean"])
-        if random is not None:
-            dd.update(ior=r["balanced_acc"]["mean"] - random["balanced_acc"]["mean"],
-                      acc_syn_any=r["balanced_acc"]["mean"], acc_rdm_any=random["balanced_acc"]["mean"],
-                      rdm_regime=random.get("label_regime", "hard"))
-        if full is not None and random is not None:
+        if baseline is not None:
+            dd.update(ior=r["balanced_acc"]["mean"] - baseline[0], acc_syn_any=r["balanced_acc"]["mean"],
+                      acc_rdm_any=baseline[0], rdm_regime=baseline[1])
+        if full is not None and baseline is not None:
             a = 0.5 * dd["ior"] - 0.5 * dd["hlr"]
             dd["lrs"] = (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1))
         if dd:
@@ -597,7 +607,7 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs
         random = random_cell(results, r["key"])
         dirs = [cell_directory(out, x["cell"]) for x in (r, random or {}) if "cell" in x]
         if random is None or len(dirs) < 2 or not all((d / "artifact" / "meta.json").exists() for d in dirs):
-            continue  # an artifact is gone (results copied without cells): IOR falls back to the hard-label random
+            continue  # an artifact is gone (results copied without cells): ddranking keeps the stored baseline
         set_dir, random_dir = dirs
         cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
                "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
