@@ -443,8 +443,7 @@ def render() -> str:
                       *([cross, ""] if cross else [])]
     twostage = DATA / "twostage-fmnist-cpu"
     if twostage.is_dir() and any(twostage.glob("*.json")):
-        parts += [note("twostage"), "",
-                  twostage_section(twostage), ""]
+        parts += [note("twostage"), "", twostage_section(twostage), ""]
     for folder in SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             parts += [note(f"sections/{folder}"), "", table(DATA / folder, folder in NAME_ROWS_BY_FILE), ""]
