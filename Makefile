@@ -29,7 +29,8 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	# one pytest worker per core (pytest-xdist); conftest gives each worker, and what it starts, one thread
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests
 
 clean:
 	rm -rf $(VENV) runs/demo
