@@ -11,8 +11,8 @@ from ltdistill.data.longtail import build_longtail
 from ltdistill.data.raw import RawDataset, RawSplit
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # `make test` runs one worker per core: one thread each, and for the `ltdistill` commands they start, keeps the
-    # workers from oversubscribing the cores (torch's default is a thread per core in every process).
+    # `make test` runs a worker per core. One thread per worker, and per `ltdistill` command a worker starts, keeps
+    # them from oversubscribing the cores (torch otherwise takes a thread per core in every process).
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
 
