@@ -53,6 +53,14 @@ def test_iteration_timing_shows_the_per_iteration_cost_and_its_drift():
     assert _seconds_per_iteration({"s_per_iteration": None}) == "-"
 
 
+def test_wall_seconds_per_iteration_counts_only_the_iterations_after_a_resume():
+    from ltdistill.evaluate.protocol import wall_seconds_per_iteration
+
+    assert wall_seconds_per_iteration(300.0, 300, 0) == 1.0
+    assert wall_seconds_per_iteration(50.0, 300, 275) == 2.0  # wall_time_s covers iterations 275-300 only
+    assert wall_seconds_per_iteration(10.0, None, 0) is None and wall_seconds_per_iteration(10.0, 25, 25) is None
+
+
 def test_resumed_from_is_read_or_inferred_from_untimed_leading_iterations():
     from ltdistill.evaluate.protocol import resumed_from
 

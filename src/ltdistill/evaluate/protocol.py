@@ -117,14 +117,15 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     result["label_regime"] = regime
     meta = synthetic.meta
     iterations = len(meta.get("loss_history", [])) or None
+    start = resumed_from(meta)
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
                            "host": meta.get("host"),
                            "iterations": iterations, "config": meta.get("config"),
-                           "s_per_iteration": meta["wall_time_s"] / iterations if iterations else None,
-                           "resumed_from": resumed_from(meta), **iteration_timing(meta.get("iteration_seconds"))})
+                           "s_per_iteration": wall_seconds_per_iteration(meta["wall_time_s"], iterations, start),
+                           "resumed_from": start, **iteration_timing(meta.get("iteration_seconds"))})
     return result
 
 
@@ -136,6 +137,13 @@ def resumed_from(meta: dict) -> int:
         return int(meta["resumed_from"])
     seconds = meta.get("iteration_seconds") or []
     return next((i for i, t in enumerate(seconds) if t is not None), 0)
+
+
+def wall_seconds_per_iteration(wall_time_s: float, iterations: int | None, start: int) -> float | None:
+    """wall_time_s over the iterations the finishing process ran: after a resume that is iterations - start, since
+    wall_time_s covers only them (dividing by all iterations understated a resumed run's cost)."""
+    ran = (iterations or 0) - start
+    return wall_time_s / ran if ran > 0 else None
 
 
 def iteration_timing(seconds: list[float | None] | None) -> dict:

@@ -59,8 +59,9 @@ def row(r: dict, label: str | None = None) -> str:
 
 
 def _seconds_per_iteration(distill: dict | None) -> str:
-    """Median loop seconds per iteration when the artifact timed its iterations, else wall time / iterations (*,
-    which includes setup such as loading experts); '-' for sets made without iterations."""
+    """Median loop seconds per iteration when the artifact timed its iterations, else wall time over the iterations
+    the finishing process ran (*, which includes setup such as loading experts); '-' for sets made without
+    iterations."""
     distill = distill or {}
     if distill.get("s_per_iteration_median") is not None:
         return f"{distill['s_per_iteration_median']:.2f}"
