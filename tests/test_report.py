@@ -59,6 +59,7 @@ def test_wall_seconds_per_iteration_counts_only_the_iterations_after_a_resume():
     assert wall_seconds_per_iteration(300.0, 300, 0) == 1.0
     assert wall_seconds_per_iteration(50.0, 300, 275) == 2.0  # wall_time_s covers iterations 275-300 only
     assert wall_seconds_per_iteration(10.0, None, 0) is None and wall_seconds_per_iteration(10.0, 25, 25) is None
+    assert wall_seconds_per_iteration(None, None, 0) is None  # a set made without a loop (random, herding)
 
 
 def test_resumed_from_is_read_or_inferred_from_untimed_leading_iterations():

@@ -124,7 +124,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
                            "host": meta.get("host"),
                            "iterations": iterations, "config": meta.get("config"),
-                           "s_per_iteration": wall_seconds_per_iteration(meta["wall_time_s"], iterations, start),
+                           "s_per_iteration": wall_seconds_per_iteration(meta.get("wall_time_s"), iterations, start),
                            "resumed_from": start, **iteration_timing(meta.get("iteration_seconds"))})
     return result
 
@@ -139,11 +139,11 @@ def resumed_from(meta: dict) -> int:
     return next((i for i, t in enumerate(seconds) if t is not None), 0)
 
 
-def wall_seconds_per_iteration(wall_time_s: float, iterations: int | None, start: int) -> float | None:
+def wall_seconds_per_iteration(wall_time_s: float | None, iterations: int | None, start: int) -> float | None:
     """wall_time_s over the iterations the finishing process ran: after a resume that is iterations - start, since
     wall_time_s covers only them (dividing by all iterations understated a resumed run's cost)."""
     ran = (iterations or 0) - start
-    return wall_time_s / ran if ran > 0 else None
+    return wall_time_s / ran if ran > 0 and wall_time_s is not None else None
 
 
 def iteration_timing(seconds: list[float | None] | None) -> dict:
