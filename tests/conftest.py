@@ -18,7 +18,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads(monkeypatch):
+def _seed_and_clean_env(monkeypatch):
     torch.manual_seed(0)
     monkeypatch.delenv("LTDISTILL_DATA", raising=False)
 
