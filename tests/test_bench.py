@@ -372,3 +372,18 @@ def test_an_evaluation_stopped_between_runs_resumes_with_the_runs_it_kept(tmp_pa
     run_suite(str(suite), out, progress=False)
     result = json.loads((out / "results" / "full_digits_b10.json").read_text())
     assert result["runs_read_back"] == 2 and len(result["per_run"]) == 2 and not kept.exists()
+
+
+def test_a_finished_trajectory_cell_gets_a_later_cross_arch_model_without_its_expert_buffer(tmp_path):
+    """Adding a cross-arch model evaluates the finished cell's artifact; it must not train the expert buffer the cell
+    was distilled from (minutes to hours), nor drop the buffer's cost stored with the cell."""
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    assert main(["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+                 "--out", str(cell.artifact), "--no-progress"]) == 0  # stands in for the MTT set: any artifact does
+    (out / "results").mkdir(parents=True)
+    stored = {"label": "mtt", "key": cell.key, "experts_seconds": 123.0, "cross_arch": {"convnet": {"mean": 0.5}}}
+    (out / "results" / f"{cell.name}.json").write_text(json.dumps(stored))
+    run_suite(str(suite), out, progress=False, cross_arch=["mlp"])
+    assert not (cell.experts / "accuracy.json").exists() and "experts" not in (out / "log.txt").read_text()
+    result = json.loads((out / "results" / f"{cell.name}.json").read_text())
+    assert list(result["cross_arch"]) == ["convnet", "mlp"] and result["experts_seconds"] == 123.0

@@ -505,7 +505,6 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     check_finished_cells(planned, out)
     atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
     log = Log(out / "log.txt", out / "log.txt")
-    needed = {c.experts for c in cells if c.experts is not None}
 
     def train(experts: Experts) -> None:
         with exclusive(out / "experts" / f".{experts.directory.name}.lock"):
@@ -514,12 +513,14 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
             atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
 
-    in_parallel(train, [e for e in experts_cmds.values()
-                        if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned, out)
     todo = [c for c in cells if c.name not in results
             or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
+    # only cells still to distill need their buffer: one that just lacks a cross-arch evaluation does not
+    needed = {c.experts for c in todo if c.experts is not None and c.name not in results}
+    in_parallel(train, [e for e in experts_cmds.values()
+                        if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
     running = RunningCells(bar, out)
@@ -530,8 +531,9 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             result = run_cell(cell, log.of(cell.directory / "log.txt", jobs))
             running.finished(cell)
             if cell.experts is not None:
-                timing = cell.experts / "bench_time.json"
-                result["experts_seconds"] = json.loads(timing.read_text())["seconds"] if timing.exists() else None
+                timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
+                result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
+                                             else results.get(cell.name, {}).get("experts_seconds"))
             with exclusive(results_lock(out)):
                 atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
             bar.update()
