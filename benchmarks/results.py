@@ -24,7 +24,8 @@ DATA = ROOT / "docs" / "data"
 NOTES = Path(__file__).resolve().parent / "notes"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-gpu", "bench-fmnist-gpu-h200", "bench-fmnist-cpu", "bench-fmnist-balanced-gpu",
+BENCH_SECTIONS = ["bench-fmnist-gpu", "bench-fmnist-gpu-h200", "bench-fmnist-cpu", "bench-fmnist-gpu-h200-xarch",
+                  "bench-fmnist-balanced-gpu",
                   "bench-fmnist-balanced-cpu", "bench-fmnist-unilevel-cpu", "bench-fmnist-unilevel-seeds-cpu",
                   "bench-quick-cpu"]
 SECTIONS = ["foundation", "trajectory-digits-cpu", "ltdd-gpu", "ltdd-digits-tuned-cpu", "ltdd-fmnist-cpu",

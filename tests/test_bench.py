@@ -387,3 +387,13 @@ def test_a_finished_trajectory_cell_gets_a_later_cross_arch_model_without_its_ex
     assert not (cell.experts / "accuracy.json").exists() and "experts" not in (out / "log.txt").read_text()
     result = json.loads((out / "results" / f"{cell.name}.json").read_text())
     assert list(result["cross_arch"]) == ["convnet", "mlp"] and result["experts_seconds"] == 123.0
+    # an evaluation made on another device (a lent GPU's, copied into the cell) is folded in as it was run
+    mlp_json = cell.eval_json("model-mlp")
+    mlp_json.write_text(json.dumps({**json.loads(mlp_json.read_text()), "device": "cuda"}))
+    (out / "results" / f"{cell.name}.json").write_text(json.dumps(stored))
+    log_before = (out / "log.txt").read_text()
+    run_suite(str(suite), out, progress=False, cross_arch=["mlp"])
+    assert "$ " not in (out / "log.txt").read_text()[len(log_before):]
+    commands = json.loads((out / "results" / f"{cell.name}.json").read_text())["commands"]
+    assert "--device cuda" in [c for c in commands if "--model mlp" in c][0]
+    assert "--device cpu" in [c for c in commands if "--model convnet" in c][0]

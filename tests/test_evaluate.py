@@ -8,7 +8,7 @@ from sklearn.metrics import f1_score
 from ltdistill.evaluate import EvalConfig, evaluate_full, evaluate_synthetic
 from ltdistill.evaluate.metrics import aggregate, per_class_accuracy, run_metrics, shot_groups
 from ltdistill.synthetic import SyntheticSet
-from ltdistill.train import TrainConfig, soft_cross_entropy, train_model
+from ltdistill.train import TrainConfig, TrainingDiverged, soft_cross_entropy, train_model
 
 
 def test_per_class_accuracy_and_shot_groups():
@@ -63,10 +63,29 @@ def test_evaluate_synthetic_reports_every_key(blob_data):
         assert key in result
     assert set(result["lt_test"]) == {"acc", "precision", "recall", "f1"}
     assert result["balanced_acc"]["mean"] > 0.5  # well above chance (0.25) on the easy blobs
+    assert result["diverged_runs"] == 0 and not any("diverged_at_epoch" in r for r in result["per_run"])
     full = evaluate_full(blob_data, EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=30,
                                             batch_size=32),
                          progress=False)
     assert full["training_set"] == "full-longtail" and full["balanced_acc"]["mean"] > 0.5
+
+
+def test_a_diverging_run_stops_and_is_reported_not_scored_silently(blob_data, capsys):
+    """A loss gone to inf/NaN leaves NaN weights, whose logits send every image to class 0: the run looks like a
+    model that learned one class. The evaluation stops it at that epoch and says so in the result and on stderr."""
+    from ltdistill import models
+
+    model = models.create("mlp", channels=1, num_classes=4, im_size=(8, 8))
+    with pytest.raises(TrainingDiverged) as caught:
+        train_model(model, blob_data.train_x, blob_data.train_y, TrainConfig(epochs=50, lr=1e12, batch_size=32),
+                    generator=torch.Generator().manual_seed(0))
+    assert 1 <= caught.value.epoch < 50
+    index = torch.cat([blob_data.indices_of(c)[:3] for c in range(4)])
+    synthetic = SyntheticSet(blob_data.train_x[index], blob_data.train_y[index], meta={"method": "random", "ipc": 3})
+    result = evaluate_synthetic(synthetic, blob_data, EvalConfig(model="mlp", runs=2, epochs=50, lr=1e12),
+                                progress=False)
+    assert result["diverged_runs"] == 2 and all(1 <= r["diverged_at_epoch"] < 50 for r in result["per_run"])
+    assert "diverged" in capsys.readouterr().err
 
 
 def test_class_balanced_sampling_draws_classes_equally():

@@ -71,6 +71,15 @@ def shown(cmd: list[str]) -> str:
     return shlex.join(["ltdistill", *cmd[len(CLI):]] if cmd[:len(CLI)] == CLI else cmd)
 
 
+def on_device(cmd: list[str], device: str | None) -> list[str]:
+    """`cmd` with the --device its evaluation JSON records: an evaluation made elsewhere (a lent GPU's cross-arch
+    models for a CPU cell, see benchmarks/fmnist_gpu_xarch.sh) is shown as it was run, not as this run would."""
+    if device is None or "--device" not in cmd:
+        return cmd
+    at = cmd.index("--device") + 1
+    return cmd if cmd[at] == device else [*cmd[:at], device, *cmd[at + 1:]]
+
+
 @dataclass
 class Cell:
     name: str  # results/<name>.json
@@ -324,7 +333,8 @@ def run_cell(cell: Cell, log: Log) -> dict:
         evals[name] = evaluation_json(cmd, cell.eval_json(name), log)
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
-    commands = ([cell.distill] if cell.distill else []) + list(cell.evals.values())
+    commands = ([cell.distill] if cell.distill else []) + [on_device(cmd, evals[name].get("device"))
+                                                           for name, cmd in cell.evals.items()]
     result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shown(c) for c in commands])
     result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
                             if k.startswith("model-")}

@@ -49,6 +49,15 @@ def relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature
     return -(target * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature**2
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became inf or NaN in `epoch` (1-based): the weights are no longer numbers, and no later
+    epoch brings them back."""
+
+    def __init__(self, epoch: int):
+        super().__init__(f"non-finite training loss in epoch {epoch}")
+        self.epoch = epoch
+
+
 def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Generator) -> torch.Tensor:
     """One epoch's sample order: a permutation, or len(labels) draws with every class equally likely."""
     n = len(labels)
@@ -81,6 +90,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                                 momentum=config.momentum, weight_decay=config.weight_decay)
     start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
     model.train()
+    loss = None
     for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
                       total=config.epochs):
         if config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
@@ -105,6 +115,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             optimizer.step()
             if after_step is not None:
                 after_step(model)
+        if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay NaN
+            raise TrainingDiverged(epoch + 1)
         if checkpoint is not None:
             checkpoint.save(epoch + 1, model, optimizer, generator)
     return model

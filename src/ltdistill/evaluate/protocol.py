@@ -8,6 +8,7 @@ soft cross-entropy for soft labels, the method's learned lr when it learned one,
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from ltdistill.evaluate.runstore import RunStore, tensor_digest
 from ltdistill.methods.loop import fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
-from ltdistill.train import TrainConfig, predict, train_model
+from ltdistill.train import TrainConfig, TrainingDiverged, predict, train_model
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,16 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     train_config = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size,
                                class_balanced=config.class_balanced,
                                temperature=temperature if temperature is not None else config.temperature)
-    train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc,
-                teacher=teacher, checkpoint=checkpoint)
-    return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
-                       data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+    try:
+        train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc,
+                    teacher=teacher, checkpoint=checkpoint)
+        diverged = None
+    except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
+        diverged = e.epoch
+        print(f"warning: {desc} ({config.model}) diverged: {e}; it scores as the model it left", file=sys.stderr)
+    metrics = run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
+                          data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+    return metrics if diverged is None else {**metrics, "diverged_at_epoch": diverged}
 
 
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
@@ -91,6 +98,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                 tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
         records.append(record)
     result = aggregate([rec["metrics"] for rec in records])
+    result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
     result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
