@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ltdistill.data.augment import DSA
+from ltdistill.errors import Diverged
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,9 @@ def relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature
     return -(target * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature**2
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(Diverged):
     """The training loss became inf or NaN in `epoch` (1-based): the weights are no longer numbers, and no later
-    epoch brings them back."""
+    epoch brings them back. Uncaught, the CLI prints it as one line (exit 1); the evaluation catches it per run."""
 
     def __init__(self, epoch: int):
         super().__init__(f"non-finite training loss in epoch {epoch}")

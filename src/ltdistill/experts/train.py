@@ -31,7 +31,7 @@ from ltdistill import __version__, models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
-from ltdistill.train import TrainConfig, train_model
+from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
 @dataclass(frozen=True)
@@ -121,13 +121,17 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
         bar.update(len(snapshots) - 1)
     while len(snapshots) <= epochs:
         started = time.perf_counter()
-        train_model(model, data.train_x, data.train_y, train_config, generator=generator, params=params,
-                    after_step=maxnorm)
+        diverged = Diverged(f"expert {kind}_{i} diverged (NaN/Inf parameters) at epoch {len(snapshots)}; its "
+                            f"epochs before are kept in {buffer.directory}/.partial; try a lower --lr")
+        try:
+            train_model(model, data.train_x, data.train_y, train_config, generator=generator, params=params,
+                        after_step=maxnorm)
+        except TrainingDiverged:  # the loss went first; the parameters would follow
+            raise diverged from None
         snapshots.append(parameters_to_vector(model.parameters()).detach().cpu().clone())
         seconds.append(time.perf_counter() - started)
         if not torch.isfinite(snapshots[-1]).all():
-            raise Diverged(f"expert {kind}_{i} diverged (NaN/Inf parameters) at epoch {len(snapshots) - 1}; its "
-                           f"epochs before are kept in {buffer.directory}/.partial; try a lower --lr")
+            raise diverged
         state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state(),
                  "epoch_seconds": torch.tensor(seconds, dtype=torch.float64)}
         if maxnorm is not None:
