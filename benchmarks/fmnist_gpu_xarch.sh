@@ -26,7 +26,8 @@ bench --only "$(echo $xarch | sed 's/\([a-z0-9]*\)/\1_fashion-mnist_b100_ipc50_s
   --cross-arch "${models// /,}" >"$out/piece-xarch.log" 2>&1 &
 for cell in "$out"/cpu-cells/*/; do for m in $models; do  # as the bench's evaluation_json: the JSON appears by rename
   [ -f "$cell/eval-model-$m.json" ] && continue
-  timeout $(( start + limit - $(date +%s) )) python3 -m ltdistill.cli evaluate "$cell/artifact" --model "$m" --runs 3 \
+  left=$(( start + limit - $(date +%s) )); (( left > 0 )) || break 2  # (timeout 0 would mean no limit)
+  timeout "$left" python3 -m ltdistill.cli evaluate "$cell/artifact" --model "$m" --runs 3 \
     --protocol cpu --device cuda --no-progress --json "$cell/.eval-model-$m.json" --runs-dir "$cell/.eval-model-$m-runs" \
     && mv "$cell/.eval-model-$m.json" "$cell/eval-model-$m.json"
 done; done >"$out/piece-cpu-cells.log" 2>&1 &

@@ -83,7 +83,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     `checkpoint`: resumable training (evaluate/runstore.py PartialRun): `restore(model, optimizer, generator)` returns
     the epochs already done (their state loaded), `save(epochs_done, model, optimizer, generator)` runs after each
     epoch and writes when it chooses; every random draw goes through `generator`, so a resumed run equals an
-    unbroken one."""
+    unbroken one. Raises TrainingDiverged at the end of an epoch whose last loss is inf or NaN."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
