@@ -148,19 +148,20 @@ SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu")}  #
 
 def suite_coverage(folder: Path) -> str:
     """Which cells of the section's suite, as its file stands now, are in the section and which are not: planned by
-    bench.plan with the run's --out and --device (a trajectory cell's key holds its expert command, paths
-    included), so this list is computed, never typed. A result whose key differs from the planned cell's was made
-    under an older version of the suite file and is listed as such."""
+    bench.plan with the run's --out and --device, so this list is computed, never typed. A result whose key
+    (read through bench.current_key) differs from the planned cell's was made under an older version of the suite
+    file and is listed as such."""
     import contextlib
 
-    from ltdistill.bench import command_flags, cross_arch_left, digest, find_suite, load_suite, plan
+    from ltdistill.bench import command_flags, cross_arch_left, current_key, digest, find_suite, load_suite, plan
 
     suite, out, device = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
         cells, _ = plan(load_suite(find_suite(suite)), Path(out), command_flags(device, None))
     results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     missing = [c.name for c in cells if c.name not in results]
-    older = [c.name for c in cells if c.name in results and digest(results[c.name].get("key")) != digest(c.key)]
+    older = [c.name for c in cells
+             if c.name in results and digest(current_key(results[c.name].get("key") or {})) != digest(c.key)]
     lacking: dict[str, list[str]] = {}
     for c in cells:
         for model in cross_arch_left(c, results[c.name]) if c.name in results else []:

@@ -308,13 +308,38 @@ def write_checkpoint(cell, iteration: int) -> None:
     save_file({"x": torch.zeros(1)}, str(path), metadata={"iteration": str(iteration)})
 
 
-def test_plan_finds_a_trajectory_cell_where_the_run_checkpoints_it(tmp_path):
-    """A trajectory cell's directory depends on its expert command, flags included: --plan must build them as the
-    run does, or a half-distilled cell shows as "to run"."""
+def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_of_out(tmp_path, monkeypatch):
+    """Its key names its expert buffer by directory name, not by the command that trains it: a run begun on the CPU
+    resumes on a GPU, or under another spelling of --out, from the same checkpoint."""
     suite, out, cell = planned_trajectory_cell(tmp_path)
+    assert cell.key["experts"] == cell.experts.name and "--out" not in json.dumps(cell.key)
     write_checkpoint(cell, 7)
-    assert re.search(r"mtt_digits_b10_ipc2_s0 +distilling \(checkpoint at iteration 7\)", suite_plan(str(suite), out))
-    assert re.search(r"mtt_digits_b10_ipc2_s0 +to run", suite_plan(str(suite), out, device="cuda"))  # another run
+    monkeypatch.chdir(tmp_path)
+    for where, device in [(out, "cpu"), (out, "cuda"), ("run/", "cuda"), ("./run", "cpu")]:
+        assert re.search(r"mtt_digits_b10_ipc2_s0 +distilling \(checkpoint at iteration 7\)",
+                         suite_plan(str(suite), where, device=device)), (where, device)
+
+
+def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_reused(tmp_path):
+    """Until 2026-11 the key held the expert command: such a cell's checkpoint is found where it is, and its stored
+    result is reused, not refused as made with other settings (bench.current_key)."""
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    experts = next(iter(bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[1].values()))
+    older_key = {**cell.key, "experts": experts.command[len(bench.CLI):]}  # as the older bench stored it
+    legacy = bench.cell_directory(out, f"mtt-{bench.digest(older_key)}")
+    assert legacy != cell.directory
+    write_checkpoint(bench.Cell(cell.name, "mtt", older_key, legacy, []), 9)
+    resumed = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0][-1]
+    assert resumed.directory == legacy and "checkpoint at iteration 9" in suite_plan(str(suite), out)
+    assert bench.current_key(older_key) == cell.key
+
+    (out / "results").mkdir(parents=True)
+    stored = bench.result_json(out, cell.name)
+    stored.write_text(json.dumps({"key": older_key, "cell": legacy.name}))
+    bench.check_finished_cells([resumed], out)  # reused as it is
+    stored.write_text(json.dumps({"key": {**older_key, "runs": 5}, "cell": legacy.name}))
+    with pytest.raises(BadInput, match="runs differ"):
+        bench.check_finished_cells([resumed], out)
 
 
 def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):

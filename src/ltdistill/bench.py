@@ -219,9 +219,13 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     experts = experts_cmds[f"{m['experts']}-b{beta}"] if m.get("experts") else None
                     key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
-                           "epochs": suite.get("epochs"),
-                           "models": models, "experts": experts and experts.command[len(CLI):]}
+                           "epochs": suite.get("epochs"), "models": models,
+                           "experts": experts and experts.directory.name}
                     cell_dir = cell_directory(out, f"{label}-{digest(key)}")
+                    if experts is not None and not cell_dir.exists():  # a cell begun before the key above: resume it
+                        older = {**key, "experts": experts.command[len(CLI):]}
+                        legacy = cell_directory(out, f"{label}-{digest(older)}")
+                        cell_dir = legacy if legacy.exists() else cell_dir
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
@@ -383,13 +387,25 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             r["ddranking"] = dd
 
 
+def current_key(key: dict) -> dict:
+    """A stored cell key as this version writes it. Until 2026-11 a trajectory cell's key held its expert command,
+    whose --out and --device tied the cell to one spelling of its run directory and to one device (a run could
+    not be moved, or resumed on a GPU, without redoing its trajectory cells); the key now holds the buffer's
+    directory name, which is that command's --out without its parents and is itself a hash of the buffer's
+    settings. Results stored the old way are read through this; `plan` resumes their half-made cells."""
+    command = key.get("experts")
+    if isinstance(command, list) and "--out" in command:
+        return {**key, "experts": Path(command[command.index("--out") + 1]).name}
+    return key
+
+
 def check_finished_cells(cells: list[Cell], out: Path) -> None:
     """A suite may grow (new methods, betas, IPCs: their cells just run), but a finished cell is reused by name, so
     one whose settings changed since (runs, protocol, a method's overrides, ...) is refused rather than reused."""
     for cell in cells:
         target = result_json(out, cell.name)
         if target.exists():
-            stored = json.loads(target.read_text()).get("key") or {}
+            stored = current_key(json.loads(target.read_text()).get("key") or {})
             changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
                                f"asks ({', '.join(changed)} differ); choose a new --out")
@@ -471,8 +487,8 @@ def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
 
 
 def command_flags(device: str, data_dir: str | None) -> list[str]:
-    """The flags every command of a bench run ends with. A trajectory cell's key holds its expert command, flags
-    included, so `--plan` must build them as the run does to find that run's cell directories."""
+    """The flags every command of a bench run ends with. Outside every cell's key; `--plan` builds them as the run
+    does all the same, to find the directories of trajectory cells begun under the older key (see current_key)."""
     return ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
 
 
