@@ -342,6 +342,18 @@ def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_
         bench.check_finished_cells([resumed], out)
 
 
+def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(tmp_path):
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    buffer = f"experts {cell.experts.name}"
+    assert re.search(rf"{buffer} +to train", suite_plan(str(suite), out))
+    bench.result_json(out, cell.name).parent.mkdir(parents=True)
+    bench.result_json(out, cell.name).write_text(json.dumps({"key": cell.key, "cell": cell.directory.name}))
+    assert re.search(rf"{buffer} +not needed \(its cells are finished\)", suite_plan(str(suite), out))
+    (cell.experts / "accuracy.json").parent.mkdir(parents=True)
+    (cell.experts / "accuracy.json").write_text("{}")
+    assert re.search(rf"{buffer} +done", suite_plan(str(suite), out))
+
+
 def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     _, out, cell = planned_trajectory_cell(tmp_path)
     bar = bench.tqdm(total=2, file=io.StringIO())

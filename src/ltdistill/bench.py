@@ -501,11 +501,14 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     cells, experts_cmds = plan(suite, out, command_flags(device, data_dir))
     cells = select(cells, only)
     rows = [("cell", "status")]
+    statuses = [cell_status(c, out) for c in cells]
+    unfinished = {c.experts for c, status in zip(cells, statuses, strict=True) if not status.startswith("done")}
     for experts in experts_cmds.values():
         if any(c.experts == experts.directory for c in cells):
             done = (experts.directory / "accuracy.json").exists()
-            rows.append((f"experts {experts.directory.name}", "done" if done else "to train"))
-    statuses = [cell_status(c, out) for c in cells]
+            # as run_suite decides: only a cell still to distill has its buffer trained
+            rows.append((f"experts {experts.directory.name}", "done" if done else (
+                "to train" if experts.directory in unfinished else "not needed (its cells are finished)")))
     rows += [(c.name, status) for c, status in zip(cells, statuses, strict=True)]
     width = max(len(name) for name, _ in rows) + 2
     lines = [f"{name:<{width}}{status}" for name, status in rows]
