@@ -7,8 +7,9 @@
 #     made on the CPU that the caller puts in OUT_DIR/cpu-cells/<cell> (their cell directories, artifact inside),
 #     evaluated with the bench's own evaluate command into the JSON names the bench reads, so that
 #     `bench --out <cpu run> --only <cell> --cross-arch ...` folds them into the CPU result without running them
-#     again (a trajectory cell's key holds its expert command, device and path included, so the GPU bench would
-#     not take it as the CPU's);
+#     again (written when a trajectory cell's key held its expert command, device and path included, so the GPU
+#     bench did not take it as the CPU's; since 2026-11 it does: copy the cell directory and its result into OUT
+#     and `--cross-arch` evaluates it like the others);
 #  2. the DC cells the CPU has not run (beta 10 IPC 10; IPC 50 at every beta: about 3.5 hours each on one core).
 # What finished is packed for the trip back, checkpoints included, so the CPU or a later call resumes the rest.
 # Usage: benchmarks/fmnist_gpu_xarch.sh OUT_DIR PACK_DIR [LIMIT_SECONDS]

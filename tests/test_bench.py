@@ -321,8 +321,9 @@ def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_
 
 
 def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_reused(tmp_path):
-    """Until 2026-11 the key held the expert command: such a cell's checkpoint is found where it is, and its stored
-    result is reused, not refused as made with other settings (bench.current_key)."""
+    """Until 2026-11 the key held the expert command: such a cell's checkpoint is found where it is, its stored
+    result is reused, not refused as made with other settings (bench.current_key), and a finished one keeps the
+    directory its result names on any device (bench.cell_home)."""
     suite, out, cell = planned_trajectory_cell(tmp_path)
     experts = next(iter(bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[1].values()))
     older_key = {**cell.key, "experts": experts.command[len(bench.CLI):]}  # as the older bench stored it
@@ -337,6 +338,8 @@ def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_
     stored = bench.result_json(out, cell.name)
     stored.write_text(json.dumps({"key": older_key, "cell": legacy.name}))
     bench.check_finished_cells([resumed], out)  # reused as it is
+    on_gpu = bench.plan(load_suite(suite), out, bench.command_flags("cuda", None))[0][-1]
+    assert on_gpu.directory == legacy  # its stored result names it: a later --cross-arch finds its artifact there
     stored.write_text(json.dumps({"key": {**older_key, "runs": 5}, "cell": legacy.name}))
     with pytest.raises(BadInput, match="runs differ"):
         bench.check_finished_cells([resumed], out)

@@ -113,6 +113,19 @@ def cell_directory(out: Path, name: str) -> Path:
     return out / "cells" / name
 
 
+def cell_home(out: Path, name: str, directory: str, older: str | None) -> Path:
+    """A cell's directory, cells/`directory`; for a trajectory cell made under the older key (see current_key), the
+    one it has: the directory its stored result names, or, while it is half made, the one the older key gives for
+    this run's --out spelling and device (`older`), so its checkpoint is resumed where it is."""
+    home = cell_directory(out, directory)
+    if older is None or home.exists():
+        return home
+    stored = result_json(out, name)
+    named = json.loads(stored.read_text()).get("cell") if stored.exists() else None
+    candidates = [cell_directory(out, d) for d in (named, older) if d]
+    return next((d for d in candidates if d.exists()), home)
+
+
 def needless_eval(name: str, meta: dict) -> bool:
     """The hard-label evaluation of a set that has hard labels only: its main evaluation already is Acc_syn-hard."""
     return name == "hard" and not meta.get("soft_labels") and "teacher" not in meta
@@ -221,11 +234,9 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
                            "experts": experts and experts.directory.name}
-                    cell_dir = cell_directory(out, f"{label}-{digest(key)}")
-                    if experts is not None and not cell_dir.exists():  # a cell begun before the key above: resume it
-                        older = {**key, "experts": experts.command[len(CLI):]}
-                        legacy = cell_directory(out, f"{label}-{digest(older)}")
-                        cell_dir = legacy if legacy.exists() else cell_dir
+                    name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
+                    older = experts and {**key, "experts": experts.command[len(CLI):]}
+                    cell_dir = cell_home(out, name, f"{label}-{digest(key)}", older and f"{label}-{digest(older)}")
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
@@ -237,7 +248,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     art = str(cell_dir / "artifact")
                     distill += ["--out", art, *common]
                     evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
-                    cells.append(Cell(f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}", label, key, cell_dir, distill,
+                    cells.append(Cell(name, label, key, cell_dir, distill,
                                       evals, experts and experts.directory))
     names = [c.name for c in cells]
     twice = sorted({n for n in names if names.count(n) > 1})
