@@ -234,9 +234,10 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
                            "experts": experts and experts.directory.name}
-                    name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
+                    cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
                     older = experts and {**key, "experts": experts.command[len(CLI):]}
-                    cell_dir = cell_home(out, name, f"{label}-{digest(key)}", older and f"{label}-{digest(older)}")
+                    cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
+                                         older and f"{label}-{digest(older)}")
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
@@ -248,8 +249,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     art = str(cell_dir / "artifact")
                     distill += ["--out", art, *common]
                     evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
-                    cells.append(Cell(name, label, key, cell_dir, distill,
-                                      evals, experts and experts.directory))
+                    cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
+                                      experts and experts.directory))
     names = [c.name for c in cells]
     twice = sorted({n for n in names if names.count(n) > 1})
     check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "
