@@ -334,7 +334,7 @@ def cost_table() -> str:
     memory): wall time of the distillation, seconds per iteration, peak host / CUDA memory, and the expert buffer's
     training time when the cell's suite recorded it. The device column says where it ran: only rows of one device
     compare."""
-    from ltdistill.report.tables import _models_seconds, _seconds_per_iteration
+    from ltdistill.report.tables import _models_seconds, _seconds_per_iteration, earlier_devices
 
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
              "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -350,7 +350,8 @@ def cost_table() -> str:
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
-                         f"{r.get('ipc')} | {r.get('device', 'cpu')} | {fmt(d.get('iterations'))} | "
+                         f"{r.get('ipc')} | {r.get('device', 'cpu')}{earlier_devices(d)} | "
+                         f"{fmt(d.get('iterations'))} | "
                          f"{fmt(d['wall_time_s'])}{resumed} | {_seconds_per_iteration(d)} | "
                          f"{fmt(d.get('peak_rss_mb'))} | {fmt(d.get('cuda_peak_mb'))} | "
                          f"{_models_seconds(r, d)} |")

@@ -101,3 +101,27 @@ def test_a_run_resumed_from_its_checkpoint_ends_where_an_unbroken_run_ends(tmp_p
     resumed = run(12, tmp_path / "b")
     assert resumed.resumed_from == 5 and resumed["images"].device.type == device
     assert torch.equal(resumed["images"], unbroken["images"]) and resumed.history == unbroken.history
+
+
+def test_a_run_resumed_on_another_device_records_where_each_stretch_ran(tmp_path, monkeypatch):
+    """A GPU's checkpoint finished on the CPU: the artifact must not pass the two devices' costs off as one's."""
+    from ltdistill.methods import loop
+
+    def run(iterations):
+        state = make_state()
+
+        def step(it):
+            (state["images"] ** 2).sum().backward()
+            return 1.0
+
+        optimize(state, iterations, step, Checkpointer(tmp_path, {"lr": 0.1}, every=2), progress=False)
+        return state
+
+    monkeypatch.setattr(loop, "device_name", lambda device: "cuda (Fake GPU)")
+    run(4)
+    monkeypatch.undo()
+    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, "cpu"]]
+    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, "cpu"]]  # finished: nothing ran, nothing added
+    loop.clear_checkpoint(tmp_path)
+    run(2)
+    assert run(4).devices == [[0, "cpu"]]  # a resume on the same device is one stretch

@@ -61,6 +61,7 @@ def test_resume_after_a_crash_gives_the_same_result(method, extra, blob_data, tm
     seconds = resumed.meta["iteration_seconds"]
     assert len(seconds) == 7 and all(isinstance(t, float) and t > 0 for t in seconds)
     assert resumed.meta["resumed_from"] == 3 and whole.meta["resumed_from"] == 0  # the crash came after checkpoint 3
+    assert resumed.meta["iteration_devices"] == whole.meta["iteration_devices"] == [[0, "cpu"]]  # one device
 
 
 def test_bad_init_is_refused(blob_data):

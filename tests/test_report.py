@@ -53,6 +53,23 @@ def test_iteration_timing_shows_the_per_iteration_cost_and_its_drift():
     assert _seconds_per_iteration({"s_per_iteration": None}) == "-"
 
 
+def test_a_set_made_on_two_devices_is_timed_on_the_finishing_one_and_says_where_the_rest_ran():
+    from ltdistill.evaluate.protocol import distill_timing
+    from ltdistill.report.tables import earlier_devices
+
+    meta = {"loss_history": [1.0] * 8, "iteration_seconds": [20.0] * 6 + [300.0, 340.0], "wall_time_s": 650.0,
+            "resumed_from": 6, "iteration_devices": [[0, "cuda (NVIDIA H200)"], [6, "cpu"]]}
+    timing = distill_timing(meta)
+    assert timing["s_per_iteration_median"] == 320.0 and timing["timed_iterations"] == 2  # the CPU's two alone
+    assert timing["s_per_iteration"] == 325.0 and timing["iteration_devices"] == meta["iteration_devices"]
+    assert earlier_devices(timing) == "; it. 0-5 on cuda (NVIDIA H200)"
+    one = distill_timing({**meta, "iteration_devices": [[0, "cpu"]]})
+    assert one["s_per_iteration_median"] == 20.0 and earlier_devices(one) == ""
+    older = distill_timing({k: v for k, v in meta.items() if k != "iteration_devices"})  # made before it was recorded
+    assert older["timed_iterations"] == 8 and older["iteration_devices"] is None and earlier_devices(older) == ""
+    assert earlier_devices({"iteration_devices": [[0, None], [30, "cpu"]]}) == "; it. 0-29 on an unrecorded device"
+
+
 def test_wall_seconds_per_iteration_counts_only_the_iterations_after_a_resume():
     from ltdistill.evaluate.protocol import wall_seconds_per_iteration
 

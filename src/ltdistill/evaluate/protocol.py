@@ -124,17 +124,27 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                                    progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir)
     result["label_regime"] = regime
     meta = synthetic.meta
-    iterations = len(meta.get("loss_history", [])) or None
-    start = resumed_from(meta)
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),
                   distill={"wall_time_s": meta.get("wall_time_s"), "peak_rss_mb": meta.get("peak_rss_mb"),
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
-                           "host": meta.get("host"),
-                           "iterations": iterations, "config": meta.get("config"),
-                           "s_per_iteration": wall_seconds_per_iteration(meta.get("wall_time_s"), iterations, start),
-                           "resumed_from": start, **iteration_timing(meta.get("iteration_seconds"))})
+                           "host": meta.get("host"), "config": meta.get("config"), **distill_timing(meta)})
     return result
+
+
+def distill_timing(meta: dict) -> dict:
+    """An artifact's iteration count and what an iteration cost: wall seconds over the iterations the finishing
+    process ran, and the loop's per-iteration timings summarized. For a run that changed device on a resume (a
+    GPU's checkpoint finished on the CPU) the timings are the finishing device's stretch alone, the one wall_time_s
+    and the listed command speak of; `iteration_devices` says where the earlier iterations ran."""
+    iterations = len(meta.get("loss_history", [])) or None
+    start = resumed_from(meta)
+    devices = meta.get("iteration_devices") or []
+    since = devices[-1][0] if len(devices) > 1 else 0
+    return {"iterations": iterations,
+            "s_per_iteration": wall_seconds_per_iteration(meta.get("wall_time_s"), iterations, start),
+            "resumed_from": start, "iteration_devices": devices or None,
+            **iteration_timing((meta.get("iteration_seconds") or [])[since:])}
 
 
 def resumed_from(meta: dict) -> int:

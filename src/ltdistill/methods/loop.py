@@ -10,7 +10,10 @@ Divergence: an iteration whose loss or gradients are not finite is skipped (noth
 `skipped_nonfinite`); an update that makes a tensor non-finite is rolled back.
 Timing: the wall seconds of every iteration (the step and the update, not the checkpoint write) go into
 `iteration_seconds`, so a cost table can tell a steady per-iteration cost from a run that slows down; iterations
-restored from a checkpoint written before timing was recorded read None.
+restored from a checkpoint written before timing was recorded read None. A run begun on one device and resumed on
+another (e.g. a GPU's checkpoint finished on the CPU) records where each stretch ran in `iteration_devices`:
+[[first iteration, device], ...], a new entry whenever a process on another device takes the run up (None for the
+stretch a checkpoint written before devices were recorded holds), so its cost is never read as one device's.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class SynthesisState:
     history: list[float | None] = field(default_factory=list)
     seconds: list[float | None] = field(default_factory=list)
     resumed_from: int = 0  # the iteration this process started at (the artifact's wall_time_s covers only the rest)
+    devices: list[list] = field(default_factory=list)  # [[first iteration, device], ...]: where each stretch ran
     counters: dict[str, int] = field(default_factory=lambda: {"skipped_nonfinite": 0, "skipped_threshold": 0,
                                                                "rolled_back": 0})
 
@@ -100,7 +104,8 @@ class Checkpointer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"fingerprint": self.fingerprint, "iteration": str(state.iteration),
                 "history": json.dumps(state.history),
-                "seconds": json.dumps(state.seconds), "counters": json.dumps(state.counters)}
+                "seconds": json.dumps(state.seconds), "counters": json.dumps(state.counters),
+                "devices": json.dumps(state.devices)}
         atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
 
     def restore(self, state: SynthesisState) -> bool:
@@ -122,6 +127,7 @@ class Checkpointer:
         seconds = json.loads(meta.get("seconds", "[]"))
         state.seconds = [None] * (len(state.history) - len(seconds)) + seconds
         state.counters.update(json.loads(meta["counters"]))
+        state.devices = json.loads(meta.get("devices", "null")) or [[0, None]]  # None: not recorded then
         return True
 
 
@@ -146,6 +152,9 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
         state.resumed_from = state.iteration
         if progress:
             tqdm.write(f"resumed from {checkpointer.path} at iteration {state.iteration}")
+    here = device_name(next(iter(state.learnables.values())).tensor.device) if state.learnables else "cpu"
+    if not state.devices or state.devices[-1][1] != here:
+        state.devices.append([state.iteration, here])
     bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
                total=iterations)
     for it in bar:
@@ -185,7 +194,14 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
-            **state.counters}
+            "iteration_devices": state.devices, **state.counters}
+
+
+def device_name(device: torch.device) -> str:
+    """'cpu', or the accelerator's kind and name, e.g. 'cuda (NVIDIA H200)'."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:

@@ -58,6 +58,14 @@ def row(r: dict, label: str | None = None) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def earlier_devices(distill: dict | None) -> str:
+    """'' for a set made on one device; for one resumed on another, where its earlier iterations ran, e.g.
+    '; it. 0-29 on cuda (NVIDIA H200)' (its timings are the finishing device's: see evaluate_synthetic)."""
+    stretches = (distill or {}).get("iteration_devices") or []
+    return "".join(f"; it. {a}-{b - 1} on {device or 'an unrecorded device'}"
+                   for (a, device), (b, _) in zip(stretches, stretches[1:], strict=False))
+
+
 def _seconds_per_iteration(distill: dict | None) -> str:
     """Median loop seconds per iteration when the artifact timed its iterations, else wall time over the iterations
     the finishing process ran (*, which includes setup such as loading experts); '-' for sets made without
