@@ -498,6 +498,12 @@ def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
     return [c for c in cells if c.label in only or c.name in only]
 
 
+def buffers_needed(cells: list[Cell], finished) -> set[Path]:
+    """The expert buffers a run trains for `cells`: only a cell still to distill needs its buffer; a finished one
+    (in `finished`, names) that just lacks a cross-arch evaluation does not. `--plan` says what the run will do."""
+    return {c.experts for c in cells if c.experts is not None and c.name not in finished}
+
+
 def command_flags(device: str, data_dir: str | None) -> list[str]:
     """The flags every command of a bench run ends with. Outside every cell's key; `--plan` builds them as the run
     does all the same, to find the directories of trajectory cells begun under the older key (see current_key)."""
@@ -514,13 +520,12 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     cells = select(cells, only)
     rows = [("cell", "status")]
     statuses = [cell_status(c, out) for c in cells]
-    unfinished = {c.experts for c, status in zip(cells, statuses, strict=True) if not status.startswith("done")}
+    needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
     for experts in experts_cmds.values():
         if any(c.experts == experts.directory for c in cells):
             done = (experts.directory / "accuracy.json").exists()
-            # as run_suite decides: only a cell still to distill has its buffer trained
             rows.append((f"experts {experts.directory.name}", "done" if done else (
-                "to train" if experts.directory in unfinished else "not needed (its cells are finished)")))
+                "to train" if experts.directory in needed else "not needed (its cells are finished)")))
     rows += [(c.name, status) for c, status in zip(cells, statuses, strict=True)]
     width = max(len(name) for name, _ in rows) + 2
     lines = [f"{name:<{width}}{status}" for name, status in rows]
@@ -558,8 +563,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     results = finished_results(planned, out)
     todo = [c for c in cells if c.name not in results
             or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
-    # only cells still to distill need their buffer: one that just lacks a cross-arch evaluation does not
-    needed = {c.experts for c in todo if c.experts is not None and c.name not in results}
+    needed = buffers_needed(todo, results)
     in_parallel(train, [e for e in experts_cmds.values()
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
