@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from tqdm import tqdm
 
 from ltdistill import bench
 from ltdistill.bench import ddranking, load_suite, plan, run_suite, suite_plan
@@ -181,7 +182,7 @@ def test_a_piece_gathers_the_cells_another_piece_finished_while_it_ran(tmp_path,
         herding_json.write_text(finished_elsewhere)  # ... but finished while it runs
         return real_run_cell(cell, log)
 
-    monkeypatch.setattr(bench, "run_cell", run_cell_while_the_other_piece_finishes)
+    monkeypatch.setattr(bench.run, "run_cell", run_cell_while_the_other_piece_finishes)  # where run_suite finds it
     table = run_suite(str(suite), out, progress=False, only=["random"]).read_text()
     assert "| herding |" in table and "| random |" in table
     assert "ior" in json.loads(herding_json.read_text())["ddranking"]
@@ -359,7 +360,7 @@ def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(t
 
 def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     _, out, cell = planned_trajectory_cell(tmp_path)
-    bar = bench.tqdm(total=2, file=io.StringIO())
+    bar = tqdm(total=2, file=io.StringIO())
     running = bench.RunningCells(bar, out, every=0.05)
     running.started(cell)
     assert bar.postfix == "mtt_digits_b10_ipc2_s0: started (nothing on disk yet)"

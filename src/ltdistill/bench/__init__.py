@@ -1,0 +1,55 @@
+"""`ltdistill bench --suite NAME --out DIR`: every method x dataset x beta x IPC x seed of a suite file, each cell
+run through the CLI itself (so a cell is exactly the commands printed beside its numbers), cached by a hash of its
+settings, resumable, with a progress bar over cells (its postfix: where each running cell stands, e.g. its checkpoint).
+
+Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
+    description, full (bool: evaluate the whole long-tailed set as the reference; default true), protocol,
+    runs (evaluation runs), epochs (evaluation epochs; default: the
+    protocol's), seeds, eval_models (the first is the main evaluation model, the rest give cross-architecture
+    accuracy; all are part of a cell's key), cross_arch (more cross-architecture models, outside the key: one added
+    after cells finished is evaluated on their artifacts at the next run, nothing else reruns; `bench --cross-arch`
+    adds more for one run, e.g. the costly ones on a GPU), ddranking (bool),
+    [data] dataset, imbalance = [..], ipc = [..]
+    [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
+    [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
+               experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas)
+Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (observers, teachers and squeezed
+models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
+results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
+commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md, log.txt (every command in order,
+and their output while one runs at a time; with --jobs N each cell's output is in its own log.txt). A killed suite
+is rerun with the same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A
+suite file may grow between reruns (its new cells run); a finished cell whose settings changed is refused, never
+silently reused. Pieces run side by side on one DIR (`--only`) wait for each other at a shared expert buffer, cell or
+evaluation (file locks) instead of running it twice.
+DD-Ranking's HLR / IOR / LRS per cell: bench/ranking.py.
+
+Modules: suite (suite files -> cells, keys, directories), commands (running a cell's commands), status (`--plan`, the
+progress bar's postfix), ranking (DD-Ranking), run (run_suite).
+"""
+
+from ltdistill.bench.commands import exclusive, run_cell, runs_dir
+from ltdistill.bench.ranking import ddranking
+from ltdistill.bench.run import chains, in_parallel, run_suite
+from ltdistill.bench.status import RunningCells, buffers_needed, cell_status, suite_plan
+from ltdistill.bench.suite import (
+    CLI,
+    SUITE_DIRS,
+    Cell,
+    cell_directory,
+    cell_home,
+    check_finished_cells,
+    command_flags,
+    cross_arch_left,
+    current_key,
+    digest,
+    find_suite,
+    load_suite,
+    plan,
+    result_json,
+)
+
+__all__ = ["CLI", "SUITE_DIRS", "Cell", "RunningCells", "buffers_needed", "cell_directory", "cell_home", "cell_status",
+           "chains", "check_finished_cells", "command_flags", "cross_arch_left", "current_key", "ddranking", "digest",
+           "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "result_json", "run_cell", "run_suite",
+           "runs_dir", "suite_plan"]

@@ -1,0 +1,132 @@
+"""Running a cell: its commands as subprocesses (each listed in the log, killed with the bench), file locks so pieces
+side by side never run one command twice, and evaluation JSONs that appear only when whole."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import json
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ltdistill.bench.suite import CLI, Cell
+from ltdistill.errors import BadInput
+
+
+def shown(cmd: list[str]) -> str:
+    """A cell's command as a user types it: `ltdistill ...` rather than this machine's interpreter path."""
+    return shlex.join(["ltdistill", *cmd[len(CLI):]] if cmd[:len(CLI)] == CLI else cmd)
+
+
+def on_device(cmd: list[str], device: str | None) -> list[str]:
+    """`cmd` with the --device its evaluation JSON records: an evaluation made elsewhere (a lent GPU's cross-arch
+    models for a CPU cell, see benchmarks/fmnist_gpu_xarch.sh) is shown as it was run, not as this run would."""
+    if device is None or "--device" not in cmd:
+        return cmd
+    at = cmd.index("--device") + 1
+    return cmd if cmd[at] == device else [*cmd[:at], device, *cmd[at + 1:]]
+
+
+def die_with_parent() -> None:
+    """Runs in the child before exec (Linux): PR_SET_PDEATHSIG, so a bench killed with SIGKILL takes its running
+    command with it; otherwise the orphan would go on writing into a cell that the rerun resumes at the same time."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+@dataclass(frozen=True)
+class Log:
+    """Where bench commands are listed in order (`index`: DIR/log.txt) and where one's output goes (`output`: the
+    same file when cells run one at a time, the cell's own log.txt when several run at once)."""
+    index: Path
+    output: Path
+
+    def of(self, output: Path, jobs: int) -> Log:
+        """This log, or with several jobs one whose output goes to `output`."""
+        return self if jobs == 1 else Log(self.index, output)
+
+
+def run_command(cmd: list[str], log: Log) -> float:
+    start = time.perf_counter()
+    line = "$ " + shlex.join(cmd) + "\n"
+    if log.output != log.index:
+        with open(log.index, "a") as f:
+            f.write(line)
+    log.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(log.output, "a") as f:
+        f.write(line)
+        f.flush()
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                              preexec_fn=die_with_parent if sys.platform == "linux" else None)
+    if done.returncode != 0:
+        raise BadInput(f"bench: command failed (exit {done.returncode}), see {log.output}: {shlex.join(cmd)}")
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path):
+    """Hold an advisory lock (flock) on the file `lock` for the block. Bench pieces run side by side on one --out
+    take it before a command that writes a shared place (an expert buffer, a cell's artifact, an evaluation JSON),
+    so a second piece waits for the first and then finds the work done, instead of running it again into the same
+    directory; the kernel drops the lock when its holder dies."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
+    """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
+    rename, so a killed evaluation never leaves a half-written result that a rerun would trust. The runs finished
+    before a kill stay in a runs directory beside it (evaluate --runs-dir), so the rerun trains only the rest; it
+    goes once the JSON, which holds every run, is there."""
+    with exclusive(path.with_name(f".{path.name}.lock")):
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}")
+            tmp.unlink(missing_ok=True)
+            run_command([*cmd, "--json", str(tmp), "--runs-dir", str(runs_dir(path))], log)
+            tmp.rename(path)
+            shutil.rmtree(runs_dir(path), ignore_errors=True)
+    return json.loads(path.read_text())
+
+
+def runs_dir(eval_json: Path) -> Path:
+    """Where the finished runs of an evaluation, and its run in progress, wait while its JSON is missing (evaluate
+    --runs-dir)."""
+    return eval_json.with_name(f".{eval_json.stem}-runs")
+
+
+def needless_eval(name: str, meta: dict) -> bool:
+    """The hard-label evaluation of a set that has hard labels only: its main evaluation already is Acc_syn-hard."""
+    return name == "hard" and not meta.get("soft_labels") and "teacher" not in meta
+
+
+def run_cell(cell: Cell, log: Log) -> dict:
+    cell_dir = cell.directory
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(cell_dir / ".distill.lock"):
+        if cell.distill and not (cell.artifact / "meta.json").exists():
+            run_command(cell.distill, log)
+    evals = {}
+    meta = cell.artifact_meta()
+    for name, cmd in cell.evals.items():
+        if needless_eval(name, meta):
+            evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
+            continue
+        evals[name] = evaluation_json(cmd, cell.eval_json(name), log)
+    main = evals.get("main") or next(iter(evals.values()))
+    result = dict(main)
+    commands = ([cell.distill] if cell.distill else []) + [on_device(cmd, evals[name].get("device"))
+                                                           for name, cmd in cell.evals.items()]
+    result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shown(c) for c in commands])
+    result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
+                            if k.startswith("model-")}
+    if "hard" in evals:
+        result["syn_hard"] = evals["hard"]["balanced_acc"]
+    return result

@@ -1,0 +1,142 @@
+"""`ltdistill bench --suite NAME --out DIR`: plan the suite, train the expert buffers its cells need, run the cells
+(`jobs` at a time), then DD-Ranking over every finished cell and the table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ltdistill.bench.commands import Log, exclusive, run_cell, run_command
+from ltdistill.bench.ranking import ddranking, random_with_teachers
+from ltdistill.bench.status import RunningCells, buffers_needed
+from ltdistill.bench.suite import (
+    Cell,
+    Experts,
+    check_finished_cells,
+    command_flags,
+    cross_arch_left,
+    find_suite,
+    load_suite,
+    plan,
+    result_json,
+    select,
+    shares_models,
+    with_cross_arch,
+)
+from ltdistill.errors import check
+from ltdistill.synthetic import atomic_write_bytes
+
+
+def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
+              progress: bool = True, only: list[str] | None = None, jobs: int = 1,
+              cross_arch: list[str] | None = None) -> Path:
+    """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
+    finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
+    once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
+    the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
+    suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks."""
+    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
+    path = find_suite(name)
+    suite = with_cross_arch(load_suite(path), cross_arch)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = command_flags(device, data_dir)
+    planned, experts_cmds = plan(suite, out, common)
+    cells = select(planned, only)
+    check_finished_cells(planned, out)
+    atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
+    log = Log(out / "log.txt", out / "log.txt")
+
+    def train(experts: Experts) -> None:
+        with exclusive(out / "experts" / f".{experts.directory.name}.lock"):
+            if (experts.directory / "accuracy.json").exists():  # another piece trained it while this one waited
+                return
+            seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
+            atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+
+    (out / "results").mkdir(exist_ok=True)
+    results = finished_results(planned, out)
+    todo = [c for c in cells if c.name not in results
+            or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
+    needed = buffers_needed(todo, results)
+    in_parallel(train, [e for e in experts_cmds.values()
+                        if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
+    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
+
+    running = RunningCells(bar, out)
+
+    def run_chain(chain: list[Cell]) -> None:
+        for cell in chain:
+            running.started(cell)
+            result = run_cell(cell, log.of(cell.directory / "log.txt", jobs))
+            running.finished(cell)
+            if cell.experts is not None:
+                timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
+                result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
+                                             else results.get(cell.name, {}).get("experts_seconds"))
+            with exclusive(results_lock(out)):
+                atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
+            bar.update()
+
+    try:
+        in_parallel(run_chain, chains(todo), jobs)
+    finally:
+        running.stopped.set()
+        bar.close()
+    # read back from disk, not kept from this piece's start: other pieces finish cells (or add cross-arch
+    # accuracies to finished ones) meanwhile, and a stale copy written back here would undo their work
+    teacher_evals = (random_with_teachers(finished_results(planned, out), out, common, suite, log, jobs)
+                     if suite.get("ddranking", True) else {})
+    with exclusive(results_lock(out)):
+        results = finished_results(planned, out)
+        if suite.get("ddranking", True):
+            ddranking(results, teacher_evals)
+            for stem, r in results.items():
+                atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
+    from ltdistill.report.tables import bench_table
+
+    (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
+    return out / "table.md"
+
+
+def results_lock(out: Path) -> Path:
+    """Held while a piece writes results/*.json, so one piece's DD-Ranking pass never interleaves with another's."""
+    return out / "results" / ".lock"
+
+
+def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
+    """The collected results of the cells finished in `out`, by cell name. Read again after a piece's own cells,
+    since pieces run side by side (`--only`) finish cells in the same directory meanwhile."""
+    return {c.name: json.loads(p.read_text()) for c, p in ((c, result_json(out, c.name)) for c in cells)
+            if p.exists()}
+
+
+def chains(cells: list[Cell]) -> list[list[Cell]]:
+    """Cells grouped into what must run in order: the recovery-family cells of one beta (they share the models of
+    the suite's model_cache; running them side by side would train the same observer twice), every other cell
+    alone. Order is kept: a chain sits where its first cell was."""
+    groups: dict[object, list[Cell]] = {}
+    for cell in cells:
+        shared = shares_models(cell.key.get("method", ""))
+        groups.setdefault(("models", cell.key["beta"]) if shared else cell.name, []).append(cell)
+    return list(groups.values())
+
+
+def in_parallel(work, items: list, jobs: int) -> None:
+    """`work(item)` for every item, `jobs` at a time (threads: each waits on its subprocess). On a failure no new
+    item starts; those already running finish (their commands are not killed half-way), then the error is raised."""
+    if jobs == 1:
+        for item in items:
+            work(item)
+        return
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            pool.shutdown(cancel_futures=True)
+            raise failed.exception()

@@ -1,0 +1,115 @@
+"""Where cells stand, read from disk alone: `bench --plan`, and the suite bar's postfix while cells run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ltdistill.bench.commands import needless_eval, runs_dir
+from ltdistill.bench.suite import (
+    Cell,
+    command_flags,
+    cross_arch_left,
+    find_suite,
+    load_suite,
+    plan,
+    result_json,
+    select,
+    with_cross_arch,
+)
+from ltdistill.methods.loop import checkpoint_iteration
+
+
+def cell_status(cell: Cell, out: Path) -> str:
+    """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
+    if result_json(out, cell.name).exists():
+        left = cross_arch_left(cell, json.loads(result_json(out, cell.name).read_text()))
+        if not left:
+            return "done"
+        here = "" if cell.artifact_meta() else " (its artifact is not in this directory)"
+        return f"done; cross-arch {', '.join(left)} left{here}"
+    if cell.distill and not (cell.artifact / "meta.json").exists():
+        it = checkpoint_iteration(cell.artifact)
+        if it is not None:
+            return f"distilling (checkpoint at iteration {it})"
+        return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
+    meta = cell.artifact_meta()
+    left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
+    folders = [runs_dir(cell.eval_json(name)) for name in left]
+    kept = sum(len(list(folder.glob("run-*.json"))) for folder in folders)
+    partial = sum(len(list(folder.glob("partial-*.pt"))) for folder in folders)
+    if not cell.distill and len(left) == len(cell.evals) and not kept and not partial:
+        return "to run"
+    runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
+    runs += f"; {partial} run{'s' * (partial != 1)} in progress kept" if partial else ""
+    return f"evaluating ({', '.join(left)} left{runs})" if left else "evaluated, not yet collected"
+
+
+class RunningCells:
+    """The suite bar's postfix: where each running cell stands (`cell_status`, read from disk), refreshed every
+    `every` seconds by a daemon thread while the bar is shown, since the cells' commands run without bars of their
+    own (their output goes to the logs)."""
+
+    def __init__(self, bar: tqdm, out: Path, every: float = 20.0):
+        self.bar, self.out, self.every = bar, out, every
+        self.cells: dict[str, Cell] = {}
+        self.lock, self.stopped = threading.Lock(), threading.Event()
+        if not bar.disable:
+            threading.Thread(target=self.refresh_until_stopped, daemon=True).start()
+
+    def refresh_until_stopped(self) -> None:
+        while not self.stopped.wait(self.every):
+            self.refresh()
+
+    def refresh(self) -> None:
+        if self.bar.disable:  # no bar to show it on: no statuses to read from disk
+            return
+        with self.lock:
+            cells = list(self.cells.values())
+        self.bar.set_postfix_str("; ".join(f"{c.name}: {self.status(c)}" for c in cells))
+
+    def status(self, cell: Cell) -> str:
+        """cell_status, but a running cell with nothing on disk yet is started, not to run."""
+        status = cell_status(cell, self.out)
+        return "started (nothing on disk yet)" if status == "to run" else status
+
+    def started(self, cell: Cell) -> None:
+        with self.lock:
+            self.cells[cell.name] = cell
+        self.refresh()
+
+    def finished(self, cell: Cell) -> None:
+        with self.lock:
+            self.cells.pop(cell.name, None)
+        self.refresh()
+
+
+def buffers_needed(cells: list[Cell], finished) -> set[Path]:
+    """The expert buffers a run trains for `cells`: only a cell still to distill needs its buffer; a finished one
+    (in `finished`, names) that just lacks a cross-arch evaluation does not. `--plan` says what the run will do."""
+    return {c.experts for c in cells if c.experts is not None and c.name not in finished}
+
+
+def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
+               data_dir: str | None = None, cross_arch: list[str] | None = None) -> str:
+    """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
+    directory and added cross-architecture models; runs nothing."""
+    out = Path(out)
+    suite = with_cross_arch(load_suite(find_suite(name)), cross_arch)
+    cells, experts_cmds = plan(suite, out, command_flags(device, data_dir))
+    cells = select(cells, only)
+    rows = [("cell", "status")]
+    statuses = [cell_status(c, out) for c in cells]
+    needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
+    for experts in experts_cmds.values():
+        if any(c.experts == experts.directory for c in cells):
+            done = (experts.directory / "accuracy.json").exists()
+            rows.append((f"experts {experts.directory.name}", "done" if done else (
+                "to train" if experts.directory in needed else "not needed (its cells are finished)")))
+    rows += [(c.name, status) for c, status in zip(cells, statuses, strict=True)]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [f"{name:<{width}}{status}" for name, status in rows]
+    return "\n".join(lines + [f"{statuses.count('done')} of {len(cells)} cells done in {out}"]) + "\n"

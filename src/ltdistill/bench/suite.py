@@ -1,0 +1,242 @@
+"""Suite files (benchmarks/suites/NAME.toml, keys in the package docstring) and the cells they plan: each cell's key,
+its directory (named by a hash of the key) and the CLI commands that make and evaluate it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltdistill.errors import BadInput, check
+from ltdistill.methods.loop import fingerprint
+
+SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
+SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
+              "data", "experts", "method"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
+CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
+
+
+@dataclass
+class Cell:
+    name: str  # results/<name>.json
+    label: str  # the method variant, e.g. ltdd-no-dam; "full" for the whole long-tailed set
+    key: dict  # everything that determines the result; hashed into the directory name
+    directory: Path
+    distill: list[str]
+    evals: dict[str, list[str]] = field(default_factory=dict)  # eval name -> evaluate command (without --json)
+    experts: Path | None = None
+
+    @property
+    def artifact(self) -> Path:
+        return self.directory / "artifact"
+
+    def artifact_meta(self) -> dict:
+        """The finished artifact's metadata, {} while it is not made yet."""
+        path = self.artifact / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def eval_json(self, name: str) -> Path:
+        return self.directory / f"eval-{name}.json"
+
+
+@dataclass
+class Experts:
+    command: list[str]
+    directory: Path
+
+
+def result_json(out: Path, name: str) -> Path:
+    """Where a finished cell's collected result lives; its existence is what "done" means."""
+    return out / "results" / f"{name}.json"
+
+
+def cell_directory(out: Path, name: str) -> Path:
+    """A cell's working directory; a collected result names it by its "cell" field."""
+    return out / "cells" / name
+
+
+def cell_home(out: Path, name: str, directory: str, older: str | None) -> Path:
+    """A cell's directory, cells/`directory`; for a trajectory cell made under the older key (see current_key), the
+    one it has: the directory its stored result names, or, while it is half made, the one the older key gives for
+    this run's --out spelling and device (`older`), so its checkpoint is resumed where it is."""
+    home = cell_directory(out, directory)
+    if older is None or home.exists():
+        return home
+    stored = result_json(out, name)
+    named = json.loads(stored.read_text()).get("cell") if stored.exists() else None
+    candidates = [cell_directory(out, d) for d in (named, older) if d]
+    return next((d for d in candidates if d.exists()), home)
+
+
+def current_key(key: dict) -> dict:
+    """A stored cell key as this version writes it. Until 2026-11 a trajectory cell's key held its expert command,
+    whose --out and --device tied the cell to one spelling of its run directory and to one device (a run could
+    not be moved, or resumed on a GPU, without redoing its trajectory cells); the key now holds the buffer's
+    directory name, which is that command's --out without its parents and is itself a hash of the buffer's
+    settings. Results stored the old way are read through this; `plan` resumes their half-made cells."""
+    command = key.get("experts")
+    if isinstance(command, list) and "--out" in command:
+        return {**key, "experts": Path(command[command.index("--out") + 1]).name}
+    return key
+
+
+def find_suite(name: str) -> Path:
+    path = Path(name)
+    if path.suffix == ".toml" and path.is_file():
+        return path
+    for folder in SUITE_DIRS:
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    known = sorted({p.stem for d in SUITE_DIRS if d.is_dir() for p in d.glob("*.toml")})
+    raise BadInput(f"unknown suite {name!r}; known: {', '.join(known) or 'none'} (or give a .toml path)")
+
+
+def load_suite(path: Path) -> dict:
+    try:
+        suite = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise BadInput(f"{path}: not a readable suite file ({e})") from None
+    unknown = sorted(set(suite) - SUITE_KEYS)
+    check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
+    check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
+    for m in suite["method"]:
+        bad = sorted(set(m) - METHOD_KEYS)
+        check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
+        check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
+              f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
+    for key in ("eval_models", "cross_arch"):
+        check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
+              f"{path}: {key} must be a list of model names")
+    return suite
+
+
+def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
+    """The suite with `models` (bench --cross-arch) added to its cross_arch list; they do not enter any cell's key."""
+    if not models:
+        return suite
+    have = suite.get("cross_arch", [])
+    return {**suite, "cross_arch": have + [m for m in models if m not in have]}
+
+
+def cross_arch_left(cell: Cell, result: dict) -> list[str]:
+    """The evaluation models of a cell that its finished result has no accuracy for: models added to the suite's
+    cross_arch after the cell finished."""
+    have = result.get("cross_arch", {})
+    return [name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
+            if name not in have]
+
+
+def digest(obj) -> str:
+    """A cell's or expert buffer's directory suffix: the first 10 hex digits of loop.fingerprint."""
+    return fingerprint(obj)[:10]
+
+
+def command_flags(device: str, data_dir: str | None) -> list[str]:
+    """The flags every command of a bench run ends with. Outside every cell's key; `--plan` builds them as the run
+    does all the same, to find the directories of trajectory cells begun under the older key (see current_key)."""
+    return ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
+
+
+def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
+    """The cells of a suite and the expert commands they need."""
+    data = suite["data"]
+    protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
+    models = suite.get("eval_models", ["convnet"])
+    later = [m for m in suite.get("cross_arch", []) if m not in models]
+    from ltdistill.models import names as model_names
+
+    unknown = sorted(set(models + later) - set(model_names()))
+    check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
+    hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
+    eval_flags = [(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]  # in run order
+    dataset = data["dataset"]
+    experts_cmds, cells = {}, []
+    for beta in data.get("imbalance", [1]):
+        base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol]
+        for kind, spec in suite.get("experts", {}).items():
+            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec}
+            where = out / "experts" / f"{kind}-b{beta}-{digest(key)}"
+            cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
+                   "--out", str(where), *common]
+            if kind == "decoupled":
+                cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
+            experts_cmds[f"{kind}-b{beta}"] = Experts(cmd, where)
+        eval_tail = ["--runs", str(runs), "--protocol", protocol, *common]
+        eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
+        full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
+                    "epochs": suite.get("epochs")}
+        full_eval = [*CLI, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
+        if suite.get("full", True):
+            cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
+                              cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
+        for ipc in data.get("ipc", [10]):
+            for seed in suite.get("seeds", [0]):
+                for m in suite["method"]:
+                    if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
+                        continue
+                    label = m.get("label", m["name"])
+                    preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
+                    preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
+                    check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
+                    experts = experts_cmds[f"{m['experts']}-b{beta}"] if m.get("experts") else None
+                    key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
+                           "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
+                           "epochs": suite.get("epochs"), "models": models,
+                           "experts": experts and experts.directory.name}
+                    cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
+                    older = experts and {**key, "experts": experts.command[len(CLI):]}
+                    cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
+                                         older and f"{label}-{digest(older)}")
+                    distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
+                    distill += ["--config", preset] if preset else []
+                    for text in m.get("set", []):
+                        distill += ["--set", text]
+                    if experts is not None:
+                        distill += ["--experts", str(experts.directory)]
+                    if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
+                        distill += ["--set", f"model_cache={str(out / 'models')!r}"]
+                    art = str(cell_dir / "artifact")
+                    distill += ["--out", art, *common]
+                    evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
+                    cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
+                                      experts and experts.directory))
+    names = [c.name for c in cells]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "
+                     "their ipc/imbalance lists")
+    return cells, experts_cmds
+
+
+def shares_models(method: str) -> bool:
+    """Whether a method trains models on the data that cells can share (the recovery family's model_cache)."""
+    from ltdistill import methods
+
+    cls = methods.METHODS.get(method)
+    return cls is not None and "model_cache" in {f.name for f in dataclasses.fields(cls.Config)}
+
+
+def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
+    """`--only`: the cells whose label (a method variant, or "full" for the whole-set references) or cell name (as
+    `--plan` lists them) is named; every cell when nothing is named."""
+    if not only:
+        return cells
+    unknown = sorted(set(only) - {c.label for c in cells} - {c.name for c in cells})
+    check(not unknown, f"--only: no cell has label or name {unknown}; labels: {sorted({c.label for c in cells})} "
+                       "(cell names: see --plan)")
+    return [c for c in cells if c.label in only or c.name in only]
+
+
+def check_finished_cells(cells: list[Cell], out: Path) -> None:
+    """A suite may grow (new methods, betas, IPCs: their cells just run), but a finished cell is reused by name, so
+    one whose settings changed since (runs, protocol, a method's overrides, ...) is refused rather than reused."""
+    for cell in cells:
+        target = result_json(out, cell.name)
+        if target.exists():
+            stored = current_key(json.loads(target.read_text()).get("key") or {})
+            changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
+            check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
+                               f"asks ({', '.join(changed)} differ); choose a new --out")
