@@ -3,13 +3,15 @@
 at the teacher's T, Hinton's scaling) or without the T^2 (SRe2L/RDED's KLDiv(batchmean), which those papers pair
 with AdamW lr 1e-3, not our SGD lr 0.01). After each epoch it prints the relabel loss on the un-augmented set, how
 many images the model assigns to each class, and the spread of its logits: a diverging run shows the logits
-exploding and then every image going to one class, until the loss is no longer finite (where it stops).
+exploding and then every image going to one class, until the loss is no longer finite (where it stops). The replay
+keeps the lr constant, so it is the evaluation's run only up to its lr decay at half the epochs (150 of 300).
 
     python benchmarks/relabel_divergence.py runs/fmnist-gpu-xarch/cells/sre2l-6c73660071/artifact --model alexnet
     python benchmarks/relabel_divergence.py ... --no-t2
 """
 
 import argparse
+import time
 
 import torch
 
@@ -44,6 +46,7 @@ def main() -> None:
     print(f"{args.model} on {args.artifact}: relabel loss {'without' if args.no_t2 else 'with'} T^2, T={temperature:g},"
           f" SGD lr {args.lr}")
     for epoch in range(args.epochs):
+        start = time.perf_counter()
         try:
             train.train_model(model, synthetic.images, synthetic.labels, config, generator=generator,
                               teacher=teacher, optimizer=optimizer)
@@ -57,7 +60,7 @@ def main() -> None:
             loss = protocol_loss(logits, teacher(synthetic.images), temperature)
         counts = torch.bincount(logits.argmax(1), minlength=data.num_classes).tolist()
         print(f"epoch {epoch + 1:3d}  relabel loss (T^2 scale) {loss.item():9.3f}  logit std {logits.std().item():8.2f}"
-              f"  images per predicted class {counts}", flush=True)
+              f"  images per predicted class {counts}  {time.perf_counter() - start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
