@@ -15,15 +15,10 @@ from ltdistill.bench.suite import (
     Cell,
     Experts,
     check_finished_cells,
-    command_flags,
     cross_arch_left,
-    find_suite,
-    load_suite,
-    plan,
+    plan_suite,
     result_json,
-    select,
     shares_models,
-    with_cross_arch,
 )
 from ltdistill.errors import check
 from ltdistill.synthetic import atomic_write_bytes
@@ -38,14 +33,11 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
     suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
-    path = find_suite(name)
-    suite = with_cross_arch(load_suite(path), cross_arch)
     out = Path(out)
+    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch)
+    path, suite, common, cells = planned.path, planned.suite, planned.common, planned.selected
     out.mkdir(parents=True, exist_ok=True)
-    common = command_flags(device, data_dir)
-    planned, experts_cmds = plan(suite, out, common)
-    cells = select(planned, only)
-    check_finished_cells(planned, out)
+    check_finished_cells(planned.cells, out)
     atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
     log = Log(out / "log.txt", out / "log.txt")
 
@@ -57,11 +49,11 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
 
     (out / "results").mkdir(exist_ok=True)
-    results = finished_results(planned, out)
+    results = finished_results(planned.cells, out)
     todo = [c for c in cells if c.name not in results
             or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
     needed = buffers_needed(todo, results)
-    in_parallel(train, [e for e in experts_cmds.values()
+    in_parallel(train, [e for e in planned.experts.values()
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
@@ -87,10 +79,10 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         bar.close()
     # read back from disk, not kept from this piece's start: other pieces finish cells (or add cross-arch
     # accuracies to finished ones) meanwhile, and a stale copy written back here would undo their work
-    teacher_evals = (random_with_teachers(finished_results(planned, out), out, common, suite, log, jobs)
+    teacher_evals = (random_with_teachers(finished_results(planned.cells, out), out, common, suite, log, jobs)
                      if suite.get("ddranking", True) else {})
     with exclusive(results_lock(out)):
-        results = finished_results(planned, out)
+        results = finished_results(planned.cells, out)
         if suite.get("ddranking", True):
             ddranking(results, teacher_evals)
             for stem, r in results.items():

@@ -9,17 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
-from ltdistill.bench.suite import (
-    Cell,
-    command_flags,
-    cross_arch_left,
-    find_suite,
-    load_suite,
-    plan,
-    result_json,
-    select,
-    with_cross_arch,
-)
+from ltdistill.bench.suite import Cell, cross_arch_left, plan_suite, result_json
 from ltdistill.methods.loop import checkpoint_iteration
 
 
@@ -98,13 +88,12 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
     directory and added cross-architecture models; runs nothing."""
     out = Path(out)
-    suite = with_cross_arch(load_suite(find_suite(name)), cross_arch)
-    cells, experts_cmds = plan(suite, out, command_flags(device, data_dir))
-    cells = select(cells, only)
+    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch)
+    cells = planned.selected
     rows = [("cell", "status")]
     statuses = [cell_status(c, out) for c in cells]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
-    for experts in experts_cmds.values():
+    for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
             done = (experts.directory / "accuracy.json").exists()
             rows.append((f"experts {experts.directory.name}", "done" if done else (

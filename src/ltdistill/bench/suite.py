@@ -240,3 +240,25 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
             changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
                                f"asks ({', '.join(changed)} differ); choose a new --out")
+
+
+@dataclass
+class SuitePlan:
+    """A suite as a run with these flags plans it: `cells` are all of its cells (a finished cell is checked against
+    all of them), `selected` those of `--only`. `bench --plan` builds the same, so it shows what the run would do."""
+    path: Path
+    suite: dict
+    common: list[str]  # the flags every command ends with (command_flags)
+    cells: list[Cell]
+    experts: dict[str, Experts]
+    selected: list[Cell]
+
+
+def plan_suite(name: str, out: Path, *, only: list[str] | None, device: str, data_dir: str | None,
+               cross_arch: list[str] | None) -> SuitePlan:
+    """Find and check the suite file `name`, add the `--cross-arch` models, and plan its cells into `out`."""
+    path = find_suite(name)
+    suite = with_cross_arch(load_suite(path), cross_arch)
+    common = command_flags(device, data_dir)
+    cells, experts = plan(suite, out, common)
+    return SuitePlan(path, suite, common, cells, experts, select(cells, only))
