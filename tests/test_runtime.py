@@ -45,6 +45,7 @@ def test_timings_carry_the_host_they_ran_on():
     for recorded in (synthetic.meta["host"], result["host"]):
         assert recorded["threads"] == torch.get_num_threads() and recorded["torch"] == torch.__version__
         assert recorded["malloc"] in ("freed memory kept (ltdistill)", "as the environment sets it")
+        assert recorded["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()  # what the last digits depend on
     threads = torch.get_num_threads()
     assert device_label(result) == f"cpu, {threads} thread" + "s" * (threads != 1)  # the tables' device column
     assert device_label({**result, "device": "cuda"}) == "cuda"

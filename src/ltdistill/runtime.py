@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from pathlib import Path
 
 # mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
@@ -49,9 +50,23 @@ def keep_freed_memory(environ=os.environ) -> bool:
     return TUNED
 
 
+def cpu_model() -> str | None:
+    """The processor's model name as Linux reports it (/proc/cpuinfo), None where there is no such file."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+
+
 def host() -> dict:
-    """What a wall time depends on besides the device, recorded beside every timing (artifact meta, evaluations)."""
+    """What a wall time depends on besides the device, recorded beside every timing (artifact meta, evaluations).
+    `cpu_kernels`, the instruction set torch's CPU kernels dispatch to (AVX2, AVX512, ...), is also what the last
+    digits of a CPU result depend on: the same seed and code give the same bits on one machine, and may not on a
+    processor with another instruction set (the quick suite's DATM and SRe2L cells moved by 0.1-0.25 points
+    between two clean-clone runs with the same code for them and the same expert buffer, docs/results.md)."""
     import torch
 
     return {"threads": torch.get_num_threads(), "torch": torch.__version__,
-            "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it"}
+            "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it",
+            "cpu": cpu_model(), "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
