@@ -148,16 +148,16 @@ SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu")}  #
 
 def suite_coverage(folder: Path) -> str:
     """Which cells of the section's suite, as its file stands now, are in the section and which are not: planned by
-    bench.plan with the run's --out and --device, so this list is computed, never typed. A result whose key
+    bench.plan_suite with the run's --out and --device, so this list is computed, never typed. A result whose key
     (read through bench.current_key) differs from the planned cell's was made under an older version of the suite
     file and is listed as such."""
     import contextlib
 
-    from ltdistill.bench import command_flags, cross_arch_left, current_key, digest, find_suite, load_suite, plan
+    from ltdistill.bench import cross_arch_left, current_key, digest, plan_suite
 
     suite, out, device = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
-        cells, _ = plan(load_suite(find_suite(suite)), Path(out), command_flags(device, None))
+        cells = plan_suite(suite, Path(out), only=None, device=device, data_dir=None, cross_arch=None).cells
     results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     missing = [c.name for c in cells if c.name not in results]
     older = [c.name for c in cells

@@ -46,10 +46,11 @@ from ltdistill.bench.suite import (
     find_suite,
     load_suite,
     plan,
+    plan_suite,
     result_json,
 )
 
 __all__ = ["CLI", "SUITE_DIRS", "Cell", "RunningCells", "buffers_needed", "cell_directory", "cell_home", "cell_status",
            "chains", "check_finished_cells", "command_flags", "cross_arch_left", "current_key", "ddranking", "digest",
-           "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "result_json", "run_cell", "run_suite",
-           "runs_dir", "suite_plan"]
+           "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "plan_suite", "result_json", "run_cell",
+           "run_suite", "runs_dir", "suite_plan"]
