@@ -291,10 +291,11 @@ def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new
 
 
 
-def planned_trajectory_cell(tmp_path):
+def planned_trajectory_cell(tmp_path, stem: str = "official"):
     """A one-cell MTT suite on digits and its cell as `ltdistill bench` plans it for a CPU run: (suite, out, cell)."""
     suite = tmp_path / "traj.toml"
-    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"')
+    suite.write_text(f'convnet_stem = "{stem}"\n'
+                     + TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"')
                      + "[experts.standard]\nnum = 1\nepochs = 2\n")
     out = tmp_path / "run"
     cells, _ = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))
@@ -324,10 +325,11 @@ def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_
 def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_reused(tmp_path):
     """Until 2026-11 the key held the expert command: such a cell's checkpoint is found where it is, its stored
     result is reused, not refused as made with other settings (bench.current_key), and a finished one keeps the
-    directory its result names on any device (bench.cell_home)."""
-    suite, out, cell = planned_trajectory_cell(tmp_path)
+    directory its result names on any device (bench.cell_home). Those cells were made with the pad1 ConvNet."""
+    suite, out, cell = planned_trajectory_cell(tmp_path, stem="pad1")
     experts = next(iter(bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[1].values()))
-    older_key = {**cell.key, "experts": experts.command[len(bench.CLI):]}  # as the older bench stored it
+    older_key = {**cell.key, "experts": bench.legacy_command(experts.command)}  # as the older bench stored it
+    assert "--convnet-stem" not in older_key["experts"] and "--convnet-stem" in experts.command
     legacy = bench.cell_directory(out, f"mtt-{bench.digest(older_key)}")
     assert legacy != cell.directory
     write_checkpoint(bench.Cell(cell.name, "mtt", older_key, legacy, []), 9)
@@ -344,6 +346,24 @@ def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_
     stored.write_text(json.dumps({"key": {**older_key, "runs": 5}, "cell": legacy.name}))
     with pytest.raises(BadInput, match="runs differ"):
         bench.check_finished_cells([resumed], out)
+
+
+def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):
+    """Cells, expert buffers and the full-set reference of the official network never share a directory or a
+    finished result with the pad1 network's; pad1 keys are exactly the keys stored before the stem existed."""
+    _, out, official = planned_trajectory_cell(tmp_path)
+    _, _, pad1 = planned_trajectory_cell(tmp_path, stem="pad1")
+    assert official.key["stem"] == "official" and "stem" not in pad1.key
+    assert official.directory != pad1.directory and official.experts != pad1.experts
+    assert {k: v for k, v in official.key.items() if k not in ("stem", "experts")} == \
+        {k: v for k, v in pad1.key.items() if k != "experts"}
+    for cell, stem in ((official, "official"), (pad1, "pad1")):
+        for command in (cell.distill, *cell.evals.values()):
+            assert command[command.index("--convnet-stem") + 1] == stem
+    (out / "results").mkdir(parents=True)
+    bench.result_json(out, pad1.name).write_text(json.dumps({"key": pad1.key, "cell": pad1.directory.name}))
+    with pytest.raises(BadInput, match="stem differ"):
+        bench.check_finished_cells([official], out)
 
 
 def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(tmp_path):

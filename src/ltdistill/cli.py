@@ -63,6 +63,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=["cpu", "paper"], default=None,
                    help="scale protocol: cpu (width-32 nets, 300 eval epochs) or paper (width 128, 1000 epochs)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_stem(p)
+
+
+def add_stem(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--convnet-stem", choices=["official", "pad1"], default=None,
+                   help="first layer of the ConvNet family: official (default; pads a one-channel input by 3, as "
+                        "networks.py does) or pad1 (the network of results recorded without a stem)")
 
 
 def build_parser() -> Parser:
@@ -140,6 +147,7 @@ def build_parser() -> Parser:
     b.add_argument("--cross-arch", default=None, help="comma-separated models to add to the suite's cross_arch "
                    "for this run (e.g. alexnet,vgg11,resnet18 on a GPU); finished cells get just these evaluations")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
+    add_stem(b)
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
     r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
@@ -530,11 +538,12 @@ def cmd_bench(args) -> int:
     cross_arch = args.cross_arch.split(",") if args.cross_arch else None
     if args.plan:
         print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir,
-                         cross_arch=cross_arch), end="")
+                         cross_arch=cross_arch, convnet_stem=args.convnet_stem), end="")
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch)
+                      progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch,
+                      convnet_stem=args.convnet_stem)
     print(table.read_text(), end="")
     print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
     return 0
@@ -551,8 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return int(e.code or 0)
+    from ltdistill.models import option_defaults
+
     try:
-        return COMMANDS[args.command](args)
+        with option_defaults(stem=getattr(args, "convnet_stem", None)):
+            return COMMANDS[args.command](args)
     except BadInput as e:
         print(f"ltdistill: error: {e}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ from ltdistill.synthetic import atomic_write_bytes
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
-              cross_arch: list[str] | None = None) -> Path:
+              cross_arch: list[str] | None = None, convnet_stem: str | None = None) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
     once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
@@ -34,7 +34,8 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
     out = Path(out)
-    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch)
+    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
+                         convnet_stem=convnet_stem)
     path, suite, common, cells = planned.path, planned.suite, planned.common, planned.selected
     out.mkdir(parents=True, exist_ok=True)
     check_finished_cells(planned.cells, out)

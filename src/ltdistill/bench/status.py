@@ -84,11 +84,13 @@ def buffers_needed(cells: list[Cell], finished) -> set[Path]:
 
 
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
-               data_dir: str | None = None, cross_arch: list[str] | None = None) -> str:
+               data_dir: str | None = None, cross_arch: list[str] | None = None,
+               convnet_stem: str | None = None) -> str:
     """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
     directory and added cross-architecture models; runs nothing."""
     out = Path(out)
-    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch)
+    planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
+                         convnet_stem=convnet_stem)
     cells = planned.selected
     rows = [("cell", "status")]
     statuses = [cell_status(c, out) for c in cells]

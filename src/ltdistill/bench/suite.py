@@ -15,7 +15,7 @@ from ltdistill.methods.loop import fingerprint
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method"}
+              "data", "experts", "method", "convnet_stem"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -72,6 +72,13 @@ def cell_home(out: Path, name: str, directory: str, older: str | None) -> Path:
     return next((d for d in candidates if d.exists()), home)
 
 
+def stem_entry(stem: str) -> dict:
+    """What a key holds of the ConvNet family's first layer (models/convnet.py): nothing for the pad1 network, which
+    every key made before the stem existed means, so those keys, their directories and results stay as they are;
+    the stem's name otherwise."""
+    return {} if stem == "pad1" else {"stem": stem}
+
+
 def current_key(key: dict) -> dict:
     """A stored cell key as this version writes it. Until 2026-11 a trajectory cell's key held its expert command,
     whose --out and --device tied the cell to one spelling of its run directory and to one device (a run could
@@ -82,6 +89,13 @@ def current_key(key: dict) -> dict:
     if isinstance(command, list) and "--out" in command:
         return {**key, "experts": Path(command[command.index("--out") + 1]).name}
     return key
+
+
+def legacy_command(command: list[str]) -> list[str]:
+    """An expert command as a key made before 2026-11 held it (see current_key): without the CLI and the stem."""
+    args = command[len(CLI):]
+    at = args.index("--convnet-stem")
+    return args[:at] + args[at + 2:]
 
 
 def find_suite(name: str) -> Path:
@@ -102,6 +116,9 @@ def load_suite(path: Path) -> dict:
         raise BadInput(f"{path}: not a readable suite file ({e})") from None
     unknown = sorted(set(suite) - SUITE_KEYS)
     check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
+    from ltdistill.models.convnet import STEMS
+
+    check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
     check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
@@ -154,21 +171,23 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
     eval_flags = [(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]  # in run order
     dataset = data["dataset"]
+    stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
     experts_cmds, cells = {}, []
     for beta in data.get("imbalance", [1]):
-        base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol]
+        base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol, "--convnet-stem", stem]
         for kind, spec in suite.get("experts", {}).items():
             key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec}
+            key.update(stem_entry(stem))
             where = out / "experts" / f"{kind}-b{beta}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    "--out", str(where), *common]
             if kind == "decoupled":
                 cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
             experts_cmds[f"{kind}-b{beta}"] = Experts(cmd, where)
-        eval_tail = ["--runs", str(runs), "--protocol", protocol, *common]
+        eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
         eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
-                    "epochs": suite.get("epochs")}
+                    "epochs": suite.get("epochs"), **stem_entry(stem)}
         full_eval = [*CLI, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
@@ -186,9 +205,9 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
-                           "experts": experts and experts.directory.name}
+                           "experts": experts and experts.directory.name, **stem_entry(stem)}
                     cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
-                    older = experts and {**key, "experts": experts.command[len(CLI):]}
+                    older = experts and stem == "pad1" and {**key, "experts": legacy_command(experts.command)}
                     cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
                                          older and f"{label}-{digest(older)}")
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
@@ -255,10 +274,13 @@ class SuitePlan:
 
 
 def plan_suite(name: str, out: Path, *, only: list[str] | None, device: str, data_dir: str | None,
-               cross_arch: list[str] | None) -> SuitePlan:
-    """Find and check the suite file `name`, add the `--cross-arch` models, and plan its cells into `out`."""
+               cross_arch: list[str] | None, convnet_stem: str | None = None) -> SuitePlan:
+    """Find and check the suite file `name`, add the `--cross-arch` models, apply `--convnet-stem` (over the
+    suite's own convnet_stem), and plan its cells into `out`."""
     path = find_suite(name)
     suite = with_cross_arch(load_suite(path), cross_arch)
+    if convnet_stem is not None:
+        suite = {**suite, "convnet_stem": convnet_stem}
     common = command_flags(device, data_dir)
     cells, experts = plan(suite, out, common)
     return SuitePlan(path, suite, common, cells, experts, select(cells, only))

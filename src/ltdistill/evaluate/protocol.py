@@ -75,7 +75,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     them back instead of training again (evaluate/runstore.py)."""
     per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
     teacher_weights = teacher.state_dict() if teacher is not None else {}
-    key = fingerprint({"train": [tensor_digest(images), tensor_digest(targets)],
+    options = models.resolved_options(config.model, dict(config.model_options))  # the network, named in full
+    key = fingerprint({"network": options, "train": [tensor_digest(images), tensor_digest(targets)],
                        "test": [tensor_digest(t) for t in (data.test_x, data.test_y, data.test_lt_x, data.test_lt_y)],
                        "counts": data.counts, "config": per_run, "lr": lr, "temperature": temperature,
                        "teacher": {k: tensor_digest(v) for k, v in teacher_weights.items()},
@@ -99,7 +100,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
         records.append(record)
     result = aggregate([rec["metrics"] for rec in records])
     result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
-    result.update(runs=config.runs, model=config.model, model_options=dict(config.model_options),
+    result.update(runs=config.runs, model=config.model, model_options=options,
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
                   runs_read_back=read_back,
@@ -180,7 +181,7 @@ def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
     """The relabeling teacher saved with a set (SRe2L, unilevel): the model, in eval mode, and its temperature."""
     info = synthetic.meta["teacher"]
     teacher = models.create(info["model"], channels=data.channels, num_classes=data.num_classes,
-                            im_size=data.im_size, **info.get("options", {}))
+                            im_size=data.im_size, **models.recorded_options(info["model"], info.get("options", {})))
     try:
         teacher.load_state_dict(synthetic.teacher)
     except RuntimeError as e:

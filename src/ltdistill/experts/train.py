@@ -82,7 +82,9 @@ class MaxNorm:
 
 
 def model_options(config: ExpertConfig) -> dict:
-    return {"width": config.width, "depth": config.depth} if config.model == "convnet" else {}
+    """Every option of the experts' network (its width, depth and stem among them), as the buffer records it."""
+    return models.resolved_options(config.model, models.options_for(config.model, width=config.width,
+                                                                    depth=config.depth))
 
 
 def make_model(config: ExpertConfig, data: LTDataset, device: str):

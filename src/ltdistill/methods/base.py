@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
+from ltdistill import models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.runtime import host
@@ -79,7 +80,7 @@ class Method:
             **data.describe(), "wall_time_s": time.perf_counter() - start,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if str(device).startswith("cuda") else None,
-            "host": host(), **synthetic.meta,
+            "host": host(), "stem": models.convnet_stem(), **synthetic.meta,
         }
         return synthetic
 

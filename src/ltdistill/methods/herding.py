@@ -51,9 +51,8 @@ class Herding(Method):
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
         quota = per_class_quota(data, ipc, cfg.short_class)
-        options = {"width": cfg.width, "depth": cfg.depth} if cfg.model == "convnet" else {}
         net = models.create(cfg.model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
-                            **options).to(device)
+                            **models.options_for(cfg.model, width=cfg.width, depth=cfg.depth)).to(device)
         train_model(net, data.train_x, data.train_y, TrainConfig(epochs=cfg.epochs, lr=cfg.lr),
                     generator=torch.Generator().manual_seed(seed), progress=progress, desc="herding features")
         features = embed(net, data.train_x)

@@ -32,6 +32,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 from tqdm import tqdm
 
+from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.synthetic import atomic_save_tensors
 
@@ -190,7 +191,8 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
                   workdir, progress: bool) -> dict:
     """Optimize `method.config.iterations` iterations with checkpoints in workdir (resumed when settings match);
     return the metadata every optimization-based artifact records."""
-    full = {"method": method.name, "config": dataclasses.asdict(method.config), **settings}
+    full = {"method": method.name, "config": dataclasses.asdict(method.config), "stem": models.convnet_stem(),
+            **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,

@@ -49,9 +49,9 @@ class Context:
 
     def network(self) -> models.Classifier:
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=self.generator)))
-        options = {"width": self.cfg.width, "depth": self.cfg.depth} if self.cfg.model == "convnet" else {}
         net = models.create(self.cfg.model, channels=self.data.channels, num_classes=self.data.num_classes,
-                            im_size=self.data.im_size, **options)
+                            im_size=self.data.im_size,
+                            **models.options_for(self.cfg.model, width=self.cfg.width, depth=self.cfg.depth))
         return net.to(self.device).train()
 
     def real(self, c: int, n: int) -> torch.Tensor:

@@ -76,7 +76,8 @@ def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0):
 
 
 def network_options(model: str, width: int, depth: int) -> dict:
-    return {"width": width, "depth": depth} if model in ("convnet", "convnet_bn") else {}
+    """Every option of an observer/teacher network: its cache key and the teacher record hold them all."""
+    return models.resolved_options(model, models.options_for(model, width=width, depth=depth))
 
 
 def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float, remedy: str, seed: int,

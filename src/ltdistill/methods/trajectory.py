@@ -189,7 +189,8 @@ def open_experts(experts, data, kind: str | None = "standard"):
 
 def student_model(buffer, data, device: str) -> FlatModel:
     model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
-                          im_size=data.im_size, **buffer.index["model_options"]).to(device)
+                          im_size=data.im_size, **models.recorded_options(buffer.index["model"],
+                                                              buffer.index["model_options"])).to(device)
     flat = FlatModel(model)
     expected = [list(s) for _, s in buffer.param_shapes]
     if [list(s) for s in flat.shapes] != expected:

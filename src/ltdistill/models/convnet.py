@@ -1,23 +1,37 @@
-"""ConvNet of the DC/DSA/DM/MTT/DATM/LTDD line (Gidaris & Komodakis 2018; networks.py of VICO-UoE/DatasetCondensation):
-depth x [conv3x3(width) -> norm -> ReLU -> 2x2 avg pool], then a linear head. Width 128, depth 3 (depth 4 for
-64x64), instance norm by default."""
+"""ConvNet of the DC/DSA/DM/MTT/DATM/LTDD line (Gidaris & Komodakis 2018; networks.py of VICO-UoE/DatasetCondensation
+and GeorgeCazenavette/mtt-distillation, `ConvNet._make_layers`): depth x [conv3x3(width) -> norm -> ReLU -> 2x2 avg
+pool], then a linear head. Width 128, depth 3 (depth 4 for 64x64), instance norm by default.
+
+The first layer (`stem`) follows the official rule by default: `padding=3 if channel == 1 and d == 0 else 1`, so a
+one-channel 28x28 image (MNIST, Fashion-MNIST) works on 32x32 maps and the head sees 4x4 features, as in every
+published Fashion-MNIST number of the line. `stem="pad1"` pads every layer by 1 (28 -> 14 -> 7 -> 3): the network
+ltdistill built before it followed the rule; results recorded without a stem were made with it (see
+registry.recorded_options). Three-channel inputs are the same under both."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ltdistill.models.registry import Classifier, make_norm, pool_if_possible, register
+from ltdistill.models.registry import Classifier, check_choice, make_norm, pool_if_possible, register
+
+STEMS = ("official", "pad1")
+
+
+def first_padding(stem: str, channels: int) -> int:
+    check_choice("stem", stem, STEMS)
+    return 3 if stem == "official" and channels == 1 else 1
 
 
 class ConvNet(Classifier):
     def __init__(self, channels: int, num_classes: int, im_size: tuple[int, int], width: int = 128, depth: int = 3,
-                 norm: str = "instance", pooling: str = "avg"):
+                 norm: str = "instance", pooling: str = "avg", stem: str = "official"):
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = channels
-        for _ in range(depth):
-            layers += [nn.Conv2d(in_ch, width, 3, padding=1), make_norm(norm, width), nn.ReLU(inplace=True)]
+        for d in range(depth):
+            padding = first_padding(stem, channels) if d == 0 else 1
+            layers += [nn.Conv2d(in_ch, width, 3, padding=padding), make_norm(norm, width), nn.ReLU(inplace=True)]
             in_ch = width
         self.blocks = nn.ModuleList(nn.Sequential(*layers[i:i + 3]) for i in range(0, len(layers), 3))
         self.pool = nn.AvgPool2d(2) if pooling == "avg" else nn.MaxPool2d(2)
@@ -31,20 +45,21 @@ class ConvNet(Classifier):
 
 
 @register
-def convnet(channels, num_classes, im_size, width: int = 128, depth: int = 3, norm: str = "instance"):
-    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm=norm)
+def convnet(channels, num_classes, im_size, width: int = 128, depth: int = 3, norm: str = "instance",
+            stem: str = "official"):
+    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm=norm, stem=stem)
 
 
 @register
-def convnet_d4(channels, num_classes, im_size, width: int = 128, norm: str = "instance"):
-    return ConvNet(channels, num_classes, im_size, width=width, depth=4, norm=norm)
+def convnet_d4(channels, num_classes, im_size, width: int = 128, norm: str = "instance", stem: str = "official"):
+    return ConvNet(channels, num_classes, im_size, width=width, depth=4, norm=norm, stem=stem)
 
 
 @register
-def convnet_bn(channels, num_classes, im_size, width: int = 128, depth: int = 3):
-    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm="batch")
+def convnet_bn(channels, num_classes, im_size, width: int = 128, depth: int = 3, stem: str = "official"):
+    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm="batch", stem=stem)
 
 
 @register
-def convnet_nn(channels, num_classes, im_size, width: int = 128, depth: int = 3):
-    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm="none")
+def convnet_nn(channels, num_classes, im_size, width: int = 128, depth: int = 3, stem: str = "official"):
+    return ConvNet(channels, num_classes, im_size, width=width, depth=depth, norm="none", stem=stem)

@@ -6,8 +6,9 @@ so decoupled training (backbone vs head), herding features and t-SNE work the sa
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from torch import nn
 from ltdistill.errors import BadInput
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_PROCESS_DEFAULTS: dict[str, object] = {}  # option defaults of this process (the CLI's --convnet-stem)
 
 
 def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -26,15 +28,67 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create(name: str, *, channels: int, num_classes: int, im_size: tuple[int, int], **kwargs) -> Classifier:
+def _options_of(name: str) -> dict[str, inspect.Parameter]:
+    """A factory's options: its parameters after (channels, num_classes, im_size)."""
     if name not in _REGISTRY:
         raise BadInput(f"unknown model {name!r}; known: {', '.join(names())}")
-    factory = _REGISTRY[name]
-    accepted = inspect.signature(factory).parameters
-    unknown = [k for k in kwargs if k not in accepted]
+    return dict(list(inspect.signature(_REGISTRY[name]).parameters.items())[3:])
+
+
+def resolved_options(name: str, options: dict | None = None) -> dict:
+    """Every option the model is built with: the factory's defaults, this process's defaults (option_defaults),
+    then `options`. Records (expert buffers, teachers, evaluations) and cache keys hold these, so a network is
+    named in full and a later change of a default never passes an old record off as the new network."""
+    accepted = _options_of(name)
+    unknown = [k for k in options or {} if k not in accepted]
     if unknown:
-        raise BadInput(f"model {name!r} takes no option(s) {unknown}; it takes {[p for p in accepted][3:]}")
-    return factory(channels, num_classes, tuple(im_size), **kwargs)
+        raise BadInput(f"model {name!r} takes no option(s) {unknown}; it takes {list(accepted)}")
+    resolved = {k: p.default for k, p in accepted.items() if p.default is not inspect.Parameter.empty}
+    resolved.update({k: v for k, v in _PROCESS_DEFAULTS.items() if k in accepted})
+    return {**resolved, **(options or {})}
+
+
+def identity(name: str, options: dict | None = None) -> dict:
+    """The registered name and every option: what a cache key holds of a network."""
+    return {"model": name, **resolved_options(name, options)}
+
+
+def recorded_options(name: str, options: dict) -> dict:
+    """The options a record means: one written before the ConvNet family had `stem` was made with the pad1
+    network, so a ConvNet record without a stem reads as stem='pad1' (convnet.py)."""
+    if "stem" in _options_of(name) and "stem" not in options:
+        return {**options, "stem": "pad1"}
+    return dict(options)
+
+
+def options_for(name: str, **candidates) -> dict:
+    """The candidate options (e.g. a protocol's width and depth) that model `name` takes."""
+    accepted = _options_of(name)
+    return {k: v for k, v in candidates.items() if k in accepted}
+
+
+def convnet_stem() -> str:
+    """The ConvNet family's first-layer rule in effect in this process (convnet.py): part of every key whose
+    networks are built from defaults (distillation checkpoints, bench cells)."""
+    return str(resolved_options("convnet")["stem"])
+
+
+@contextlib.contextmanager
+def option_defaults(**defaults) -> Iterator[None]:
+    """Within the block, models that take an option get `defaults` for it unless it is given (the CLI's
+    --convnet-stem). Values are checked as the models are built."""
+    saved = dict(_PROCESS_DEFAULTS)
+    _PROCESS_DEFAULTS.update({k: v for k, v in defaults.items() if v is not None})
+    try:
+        yield
+    finally:
+        _PROCESS_DEFAULTS.clear()
+        _PROCESS_DEFAULTS.update(saved)
+
+
+def create(name: str, *, channels: int, num_classes: int, im_size: tuple[int, int], **kwargs) -> Classifier:
+    options = resolved_options(name, kwargs)  # checks the name and the options
+    return _REGISTRY[name](channels, num_classes, tuple(im_size), **options)
 
 
 class Classifier(nn.Module):
@@ -56,6 +110,11 @@ class Classifier(nn.Module):
             dim = self.embed(torch.zeros(1, channels, *im_size)).shape[1]
             self.train(was_training)
         self.classifier = nn.Linear(dim, num_classes)
+
+
+def check_choice(option: str, value, choices: tuple) -> None:
+    if value not in choices:
+        raise BadInput(f"unknown {option} {value!r}; known: {', '.join(map(str, choices))}")
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:

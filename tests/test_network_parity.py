@@ -1,0 +1,88 @@
+"""Every registered model against the official networks.py (DatasetCondensation and mtt-distillation): parameter
+count and feature size before the head, measured by running the official code (tests/parity/networks/README.md)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltdistill import models
+
+GOLDEN = json.loads((Path(__file__).parent / "parity" / "networks" / "shapes.json").read_text())
+SUPPORTED = [e for e in GOLDEN["entries"] if e["official_supported"]]
+
+
+def build(entry: dict, **extra):
+    channels, height, width = map(int, entry["shape"].split("x"))
+    model = models.create(entry["ltdistill"], channels=channels, num_classes=GOLDEN["num_classes"],
+                          im_size=(height, width), **entry["ltdistill_options"], **extra)
+    return model.eval(), torch.zeros(2, channels, height, width)
+
+
+def test_the_golden_file_covers_every_registered_model_at_every_official_shape():
+    assert {e["ltdistill"] for e in GOLDEN["entries"]} == set(models.names())
+    assert {"1x28x28", "3x32x32"} <= {e["shape"] for e in SUPPORTED if e["ltdistill"] == "mlp"}
+
+
+@pytest.mark.parametrize("entry", SUPPORTED, ids=lambda e: f"{e['ltdistill']}-w{e.get('width')}-{e['shape']}")
+def test_parameter_count_and_feature_size_equal_the_official_network(entry):
+    model, x = build(entry)
+    assert sum(p.numel() for p in model.parameters()) == entry["params"]
+    with torch.no_grad():
+        assert model.embed(x).shape[1] == entry["feature"] == model.classifier.in_features
+
+
+def test_the_pad1_stem_is_the_earlier_network_and_differs_only_on_one_channel():
+    gray = next(e for e in SUPPORTED if e["ltdistill"] == "convnet" and e.get("width") == 32
+                and e["shape"] == "1x28x28")
+    model, _ = build(gray, stem="pad1")
+    assert sum(p.numel() for p in model.parameters()) == 21898 != gray["params"]  # 28 -> 14 -> 7 -> 3
+    color = next(e for e in SUPPORTED if e["ltdistill"] == "convnet" and e["shape"] == "3x32x32")
+    assert sum(p.numel() for p in build(color, stem="pad1")[0].parameters()) == color["params"]
+
+
+def test_a_record_without_a_stem_reads_as_the_pad1_network_and_new_records_name_theirs():
+    assert models.recorded_options("convnet", {"width": 32})["stem"] == "pad1"
+    assert models.recorded_options("mlp", {}) == {}
+    assert models.resolved_options("convnet_bn", {"width": 32})["stem"] == "official"
+    with models.option_defaults(stem="pad1"):
+        assert models.convnet_stem() == "pad1"
+        assert models.identity("convnet")["stem"] == "pad1"
+    assert models.convnet_stem() == "official"
+
+
+def test_an_expert_buffer_names_its_stem_and_one_recorded_without_is_read_as_the_pad1_network(tmp_path):
+    """A buffer made before the stem existed stays usable: its student is the pad1 network its trajectories fit."""
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+    from ltdistill.experts.buffer import INDEX, ExpertBuffer
+    from ltdistill.experts.train import ExpertConfig, train_experts
+    from ltdistill.methods.trajectory import student_model
+
+    data = build_longtail(blob_raw(size=16), imbalance_factor=5, seed=0)
+    config = ExpertConfig(num_experts=1, epochs=1, width=4, depth=2, batch_size=64)
+    with models.option_defaults(stem="pad1"):
+        train_experts(data, config, tmp_path / "old", progress=False)
+    index = json.loads((tmp_path / "old" / INDEX).read_text())
+    assert index["model_options"]["stem"] == "pad1"
+    del index["model_options"]["stem"]  # as a buffer made before the stem existed recorded it
+    (tmp_path / "old" / INDEX).write_text(json.dumps(index))
+    student = student_model(ExpertBuffer.open(tmp_path / "old"), data, "cpu")
+    assert student.model.blocks[0][0].padding == (1, 1)
+    new = train_experts(data, config, tmp_path / "new", progress=False)
+    assert new.index["model_options"]["stem"] == "official"
+    assert student_model(new, data, "cpu").model.blocks[0][0].padding == (3, 3)
+
+
+def test_an_evaluation_records_its_network_in_full_and_keys_its_runs_by_it(tmp_path, blob_data):
+    from ltdistill.evaluate.protocol import EvalConfig, evaluate_training_set
+
+    config = EvalConfig(model="convnet", model_options=(("depth", 2), ("width", 4)), runs=1, epochs=1)
+    images, targets = blob_data.train_x[:20], blob_data.train_y[:20]
+    official = evaluate_training_set(images, targets, blob_data, config, lr=0.01, progress=False, runs_dir=tmp_path)
+    assert official["model_options"] == {"width": 4, "depth": 2, "norm": "instance", "stem": "official"}
+    with models.option_defaults(stem="pad1"):
+        pad1 = evaluate_training_set(images, targets, blob_data, config, lr=0.01, progress=False, runs_dir=tmp_path)
+    assert pad1["model_options"]["stem"] == "pad1" and pad1["runs_read_back"] == 0  # not the official run's file
+    assert len(list(tmp_path.glob("*.json"))) == 2
