@@ -46,6 +46,10 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--profile", choices=["exp", "step"], default=None)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+    p.add_argument("--class-order", default="natural", metavar="ORDER",
+                   help="which class gets the most images: natural (class 0 the head), hard-tail (the hardest "
+                        "classes the tail, as measured: datasets --rank-classes), easy-tail, random:SEED, or a "
+                        "permutation head first, e.g. 3,1,0,2")
     p.add_argument("--holdout", type=int, default=0, metavar="V",
                    help="hold V images per class of the source train split out as a validation set (tuning)")
 
@@ -54,7 +58,8 @@ def data_from_args(args, dataset: str, imbalance: float | None, profile: str | N
     """The long-tailed dataset named by the data flags of add_data_args (seed, directory, holdout)."""
     from ltdistill.data.longtail import load_longtail
 
-    return load_longtail(dataset, imbalance, profile or "exp", args.data_seed, args.data_dir, holdout=args.holdout)
+    return load_longtail(dataset, imbalance, profile or "exp", args.data_seed, args.data_dir, holdout=args.holdout,
+                         class_order=args.class_order)
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -76,7 +81,15 @@ def build_parser() -> Parser:
     parser = Parser(prog="ltdistill", description="Long-tailed dataset distillation.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    sub.add_parser("datasets", help="list datasets, whether they are available here, how to get them")
+    s = sub.add_parser("datasets", help="list datasets, whether they are available here, how to get them")
+    s.add_argument("--rank-classes", default=None, metavar="DATASET",
+                   help="measure per-class accuracy of a ConvNet trained on the balanced training set: the class "
+                        "hardness behind --class-order hard-tail/easy-tail")
+    s.add_argument("--epochs", type=positive_int, default=20, help="with --rank-classes: training epochs")
+    s.add_argument("--runs", type=positive_int, default=1, help="with --rank-classes: runs averaged")
+    s.add_argument("--json", default=None, help="with --rank-classes: write the card here")
+    s.add_argument("--data-dir", default=None)
+    add_common(s)
     sub.add_parser("models", help="list registered models")
     sub.add_parser("methods", help="list registered methods and their config fields")
 
@@ -224,9 +237,33 @@ def resolve_device(name: str) -> str:
 def cmd_datasets(args) -> int:
     from ltdistill.data.sources import SOURCES, is_available
 
+    if args.rank_classes:
+        return rank_classes(args)
+
     print(f"{'dataset':<15} {'available':<10} how to get it")
     for name, source in SOURCES.items():
         print(f"{name:<15} {'yes' if is_available(name) else 'no':<10} {source.how_to_get}")
+    return 0
+
+
+def rank_classes(args) -> int:
+    """`datasets --rank-classes D`: measure the class hardness behind the hard-tail/easy-tail orders."""
+    from ltdistill.evaluate.hardness import rank_classes as measure
+
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None:
+        check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
+        ensure_writable_dir(json_path.parent)
+    card = measure(args.rank_classes, protocol=args.protocol or "cpu", epochs=args.epochs, runs=args.runs,
+                   data_dir=args.data_dir, device=resolve_device(args.device), progress=not args.no_progress)
+    names = card["class_names"]
+    print("easiest to hardest: " + ", ".join(f"{names[c]} {100 * card['per_class_acc'][c]:.1f}"
+                                             for c in card["easiest_first"]))
+    if json_path is not None:
+        from ltdistill.synthetic import atomic_write_bytes
+
+        atomic_write_bytes(json_path, json.dumps(card, indent=2).encode())
+        print(f"wrote {json_path}")
     return 0
 
 
@@ -442,7 +479,7 @@ def cmd_evaluate(args) -> int:
                                     runs_dir=runs_dir)
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
                   profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
-                  split=args.split, holdout=data.holdout)
+                  split=args.split, holdout=data.holdout, class_order=data.class_order)
     print_summary(result, data.class_names)
     if json_path is not None:
         from ltdistill.synthetic import atomic_write_bytes
@@ -462,7 +499,7 @@ def load_artifact_data(artifact, data_dir):
     check("dataset" in meta, f"{artifact}/meta.json does not name its dataset")
     data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native" else None,
                          meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"),
-                         holdout=meta.get("holdout", 0))
+                         holdout=meta.get("holdout", 0), class_order=meta.get("class_order", "natural"))
     check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
           f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
           f"images {tuple(data.train_x.shape[1:])}")

@@ -4,12 +4,14 @@ its directory (named by a hash of the key) and the CLI commands that make and ev
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
 from ltdistill.methods.loop import fingerprint
 
@@ -119,6 +121,9 @@ def load_suite(path: Path) -> dict:
     from ltdistill.models.convnet import STEMS
 
     check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
+    check(isinstance(suite["data"], dict), f"{path}: [data] must be a table")
+    for order in class_orders(suite["data"]):
+        check_order(order)
     check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
@@ -152,6 +157,22 @@ def digest(obj) -> str:
     return fingerprint(obj)[:10]
 
 
+def class_orders(data: dict) -> list[str]:
+    """The suite's class orders ([data] class_order: one or a list; data/order.py), natural by default."""
+    orders = data.get("class_order", "natural")
+    return [orders] if isinstance(orders, str) else list(orders)
+
+
+def order_tag(order: str) -> str:
+    """A cell-name suffix for a class order: none for natural (names stay as they were), else e.g. _hard-tail,
+    _random1, _o3-1-0-2."""
+    if order == "natural":
+        return ""
+    if order.startswith("random:"):
+        return "_random" + order[len("random:"):]
+    return f"_{order}" if order in ("hard-tail", "easy-tail") else "_o" + order.replace(",", "-").replace(" ", "")
+
+
 def command_flags(device: str, data_dir: str | None) -> list[str]:
     """The flags every command of a bench run ends with. Outside every cell's key; `--plan` builds them as the run
     does all the same, to find the directories of trajectory cells begun under the older key (see current_key)."""
@@ -173,24 +194,26 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     dataset = data["dataset"]
     stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
     experts_cmds, cells = {}, []
-    for beta in data.get("imbalance", [1]):
+    for order, beta in itertools.product(class_orders(data), data.get("imbalance", [1])):
+        tag, ordering = order_tag(order), ({} if order == "natural" else {"class_order": order})
         base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol, "--convnet-stem", stem]
+        base += [] if order == "natural" else ["--class-order", order]
         for kind, spec in suite.get("experts", {}).items():
-            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec}
+            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering}
             key.update(stem_entry(stem))
-            where = out / "experts" / f"{kind}-b{beta}-{digest(key)}"
+            where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    "--out", str(where), *common]
             if kind == "decoupled":
                 cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
-            experts_cmds[f"{kind}-b{beta}"] = Experts(cmd, where)
+            experts_cmds[f"{kind}-b{beta}{tag}"] = Experts(cmd, where)
         eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
         eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
-                    "epochs": suite.get("epochs"), **stem_entry(stem)}
-        full_eval = [*CLI, "evaluate", "--full", *base[:4], "--model", models[0], *eval_tail]
+                    "epochs": suite.get("epochs"), **stem_entry(stem), **ordering}
+        full_eval = [*CLI, "evaluate", "--full", *base[:4], *base[8:], "--model", models[0], *eval_tail]
         if suite.get("full", True):
-            cells.append(Cell(f"full_{dataset}_b{beta}", "full", full_key,
+            cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
                               cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
             for seed in suite.get("seeds", [0]):
@@ -201,12 +224,12 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
                     preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
                     check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
-                    experts = experts_cmds[f"{m['experts']}-b{beta}"] if m.get("experts") else None
+                    experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
                     key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
-                           "experts": experts and experts.directory.name, **stem_entry(stem)}
-                    cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}"
+                           "experts": experts and experts.directory.name, **stem_entry(stem), **ordering}
+                    cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                     older = experts and stem == "pad1" and {**key, "experts": legacy_command(experts.command)}
                     cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
                                          older and f"{label}-{digest(older)}")

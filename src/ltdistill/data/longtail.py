@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ltdistill.data.order import check_order, class_rank, counts_in_order
 from ltdistill.data.raw import RawDataset, RawSplit
 from ltdistill.errors import BadInput
 
@@ -77,6 +78,7 @@ class LTDataset:
     std: list[float]
     zca_eps: float | None = None
     holdout: int = 0  # validation images per class held out of the source train split (0: none)
+    class_order: str = "natural"  # which class gets the profile's i-th count (data/order.py)
     val_x: torch.Tensor | None = None
     val_y: torch.Tensor | None = None
 
@@ -120,7 +122,8 @@ class LTDataset:
         return {"dataset": self.name, "imbalance_factor": self.imbalance_factor, "profile": self.profile,
                 "data_seed": self.seed, "train_counts": self.counts, "num_classes": self.num_classes,
                 "image_shape": list(self.train_x.shape[1:]), "mean": self.mean, "std": self.std,
-                "zca_eps": self.zca_eps, **({"holdout": self.holdout} if self.holdout else {})}
+                "zca_eps": self.zca_eps, **({"holdout": self.holdout} if self.holdout else {}),
+                **({"class_order": self.class_order} if self.class_order != "natural" else {})}
 
 
 def _to_float(split: RawSplit, mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,10 +138,12 @@ def _split(split: RawSplit, index: np.ndarray) -> RawSplit:
 
 
 def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
-                   holdout: int = 0) -> LTDataset:
+                   holdout: int = 0, class_order: str = "natural") -> LTDataset:
     """Build the LT train set and its test sets from a raw source (seeded: same seed, same images); with
-    holdout V, V images per class of the source train split become the validation set first."""
+    holdout V, V images per class of the source train split become the validation set first; `class_order`
+    says which class gets the profile's i-th count (data/order.py; the long-tailed test set follows it too)."""
     C = raw.num_classes
+    rank = class_rank(class_order, raw.name, C)
     source_train, val = raw.train, None
     if holdout:
         if holdout < 0 or raw.native_longtail:
@@ -161,16 +166,18 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
         native = float(train_per_class.max() / train_per_class.min())
         if imbalance_factor not in (None, native):
             raise BadInput(f"{raw.name} is long-tailed by construction (beta {native:.0f}); omit --imbalance")
+        if class_order != "natural":
+            raise BadInput(f"{raw.name} is long-tailed by construction: its class order is its own")
         imbalance_factor, profile = native, "native"
         train_index = np.arange(len(raw.train.labels))
         lt_test_counts = [max(1, int(test_per_class.min() * n / train_per_class.max())) for n in train_per_class]
     else:
         if imbalance_factor is None:
             raise BadInput(f"{raw.name} is balanced: give an imbalance factor (--imbalance, 1 = balanced)")
-        counts = class_counts(int(train_per_class.min()), C, imbalance_factor, profile)
+        counts = counts_in_order(class_counts(int(train_per_class.min()), C, imbalance_factor, profile), rank)
         train_index = subsample(raw.train.labels, counts, rng_train)
-        lt_test_counts = class_counts(int(test_per_class.min()), C, min(imbalance_factor, test_per_class.min()),
-                                      profile)
+        lt_test_counts = counts_in_order(class_counts(int(test_per_class.min()), C,
+                                                      min(imbalance_factor, test_per_class.min()), profile), rank)
     lt_test_index = subsample(raw.test.labels, lt_test_counts, rng_test)
 
     # Per-channel statistics of the whole source train split: fixed per dataset, independent of beta and holdout.
@@ -184,13 +191,15 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
     val_x, val_y = _to_float(val, mean, std) if val is not None else (None, None)
     return LTDataset(raw.name, float(imbalance_factor), profile, seed, list(raw.class_names), train_x, train_y,
                      test_x, test_y, test_lt_x, test_lt_y, mean.tolist(), std.tolist(), holdout=holdout,
-                     val_x=val_x, val_y=val_y)
+                     val_x=val_x, val_y=val_y, class_order=class_order)
 
 
 def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
-                  data_dir=None, zca_eps: float | None = None, holdout: int = 0) -> LTDataset:
+                  data_dir=None, zca_eps: float | None = None, holdout: int = 0,
+                  class_order: str = "natural") -> LTDataset:
     """One call from a dataset name to the (optionally ZCA-whitened) long-tailed dataset."""
     from ltdistill.data.sources import load_source
 
-    data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed, holdout)
+    check_order(class_order)  # before reading any file: a typo is told at once
+    data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed, holdout, class_order)
     return data.whitened(zca_eps) if zca_eps is not None else data

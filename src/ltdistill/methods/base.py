@@ -80,7 +80,7 @@ class Method:
             **data.describe(), "wall_time_s": time.perf_counter() - start,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if str(device).startswith("cuda") else None,
-            "host": host(), "stem": models.convnet_stem(), **synthetic.meta,
+            "host": host(), "stem": models.convnet_stem(), "class_order": data.class_order, **synthetic.meta,
         }
         return synthetic
 
