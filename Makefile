@@ -15,17 +15,23 @@ $(BIN)/ltdistill: pyproject.toml
 
 install: $(BIN)/ltdistill
 
-# The main job on the embedded default: digits-LT (beta 10), Random and Herding at IPC 10, then the full-LT reference.
+# The main job on the embedded default, digits-LT (beta 10), IPC 10: Random, Herding, DM and LTDD (on a small
+# decoupled expert buffer), each evaluated like the full long-tailed set (3 runs, 300 epochs), then the table and
+# the report (runs/demo/report/index.md: image grids, per-class bars, loss curves).
+DEMO := $(BIN)/ltdistill
+DATA := --dataset digits --imbalance 10
 demo: install
 	rm -rf runs/demo
-	$(BIN)/ltdistill datasets
-	$(BIN)/ltdistill distill --method random  --dataset digits --imbalance 10 --ipc 10 --out runs/demo/random
-	$(BIN)/ltdistill distill --method herding --dataset digits --imbalance 10 --ipc 10 --out runs/demo/herding
-	$(BIN)/ltdistill evaluate runs/demo/random  --runs 3 --json runs/demo/random.json
-	$(BIN)/ltdistill evaluate runs/demo/herding --runs 3 --json runs/demo/herding.json
-	$(BIN)/ltdistill evaluate --full --dataset digits --imbalance 10 --epochs 100 --runs 3 --json runs/demo/full.json
-	@echo; $(BIN)/ltdistill table runs/demo/full.json runs/demo/random.json runs/demo/herding.json
-	$(BIN)/ltdistill report runs/demo   # runs/demo/report/index.md: image grids, per-class bars
+	$(DEMO) datasets
+	$(DEMO) experts $(DATA) --decoupled --num 3 --epochs 45 --cls-epochs 5 --out runs/demo/experts
+	$(DEMO) distill --method random  $(DATA) --ipc 10 --out runs/demo/random
+	$(DEMO) distill --method herding $(DATA) --ipc 10 --out runs/demo/herding
+	$(DEMO) distill --method dm      $(DATA) --ipc 10 --set iterations=300 --out runs/demo/dm
+	$(DEMO) distill --config configs/ltdd/digits-lt-b10-ipc10-tuned.toml --experts runs/demo/experts --out runs/demo/ltdd
+	for m in random herding dm ltdd; do $(DEMO) evaluate runs/demo/$$m --runs 3 --json runs/demo/$$m.json || exit 1; done
+	$(DEMO) evaluate --full $(DATA) --runs 3 --json runs/demo/full.json
+	@echo; $(DEMO) table runs/demo/full.json runs/demo/random.json runs/demo/herding.json runs/demo/dm.json runs/demo/ltdd.json
+	$(DEMO) report runs/demo
 
 test: install
 	$(BIN)/ruff check src tests benchmarks

@@ -22,9 +22,11 @@ from ltdistill.report.tables import cell_label, cell_seed, file_row_name, varian
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "data"
 NOTES = Path(__file__).resolve().parent / "notes"
+NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-gpu", "bench-fmnist-gpu-h200", "bench-fmnist-cpu", "bench-fmnist-gpu-h200-xarch",
+BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-gpu", "bench-fmnist-gpu-h200", "bench-fmnist-cpu",
+                  "bench-fmnist-gpu-h200-xarch",
                   "bench-fmnist-balanced-gpu",
                   "bench-fmnist-balanced-cpu", "bench-fmnist-unilevel-cpu", "bench-fmnist-unilevel-seeds-cpu",
                   "bench-quick-cpu"]
@@ -144,7 +146,9 @@ def cross_arch_table(folder: Path) -> str:
 
 
 # suite, --out, --device and --convnet-stem of the run (pad1: made before the ConvNet followed the official rule)
-SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu", "pad1")}
+SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu", "pad1"),
+                    "bench-fmnist-official-cpu": ("fmnist", "runs/fmnist-official", "cpu", "official")}
+STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same suite under the two ConvNet stems
 
 
 def suite_coverage(folder: Path) -> str:
@@ -175,6 +179,43 @@ def suite_coverage(folder: Path) -> str:
     text += "".join(f"; without cross-architecture {model} yet: {', '.join(f'`{n}`' for n in names)}"
                     for model, names in lacking.items())
     return text + "."
+
+
+def evaluation_networks(folder: Path) -> str:
+    """The line naming the ConvNet of a section's evaluations, read from its JSONs (a record without a stem was
+    made with the pad1 network: models.recorded_options)."""
+    from ltdistill import models
+
+    stems: set[str] = set()
+    for path in folder.rglob("*.json"):
+        result = json.loads(path.read_text())
+        if not isinstance(result, dict) or not str(result.get("model", "")).startswith("convnet"):
+            continue
+        stems.add(models.recorded_options(result["model"], result.get("model_options") or {})["stem"])
+    if not stems:
+        return ""
+    names = {"official": "official (a one-channel input padded by 3, as networks.py)",
+             "pad1": "pad1 (the network before ltdistill followed the official first-layer rule)"}
+    return "ConvNet stem of these evaluations: " + "; ".join(names[s] for s in sorted(stems)) + "."
+
+
+def stem_comparison() -> str:
+    """Each cell the official-network section holds beside the same cell of the pad1 section: balanced accuracy
+    (mean ± std over evaluation runs) and the tail (few) mean, with the change."""
+    old_dir, new_dir = (DATA / s for s in STEM_SECTIONS)
+    rows = ["| cell | pad1: balanced | official: balanced | change | pad1: few | official: few | change |",
+            "|---|---|---|---|---|---|---|"]
+    for path in sorted(new_dir.glob("*.json")):
+        new = json.loads(path.read_text())
+        old = json.loads((old_dir / path.name).read_text()) if (old_dir / path.name).exists() else None
+        def acc(r):
+            return f"{100 * r['balanced_acc']['mean']:.2f} ± {100 * r['balanced_acc']['std']:.2f}" if r else "-"
+        def few(r):
+            return f"{100 * r['few']:.1f}" if r else "-"
+        change = f"{100 * (new['balanced_acc']['mean'] - old['balanced_acc']['mean']):+.2f}" if old else "-"
+        few_change = f"{100 * (new['few'] - old['few']):+.1f}" if old else "-"
+        rows.append(f"| {path.stem} | {acc(old)} | {acc(new)} | {change} | {few(old)} | {few(new)} | {few_change} |")
+    return "\n".join(rows) + "\n"
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -282,15 +323,25 @@ def summary() -> str:
     return "\n".join(lines) + "\n"
 
 
+def official(r: dict) -> bool:
+    """Whether an evaluation ran on the official ConvNet (a record without a stem ran on the pad1 network)."""
+    from ltdistill import models
+
+    model = str(r.get("model", ""))
+    return model in models.names() and models.recorded_options(model, r.get("model_options") or {}).get("stem") == \
+        "official"
+
+
 def headline_cells() -> dict[tuple[str, float, int], tuple]:
     """(row name, beta, IPC) -> (rank, result) of the headline: where several sections measured the same cell, the
-    one evaluated for 300 epochs is taken, made on the CPU before the GPU, then the section shown first."""
+    one made with the official ConvNet is taken, then the one evaluated for 300 epochs, made on the CPU before the
+    GPU, then the section shown first."""
     chosen: dict[tuple[str, float, int], tuple] = {}
     order = {folder: i for i, folder in enumerate(section_folders())}
     for beta, ipc, folder, name, r in fmnist_cells():
         if cell_seed(r):  # the seed-0 cell stands for its method; sections give the spread over seeds
             continue
-        rank = (r.get("epochs") != 300, r.get("device", "cpu") != "cpu", order[folder])
+        rank = (not official(r), r.get("epochs") != 300, r.get("device", "cpu") != "cpu", order[folder])
         if (name, beta, ipc) not in chosen or rank < chosen[name, beta, ipc][0]:
             chosen[name, beta, ipc] = (rank, r)
     return chosen
@@ -325,8 +376,8 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
                 texts.append("-")
                 continue
             r = hit[1]
-            gpu = "†" if r.get("device", "cpu") != "cpu" else ""
-            texts.append(f"{100 * r['balanced_acc']['mean']:.1f} ({100 * r['few']:.0f}){gpu}")
+            marks = ("†" if r.get("device", "cpu") != "cpu" else "") + ("°" if official(r) else "")
+            texts.append(f"{100 * r['balanced_acc']['mean']:.1f} ({100 * r['few']:.0f}){marks}")
         lines.append(f"| {name} | " + " | ".join(texts) + " |")
     return "\n".join(lines) + "\n"
 
@@ -415,77 +466,183 @@ def phase_loss_table(path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def titled(name: str) -> tuple[str, str]:
+    """A note whose first line is its '## ' heading, as (title, the rest)."""
+    head, _, body = note(name).partition("\n")
+    return head.removeprefix("## ").strip(), body.strip("\n")
+
+
+def bench_page(folder: str) -> tuple[str, str]:
+    title, text = titled(f"sections/{folder}")
+    coverage = [suite_coverage(DATA / folder), ""] if folder in SUITE_OF_SECTION else []
+    networks = evaluation_networks(DATA / folder)
+    cross = cross_arch_table(DATA / folder)
+    return title, "\n".join([text, "", *([networks, ""] if networks else []), *coverage, bench_section(DATA / folder),
+                             "", *([cross, ""] if cross else [])])
+
+
+def tm_speed_text(path: Path) -> str:
+    if "interleaved" in path.stem:
+        return ("`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one block of "
+                "3 unrolled steps + backward, interleaved after warm-up, median of the repeats (all times in the "
+                "JSON).")
+    return ("`python benchmarks/tm_speed.py` (see its docstring): full back-propagation vs the constant-memory (TESLA, "
+            "frozen-weights) gradient vs a reference-style implementation of the official code's pattern (flat "
+            "parameter vector swapped into the modules, full unroll), in one process. Single-order timings on the "
+            "2-core machine drift by up to 25% between runs of the same configuration (compare the recheck file), so "
+            "differences under ~15% are not significant." + (MALLOC_NOTE if "-malloc-" in path.stem else ""))
+
+
+def detail_pages() -> dict[str, tuple[str, str]]:
+    """docs/notebook/<slug>.md: (title, body) of every detail page, in the order the results page lists them."""
+    pages: dict[str, tuple[str, str]] = {}
+    pages["summary"] = ("Fashion-MNIST-LT, head vs tail: every cell", "\n".join([
+        "Every Fashion-MNIST-LT cell of the detail pages, by beta then IPC (many = the 4 head classes, few = the 3 "
+        "tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, 300 evaluation "
+        "epochs for sets); `device` is where the set was made and evaluated.", "", summary()]))
+    if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
+        pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
+    for folder in BENCH_SECTIONS:
+        if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
+            pages[folder] = bench_page(folder)
+    twostage = DATA / "twostage-fmnist-cpu"
+    if twostage.is_dir() and any(twostage.glob("*.json")):
+        title, text = titled("twostage")
+        pages["twostage"] = title, "\n".join([text, "", twostage_section(twostage)])
+    for folder in SECTIONS:
+        if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
+            title, text = titled(f"sections/{folder}")
+            networks = evaluation_networks(DATA / folder)
+            pages[folder] = title, "\n".join([text, "", *([networks, ""] if networks else []),
+                                               table(DATA / folder, folder in NAME_ROWS_BY_FILE)])
+    losses = sorted((DATA / "phase-loss").glob("*.json"))
+    if losses:
+        pages["phase-loss"] = ("LTDD's two matching losses, measured on finished sets (CPU)", "\n".join(
+            part for path in losses for part in (f"## {path.stem}", "", note("phase-loss"), "",
+                                                 phase_loss_table(path), "")))
+    tunings = sorted(DATA.glob("tune-*/tuning.json"))
+    if tunings:
+        pages["tuning"] = ("Tuning on the validation holdout", "\n".join(
+            part for path in tunings for part in (
+                f"## {path.parent.name}", "",
+                f"{note('tuning')} {note(f'tuning/{path.parent.name}', optional=True)}".strip(), "",
+                tuning_table(path), "")))
+    expert_files = sorted((DATA / "experts").glob("*.json"))
+    if expert_files:
+        title, text = titled("experts")
+        pages["experts"] = title, "\n".join([text, "", *(part for path in expert_files
+                                                          for part in (f"## {path.stem}", "", expert_table(path)))])
+    title, text = titled("cost")
+    phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
+    phases = ["", note("phase-cost"), "", phase_cost_table(phase_costs)] if phase_costs else []
+    pages["cost"] = title, "\n".join([text, "", cost_table(), *phases])
+    speed = ["## Evaluation speed", "", "Seconds per evaluation run (training a fresh model on the synthetic set, then "
+             "scoring both test sets) on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
+             eval_speed(sorted(DATA.glob("eval-speed-*.json")))]
+    for path in sorted((DATA / "tm-speed").glob("*.json")):
+        speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
+    pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
+    pages["published"] = titled("published")
+    return pages
+
+
+def suite_grid(folder: Path) -> str:
+    """A bench section in brief: one row per cell label, one column per (dataset, beta, IPC), balanced accuracy in %
+    (mean ± std over evaluation runs; seed-0 cells)."""
+    from ltdistill.report.tables import accuracy
+
+    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    results = [r for r in results if not cell_seed(r)]
+    datasets = {r.get("dataset") for r in results}
+    columns = sorted({(r.get("dataset"), r.get("imbalance_factor") or 0, r.get("ipc") or 0) for r in results},
+                     key=lambda c: (c[0], -c[1], c[2]))
+    columns = [c for c in columns if c[2]] or columns  # the full set's column only when nothing else
+    labels = sorted({cell_label(r) for r in results}, key=lambda n: (n != "full", n))
+    def head(c):
+        return (f"{c[0]} " if len(datasets) > 1 else "") + f"beta {c[1]:g}" + (f", IPC {c[2]}" if c[2] else "")
+    lines = ["| method | " + " | ".join(head(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    for label in labels:
+        texts = []
+        for c in columns:
+            hit = next((r for r in results if cell_label(r) == label and (r.get("dataset"),
+                        r.get("imbalance_factor") or 0, r.get("ipc") or 0) in (c, c[:2] + (0,))), None)
+            texts.append(accuracy(hit) if hit else "-")
+        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+    models = sorted({f"{r.get('model')} ({r.get('epochs')} epochs)" for r in results})
+    devices = sorted({r.get("device", "cpu") for r in results})
+    return ("\n".join(lines) + f"\n\nEvaluation model: {', '.join(models)}; device: {', '.join(devices)}; "
+            f"protocol {', '.join(sorted({str(r.get('protocol')) for r in results}))}.\n")
+
+
+CLAIMS = [  # (claim as the seed papers state it, the winner rows, the loser rows): best of each side per setting
+    ("LTDD > DATM", ["ltdd"], ["datm"]),
+    ("DATM > MTT", ["datm"], ["mtt"]),
+    ("LTDD > Random", ["ltdd"], ["random"]),
+    ("uni-level > SRe2L", ["unilevel"], ["sre2l"]),
+    ("uni-level > LTDD", ["unilevel"], ["ltdd"]),
+    ("trajectory matching (MTT, DATM, LTDD) > DM, DC, herding", ["mtt", "datm", "ltdd"], ["dm", "dc", "herding"]),
+]
+
+
+def claims_table(chosen: dict[tuple[str, float, int], tuple]) -> str:
+    """For each claim, the settings (beta, IPC) of the at-a-glance cells where it holds, with the margin in points
+    (the best row of the claimed winners minus the best of the losers)."""
+    settings = sorted({(beta, ipc) for _, beta, ipc in chosen if ipc}, key=lambda c: (-c[0], c[1]))
+    lines = ["| claim | holds in | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in settings) + " |",
+             "|---|---|" + "---|" * len(settings)]
+    for claim, winners, losers in CLAIMS:
+        margins = []
+        for setting in settings:
+            won, lost = (max((chosen[(n, *setting)][1]["balanced_acc"]["mean"] for n in rows
+                              if (n, *setting) in chosen), default=None) for rows in (winners, losers))
+            margins.append(None if won is None or lost is None else 100 * (won - lost))
+        measured = [m for m in margins if m is not None]
+        lines.append(f"| {claim} | {sum(m > 0 for m in measured)} of {len(measured)} | "
+                     + " | ".join("-" if m is None else f"{m:+.1f}" for m in margins) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
-    """The whole of docs/results.md, from docs/data alone (its first paragraph names the commit and machine)."""
+    """docs/results.md: the page a reader takes in a minute (at a glance, the claims, each suite in brief, links to
+    the detail pages of docs/notebook/); from docs/data alone, its first paragraph naming the commit and machine."""
+    chosen = headline_cells()  # read once: the headline's note, its table and the claims show the same cells
     parts = [
         "# Results", "",
         "Generated by `python benchmarks/results.py` from the JSON outputs in `docs/data/` "
         f"(commit {commit()}, rendered on {platform.machine()} with Python {platform.python_version()}). "
-        "Every table names its protocol and device; the commands that produced each cell are listed under it.", "",
-    ]
-    chosen = headline_cells()  # read once: the headline's note and its table show the same cells
-    parts += ["## At a glance: Fashion-MNIST-LT balanced accuracy", "",
-              "Balanced test accuracy in % (in brackets: mean accuracy of the 3 tail classes), one row per method or "
-              "variant of the sections below, cpu protocol (ConvNet width 32, 300 evaluation epochs; the full "
-              "long-tailed set's row is the same at every IPC; it trained " + full_row_note(chosen) + "). † = made and "
-              "evaluated on the GPU. The paper presets "
-              "and the tuned ones are separate rows (`ltdd` vs `ltdd-tuned`); ablations are rows of their own. At beta "
-              "10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row), while the "
-              "other LTDD rows there (ablations, `ltdd-bptt`, `ltdd-dam-mean1`, `ltdd-tuned`) start from the beta-100 "
-              "presets (lambda_cls 0.5); the beta-100 paper preset itself scores 73.1 at beta 10. "
-              "Which section each number comes from, with its spread and commands: the summary below.", "",
-              headline(chosen), ""]
-    parts += ["## Summary: Fashion-MNIST-LT, head vs tail", "",
-              "Every Fashion-MNIST-LT cell of the sections below, by beta then IPC (many = the 4 head classes, few = "
-              "the 3 tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, "
-              "300 evaluation epochs for sets); `device` is where the set was made and evaluated.", "",
-              summary(), ""]
+        "Tables give balanced test accuracy in %; every table names its protocol and device, and the detail pages "
+        "(linked below) give each cell's spread, per-class numbers and the commands that made it.", "",
+        "## At a glance: Fashion-MNIST-LT balanced accuracy", "",
+        "In brackets: mean accuracy of the 3 tail classes. cpu protocol (ConvNet width 32, 300 evaluation epochs); "
+        "the full long-tailed set's row repeats at every IPC (it trained " + full_row_note(chosen) + "). † made and "
+        "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
+        "pad1 network. Paper and tuned presets, and each ablation, are rows of their own.", "",
+        "At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row); the other "
+        "LTDD rows there start from the beta-100 presets (lambda_cls 0.5).", "",
+        headline(chosen), "",
+        "## Which claims of the seed papers hold here", "",
+        "Natural class order, the cells above: for each setting, the best of the claimed winners minus the best of "
+        "the others, in points (+: the claim holds).", "",
+        claims_table(chosen), ""]
+    details = detail_pages()
+    if "stem" in details:
+        parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),
+                  "More: [the comparison](notebook/stem.md).", ""]
+    parts += ["## Suites in brief", ""]
     for folder in BENCH_SECTIONS:
-        if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
-            coverage = [suite_coverage(DATA / folder), ""] if folder in SUITE_OF_SECTION else []
-            cross = cross_arch_table(DATA / folder)
-            parts += [note(f"sections/{folder}"), "", *coverage, bench_section(DATA / folder), "",
-                      *([cross, ""] if cross else [])]
-    twostage = DATA / "twostage-fmnist-cpu"
-    if twostage.is_dir() and any(twostage.glob("*.json")):
-        parts += [note("twostage"), "", twostage_section(twostage), ""]
-    for folder in SECTIONS:
-        if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
-            parts += [note(f"sections/{folder}"), "", table(DATA / folder, folder in NAME_ROWS_BY_FILE), ""]
-    for path in sorted((DATA / "phase-loss").glob("*.json")):
-        parts += [f"## LTDD's two matching losses, measured on finished sets: {path.stem} (CPU)", "",
-                  note("phase-loss"), "", phase_loss_table(path), ""]
-    for path in sorted(DATA.glob("tune-*/tuning.json")):
-        reading = note(f"tuning/{path.parent.name}", optional=True)
-        parts += [f"## Tuning on the validation holdout: {path.parent.name}", "", f"{note('tuning')} {reading}".strip(),
-                  "", tuning_table(path), ""]
-    expert_files = sorted((DATA / "experts").glob("*.json"))
-    if expert_files:
-        parts += [note("experts"), ""]
-        for path in expert_files:
-            parts += [f"### {path.stem}", "", expert_table(path), ""]
-    parts += [note("cost"), "", cost_table(), ""]
-    phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
-    if phase_costs:
-        parts += [note("phase-cost"), "", phase_cost_table(phase_costs), ""]
-    parts += ["## Evaluation speed", "",
-              "Seconds per evaluation run (training a fresh model on the synthetic set, then scoring both test sets) "
-              "on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
-              eval_speed(sorted(DATA.glob("eval-speed-*.json"))), ""]
-    for path in sorted((DATA / "tm-speed").glob("*.json")):
-        interleaved = "interleaved" in path.stem
-        parts += [f"## Trajectory-matching cost: {path.stem}", "",
-                  "`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one "
-                  "block of 3 unrolled steps + backward, interleaved after warm-up, median of the repeats (all "
-                  "times in the JSON)." if interleaved else
-                  "`python benchmarks/tm_speed.py` (see its docstring): full back-propagation vs the constant-memory "
-                  "(TESLA, frozen-weights) gradient vs a reference-style implementation of the official code's "
-                  "pattern (flat parameter vector swapped into the modules, full unroll), in one process. "
-                  "Single-order timings on the 2-core machine drift by up to 25% between runs of the same "
-                  "configuration (compare the recheck file), so differences under ~15% are not significant."
-                  + (MALLOC_NOTE if "-malloc-" in path.stem else ""), "", speed_table(path), ""]
-    parts += [note("published"), ""]
-    return "\n".join(parts)
+        if folder in details:
+            parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
+    parts += ["## Detail pages", ""]
+    parts += [f"- [{title}](notebook/{slug}.md)" for slug, (title, _) in details.items()]
+    return "\n".join(parts) + "\n"
+
+
+def pages() -> dict[Path, str]:
+    """Every generated document: docs/results.md and docs/notebook/<slug>.md."""
+    out = {ROOT / "docs" / "results.md": render()}
+    for slug, (title, body) in detail_pages().items():
+        out[NOTEBOOK / f"{slug}.md"] = (f"# {title}\n\n[The results page](../results.md)\n\n{body.rstrip()}\n")
+    return out
 
 
 def without_provenance(text: str) -> str:
@@ -494,20 +651,20 @@ def without_provenance(text: str) -> str:
 
 
 def main() -> None:
-    target = ROOT / "docs" / "results.md"
-    if sys.argv[1:] == ["--check"]:  # CI: the committed document is what the committed data renders to
-        if without_provenance(render()) != without_provenance(target.read_text()):
-            raise SystemExit(f"{target} is stale or edited by hand: run python benchmarks/results.py")
+    generated = pages()
+    if sys.argv[1:] == ["--check"]:  # CI: the committed documents are what the committed data renders to
+        stale = [p for p, text in generated.items()
+                 if not p.exists() or without_provenance(text) != without_provenance(p.read_text())]
+        stale += sorted(set(NOTEBOOK.glob("*.md")) - set(generated))
+        if stale:
+            raise SystemExit(f"stale or edited by hand: {', '.join(map(str, stale))}: run python benchmarks/results.py")
         return
-    target.write_text(render())
-    print(f"wrote {target}")
-
-
-
-
-
-
-
+    NOTEBOOK.mkdir(exist_ok=True)
+    for old in set(NOTEBOOK.glob("*.md")) - set(generated):
+        old.unlink()
+    for path, text in generated.items():
+        path.write_text(text)
+    print(f"wrote {len(generated)} documents: docs/results.md and docs/notebook/")
 
 
 if __name__ == "__main__":

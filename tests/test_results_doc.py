@@ -7,13 +7,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from results import render, without_provenance  # noqa: E402
+from results import NOTEBOOK, pages, without_provenance  # noqa: E402
 
 
-def test_the_committed_results_document_is_what_the_committed_data_renders_to():
-    committed = (ROOT / "docs" / "results.md").read_text()
-    assert without_provenance(render()) == without_provenance(committed), \
-        "docs/results.md is stale or was edited by hand: run python benchmarks/results.py"
+def test_the_committed_documents_are_what_the_committed_data_renders_to():
+    generated = pages()
+    for path, text in generated.items():
+        assert path.exists() and without_provenance(text) == without_provenance(path.read_text()), \
+            f"{path} is stale or was edited by hand: run python benchmarks/results.py"
+    assert set(NOTEBOOK.glob("*.md")) == set(generated) - {ROOT / "docs" / "results.md"}
+
+
+def test_the_results_page_reads_in_a_minute_and_links_every_detail_page():
+    page = (ROOT / "docs" / "results.md").read_text()
+    lines = page.splitlines()
+    assert len(lines) <= 300 and max(map(len, lines)) <= 600
+    for detail in NOTEBOOK.glob("*.md"):
+        assert f"(notebook/{detail.name})" in page
+    assert "session" not in page.lower()
 
 
 def test_every_section_has_its_note_and_every_note_is_read():
@@ -22,7 +33,7 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"cost", "experts", "phase-cost", "phase-loss", "published", "tuning", "twostage"}
+    read |= {"cost", "experts", "phase-cost", "phase-loss", "published", "stem", "stem-brief", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read

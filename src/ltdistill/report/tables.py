@@ -44,12 +44,17 @@ def _label_stats(stats: dict | None) -> str:
     return "-" if not stats else f"{stats['own_class_prob']:.2f} / {100 * stats['argmax_is_class']:.0f}%"
 
 
+def accuracy(r: dict) -> str:
+    """Balanced accuracy in %: mean ± std over evaluation runs, the mean alone for one run (no spread to show)."""
+    bal = r["balanced_acc"]
+    return f"{100 * bal['mean']:.2f}" + (f" ± {100 * bal['std']:.2f}" if r.get("runs", 2) > 1 else "")
+
+
 def row(r: dict, label: str | None = None) -> str:
     mmf = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.1f}" for k in ("many", "medium", "few"))
-    bal, lt = r["balanced_acc"], r["lt_test"]
+    lt = r["lt_test"]
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", label or variant(r),
-             str(r.get("ipc") or "all"), f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
-             mmf, f"{100 * r['class_acc_std']:.1f}", f"{100 * lt['acc']:.1f}",
+             str(r.get("ipc") or "all"), accuracy(r), mmf, f"{100 * r['class_acc_std']:.1f}", f"{100 * lt['acc']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), _label_stats(r.get("label_stats")),
              str(r.get("protocol", "?")),
@@ -125,14 +130,13 @@ def cell_seed(r: dict) -> int:
 
 
 def bench_row(r: dict, show_seed: bool = False) -> str:
-    bal, lt, dd = r["balanced_acc"], r["lt_test"], r.get("ddranking", {})
+    lt, dd = r["lt_test"], r.get("ddranking", {})
     cross = r.get("cross_arch", {})
     distill = r.get("distill") or {}
     name = cell_label(r)
     name += f" (seed {cell_seed(r)})" if show_seed and name != "full" else ""  # the full set draws no seed
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
-             name, str(r.get("label_regime", "hard")).split(" (")[0],
-             f"{100 * bal['mean']:.2f} ± {100 * bal['std']:.2f}",
+             name, str(r.get("label_regime", "hard")).split(" (")[0], accuracy(r),
              " / ".join(_pct(r.get(k)) for k in ("many", "medium", "few")), f"{100 * r['class_acc_std']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{m}:{100 * v['mean']:.1f}" for m, v in list(cross.items())[1:]) or "-",
