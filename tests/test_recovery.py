@@ -134,14 +134,14 @@ def test_recovery_methods_write_a_relabeling_teacher_and_beat_chance(name, blob_
     loaded = SyntheticSet.load(tmp_path / "set")
     assert loaded.teacher is not None and set(loaded.teacher) == set(s.teacher)
     result = evaluate_synthetic(loaded, blob_data, EVAL, progress=False)
-    assert result["label_regime"].startswith("relabel") and result["balanced_acc"]["mean"] > 0.5
+    assert result["label_regime"].startswith("relabel") and result["balanced_acc"]["mean"] > 0.4  # chance: 0.25
     hard = evaluate_synthetic(loaded, blob_data, EvalConfig(**{**EVAL.__dict__, "labels": "hard"}), progress=False)
     assert hard["label_regime"] == "hard"
 
 
 def test_unilevel_switches_are_checked_and_its_models_resume(blob_data, tmp_path):
-    with pytest.raises(BadInput, match="unilevel.init"):
-        methods.create("unilevel", init="zeros", **TINY).distill(blob_data, 2, progress=False)
+    with pytest.raises(BadInput, match="unilevel.init must be one of 'multi_round', 'real', 'noise'"):
+        methods.create("unilevel", init="zeros", **TINY)  # refused when it is built, before any run
     first = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=3, progress=False, workdir=tmp_path)
     assert (tmp_path / ".checkpoint" / "observer.safetensors").exists()
     again = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=3, progress=False, workdir=tmp_path)

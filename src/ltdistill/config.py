@@ -5,11 +5,31 @@ iterations ...) that the CLI uses as defaults for its flags."""
 from __future__ import annotations
 
 import tomllib
+import typing
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 from ltdistill.errors import BadInput
+from ltdistill.params import AtLeast, Count, check_value
 
-RUN_KEYS = {"method", "dataset", "imbalance", "ipc", "profile", "seed", "protocol", "iterations", "experts"}
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The [run] keys of a preset, as the flags they stand for take them (checked like every config: params.py)."""
+    method: str
+    dataset: str
+    imbalance: Annotated[float, AtLeast(1)]  # beta = n_max / n_min
+    ipc: Count
+    profile: Literal["exp", "step"]
+    seed: int
+    protocol: Literal["cpu", "paper"]
+    iterations: Count
+    experts: str
+    class_order: str
+
+
+RUN_KEYS = set(RunSettings.__dataclass_fields__)
 
 
 def load_preset(path: str | Path) -> tuple[dict, dict]:
@@ -27,6 +47,8 @@ def load_preset(path: str | Path) -> tuple[dict, dict]:
     unknown = sorted(set(run) - RUN_KEYS)
     if unknown:
         raise BadInput(f"{p}: unknown [run] key(s) {unknown}; known: {sorted(RUN_KEYS)}")
+    hints = typing.get_type_hints(RunSettings, include_extras=True)
+    run = {k: check_value(f"{p}: [run] {k}", v, hints[k]) for k, v in run.items()}
     method = data.pop("method", {})
     if not isinstance(method, dict):
         raise BadInput(f"{p}: [method] must be a table")

@@ -1,7 +1,8 @@
 """The method protocol (design.md): configuration in the constructor, the work in one `distill` call.
 
 Every method is a `Method` subclass with a frozen `Config` dataclass whose fields are its hyperparameters; the
-constructor checks names and types at the boundary (unknown key or wrong type: BadInput).
+constructor checks names, types, ranges and choices at the boundary, as the fields declare them (params.py;
+unknown key or misfit: BadInput).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from ltdistill import models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
+from ltdistill.params import check_fields
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 
@@ -32,37 +34,13 @@ class NoConfig:
     pass
 
 
-def coerce(value: Any, annotation: Any, name: str) -> Any:
-    """Check (and lightly convert: int -> float) a config value against its dataclass annotation."""
-    kinds = {"int": int, "float": float, "str": str, "bool": bool}
-    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
-    options = [t.strip() for t in text.split("|")]
-    if value is None and "None" in options:
-        return None
-    for option in options:
-        kind = kinds.get(option)
-        if kind is bool and isinstance(value, bool):
-            return value
-        if kind is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if kind is str and isinstance(value, str):
-            return value
-    raise BadInput(f"config {name} must be {text}, got {value!r}")
-
-
 class Method:
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
 
     def __init__(self, **config: Any):
-        fields = {f.name: f for f in dataclasses.fields(self.Config)}
-        unknown = sorted(set(config) - set(fields))
-        if unknown:
-            raise BadInput(f"method {self.name!r} has no config key(s) {unknown}; it has {sorted(fields)}")
-        checked = {k: coerce(v, fields[k].type, f"{self.name}.{k}") for k, v in config.items()}
-        self.config = self.Config(**checked)
+        """Every value checked against its field's declared type and constraint (ltdistill/params.py)."""
+        self.config = self.Config(**check_fields(self.Config, config, self.name))
 
     def distill(self, data: LTDataset, ipc: int, *, experts=None, seed: int = 0, progress: bool = True,
                 device: str = "cpu", workdir=None) -> SyntheticSet:
@@ -97,6 +75,4 @@ def per_class_quota(data: LTDataset, ipc: int, short_class: str) -> list[int]:
     if short and short_class == "error":
         raise BadInput(f"ipc {ipc} exceeds the real images of class(es) {short} "
                        f"(counts {[counts[c] for c in short]}); lower ipc or set short_class = 'all'")
-    if short_class not in ("all", "error"):
-        raise BadInput(f"short_class must be 'all' or 'error', got {short_class!r}")
     return [min(ipc, n) for n in counts]

@@ -19,25 +19,26 @@ from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.mtt import MTTConfig
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
+from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class DATMConfig(MTTConfig):
-    iterations: int = 10000
-    syn_steps: int = 80
-    expert_epochs: int = 2
-    max_start_epoch: int = 20  # T+
-    min_start_epoch: int = 0  # T-
-    current_max_start_epoch: int = 10  # T: initial upper bound of the window
-    expansion_end_epoch: int = 1000  # iteration at which the upper bound reaches T+
+    iterations: Count = 10000
+    syn_steps: Count = 80
+    expert_epochs: Count = 2
+    max_start_epoch: Count = 20  # T+
+    min_start_epoch: NonNegative = 0  # T-
+    current_max_start_epoch: Count = 10  # T: initial upper bound of the window
+    expansion_end_epoch: Count = 1000  # iteration at which the upper bound reaches T+
     sequential_generation: bool = True
-    lr_img: float = 100.0
-    lr_y: float = 2.0  # SGD lr of the soft-label logits
-    momentum_y: float = 0.9
-    threshold: float | None = 1.0  # skip an iteration whose matching loss exceeds this; None: never
+    lr_img: Weight = 100.0
+    lr_y: Weight = 2.0  # SGD lr of the soft-label logits
+    momentum_y: Momentum = 0.9
+    threshold: Rate | None = 1.0  # skip an iteration whose matching loss exceeds this; None: never
     soft_labels: bool = True
-    label_experts: int | None = None  # experts used for label initialization; None: all
+    label_experts: Count | None = None  # experts used for label initialization; None: all
 
 
 def window_upper(cfg: DATMConfig, it: int) -> int:

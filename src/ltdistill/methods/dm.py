@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import torch
 
 from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
+from ltdistill.params import Count, Rate
 
 
 @dataclass(frozen=True)
 class DMConfig(RandomNetConfig):
-    iterations: int = 20000
-    lr_img: float = 1.0
+    iterations: Count = 20000
+    lr_img: Rate = 1.0
 
 
 class DM(RandomNetMethod):

@@ -8,23 +8,25 @@ ConvNet's penultimate features); its training budget is a config field.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from ltdistill import models
 from ltdistill.methods.base import Method, per_class_quota
+from ltdistill.params import Count, ModelName, Rate
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, embed, train_model
 
 
 @dataclass(frozen=True)
 class HerdingConfig:
-    model: str = "convnet"  # feature extractor architecture
-    width: int = 128  # ConvNet width of the feature extractor (the cpu protocol sets 32)
-    depth: int = 3  # ConvNet depth of the feature extractor
-    epochs: int = 20  # training epochs of the feature extractor on the LT set
-    lr: float = 0.01
-    short_class: str = "all"
+    model: ModelName = "convnet"  # feature extractor architecture
+    width: Count = 128  # ConvNet width of the feature extractor (the cpu protocol sets 32)
+    depth: Count = 3  # ConvNet depth of the feature extractor
+    epochs: Count = 20  # training epochs of the feature extractor on the LT set
+    lr: Rate = 0.01
+    short_class: Literal["error", "all"] = "error"  # as random.py
 
 
 def herd(features: torch.Tensor, k: int) -> list[int]:

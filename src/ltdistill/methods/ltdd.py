@@ -22,6 +22,7 @@ label_init "biased" (logits of the long-tailed representation experts, as DATM) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -31,39 +32,42 @@ from ltdistill.methods.base import Method
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
+from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class LTDDConfig:
-    iterations: int = 10000
-    n_rep: int = 80  # N_rep: student steps on a representation-expert trajectory
-    n_cls: int = 80  # N_cls: student steps on a classifier-expert trajectory
-    t_rep_min: int = 0  # T_rep^-: lowest start epoch on representation trajectories
-    t_rep: int = 10  # T_rep: initial (exclusive) upper bound of the representation start window
-    t_rep_max: int = 20  # T_rep^+: final upper bound
-    t_cls_min: int = 0  # T_cls^-
-    t_cls: int = 1  # T_cls
-    t_cls_max: int = 1  # T_cls^+ (1: always epoch 0 of the classifier trajectory)
-    lambda_rep: float = 1.0  # lambda_rep: weight of the representation-phase gradient
-    lambda_cls: float = 0.5  # lambda_cls: weight of the classifier-phase gradient
-    expert_epochs: int = 2  # M: the target is M expert epochs after the start (both phases)
+    iterations: Count = 10000
+    n_rep: Count = 80  # N_rep: student steps on a representation-expert trajectory
+    n_cls: Count = 80  # N_cls: student steps on a classifier-expert trajectory
+    t_rep_min: NonNegative = 0  # T_rep^-: lowest start epoch on representation trajectories
+    t_rep: Count = 10  # T_rep: initial (exclusive) upper bound of the representation start window
+    t_rep_max: Count = 20  # T_rep^+: final upper bound
+    t_cls_min: NonNegative = 0  # T_cls^-
+    t_cls: Count = 1  # T_cls
+    t_cls_max: Count = 1  # T_cls^+ (1: always epoch 0 of the classifier trajectory)
+    lambda_rep: Weight = 1.0  # lambda_rep: weight of the representation-phase gradient
+    lambda_cls: Weight = 0.5  # lambda_cls: weight of the classifier-phase gradient
+    expert_epochs: Count = 2  # M: the target is M expert epochs after the start (both phases)
     sequential_generation: bool = False
-    expansion_end_epoch: int = 1000
-    lr_img: float = 100.0
-    lr_lr: float = 1e-5
-    lr_teacher: float = 0.01  # initial student lr
-    lr_y: float = 2.0
-    momentum_y: float = 0.9
-    batch_syn: int | None = None
-    gradient: str = "tesla_frozen_weights"  # the reference's constant-memory gradient; or "full_bptt"
+    expansion_end_epoch: Count = 1000
+    lr_img: Weight = 100.0
+    lr_lr: Weight = 1e-5
+    lr_teacher: Rate = 0.01  # initial student lr
+    lr_y: Weight = 2.0
+    momentum_y: Momentum = 0.9
+    batch_syn: Count | None = None
+    # the reference's constant-memory gradient, or back-propagation through the unroll (trajectory.py)
+    gradient: Literal["tesla_frozen_weights", "full_bptt"] = "tesla_frozen_weights"
     dsa: bool = True
-    label_experts: int | None = None  # classifier experts used for image/label initialization; None: all
-    checkpoint_every: int = 50
+    label_experts: Count | None = None  # classifier experts used for image/label initialization; None: all
+    checkpoint_every: Count = 50
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)
-    label_init: str = "decoupled"  # "decoupled" | "biased" | "onehot"
-    dam_weights: str = "frequency"  # "frequency": w_k = n_k / N (the reference) | "mean_one": C n_k / N, see below
+    label_init: Literal["decoupled", "biased", "onehot"] = "decoupled"
+    # "frequency": w_k = n_k / N (the reference) | "mean_one": C n_k / N, see below
+    dam_weights: Literal["frequency", "mean_one"] = "frequency"
 
 
 def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
@@ -97,8 +101,6 @@ class LTDD(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        if cfg.label_init not in ("decoupled", "biased", "onehot"):
-            raise BadInput(f"ltdd.label_init must be decoupled, biased or onehot, got {cfg.label_init!r}")
         class_weights = dam_class_weights(data.counts, cfg.dam_weights).to(device) if cfg.dam else None
         m = Matching(experts, data, seed, device, kind=None)
         data, generator, flat_model = m.data, m.generator, m.flat_model

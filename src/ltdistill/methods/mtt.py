@@ -10,28 +10,31 @@ Defaults are MTT distill.py's; presets carry the per-setting values (configs/).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import SynthesisState
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
+from ltdistill.params import Count, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class MTTConfig:
-    iterations: int = 5000
-    syn_steps: int = 20  # N: student steps per iteration
-    expert_epochs: int = 3  # M: target is M expert epochs after the start
-    max_start_epoch: int = 25  # T+: start epoch drawn from [0, T+)
-    lr_img: float = 1000.0  # SGD lr of the pixels
-    lr_lr: float = 1e-5  # SGD lr of the student lr alpha
-    lr_teacher: float = 0.01  # initial alpha
-    batch_syn: int | None = None  # synthetic minibatch per student step; None: all images
-    gradient: str = "full_bptt"  # or "tesla_frozen_weights" (constant memory, see trajectory.py)
+    iterations: Count = 5000
+    syn_steps: Count = 20  # N: student steps per iteration
+    expert_epochs: Count = 3  # M: target is M expert epochs after the start
+    max_start_epoch: Count = 25  # T+: start epoch drawn from [0, T+)
+    lr_img: Weight = 1000.0  # SGD lr of the pixels
+    lr_lr: Weight = 1e-5  # SGD lr of the student lr alpha
+    lr_teacher: Rate = 0.01  # initial alpha
+    batch_syn: Count | None = None  # synthetic minibatch per student step; None: all images
+    # back-propagation through the unroll, or the constant-memory gradient (trajectory.py)
+    gradient: Literal["full_bptt", "tesla_frozen_weights"] = "full_bptt"
     dsa: bool = True
-    checkpoint_every: int = 50
+    checkpoint_every: Count = 50
 
 
 class MTT(Method):

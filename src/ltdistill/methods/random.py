@@ -7,6 +7,7 @@ meta.json as `images_per_class`; short_class 'error' refuses instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -16,7 +17,9 @@ from ltdistill.synthetic import SyntheticSet
 
 @dataclass(frozen=True)
 class RandomConfig:
-    short_class: str = "all"  # 'all': take every image of a class with fewer than ipc; 'error': refuse
+    # 'error': refuse an ipc above a class's image count; 'all': take every image of such a class (an unbalanced set,
+    # whose meta lists images_per_class)
+    short_class: Literal["error", "all"] = "error"
 
 
 class RandomSelection(Method):

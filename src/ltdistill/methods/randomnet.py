@@ -12,29 +12,31 @@ uninterrupted one on CPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from ltdistill import models
 from ltdistill.data.augment import DSA
-from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
+from ltdistill.params import Count, ModelName, Rate
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class RandomNetConfig:
-    iterations: int = 1000
-    lr_img: float = 0.1  # SGD (momentum 0.5) lr of the pixels
-    batch_real: int = 256  # real images of one class per matching step
-    init: str = "real"  # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)
+    iterations: Count = 1000
+    lr_img: Rate = 0.1  # SGD (momentum 0.5) lr of the pixels
+    batch_real: Count = 256  # real images of one class per matching step
+    # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)
+    init: Literal["real", "noise"] = "real"
     dsa: bool = True  # siamese DSA on real and synthetic batches (DSA, Zhao & Bilen 2021)
-    model: str = "convnet"  # the random network's architecture
-    width: int = 128  # ConvNet width (the cpu protocol sets 32)
-    depth: int = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)
-    checkpoint_every: int = 50
+    model: ModelName = "convnet"  # the random network's architecture
+    width: Count = 128  # ConvNet width (the cpu protocol sets 32)
+    depth: Count = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)
+    checkpoint_every: Count = 50
 
 
 class Context:
@@ -77,8 +79,6 @@ class RandomNetMethod(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        if cfg.init not in ("real", "noise"):
-            raise BadInput(f"{self.name}.init must be 'real' or 'noise', got {cfg.init!r}")
         generator = torch.Generator().manual_seed(seed)
         images, labels, distinct = real_per_class(data, ipc, generator)
         if cfg.init == "noise":

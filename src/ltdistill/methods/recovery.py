@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from ltdistill import models
 from ltdistill.errors import BadInput
+from ltdistill.params import Count, ModelName, NonNegative, Rate, Weight
 from ltdistill.train import TrainConfig, train_model
 
 REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
@@ -34,18 +35,18 @@ REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
 
 @dataclass(frozen=True)
 class RecoveryConfig:
-    model: str = "convnet_bn"  # observer / squeezed model: BN is what recovery aligns to
-    width: int = 128  # (the cpu protocol sets 32)
-    depth: int = 3  # (the cpu protocol sets 2 for 16x16 images)
-    epochs: int = 50  # training epochs of the observer and teacher on the long-tailed set
-    lr: float = 0.01  # their SGD lr (momentum 0.9, weight decay 5e-4, x0.1 at half: the shared trainer)
-    iterations: int = 1000  # recovery iterations (SRe2L CIFAR: 1000)
-    lr_img: float = 0.25  # Adam lr of the pixels, cosine-decayed to 0 (SRe2L CIFAR: 0.25)
-    r_bn: float = 0.01  # weight of the BN-statistics term (SRe2L CIFAR script: 0.01)
-    first_bn_multiplier: float = 10.0  # w_1 (SRe2L)
-    jitter: int | None = None  # max roll in pixels; None: side / 8 (SRe2L CIFAR: 4 at 32 px)
+    model: ModelName = "convnet_bn"  # observer / squeezed model: BN is what recovery aligns to
+    width: Count = 128  # (the cpu protocol sets 32)
+    depth: Count = 3  # (the cpu protocol sets 2 for 16x16 images)
+    epochs: Count = 50  # training epochs of the observer and teacher on the long-tailed set
+    lr: Rate = 0.01  # their SGD lr (momentum 0.9, weight decay 5e-4, x0.1 at half: the shared trainer)
+    iterations: NonNegative = 1000  # recovery iterations (SRe2L CIFAR: 1000)
+    lr_img: Rate = 0.25  # Adam lr of the pixels, cosine-decayed to 0 (SRe2L CIFAR: 0.25)
+    r_bn: Weight = 0.01  # weight of the BN-statistics term (SRe2L CIFAR script: 0.01)
+    first_bn_multiplier: Weight = 10.0  # w_1 (SRe2L)
+    jitter: NonNegative | None = None  # max roll in pixels; None: side / 8 (SRe2L CIFAR: 4 at 32 px)
     flip: bool = True  # random horizontal flip of the batch per iteration
-    temperature: float = 4.0  # relabeling temperature T of the evaluator (RDED: 4 with mixup)
+    temperature: Rate = 4.0  # relabeling temperature T of the evaluator (RDED: 4 with mixup)
     model_cache: str | None = None  # a directory where trained observers / teachers / squeezed models are kept and
     #                                 shared between runs (the recovery family's analogue of an expert buffer: IPC
     #                                 10 and 50 and the ablations of one beta reuse one training); None: the run's

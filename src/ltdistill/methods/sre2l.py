@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -32,7 +33,7 @@ from ltdistill.synthetic import SyntheticSet
 
 @dataclass(frozen=True)
 class SRe2LConfig(RecoveryConfig):
-    init: str = "noise"  # "noise" (the reference) or "real" (random real images of the class)
+    init: Literal["noise", "real"] = "noise"  # "noise" (the reference) or "real" (random real images of the class)
 
 
 class SRe2L(Method):

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from ltdistill.errors import BadInput
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.recovery import (
@@ -50,24 +50,25 @@ from ltdistill.methods.recovery import (
     teacher_meta,
     trained_classifier,
 )
+from ltdistill.params import Count, ModelName, NonNegative, Rate, Share
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import embed
 
 
 @dataclass(frozen=True)
 class UnilevelConfig(RecoveryConfig):
-    iterations: int = 500  # fewer than SRe2L's 1000: recovery starts from selected real views, not noise
-    lr_img: float = 0.01  # from real views SRe2L's 0.25 destroys them: digits-LT beta 10 IPC 10, 200 recovery
+    iterations: NonNegative = 500  # fewer than SRe2L's 1000: recovery starts from selected real views, not noise
+    lr_img: Rate = 0.01  # from real views SRe2L's 0.25 destroys them: digits-LT beta 10 IPC 10, 200 recovery
     #                       iterations, one 150-epoch evaluation run: 75 vs 84 relabeled, 53 vs 84 hard-label; 0.01
     #                       keeps 84 (an exploratory run, not yet a results.md table)
-    remedy: str = "debias_curriculum"  # none | balanced_softmax | debias_curriculum
-    recalibration: str = "class_balanced"  # class_balanced | instance | off
-    init: str = "multi_round"  # multi_round | real | noise
-    crops: int = 5  # augmented views per real image (RDED scripts: 5)
-    crop_scale_min: float = 0.5  # smallest crop area fraction (small images keep most of the object)
-    confident_fraction: float = 0.5  # share of a round's offers that are confident enough to be candidates
-    max_real_per_class: int = 300  # real images scored per class (RDED CIFAR-10: 300)
-    teacher_model: str = "convnet_bn"
+    remedy: Literal["debias_curriculum", "none", "balanced_softmax"] = "debias_curriculum"
+    recalibration: Literal["class_balanced", "instance", "off"] = "class_balanced"  # class_balanced | instance | off
+    init: Literal["multi_round", "real", "noise"] = "multi_round"  # multi_round | real | noise
+    crops: Count = 5  # augmented views per real image (RDED scripts: 5)
+    crop_scale_min: Share = 0.5  # smallest crop area fraction (small images keep most of the object)
+    confident_fraction: Share = 0.5  # share of a round's offers that are confident enough to be candidates
+    max_real_per_class: Count = 300  # real images scored per class (RDED CIFAR-10: 300)
+    teacher_model: ModelName = "convnet_bn"
 
 
 def random_resized_crops(x: torch.Tensor, k: int, scale_min: float, generator: torch.Generator) -> torch.Tensor:
@@ -130,10 +131,6 @@ class Unilevel(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        for key, allowed in (("recalibration", ("class_balanced", "instance", "off")),
-                             ("init", ("multi_round", "real", "noise"))):
-            if getattr(cfg, key) not in allowed:
-                raise BadInput(f"unilevel.{key} must be one of {allowed}, got {getattr(cfg, key)!r}")
         common = {"remedy": cfg.remedy, "device": device, "progress": progress, "workdir": workdir}
         started = time.perf_counter()
         observer = trained_classifier(data, cfg, model=cfg.model, seed=seed, role="observer", **common)

@@ -1,0 +1,143 @@
+"""Parameter constraints, declared where a parameter is and checked once at the boundary (scikit-learn's
+`_parameter_constraints`, written as the annotation): a config dataclass says
+
+    iterations: Annotated[int, AtLeast(1)] = 5000
+    label_init: Literal["decoupled", "biased", "onehot"] = "decoupled"
+    model: Annotated[str, MODEL] = "convnet"
+
+and `check_fields` refuses anything else with one BadInput line that says what was expected and what was got, before
+a run starts (methods.create, the CLI's --set and TOML presets alike). Floats must be finite everywhere: a NaN
+learning rate is a typo, not a setting. bool is never taken for int or float (TOML `ipc = true`)."""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+from ltdistill.errors import BadInput
+
+__all__ = ["MODEL", "AtLeast", "Between", "Count", "ModelName", "Momentum", "NonNegative", "Positive", "Rate", "Share",
+           "Weight", "check_fields", "check_value", "describe"]
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    low: float
+
+    def ok(self, value) -> bool:
+        return value >= self.low
+
+    def __str__(self) -> str:
+        return f">= {self.low:g}"
+
+
+@dataclass(frozen=True)
+class Positive:
+    def ok(self, value) -> bool:
+        return value > 0
+
+    def __str__(self) -> str:
+        return "> 0"
+
+
+@dataclass(frozen=True)
+class Between:
+    """low <= value <= high, or low < value when low_open."""
+    low: float
+    high: float
+    low_open: bool = False
+
+    def ok(self, value) -> bool:
+        return (value > self.low if self.low_open else value >= self.low) and value <= self.high
+
+    def __str__(self) -> str:
+        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    def ok(self, value) -> bool:
+        from ltdistill.models import names
+
+        return value in names()
+
+    def __str__(self) -> str:
+        from ltdistill.models import names
+
+        return f"a registered model ({', '.join(names())})"
+
+
+MODEL = RegisteredModel()
+
+# the constrained types method configs use
+Count = Annotated[int, AtLeast(1)]  # iterations, steps, epochs, sizes
+NonNegative = Annotated[int, AtLeast(0)]  # start epochs, pixel shifts, iterations that may be 0
+Rate = Annotated[float, Positive()]  # learning rates, temperatures
+Weight = Annotated[float, AtLeast(0)]  # loss weights; a learning rate that may be 0 (frozen)
+Momentum = Annotated[float, Between(0, 1)]
+Share = Annotated[float, Between(0, 1, low_open=True)]  # a fraction that must keep something
+ModelName = Annotated[str, MODEL]
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text", type(None): "none"}
+
+
+def describe(hint) -> str:
+    """What a hint accepts, in words."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        if all(isinstance(c, RegisteredModel) for c in args[1:]):
+            return str(args[1])
+        return f"{describe(args[0])} " + " and ".join(map(str, args[1:]))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        return " or ".join(describe(a) for a in args)
+    return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_value(name: str, value: Any, hint) -> Any:
+    """`value` if it fits `hint` (an int given for a float becomes a float), else BadInput."""
+    ok, checked = _fits(value, hint)
+    if not ok:
+        raise BadInput(f"{name} must be {describe(hint)}, got {value!r}")
+    return checked
+
+
+def _fits(value, hint) -> tuple[bool, Any]:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        ok, checked = _fits(value, args[0])
+        return (ok and all(c.ok(checked) for c in args[1:] if checked is not None), checked)
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args), value
+    if origin in (Union, types.UnionType):
+        for option in args:
+            ok, checked = _fits(value, option)
+            if ok:
+                return True, checked
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return number and math.isfinite(value), float(value) if number else value
+    if hint is str:
+        return isinstance(value, str), value
+    return isinstance(value, hint), value
+
+
+def check_fields(cls: type, values: dict[str, Any], name: str, kind: str = "method") -> dict[str, Any]:
+    """`values` checked against the fields of dataclass `cls`, the config of `kind` `name` (unknown names and
+    misfits are BadInput: "method 'ltdd' has no config key(s) ...", "ltdd.lr_img must be a number > 0, got nan")."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = list(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise BadInput(f"{kind} {name!r} has no config key(s) {unknown}; it has {sorted(fields)}")
+    return {k: check_value(f"{name}.{k}", v, hints[k]) for k, v in values.items()}

@@ -1,0 +1,64 @@
+"""The validation boundary (ltdistill/params.py): every method's config declares its types, ranges and choices, and
+methods.create refuses anything else with one line, before a run starts. Parametrized over the registry, so a new
+method is covered by adding it."""
+
+import dataclasses
+import math
+import typing
+
+import pytest
+
+from ltdistill import methods
+from ltdistill.errors import BadInput
+from ltdistill.params import check_fields, describe
+
+METHODS = sorted(methods.METHODS.items())
+
+
+def hints(cls):
+    return typing.get_type_hints(cls.Config, include_extras=True)
+
+
+@pytest.mark.parametrize("name, cls", METHODS)
+def test_every_default_passes_its_own_declaration(name, cls):
+    defaults = {f.name: f.default for f in dataclasses.fields(cls.Config)}
+    assert check_fields(cls.Config, defaults, name) == defaults
+
+
+@pytest.mark.parametrize("name, cls", METHODS)
+def test_every_field_refuses_a_value_of_the_wrong_kind_and_a_non_finite_number(name, cls):
+    for field, hint in hints(cls).items():
+        with pytest.raises(BadInput, match=rf"^{name}\.{field} must be "):
+            methods.create(name, **{field: ["a list fits no field"]})
+        if "number" in describe(hint):
+            for value in (math.nan, math.inf):  # a typo, not a setting: inf passes "> 0"
+                with pytest.raises(BadInput, match=f"got {value}"):
+                    methods.create(name, **{field: value})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"label_init": "bogus"}, "ltdd.label_init must be one of 'decoupled', 'biased', 'onehot', got 'bogus'"),
+    ({"iterations": -3}, "ltdd.iterations must be an integer >= 1, got -3"),
+    ({"n_rep": True}, "ltdd.n_rep must be an integer >= 1, got True"),  # TOML `n_rep = true` is not 1
+    ({"gradient": "bogus"}, "ltdd.gradient must be one of"),
+    ({"momentum_y": 1.5}, "ltdd.momentum_y must be a number in [0, 1], got 1.5"),
+    ({"lr_teacher": 0}, "ltdd.lr_teacher must be a number > 0, got 0"),
+])
+def test_the_cases_found_by_probing_are_refused_with_one_line(bad, message):
+    with pytest.raises(BadInput, match=message.replace("[", r"\[").replace("]", r"\]")):
+        methods.create("ltdd", **bad)
+
+
+def test_models_must_be_registered_and_ints_are_taken_for_floats():
+    with pytest.raises(BadInput, match=r"dm.model must be a registered model \(alexnet"):
+        methods.create("dm", model="vit")
+    with pytest.raises(BadInput, match="dm.width must be an integer >= 1, got 0"):
+        methods.create("dm", width=0)
+    assert methods.create("dm", lr_img=2).config.lr_img == 2.0 and methods.create("ltdd", lr_img=0).config.lr_img == 0
+
+
+def test_an_ipc_above_a_class_is_refused_unless_asked_for(blob_data):
+    with pytest.raises(BadInput, match="exceeds the real images"):
+        methods.create("herding", width=4, depth=2, epochs=1).distill(blob_data, 20, progress=False)
+    taken = methods.create("random", short_class="all").distill(blob_data, 20, progress=False)
+    assert taken.meta["ipc"] == 20 and taken.meta["images_per_class"] == [20, 20, 20, 12]
