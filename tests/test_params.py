@@ -38,7 +38,7 @@ def test_every_field_refuses_a_value_of_the_wrong_kind_and_a_non_finite_number(n
 
 @pytest.mark.parametrize("bad, message", [
     ({"label_init": "bogus"}, "ltdd.label_init must be one of 'decoupled', 'biased', 'onehot', got 'bogus'"),
-    ({"iterations": -3}, "ltdd.iterations must be an integer >= 1, got -3"),
+    ({"iterations": -3}, "ltdd.iterations must be an integer >= 0, got -3"),  # 0: the initial set
     ({"n_rep": True}, "ltdd.n_rep must be an integer >= 1, got True"),  # TOML `n_rep = true` is not 1
     ({"gradient": "bogus"}, "ltdd.gradient must be one of"),
     ({"momentum_y": 1.5}, "ltdd.momentum_y must be a number in [0, 1], got 1.5"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -13,8 +13,35 @@ from ltdistill.runtime import keep_freed_memory
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one clear line, exit 2 (argparse prints usage first by default)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    """One clear line and exit 2 for a usage error (argparse prints usage first by default); no abbreviated flags,
+    and a mistyped flag is named, with the closest known one, before any 'required' complaint it causes
+    (`--ouput x` is not reported as a missing --out)."""
+
+    argv: list[str] = []  # the arguments being parsed, for error()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        Parser.argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(args, namespace)
+
+    def error(self, message: str):
+        import difflib
+
+        parser = self
+        for action in self._actions:  # the top-level parser reports a subcommand's unknown flags: use its options
+            if isinstance(action, argparse._SubParsersAction):
+                parser = next((action.choices[a] for a in Parser.argv if a in action.choices), self)
+        known = [s for s in parser._option_string_actions if s.startswith("--")]
+        caused_by_a_typo = message.startswith(("unrecognized arguments", "the following arguments are required"))
+        for token in (t.split("=", 1)[0] for t in Parser.argv if t.startswith("--") and caused_by_a_typo):
+            if known and token not in known:
+                close = difflib.get_close_matches(token, known, n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; see {parser.prog} --help"
+                message = f"unknown option {token}{hint}"
+                break
+        self.exit(2, f"{parser.prog}: error: {message}\n")
 
 
 def positive_int(text: str) -> int:
@@ -24,6 +51,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def learning_rate(text: str) -> float:
+    """A step size: a finite number > 0 (NaN trains a model to NaN that scores at chance; a negative one ascends)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -46,7 +84,7 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--profile", choices=["exp", "step"], default=None)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
-    p.add_argument("--class-order", default="natural", metavar="ORDER",
+    p.add_argument("--class-order", default=None, metavar="ORDER",
                    help="which class gets the most images: natural (class 0 the head), hard-tail (the hardest "
                         "classes the tail, as measured: datasets --rank-classes), easy-tail, random:SEED, or a "
                         "permutation head first, e.g. 3,1,0,2")
@@ -59,7 +97,7 @@ def data_from_args(args, dataset: str, imbalance: float | None, profile: str | N
     from ltdistill.data.longtail import load_longtail
 
     return load_longtail(dataset, imbalance, profile or "exp", args.data_seed, args.data_dir, holdout=args.holdout,
-                         class_order=args.class_order)
+                         class_order=args.class_order or "natural")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -101,7 +139,7 @@ def build_parser() -> Parser:
                    help="LTDD Expert Decoupling: representation experts, then classifier experts")
     x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
     x.add_argument("--maxnorm", default="0.1", help="MaxNorm threshold fraction for classifier experts, or 'off'")
-    x.add_argument("--lr", type=float, default=0.01, help="expert lr (lr_teacher)")
+    x.add_argument("--lr", type=learning_rate, default=0.01, help="expert lr (lr_teacher)")
     x.add_argument("--weight-decay", type=float, default=None,
                    help="default: 0 (standard), 5e-3 (decoupled representation experts)")
     x.add_argument("--model", default="convnet")
@@ -174,7 +212,7 @@ def build_parser() -> Parser:
     e.add_argument("--depth", type=positive_int, default=None)
     e.add_argument("--runs", type=positive_int, default=3)
     e.add_argument("--epochs", type=positive_int, default=None)
-    e.add_argument("--lr", type=float, default=None, help="default: the learned lr of the set, else 0.01")
+    e.add_argument("--lr", type=learning_rate, default=None, help="default: the learned lr of the set, else 0.01")
     e.add_argument("--batch-size", type=positive_int, default=256)
     e.add_argument("--teacher-from", default=None, metavar="ARTIFACT",
                    help="relabel with the teacher saved in another set (DD-Ranking's random baseline under a "
@@ -206,15 +244,11 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def ensure_writable_dir(directory: Path) -> None:
-    """Fail before hours of work, not after: create the directory and write a probe file (os.access cannot tell
-    for root, read-only mounts or a path through a regular file)."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".ltdistill-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise BadInput(f"cannot write to {directory}: {e.strerror or e}") from None
+    """Fail before hours of work, not after: safe_io.check_writable creates the directory and writes a small file
+    in it under a name no one can predict, so a link planted in the directory is never opened."""
+    from ltdistill.safe_io import check_writable
+
+    check_writable(directory)
 
 
 def check_output_dir(out: Path) -> None:
@@ -251,8 +285,8 @@ def rank_classes(args) -> int:
     from ltdistill.evaluate.hardness import rank_classes as measure
 
     json_path = Path(args.json) if args.json else None
-    if json_path is not None:
-        check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
+    if json_path is not None:  # a link at the name counts as a file: never written through, never replaced
+        check(not os.path.lexists(json_path), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
         ensure_writable_dir(json_path.parent)
     card = measure(args.rank_classes, protocol=args.protocol or "cpu", epochs=args.epochs, runs=args.runs,
                    data_dir=args.data_dir, device=resolve_device(args.device), progress=not args.no_progress)
@@ -260,9 +294,9 @@ def rank_classes(args) -> int:
     print("easiest to hardest: " + ", ".join(f"{names[c]} {100 * card['per_class_acc'][c]:.1f}"
                                              for c in card["easiest_first"]))
     if json_path is not None:
-        from ltdistill.synthetic import atomic_write_bytes
+        from ltdistill.safe_io import write_json
 
-        atomic_write_bytes(json_path, json.dumps(card, indent=2).encode())
+        write_json(json_path, card)
         print(f"wrote {json_path}")
     return 0
 
@@ -317,6 +351,7 @@ def cmd_distill(args) -> int:
     if imbalance_factor is not None:
         imbalance_factor = float(imbalance_factor)
         check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
+    args.class_order = args.class_order or run.get("class_order")  # the flag over the preset's [run] key
     data = data_from_args(args, settings["dataset"], imbalance_factor, settings["profile"])
     import dataclasses
 
@@ -348,7 +383,7 @@ def cmd_experts(args) -> int:
 
     from ltdistill import protocols
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
-    from ltdistill.synthetic import atomic_write_bytes
+    from ltdistill.safe_io import write_json
 
     shard = parse_shard(args.shard)
     out = Path(args.out)
@@ -375,7 +410,7 @@ def cmd_experts(args) -> int:
         cost = "" if r["train_seconds"] is None else f" ({r['train_seconds']:.0f} s of training)"
         print(f"{r['kind']} experts, final epoch: balanced {split} acc {100 * r['balanced_acc']:.1f}%{cost}, per class "
               + " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]))
-    atomic_write_bytes(out / "accuracy.json", json.dumps(report, indent=2).encode())
+    write_json(out / "accuracy.json", report)
     return 0
 
 
@@ -392,7 +427,8 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print(f"{result['training_set']} ({result.get('method')}), model {result['model']} {result['model_options']}, "
           f"{result['epochs']} epochs, {result['runs']} runs, lr {result['lr']:.4g}")
     on = " on the VALIDATION holdout" if result.get("split") == "val" else ""
-    print(f"balanced accuracy  {100 * bal['mean']:.2f} +- {100 * bal['std']:.2f}{on}")
+    spread = f" +- {100 * bal['std']:.2f}" if result["runs"] > 1 else " (one run: no spread)"
+    print(f"balanced accuracy  {100 * bal['mean']:.2f}{spread}{on}")
     print("many/medium/few    " + " / ".join("-" if result[k] is None else f"{100 * result[k]:.1f}"
                                               for k in ("many", "medium", "few")))
     print(f"class-acc std      {100 * result['class_acc_std']:.2f}")
@@ -436,8 +472,8 @@ def cmd_evaluate(args) -> int:
     from ltdistill.synthetic import SyntheticSet
 
     json_path = Path(args.json) if args.json else None
-    if json_path is not None:
-        check(not json_path.exists(), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
+    if json_path is not None:  # a link at the name counts as a file: never written through, never replaced
+        check(not os.path.lexists(json_path), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
         ensure_writable_dir(json_path.parent)
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     if runs_dir is not None:
@@ -481,11 +517,23 @@ def cmd_evaluate(args) -> int:
                   profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
                   split=args.split, holdout=data.holdout, class_order=data.class_order)
     print_summary(result, data.class_names)
-    if json_path is not None:
-        from ltdistill.synthetic import atomic_write_bytes
+    return 0 if json_path is None else write_result_json(json_path, result)
 
-        atomic_write_bytes(json_path, json.dumps(result, indent=2).encode())
-        print(f"wrote {json_path}")
+
+def write_result_json(path: Path, result: dict) -> int:
+    """Write an evaluation's metrics; when that fails at the end (the disk filled during the run, a link appeared at
+    the name), print them to stdout instead, so hours of evaluation are not lost, and exit 1 with one line."""
+    from ltdistill.safe_io import atomic_write_bytes, json_bytes
+
+    data = json_bytes(result)
+    try:
+        atomic_write_bytes(path, data)
+    except (OSError, BadInput) as e:
+        print(data.decode())
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        print(f"ltdistill: error: cannot write {path} ({reason}); its metrics are printed above", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
     return 0
 
 
@@ -512,12 +560,12 @@ def cmd_twostage(args) -> int:
 
     from ltdistill import models, protocols
     from ltdistill.data.longtail import load_longtail
-    from ltdistill.synthetic import atomic_write_bytes
+    from ltdistill.safe_io import write_json
     from ltdistill.train import TrainConfig, embed, train_model
     from ltdistill.twostage import evaluate_two_stage, find_groups
 
     json_path = Path(args.json) if args.json else None
-    check(json_path is None or not json_path.exists(), f"{args.json} exists; choose a new --json file")
+    check(json_path is None or not os.path.lexists(json_path), f"{args.json} exists; choose a new --json file")
     check(args.figure is None or not Path(args.figure).exists(), f"{args.figure} exists; choose a new --figure")
     device = resolve_device(args.device)
     synthetic, data = load_artifact_data(args.artifact, args.data_dir)
@@ -563,7 +611,7 @@ def cmd_twostage(args) -> int:
         tsne_panels(panels, data.class_names, {k: v["groups"] for k, v in groupings.items()}, Path(args.figure))
         print(f"wrote {args.figure}")
     if json_path is not None:
-        atomic_write_bytes(json_path, json.dumps(result, indent=2).encode())
+        write_json(json_path, result)
         print(f"wrote {json_path}")
     return 0
 

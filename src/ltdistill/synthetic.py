@@ -1,8 +1,9 @@
 """The SyntheticSet artifact: a directory with `synthetic.safetensors` (images float32 NCHW; labels int64 hard or
 float32 soft-label logits; optional learned lr) and `meta.json` (how it was made). Never pickle.
 
-Writing is atomic (temporary file + rename, meta.json last: its presence marks a complete artifact), refuses a
-directory that already holds a result, and refuses NaN/Inf content.
+Writing is atomic (temporary file + rename through safe_io, meta.json last: its presence marks a complete artifact),
+refuses a directory that already holds a result (a link at an artifact's name counts as one), and refuses NaN/Inf
+content; loading refuses NaN/Inf too, so a broken set is never trained on and scored.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch.utils.data import TensorDataset
 
 from ltdistill import __version__
 from ltdistill.errors import BadInput, Diverged
+from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, json_bytes
+
+__all__ = ["SyntheticSet", "atomic_save_tensors", "atomic_write_bytes", "holds_result", "git_revision"]
 
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
@@ -35,23 +39,10 @@ def git_revision() -> str | None:
         return None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
 def holds_result(directory: Path) -> bool:
-    return (directory / META).exists() or (directory / TENSORS).exists()
+    """Whether an artifact's file is there; a link at its name counts (lexists), so a planted link is refused up front
+    as a result would be, before any work."""
+    return any(os.path.lexists(directory / name) for name in (META, TENSORS))
 
 
 @dataclass
@@ -117,7 +108,7 @@ class SyntheticSet:
                                     out / TEACHER)
             meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
                     **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
-            atomic_write_bytes(out / META, json.dumps(meta, indent=2, default=float).encode())
+            atomic_write_bytes(out / META, json_bytes(meta))
         except OSError as e:
             raise BadInput(f"cannot write to {out}: {e.strerror or e}") from None
         return out
@@ -141,4 +132,14 @@ class SyntheticSet:
                 teacher = load_file(str(path / TEACHER))
             except (SafetensorError, OSError) as e:
                 raise BadInput(f"{path}: its meta.json names a teacher but {TEACHER} is unreadable ({e})") from None
+        refuse_non_finite(path, {**tensors, **{f"teacher {k}": v for k, v in (teacher or {}).items()}})
         return cls(tensors["images"], tensors["labels"], lr, meta, teacher)
+
+
+def refuse_non_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """A set holding NaN/Inf (images, labels, lr or teacher weights) trains a model to NaN that then scores as one
+    class: refused where it is read, never evaluated with a warning."""
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        names = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise BadInput(f"{path}: its {names} hold NaN/Inf (the run that made it diverged); distill it again")

@@ -83,7 +83,9 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     `checkpoint`: resumable training (evaluate/runstore.py PartialRun): `restore(model, optimizer, generator)` returns
     the epochs already done (their state loaded), `save(epochs_done, model, optimizer, generator)` runs after each
     epoch and writes when it chooses; every random draw goes through `generator`, so a resumed run equals an
-    unbroken one. Raises TrainingDiverged at the end of an epoch whose last loss is inf or NaN."""
+    unbroken one. Raises TrainingDiverged at the end of an epoch whose last loss is inf or NaN, and after the last
+    epoch when its final step left a weight non-finite (a loss is computed before its step: with lr NaN every loss
+    of a one-epoch run is finite and every weight after it NaN)."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
@@ -120,7 +122,15 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             raise TrainingDiverged(epoch + 1)
         if checkpoint is not None:
             checkpoint.save(epoch + 1, model, optimizer, generator)
+    if not all_finite(model.parameters()):
+        raise TrainingDiverged(config.epochs)
     return model
+
+
+def all_finite(tensors) -> bool:
+    """Whether every value of the tensors is finite, in one device sync."""
+    checks = [torch.isfinite(t).all() for t in tensors]
+    return bool(torch.stack(checks).all()) if checks else True
 
 
 @torch.no_grad()

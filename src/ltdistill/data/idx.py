@@ -4,6 +4,8 @@ dtype ndim, big-endian int32 dims, then the data)."""
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +19,59 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+MAX_IDX_BYTES = 2**30  # data bytes one IDX file may declare (MNIST's training images: 47 MB)
+MAX_IDX_DIMS = 4  # MNIST-style images (N, H, W) and labels (N,); 4 leaves room for a channel axis
+READ_CHUNK = 2**20
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file of unsigned bytes; a truncated or foreign file raises BadInput naming it."""
+    """Read one IDX file of unsigned bytes; a truncated, oversized or foreign file raises BadInput naming it.
+
+    The header is read from the stream first and the data after it incrementally, up to the size the header declares
+    plus one byte: a gzip bomb (1 MB inflating to gigabytes) costs at most the declared size, which is capped."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+            dims = read_idx_header(f, path)
+            size = math.prod(dims)
+            if size > MAX_IDX_BYTES:
+                raise BadInput(f"{path} declares {dims} = {size} bytes, more than the {MAX_IDX_BYTES} an IDX file "
+                               "may hold here (a corrupt header)")
+            data = read_at_most(f, size + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise BadInput(f"cannot read IDX file {path}: {e}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    if len(data) > size:
+        raise BadInput(f"{path} holds more data than its header declares ({size} bytes for {dims})")
+    if len(data) < size:
+        raise BadInput(f"{path} is truncated or corrupt: {len(data)} data bytes, expected {size} for {dims}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def read_idx_header(f, path: Path) -> list[int]:
+    """The dimensions an IDX header declares, read from the stream (magic 0x00 0x00 0x08 ndim, big-endian dims)."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08:
         raise BadInput(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    ndim = magic[3]
+    if not 1 <= ndim <= MAX_IDX_DIMS:
+        raise BadInput(f"{path} declares {ndim} dimensions; IDX images and labels have 1 to {MAX_IDX_DIMS}")
+    header = f.read(4 * ndim)
+    if len(header) < 4 * ndim:
         raise BadInput(f"{path} is truncated (header cut short)")
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = int(np.prod(dims)) if dims else 0
-    if len(data) - header != expected:
-        raise BadInput(f"{path} is truncated or corrupt: {len(data) - header} data bytes, "
-                       f"expected {expected} for {dims}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    return [int.from_bytes(header[4 * i: 4 * i + 4], "big") for i in range(ndim)]
+
+
+def read_at_most(f, limit: int) -> bytearray:
+    """Up to `limit` bytes of a stream, read a chunk at a time, so memory follows what the stream yields."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = f.read(min(READ_CHUNK, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def find_idx_file(dirs: list[Path], stem: str) -> Path | None:

@@ -62,7 +62,8 @@ def aggregate(runs: list[dict]) -> dict:
     lt = {k: np.array([r["lt_test"][k] for r in runs]) for k in runs[0]["lt_test"]}
     return {
         "balanced_acc": {"mean": float(bal.mean()), "std": float(bal.std())},
-        "per_class_acc": np.mean([r["per_class_acc"] for r in runs], axis=0).tolist(),
+        # dtype float: a class without test images is NaN, stored as null in a kept run (safe_io.json_bytes)
+        "per_class_acc": np.array([r["per_class_acc"] for r in runs], dtype=float).mean(axis=0).tolist(),
         "class_acc_std": mean("class_acc_std"),
         "many": mean("many"), "medium": mean("medium"), "few": mean("few"),
         "lt_test": {k: float(v.mean()) for k, v in lt.items()},

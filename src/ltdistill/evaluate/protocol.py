@@ -7,6 +7,7 @@ soft cross-entropy for soft labels, the method's learned lr when it learned one,
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -72,7 +73,10 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                           device: str = "cpu", progress: bool = True, teacher=None,
                           temperature: float | None = None, runs_dir: Path | None = None) -> dict:
     """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
-    them back instead of training again (evaluate/runstore.py)."""
+    them back instead of training again (evaluate/runstore.py). `lr` must be finite and > 0 (a set's learned lr is
+    checked here too): NaN trains every run to NaN, a negative lr ascends."""
+    if not (math.isfinite(lr) and lr > 0):
+        raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
     teacher_weights = teacher.state_dict() if teacher is not None else {}
     options = models.resolved_options(config.model, dict(config.model_options))  # the network, named in full

@@ -21,13 +21,16 @@ epoch 0, and ends where an unbroken run ends. The file goes when the run is kept
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from ltdistill.synthetic import atomic_write_bytes
+from ltdistill.errors import BadInput
+from ltdistill.safe_io import atomic_write_bytes, json_bytes
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
@@ -68,7 +71,7 @@ class RunStore:
         existing = self.read(seed)
         if self.directory is not None and not (isinstance(existing, dict) and existing.get("fingerprint") != self.key):
             self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.path(seed), json.dumps(record).encode())
+            keep_or_warn(self.path(seed), json_bytes(record, indent=None))
         self.partial(seed).discard()
         return record
 
@@ -110,9 +113,9 @@ class PartialRun:
                  "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                  "torch_rng": torch.get_rng_state()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}")
-        torch.save(state, tmp)
-        tmp.replace(self.path)
+        serialized = io.BytesIO()  # torch.save writes by name; safe_io writes through no planted link
+        torch.save(state, serialized)
+        keep_or_warn(self.path, serialized.getvalue())
         self.last_save = now
 
     def elapsed(self) -> float:
@@ -122,3 +125,13 @@ class PartialRun:
     def discard(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def keep_or_warn(path: Path, data: bytes) -> None:
+    """Keep a file a rerun would read back; when it cannot be written (a full disk, a link at its name), say so on
+    stderr and go on: the evaluation in memory is whole, only the resumability of that run is lost."""
+    try:
+        atomic_write_bytes(path, data)
+    except (OSError, BadInput) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        print(f"warning: cannot keep {path} ({reason}); the evaluation goes on without it", file=sys.stderr)

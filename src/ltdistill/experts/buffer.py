@@ -5,8 +5,10 @@ Each trajectory file holds `trajectory`, a float32 (epochs + 1, P) tensor: the e
 (LTDD Expert Decoupling) hold `rep_XXX` (representation experts) and `cls_XXX` (classifier experts, whose
 trajectory starts at the matching representation expert's final parameters and moves only the head).
 
-A trajectory file appears only by atomic rename, so a file present is complete; unfinished experts live in
-`.partial/` with their optimizer-free training state (experts use momentum-free SGD) and RNG state.
+A trajectory file appears only by atomic rename (safe_io: a fresh temporary file, removed when the write fails), so
+a file present is complete; unfinished experts live in `.partial/` with their optimizer-free training state (experts
+use momentum-free SGD) and RNG state. A write that fails (a full disk) is one line of BadInput, and the experts
+finished before it stay: the same command rerun resumes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 
 from ltdistill.errors import BadInput
-from ltdistill.synthetic import atomic_save_tensors, atomic_write_bytes
+from ltdistill.safe_io import atomic_save_tensors, write_json
 
 INDEX = "index.json"
 KINDS = ("standard", "rep", "cls")
@@ -50,7 +52,7 @@ class ExpertBuffer:
             return cls(path, existing)
         try:
             path.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(path / INDEX, json.dumps(index, indent=2).encode())
+            write_json(path / INDEX, index)
         except OSError as e:
             raise BadInput(f"cannot write to {path}: {e.strerror or e}") from None
         return cls(path, index)
@@ -105,7 +107,7 @@ class ExpertBuffer:
         tensors = {"trajectory": trajectory}
         if epoch_seconds is not None:
             tensors["epoch_seconds"] = torch.tensor(epoch_seconds, dtype=torch.float64)
-        atomic_save_tensors(tensors, trajectory_file(self.directory, kind, i))
+        write_tensors(tensors, trajectory_file(self.directory, kind, i))
 
     def check_matches(self, data_description: dict) -> None:
         """Refuse a buffer trained on another dataset, beta, profile or subsample."""
@@ -122,7 +124,7 @@ class ExpertBuffer:
     def save_partial(self, kind: str, i: int, tensors: dict[str, torch.Tensor]) -> None:
         path = self.partial_path(kind, i)
         path.parent.mkdir(exist_ok=True)
-        atomic_save_tensors(tensors, path)
+        write_tensors(tensors, path)
 
     def load_partial(self, kind: str, i: int) -> dict[str, torch.Tensor] | None:
         path = self.partial_path(kind, i)
@@ -135,3 +137,12 @@ class ExpertBuffer:
 
     def drop_partial(self, kind: str, i: int) -> None:
         self.partial_path(kind, i).unlink(missing_ok=True)
+
+
+def write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """atomic_save_tensors; a failure (a full disk) is one line that says what is kept and how to go on."""
+    try:
+        atomic_save_tensors(tensors, path)
+    except OSError as e:
+        raise BadInput(f"cannot write {path}: {e.strerror or e}; the experts finished before it are kept, "
+                       "rerun the same command to resume") from None

@@ -25,7 +25,7 @@ from ltdistill.synthetic import SyntheticSet
 
 @dataclass(frozen=True)
 class DATMConfig(MTTConfig):
-    iterations: Count = 10000
+    iterations: NonNegative = 10000
     syn_steps: Count = 80
     expert_epochs: Count = 2
     max_start_epoch: Count = 20  # T+

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
-from ltdistill.params import Count, Rate
+from ltdistill.params import Count, NonNegative, Rate
 from ltdistill.train import TrainConfig, train_model
 
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -37,7 +37,7 @@ LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15
 
 @dataclass(frozen=True)
 class DCConfig(RandomNetConfig):
-    iterations: Count = 1000
+    iterations: NonNegative = 1000
     lr_img: Rate = 0.1
     lr_net: Rate = 0.01  # SGD (momentum 0.5) lr of the network's inner training
     batch_train: Count = 256  # synthetic minibatch of the inner training

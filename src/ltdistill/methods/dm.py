@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import torch
 
 from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
-from ltdistill.params import Count, Rate
+from ltdistill.params import NonNegative, Rate
 
 
 @dataclass(frozen=True)
 class DMConfig(RandomNetConfig):
-    iterations: Count = 20000
+    iterations: NonNegative = 20000
     lr_img: Rate = 1.0
 
 

@@ -7,7 +7,10 @@ iteration, loss history, seconds per iteration and a fingerprint of the run's se
 with the same settings resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness
 flows through one torch.Generator whose state is saved); a checkpoint made with other settings is refused.
 Divergence: an iteration whose loss or gradients are not finite is skipped (nothing updated, counted in
-`skipped_nonfinite`); an update that makes a tensor non-finite is rolled back.
+`skipped_nonfinite`); an update that makes a tensor non-finite is rolled back (`rolled_back`). A run that skipped or
+rolled back more than MAX_SKIPPED_SHARE of its iterations did not distill what its settings say: it stops as soon
+as the share is out of reach (checkpoint kept) and ends with Diverged. A method's deliberate skips (DATM's loss
+threshold, `skipped_threshold`) do not count.
 Timing: the wall seconds of every iteration (the step and the update, not the checkpoint write) go into
 `iteration_seconds`, so a cost table can tell a steady per-iteration cost from a run that slows down; iterations
 restored from a checkpoint written before timing was recorded read None. A run begun on one device and resumed on
@@ -33,10 +36,12 @@ from safetensors.torch import load_file, safe_open
 from tqdm import tqdm
 
 from ltdistill import models
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, Diverged
 from ltdistill.synthetic import atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
+MAX_SKIPPED_SHARE = 0.2  # of a run's iterations, skipped as non-finite or rolled back, before it counts as diverged
+STEP_SIZE_FIELDS = ("lr_img", "lr_lr", "lr_y", "max_start_epoch", "syn_steps")  # what to lower when a run blows up
 
 
 def fingerprint(settings: dict) -> str:
@@ -146,9 +151,12 @@ def clear_checkpoint(workdir: str | Path) -> None:
 
 
 def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float | None],
-             checkpointer: Checkpointer | None = None, *, progress: bool = True, desc: str = "distill") -> None:
+             checkpointer: Checkpointer | None = None, *, progress: bool = True, desc: str = "distill",
+             max_unusable: float | None = None) -> None:
     """Run iterations state.iteration..iterations-1. `step(it)` accumulates gradients into the learnables and
-    returns the loss, or None when the method chose to skip this iteration (e.g. DATM's loss threshold)."""
+    returns the loss, or None when the method chose to skip this iteration (e.g. DATM's loss threshold).
+    `max_unusable`: stop early (after a checkpoint) once more iterations than this were skipped as non-finite or
+    rolled back; the caller decides what that means (run_synthesis: Diverged)."""
     if checkpointer is not None and checkpointer.restore(state):
         state.resumed_from = state.iteration
         if progress:
@@ -159,6 +167,10 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
     bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
                total=iterations)
     for it in bar:
+        if max_unusable is not None and unusable_iterations(state) > max_unusable:
+            if checkpointer is not None:
+                checkpointer.save(state)
+            break
         started = time.perf_counter()
         for item in state.learnables.values():
             item.optimizer.zero_grad(set_to_none=True)
@@ -194,9 +206,32 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     full = {"method": method.name, "config": dataclasses.asdict(method.config), "stem": models.convnet_stem(),
             **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
-    optimize(state, method.config.iterations, step, checkpointer, progress=progress, desc=method.name)
+    iterations = method.config.iterations
+    optimize(state, iterations, step, checkpointer, progress=progress, desc=method.name,
+             max_unusable=MAX_SKIPPED_SHARE * iterations)
+    check_skipped_share(method, state, iterations, workdir)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
             "iteration_devices": state.devices, **state.counters}
+
+
+def unusable_iterations(state: SynthesisState) -> int:
+    """Iterations that changed nothing because the numbers broke (not a method's deliberate skips)."""
+    return state.counters["skipped_nonfinite"] + state.counters["rolled_back"]
+
+
+def check_skipped_share(method, state: SynthesisState, iterations: int, workdir) -> None:
+    """Diverged when more than MAX_SKIPPED_SHARE of the run's iterations were skipped as non-finite or rolled back,
+    with what to change; the checkpoint stays (a rerun with the same settings says the same at once)."""
+    unusable = unusable_iterations(state)
+    if unusable <= MAX_SKIPPED_SHARE * iterations:
+        return
+    cfg = method.config
+    knobs = ", ".join(f"{f} (now {getattr(cfg, f)})" for f in STEP_SIZE_FIELDS if hasattr(cfg, f))
+    kept = f"its checkpoint is kept in {Path(workdir) / CHECKPOINT_DIR}; " if workdir is not None else ""
+    raise Diverged(f"{method.name} skipped {unusable} of the {state.iteration} iterations it ran as non-finite or "
+                   f"rolled back ({state.counters['skipped_nonfinite']} non-finite, {state.counters['rolled_back']} "
+                   f"rolled back; more than {MAX_SKIPPED_SHARE:.0%} of {iterations}): lower {knobs or 'its step sizes'}"
+                   f" and rerun with --restart ({kept}no artifact was written)")
 
 
 def device_name(device: torch.device) -> str:

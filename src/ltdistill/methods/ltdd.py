@@ -38,7 +38,7 @@ from ltdistill.synthetic import SyntheticSet
 
 @dataclass(frozen=True)
 class LTDDConfig:
-    iterations: Count = 10000
+    iterations: NonNegative = 10000
     n_rep: Count = 80  # N_rep: student steps on a representation-expert trajectory
     n_cls: Count = 80  # N_cls: student steps on a classifier-expert trajectory
     t_rep_min: NonNegative = 0  # T_rep^-: lowest start epoch on representation trajectories

@@ -17,13 +17,13 @@ from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import SynthesisState
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
-from ltdistill.params import Count, Rate, Weight
+from ltdistill.params import Count, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class MTTConfig:
-    iterations: Count = 5000
+    iterations: NonNegative = 5000
     syn_steps: Count = 20  # N: student steps per iteration
     expert_epochs: Count = 3  # M: target is M expert epochs after the start
     max_start_epoch: Count = 25  # T+: start epoch drawn from [0, T+)

@@ -21,13 +21,13 @@ from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
-from ltdistill.params import Count, ModelName, Rate
+from ltdistill.params import Count, ModelName, NonNegative, Rate
 from ltdistill.synthetic import SyntheticSet
 
 
 @dataclass(frozen=True)
 class RandomNetConfig:
-    iterations: Count = 1000
+    iterations: NonNegative = 1000
     lr_img: Rate = 0.1  # SGD (momentum 0.5) lr of the pixels
     batch_real: Count = 256  # real images of one class per matching step
     # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)

@@ -1,0 +1,136 @@
+"""Every file ltdistill writes goes through here: atomic, never through a link, JSON always valid.
+
+A write creates a temporary file with O_CREAT|O_EXCL|O_NOFOLLOW under a random name in the target directory (at a
+predictable name such as `.meta.json.tmp-<pid>`, a link planted in advance would redirect the write to its target),
+writes and fsyncs it, and renames it over the final name. A final name that exists as anything but a regular file (a
+symlink, a directory, a fifo) is refused with BadInput and nothing is written: we never create links, so one at our
+name is not ours, and replacing it would hide what was planted. The name is checked before the temporary file is
+made and again just before the rename; a link planted between the second check and the rename is replaced, not
+followed (rename acts on the name), so no write ever reaches a link's target. Any failure (a full disk) removes the
+temporary file before the error goes on.
+
+JSON: non-finite floats become null and the encoder runs with allow_nan=False, so no file holds a bare NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import numbers
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as serialize_tensors
+
+from ltdistill.errors import BadInput
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` by a fresh temporary file and a rename (see the module docstring)."""
+    path = Path(path)
+    refuse_non_regular(path)
+    fd, tmp = create_temp(path.parent, f".{path.name}.")
+    try:
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        refuse_non_regular(path)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
+                        metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file written through atomic_write_bytes: safetensors' save_file opens a path by name, so the
+    tensors are serialized in memory first (one extra copy of their bytes while writing)."""
+    data = serialize_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+    atomic_write_bytes(path, data)
+
+
+def json_bytes(obj, indent: int | None = 2) -> bytes:
+    """`obj` as JSON that every parser reads: NaN/Inf (floats, numpy or torch scalars) become null."""
+    return json.dumps(finite_or_null(obj), indent=indent, allow_nan=False, default=_plain_number).encode()
+
+
+def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
+    atomic_write_bytes(path, json_bytes(obj, indent))
+
+
+def check_writable(directory: str | os.PathLike) -> None:
+    """Fail before hours of work, not after: create the directory and write, fsync and remove a small file in it
+    (os.access cannot tell for root, a read-only mount, a full disk or a path through a regular file)."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = create_temp(directory, ".ltdistill-probe-")
+        try:
+            write_all(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise BadInput(f"cannot write to {directory}: {e.strerror or e}") from None
+
+
+def refuse_non_regular(path: Path) -> None:
+    """BadInput when `path` exists as anything but a regular file (it is absent or a file we may replace)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise BadInput(f"{path} is {kind}; refusing to write through or over it (nothing was written)")
+
+
+def create_temp(directory: Path, prefix: str) -> tuple[int, Path]:
+    """A new file under an unpredictable name, opened by this call alone (O_EXCL|O_NOFOLLOW: a link or a file
+    already there is never opened); mode 0o666 less the umask, like any file the user creates."""
+    for _ in range(16):
+        tmp = directory / f"{prefix}{secrets.token_hex(8)}.tmp"
+        try:
+            return os.open(tmp, _CREATE_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(directory))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def finite_or_null(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_null(v) for v in obj]
+    return obj
+
+
+def _plain_number(obj):
+    """json's `default` for what it cannot encode itself: numpy integers as ints, other numbers of numpy and torch
+    as floats (non-finite: null)."""
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    try:
+        value = float(obj)
+    except (TypeError, ValueError):
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable") from None
+    return value if math.isfinite(value) else None

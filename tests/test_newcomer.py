@@ -1,0 +1,34 @@
+"""What a new user meets first: usage errors that name the mistyped flag, spreads shown only where there is one."""
+
+import pytest
+
+from ltdistill.cli import main
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["distill", "--method", "random", "--dataset", "digits", "--ipc", "2", "--ouput", "x"],
+     "ltdistill distill: error: unknown option --ouput; did you mean --out?"),
+    (["evaluate", "--ful", "--dataset", "digits"],
+     "ltdistill evaluate: error: unknown option --ful; did you mean --full?"),
+    (["distill", "--meth", "random"], "did you mean --method?"),  # no abbreviations: --meth is not --method
+    (["bench", "--suite", "quick", "--out", "x", "--jbos", "2"], "did you mean --jobs?"),
+])
+def test_a_mistyped_flag_is_named_with_the_closest_known_one(argv, expected, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and len(err.splitlines()) == 1 and "required" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_evaluation_run_prints_no_spread_and_tables_show_none(capsys):
+    from ltdistill.cli import print_summary
+    from ltdistill.report.tables import accuracy
+
+    result = {"balanced_acc": {"mean": 0.5, "std": 0.0}, "lt_test": {"acc": 0.5, "precision": 0.5, "recall": 0.5,
+                                                                      "f1": 0.5},
+              "training_set": "x", "model": "convnet", "model_options": {}, "epochs": 1, "runs": 1, "lr": 0.01,
+              "many": 0.5, "medium": None, "few": 0.5, "class_acc_std": 0.0, "per_class_acc": [0.5, 0.5]}
+    print_summary(result, ["a", "b"])
+    assert "balanced accuracy  50.00 (one run: no spread)" in capsys.readouterr().out
+    assert accuracy(result) == "50.00" and accuracy({**result, "runs": 3}) == "50.00 ± 0.00"
