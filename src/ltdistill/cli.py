@@ -133,7 +133,8 @@ def build_parser() -> Parser:
 
     x = sub.add_parser("experts", help="train expert trajectories on the long-tailed set (resumable)")
     add_data_args(x)
-    x.add_argument("--num", type=positive_int, default=10, help="number of experts (papers: 100)")
+    x.add_argument("--num", "--num-experts", dest="num", type=positive_int, default=10,
+                   help="number of experts (papers: 100); under torchrun write --num-experts (torchrun reads --num)")
     x.add_argument("--epochs", type=positive_int, default=20, help="epochs per expert (MTT 50, LTDD 100)")
     x.add_argument("--decoupled", action="store_true",
                    help="LTDD Expert Decoupling: representation experts, then classifier experts")
@@ -385,7 +386,12 @@ def cmd_experts(args) -> int:
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
     from ltdistill.safe_io import write_json
 
-    shard = parse_shard(args.shard)
+    from ltdistill import distributed
+
+    here = distributed.world()
+    check(here.size == 1 or args.shard == "0/1", "--shard splits experts over separate commands; under torchrun the "
+          "ranks split them: give one or the other")
+    shard = (here.rank, here.size) if here.size > 1 else parse_shard(args.shard)
     out = Path(args.out)
     ensure_writable_dir(out)
     device = resolve_device(args.device)
@@ -398,7 +404,13 @@ def cmd_experts(args) -> int:
                           cls_epochs=args.cls_epochs, maxnorm=maxnorm, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
                           seed=args.seed or 0)
-    buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress)
+    if not here.main:
+        distributed.barrier()  # rank 0 writes the buffer's index first
+    buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
+                           opened=distributed.barrier if here.main else None)
+    distributed.barrier()  # every rank's experts are in the buffer
+    if not here.main:
+        return 0
     kinds = ["rep", "cls"] if config.decoupled else ["standard"]
     print(f"{out}: " + ", ".join(f"{len(buffer.finished(k))} {k} trajectories" for k in kinds))
     # with a holdout, the experts are judged on it: a tuning run never reads the test set
@@ -517,7 +529,10 @@ def cmd_evaluate(args) -> int:
                   profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
                   split=args.split, holdout=data.holdout, class_order=data.class_order)
     print_summary(result, data.class_names)
-    return 0 if json_path is None else write_result_json(json_path, result)
+    from ltdistill import distributed
+
+    main_rank = distributed.world().main  # every rank holds the gathered result; rank 0 writes it
+    return 0 if json_path is None or not main_rank else write_result_json(json_path, result)
 
 
 def write_result_json(path: Path, result: dict) -> int:
@@ -648,6 +663,7 @@ def main(argv: list[str] | None = None) -> int:
     from ltdistill.models import option_defaults
 
     try:
+        join_world(args)
         with option_defaults(stem=getattr(args, "convnet_stem", None)):
             return COMMANDS[args.command](args)
     except BadInput as e:
@@ -659,6 +675,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ltdistill: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from ltdistill import distributed
+
+        distributed.stop()
+
+
+DISTRIBUTED_COMMANDS = ("experts", "evaluate")  # what splits its work over the ranks of a torchrun launch
+
+
+def join_world(args):
+    """Under torchrun (WORLD_SIZE > 1): join the process group; ranks other than 0 print nothing and show no bar
+    (rank 0 alone writes the results). One process: nothing to do."""
+    from ltdistill import distributed
+
+    here = distributed.world()
+    if here.size == 1:
+        return here
+    check(args.command in DISTRIBUTED_COMMANDS, f"{args.command} does not split its work over processes yet; run it "
+          f"as one process (under torchrun: {', '.join(DISTRIBUTED_COMMANDS)})")
+    distributed.start(args.device)
+    args.device = distributed.local_device(args.device)
+    if not here.main:
+        args.no_progress = True
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's lifetime)
+    return here
 
 
 if __name__ == "__main__":

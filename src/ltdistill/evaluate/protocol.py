@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ltdistill import models
+from ltdistill import distributed, models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
@@ -87,7 +87,9 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                        "device": torch.device(device).type})
     store = RunStore(runs_dir, key)
     records, read_back = [], 0
-    for r in tqdm(range(config.runs), desc="evaluation runs", disable=not progress or config.runs == 1):
+    here = distributed.world()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
+    for r in tqdm(here.mine(list(range(config.runs))), desc="evaluation runs",
+                  disable=not progress or config.runs == 1):
         record = store.get(seed + r)
         if record is None:
             partial, start = store.partial(seed + r), time.perf_counter()
@@ -101,7 +103,11 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
             read_back += 1
             if progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
-        records.append(record)
+        records.append((r, record))
+    gathered = sorted((item for share in distributed.gather((records, read_back)) for item in share[0]),
+                      key=lambda item: item[0])
+    read_back = sum(share[1] for share in distributed.gather((records, read_back)))
+    records = [record for _, record in gathered]  # in run order, as one process has them
     result = aggregate([rec["metrics"] for rec in records])
     result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
     result.update(runs=config.runs, model=config.model, model_options=options,

@@ -148,8 +148,10 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
 
 
 def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[int, int] = (0, 1),
-                  device: str = "cpu", progress: bool = True) -> ExpertBuffer:
-    """Fill (or resume filling) an expert buffer; `shard=(k, n)` trains experts k, k+n, k+2n, ..."""
+                  device: str = "cpu", progress: bool = True, opened=None) -> ExpertBuffer:
+    """Fill (or resume filling) an expert buffer; `shard=(k, n)` trains experts k, k+n, k+2n, ... (a process of
+    `--shard k/n`, or rank k of n under torchrun); `opened()` is called once the buffer's index exists (the other
+    ranks of a torchrun launch wait for rank 0's)."""
     k, n = shard
     if not (0 <= k < n):
         raise BadInput(f"--shard must be k/n with 0 <= k < n, got {k}/{n}")
@@ -157,6 +159,8 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
         data = data.whitened(config.zca_eps)
     probe = make_model(config, data, "cpu")
     buffer = ExpertBuffer.create_or_open(out, buffer_index(config, data, probe))
+    if opened is not None:
+        opened()
     mine = [i for i in range(config.num_experts) if i % n == k]
     main_kind = "rep" if config.decoupled else "standard"
     per_expert = config.epochs + (config.cls_epochs if config.decoupled else 0)

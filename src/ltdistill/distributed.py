@@ -1,0 +1,85 @@
+"""Many processes on PyTorch's own engine: torch.distributed, launched by torchrun (no home-made launcher).
+
+`torchrun --nproc_per_node N ltdistill-cli ...` (or `python -m torch.distributed.run ... -m ltdistill.cli ...`)
+sets RANK, WORLD_SIZE, LOCAL_RANK and MASTER_ADDR/PORT; the command line reads them (`world()`), joins the group
+(`start`: nccl on GPUs, gloo on CPU, a timeout on every collective so a dead rank ends the job instead of hanging
+it) and splits its work over the ranks; rank 0 alone writes results and prints. One process is world (0, 1), and
+every function here is then a no-op, so single-process code paths are the same code.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ltdistill.errors import BadInput
+
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)  # a rank that died, or hangs, ends the job after this
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mine(self, items: list) -> list:
+        """This rank's share of `items`: every size-th one, from its rank (the shard rule of `experts --shard`)."""
+        return items[self.rank::self.size]
+
+
+def world() -> World:
+    """The world torchrun describes in the environment; one process without it."""
+    try:
+        rank, size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    except ValueError:
+        raise BadInput("RANK and WORLD_SIZE must be integers (torchrun sets them)") from None
+    if not 0 <= rank < size:
+        raise BadInput(f"RANK {rank} is not in [0, WORLD_SIZE {size})")
+    return World(rank, size)
+
+
+def start(device: str) -> World:
+    """Join the process group of a torchrun launch (a no-op for one process); on GPUs each rank takes the device of
+    its LOCAL_RANK."""
+    here = world()
+    if here.size == 1 or dist.is_initialized():
+        return here
+    on_gpu = str(device).startswith("cuda")
+    if on_gpu:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group("nccl" if on_gpu else "gloo", timeout=COLLECTIVE_TIMEOUT)
+    return here
+
+
+def stop() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def gather(obj) -> list:
+    """Every rank's `obj`, in rank order, on every rank (all_gather_object; [obj] for one process)."""
+    if not dist.is_initialized():
+        return [obj]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def local_device(device: str) -> str:
+    """The device string of this rank: cuda:LOCAL_RANK under a GPU launch, else `device` unchanged."""
+    if str(device) == "cuda" and world().size > 1:
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return device

@@ -1,0 +1,57 @@
+"""Under torchrun (2 CPU processes, gloo) the heavy commands split their work and give the one-process result:
+experts split over the ranks make the same buffer, evaluation runs split over the ranks the same JSON."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+CLI = str(Path(sys.executable).parent / "ltdistill")
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def one_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_experts_split_over_two_ranks_make_the_one_process_buffer(tmp_path):
+    common = ["experts", "--dataset", "digits", "--imbalance", "10", "--num-experts", "3", "--epochs", "2",
+              "--width", "4", "--no-progress"]
+    ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert ranks.stdout.count("3 standard trajectories") == 1  # rank 0 alone prints
+    assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
+    for i in range(3):
+        one, two = (load_file(tmp_path / d / f"standard_{i:03d}.safetensors")["trajectory"] for d in ("one", "two"))
+        assert torch.equal(one, two)
+    assert json.loads((tmp_path / "one" / "index.json").read_text()) == \
+        json.loads((tmp_path / "two" / "index.json").read_text())
+
+
+def test_evaluation_runs_split_over_two_ranks_give_the_one_process_json(tmp_path):
+    assert one_process("distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "3",
+                       "--out", "set", cwd=tmp_path).returncode == 0
+    common = ["evaluate", "set", "--runs", "3", "--epochs", "2", "--no-progress"]
+    ranks = torchrun(*common, "--json", "two.json", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process(*common, "--json", "one.json", cwd=tmp_path).returncode == 0
+    one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    assert one["per_run"] == two["per_run"] and one["balanced_acc"] == two["balanced_acc"]
+    assert len(one["per_run"]) == 3
+
+
+def test_a_command_that_does_not_split_its_work_says_so_under_torchrun(tmp_path):
+    ranks = torchrun("distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+                     "--out", "set", cwd=tmp_path)
+    assert ranks.returncode != 0 and "distill does not split its work over processes yet" in ranks.stderr
+    assert not (tmp_path / "set").exists()
