@@ -382,11 +382,9 @@ def parse_shard(text: str) -> tuple[int, int]:
 def cmd_experts(args) -> int:
     import dataclasses
 
-    from ltdistill import protocols
+    from ltdistill import distributed, protocols
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
     from ltdistill.safe_io import write_json
-
-    from ltdistill import distributed
 
     here = distributed.world()
     check(here.size == 1 or args.shard == "0/1", "--shard splits experts over separate commands; under torchrun the "
