@@ -130,13 +130,18 @@ def official_kl_batchmean_relation(student: torch.Tensor, teacher: torch.Tensor,
     return relabel_loss(student, teacher, temperature) / temperature**2 - entropy
 
 
-@pytest.mark.xfail(strict=True, reason="official relabel loss not implemented: SRe2L relabel_cifar.py:107-108,139-142 "
-                   "is KLDiv(batchmean) of log_softmax(s/30) vs softmax(t/30) without T^2; ltdistill train.py:45-50 "
-                   "relabel_loss is T^2 * soft CE (differs by T^2 and the teacher's entropy)")
 def test_relabel_loss_as_the_official_recipe_calls_it_equals_the_official_kl_batchmean():
+    """evaluate --recipe sre2l trains with train.kl_relabel_loss at T = 30 (relabel_cifar.py:107-108,139-142)."""
+    from ltdistill.evaluate.protocol import SRE2L_RECIPE
+    from ltdistill.train import kl_relabel_loss
+
     ref = official("relabel")
-    close(relabel_loss(INPUTS["student_logits"], INPUTS["teacher_logits"], ref["temperature"]),
-          ref["logits"]["loss"], what="relabel loss at T=30")
+    assert SRE2L_RECIPE["temperature"] == ref["temperature"] and SRE2L_RECIPE["relabel"] == "kl"
+    student = INPUTS["student_logits"].clone().requires_grad_(True)
+    loss = kl_relabel_loss(student, INPUTS["teacher_logits"], ref["temperature"])
+    close(loss, ref["logits"]["loss"], what="relabel loss at T=30")
+    grad, = torch.autograd.grad(loss, student)
+    close(grad, ref["logits"]["grad_student_logits"], what="d relabel loss / d student")
 
 
 def test_relabel_loss_is_t_squared_times_the_official_kl_plus_the_teacher_entropy():
@@ -181,6 +186,21 @@ def test_the_evaluation_teacher_equals_the_official_network_in_eval_mode():
 def test_the_evaluation_teacher_labels_a_batch_as_the_official_relabel_script_does():
     close(evaluation_teacher()(INPUTS["relabel_x"]), official("relabel")["networks"]["teacher_logits_train_mode"],
           what="teacher logits on the relabel batch")
+
+
+def test_under_the_sre2l_recipe_the_teacher_labels_a_batch_as_the_official_relabel_script_does():
+    from ltdistill.train import TrainConfig, train_model
+
+    teacher = evaluation_teacher()
+    student = network("convnet", "in")
+    x = INPUTS["relabel_x"]
+    config = TrainConfig(epochs=1, lr=1e-12, batch_size=len(x), augment=False, optimizer="adamw", relabel="kl",
+                         temperature=30.0, teacher_batch_stats=True)  # the recipe's teacher mode (SRE2L_RECIPE)
+    train_model(student, x, torch.zeros(len(x), dtype=torch.long), config, generator=torch.Generator(),
+                teacher=teacher)
+    assert teacher.training
+    fresh = evaluation_teacher().train()
+    close(fresh(x), official("relabel")["networks"]["teacher_logits_train_mode"], what="train-mode teacher logits")
 
 
 # ------------------------------------------------------------------------------------------- (c) DC, (d) DM

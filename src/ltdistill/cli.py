@@ -220,6 +220,9 @@ def build_parser() -> Parser:
                         "relabeling method's recipe)")
     e.add_argument("--split", choices=["test", "val"], default="test",
                    help="score on the test sets (default) or on the validation holdout (tuning; needs --holdout data)")
+    e.add_argument("--recipe", choices=["ltdistill", "sre2l"], default="ltdistill",
+                   help="how a set with a teacher is trained: ltdistill (the protocol of every set) or sre2l (SRe2L's "
+                        "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs)")
     e.add_argument("--labels", choices=["auto", "hard", "stored"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
@@ -508,9 +511,12 @@ def cmd_evaluate(args) -> int:
         options["width"] = args.width
     if args.depth is not None:
         options["depth"] = args.depth
+    from ltdistill.evaluate.protocol import SRE2L_EPOCHS
+
+    default_epochs = SRE2L_EPOCHS if args.recipe == "sre2l" else protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
-                        epochs=args.epochs or protocols.eval_epochs(protocol), lr=args.lr,
-                        batch_size=args.batch_size, labels=args.labels)
+                        epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
+                        labels=args.labels, recipe=args.recipe)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,

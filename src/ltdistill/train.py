@@ -3,12 +3,20 @@
 SGD with momentum and weight decay, DSA on every batch, lr x0.1 at half the epochs (the evaluation protocol of
 DC/DSA/DM/MTT/DATM/LTDD: utils.evaluate_synset), hard cross-entropy or soft cross-entropy against
 softmax(label logits / T) (DATM/LTDD's SoftCrossEntropy), instance-balanced or class-balanced sampling.
+
+The pieces of SRe2L's relabel recipe (VILA-Lab/SRe2L small_dataset/relabel_cifar.py) are options of the same loop:
+AdamW and a per-epoch cosine schedule (CosineAnnealingLR, T_max = epochs), RandomCrop(pad 4) + horizontal flip,
+mixup with lambda ~ Beta(0.8, 0.8) and the teacher run on the mixed batch, KL(batchmean) between
+log_softmax(student / T) and softmax(teacher / T) without the T^2 factor, and a teacher in training mode (the
+script never calls .eval(): batch statistics). evaluate/protocol.py's `recipe="sre2l"` sets them together.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,6 +37,13 @@ class TrainConfig:
     augment: bool = True  # DSA on every batch
     class_balanced: bool = False  # sample classes uniformly (for long-tailed training sets)
     temperature: float = 1.0  # soft labels: targets are softmax(logits / T)
+    optimizer: str = "sgd"  # "sgd" (momentum, weight_decay) | "adamw" (weight_decay; SRe2L's relabel)
+    schedule: str = "step"  # "step": lr_decay_at_half | "cosine": CosineAnnealingLR over the epochs, per epoch
+    augmentation: str = "dsa"  # "dsa" | "crop_flip": RandomCrop(pad 4, padded with crop_fill) + horizontal flip
+    crop_fill: tuple[float, ...] = (0.0,)  # per channel: a black pixel in normalized units (-mean / std)
+    mixup: float | None = None  # alpha of lambda ~ Beta(alpha, alpha) (SRe2L: 0.8); teacher runs only
+    relabel: str = "t2_soft_ce"  # teacher loss: "t2_soft_ce" (relabel_loss) | "kl" (KL batchmean, no T^2)
+    teacher_batch_stats: bool = False  # relabel with the teacher in training mode (SRe2L's script)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -48,6 +63,54 @@ def relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature
     gradient scale of plain CE, so the SGD lr of the protocol stays right."""
     target = F.softmax(teacher_logits / temperature, dim=1)
     return -(target * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature**2
+
+
+def kl_relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SRe2L's relabel loss: KLDivLoss(batchmean)(log_softmax(student / T), softmax(teacher / T)), no T^2
+    (relabel_cifar.py; equals relabel_loss / T^2 minus the teacher's entropy)."""
+    target = F.softmax(teacher_logits / temperature, dim=1)
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean")
+
+
+def crop_flip(x: torch.Tensor, fill: tuple[float, ...], generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """RandomCrop(size, padding=pad) + RandomHorizontalFlip, each image its own draw; the padding is `fill` per
+    channel (torchvision pads the uint8 image with 0 before normalizing: a black pixel)."""
+    n, c, h, w = x.shape
+    padded = x.new_empty(n, c, h + 2 * pad, w + 2 * pad)
+    padded[:] = torch.tensor(fill if len(fill) == c else fill[:1] * c, dtype=x.dtype, device=x.device)[None, :, None,
+                                                                                                      None]
+    padded[:, :, pad:pad + h, pad:pad + w] = x
+    dy, dx = (torch.randint(0, 2 * pad + 1, (n,), generator=generator) for _ in range(2))
+    flip = torch.rand(n, generator=generator) < 0.5
+    rows = (dy[:, None] + torch.arange(h)).to(x.device)
+    cols = (dx[:, None] + torch.arange(w)).to(x.device)
+    cols = torch.where(flip.to(x.device)[:, None], cols.flip(1), cols)
+    return padded[torch.arange(n, device=x.device)[:, None, None, None], torch.arange(c, device=x.device)[None, :, None,
+                  None], rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def mixup(x: torch.Tensor, alpha: float, generator: torch.Generator) -> torch.Tensor:
+    """lambda x + (1 - lambda) x[perm], lambda ~ Beta(alpha, alpha) once per batch (relabel_cifar.py mixup_data);
+    drawn through `generator`, so a run is seeded and resumable."""
+    lam = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator))).beta(alpha, alpha)
+    perm = torch.randperm(len(x), generator=generator).to(x.device)
+    return lam * x + (1 - lam) * x[perm]
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def set_epoch_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
+    """The schedule at the start of `epoch`: x0.1 from epochs // 2 (step), or 0.5 lr (1 + cos(pi epoch / E))."""
+    if config.schedule == "cosine":
+        for group in optimizer.param_groups:
+            group["lr"] = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+    elif config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
+        for group in optimizer.param_groups:
+            group["lr"] *= 0.1
 
 
 class TrainingDiverged(Diverged):
@@ -89,26 +152,28 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
-    optimizer = optimizer or torch.optim.SGD(params if params is not None else model.parameters(), lr=config.lr,
-                                momentum=config.momentum, weight_decay=config.weight_decay)
+    optimizer = optimizer or make_optimizer(params if params is not None else model.parameters(), config)
     start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
     model.train()
+    if teacher is not None and config.teacher_batch_stats:
+        teacher.train()
+    teacher_loss = kl_relabel_loss if config.relabel == "kl" else relabel_loss
     loss = None
     for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
                       total=config.epochs):
-        if config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
-            for group in optimizer.param_groups:
-                group["lr"] *= 0.1
+        set_epoch_lr(optimizer, config, epoch)
         order = batch_order(targets.cpu(), config.class_balanced, generator).to(device)
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             x = images[idx]
             if config.augment:
-                x = dsa(x, generator)
+                x = dsa(x, generator) if config.augmentation == "dsa" else crop_flip(x, config.crop_fill, generator)
             if teacher is not None:
+                if config.mixup is not None:
+                    x = mixup(x, config.mixup, generator)
                 with torch.no_grad():
                     teacher_logits = teacher(x)
-                loss = relabel_loss(model(x), teacher_logits, config.temperature)
+                loss = teacher_loss(model(x), teacher_logits, config.temperature)
             elif loss_fn is not None:
                 loss = loss_fn(model(x), targets[idx], epoch)
             else:

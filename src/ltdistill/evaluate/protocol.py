@@ -11,7 +11,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -40,6 +40,35 @@ class EvalConfig:
     temperature: float = 1.0
     labels: str = "auto"  # auto: the set's own regime (relabel with its teacher, else its soft or hard labels);
     #                       hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no teacher relabeling
+    recipe: str = "ltdistill"  # how a set with a teacher is trained: see RECIPES
+
+
+# How a relabeling set (one with a teacher) is trained. "ltdistill": the protocol of every other set (SGD 0.01,
+# momentum 0.9, x0.1 at half, DSA) with the teacher's logits on each augmented batch, T^2 x soft CE at the set's
+# temperature. "sre2l": SRe2L's official CIFAR relabel recipe (small_dataset/relabel_cifar.py and
+# relabel_cifar.sh): AdamW lr 1e-3 weight decay 0.01, cosine over the epochs, batch 128, RandomCrop(pad 4) + flip,
+# mixup Beta(0.8, 0.8) with the teacher on the mixed batch in training mode, KL(batchmean) at T = 30 without T^2,
+# 400 epochs (its script) unless --epochs says otherwise.
+RECIPES = ("ltdistill", "sre2l")
+SRE2L_RECIPE = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "batch_size": 128,
+                "augmentation": "crop_flip", "mixup": 0.8, "relabel": "kl", "temperature": 30.0,
+                "teacher_batch_stats": True}
+SRE2L_EPOCHS = 400
+
+
+def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature: float | None,
+                 teacher: bool) -> TrainConfig:
+    """The trainer's settings of one evaluation run: the protocol's, or a teacher set's recipe."""
+    base = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size, class_balanced=config.class_balanced,
+                       temperature=temperature if temperature is not None else config.temperature)
+    if config.recipe == "ltdistill":
+        return base
+    if not teacher:
+        raise BadInput(f"recipe {config.recipe!r} relabels with a teacher; this set has none (give --teacher-from "
+                       "a relabeling set, or --labels auto)")
+    black = tuple(-m / s for m, s in zip(data.mean, data.std, strict=True))
+    recipe = {**SRE2L_RECIPE, **({"lr": config.lr} if config.lr is not None else {})}
+    return replace(base, crop_fill=black, **recipe)
 
 
 LABEL_REGIMES = ("auto", "hard", "stored")
@@ -54,11 +83,9 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **dict(config.model_options)).to(device)
-    train_config = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size,
-                               class_balanced=config.class_balanced,
-                               temperature=temperature if temperature is not None else config.temperature)
+    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None)
     try:
-        train_model(model, images, targets, train_config, generator=generator, progress=progress, desc=desc,
+        train_model(model, images, targets, settings, generator=generator, progress=progress, desc=desc,
                     teacher=teacher, checkpoint=checkpoint)
         diverged = None
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
@@ -78,6 +105,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
+    if config.recipe == "ltdistill":  # keys of runs kept before recipes existed stay as they were
+        del per_run["recipe"]
     teacher_weights = teacher.state_dict() if teacher is not None else {}
     options = models.resolved_options(config.model, dict(config.model_options))  # the network, named in full
     key = fingerprint({"network": options, "train": [tensor_digest(images), tensor_digest(targets)],
@@ -110,7 +139,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     records = [record for _, record in gathered]  # in run order, as one process has them
     result = aggregate([rec["metrics"] for rec in records])
     result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
-    result.update(runs=config.runs, model=config.model, model_options=options,
+    result.update(runs=config.runs, model=config.model, model_options=options, recipe=config.recipe,
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
                   runs_read_back=read_back,
@@ -128,7 +157,9 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
         targets, regime = synthetic.hard_labels, "hard"
     elif config.labels == "auto" and synthetic.teacher is not None:
         teacher, temperature = load_teacher(synthetic, data, device)
-        regime = f"relabel (teacher on every augmented batch, T={temperature:g})"
+        if config.recipe == "sre2l":
+            temperature = SRE2L_RECIPE["temperature"]
+        regime = f"relabel (teacher on every augmented batch, T={temperature:g}, recipe {config.recipe})"
     else:
         regime = "soft (stored logits)" if synthetic.soft else "hard"
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,

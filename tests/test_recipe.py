@@ -1,0 +1,74 @@
+"""SRe2L's official relabel recipe as an evaluation option (evaluate --recipe sre2l; relabel_cifar.py)."""
+
+import math
+
+import pytest
+import torch
+
+from ltdistill import methods
+from ltdistill.errors import BadInput
+from ltdistill.evaluate import EvalConfig, evaluate_synthetic
+from ltdistill.evaluate.protocol import train_config
+from ltdistill.train import crop_flip, kl_relabel_loss, mixup, relabel_loss, set_epoch_lr
+
+
+def test_kl_relabel_loss_is_the_t2_loss_over_t2_less_the_teacher_entropy():
+    student, teacher = torch.randn(5, 4, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    t = 30.0
+    p = torch.softmax(teacher / t, 1)
+    entropy = -(p * p.log()).sum(1).mean()
+    assert torch.allclose(kl_relabel_loss(student, teacher, t), relabel_loss(student, teacher, t) / t**2 - entropy)
+
+
+def test_crop_flip_pads_with_the_fill_and_keeps_the_image_when_centred():
+    x = torch.arange(2 * 2 * 6 * 6, dtype=torch.float32).view(2, 2, 6, 6)
+    out = crop_flip(x, (-1.0, -2.0), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    padded = {float(v) for v in out.flatten()} - {float(v) for v in x.flatten()}
+    assert padded <= {-1.0, -2.0}
+    centred = crop_flip(x, (0.0,), torch.Generator().manual_seed(0), pad=0)  # no room to move: only flips
+    assert all(torch.equal(c, i) or torch.equal(c, i.flip(-1)) for c, i in zip(centred, x, strict=True))
+
+
+def test_mixup_is_a_convex_mix_of_the_batch_with_a_permutation_of_itself():
+    x = torch.eye(4).view(4, 1, 2, 2)
+    mixed = mixup(x, 0.8, torch.Generator().manual_seed(1))
+    assert torch.allclose(mixed.sum(dim=(1, 2, 3)), torch.ones(4))  # each row is lam * e_i + (1 - lam) * e_perm(i)
+    assert torch.equal(mixup(x, 0.8, torch.Generator().manual_seed(1)), mixed)  # seeded
+
+
+def test_the_cosine_schedule_is_torchs_cosine_annealing_per_epoch():
+    from ltdistill.train import TrainConfig
+
+    config = TrainConfig(epochs=10, lr=1e-3, optimizer="adamw", schedule="cosine")
+    model = torch.nn.Linear(2, 2)
+    ours = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    theirs = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(theirs, T_max=10)
+    for epoch in range(10):
+        set_epoch_lr(ours, config, epoch)
+        assert math.isclose(ours.param_groups[0]["lr"], theirs.param_groups[0]["lr"], rel_tol=1e-9)
+        theirs.step()
+        scheduler.step()
+
+
+def test_the_recipe_sets_the_official_settings_and_refuses_a_set_without_a_teacher(blob_data):
+    config = EvalConfig(model_options=(("width", 4), ("depth", 2)), runs=1, epochs=1, recipe="sre2l")
+    settings = train_config(config, blob_data, lr=0.01, temperature=4.0, teacher=True)
+    assert (settings.optimizer, settings.lr, settings.weight_decay, settings.schedule, settings.batch_size,
+            settings.mixup, settings.relabel, settings.temperature, settings.teacher_batch_stats) == \
+        ("adamw", 1e-3, 0.01, "cosine", 128, 0.8, "kl", 30.0, True)
+    assert settings.crop_fill == pytest.approx(tuple(-m / s for m, s in zip(blob_data.mean, blob_data.std, strict=True)))
+    random_set = methods.create("random").distill(blob_data, 2, progress=False)
+    with pytest.raises(BadInput, match="relabels with a teacher"):
+        evaluate_synthetic(random_set, blob_data, config, progress=False)
+
+
+def test_a_relabeling_set_evaluates_under_either_recipe_and_says_which(blob_data):
+    tiny = {"width": 4, "depth": 2, "epochs": 2, "iterations": 2}
+    synthetic = methods.create("sre2l", **tiny).distill(blob_data, 2, progress=False)
+    for recipe in ("ltdistill", "sre2l"):
+        config = EvalConfig(model_options=(("width", 4), ("depth", 2)), runs=1, epochs=2, recipe=recipe)
+        result = evaluate_synthetic(synthetic, blob_data, config, progress=False)
+        assert result["recipe"] == recipe and f"recipe {recipe}" in result["label_regime"]
+        assert 0 <= result["balanced_acc"]["mean"] <= 1
