@@ -58,7 +58,8 @@ def test_the_recipe_sets_the_official_settings_and_refuses_a_set_without_a_teach
     assert (settings.optimizer, settings.lr, settings.weight_decay, settings.schedule, settings.batch_size,
             settings.mixup, settings.relabel, settings.temperature, settings.teacher_batch_stats) == \
         ("adamw", 1e-3, 0.01, "cosine", 128, 0.8, "kl", 30.0, True)
-    assert settings.crop_fill == pytest.approx(tuple(-m / s for m, s in zip(blob_data.mean, blob_data.std, strict=True)))
+    black = tuple(-m / s for m, s in zip(blob_data.mean, blob_data.std, strict=True))
+    assert settings.crop_fill == pytest.approx(black)
     random_set = methods.create("random").distill(blob_data, 2, progress=False)
     with pytest.raises(BadInput, match="relabels with a teacher"):
         evaluate_synthetic(random_set, blob_data, config, progress=False)
