@@ -135,7 +135,7 @@ def fake_matching(monkeypatch, module, samplers: dict, data) -> None:
         def sampler(self, kind, name, high, span):
             return samplers[kind]
 
-        def run(self, method, state, step, *, ipc, seed, workdir, progress):
+        def run(self, method, state, step, *, ipc, seed, workdir, progress, make_set=None):
             return run_synthesis(method, state, step, settings={}, workdir=None, progress=False)
 
     monkeypatch.setattr(module, "Matching", FakeMatching)

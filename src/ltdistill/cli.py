@@ -162,6 +162,9 @@ def build_parser() -> Parser:
                    help="override one method config field (TOML value syntax), repeatable")
     d.add_argument("--out", required=True, help="output directory for the SyntheticSet")
     d.add_argument("--restart", action="store_true", help="discard a checkpoint left in --out by an earlier run")
+    d.add_argument("--keep-every", type=positive_int, default=None, metavar="K",
+                   help="keep the set every K iterations (iteration 0 too) in OUT/snapshots, as the reference code "
+                        "evaluates it during a run (evaluate --snapshots)")
     add_common(d)
 
     t = sub.add_parser("table", help="print a Markdown table of evaluation JSONs (evaluate --json outputs)")
@@ -227,6 +230,10 @@ def build_parser() -> Parser:
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
+    e.add_argument("--snapshots", action="store_true",
+                   help="also evaluate the sets kept along the run (distill --keep-every) and report the best of them "
+                        "beside the final set's: the reference code's protocol, optimistic since it selects on the "
+                        "test set")
     e.add_argument("--runs-dir", default=None, metavar="DIR",
                    help="keep each finished run in DIR, and a run in progress every 2 minutes; the same command run "
                         "again reads those back and trains only the rest (resume a long evaluation, e.g. the full-set "
@@ -367,7 +374,7 @@ def cmd_distill(args) -> int:
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
     synthetic = method.distill(data, settings["ipc"], experts=experts, seed=seed,
-                               progress=not args.no_progress, device=device, workdir=out)
+                               progress=not args.no_progress, device=device, workdir=out, keep_every=args.keep_every)
     synthetic.meta["protocol"] = protocol
     synthetic.save(out)
     clear_checkpoint(out)
@@ -451,6 +458,10 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     if stats:
         print(f"soft labels        own-class target prob {stats['own_class_prob']:.2f}, argmax = class for "
               f"{100 * stats['argmax_is_class']:.0f}% of the images")
+    best = result.get("best_of_snapshots")
+    if best:
+        print(f"best of {len(result['snapshots']) + 1} kept sets (iteration {best['iteration']}; optimistic: chosen on "
+              f"the test set, as the reference code reports)  {100 * best['balanced_acc']:.2f}")
     per_class = zip(class_names, result["per_class_acc"], strict=True)
     print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 
@@ -532,6 +543,12 @@ def cmd_evaluate(args) -> int:
     result.update(protocol=protocol, dataset=data.name, imbalance_factor=data.imbalance_factor,
                   profile=data.profile, train_counts=data.counts, class_names=list(data.class_names),
                   split=args.split, holdout=data.holdout, class_order=data.class_order)
+    if args.snapshots:
+        from ltdistill.evaluate.protocol import evaluate_snapshots
+
+        check(synthetic is not None, "--snapshots evaluates the sets kept in an artifact; give an artifact, not --full")
+        result.update(evaluate_snapshots(Path(args.artifact), result, data, config, seed=args.seed or 0,
+                                         device=device, progress=progress, runs_dir=runs_dir))
     print_summary(result, data.class_names)
     from ltdistill import distributed
 

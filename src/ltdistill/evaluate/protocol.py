@@ -174,6 +174,40 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     return result
 
 
+def evaluate_snapshots(artifact: Path, final: dict, data: LTDataset, config: EvalConfig, *, seed: int = 0,
+                       device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
+    """The reference code's protocol (MTT distill.py, DATM.py, LTDD DAM-ED_tesla.py evaluate the set every eval_it
+    iterations, iteration 0 included, and report the best): every set kept in <artifact>/snapshots evaluated as the
+    final one was (`final`, its result), and the best of them all. The best is chosen on the test set, so it is an
+    optimistic number, labelled as such; the final set's is the one ltdistill's tables report."""
+    from ltdistill.methods.loop import SNAPSHOT_DIR
+
+    folders = sorted((artifact / SNAPSHOT_DIR).glob("iteration_*"))
+    if not folders:
+        raise BadInput(f"{artifact} keeps no snapshots: distill it with --keep-every K")
+    rows = []
+    for folder in folders:
+        snapshot = SyntheticSet.load(folder)
+        if tuple(snapshot.images.shape[1:]) != tuple(data.train_x.shape[1:]):
+            raise BadInput(f"{folder}: its images do not fit {data.name}")
+        result = evaluate_synthetic(snapshot, data, config, seed=seed, device=device, progress=False,
+                                    runs_dir=runs_dir / folder.name if runs_dir is not None else None)
+        rows.append({"iteration": int(snapshot.meta.get("snapshot_iteration", -1)),
+                     "balanced_acc": result["balanced_acc"], "few": result["few"],
+                     "per_class_acc": result["per_class_acc"]})
+        if progress:
+            tqdm.write(f"snapshot at iteration {rows[-1]['iteration']}: balanced acc "
+                       f"{100 * result['balanced_acc']['mean']:.2f}")
+    last = int((final.get("distill") or {}).get("iterations") or max(r["iteration"] for r in rows))
+    candidates = [*rows, {"iteration": last, "balanced_acc": final["balanced_acc"]}]
+    best = max(candidates, key=lambda r: r["balanced_acc"]["mean"])
+    return {"snapshots": rows, "best_of_snapshots": {
+        "iteration": best["iteration"], "balanced_acc": best["balanced_acc"]["mean"],
+        "balanced_acc_std": best["balanced_acc"]["std"], "candidates": len(candidates),
+        "note": "best of the kept sets and the final one, chosen on the test set as the reference code reports: "
+                "optimistic"}}
+
+
 def distill_timing(meta: dict) -> dict:
     """An artifact's iteration count and what an iteration cost: wall seconds over the iterations the finishing
     process ran, and the loop's per-iteration timings summarized. For a run that changed device on a resume (a

@@ -42,11 +42,20 @@ class Method:
         """Every value checked against its field's declared type and constraint (ltdistill/params.py)."""
         self.config = self.Config(**check_fields(self.Config, config, self.name))
 
+    keep_every: int | None = None  # keep the set every so many iterations in workdir/snapshots (loop.Snapshots)
+    run_meta: dict = {}  # what every set of the run records (the final one, and the snapshots)
+
     def distill(self, data: LTDataset, ipc: int, *, experts=None, seed: int = 0, progress: bool = True,
-                device: str = "cpu", workdir=None) -> SyntheticSet:
-        """Validate, time and seed the run, then call the method's `_distill`."""
+                device: str = "cpu", workdir=None, keep_every: int | None = None) -> SyntheticSet:
+        """Validate, time and seed the run, then call the method's `_distill`; `keep_every`: snapshots of an
+        optimized set every so many iterations (iteration 0 too) in workdir/snapshots, for evaluate --snapshots."""
         if not isinstance(ipc, int) or ipc < 1:
             raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
+        if keep_every is not None and (not isinstance(keep_every, int) or keep_every < 1):
+            raise BadInput(f"keep_every must be an integer >= 1, got {keep_every!r}")
+        self.keep_every = keep_every
+        self.run_meta = {"method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),
+                         **data.describe(), "stem": models.convnet_stem(), "class_order": data.class_order}
         torch.manual_seed(seed)
         if str(device).startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(device)
@@ -54,17 +63,22 @@ class Method:
         synthetic = self._distill(data, ipc, experts=experts, seed=seed, progress=progress, device=device,
                                   workdir=workdir)
         synthetic.meta = {
-            "method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),
-            **data.describe(), "wall_time_s": time.perf_counter() - start,
+            **self.run_meta, "wall_time_s": time.perf_counter() - start,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if str(device).startswith("cuda") else None,
-            "host": host(), "stem": models.convnet_stem(), "class_order": data.class_order, **synthetic.meta,
+            "host": host(), **synthetic.meta,
         }
         return synthetic
 
     def _distill(self, data: LTDataset, ipc: int, *, experts, seed: int, progress: bool, device: str,
                  workdir) -> SyntheticSet:
         raise NotImplementedError
+
+
+def with_meta(synthetic: SyntheticSet, meta: dict) -> SyntheticSet:
+    """The set with the run's metadata (loss history, timings, counters) added to its own."""
+    synthetic.meta.update(meta)
+    return synthetic
 
 
 def per_class_quota(data: LTDataset, ipc: int, short_class: str) -> list[int]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method
+from ltdistill.methods.base import Method, with_meta
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.mtt import MTTConfig
@@ -73,8 +73,11 @@ class DATM(Method):
             loss = m.match(state, labels, start, target, cfg, dsa, syn_steps=cfg.syn_steps, skip_above=cfg.threshold)
             return None if cfg.threshold is not None and loss > cfg.threshold else loss
 
-        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
-        final_labels = state["labels"].detach().cpu() if cfg.soft_labels else classes
-        return SyntheticSet(state["images"].detach().cpu(), final_labels, lr=state["lr"].item(),
-                            meta={"distinct_per_class": distinct, "classes": classes.tolist(),
-                                  "labels_without_correct_expert": unlabeled, **meta})
+        def make_set():
+            final_labels = state["labels"].detach().cpu() if cfg.soft_labels else classes
+            return SyntheticSet(state["images"].detach().cpu(), final_labels, lr=state["lr"].item(),
+                                meta={"distinct_per_class": distinct, "classes": classes.tolist(),
+                                      "labels_without_correct_expert": unlabeled})
+
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress, make_set=make_set)
+        return with_meta(make_set(), meta)

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from ltdistill import models
 from ltdistill.errors import BadInput, Diverged
-from ltdistill.synthetic import atomic_save_tensors
+from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
 MAX_SKIPPED_SHARE = 0.2  # of a run's iterations, skipped as non-finite or rolled back, before it counts as diverged
@@ -150,13 +150,38 @@ def clear_checkpoint(workdir: str | Path) -> None:
     shutil.rmtree(Path(workdir) / CHECKPOINT_DIR, ignore_errors=True)
 
 
+SNAPSHOT_DIR = "snapshots"
+
+
+class Snapshots:
+    """The set every `every` iterations, iteration 0 included, as SyntheticSet directories
+    <workdir>/snapshots/iteration_NNNNNN: what the reference code evaluates during a run (LTDD DAM-ED_tesla.py,
+    DATM.py and MTT distill.py evaluate the set every eval_it iterations and report the best), for
+    `evaluate --snapshots`. Written as the run passes them, kept across a resume."""
+
+    def __init__(self, workdir, every: int | None, make_set: Callable[[], SyntheticSet] | None, meta: dict):
+        self.folder = Path(workdir) / SNAPSHOT_DIR if workdir is not None and every and make_set else None
+        self.every, self.make_set, self.meta = every, make_set, meta
+
+    def __call__(self, iteration: int) -> None:
+        if self.folder is None or iteration % self.every:
+            return
+        target = self.folder / f"iteration_{iteration:06d}"
+        if (target / "meta.json").exists():
+            return
+        snapshot = self.make_set()
+        snapshot.meta = {**self.meta, **snapshot.meta, "snapshot_iteration": iteration}
+        snapshot.save(target)
+
+
 def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float | None],
              checkpointer: Checkpointer | None = None, *, progress: bool = True, desc: str = "distill",
-             max_unusable: float | None = None) -> None:
+             max_unusable: float | None = None, after=None) -> None:
     """Run iterations state.iteration..iterations-1. `step(it)` accumulates gradients into the learnables and
     returns the loss, or None when the method chose to skip this iteration (e.g. DATM's loss threshold).
     `max_unusable`: stop early (after a checkpoint) once more iterations than this were skipped as non-finite or
-    rolled back; the caller decides what that means (run_synthesis: Diverged)."""
+    rolled back; the caller decides what that means (run_synthesis: Diverged). `after(iteration)` runs before the
+    first iteration and after each one (Snapshots)."""
     if checkpointer is not None and checkpointer.restore(state):
         state.resumed_from = state.iteration
         if progress:
@@ -164,6 +189,8 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
     here = device_name(next(iter(state.learnables.values())).tensor.device) if state.learnables else "cpu"
     if not state.devices or state.devices[-1][1] != here:
         state.devices.append([state.iteration, here])
+    if after is not None:
+        after(state.iteration)  # iteration 0: the initial set, as the reference evaluates it
     bar = tqdm(range(state.iteration, iterations), desc=desc, disable=not progress, initial=state.iteration,
                total=iterations)
     for it in bar:
@@ -197,18 +224,23 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
             bar.set_postfix(loss=f"{loss:.4f}")
         if checkpointer is not None and (state.iteration % checkpointer.every == 0 or state.iteration == iterations):
             checkpointer.save(state)
+        if after is not None:
+            after(state.iteration)
 
 
 def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | None], *, settings: dict,
-                  workdir, progress: bool) -> dict:
+                  workdir, progress: bool, make_set: Callable[[], SyntheticSet] | None = None) -> dict:
     """Optimize `method.config.iterations` iterations with checkpoints in workdir (resumed when settings match);
-    return the metadata every optimization-based artifact records."""
+    return the metadata every optimization-based artifact records. With `make_set` (the set as the state stands)
+    and the method's `keep_every` (distill --keep-every), snapshots of the set are kept along the way."""
     full = {"method": method.name, "config": dataclasses.asdict(method.config), "stem": models.convnet_stem(),
             **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     iterations = method.config.iterations
+    snapshots = Snapshots(workdir, getattr(method, "keep_every", None), make_set,
+                          getattr(method, "run_meta", {}))
     optimize(state, iterations, step, checkpointer, progress=progress, desc=method.name,
-             max_unusable=MAX_SKIPPED_SHARE * iterations)
+             max_unusable=MAX_SKIPPED_SHARE * iterations, after=snapshots)
     check_skipped_share(method, state, iterations, workdir)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
             "iteration_devices": state.devices, **state.counters}

@@ -28,7 +28,7 @@ import torch
 
 from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput
-from ltdistill.methods.base import Method
+from ltdistill.methods.base import Method, with_meta
 from ltdistill.methods.init import correct_per_class, expert_soft_labels
 from ltdistill.methods.loop import Learnable, SynthesisState
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
@@ -137,8 +137,12 @@ class LTDD(Method):
                                                  trainable=head, weight=cfg.lambda_cls)
             return loss
 
-        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
-        return SyntheticSet(state["images"].detach().cpu(), state["labels"].detach().cpu(), lr=state["lr"].item(),
-                            meta={"distinct_per_class": distinct, "classes": classes.tolist(),
-                                  "labels_without_correct_expert": unlabeled, **meta})
+        def make_set():
+            meta = {"distinct_per_class": distinct, "classes": classes.tolist(),
+                    "labels_without_correct_expert": unlabeled}
+            return SyntheticSet(state["images"].detach().cpu(), state["labels"].detach().cpu(),
+                                lr=state["lr"].item(), meta=meta)
+
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress, make_set=make_set)
+        return with_meta(make_set(), meta)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method
+from ltdistill.methods.base import Method, with_meta
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import SynthesisState
 from ltdistill.methods.trajectory import Matching, pixels_and_lr
@@ -54,6 +54,9 @@ class MTT(Method):
             start, target = sampler.sample(0, cfg.max_start_epoch, cfg.expert_epochs)
             return m.match(state, labels, start, target, cfg, dsa, syn_steps=cfg.syn_steps)
 
-        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress)
-        return SyntheticSet(state["images"].detach().cpu(), labels.cpu(), lr=state["lr"].item(),
-                            meta={"distinct_per_class": distinct, **meta})
+        def make_set():
+            return SyntheticSet(state["images"].detach().cpu(), labels.cpu(), lr=state["lr"].item(),
+                                meta={"distinct_per_class": distinct})
+
+        meta = m.run(self, state, step, ipc=ipc, seed=seed, workdir=workdir, progress=progress, make_set=make_set)
+        return with_meta(make_set(), meta)

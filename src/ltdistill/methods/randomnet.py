@@ -18,7 +18,7 @@ import torch
 
 from ltdistill import models
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method
+from ltdistill.methods.base import Method, with_meta
 from ltdistill.methods.init import real_per_class
 from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
 from ltdistill.params import Count, ModelName, NonNegative, Rate
@@ -86,10 +86,13 @@ class RandomNetMethod(Method):
         state = SynthesisState({"images": Learnable(images.to(device), cfg.lr_img, 0.5)}, generator)
         ctx = Context(self, data, ipc, labels.to(device), generator, device)
         settings = {"ipc": ipc, "seed": seed, "data": data.describe()}
+        def make_set():
+            return SyntheticSet(state["images"].detach().cpu(), labels,
+                                meta={"distinct_per_class": distinct if cfg.init == "real" else None})
+
         meta = run_synthesis(self, state, self.make_step(ctx, state), settings=settings, workdir=workdir,
-                             progress=progress)
-        return SyntheticSet(state["images"].detach().cpu(), labels,
-                            meta={"distinct_per_class": distinct if cfg.init == "real" else None, **meta})
+                             progress=progress, make_set=make_set)
+        return with_meta(make_set(), meta)
 
     def make_step(self, ctx: Context, state: SynthesisState):
         raise NotImplementedError

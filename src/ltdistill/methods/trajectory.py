@@ -261,10 +261,11 @@ class Matching:
                                 syn_steps=syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=self.generator,
                                 gradient=cfg.gradient, **options)
 
-    def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool) -> dict:
+    def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool, make_set=None) -> dict:
         """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""
         settings = {"ipc": ipc, "seed": seed, "data": self.data.describe(), "experts": str(self.buffer.directory)}
-        meta = run_synthesis(method, state, step, settings=settings, workdir=workdir, progress=progress)
+        meta = run_synthesis(method, state, step, settings=settings, workdir=workdir, progress=progress,
+                             make_set=make_set)
         return {"zca_eps": self.data.zca_eps, **meta}
 
 
