@@ -226,9 +226,10 @@ def build_parser() -> Parser:
     e.add_argument("--recipe", choices=["ltdistill", "sre2l"], default="ltdistill",
                    help="how a set with a teacher is trained: ltdistill (the protocol of every set) or sre2l (SRe2L's "
                         "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs)")
-    e.add_argument("--labels", choices=["auto", "hard", "stored"], default="auto",
+    e.add_argument("--labels", choices=["auto", "hard", "stored", "adsa"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
-                        "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher")
+                        "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher; adsa: "
+                        "its own regime with ADSA's soft-label calibration (labels/adsa.py)")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
     e.add_argument("--snapshots", action="store_true",
                    help="also evaluate the sets kept along the run (distill --keep-every) and report the best of them "

@@ -71,7 +71,7 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
     return replace(base, crop_fill=black, **recipe)
 
 
-LABEL_REGIMES = ("auto", "hard", "stored")
+LABEL_REGIMES = ("auto", "hard", "stored", "adsa")  # adsa: the set's own regime with ADSA-calibrated labels
 
 
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
@@ -152,8 +152,11 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
     if config.labels not in LABEL_REGIMES:
         raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
-    targets, teacher, temperature = synthetic.labels, None, None
-    if config.labels == "hard":
+    targets, teacher, temperature, calibration = synthetic.labels, None, None, None
+    if config.labels == "adsa":
+        synthetic, teacher, temperature, calibration, regime = adsa_calibrated(synthetic, data, config, device)
+        targets = synthetic.labels
+    elif config.labels == "hard":
         targets, regime = synthetic.hard_labels, "hard"
     elif config.labels == "auto" and synthetic.teacher is not None:
         teacher, temperature = load_teacher(synthetic, data, device)
@@ -165,6 +168,8 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
                                    progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir)
     result["label_regime"] = regime
+    if calibration is not None:
+        result["label_calibration"] = calibration.as_dict()
     meta = synthetic.meta
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),
@@ -172,6 +177,27 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
                            "host": meta.get("host"), "config": meta.get("config"), **distill_timing(meta)})
     return result
+
+
+def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, device: str):
+    """--labels adsa (labels/adsa.py): a teacher set's teacher wrapped to calibrate every batch's logits, a soft-label
+    set's stored logits calibrated; tau* measured on the set itself at the temperature the labels are trained at.
+    Returns (set, teacher, temperature, calibration, regime)."""
+    from ltdistill.labels import adsa
+
+    if synthetic.teacher is not None:
+        teacher, temperature = load_teacher(synthetic, data, device)
+        if config.recipe == "sre2l":
+            temperature = SRE2L_RECIPE["temperature"]
+        calibration = adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=temperature),
+                                            teacher=teacher)
+        return (synthetic, adsa.CalibratedTeacher(teacher, calibration), temperature, calibration,
+                f"relabel, ADSA-calibrated (tau {calibration.tau:g}, T={temperature:g}, recipe {config.recipe})")
+    if not synthetic.soft:
+        raise BadInput("--labels adsa calibrates soft labels or a relabeling teacher; this set has hard labels only")
+    calibration = adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=config.temperature))
+    return (adsa.calibrated_set(synthetic, calibration), None, None, calibration,
+            f"soft (stored logits), ADSA-calibrated (tau {calibration.tau:g})")
 
 
 def evaluate_snapshots(artifact: Path, final: dict, data: LTDataset, config: EvalConfig, *, seed: int = 0,
