@@ -167,3 +167,16 @@ def test_a_shared_model_cache_serves_other_runs_without_retraining(blob_data, tm
     with pytest.raises(pytest.fail.Exception, match="retrained"):
         methods.create("unilevel", model_cache=cache, **{**TINY, "epochs": 5}).distill(blob_data, 2, seed=3,
                                                                                          progress=False)
+
+
+def test_every_recovery_evaluation_reports_the_accuracy_of_the_models_that_label_it(blob_data):
+    """The ceiling relabeling puts on a set is in its meta (observer and teacher as trained) and in its evaluation
+    (the teacher as evaluated), on the balanced test set."""
+    s = methods.create("unilevel", **TINY).distill(blob_data, 2, seed=0, progress=False)
+    assert set(s.meta["models_accuracy"]) == {"observer", "teacher"}
+    teacher = s.meta["models_accuracy"]["teacher"]
+    assert len(teacher["per_class_acc"]) == 4 and 0 <= teacher["balanced_acc"] <= 1
+    result = evaluate_synthetic(s, blob_data, EVAL, progress=False)
+    assert result["models_accuracy"]["teacher (as evaluated)"]["balanced_acc"] == pytest.approx(
+        teacher["balanced_acc"])  # the stored teacher is the trained one
+    assert "observer" in result["models_accuracy"]

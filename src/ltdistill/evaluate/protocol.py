@@ -170,6 +170,11 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     result["label_regime"] = regime
     if calibration is not None:
         result["label_calibration"] = calibration.as_dict()
+    if synthetic.teacher is not None:  # the ceiling relabeling puts on the set, beside what it reached
+        from ltdistill.methods.recovery import model_accuracy
+
+        result["models_accuracy"] = {**synthetic.meta.get("models_accuracy", {}), "teacher (as evaluated)":
+                                     model_accuracy(load_teacher(synthetic, data, device)[0], data)}
     meta = synthetic.meta
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.params import Count, ModelName, NonNegative, Rate, Weight
-from ltdistill.train import TrainConfig, train_model
+from ltdistill.train import TrainConfig, predict, train_model
 
 REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
 
@@ -283,6 +283,17 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
                                 seed=seed, device=device, progress=progress, desc=role)
 
     return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
+
+
+def model_accuracy(model: nn.Module, data) -> dict:
+    """Balanced and per-class accuracy of an observer / teacher on the balanced test set (the validation holdout for
+    a tuning run): the ceiling relabeling puts on a set, recorded with it."""
+    from ltdistill.evaluate.metrics import per_class_accuracy
+
+    scored = data.validation() if data.holdout else data
+    per_class = per_class_accuracy(scored.test_y.numpy(), predict(model, scored.test_x).numpy(), data.num_classes)
+    return {"balanced_acc": float(per_class.mean()), "per_class_acc": per_class.tolist(),
+            "split": "validation" if data.holdout else "test"}
 
 
 def class_major_layout(num_classes: int, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:

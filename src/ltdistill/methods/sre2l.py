@@ -22,6 +22,7 @@ from ltdistill.methods.recovery import (
     RecoveryConfig,
     class_major_layout,
     logits_of,
+    model_accuracy,
     network_options,
     pixel_range,
     recover_recorded,
@@ -57,5 +58,6 @@ class SRe2L(Method):
         options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
             "classes": classes.tolist(), **record, "models_seconds": models_seconds, "label_regime": "relabel",
-            "teacher": teacher_meta(cfg.model, options, cfg.temperature)},
+            "teacher": teacher_meta(cfg.model, options, cfg.temperature),
+            "models_accuracy": {"squeezed model (observer and teacher)": model_accuracy(model, data)}},
             teacher=model.state_dict())

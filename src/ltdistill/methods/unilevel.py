@@ -43,6 +43,7 @@ from ltdistill.methods.recovery import (
     RecoveryConfig,
     class_major_layout,
     logits_of,
+    model_accuracy,
     network_options,
     pixel_range,
     recalibrate_bn,
@@ -136,6 +137,7 @@ class Unilevel(Method):
         observer = trained_classifier(data, cfg, model=cfg.model, seed=seed, role="observer", **common)
         teacher = trained_classifier(data, cfg, model=cfg.teacher_model, seed=seed + 1, role="teacher", **common)
         models_seconds = time.perf_counter() - started  # trained here, or loaded from a checkpoint / model_cache
+        accuracy = {"observer": model_accuracy(observer, data), "teacher": model_accuracy(teacher, data)}
         if cfg.recalibration != "off":
             recalibrate_bn(observer, data.train_x, data.train_y, data.num_classes, mode=cfg.recalibration)
         generator = torch.Generator().manual_seed(seed)
@@ -146,7 +148,8 @@ class Unilevel(Method):
         options = network_options(cfg.teacher_model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(teacher, images), meta={
             "classes": classes.tolist(), **record, "models_seconds": models_seconds, "label_regime": "relabel",
-            "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature)},
+            "distinct_per_class": distinct, "teacher": teacher_meta(cfg.teacher_model, options, cfg.temperature),
+            "models_accuracy": accuracy},
             teacher=teacher.state_dict())
 
     def _initial_images(self, data, ipc, teacher, generator, device):
