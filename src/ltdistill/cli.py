@@ -461,8 +461,8 @@ def print_summary(result: dict, class_names: list[str]) -> None:
               f"{100 * stats['argmax_is_class']:.0f}% of the images")
     labelers = result.get("models_accuracy")
     if labelers:
-        print("labeling models      " + ", ".join(f"{name} {100 * m['balanced_acc']:.1f}" for name, m in labelers.items())
-              + " (balanced acc: the ceiling its relabeling sets)")
+        accuracies = ", ".join(f"{name} {100 * m['balanced_acc']:.1f}" for name, m in labelers.items())
+        print(f"labeling models      {accuracies} (balanced acc: the ceiling its relabeling sets)")
     best = result.get("best_of_snapshots")
     if best:
         print(f"best of {len(result['snapshots']) + 1} kept sets (iteration {best['iteration']}; optimistic: chosen on "
