@@ -180,3 +180,20 @@ def test_every_recovery_evaluation_reports_the_accuracy_of_the_models_that_label
     assert result["models_accuracy"]["teacher (as evaluated)"]["balanced_acc"] == pytest.approx(
         teacher["balanced_acc"])  # the stored teacher is the trained one
     assert "observer" in result["models_accuracy"]
+
+
+def test_the_debias_curriculum_weighted_term_divides_by_the_weight_sum_or_as_glmc_by_the_batch():
+    from ltdistill.methods.recovery import remedy_loss
+
+    counts, epochs = [100, 30, 10, 3, 1], 10
+    y = torch.tensor([0] * 20 + [1] * 6 + [2] * 2 + [3])
+    logits = torch.randn(len(y), 5, generator=torch.Generator().manual_seed(0))
+    w = torch.tensor(counts, dtype=torch.float).pow(-1)
+    w = w / w.mean()  # mean-one class weights (GLMC)
+    per_sample = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    at_end = epochs  # a = 1: the weighted term alone
+    glmc = remedy_loss("debias_curriculum", counts, epochs, scaling="batch")(logits, y, at_end)
+    assert torch.allclose(glmc, (w[y] * per_sample).sum() / len(y))
+    ours = remedy_loss("debias_curriculum", counts, epochs)(logits, y, at_end)
+    assert torch.allclose(ours, (w[y] * per_sample).sum() / w[y].sum()) and ours > 5 * glmc  # head-heavy batch
+    assert methods.create("unilevel", remedy_scaling="batch").config.remedy_scaling == "batch"

@@ -53,11 +53,15 @@ class RecoveryConfig:
     #                                 own checkpoint directory only. Results do not depend on it.
 
 
-def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0):
+def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0, scaling: str = "weight_sum"):
     """The training loss of observer/teacher on long-tailed data, or None for plain CE.
     - balanced_softmax (Ren et al., NeurIPS 2020): CE(logits + log prior), i.e. logit adjustment at training;
     - debias_curriculum (the uni-level paper's L_debias, from GLMC): (1 - a) CE + a CE weighted by n_c^-q, with
-      a = (epoch / epochs)^2, so training starts instance-balanced and ends tail-weighted."""
+      a = (epoch / epochs)^2, so training starts instance-balanced and ends tail-weighted. The weights have mean 1
+      over classes; `scaling` says what the weighted term divides by: "weight_sum", sum_i w_{y_i} over the batch
+      (F.cross_entropy(weight=w)'s mean), or "batch", the batch size, as GLMC does (ynu-yangpeng/GLMC Trainer.py:
+      mean-one weights, loss summed and divided by the batch size). A head-heavy batch has a small weight sum, so
+      "weight_sum" makes the term several times larger than GLMC's (fidelity audit: ~6x at beta 100, ~1.7x at 10)."""
     if remedy not in REMEDIES:
         raise BadInput(f"remedy must be one of {REMEDIES}, got {remedy!r}")
     if remedy == "none":
@@ -69,9 +73,14 @@ def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0):
     weights = n.pow(-q)
     weights = weights / weights.mean()
 
+    def weighted(logits, y):
+        if scaling == "batch":
+            return (weights.to(logits.device)[y] * F.cross_entropy(logits, y, reduction="none")).mean()
+        return F.cross_entropy(logits, y, weight=weights.to(logits.device))
+
     def curriculum(logits, y, epoch):
         a = (epoch / max(epochs, 1)) ** 2
-        return (1 - a) * F.cross_entropy(logits, y) + a * F.cross_entropy(logits, y, weight=weights.to(logits.device))
+        return (1 - a) * F.cross_entropy(logits, y) + a * weighted(logits, y)
 
     return curriculum
 
@@ -82,13 +91,13 @@ def network_options(model: str, width: int, depth: int) -> dict:
 
 
 def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float, remedy: str, seed: int,
-                     device: str, progress: bool, desc: str) -> nn.Module:
+                     device: str, progress: bool, desc: str, scaling: str = "weight_sum") -> nn.Module:
     torch.manual_seed(seed)
     net = models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                         **options).to(device)
     train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr),
                 generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
-                loss_fn=remedy_loss(remedy, data.counts, epochs))
+                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling))
     return net.eval()
 
 
@@ -271,8 +280,10 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
     """Observer, teacher or squeezed model: trained on the long-tailed set (with `remedy`), kept in the run's
     checkpoint directory so a rerun skips the training."""
     options = network_options(model, cfg.width, cfg.depth)
+    scaling = getattr(cfg, "remedy_scaling", "weight_sum")
     settings = {"model": model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
-                "remedy": remedy, "data": data.describe()}
+                "remedy": remedy, "data": data.describe(),
+                **({"remedy_scaling": scaling} if scaling != "weight_sum" else {})}  # older keys stay as they were
 
     def build():
         return models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
@@ -280,7 +291,7 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
 
     def train():
         return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr, remedy=remedy,
-                                seed=seed, device=device, progress=progress, desc=role)
+                                seed=seed, device=device, progress=progress, desc=role, scaling=scaling)
 
     return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
 

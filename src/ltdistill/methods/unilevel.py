@@ -63,6 +63,8 @@ class UnilevelConfig(RecoveryConfig):
     #                       iterations, one 150-epoch evaluation run: 75 vs 84 relabeled, 53 vs 84 hard-label; 0.01
     #                       keeps 84 (an exploratory run, not yet a results.md table)
     remedy: Literal["debias_curriculum", "none", "balanced_softmax"] = "debias_curriculum"
+    # what the tail-weighted term of debias_curriculum divides by (recovery.remedy_loss): "batch" is GLMC's
+    remedy_scaling: Literal["weight_sum", "batch"] = "weight_sum"
     recalibration: Literal["class_balanced", "instance", "off"] = "class_balanced"  # class_balanced | instance | off
     init: Literal["multi_round", "real", "noise"] = "multi_round"  # multi_round | real | noise
     crops: Count = 5  # augmented views per real image (RDED scripts: 5)
