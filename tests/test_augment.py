@@ -42,3 +42,24 @@ def test_flip_and_crop_do_what_they_say():
 def test_unknown_op_is_refused():
     with pytest.raises(ValueError, match="unknown DSA ops"):
         DSA(strategy="color_blur")
+
+
+def test_batch_siamese_dsa_gives_every_image_the_same_transform():
+    from ltdistill.data.augment import DSA
+
+    dsa = DSA()
+    x = torch.randn(1, 1, 8, 8).repeat(5, 1, 1, 1)  # five copies of one image
+    for seed in range(12):  # every op comes up
+        p = dsa.one_for_all(dsa.sample(1, (1, 8, 8), torch.Generator().manual_seed(seed)), 5)
+        out = dsa.apply(x, p)
+        assert all(torch.equal(out[0], out[i]) for i in range(1, 5)), p["op"]
+
+
+def test_dc_and_dm_take_the_official_one_draw_per_batch_siamese_mode(blob_data):
+    from ltdistill import methods
+
+    tiny = {"width": 4, "depth": 2, "iterations": 2}
+    per_image = methods.create("dm", **tiny).distill(blob_data, 2, progress=False)
+    batch = methods.create("dm", dsa_siamese="batch", **tiny).distill(blob_data, 2, progress=False)
+    assert not torch.equal(per_image.images, batch.images)
+    assert batch.meta["config"]["dsa_siamese"] == "batch"

@@ -370,3 +370,32 @@ def test_shards_fill_one_buffer_identical_to_a_single_process(tiny_buffer, tmp_p
         assert torch.equal(single.load("standard", i), sharded.load("standard", i))
     with pytest.raises(BadInput, match="shard"):
         train_experts(data, config, tmp_path / "bad", shard=(2, 2), progress=False)
+
+
+def test_the_class_aware_sampler_draws_max_count_times_classes_in_runs_of_four_from_one_class():
+    from ltdistill.train import class_aware_order
+
+    labels = torch.tensor([0] * 9 + [1] * 3 + [2] * 1)
+    order = class_aware_order(labels, 4, torch.Generator().manual_seed(0))
+    assert len(order) == 9 * 3  # max class count x C (class_aware_sampler.py num_samples)
+    runs = labels[order].tolist()
+    blocks = [runs[i:i + 4] for i in range(0, len(runs) - len(runs) % 4, 4)]
+    assert all(len(set(b)) == 1 for b in blocks)  # every run of 4 comes from one class
+    counts = torch.bincount(labels[order], minlength=3).tolist()
+    assert max(counts) - min(counts) <= 4  # classes equally often, up to the last run
+    assert set(order[labels[order] == 2].tolist()) == {12}  # the one tail image, cycled
+
+
+def test_classifier_experts_can_use_the_reference_class_aware_epochs(tmp_path):
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    config = ExpertConfig(num_experts=1, epochs=1, width=4, depth=2, decoupled=True, cls_epochs=1, batch_size=32,
+                          cls_sampler="class_aware", maxnorm=None)
+    buffer = train_experts(data, config, tmp_path / "aware", progress=False)
+    assert buffer.index["config"]["cls_sampler"] == "class_aware" and buffer.finished("cls")
+    plain = train_experts(data, ExpertConfig(**{**config.__dict__, "cls_sampler": "draws"}), tmp_path / "draws",
+                          progress=False)
+    assert "cls_sampler" not in plain.index["config"]  # buffers made before the option still match
+    assert not torch.equal(buffer.load("cls", 0), plain.load("cls", 0))

@@ -139,7 +139,11 @@ def build_parser() -> Parser:
     x.add_argument("--decoupled", action="store_true",
                    help="LTDD Expert Decoupling: representation experts, then classifier experts")
     x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
-    x.add_argument("--maxnorm", default="0.1", help="MaxNorm threshold fraction for classifier experts, or 'off'")
+    x.add_argument("--maxnorm", default="0.1", help="MaxNorm threshold fraction for classifier experts, or 'off' (the "
+                   "reference's GSAM buffer path applies none)")
+    x.add_argument("--cls-sampler", choices=["draws", "class_aware"], default="draws",
+                   help="classifier experts' epoch: N class-balanced draws, or the reference's ClassAwareSampler "
+                        "(max class count x C samples in runs of 4 from one class)")
     x.add_argument("--lr", type=learning_rate, default=0.01, help="expert lr (lr_teacher)")
     x.add_argument("--weight-decay", type=float, default=None,
                    help="default: 0 (standard), 5e-3 (decoupled representation experts)")
@@ -410,7 +414,7 @@ def cmd_experts(args) -> int:
     config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
                           weight_decay=args.weight_decay or 0.0,
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
-                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, model=args.model,
+                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
                           seed=args.seed or 0)
     if not here.main:

@@ -36,6 +36,7 @@ class TrainConfig:
     lr_decay_at_half: bool = True  # x0.1 at epochs // 2 (MTT/DATM/LTDD evaluate_synset)
     augment: bool = True  # DSA on every batch
     class_balanced: bool = False  # sample classes uniformly (for long-tailed training sets)
+    class_aware_runs: int | None = None  # class-aware sampling instead (class_aware_order): runs of this many
     temperature: float = 1.0  # soft labels: targets are softmax(logits / T)
     optimizer: str = "sgd"  # "sgd" (momentum, weight_decay) | "adamw" (weight_decay; SRe2L's relabel)
     schedule: str = "step"  # "step": lr_decay_at_half | "cosine": CosineAnnealingLR over the epochs, per epoch
@@ -122,6 +123,29 @@ class TrainingDiverged(Diverged):
         self.epoch = epoch
 
 
+def class_aware_order(labels: torch.Tensor, runs: int, generator: torch.Generator) -> torch.Tensor:
+    """One epoch of the ClassAwareSampler of LTDD's classifier experts (class_aware_sampler.py, num_samples_cls 4 in
+    buffer_FTD.py): max_count x C samples, in runs of `runs` from one class; classes taken in a shuffled cycle and
+    each class's images in a shuffled cycle, reshuffled at every pass (RandomCycleIter). Departure: the cycles start
+    afresh every epoch (the reference's iterators live across epochs); the draws are the same in distribution."""
+    classes = labels if labels.ndim == 1 else labels.argmax(1)
+    num_classes = int(classes.max()) + 1
+    pools = [torch.nonzero(classes == c).flatten() for c in range(num_classes)]
+    present = [c for c in range(num_classes) if len(pools[c])]
+    total = max(len(p) for p in pools) * num_classes
+
+    def cycle(items: torch.Tensor):
+        while True:
+            yield from items[torch.randperm(len(items), generator=generator)].tolist()
+
+    class_cycle, image_cycles = cycle(torch.tensor(present)), {c: cycle(pools[c]) for c in present}
+    order: list[int] = []
+    while len(order) < total:
+        c = next(class_cycle)
+        order += [next(image_cycles[c]) for _ in range(runs)]
+    return torch.tensor(order[:total])
+
+
 def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Generator) -> torch.Tensor:
     """One epoch's sample order: a permutation, or len(labels) draws with every class equally likely."""
     n = len(labels)
@@ -162,7 +186,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
                       total=config.epochs):
         set_epoch_lr(optimizer, config, epoch)
-        order = batch_order(targets.cpu(), config.class_balanced, generator).to(device)
+        order = (class_aware_order(targets.cpu(), config.class_aware_runs, generator) if config.class_aware_runs
+                 else batch_order(targets.cpu(), config.class_balanced, generator)).to(device)
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             x = images[idx]

@@ -78,6 +78,13 @@ class DSA:
             p["theta"] = torch.stack([torch.stack([cos, sin, zero], 1), torch.stack([-sin, cos, zero], 1)], 1)
         return p
 
+    @staticmethod
+    def one_for_all(p: dict, n: int) -> dict:
+        """A one-image draw `p` spread over n images: every image gets the same transform, as the official siamese
+        DSA does (DatasetCondensation utils.py: with a seed, Siamese, theta[:] = theta[0] and the same for every
+        op's parameters)."""
+        return {k: v[:1].expand(n, *v.shape[1:]) if isinstance(v, torch.Tensor) else v for k, v in p.items()}
+
     def apply(self, x: torch.Tensor, p: dict) -> torch.Tensor:
         n = len(x)
         op = p["op"]

@@ -13,7 +13,11 @@ Decisions, with sources:
   applied here by default after every step (`maxnorm=0.1`) and can be switched off (`maxnorm=None`). The cap is
   min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier training (the reference sets
   it once, from the weights at its first call).
-- The reference trains experts with GSAM (flat-trajectory FTD); we use plain SGD, MTT's expert optimizer.
+- The reference trains experts with GSAM (flat-trajectory FTD); ltdistill uses plain SGD, MTT's expert optimizer
+  (GSAM is not implemented yet).
+- Classifier-expert epochs: `cls_sampler="draws"` takes N class-balanced draws per epoch; "class_aware" is the
+  reference's ClassAwareSampler (class_aware_sampler.py, runs of 4 from one class, max class count x C samples;
+  buffer_FTD.py:180-183), about 4x the long-tailed set at beta 100 (train.class_aware_order).
 - Momentum is 0 in MTT and LTDD expert configs; without it, resuming needs no optimizer state.
 """
 
@@ -46,6 +50,9 @@ class ExpertConfig:
     cls_epochs: int = 10  # LTDD classifier experts
     cls_lr: float = 0.01
     maxnorm: float | None = 0.1  # MaxNorm threshold fraction on the head's rows; None: off
+    # classifier experts' epochs: "draws" (N class-balanced draws) or "class_aware" (the reference's
+    # ClassAwareSampler: max_count x C samples in runs of 4 from one class, train.class_aware_order)
+    cls_sampler: str = "draws"
     model: str = "convnet"
     width: int = 128
     depth: int = 3
@@ -54,6 +61,8 @@ class ExpertConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.cls_sampler not in ("draws", "class_aware"):
+            raise BadInput(f"cls_sampler must be 'draws' or 'class_aware', got {self.cls_sampler!r}")
         for name in ("num_experts", "epochs", "batch_size", "cls_epochs"):
             if getattr(self, name) < 1:
                 raise BadInput(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -92,10 +101,19 @@ def make_model(config: ExpertConfig, data: LTDataset, device: str):
                          **model_options(config)).to(device)
 
 
+def recorded_config(config: ExpertConfig) -> dict:
+    """The config as the buffer's index records it: a field added since (cls_sampler) is named only when it is not
+    its default, so buffers made before it still resume and match."""
+    recorded = dataclasses.asdict(config)
+    if recorded["cls_sampler"] == "draws":
+        del recorded["cls_sampler"]
+    return recorded
+
+
 def buffer_index(config: ExpertConfig, data: LTDataset, model) -> dict:
     return {"format": "ltdistill.ExpertBuffer/1", **data.describe(), "model": config.model,
             "model_options": model_options(config), "decoupled": config.decoupled,
-            "config": dataclasses.asdict(config), "classifier_params": [n for n, _ in model.named_parameters()
+            "config": recorded_config(config), "classifier_params": [n for n, _ in model.named_parameters()
                                                                         if n.startswith("classifier.")],
             "param_shapes": [[n, list(p.shape)] for n, p in model.named_parameters()], "version": __version__}
 
@@ -168,7 +186,8 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
                              lr_decay_at_half=False, augment=config.augment)
     cls_config = TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0,
-                             weight_decay=0.0, lr_decay_at_half=False, augment=config.augment, class_balanced=True)
+                             weight_decay=0.0, lr_decay_at_half=False, augment=config.augment, class_balanced=True,
+                             class_aware_runs=4 if config.cls_sampler == "class_aware" else None)
     with tqdm(total=len(mine) * per_expert, desc="expert epochs", disable=not progress) as bar:
         for i in mine:
             seed = config.seed * 100_003 + i

@@ -33,6 +33,9 @@ class RandomNetConfig:
     # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)
     init: Literal["real", "noise"] = "real"
     dsa: bool = True  # siamese DSA on real and synthetic batches (DSA, Zhao & Bilen 2021)
+    # "per_image": real and synthetic image i share a draw; "batch": one draw for both whole batches, as the official
+    # DiffAugment with a seed (DatasetCondensation utils.py, Siamese: theta[:] = theta[0])
+    dsa_siamese: Literal["per_image", "batch"] = "per_image"
     model: ModelName = "convnet"  # the random network's architecture
     width: Count = 128  # ConvNet width (the cpu protocol sets 32)
     depth: Count = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)
@@ -68,7 +71,11 @@ class Context:
         """The same DSA draw on both batches (sampled for the larger one; the smaller uses its first rows)."""
         if self.dsa is None:
             return real, syn
-        params = self.dsa.sample(max(len(real), len(syn)), tuple(real.shape[1:]), self.generator, self.device)
+        n = max(len(real), len(syn))
+        if self.cfg.dsa_siamese == "batch":  # one transform for every real and synthetic image (official)
+            params = self.dsa.one_for_all(self.dsa.sample(1, tuple(real.shape[1:]), self.generator, self.device), n)
+        else:
+            params = self.dsa.sample(n, tuple(real.shape[1:]), self.generator, self.device)
         return self.dsa.apply(real, params), self.dsa.apply(syn, params)
 
 
