@@ -458,3 +458,19 @@ def test_a_finished_trajectory_cell_gets_a_later_cross_arch_model_without_its_ex
     commands = json.loads((out / "results" / f"{cell.name}.json").read_text())["commands"]
     assert "--device cuda" in [c for c in commands if "--model mlp" in c][0]
     assert "--device cpu" in [c for c in commands if "--model convnet" in c][0]
+
+
+def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp_path):
+    """bench --plan: a cell to run is estimated from a finished result of the same cell (here one in the run
+    directory: 100 s of distillation, 3 evaluations of 2 runs of 10 s), and the total says what is left."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    (out / "results" / "other.json").write_text(json.dumps({
+        "label": "random", "method": "random", "dataset": "digits", "imbalance_factor": 10.0, "ipc": 2,
+        "device": "cpu", "distill": {"wall_time_s": 100.0}, "seconds_per_run": 10.0, "runs": 2,
+        "commands": ["ltdistill distill x", "ltdistill evaluate a", "ltdistill evaluate b", "ltdistill evaluate c"]}))
+    plan = suite_plan(str(suite), out)
+    assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min", plan), plan  # 100 + 3 x 2 x 10 s = 160 s
+    assert re.search(r"what is left: ~\d+ min on one cpu thread", plan)  # the full reference: docs/data's quick suite

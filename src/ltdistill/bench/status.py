@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
+from ltdistill.bench.estimate import duration, estimate, stored_costs
 from ltdistill.bench.suite import Cell, cross_arch_left, plan_suite, result_json
 from ltdistill.methods.loop import checkpoint_iteration
 
@@ -92,15 +93,32 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          convnet_stem=convnet_stem)
     cells = planned.selected
-    rows = [("cell", "status")]
+    rows = [("cell", "status", "estimate")]
     statuses = [cell_status(c, out) for c in cells]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
+    costs, buffer_costs = stored_costs(out, device)
+    left: list[float | None] = []
     for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
             done = (experts.directory / "accuracy.json").exists()
+            kind = experts.directory.name.split("-")[0]
+            key = next(c.key for c in cells if c.experts == experts.directory)
+            cost = None if done or experts.directory not in needed else buffer_costs.get(
+                (key["dataset"], float(key["beta"]), kind))
+            left += [cost] if not done and experts.directory in needed else []
             rows.append((f"experts {experts.directory.name}", "done" if done else (
-                "to train" if experts.directory in needed else "not needed (its cells are finished)")))
-    rows += [(c.name, status) for c, status in zip(cells, statuses, strict=True)]
-    width = max(len(name) for name, _ in rows) + 2
-    lines = [f"{name:<{width}}{status}" for name, status in rows]
-    return "\n".join(lines + [f"{statuses.count('done')} of {len(cells)} cells done in {out}"]) + "\n"
+                "to train" if experts.directory in needed else "not needed (its cells are finished)"),
+                duration(cost) if not done and experts.directory in needed else ""))
+    for c, status in zip(cells, statuses, strict=True):
+        finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
+        cost = None if finished else estimate(c, costs)
+        left += [] if finished else [cost]
+        rows.append((c.name, status, "" if finished else duration(cost)))
+    width = max(len(name) for name, *_ in rows) + 2
+    second = max(len(status) for _, status, _ in rows) + 2
+    lines = [f"{name:<{width}}{status:<{second}}{cost}".rstrip() for name, status, cost in rows]
+    known = [s for s in left if s is not None]
+    total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the stored "
+             f"costs of the same cells" + (f", {len(left) - len(known)} without an estimate" if len(known) < len(left)
+                                           else "")) if left else ""
+    return "\n".join(lines + [f"{statuses.count('done')} of {len(cells)} cells done in {out}{total}"]) + "\n"
