@@ -22,7 +22,7 @@ from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
 from ltdistill.evaluate.runstore import RunStore, tensor_digest
-from ltdistill.methods.loop import fingerprint
+from ltdistill.keys import fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, TrainingDiverged, predict, train_model

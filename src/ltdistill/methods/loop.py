@@ -22,7 +22,6 @@ stretch a checkpoint written before devices were recorded holds), so its cost is
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -37,15 +36,12 @@ from tqdm import tqdm
 
 from ltdistill import models
 from ltdistill.errors import BadInput, Diverged
+from ltdistill.keys import fingerprint
 from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
 MAX_SKIPPED_SHARE = 0.2  # of a run's iterations, skipped as non-finite or rolled back, before it counts as diverged
 STEP_SIZE_FIELDS = ("lr_img", "lr_lr", "lr_y", "max_start_epoch", "syn_steps")  # what to lower when a run blows up
-
-
-def fingerprint(settings: dict) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass

@@ -324,7 +324,8 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded."""
     from safetensors.torch import load_file, safe_open
 
-    from ltdistill.methods.loop import CHECKPOINT_DIR, fingerprint
+    from ltdistill.keys import fingerprint
+    from ltdistill.methods.loop import CHECKPOINT_DIR
     from ltdistill.synthetic import atomic_save_tensors
 
     key = fingerprint(settings)

@@ -1,0 +1,1 @@
+"""Expert trajectories: the buffer (buffer.py) and their training (train.py)."""
