@@ -488,3 +488,25 @@ def test_a_full_disk_under_runs_dir_costs_resumability_not_the_evaluation(blob_d
     result = evaluate_full(blob_data, config, progress=False, runs_dir=runs)
     assert result["runs"] == 2 and 0 <= result["balanced_acc"]["mean"] <= 1
     assert capsys.readouterr().err.count("cannot keep") == 2 and not list(runs.iterdir())
+
+
+def test_logs_locks_tables_and_figures_are_never_written_through_a_planted_link(tmp_path):
+    """The last writes that opened a name themselves: bench logs and locks (appended), the report's index and figures
+    and the bench table (atomic), all refuse a link planted at their name and leave its target as it was."""
+    import matplotlib.pyplot as plt
+
+    from ltdistill.safe_io import atomic_write_bytes, open_append, save_figure
+
+    target = tmp_path / "target"
+    target.write_text("untouched")
+    for name, write in [("log.txt", lambda p: open_append(p).write("x")),
+                        ("table.md", lambda p: atomic_write_bytes(p, b"x")),
+                        ("bars.png", lambda p: save_figure(plt.figure(), p))]:
+        link = tmp_path / name
+        link.symlink_to(target)
+        with pytest.raises(BadInput, match="link"):
+            write(link)
+        assert target.read_text() == "untouched" and link.is_symlink()
+    with open_append(tmp_path / "fresh.log") as f:
+        f.write("line\n")
+    assert (tmp_path / "fresh.log").read_text() == "line\n"

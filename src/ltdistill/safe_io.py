@@ -51,6 +51,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def open_append(path: str | os.PathLike):
+    """A log or lock file opened for appending, created if missing, never through a link (O_NOFOLLOW: a link
+    planted at the name is refused by the kernel, ELOOP, and reported as BadInput)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.fdopen(os.open(path, flags, 0o644), "a")
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise BadInput(f"{path} is a symbolic link; ltdistill does not write through links") from None
+        raise
+
+
+def save_figure(fig, path: str | os.PathLike, **options) -> None:
+    """A matplotlib figure written as PNG through atomic_write_bytes (savefig alone opens the name itself)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **options)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
                         metadata: dict[str, str] | None = None) -> None:
     """A safetensors file written through atomic_write_bytes: safetensors' save_file opens a path by name, so the

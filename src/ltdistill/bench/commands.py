@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ltdistill.bench.suite import CLI, Cell
 from ltdistill.errors import BadInput
+from ltdistill.safe_io import open_append
 
 
 def shown(cmd: list[str]) -> str:
@@ -56,10 +57,10 @@ def run_command(cmd: list[str], log: Log) -> float:
     start = time.perf_counter()
     line = "$ " + shlex.join(cmd) + "\n"
     if log.output != log.index:
-        with open(log.index, "a") as f:
+        with open_append(log.index) as f:
             f.write(line)
     log.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(log.output, "a") as f:
+    with open_append(log.output) as f:
         f.write(line)
         f.flush()
         done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
@@ -76,7 +77,7 @@ def exclusive(lock: Path):
     so a second piece waits for the first and then finds the work done, instead of running it again into the same
     directory; the kernel drops the lock when its holder dies."""
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
+    with open_append(lock) as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 

@@ -90,7 +90,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
                 atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
     from ltdistill.report.tables import bench_table
 
-    (out / "table.md").write_text(bench_table([results[s] for s in sorted(results)]))
+    atomic_write_bytes(out / "table.md", bench_table([results[s] for s in sorted(results)]).encode())
     return out / "table.md"
 
 

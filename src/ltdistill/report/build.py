@@ -8,6 +8,7 @@ from pathlib import Path
 from ltdistill.errors import BadInput
 from ltdistill.report.plots import image_grid, loss_curve, per_class_bars
 from ltdistill.report.tables import load_result, results_table
+from ltdistill.safe_io import atomic_write_bytes
 from ltdistill.synthetic import META, SyntheticSet
 
 
@@ -78,5 +79,5 @@ def build_report(root: str | Path) -> Path:
         curve = loss_curve(synthetic, out / f"{name}-loss.png")
         if curve is not None:
             lines += [f"![loss curve]({curve.name})", ""]
-    (out / "index.md").write_text("\n".join(lines))
+    atomic_write_bytes(out / "index.md", "\n".join(lines).encode())
     return out / "index.md"

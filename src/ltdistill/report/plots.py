@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from ltdistill.safe_io import save_figure  # noqa: E402
 from ltdistill.synthetic import SyntheticSet  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def image_grid(synthetic: SyntheticSet, path: Path, per_class: int = 10, class_n
     fig.suptitle(f"{meta.get('method')} - {meta.get('dataset')} beta {beta} "
                  f"IPC {meta.get('ipc')}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -73,7 +74,7 @@ def per_class_bars(results: dict[str, dict], path: Path, class_names=None) -> Pa
     ax.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -88,7 +89,7 @@ def loss_curve(synthetic: SyntheticSet, path: Path) -> Path | None:
     ax.set_ylabel("matching loss")
     ax.set_title(f"{synthetic.meta.get('method')} IPC {synthetic.meta.get('ipc')}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path
 
@@ -114,6 +115,6 @@ def tsne_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names: l
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
