@@ -590,6 +590,9 @@ def load_artifact_data(artifact, data_dir):
     synthetic = SyntheticSet.load(artifact)
     meta = synthetic.meta
     check("dataset" in meta, f"{artifact}/meta.json does not name its dataset")
+    from ltdistill.synthetic import check_data_meta
+
+    check_data_meta(Path(artifact), meta)
     data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native" else None,
                          meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"),
                          holdout=meta.get("holdout", 0), class_order=meta.get("class_order", "natural"))

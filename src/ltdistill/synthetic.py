@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from safetensors import SafetensorError
@@ -21,6 +23,7 @@ from torch.utils.data import TensorDataset
 
 from ltdistill import __version__
 from ltdistill.errors import BadInput, Diverged
+from ltdistill.params import AtLeast, NonNegative, Rate, check_value
 from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, json_bytes
 
 __all__ = ["SyntheticSet", "atomic_save_tensors", "atomic_write_bytes", "holds_result", "git_revision"]
@@ -125,15 +128,61 @@ class SyntheticSet:
             raise BadInput(f"{path}: corrupt SyntheticSet ({type(e).__name__}: {e})") from None
         if "images" not in tensors or "labels" not in tensors:
             raise BadInput(f"{path / TENSORS} lacks 'images' or 'labels'")
-        lr = float(tensors["lr"][0]) if "lr" in tensors else None
+        if not isinstance(meta, dict):
+            raise BadInput(f"{path / META} must hold a JSON object")
         teacher = None
         if "teacher" in meta:
             try:
                 teacher = load_file(str(path / TEACHER))
             except (SafetensorError, OSError) as e:
                 raise BadInput(f"{path}: its meta.json names a teacher but {TEACHER} is unreadable ({e})") from None
+        check_tensors(path, tensors)
         refuse_non_finite(path, {**tensors, **{f"teacher {k}": v for k, v in (teacher or {}).items()}})
-        return cls(tensors["images"], tensors["labels"], lr, meta, teacher)
+        return cls(tensors["images"], tensors["labels"], float(tensors["lr"][0]) if "lr" in tensors else None, meta,
+                   teacher)
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """What a set's meta.json says of the data it was distilled from, as evaluation rebuilds that data from it."""
+    dataset: str
+    imbalance_factor: Annotated[float, AtLeast(1)] | None
+    profile: str
+    data_seed: int
+    holdout: NonNegative
+    zca_eps: Rate | None
+    class_order: str
+
+
+def check_data_meta(path: Path, meta: dict) -> None:
+    """meta.json's data fields checked before the data is rebuilt from them (params.py; one BadInput line)."""
+    hints = typing.get_type_hints(DataRecord, include_extras=True)
+    for key, hint in hints.items():
+        if key in meta:
+            check_value(f"{path / META}: {key}", meta[key], hint)
+    if "class_order" in meta:
+        from ltdistill.data.order import check_order
+
+        check_order(meta["class_order"])
+
+
+def check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """What a set's tensors must be, checked before anything uses them: images float32/float64 (N, C, H, W) with
+    N >= 1; labels int64 (N,) class indices, or float (N, K) soft-label logits; lr, when stored, one number > 0."""
+    images, labels = tensors["images"], tensors["labels"]
+    if images.dtype not in (torch.float32, torch.float64) or images.ndim != 4 or len(images) == 0:
+        raise BadInput(f"{path / TENSORS}: images must be float32/float64 (N, C, H, W) with N >= 1, got "
+                       f"{images.dtype} {tuple(images.shape)}")
+    hard = labels.dtype == torch.int64 and labels.ndim == 1
+    soft = labels.dtype in (torch.float32, torch.float64) and labels.ndim == 2
+    if not (hard or soft) or len(labels) != len(images):
+        raise BadInput(f"{path / TENSORS}: labels must be int64 (N,) or float (N, K) for N = {len(images)} images, "
+                       f"got {labels.dtype} {tuple(labels.shape)}")
+    if hard and (labels.min() < 0):
+        raise BadInput(f"{path / TENSORS}: labels must be class indices >= 0")
+    lr = tensors.get("lr")
+    if lr is not None and (tuple(lr.shape) != (1,) or not lr.is_floating_point() or not float(lr[0]) > 0):
+        raise BadInput(f"{path / TENSORS}: lr must be one number > 0, got {lr.tolist()}")
 
 
 def refuse_non_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
