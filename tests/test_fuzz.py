@@ -58,7 +58,8 @@ META = st.fixed_dictionaries({}, optional={
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(meta=META, images_dtype=DTYPES, labels_dtype=DTYPES, n=st.integers(0, 3), ndim=st.integers(1, 5),
-       lr=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)), lr_shape=st.sampled_from([(1,), (), (2,)]))
+       lr=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+       lr_shape=st.sampled_from([(1,), (), (2,)]))
 def test_any_artifact_on_disk_loads_or_is_one_bad_input_line_and_stays_as_it_was(tmp_path_factory, meta, images_dtype,
                                                                                 labels_dtype, n, ndim, lr, lr_shape):
     folder = tmp_path_factory.mktemp("artifact")
