@@ -32,3 +32,9 @@ def test_one_evaluation_run_prints_no_spread_and_tables_show_none(capsys):
     print_summary(result, ["a", "b"])
     assert "balanced accuracy  50.00 (one run: no spread)" in capsys.readouterr().out
     assert accuracy(result) == "50.00" and accuracy({**result, "runs": 3}) == "50.00 ± 0.00"
+
+
+def test_a_dataset_typed_another_way_is_answered_with_its_name(capsys):
+    assert main(["distill", "--method", "random", "--dataset", "fmnist", "--imbalance", "10", "--ipc", "1",
+                 "--out", "unused"]) == 2
+    assert "unknown dataset 'fmnist' (did you mean 'fashion-mnist'?)" in capsys.readouterr().err

@@ -67,9 +67,20 @@ def candidate_dirs(source: Source, data_dir: str | os.PathLike | None = None) ->
     return list(dict.fromkeys(dirs))
 
 
+# names users type for a dataset, answered with its one spelling (one name per dataset keeps keys and records one)
+ALSO_CALLED = {"fmnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fashion_mnist": "fashion-mnist",
+               "cifar-10": "cifar10", "cifar-100": "cifar100", "tinyimagenet": "tiny-imagenet",
+               "tiny_imagenet": "tiny-imagenet", "imagenet_lt": "imagenet-lt", "sklearn-digits": "digits"}
+
+
 def get_source(name: str) -> Source:
     if name not in SOURCES:
-        raise BadInput(f"unknown dataset {name!r}; known: {', '.join(SOURCES)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(name), SOURCES, n=1)
+        guess = ALSO_CALLED.get(str(name).lower()) or (close[0] if close else None)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+        raise BadInput(f"unknown dataset {name!r}{hint}; known: {', '.join(SOURCES)}")
     return SOURCES[name]
 
 
