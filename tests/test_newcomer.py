@@ -34,7 +34,14 @@ def test_one_evaluation_run_prints_no_spread_and_tables_show_none(capsys):
     assert accuracy(result) == "50.00" and accuracy({**result, "runs": 3}) == "50.00 ± 0.00"
 
 
-def test_a_dataset_typed_another_way_is_answered_with_its_name(capsys):
+def test_a_dataset_typed_another_way_is_answered_with_its_name_and_nothing_is_made(capsys, tmp_path):
     assert main(["distill", "--method", "random", "--dataset", "fmnist", "--imbalance", "10", "--ipc", "1",
-                 "--out", "unused"]) == 2
+                 "--out", str(tmp_path / "set")]) == 2
     assert "unknown dataset 'fmnist' (did you mean 'fashion-mnist'?)" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
+
+
+def test_a_refusal_found_while_distilling_leaves_no_output_directory(capsys, tmp_path):
+    assert main(["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1",
+                 "--experts", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--no-progress"]) == 2
+    assert "is not an expert buffer" in capsys.readouterr().err and not (tmp_path / "set").exists()

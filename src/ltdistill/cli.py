@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -267,11 +268,18 @@ def ensure_writable_dir(directory: Path) -> None:
     check_writable(directory)
 
 
-def check_output_dir(out: Path) -> None:
-    from ltdistill.synthetic import holds_result
-
-    check(not holds_result(out), f"{out} already holds a result; choose a new --out (nothing was overwritten)")
+@contextlib.contextmanager
+def output_directory(out: Path):
+    """The output directory for the block: created and probed for writing first; when the block fails on bad input
+    and leaves the directory it created empty, the directory goes again, so a refused command changes nothing."""
+    created = not out.exists()
     ensure_writable_dir(out)
+    try:
+        yield out
+    except BadInput:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def resolve_device(name: str) -> str:
@@ -356,9 +364,9 @@ def cmd_distill(args) -> int:
         key, value = parse_override(text)
         method_config[key] = value
     out = Path(args.out)
-    check_output_dir(out)
-    if args.restart:
-        clear_checkpoint(out)
+    from ltdistill.synthetic import holds_result
+
+    check(not holds_result(out), f"{out} already holds a result; choose a new --out (nothing was overwritten)")
     device = resolve_device(args.device)
     if settings["method"] not in methods.METHODS:
         raise BadInput(f"unknown method {settings['method']!r}; known: {', '.join(methods.names())}")
@@ -378,8 +386,12 @@ def cmd_distill(args) -> int:
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
-    synthetic = method.distill(data, settings["ipc"], experts=experts, seed=seed,
-                               progress=not args.no_progress, device=device, workdir=out, keep_every=args.keep_every)
+    with output_directory(out):  # made (and probed) only now that the settings are good; removed if left empty
+        if args.restart:
+            clear_checkpoint(out)
+        synthetic = method.distill(data, settings["ipc"], experts=experts, seed=seed,
+                                   progress=not args.no_progress, device=device, workdir=out,
+                                   keep_every=args.keep_every)
     synthetic.meta["protocol"] = protocol
     synthetic.save(out)
     clear_checkpoint(out)
@@ -406,7 +418,6 @@ def cmd_experts(args) -> int:
           "ranks split them: give one or the other")
     shard = (here.rank, here.size) if here.size > 1 else parse_shard(args.shard)
     out = Path(args.out)
-    ensure_writable_dir(out)
     device = resolve_device(args.device)
     maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
     data = data_from_args(args, args.dataset, args.imbalance, args.profile)
@@ -419,8 +430,9 @@ def cmd_experts(args) -> int:
                           seed=args.seed or 0)
     if not here.main:
         distributed.barrier()  # rank 0 writes the buffer's index first
-    buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
-                           opened=distributed.barrier if here.main else None)
+    with output_directory(out):
+        buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
+                               opened=distributed.barrier if here.main else None)
     distributed.barrier()  # every rank's experts are in the buffer
     if not here.main:
         return 0
