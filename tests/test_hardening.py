@@ -510,3 +510,30 @@ def test_logs_locks_tables_and_figures_are_never_written_through_a_planted_link(
     with open_append(tmp_path / "fresh.log") as f:
         f.write("line\n")
     assert (tmp_path / "fresh.log").read_text() == "line\n"
+
+
+@needs_proc
+def test_a_disk_that_fills_during_a_distillation_is_one_line_and_the_last_checkpoint_resumes(tmp_path, capsys,
+                                                                                          monkeypatch):
+    out = tmp_path / "dm"
+    argv = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
+            "iterations=4", "--set", "checkpoint_every=2", "--set", "width=4", "--out", str(out), "--no-progress"]
+    from ltdistill.methods import loop
+
+    real_save = loop.Checkpointer.save
+    saves = []
+
+    def second_save_fills_the_disk(self, state):
+        saves.append(state.iteration)
+        if len(saves) == 2:
+            full_disk(monkeypatch, lambda path: ".checkpoint" in path)
+        return real_save(self, state)
+
+    monkeypatch.setattr(loop.Checkpointer, "save", second_save_fills_the_disk)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "No space left on device" in one_line(err) and "iteration 4" in one_line(err)
+    monkeypatch.undo()
+    assert loop.checkpoint_iteration(out) == 2  # the checkpoint before the full disk
+    assert [p.name for p in (out / ".checkpoint").iterdir()] == ["state.safetensors"]  # no stray temporary file
+    code, _, _ = run(capsys, *argv)
+    assert code == 0 and (out / "meta.json").exists()

@@ -103,12 +103,17 @@ class Checkpointer:
     def save(self, state: SynthesisState) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"fingerprint": self.fingerprint, "iteration": str(state.iteration),
                 "history": json.dumps(state.history),
                 "seconds": json.dumps(state.seconds), "counters": json.dumps(state.counters),
                 "devices": json.dumps(state.devices)}
-        atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
+        except OSError as e:  # a full disk: one line, and the last checkpoint that was written still resumes
+            raise BadInput(f"cannot write the checkpoint at iteration {state.iteration} to {self.path.parent}: "
+                           f"{e.strerror or e}; the previous checkpoint is kept: free space and rerun the same "
+                           "command to resume") from None
 
     def restore(self, state: SynthesisState) -> bool:
         """Load the newest checkpoint into state; False when there is none."""
