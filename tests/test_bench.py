@@ -57,6 +57,8 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     assert result["ddranking"]["hlr"] == pytest.approx(result["ddranking"]["acc_real_hard"]
                                                        - result["balanced_acc"]["mean"])
     assert "HLR" in table.read_text() and (out / "results" / "full_digits_b10.json").exists()
+    index = (out / "report" / "index.md").read_text()  # the bench leaves its figures
+    assert "per-class accuracy" in index and "random_digits_b10_ipc2_s0" in index
     commands = (out / "log.txt").read_text().count("\n$ ")
     run_suite(str(suite), out, progress=False)  # a rerun runs no command again
     assert (out / "log.txt").read_text().count("\n$ ") == commands

@@ -136,3 +136,21 @@ def test_report_of_a_bench_directory_names_images_by_cell_with_class_names(tmp_p
     assert main(["report", str(tmp_path)]) == 0
     index = (tmp_path / "report" / "index.md").read_text()
     assert "## dm_digits_b10_ipc2_s0" in index and "(dm_digits_b10_ipc2_s0-images.png)" in index
+
+
+def test_per_class_bars_name_each_class_with_its_training_count_and_curves_are_smoothed(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from ltdistill.report.plots import per_class_bars
+
+    seen = {}
+    original = matplotlib.axes.Axes.set_xticklabels
+
+    def keep(self, labels, *args, **kwargs):
+        seen["labels"] = list(labels)
+        return original(self, labels, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_xticklabels", keep)
+    result = {"per_class_acc": [0.9, 0.5], "train_counts": [100, 10]}
+    per_class_bars({"dm": result}, tmp_path / "bars.png", class_names=["head", "tail"])
+    assert seen["labels"] == ["head (n=100)", "tail (n=10)"] and (tmp_path / "bars.png").stat().st_size > 0

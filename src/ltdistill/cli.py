@@ -690,7 +690,7 @@ def cmd_bench(args) -> int:
                       progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch,
                       convnet_stem=args.convnet_stem)
     print(table.read_text(), end="")
-    print(f"wrote {table}; `ltdistill report {args.out}` draws the figures")
+    print(f"wrote {table} and {Path(args.out) / 'report' / 'index.md'} (figures)")
     return 0
 
 

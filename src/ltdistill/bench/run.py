@@ -91,6 +91,10 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     from ltdistill.report.tables import bench_table
 
     atomic_write_bytes(out / "table.md", bench_table([results[s] for s in sorted(results)]).encode())
+    if results:  # the figures of every finished cell: per-class bars, image grids, loss curves (report/build.py)
+        from ltdistill.report.build import build_report
+
+        build_report(out)
     return out / "table.md"
 
 

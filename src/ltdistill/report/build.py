@@ -13,7 +13,7 @@ from ltdistill.synthetic import META, SyntheticSet
 
 
 def find(root: Path) -> tuple[list[Path], list[Path]]:
-    artifacts = sorted(p.parent for p in root.rglob(META) if "report" not in p.parts)
+    artifacts = sorted(p.parent for p in root.rglob(META) if "report" not in p.parts and "snapshots" not in p.parts)
     results = []
     # a bench directory: its results/ hold one JSON per cell (the cells' own eval-*.json would repeat them)
     candidates = (root / "results").glob("*.json") if (root / "suite.json").exists() else root.rglob("*.json")

@@ -57,9 +57,12 @@ def image_grid(synthetic: SyntheticSet, path: Path, per_class: int = 10, class_n
 
 
 def per_class_bars(results: dict[str, dict], path: Path, class_names=None) -> Path:
-    """Grouped bars: per-class balanced-test accuracy of each result (label -> evaluation JSON)."""
+    """Grouped bars: per-class balanced-test accuracy of each result (label -> evaluation JSON); every class is named
+    with its training count (the long-tailed set's), so head and tail can be read off the axis."""
     labels = list(results)
-    num_classes = len(next(iter(results.values()))["per_class_acc"])
+    first = next(iter(results.values()))
+    num_classes = len(first["per_class_acc"])
+    counts = first.get("train_counts")
     width = 0.8 / max(len(labels), 1)
     fig, ax = plt.subplots(figsize=(max(6, num_classes * 0.7), 3.2))
     colors = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")  # the default cycle repeats after 10 colors
@@ -68,9 +71,12 @@ def per_class_bars(results: dict[str, dict], path: Path, class_names=None) -> Pa
         ax.bar(np.arange(num_classes) + k * width - 0.4 + width / 2, acc, width, label=label,
                color=colors(k % colors.N))
     ax.set_xticks(np.arange(num_classes))
-    ax.set_xticklabels(class_names or [str(c) for c in range(num_classes)], rotation=45, ha="right", fontsize=7)
+    names = class_names or [str(c) for c in range(num_classes)]
+    if counts and len(counts) == num_classes:
+        names = [f"{name} (n={n})" for name, n in zip(names, counts, strict=True)]
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("accuracy (%)")
-    ax.set_xlabel("class (head -> tail)")
+    ax.set_xlabel("class (n: training images)")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
@@ -84,7 +90,12 @@ def loss_curve(synthetic: SyntheticSet, path: Path) -> Path | None:
     if not history:
         return None
     fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(history, lw=0.8)
+    ax.plot(history, lw=0.6, alpha=0.4, label="per iteration")
+    window = max(1, len(history) // 20)  # a moving average over a twentieth of the run shows the trend
+    if window > 1:
+        smooth = np.convolve(history, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, len(history)), smooth, lw=1.2, label=f"mean of {window}")
+        ax.legend(fontsize=7)
     ax.set_xlabel("iteration")
     ax.set_ylabel("matching loss")
     ax.set_title(f"{synthetic.meta.get('method')} IPC {synthetic.meta.get('ipc')}", fontsize=9)
