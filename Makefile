@@ -35,6 +35,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 	# one pytest worker per core (pytest-xdist); conftest gives each worker, and what it starts, one thread
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests
 

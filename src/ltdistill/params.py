@@ -11,6 +11,7 @@ learning rate is a typo, not a setting. bool is never taken for int or float (TO
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import types
 import typing
@@ -136,7 +137,7 @@ def check_fields(cls: type, values: dict[str, Any], name: str, kind: str = "meth
     """`values` checked against the fields of dataclass `cls`, the config of `kind` `name` (unknown names and
     misfits are BadInput: "method 'ltdd' has no config key(s) ...", "ltdd.lr_img must be a number > 0, got nan")."""
     hints = typing.get_type_hints(cls, include_extras=True)
-    fields = list(cls.__dataclass_fields__)
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise BadInput(f"{kind} {name!r} has no config key(s) {unknown}; it has {sorted(fields)}")

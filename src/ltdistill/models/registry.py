@@ -15,11 +15,11 @@ from torch import nn
 
 from ltdistill.errors import BadInput
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_REGISTRY: dict[str, Callable[..., Classifier]] = {}
 _PROCESS_DEFAULTS: dict[str, object] = {}  # option defaults of this process (the CLI's --convnet-stem)
 
 
-def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+def register(fn: Callable[..., Classifier]) -> Callable[..., Classifier]:
     _REGISTRY[fn.__name__] = fn
     return fn
 
