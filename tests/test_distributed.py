@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -53,5 +54,19 @@ def test_evaluation_runs_split_over_two_ranks_give_the_one_process_json(tmp_path
 def test_a_command_that_does_not_split_its_work_says_so_under_torchrun(tmp_path):
     ranks = torchrun("distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
                      "--out", "set", cwd=tmp_path)
-    assert ranks.returncode != 0 and "distill does not split its work over processes yet" in ranks.stderr
+    assert ranks.returncode != 0 and "distill --method random does not split its work over processes" in ranks.stderr
     assert not (tmp_path / "set").exists()
+
+
+def test_dm_split_over_two_ranks_by_class_makes_the_one_process_set(tmp_path):
+    """Every rank draws every class's images and augmentation, computes its own classes, and the image gradients
+    are summed: the same set as one process, to float rounding (the sum runs in another order)."""
+    common = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "iterations=3", "--set", "width=4", "--set", "checkpoint_every=2", "--no-progress"]
+    ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
+    one, two = (load_file(tmp_path / d / "synthetic.safetensors")["images"] for d in ("one", "two"))
+    assert torch.allclose(one, two, atol=1e-5) and not torch.equal(one, torch.zeros_like(one))
+    losses = [json.loads((tmp_path / d / "meta.json").read_text())["loss_history"] for d in ("one", "two")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)

@@ -379,6 +379,12 @@ def cmd_distill(args) -> int:
     data = data_from_args(args, settings["dataset"], imbalance_factor, settings["profile"])
     import dataclasses
 
+    from ltdistill import distributed
+
+    here = distributed.world()
+    check(here.size == 1 or settings["method"] in DISTRIBUTED_METHODS, f"distill --method {settings['method']} does "
+          f"not split its work over processes yet; run it as one process (under torchrun: "
+          f"{', '.join(DISTRIBUTED_METHODS)})")
     cls = methods.METHODS[settings["method"]]
     field_names = {f.name for f in dataclasses.fields(cls.Config)}
     method = methods.create(settings["method"], **protocols.fill_method_defaults(field_names, method_config,
@@ -393,6 +399,8 @@ def cmd_distill(args) -> int:
                                    progress=not args.no_progress, device=device, workdir=out,
                                    keep_every=args.keep_every)
     synthetic.meta["protocol"] = protocol
+    if not here.main:  # every rank holds the same set; rank 0 writes it
+        return 0
     synthetic.save(out)
     clear_checkpoint(out)
     print(f"wrote {synthetic.images.shape[0]} images ({settings['method']}, ipc {settings['ipc']}) to {out}")
@@ -726,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
         distributed.stop()
 
 
-DISTRIBUTED_COMMANDS = ("experts", "evaluate")  # what splits its work over the ranks of a torchrun launch
+DISTRIBUTED_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
+DISTRIBUTED_METHODS = ("dm",)  # distill: the methods that split theirs (DM's classes over the ranks)
 
 
 def join_world(args):

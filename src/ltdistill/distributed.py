@@ -78,6 +78,19 @@ def gather(obj) -> list:
     return out
 
 
+def sum_gradients(tensors: list[torch.Tensor], loss: float) -> float:
+    """Each tensor's gradient summed over the ranks, in place, and the loss summed: a step whose terms (classes)
+    were split over the ranks then moves every rank's copy as one process would (to float rounding). One process:
+    the loss unchanged."""
+    if not dist.is_initialized():
+        return loss
+    for t in tensors:
+        dist.all_reduce(t.grad)
+    total = torch.tensor([loss], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total[0])
+
+
 def local_device(device: str) -> str:
     """The device string of this rank: cuda:LOCAL_RANK under a GPU launch, else `device` unchanged."""
     if str(device) == "cuda" and world().size > 1:

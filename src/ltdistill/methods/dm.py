@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ltdistill import distributed
 from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import NonNegative, Rate
 
@@ -33,11 +34,17 @@ class DM(RandomNetMethod):
             net = ctx.network().requires_grad_(False)
             loss = torch.zeros((), device=ctx.device)
             for c in range(ctx.data.num_classes):
-                real, syn = ctx.augment_pair(ctx.real(c, self.config.batch_real), state["images"][ctx.rows(c)])
+                real, syn = ctx.augment_pair(ctx.real(c, self.config.batch_real), state["images"][ctx.rows(c)],
+                                             apply=ctx.mine(c))
+                if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
+                    continue
                 with torch.no_grad():
                     real_mean = net.embed(real).mean(0)
                 loss = loss + ((real_mean - net.embed(syn).mean(0)) ** 2).sum()
-            loss.backward()
-            return loss.item()
+            if loss.requires_grad:
+                loss.backward()
+            else:  # no class of this rank: its share of the gradient is zero
+                state["images"].grad = torch.zeros_like(state["images"])
+            return distributed.sum_gradients([state["images"]], float(loss))
 
         return step

@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from ltdistill import models
+from ltdistill import distributed, models
 from ltdistill.data.augment import DSA
 from ltdistill.methods.base import Method, with_meta
 from ltdistill.methods.init import real_per_class
@@ -67,8 +67,15 @@ class Context:
     def rows(self, c: int) -> slice:
         return slice(c * self.ipc, (c + 1) * self.ipc)
 
-    def augment_pair(self, real: torch.Tensor, syn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same DSA draw on both batches (sampled for the larger one; the smaller uses its first rows)."""
+    def mine(self, c: int) -> bool:
+        """Whether this process computes class c: all of them in one process; under torchrun, class c on rank
+        c % size (every rank still draws every class's images and augmentation, so the random streams stay one)."""
+        here = distributed.world()
+        return c % here.size == here.rank
+
+    def augment_pair(self, real: torch.Tensor, syn: torch.Tensor, apply: bool = True):
+        """The same DSA draw on both batches (sampled for the larger one; the smaller uses its first rows);
+        `apply=False` only draws it (a class another rank computes)."""
         if self.dsa is None:
             return real, syn
         n = max(len(real), len(syn))
@@ -76,6 +83,8 @@ class Context:
             params = self.dsa.one_for_all(self.dsa.sample(1, tuple(real.shape[1:]), self.generator, self.device), n)
         else:
             params = self.dsa.sample(n, tuple(real.shape[1:]), self.generator, self.device)
+        if not apply:
+            return real, syn
         return self.dsa.apply(real, params), self.dsa.apply(syn, params)
 
 
