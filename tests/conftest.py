@@ -84,3 +84,21 @@ def crash_after(calls: int, fn):
         return fn(*args, **kwargs)
 
     return wrapped
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype float64 for the test (the parity tests compare to official numbers at 1e-6)."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)
+
+
+def parity_close(actual, expected, rtol: float, what: str = "") -> None:
+    """max |actual - expected| <= rtol * max |expected| (entries ~0 on both sides do not inflate a ratio)."""
+    a = torch.as_tensor(actual, dtype=torch.float64).detach()
+    e = torch.as_tensor(expected, dtype=torch.float64)
+    assert a.shape == e.shape, (what, a.shape, e.shape)
+    err = float((a - e).abs().max() / e.abs().max().clamp_min(1e-300))
+    assert err <= rtol, f"{what}: max relative error {err:.3g} > {rtol:g}"

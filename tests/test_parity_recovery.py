@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 
 import ltdistill.methods.dc as dc_module
 import ltdistill.methods.recovery as recovery
+from conftest import parity_close
 from ltdistill import models
 from ltdistill.bench.ranking import ddranking
 from ltdistill.evaluate.protocol import load_teacher
@@ -40,12 +41,7 @@ SETUP = json.loads((HERE / "inputs.json").read_text())
 C, IPC, CH, IM = SETUP["num_classes"], SETUP["ipc"], SETUP["channels"], tuple(SETUP["im_size"])
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def official(name: str) -> dict:
@@ -53,12 +49,7 @@ def official(name: str) -> dict:
 
 
 def close(actual, expected, rtol: float = RTOL, what: str = "") -> None:
-    """max |actual - expected| <= rtol * max |expected|."""
-    a = torch.as_tensor(actual, dtype=torch.float64).detach()
-    e = torch.as_tensor(expected, dtype=torch.float64)
-    assert a.shape == e.shape, (what, a.shape, e.shape)
-    err = float((a - e).abs().max() / e.abs().max().clamp_min(1e-300))
-    assert err <= rtol, f"{what}: max relative error {err:.3g} > {rtol:g}"
+    parity_close(actual, expected, rtol, what)
 
 
 def network(name: str, prefix: str, dtype=torch.float64) -> models.Classifier:

@@ -26,6 +26,7 @@ import ltdistill.methods.datm as datm_module
 import ltdistill.methods.ltdd as ltdd_module
 import ltdistill.methods.mtt as mtt_module
 import ltdistill.train as trainer
+from conftest import parity_close
 from ltdistill import models
 from ltdistill.data.augment import DSA
 from ltdistill.experts.train import ExpertConfig
@@ -43,12 +44,7 @@ INPUTS = load_file(str(HERE / "inputs.safetensors"))
 SETUP = json.loads((HERE / "inputs.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _float64():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float64_default")
 
 
 def official(name: str) -> dict:
@@ -56,12 +52,7 @@ def official(name: str) -> dict:
 
 
 def close(actual, expected, rtol: float = RTOL, what: str = "") -> None:
-    """max |actual - expected| <= rtol * max |expected| (entries ~0 on both sides do not inflate a ratio)."""
-    a = torch.as_tensor(actual, dtype=torch.float64).detach()
-    e = torch.as_tensor(expected, dtype=torch.float64)
-    assert a.shape == e.shape, (what, a.shape, e.shape)
-    err = float((a - e).abs().max() / e.abs().max().clamp_min(1e-300))
-    assert err <= rtol, f"{what}: max relative error {err:.3g} > {rtol:g}"
+    parity_close(actual, expected, rtol, what)
 
 
 def flat_model() -> T.FlatModel:

@@ -45,6 +45,6 @@ class DM(RandomNetMethod):
                 loss.backward()
             else:  # no class of this rank: its share of the gradient is zero
                 state["images"].grad = torch.zeros_like(state["images"])
-            return distributed.sum_gradients([state["images"]], float(loss))
+            return distributed.sum_gradients([state["images"]], loss.item())
 
         return step
