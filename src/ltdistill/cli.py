@@ -381,7 +381,7 @@ def cmd_distill(args) -> int:
 
     from ltdistill import distributed
 
-    here = distributed.world()
+    here = distributed.joined()
     check(here.size == 1 or settings["method"] in DISTRIBUTED_METHODS, f"distill --method {settings['method']} does "
           f"not split its work over processes yet; run it as one process (under torchrun: "
           f"{', '.join(DISTRIBUTED_METHODS)})")
@@ -421,7 +421,7 @@ def cmd_experts(args) -> int:
     from ltdistill.experts.train import ExpertConfig, expert_accuracy, train_experts
     from ltdistill.safe_io import write_json
 
-    here = distributed.world()
+    here = distributed.joined()
     check(here.size == 1 or args.shard == "0/1", "--shard splits experts over separate commands; under torchrun the "
           "ranks split them: give one or the other")
     shard = (here.rank, here.size) if here.size > 1 else parse_shard(args.shard)
@@ -581,7 +581,7 @@ def cmd_evaluate(args) -> int:
     print_summary(result, data.class_names)
     from ltdistill import distributed
 
-    main_rank = distributed.world().main  # every rank holds the gathered result; rank 0 writes it
+    main_rank = distributed.joined().main  # every rank holds the gathered result; rank 0 writes it
     return 0 if json_path is None or not main_rank else write_result_json(json_path, result)
 
 

@@ -46,6 +46,13 @@ def world() -> World:
     return World(rank, size)
 
 
+def joined() -> World:
+    """The world this process has joined: torchrun's once `start` ran, else one process. Library code splits its
+    work by this, so a function called under torchrun without the group (an API user's script) computes everything
+    itself rather than a share that nothing would sum."""
+    return world() if dist.is_initialized() else World()
+
+
 def start(device: str) -> World:
     """Join the process group of a torchrun launch (a no-op for one process); on GPUs each rank takes the device of
     its LOCAL_RANK."""

@@ -116,7 +116,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                        "device": torch.device(device).type})
     store = RunStore(runs_dir, key)
     records, read_back = [], 0
-    here = distributed.world()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
+    here = distributed.joined()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
     for r in tqdm(here.mine(list(range(config.runs))), desc="evaluation runs",
                   disable=not progress or config.runs == 1):
         record = store.get(seed + r)

@@ -101,7 +101,7 @@ class Checkpointer:
         self.every = every
 
     def save(self, state: SynthesisState) -> None:
-        if self.path is None or not distributed.world().main:  # under torchrun rank 0 writes, every rank resumes
+        if self.path is None or not distributed.joined().main:  # under torchrun rank 0 writes, every rank resumes
             return
         meta = {"fingerprint": self.fingerprint, "iteration": str(state.iteration),
                 "history": json.dumps(state.history),
@@ -165,7 +165,7 @@ class Snapshots:
         self.every, self.make_set, self.meta = every, make_set, meta
 
     def __call__(self, iteration: int) -> None:
-        if self.folder is None or iteration % self.every or not distributed.world().main:
+        if self.folder is None or iteration % self.every or not distributed.joined().main:
             return
         target = self.folder / f"iteration_{iteration:06d}"
         if (target / "meta.json").exists():

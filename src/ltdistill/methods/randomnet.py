@@ -70,7 +70,7 @@ class Context:
     def mine(self, c: int) -> bool:
         """Whether this process computes class c: all of them in one process; under torchrun, class c on rank
         c % size (every rank still draws every class's images and augmentation, so the random streams stay one)."""
-        here = distributed.world()
+        here = distributed.joined()
         return c % here.size == here.rank
 
     def augment_pair(self, real: torch.Tensor, syn: torch.Tensor, apply: bool = True):
