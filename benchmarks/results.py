@@ -25,7 +25,8 @@ NOTES = Path(__file__).resolve().parent / "notes"
 NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-gpu", "bench-fmnist-gpu-h200", "bench-fmnist-cpu",
+BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
+                  "bench-fmnist-cpu",
                   "bench-fmnist-gpu-h200-xarch",
                   "bench-fmnist-balanced-gpu",
                   "bench-fmnist-balanced-cpu", "bench-fmnist-unilevel-cpu", "bench-fmnist-unilevel-seeds-cpu",
