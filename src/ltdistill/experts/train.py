@@ -23,7 +23,6 @@ Decisions, with sources:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from ltdistill import __version__, models
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.keys import keyed_config
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
@@ -101,19 +101,10 @@ def make_model(config: ExpertConfig, data: LTDataset, device: str):
                          **model_options(config)).to(device)
 
 
-def recorded_config(config: ExpertConfig) -> dict:
-    """The config as the buffer's index records it: a field added since (cls_sampler) is named only when it is not
-    its default, so buffers made before it still resume and match."""
-    recorded = dataclasses.asdict(config)
-    if recorded["cls_sampler"] == "draws":
-        del recorded["cls_sampler"]
-    return recorded
-
-
 def buffer_index(config: ExpertConfig, data: LTDataset, model) -> dict:
     return {"format": "ltdistill.ExpertBuffer/1", **data.describe(), "model": config.model,
             "model_options": model_options(config), "decoupled": config.decoupled,
-            "config": recorded_config(config), "classifier_params": [n for n, _ in model.named_parameters()
+            "config": keyed_config(config), "classifier_params": [n for n, _ in model.named_parameters()
                                                                         if n.startswith("classifier.")],
             "param_shapes": [[n, list(p.shape)] for n, p in model.named_parameters()], "version": __version__}
 

@@ -21,7 +21,6 @@ stretch a checkpoint written before devices were recorded holds), so its cost is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -36,7 +35,7 @@ from tqdm import tqdm
 
 from ltdistill import distributed, models
 from ltdistill.errors import BadInput, Diverged
-from ltdistill.keys import fingerprint
+from ltdistill.keys import fingerprint, keyed_config
 from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -234,7 +233,7 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     """Optimize `method.config.iterations` iterations with checkpoints in workdir (resumed when settings match);
     return the metadata every optimization-based artifact records. With `make_set` (the set as the state stands)
     and the method's `keep_every` (distill --keep-every), snapshots of the set are kept along the way."""
-    full = {"method": method.name, "config": fingerprinted_config(method.config), "stem": models.convnet_stem(),
+    full = {"method": method.name, "config": keyed_config(method.config), "stem": models.convnet_stem(),
             **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
     iterations = method.config.iterations
@@ -245,15 +244,6 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     check_skipped_share(method, state, iterations, workdir)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
             "iteration_devices": state.devices, **state.counters}
-
-
-# config fields added after checkpoints existed, with the default that means what a checkpoint without them did:
-# left out of the fingerprint at that default, so such checkpoints still resume
-LATER_FIELDS = {"dsa_siamese": "per_image"}
-
-
-def fingerprinted_config(config) -> dict:
-    return {k: v for k, v in dataclasses.asdict(config).items() if LATER_FIELDS.get(k, object()) != v}
 
 
 def unusable_iterations(state: SynthesisState) -> int:
