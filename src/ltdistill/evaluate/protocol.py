@@ -133,9 +133,9 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
             if progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
         records.append((r, record))
-    gathered = sorted((item for share in distributed.gather((records, read_back)) for item in share[0]),
-                      key=lambda item: item[0])
-    read_back = sum(share[1] for share in distributed.gather((records, read_back)))
+    shares = distributed.gather((records, read_back))  # every rank's runs (one process: its own)
+    gathered = sorted((item for share in shares for item in share[0]), key=lambda item: item[0])
+    read_back = sum(share[1] for share in shares)
     records = [record for _, record in gathered]  # in run order, as one process has them
     result = aggregate([rec["metrics"] for rec in records])
     result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
@@ -153,15 +153,19 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     if config.labels not in LABEL_REGIMES:
         raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
     targets, teacher, temperature, calibration = synthetic.labels, None, None, None
+    from ltdistill.methods.recovery import model_accuracy  # here: evaluate needs no method at import
+
+    stored_teacher = load_teacher(synthetic, data, device) if synthetic.teacher is not None else None
+    labelers = {} if stored_teacher is None else {  # the ceiling relabeling puts on the set, before it trains
+        **synthetic.meta.get("models_accuracy", {}), "teacher (as evaluated)": model_accuracy(stored_teacher[0], data)}
     if config.labels == "adsa":
-        synthetic, teacher, temperature, calibration, regime = adsa_calibrated(synthetic, data, config, device)
+        synthetic, teacher, temperature, calibration, regime = adsa_calibrated(synthetic, data, config,
+                                                                               stored_teacher)
         targets = synthetic.labels
     elif config.labels == "hard":
         targets, regime = synthetic.hard_labels, "hard"
-    elif config.labels == "auto" and synthetic.teacher is not None:
-        teacher, temperature = load_teacher(synthetic, data, device)
-        if config.recipe == "sre2l":
-            temperature = SRE2L_RECIPE["temperature"]
+    elif config.labels == "auto" and stored_teacher is not None:
+        teacher, temperature = stored_teacher[0], recipe_temperature(config, stored_teacher[1])
         regime = f"relabel (teacher on every augmented batch, T={temperature:g}, recipe {config.recipe})"
     else:
         regime = "soft (stored logits)" if synthetic.soft else "hard"
@@ -170,11 +174,8 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     result["label_regime"] = regime
     if calibration is not None:
         result["label_calibration"] = calibration.as_dict()
-    if synthetic.teacher is not None:  # the ceiling relabeling puts on the set, beside what it reached
-        from ltdistill.methods.recovery import model_accuracy
-
-        result["models_accuracy"] = {**synthetic.meta.get("models_accuracy", {}), "teacher (as evaluated)":
-                                     model_accuracy(load_teacher(synthetic, data, device)[0], data)}
+    if labelers:
+        result["models_accuracy"] = labelers
     meta = synthetic.meta
     result.update(training_set="synthetic", method=meta.get("method"), ipc=meta.get("ipc"), soft_labels=synthetic.soft,
                   label_stats=synthetic.label_stats(),
@@ -184,16 +185,20 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     return result
 
 
-def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, device: str):
-    """--labels adsa (labels/adsa.py): a teacher set's teacher wrapped to calibrate every batch's logits, a soft-label
-    set's stored logits calibrated; tau* measured on the set itself at the temperature the labels are trained at.
+def recipe_temperature(config: EvalConfig, stored: float) -> float:
+    """The temperature a teacher's logits become targets at: the set's own, or the recipe's (SRe2L: 30)."""
+    return SRE2L_RECIPE["temperature"] if config.recipe == "sre2l" else stored
+
+
+def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, stored_teacher):
+    """--labels adsa (labels/adsa.py): a teacher set's teacher (`stored_teacher`: load_teacher's (model,
+    temperature), None for a set without one) wrapped to calibrate every batch's logits, a soft-label set's stored
+    logits calibrated; tau* measured on the set itself at the temperature the labels are trained at.
     Returns (set, teacher, temperature, calibration, regime)."""
     from ltdistill.labels import adsa
 
-    if synthetic.teacher is not None:
-        teacher, temperature = load_teacher(synthetic, data, device)
-        if config.recipe == "sre2l":
-            temperature = SRE2L_RECIPE["temperature"]
+    if stored_teacher is not None:
+        teacher, temperature = stored_teacher[0], recipe_temperature(config, stored_teacher[1])
         calibration = adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=temperature),
                                             teacher=teacher)
         return (synthetic, adsa.CalibratedTeacher(teacher, calibration), temperature, calibration,
