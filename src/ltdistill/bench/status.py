@@ -101,14 +101,13 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
             done = (experts.directory / "accuracy.json").exists()
-            kind = experts.directory.name.split("-")[0]
-            key = next(c.key for c in cells if c.experts == experts.directory)
-            cost = None if done or experts.directory not in needed else buffer_costs.get(
-                (key["dataset"], float(key["beta"]), kind))
-            left += [cost] if not done and experts.directory in needed else []
-            rows.append((f"experts {experts.directory.name}", "done" if done else (
-                "to train" if experts.directory in needed else "not needed (its cells are finished)"),
-                duration(cost) if not done and experts.directory in needed else ""))
+            to_train = not done and experts.directory in needed
+            status = "done" if done else "to train" if to_train else "not needed (its cells are finished)"
+            if to_train:
+                key = next(c.key for c in cells if c.experts == experts.directory)
+                kind = experts.directory.name.split("-")[0]
+                left.append(buffer_costs.get((key["dataset"], float(key["beta"]), kind)))
+            rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
     for c, status in zip(cells, statuses, strict=True):
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
         cost = None if finished else estimate(c, costs)
