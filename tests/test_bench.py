@@ -9,8 +9,9 @@ import pytest
 import torch
 from tqdm import tqdm
 
-from ltdistill import bench
-from ltdistill.bench import ddranking, load_suite, plan, run_suite, suite_plan
+from ltdistill import bench, watch
+from ltdistill.bench import ddranking, load_suite, plan, run_suite, status, suite_plan
+from ltdistill.bench.suite import plan_suite
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
 
@@ -462,7 +463,7 @@ def test_a_finished_trajectory_cell_gets_a_later_cross_arch_model_without_its_ex
     assert "--device cpu" in [c for c in commands if "--model convnet" in c][0]
 
 
-def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp_path):
+def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp_path, monkeypatch, capsys):
     """bench --plan: a cell to run is estimated from a finished result of the same cell (here one in the run
     directory: 100 s of distillation, 3 evaluations of 2 runs of 10 s), and the total says what is left."""
     suite = tmp_path / "tiny.toml"
@@ -476,3 +477,9 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     plan = suite_plan(str(suite), out)
     assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min", plan), plan  # 100 + 3 x 2 x 10 s = 160 s
     assert re.search(r"what is left: ~\d+ min on one cpu thread", plan)  # the full reference: docs/data's quick suite
+    planned = plan_suite(str(suite), out, only=None, device="cpu", data_dir=None, cross_arch=None)
+    left = sum(s for s in status.plan_rows(planned, out, "cpu")[1] if s is not None)
+    monkeypatch.setattr(watch, "LONG_RUN_S", 0.75 * left)  # over what one job has left, under its half at --jobs 2
+    assert status.warn_if_long(planned, out, "cpu", 1)
+    assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
+    assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err

@@ -14,11 +14,12 @@ def test_report_writes_index_grid_bars_and_loss_curve(tmp_path, capsys):
             "loss_history": [1.0, 0.8, None, 0.5]}
     SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta=meta).save(tmp_path / "art")
     result = aggregate([run_metrics([0, 1, 2], [0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1], [10, 4, 2])])
-    result.update(dataset="digits", imbalance_factor=10, method="mtt", ipc=2)
+    result.update(dataset="digits", imbalance_factor=10, method="mtt", ipc=2, model="convnet",
+                  model_options={"width": 32, "stem": "official"})
     (tmp_path / "mtt.json").write_text(json.dumps(result))
     assert main(["report", str(tmp_path)]) == 0
     index = (tmp_path / "report" / "index.md").read_text()
-    assert "| digits | 10 | mtt | 2 |" in index
+    assert "| digits | 10 | mtt | convnet | 2 |" in index
     for name in ("art-images.png", "art-loss.png", "per-class-digits-b10-ipc2.png"):
         assert f"({name})" in index
         with Image.open(tmp_path / "report" / name) as img:
@@ -154,3 +155,38 @@ def test_per_class_bars_name_each_class_with_its_training_count_and_curves_are_s
     result = {"per_class_acc": [0.9, 0.5], "train_counts": [100, 10]}
     per_class_bars({"dm": result}, tmp_path / "bars.png", class_names=["head", "tail"])
     assert seen["labels"] == ["head (n=100)", "tail (n=10)"] and (tmp_path / "bars.png").stat().st_size > 0
+
+
+def test_report_of_a_folder_of_benches_gives_each_cell_once_named_by_method_and_eval_model(tmp_path, capsys):
+    """`report runs/` over a bench directory (cells' own eval-*.json beside results/) and a loose evaluation: one
+    row per cell, rows and bars named by method/variant and evaluation model, the old network named as such."""
+    def result(method: str, model: str, **extra) -> dict:
+        r = aggregate([run_metrics([0, 1, 2], [0, 1, 1], [0, 0, 1, 2], [0, 0, 1, 1], [10, 4, 2])])
+        r.update(dataset="digits", imbalance_factor=10, method=method, ipc=2, model=model, model_options={}, **extra)
+        return r
+
+    bench = tmp_path / "runs" / "quick"
+    (bench / "results").mkdir(parents=True)
+    (bench / "suite.json").write_text("{}")
+    (bench / "results" / "dm_digits_b10_ipc2_s0.json").write_text(json.dumps(result("dm", "convnet", label="dm")))
+    cell = bench / "cells" / "dm-0123456789"
+    cell.mkdir(parents=True)
+    for model in ("convnet", "mlp"):  # a cell's working files: the results/ row says the same
+        (cell / f"eval-model-{model}.json").write_text(json.dumps(result("dm", model)))
+    (tmp_path / "runs" / "mine.json").write_text(json.dumps(result("herding", "mlp")))
+    assert main(["report", str(tmp_path / "runs")]) == 0
+    index = (tmp_path / "runs" / "report" / "index.md").read_text()
+    rows = [line for line in index.splitlines() if line.startswith("| digits")]
+    assert len(rows) == 2, rows
+    assert any("| dm | convnet (pad1) |" in r for r in rows) and any("| herding | mlp |" in r for r in rows)
+
+    from ltdistill.report.build import settings
+
+    bars = settings([bench / "results" / "dm_digits_b10_ipc2_s0.json", tmp_path / "runs" / "mine.json"])
+    assert set(bars["digits-b10-ipc2"]) == {"dm @ convnet (pad1)", "herding @ mlp"}
+    # several paths, or one file, go to --out
+    assert main(["report", str(tmp_path / "runs" / "mine.json")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "runs" / "mine.json"), str(bench), "--out", str(tmp_path / "two")]) == 0
+    assert len([line for line in (tmp_path / "two" / "index.md").read_text().splitlines()
+                if line.startswith("| digits")]) == 2

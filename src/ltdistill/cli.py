@@ -110,6 +110,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_stem(p)
 
 
+def add_log_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="write TensorBoard event files of the run's curves here (tensorboard --logdir DIR); needs "
+                        "the tensorboard package")
+
+
 def add_stem(p: argparse.ArgumentParser) -> None:
     p.add_argument("--convnet-stem", choices=["official", "pad1"], default=None,
                    help="first layer of the ConvNet family: official (default; pads a one-channel input by 3, as "
@@ -155,6 +161,7 @@ def build_parser() -> Parser:
     x.add_argument("--shard", default="0/1", help="k/n: train experts k, k+n, ... (parallel processes)")
     x.add_argument("--out", required=True)
     add_common(x)
+    add_log_dir(x)
 
     d = sub.add_parser("distill", help="synthesize a class-balanced set from a long-tailed one")
     d.add_argument("--method", default=None)
@@ -171,6 +178,7 @@ def build_parser() -> Parser:
                    help="keep the set every K iterations (iteration 0 too) in OUT/snapshots, as the reference code "
                         "evaluates it during a run (evaluate --snapshots)")
     add_common(d)
+    add_log_dir(d)
 
     t = sub.add_parser("table", help="print a Markdown table of evaluation JSONs (evaluate --json outputs)")
     t.add_argument("results", nargs="+", help="JSON files written by `ltdistill evaluate --json`")
@@ -210,7 +218,10 @@ def build_parser() -> Parser:
     add_stem(b)
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
-    r.add_argument("directory", help="a directory holding artifacts and/or evaluation JSONs (searched recursively)")
+    r.add_argument("paths", nargs="+", metavar="PATH",
+                   help="directories holding artifacts and/or evaluation JSONs (searched; a bench directory gives its "
+                        "results/ alone), artifacts, or evaluation JSONs")
+    r.add_argument("--out", default=None, help="where to write the report (default: DIR/report, one directory given)")
 
     e = sub.add_parser("evaluate", help="train fresh models on a SyntheticSet (or the full LT set) and score them")
     e.add_argument("artifact", nargs="?", help="SyntheticSet directory")
@@ -245,6 +256,7 @@ def build_parser() -> Parser:
                         "again reads those back and trains only the rest (resume a long evaluation, e.g. the full-set "
                         "reference)")
     add_common(e)
+    add_log_dir(e)
     return parser
 
 
@@ -508,7 +520,7 @@ def check_labels_fit(synthetic, num_classes: int, where) -> None:
 def cmd_report(args) -> int:
     from ltdistill.report.build import build_report
 
-    print(f"wrote {build_report(args.directory)}")
+    print(f"wrote {build_report(*args.paths, out=args.out)}")
     return 0
 
 
@@ -713,11 +725,13 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return int(e.code or 0)
+    from ltdistill import watch
     from ltdistill.models import option_defaults
 
     try:
-        join_world(args)
-        with option_defaults(stem=getattr(args, "convnet_stem", None)):
+        here = join_world(args)
+        with (option_defaults(stem=getattr(args, "convnet_stem", None)),
+              watch.logging_to(getattr(args, "log_dir", None), rank=here.rank)):
             return COMMANDS[args.command](args)
     except BadInput as e:
         print(f"ltdistill: error: {e}", file=sys.stderr)

@@ -14,6 +14,7 @@ script never calls .eval(): batch statistics). evaluate/protocol.py's `recipe="s
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ltdistill import watch
 from ltdistill.data.augment import DSA
 from ltdistill.errors import Diverged
 
@@ -160,7 +162,8 @@ def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Gen
 def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, config: TrainConfig, *,
                 generator: torch.Generator, dsa: DSA | None = None, params=None, progress: bool = False,
                 desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
-                loss_fn=None, teacher: nn.Module | None = None, checkpoint=None) -> nn.Module:
+                loss_fn=None, teacher: nn.Module | None = None, checkpoint=None,
+                watch_as: str | None = None, watch_from: int = 0, on_epoch=None) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
     `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
     (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
@@ -170,9 +173,11 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     `checkpoint`: resumable training (evaluate/runstore.py PartialRun): `restore(model, optimizer, generator)` returns
     the epochs already done (their state loaded), `save(epochs_done, model, optimizer, generator)` runs after each
     epoch and writes when it chooses; every random draw goes through `generator`, so a resumed run equals an
-    unbroken one. Raises TrainingDiverged at the end of an epoch whose last loss is inf or NaN, and after the last
-    epoch when its final step left a weight non-finite (a loss is computed before its step: with lr NaN every loss
-    of a one-epoch run is finite and every weight after it NaN)."""
+    unbroken one. `watch_as`: with `--log-dir`, each epoch's mean loss and lr go to TensorBoard under this tag
+    (watch.py), at step watch_from + epoch; `on_epoch(epochs_done, seconds)` runs after each epoch with its wall
+    time (evaluate: the pace behind the long-run warning). Raises TrainingDiverged at the end of an epoch whose last
+    loss is inf or NaN, and after the last epoch when its final step left a weight non-finite (a loss is computed
+    before its step: with lr NaN every loss of a one-epoch run is finite and every weight after it NaN)."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
@@ -183,9 +188,12 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
         teacher.train()
     teacher_loss = kl_relabel_loss if config.relabel == "kl" else relabel_loss
     loss = None
+    watching = watch_as is not None and watch.active()
     for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
                       total=config.epochs):
         set_epoch_lr(optimizer, config, epoch)
+        epoch_loss = torch.zeros((), device=device) if watching else None
+        epoch_started = time.perf_counter()
         order = (class_aware_order(targets.cpu(), config.class_aware_runs, generator) if config.class_aware_runs
                  else batch_order(targets.cpu(), config.class_balanced, generator)).to(device)
         for start in range(0, len(order), config.batch_size):
@@ -208,10 +216,17 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             optimizer.step()
             if after_step is not None:
                 after_step(model)
+            if epoch_loss is not None:
+                epoch_loss += loss.detach() * len(idx)
+        if epoch_loss is not None:
+            watch.scalars(watch_as, {"loss": float(epoch_loss) / len(order),
+                                     "lr": optimizer.param_groups[0]["lr"]}, watch_from + epoch + 1)
         if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay NaN
             raise TrainingDiverged(epoch + 1)
         if checkpoint is not None:
             checkpoint.save(epoch + 1, model, optimizer, generator)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, time.perf_counter() - epoch_started)
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model

@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from ltdistill.bench.commands import Log, exclusive, run_cell, run_command
 from ltdistill.bench.ranking import ddranking, random_with_teachers
-from ltdistill.bench.status import RunningCells, buffers_needed
+from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
 from ltdistill.bench.suite import (
     Cell,
     Experts,
@@ -53,6 +53,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     results = finished_results(planned.cells, out)
     todo = [c for c in cells if c.name not in results
             or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
+    warn_if_long(planned, out, device, jobs)
     needed = buffers_needed(todo, results)
     in_parallel(train, [e for e in planned.experts.values()
                         if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)

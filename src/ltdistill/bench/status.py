@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 
@@ -92,6 +93,21 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          convnet_stem=convnet_stem)
+    rows, left = plan_rows(planned, out, device)
+    width = max(len(name) for name, *_ in rows) + 2
+    second = max(len(status) for _, status, _ in rows) + 2
+    lines = [f"{name:<{width}}{status:<{second}}{cost}".rstrip() for name, status, cost in rows]
+    known = [s for s in left if s is not None]
+    done = sum(1 for name, status, _ in rows[1:] if status == "done" and not name.startswith("experts "))
+    total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the stored "
+             f"costs of the same cells" + (f", {len(left) - len(known)} without an estimate" if len(known) < len(left)
+                                           else "")) if left else ""
+    return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
+
+
+def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str]], list[float | None]]:
+    """([(name, status, estimate)] for the buffers and cells of a planned suite, with a header row; the estimated
+    seconds of each piece left, None where nothing stored matches it)."""
     cells = planned.selected
     rows = [("cell", "status", "estimate")]
     statuses = [cell_status(c, out) for c in cells]
@@ -113,11 +129,19 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
         cost = None if finished else estimate(c, costs)
         left += [] if finished else [cost]
         rows.append((c.name, status, "" if finished else duration(cost)))
-    width = max(len(name) for name, *_ in rows) + 2
-    second = max(len(status) for _, status, _ in rows) + 2
-    lines = [f"{name:<{width}}{status:<{second}}{cost}".rstrip() for name, status, cost in rows]
-    known = [s for s in left if s is not None]
-    total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the stored "
-             f"costs of the same cells" + (f", {len(left) - len(known)} without an estimate" if len(known) < len(left)
-                                           else "")) if left else ""
-    return "\n".join(lines + [f"{statuses.count('done')} of {len(cells)} cells done in {out}{total}"]) + "\n"
+    return rows, left
+
+
+def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
+    """Before a run: warn (stderr) when the stored costs put what is left over watch.LONG_RUN_S of wall time at
+    `jobs` commands at once. Returns whether it warned."""
+    from ltdistill.watch import LONG_RUN_S
+
+    _, left = plan_rows(planned, out, device)
+    known = sum(s for s in left if s is not None)
+    if known / jobs <= LONG_RUN_S:
+        return False
+    print(f"warning: what is left of this suite takes {duration(known / jobs)} here at --jobs {jobs}, from the stored "
+          f"costs of the same cells (bench --plan lists them); it resumes where it stops: rerun the same command",
+          file=sys.stderr)
+    return True

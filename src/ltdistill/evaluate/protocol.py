@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ltdistill import distributed, models
+from ltdistill import distributed, models, watch
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
@@ -76,9 +76,11 @@ LABEL_REGIMES = ("auto", "hard", "stored", "adsa")  # adsa: the set's own regime
 
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
                     device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
-                    temperature: float | None = None, checkpoint=None) -> dict:
+                    temperature: float | None = None, checkpoint=None, watch_as: str | None = None,
+                    on_epoch=None) -> dict:
     """One run: a fresh model trained on (images, targets), scored on both test sets; `checkpoint`: a
-    runstore.PartialRun that keeps the run's state while it trains (train_model)."""
+    runstore.PartialRun that keeps the run's state while it trains (train_model); `watch_as`: the TensorBoard tag
+    of its curves and scores (watch.py, --log-dir); `on_epoch`: train_model's."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
@@ -86,13 +88,18 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None)
     try:
         train_model(model, images, targets, settings, generator=generator, progress=progress, desc=desc,
-                    teacher=teacher, checkpoint=checkpoint)
+                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=on_epoch)
         diverged = None
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
         diverged = e.epoch
         print(f"warning: {desc} ({config.model}) diverged: {e}; it scores as the model it left", file=sys.stderr)
     metrics = run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
                           data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+    if watch_as is not None:
+        watch.scalars(f"{watch_as}/test", {"balanced_acc": 100 * metrics["balanced_acc"],
+                                           **{f"class/{name}": 100 * acc for name, acc in
+                                              zip(data.class_names, metrics["per_class_acc"], strict=True)}},
+                      settings.epochs)
     return metrics if diverged is None else {**metrics, "diverged_at_epoch": diverged}
 
 
@@ -117,14 +124,18 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     store = RunStore(runs_dir, key)
     records, read_back = [], 0
     here = distributed.joined()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
-    for r in tqdm(here.mine(list(range(config.runs))), desc="evaluation runs",
-                  disable=not progress or config.runs == 1):
+    mine = here.mine(list(range(config.runs)))
+    resume = (f"finished runs and the one in progress are kept in {runs_dir}: stop it and rerun the same command to "
+              "resume" if runs_dir is not None else "give --runs-dir DIR to keep finished runs and resume")
+    for position, r in enumerate(tqdm(mine, desc="evaluation runs", disable=not progress or config.runs == 1)):
         record = store.get(seed + r)
         if record is None:
             partial, start = store.partial(seed + r), time.perf_counter()
+            runs_after = len(mine) - position - 1  # runs of this process still to train after this one, at most
             metrics = train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device,
                                       progress=progress, desc=f"eval run {r + 1}/{config.runs}", teacher=teacher,
-                                      temperature=temperature, checkpoint=partial)
+                                      temperature=temperature, checkpoint=partial, watch_as=f"evaluate/run{r + 1}",
+                                      on_epoch=pace_warning(config.epochs, runs_after, resume) if progress else None)
             if partial.epochs_done and progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: resumed at epoch {partial.epochs_done}")
             record = store.put(seed + r, metrics, partial.seconds + time.perf_counter() - start)
@@ -145,6 +156,20 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                   runs_read_back=read_back,
                   device=str(device), host=host())
     return result
+
+
+def pace_warning(epochs: int, runs_after: int, resume: str):
+    """train_model's `on_epoch` for one run: after the first epoch it trains (a resumed run: the first of this
+    sitting), warn when the run's epochs left and `runs_after` more runs exceed watch.LONG_RUN_S at that pace."""
+    told = False
+
+    def on_epoch(done: int, seconds: float) -> None:
+        nonlocal told
+        if not told and done < epochs:
+            watch.warn_if_long("evaluate", seconds, epochs - done + epochs * runs_after, "epoch", resume)
+        told = True
+
+    return on_epoch
 
 
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
@@ -226,8 +251,9 @@ def evaluate_snapshots(artifact: Path, final: dict, data: LTDataset, config: Eva
         snapshot = SyntheticSet.load(folder)
         if tuple(snapshot.images.shape[1:]) != tuple(data.train_x.shape[1:]):
             raise BadInput(f"{folder}: its images do not fit {data.name}")
-        result = evaluate_synthetic(snapshot, data, config, seed=seed, device=device, progress=False,
-                                    runs_dir=runs_dir / folder.name if runs_dir is not None else None)
+        with watch.under(folder.name):
+            result = evaluate_synthetic(snapshot, data, config, seed=seed, device=device, progress=False,
+                                        runs_dir=runs_dir / folder.name if runs_dir is not None else None)
         rows.append({"iteration": int(snapshot.meta.get("snapshot_iteration", -1)),
                      "balanced_acc": result["balanced_acc"], "few": result["few"],
                      "per_class_acc": result["per_class_acc"]})

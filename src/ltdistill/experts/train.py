@@ -30,7 +30,7 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm import tqdm
 
-from ltdistill import __version__, models
+from ltdistill import __version__, models, watch
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
@@ -111,9 +111,10 @@ def buffer_index(config: ExpertConfig, data: LTDataset, model) -> dict:
 
 def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDataset, epochs: int,
                       train_config: TrainConfig, seed: int, params=None, maxnorm: MaxNorm | None = None,
-                      bar=None) -> torch.Tensor:
+                      bar=None, pace=None) -> torch.Tensor:
     """Train one expert epoch by epoch, saving resumable state after each epoch; return its trajectory. The wall
-    seconds of every epoch are saved with it (`epoch_seconds`), so a cost table can add the buffer's price."""
+    seconds of every epoch are saved with it (`epoch_seconds`), so a cost table can add the buffer's price;
+    `pace(seconds)` is told each epoch's."""
     generator = torch.Generator().manual_seed(seed)
     state = buffer.load_partial(kind, i)
     seconds: list[float] = []
@@ -136,11 +137,13 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
                             f"epochs before are kept in {buffer.directory}/.partial; try a lower --lr")
         try:
             train_model(model, data.train_x, data.train_y, train_config, generator=generator, params=params,
-                        after_step=maxnorm)
+                        after_step=maxnorm, watch_as=f"experts/{kind}_{i}", watch_from=len(snapshots) - 1)
         except TrainingDiverged:  # the loss went first; the parameters would follow
             raise diverged from None
         snapshots.append(parameters_to_vector(model.parameters()).detach().cpu().clone())
         seconds.append(time.perf_counter() - started)
+        if pace is not None:
+            pace(seconds[-1])
         if not torch.isfinite(snapshots[-1]).all():
             raise diverged
         state = {"trajectory": torch.stack(snapshots), "generator": generator.get_state(),
@@ -179,6 +182,15 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     cls_config = TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=0.0, lr_decay_at_half=False, augment=config.augment, class_balanced=True,
                              class_aware_runs=4 if config.cls_sampler == "class_aware" else None)
+    left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)
+
+    def pace(seconds: float) -> None:
+        nonlocal left
+        left -= 1
+        if progress:
+            watch.warn_if_long("experts", seconds, left, "epoch", "every finished epoch is kept: stop it and rerun "
+                               "the same command to resume")
+
     with tqdm(total=len(mine) * per_expert, desc="expert epochs", disable=not progress) as bar:
         for i in mine:
             seed = config.seed * 100_003 + i
@@ -186,20 +198,23 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
             done_cls = not config.decoupled or i in buffer.finished("cls")
             if done_main and done_cls:
                 bar.update(per_expert)
+                left -= per_expert
                 continue
             torch.manual_seed(seed)
             model = make_model(config, data, device)
             if done_main:
                 vector_to_parameters(buffer.load(main_kind, i)[-1].to(device), model.parameters())
                 bar.update(config.epochs)
+                left -= config.epochs
             else:
-                _train_trajectory(buffer, main_kind, i, model, data, config.epochs, rep_config, seed, bar=bar)
+                _train_trajectory(buffer, main_kind, i, model, data, config.epochs, rep_config, seed, bar=bar,
+                                  pace=pace)
             if config.decoupled:
                 for name, p in model.named_parameters():
                     p.requires_grad_(name.startswith("classifier."))
                 maxnorm = MaxNorm(config.maxnorm) if config.maxnorm is not None else None
                 _train_trajectory(buffer, "cls", i, model, data, config.cls_epochs, cls_config, seed + 1,
-                                  params=list(model.classifier.parameters()), maxnorm=maxnorm, bar=bar)
+                                  params=list(model.classifier.parameters()), maxnorm=maxnorm, bar=bar, pace=pace)
     return buffer
 
 

@@ -33,13 +33,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 from tqdm import tqdm
 
-from ltdistill import distributed, models
+from ltdistill import distributed, models, watch
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.keys import fingerprint, keyed_config
 from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
 MAX_SKIPPED_SHARE = 0.2  # of a run's iterations, skipped as non-finite or rolled back, before it counts as diverged
+PACE_ITERATIONS = 3  # the iterations whose median time predicts the rest (watch.warn_if_long)
 STEP_SIZE_FIELDS = ("lr_img", "lr_lr", "lr_y", "max_start_epoch", "syn_steps")  # what to lower when a run blows up
 
 
@@ -222,6 +223,10 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
         state.iteration = it + 1
         if loss is not None:
             bar.set_postfix(loss=f"{loss:.4f}")
+        if watch.active():
+            watch_iteration(state, desc, loss)
+        if progress and it == state.resumed_from + PACE_ITERATIONS - 1 and it + 1 < iterations:
+            warn_if_long(state, iterations, desc, checkpointer)
         if checkpointer is not None and (state.iteration % checkpointer.every == 0 or state.iteration == iterations):
             checkpointer.save(state)
         if after is not None:
@@ -244,6 +249,23 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     check_skipped_share(method, state, iterations, workdir)
     return {"loss_history": state.history, "iteration_seconds": state.seconds, "resumed_from": state.resumed_from,
             "iteration_devices": state.devices, **state.counters}
+
+
+def warn_if_long(state: SynthesisState, iterations: int, desc: str, checkpointer: Checkpointer | None) -> None:
+    """After this process's first PACE_ITERATIONS iterations: warn when the rest, at their median time, exceeds
+    watch.LONG_RUN_S."""
+    resume = (f"it checkpoints every {checkpointer.every} iterations: stop it at any time and rerun the same "
+              "command to resume" if checkpointer is not None and checkpointer.path is not None
+              else "it keeps no checkpoint")
+    pace = sorted(state.seconds[-PACE_ITERATIONS:])[PACE_ITERATIONS // 2]
+    watch.warn_if_long(desc, pace, iterations - state.iteration, "iteration", resume)
+
+
+def watch_iteration(state: SynthesisState, desc: str, loss: float | None) -> None:
+    """--log-dir: the iteration's loss, every scalar learnable (the student lr) and the skip counters."""
+    values = {"loss": loss, **{name: float(item.tensor.detach()) for name, item in state.learnables.items()
+                               if item.tensor.numel() == 1}, **state.counters}
+    watch.scalars(f"distill/{desc}", values, state.iteration)
 
 
 def unusable_iterations(state: SynthesisState) -> int:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ltdistill.errors import BadInput
 
-HEADER = ["dataset", "beta", "training set", "IPC", "balanced acc (%)", "many / med / few", "class-acc std",
-          "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok", "protocol",
-          "eval epochs", "device", "s/run", "distill s/it"]
+HEADER = ["dataset", "beta", "training set", "eval model", "IPC", "balanced acc (%)", "many / med / few",
+          "class-acc std", "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok",
+          "protocol", "eval epochs", "device", "s/run", "distill s/it"]
 
 
 RESULT_NEUTRAL = {"model_cache", "checkpoint_every"}  # config keys that say where / how often, not what
@@ -39,6 +39,18 @@ def variant(r: dict) -> str:
     return f"{method} ({', '.join(overrides)})" if overrides else method
 
 
+def eval_model(r: dict) -> str:
+    """The evaluation model by name, with the ConvNet stem where it is not the official one ('convnet (pad1)'; a
+    result recorded before the stem was recorded is pad1's: models.recorded_options)."""
+    from ltdistill import models
+
+    name = r.get("model") or "?"
+    if name not in models.names():
+        return name
+    stem = models.recorded_options(name, r.get("model_options") or {}).get("stem")
+    return f"{name} ({stem})" if stem not in (None, "official") else name
+
+
 def _label_stats(stats: dict | None) -> str:
     """Soft-label confidence (SyntheticSet.label_stats): mean own-class target probability / % argmax = class."""
     return "-" if not stats else f"{stats['own_class_prob']:.2f} / {100 * stats['argmax_is_class']:.0f}%"
@@ -53,7 +65,7 @@ def accuracy(r: dict) -> str:
 def row(r: dict, label: str | None = None) -> str:
     mmf = " / ".join("-" if r.get(k) is None else f"{100 * r[k]:.1f}" for k in ("many", "medium", "few"))
     lt = r["lt_test"]
-    cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", label or variant(r),
+    cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", label or variant(r), eval_model(r),
              str(r.get("ipc") or "all"), accuracy(r), mmf, f"{100 * r['class_acc_std']:.1f}", f"{100 * lt['acc']:.1f}",
              f"{lt['precision']:.3f} / {lt['recall']:.3f} / {lt['f1']:.3f}",
              " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"]), _label_stats(r.get("label_stats")),
