@@ -168,8 +168,11 @@ def suite_coverage(folder: Path) -> str:
                            convnet_stem=stem).cells
     results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     missing = [c.name for c in cells if c.name not in results]
-    older = [c.name for c in cells
-             if c.name in results and digest(current_key(results[c.name].get("key") or {})) != digest(c.key)]
+    stored = {name: current_key(r.get("key") or {}) for name, r in results.items()}
+    older = [c.name for c in cells if c.name in results and "defaults" in c.key and "defaults" not in stored[c.name]
+             and digest({**stored[c.name], "defaults": c.key["defaults"]}) == digest(c.key)]  # all else the same
+    changed = [c.name for c in cells if c.name in results and c.name not in older
+               and digest(stored[c.name]) != digest(c.key)]
     lacking: dict[str, list[str]] = {}
     for c in cells:
         for model in cross_arch_left(c, results[c.name]) if c.name in results else []:
@@ -177,7 +180,9 @@ def suite_coverage(folder: Path) -> str:
     text = (f"**Cells of the suite** (benchmarks/suites/{suite}.toml as committed, planned by `bench.plan`): "
             f"{len(cells) - len(missing)} of {len(cells)} in this section")
     text += f"; not yet run: {', '.join(f'`{n}`' for n in missing)}" if missing else ", all of them"
-    text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in older)}" if older else ""
+    text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in changed)}" if changed else ""
+    text += (f"; made under the method defaults before they followed the official code (keys.changed_defaults): "
+             f"{', '.join(f'`{n}`' for n in older)}" if older else "")
     text += "".join(f"; without cross-architecture {model} yet: {', '.join(f'`{n}`' for n in names)}"
                     for model, names in lacking.items())
     return text + "."

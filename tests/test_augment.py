@@ -59,7 +59,7 @@ def test_dc_and_dm_take_the_official_one_draw_per_batch_siamese_mode(blob_data):
     from ltdistill import methods
 
     tiny = {"width": 4, "depth": 2, "iterations": 2}
-    per_image = methods.create("dm", **tiny).distill(blob_data, 2, progress=False)
-    batch = methods.create("dm", dsa_siamese="batch", **tiny).distill(blob_data, 2, progress=False)
+    per_image = methods.create("dm", dsa_siamese="per_image", **tiny).distill(blob_data, 2, progress=False)
+    batch = methods.create("dm", **tiny).distill(blob_data, 2, progress=False)  # the default: the official mode
     assert not torch.equal(per_image.images, batch.images)
     assert batch.meta["config"]["dsa_siamese"] == "batch"

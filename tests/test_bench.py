@@ -483,3 +483,32 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert status.warn_if_long(planned, out, "cpu", 1)
     assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
+
+
+def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_from_those_made_before(tmp_path,
+                                                                                                       monkeypatch):
+    """DM's siamese DSA and the decoupled buffer's sampler and MaxNorm now default to the official code's: their
+    cells and buffers get the new defaults in their keys (a cell finished under the earlier defaults is refused, not
+    reused), while methods and buffers whose defaults did not change keep the keys they had."""
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\n[[method]]\nname = "dm"\n'
+                                        '[[method]]\nname = "ltdd"\nexperts = "decoupled"\n[[method]]\nname = "mtt"\n'
+                                        'experts = "standard"') +
+                     '[experts.standard]\nnum = 1\nepochs = 2\n[experts.decoupled]\nnum = 1\nepochs = 2\n')
+    out = tmp_path / "run"
+    cells = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
+                                              cross_arch=None).cells}
+    assert cells["dm"].key["defaults"] == {"dsa_siamese": "batch"}
+    assert "defaults" not in cells["random"].key and "defaults" not in cells["mtt"].key
+    assert "decoupled" in cells["ltdd"].experts.name and "standard" in cells["mtt"].experts.name
+    # the buffers' directories are hashes of their keys: the decoupled one moves, the standard one stays
+    monkeypatch.setattr(bench.suite, "changed_defaults", lambda config_class: {})
+    before = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
+                                               cross_arch=None).cells}
+    assert before["mtt"].experts == cells["mtt"].experts and before["mtt"].directory == cells["mtt"].directory
+    assert before["ltdd"].experts != cells["ltdd"].experts and before["ltdd"].directory != cells["ltdd"].directory
+    assert before["dm"].directory != cells["dm"].directory and before["random"].key == cells["random"].key
+    (out / "results").mkdir(parents=True)
+    bench.result_json(out, before["dm"].name).write_text(json.dumps({"key": before["dm"].key}))
+    with pytest.raises(BadInput, match="defaults differ"):
+        bench.check_finished_cells([cells["dm"]], out)

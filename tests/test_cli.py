@@ -198,7 +198,7 @@ def test_table_renders_evaluation_jsons_and_refuses_other_files(tmp_path, capsys
     good = tmp_path / "r.json"
     good.write_text(json.dumps(result))
     code, out, _ = run(capsys, "table", str(good))
-    assert code == 0 and "| digits | 5 | random | 2 | 100.00 ± 0.00 |" in out
+    assert code == 0 and "| digits | 5 | random | ? | 2 | 100.00 ± 0.00 |" in out  # no model recorded: ?
     other = tmp_path / "x.json"
     other.write_text("{}")
     code, _, err = run(capsys, "table", str(other))

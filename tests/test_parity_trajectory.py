@@ -449,7 +449,7 @@ def train_expert(monkeypatch, tmp_path, run: dict, config: ExpertConfig, init: t
     representation trajectory is in the buffer already, so only the classifier expert trains."""
     torch.set_default_dtype(torch.float32)
     order = torch.tensor(run["order"])
-    monkeypatch.setattr(trainer, "batch_order", lambda labels, class_balanced, generator: order.clone())
+    monkeypatch.setattr(trainer, "epoch_order", lambda labels, config, generator: order.clone())
     replay = ReplayDSA(run["dsa_calls"], run["settings"]["dsa_strategy"])
     monkeypatch.setattr(trainer, "DSA", lambda: replay)
 
@@ -514,17 +514,23 @@ def test_classifier_expert_one_epoch_released_gsam(monkeypatch, tmp_path):
           what="classifier expert after one epoch (GSAM rho 0.01)")
 
 
-@pytest.mark.xfail(strict=True, reason="known deviation (experts/train.py docstring): ltdistill applies MaxNorm "
-                   "(0.1) after every classifier-expert step by default; the official GSAM path "
-                   "(buffer_FTD.py:246-248 -> utils_gsam.py epoch) never calls MaxNorm_via_PGD")
 def test_classifier_expert_one_epoch_default_maxnorm(monkeypatch, tmp_path):
+    """The default classifier expert applies no MaxNorm, as the official GSAM path (buffer_FTD.py:246-248 ->
+    utils_gsam.py epoch) never calls MaxNorm_via_PGD; the paper's MaxNorm (maxnorm=0.1) moves the head away."""
     run = official("cls_expert")["runs"]["rho0"]
     close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=ExpertConfig().maxnorm), run["params_after"],
           what="classifier expert after one epoch (ltdistill's default MaxNorm)")
+    with pytest.raises(AssertionError):
+        close(classifier_expert(monkeypatch, tmp_path / "paper", run, maxnorm=0.1), run["params_after"],
+              what="classifier expert under the paper's MaxNorm")
 
 
-@pytest.mark.xfail(strict=True, reason="known deviation: LTDD's ClassAwareSampler draws max_count x C samples an "
-                   "epoch (class_aware_sampler.py:74), ltdistill's class-balanced batch_order N (train.py)")
 def test_classifier_expert_epoch_length():
+    """The default classifier-expert epoch is LTDD's ClassAwareSampler's: max class count x C samples
+    (class_aware_sampler.py:74), not N class-balanced draws."""
     run = official("cls_expert")["runs"]["rho0"]
-    assert len(trainer.batch_order(INPUTS["real_y"], True, torch.Generator().manual_seed(0))) == len(run["order"])
+    cls_config = expert_train.classifier_config(ExpertConfig())
+    order = trainer.epoch_order(INPUTS["real_y"], cls_config, torch.Generator().manual_seed(0))
+    assert len(order) == len(run["order"])
+    draws = expert_train.classifier_config(ExpertConfig(cls_sampler="draws"))
+    assert len(trainer.epoch_order(INPUTS["real_y"], draws, torch.Generator().manual_seed(0))) != len(run["order"])

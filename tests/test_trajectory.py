@@ -1,5 +1,7 @@
 """Trajectory matching: the claims of MTT/DATM/TESLA as tests on tiny nets."""
 
+import dataclasses
+
 import pytest
 import torch
 from torch.nn.utils import parameters_to_vector
@@ -399,3 +401,29 @@ def test_classifier_experts_can_use_the_reference_class_aware_epochs(tmp_path):
                           progress=False)
     assert "cls_sampler" not in plain.index["config"]  # buffers made before the option still match
     assert not torch.equal(buffer.load("cls", 0), plain.load("cls", 0))
+
+
+def test_a_buffer_made_before_the_classifier_defaults_changed_resumes_if_standard_and_is_refused_if_decoupled(
+        tmp_path):
+    """A standard buffer trains no classifier expert, so the classifier fields of its index (MaxNorm 0.1 and no
+    sampler, as indexes held them before both followed LTDD's buffer path) do not stop a rerun from resuming it; a
+    decoupled buffer made under them was trained otherwise and is refused."""
+    from ltdistill.experts.train import comparable_index
+
+    for decoupled in (False, True):
+        today = {"decoupled": decoupled, "config": {**dataclasses.asdict(ExpertConfig(decoupled=decoupled))}}
+        earlier = {**today, "config": {k: v for k, v in today["config"].items() if k != "cls_sampler"} | {
+            "maxnorm": 0.1}}
+        folder = tmp_path / f"decoupled-{decoupled}"
+        ExpertBuffer.create_or_open(folder, earlier, comparable=comparable_index)
+        if decoupled:
+            with pytest.raises(BadInput, match="other settings"):
+                ExpertBuffer.create_or_open(folder, today, comparable=comparable_index)
+        else:
+            ExpertBuffer.create_or_open(folder, today, comparable=comparable_index)
+    # a field missing from an index means its earlier value: a decoupled buffer of the "draws" sampler made before
+    # the field existed is not taken for a class-aware one, and is resumed by a run that asks for draws
+    draws = {"decoupled": True, "config": dataclasses.asdict(ExpertConfig(decoupled=True, cls_sampler="draws"))}
+    legacy = {**draws, "config": {k: v for k, v in draws["config"].items() if k != "cls_sampler"}}
+    ExpertBuffer.create_or_open(tmp_path / "legacy", legacy, comparable=comparable_index)
+    ExpertBuffer.create_or_open(tmp_path / "legacy", draws, comparable=comparable_index)

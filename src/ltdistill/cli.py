@@ -146,11 +146,11 @@ def build_parser() -> Parser:
     x.add_argument("--decoupled", action="store_true",
                    help="LTDD Expert Decoupling: representation experts, then classifier experts")
     x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
-    x.add_argument("--maxnorm", default="0.1", help="MaxNorm threshold fraction for classifier experts, or 'off' (the "
-                   "reference's GSAM buffer path applies none)")
-    x.add_argument("--cls-sampler", choices=["draws", "class_aware"], default="draws",
-                   help="classifier experts' epoch: N class-balanced draws, or the reference's ClassAwareSampler "
-                        "(max class count x C samples in runs of 4 from one class)")
+    x.add_argument("--maxnorm", default="off", help="MaxNorm threshold fraction for classifier experts (the paper's "
+                   "text: 0.1), or 'off' (default: the reference's buffer path applies none)")
+    x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
+                   help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "
+                        "samples in runs of 4 from one class), or N class-balanced draws")
     x.add_argument("--lr", type=learning_rate, default=0.01, help="expert lr (lr_teacher)")
     x.add_argument("--weight-decay", type=float, default=None,
                    help="default: 0 (standard), 5e-3 (decoupled representation experts)")

@@ -148,6 +148,14 @@ def class_aware_order(labels: torch.Tensor, runs: int, generator: torch.Generato
     return torch.tensor(order[:total])
 
 
+def epoch_order(labels: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's sample order under the config's sampling: class-aware runs, class-balanced draws, or a
+    permutation."""
+    if config.class_aware_runs:
+        return class_aware_order(labels, config.class_aware_runs, generator)
+    return batch_order(labels, config.class_balanced, generator)
+
+
 def batch_order(labels: torch.Tensor, class_balanced: bool, generator: torch.Generator) -> torch.Tensor:
     """One epoch's sample order: a permutation, or len(labels) draws with every class equally likely."""
     n = len(labels)
@@ -194,8 +202,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
         set_epoch_lr(optimizer, config, epoch)
         epoch_loss = torch.zeros((), device=device) if watching else None
         epoch_started = time.perf_counter()
-        order = (class_aware_order(targets.cpu(), config.class_aware_runs, generator) if config.class_aware_runs
-                 else batch_order(targets.cpu(), config.class_balanced, generator)).to(device)
+        order = epoch_order(targets.cpu(), config, generator).to(device)
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             x = images[idx]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
-from ltdistill.keys import fingerprint
+from ltdistill.experts.train import ExpertConfig
+from ltdistill.keys import changed_defaults, fingerprint
+from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
@@ -79,6 +81,18 @@ def stem_entry(stem: str) -> dict:
     every key made before the stem existed means, so those keys, their directories and results stay as they are;
     the stem's name otherwise."""
     return {} if stem == "pad1" else {"stem": stem}
+
+
+def method_config(name: str) -> type:
+    check(name in METHODS, f"suite names an unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
+    return METHODS[name].Config
+
+
+def defaults_entry(config_class) -> dict:
+    """What a key holds of the defaults that changed to follow the official code (keys.changed_defaults): nothing
+    while a config has none, so its keys stay as they were; {"defaults": {field: today's default}} otherwise."""
+    changed = changed_defaults(config_class)
+    return {"defaults": changed} if changed else {}
 
 
 def current_key(key: dict) -> dict:
@@ -201,6 +215,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
         for kind, spec in suite.get("experts", {}).items():
             key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering}
             key.update(stem_entry(stem))
+            key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    "--out", str(where), *common]
@@ -228,7 +243,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
-                           "experts": experts and experts.directory.name, **stem_entry(stem), **ordering}
+                           "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
+                           **defaults_entry(method_config(m["name"]))}
                     cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                     older = experts and stem == "pad1" and {**key, "experts": legacy_command(experts.command)}
                     cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",

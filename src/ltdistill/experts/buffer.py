@@ -39,13 +39,15 @@ class ExpertBuffer:
 
     # -- creation -------------------------------------------------------------------------------------------
     @classmethod
-    def create_or_open(cls, directory: str | Path, index: dict) -> ExpertBuffer:
-        """Open a buffer for writing; a second run with the same settings resumes, other settings are refused."""
+    def create_or_open(cls, directory: str | Path, index: dict, comparable=None) -> ExpertBuffer:
+        """Open a buffer for writing; a second run with the same settings resumes, other settings are refused.
+        `comparable(index)`: what of an index must be equal (default: all of it, less the version)."""
         path = Path(directory)
         if (path / INDEX).exists():
             existing = json.loads((path / INDEX).read_text())
-            keys = [k for k in index if k not in ("version",)]
-            differing = [k for k in keys if existing.get(k) != index[k]]
+            ours, theirs = (comparable(index), comparable(existing)) if comparable is not None else (index, existing)
+            keys = [k for k in ours if k not in ("version",)]
+            differing = [k for k in keys if theirs.get(k) != ours[k]]
             if differing:
                 raise BadInput(f"{path} holds an expert buffer made with other settings ({', '.join(differing)}); "
                                "choose a new --out")

@@ -4,20 +4,22 @@ Standard (MTT buffer.py): SGD, constant lr 0.01, no momentum, no weight decay, D
 256; the parameters are saved at init and after every epoch.
 Decoupled (LTDD buffer_FTD.py configs): representation experts as above but with weight decay 5e-3 (the "weight
 balancing" decay of Alshammari et al. 2022); then one classifier expert per representation expert: backbone
-frozen at that expert's final parameters, only the linear head trained for `cls_epochs` with class-balanced
-sampling and MaxNorm on the head's rows.
+frozen at that expert's final parameters, only the linear head trained for `cls_epochs` with the reference's
+class-aware sampling.
 
-Decisions, with sources:
-- MaxNorm: the LTDD reference configures it (threshold 0.1) but its default GSAM path never applies it
-  (research notes, "CAVEAT"); the paper says classifier experts are fine-tuned "with MaxNorm constraint", so it is
-  applied here by default after every step (`maxnorm=0.1`) and can be switched off (`maxnorm=None`). The cap is
-  min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier training (the reference sets
-  it once, from the weights at its first call).
+Decisions, with sources (defaults follow the runnable reference, ichbill/LTDD buffer_FTD.py; the parity tests in
+tests/test_parity_trajectory.py run against it):
+- Classifier-expert epochs: `cls_sampler="class_aware"` (default) is the reference's ClassAwareSampler
+  (class_aware_sampler.py, runs of 4 from one class, max class count x C samples; buffer_FTD.py:180-183), about 4x
+  the long-tailed set at beta 100 (train.class_aware_order); "draws" takes N class-balanced draws per epoch (the
+  default before it followed the reference).
+- MaxNorm: off by default (`maxnorm=None`), as the reference's buffer path trains classifier experts
+  (buffer_FTD.py:246-248 -> utils_gsam.py epoch: no MaxNorm_via_PGD call; measured equal by the parity test). The
+  paper's text fine-tunes them "with MaxNorm constraint" (LTDD Sec. 4.2): `maxnorm=0.1` (`--maxnorm 0.1`) applies
+  it after every step, the cap min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier
+  training (utils_baseline.py's MaxNorm_via_PGD sets it once, from the weights at its first call).
 - The reference trains experts with GSAM (flat-trajectory FTD); ltdistill uses plain SGD, MTT's expert optimizer
   (GSAM is not implemented yet).
-- Classifier-expert epochs: `cls_sampler="draws"` takes N class-balanced draws per epoch; "class_aware" is the
-  reference's ClassAwareSampler (class_aware_sampler.py, runs of 4 from one class, max class count x C samples;
-  buffer_FTD.py:180-183), about 4x the long-tailed set at beta 100 (train.class_aware_order).
 - Momentum is 0 in MTT and LTDD expert configs; without it, resuming needs no optimizer state.
 """
 
@@ -34,7 +36,7 @@ from ltdistill import __version__, models, watch
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
-from ltdistill.keys import keyed_config
+from ltdistill.keys import LATER_FIELDS, keyed_config
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
@@ -49,10 +51,10 @@ class ExpertConfig:
     rep_weight_decay: float = 5e-3  # LTDD representation experts ("weight balancing" decay)
     cls_epochs: int = 10  # LTDD classifier experts
     cls_lr: float = 0.01
-    maxnorm: float | None = 0.1  # MaxNorm threshold fraction on the head's rows; None: off
-    # classifier experts' epochs: "draws" (N class-balanced draws) or "class_aware" (the reference's
-    # ClassAwareSampler: max_count x C samples in runs of 4 from one class, train.class_aware_order)
-    cls_sampler: str = "draws"
+    maxnorm: float | None = None  # MaxNorm threshold fraction on the head's rows (paper text: 0.1); None: off
+    # classifier experts' epochs: "class_aware" (the reference's ClassAwareSampler: max_count x C samples in runs of
+    # 4 from one class, train.class_aware_order) or "draws" (N class-balanced draws)
+    cls_sampler: str = "class_aware"
     model: str = "convnet"
     width: int = 128
     depth: int = 3
@@ -94,6 +96,28 @@ def model_options(config: ExpertConfig) -> dict:
     """Every option of the experts' network (its width, depth and stem among them), as the buffer records it."""
     return models.resolved_options(config.model, models.options_for(config.model, width=config.width,
                                                                     depth=config.depth))
+
+
+DECOUPLED_ONLY = ("rep_weight_decay", "cls_epochs", "cls_lr", "maxnorm", "cls_sampler")  # unused by standard experts
+
+
+def classifier_config(config: ExpertConfig) -> TrainConfig:
+    """One classifier-expert epoch (buffer_FTD.py second_stage_expert: lr cls_lr, momentum 0, no weight decay),
+    sampled as `cls_sampler` says (the ClassAwareSampler draws runs of 4 from one class)."""
+    return TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0, weight_decay=0.0,
+                       lr_decay_at_half=False, augment=config.augment, class_balanced=True,
+                       class_aware_runs=4 if config.cls_sampler == "class_aware" else None)
+
+
+def comparable_index(index: dict) -> dict:
+    """What of a buffer's index must match for a run to resume it: its config with LATER_FIELDS spelled out (a
+    buffer indexed before a field existed means its earlier value), less the classifier-expert fields in a
+    standard buffer, which trains no classifier expert (a default of theirs that changed leaves it as it is)."""
+    earlier = {k: v for k, v in LATER_FIELDS.items() if k in ExpertConfig.__dataclass_fields__}
+    config = {**earlier, **index.get("config", {})}
+    if not index.get("decoupled"):
+        config = {k: v for k, v in config.items() if k not in DECOUPLED_ONLY}
+    return {**index, "config": config}
 
 
 def make_model(config: ExpertConfig, data: LTDataset, device: str):
@@ -170,7 +194,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     if config.zca_eps is not None and data.zca_eps != config.zca_eps:
         data = data.whitened(config.zca_eps)
     probe = make_model(config, data, "cpu")
-    buffer = ExpertBuffer.create_or_open(out, buffer_index(config, data, probe))
+    buffer = ExpertBuffer.create_or_open(out, buffer_index(config, data, probe), comparable=comparable_index)
     if opened is not None:
         opened()
     mine = [i for i in range(config.num_experts) if i % n == k]
@@ -179,9 +203,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
                              lr_decay_at_half=False, augment=config.augment)
-    cls_config = TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0,
-                             weight_decay=0.0, lr_decay_at_half=False, augment=config.augment, class_balanced=True,
-                             class_aware_runs=4 if config.cls_sampler == "class_aware" else None)
+    cls_config = classifier_config(config)
     left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)
 
     def pace(seconds: float) -> None:

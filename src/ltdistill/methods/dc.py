@@ -6,8 +6,9 @@ One iteration (reference VICO-UoE/DatasetCondensation main.py):
   a fresh random network theta; repeat outer_loop times:
     loss = sum_c D(grad_theta CE(theta; A(real_c)), grad_theta CE(theta; A(syn_c)))   (same DSA draw A per class)
     one SGD step on the images (lr_img, momentum 0.5);
-    then (not after the last) inner_loop epochs of training theta on the synthetic set (lr_net, momentum 0.5,
-    augmented when DSA is on), so later matches happen along a training trajectory.
+    then (not after the last) inner_loop epochs of training theta on the synthetic set (lr_net, net_momentum 0:
+    main.py:150 `SGD(net.parameters(), lr=lr_net)`; 0.5, the image optimizer's, is an option), augmented when DSA
+    is on, so later matches happen along a training trajectory.
 D is the layer-wise distance "ours": for every weight (biases and norm parameters are skipped), reshape to
 (out, -1) and sum over output units of 1 - cos(g_real, g_syn).
 (outer_loop, inner_loop) by IPC follow the reference's get_loops: 1 -> (1, 1), 10 -> (10, 50), 20 -> (20, 25),
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
-from ltdistill.params import Count, NonNegative, Rate
+from ltdistill.params import Count, Momentum, NonNegative, Rate
 from ltdistill.train import TrainConfig, train_model
 
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -39,7 +40,8 @@ LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15
 class DCConfig(RandomNetConfig):
     iterations: NonNegative = 1000
     lr_img: Rate = 0.1
-    lr_net: Rate = 0.01  # SGD (momentum 0.5) lr of the network's inner training
+    lr_net: Rate = 0.01  # SGD lr of the network's inner training
+    net_momentum: Momentum = 0.0  # of the inner training's SGD (official main.py:150: none; before: 0.5)
     batch_train: Count = 256  # synthetic minibatch of the inner training
     outer_loop: Count | None = None  # image updates per network; None: by IPC (reference get_loops)
     inner_loop: Count | None = None  # network epochs on the synthetic set between image updates; None: by IPC
@@ -81,7 +83,7 @@ class DC(RandomNetMethod):
         outer, inner = default_loops(ctx.ipc)
         outer, inner = cfg.outer_loop or outer, cfg.inner_loop or inner
         images = state.learnables["images"]
-        net_config = TrainConfig(epochs=inner, lr=cfg.lr_net, batch_size=cfg.batch_train, momentum=0.5,
+        net_config = TrainConfig(epochs=inner, lr=cfg.lr_net, batch_size=cfg.batch_train, momentum=cfg.net_momentum,
                                  weight_decay=0.0, lr_decay_at_half=False, augment=cfg.dsa)
 
         def match(net) -> torch.Tensor:
@@ -98,7 +100,7 @@ class DC(RandomNetMethod):
 
         def step(it: int) -> float:
             net = ctx.network()
-            net_optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=0.5)
+            net_optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.net_momentum)
             total = 0.0
             for ol in range(outer):
                 freeze_batchnorm(net, ctx)

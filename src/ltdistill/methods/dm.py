@@ -4,7 +4,9 @@ Per iteration a fresh randomly initialized network (no training, parameters froz
 synthetic images of each class under the same DSA draw; the loss is
     sum_c || mean_i psi(A(x^real_{c,i})) - mean_j psi(A(s_{c,j})) ||^2
 with psi the network's feature map before the linear head (the reference's `embed`). Only the images learn, by
-SGD with momentum 0.5. Defaults are the reference's (VICO-UoE/DatasetCondensation main_DM.py): 20000 iterations,
+SGD with momentum 0.5. DSA draws one transform for the whole real batch and the same for the synthetic one, as the
+official seeded DiffAugment does (`dsa_siamese='batch'`; 'per_image' pairs draws image by image). Defaults are the
+reference's (VICO-UoE/DatasetCondensation main_DM.py): 20000 iterations,
 lr_img 1.0, batch_real 256, initialization from real images.
 """
 

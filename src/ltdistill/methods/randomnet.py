@@ -33,9 +33,9 @@ class RandomNetConfig:
     # "real": random real images of the class (cycled for a short tail class) | "noise": N(0, 1)
     init: Literal["real", "noise"] = "real"
     dsa: bool = True  # siamese DSA on real and synthetic batches (DSA, Zhao & Bilen 2021)
-    # "per_image": real and synthetic image i share a draw; "batch": one draw for both whole batches, as the official
-    # DiffAugment with a seed (DatasetCondensation utils.py, Siamese: theta[:] = theta[0])
-    dsa_siamese: Literal["per_image", "batch"] = "per_image"
+    # "batch": one draw for both whole batches, as the official DiffAugment with a seed (DatasetCondensation
+    # utils.py:535-631, Siamese: theta[:] = theta[0]); "per_image": real and synthetic image i share a draw
+    dsa_siamese: Literal["batch", "per_image"] = "batch"
     model: ModelName = "convnet"  # the random network's architecture
     width: Count = 128  # ConvNet width (the cpu protocol sets 32)
     depth: Count = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)

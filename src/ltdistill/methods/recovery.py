@@ -283,7 +283,8 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
     scaling = getattr(cfg, "remedy_scaling", "weight_sum")
     settings = {"model": model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
                 "remedy": remedy, "data": data.describe(),
-                **({"remedy_scaling": scaling} if scaling != "weight_sum" else {})}  # older keys stay as they were
+                **({"remedy_scaling": scaling} if scaling != "weight_sum" and remedy == "debias_curriculum" else {})}
+    # (scaling only changes debias_curriculum; keys made before it existed, weight_sum's, stay as they were)
 
     def build():
         return models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,

@@ -5,7 +5,10 @@ unbiased on long-tailed data. Every component is a switch, so the ablation is a 
 1. `remedy`: observer (recovery) and teacher (relabeling) trained with a long-tail remedy. Default
    'debias_curriculum', the paper's L_debias (CE blended into n_c^-q-weighted CE by (t/T)^2). Its second term, the
    GLMC mixed-view consistency loss, is not implemented (it needs a projector and predictor head on the model);
-   'balanced_softmax' is the cheap standard alternative; 'none' is SRe2L's squeeze.
+   'balanced_softmax' is the cheap standard alternative; 'none' is SRe2L's squeeze. The tail-weighted term is
+   divided by the batch size, as GLMC's Trainer.py:43-44,112-120 does (`remedy_scaling='batch'`, default);
+   'weight_sum' divides it by the batch's weight sum (F.cross_entropy(weight=w)), several times larger on a
+   head-heavy batch.
 2. `recalibration`: BN statistics recomputed from one frozen pass over the long-tailed set with the paper's
    class-balanced dynamic momentum ('class_balanced'), or the plain exact average ('instance'), or 'off' (keep the
    training EMA). See recovery.recalibrate_bn.
@@ -20,10 +23,8 @@ unbiased on long-tailed data. Every component is a switch, so the ablation is a 
    'real' (random real images) and 'noise' are the ablations.
 4. Recovery against the (recalibrated) observer from that initialization (`iterations`, 0 = none), then soft
    relabeling with the teacher (its logits stored, its weights saved for per-batch relabeling at evaluation).
-Measured (docs/results.md, suite fmnist-unilevel-cpu, Fashion-MNIST-LT beta 10 IPC 10, test set): recalibration is
-neutral there, and removing the remedy, the crops (`crop_scale_min=1.0`), the multi-round selection or the recovery
-each gains 2-4 points; DD-Ranking's relabeled random baseline beats the full framework. The defaults stay the
-paper's until a change wins on the validation holdout.
+The component ablations on Fashion-MNIST-LT are in docs/results.md (suite fmnist-unilevel-cpu); the defaults stay
+the paper's until a change wins on the validation holdout.
 The paper's student loss (kappa1 CE + kappa2 MSE to the teacher's probabilities) has unknown kappas; the evaluator
 uses the temperature-T KD loss of SRe2L/RDED for both methods so they are compared under one recipe.
 """
@@ -63,8 +64,9 @@ class UnilevelConfig(RecoveryConfig):
     #                       iterations, one 150-epoch evaluation run: 75 vs 84 relabeled, 53 vs 84 hard-label; 0.01
     #                       keeps 84 (an exploratory run, not yet a results.md table)
     remedy: Literal["debias_curriculum", "none", "balanced_softmax"] = "debias_curriculum"
-    # what the tail-weighted term of debias_curriculum divides by (recovery.remedy_loss): "batch" is GLMC's
-    remedy_scaling: Literal["weight_sum", "batch"] = "weight_sum"
+    # what the tail-weighted term of debias_curriculum divides by (recovery.remedy_loss): the batch size, as GLMC's
+    # Trainer.py:43-44,112-120 does (default), or the batch's weight sum (the default before it followed GLMC)
+    remedy_scaling: Literal["batch", "weight_sum"] = "batch"
     recalibration: Literal["class_balanced", "instance", "off"] = "class_balanced"  # class_balanced | instance | off
     init: Literal["multi_round", "real", "noise"] = "multi_round"  # multi_round | real | noise
     crops: Count = 5  # augmented views per real image (RDED scripts: 5)
