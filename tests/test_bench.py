@@ -512,3 +512,20 @@ def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_
     bench.result_json(out, before["dm"].name).write_text(json.dumps({"key": before["dm"].key}))
     with pytest.raises(BadInput, match="defaults differ"):
         bench.check_finished_cells([cells["dm"]], out)
+
+
+def test_a_suite_ranked_as_ddranking_evaluates_every_cell_under_it_and_keys_its_cells_apart(tmp_path):
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace('description = "test"', 'description = "test"\nranking = "ddranking"'))
+    cells = plan_suite(str(suite), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None).cells
+    plain = tmp_path / "plain.toml"
+    plain.write_text(TINY_SUITE)
+    before = plan_suite(str(plain), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None).cells
+    for cell, old in zip(cells, before, strict=True):
+        assert cell.key == {**old.key, "ranking": "ddranking"} and cell.directory != old.directory
+        for command in cell.evals.values():
+            assert command[command.index("--ranking") + 1] == "ddranking"
+        assert all("--ranking" not in command for command in old.evals.values())
+    suite.write_text(TINY_SUITE.replace('description = "test"', 'description = "test"\nranking = "best"'))
+    with pytest.raises(BadInput, match="ranking must be one of"):
+        load_suite(suite)

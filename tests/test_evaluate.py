@@ -165,3 +165,52 @@ def test_runs_dir_never_reuses_a_run_of_another_evaluation(blob_data, tmp_path):
         path.write_text("{not json")
     assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
     assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 2
+
+
+def test_the_ddranking_ranking_keeps_the_best_scored_epoch_and_lr_and_trains_hard_labels_unaugmented(monkeypatch,
+                                                                                                    blob_data):
+    """evaluate --ranking ddranking (DD-Ranking soft_label.py): the test set scored every 20 epochs, the best kept;
+    without a given lr every lr of the grid trained and the best kept; hard labels trained without augmentation;
+    a random set drawn anew for every run. Training is replaced by a script of scores to see what is selected."""
+    from ltdistill.evaluate import protocol
+    from ltdistill.evaluate.runstore import tensor_digest
+    from ltdistill.methods import create
+
+    data = blob_data
+    calls = []
+
+    def fake_train(model, images, targets, settings, *, on_epoch=None, **kw):
+        calls.append((settings.lr, settings.augment, tensor_digest(images)))
+        for epoch in range(1, settings.epochs + 1):
+            model.score = 0.1 * settings.lr + (0.5 if epoch == 40 else epoch / 1000)  # epoch 40 is the best
+            if on_epoch is not None:
+                on_epoch(epoch, 0.0)
+        model.score = 0.0  # the last epoch scores worst: the ltdistill ranking would report it
+
+    monkeypatch.setattr(protocol, "train_model", fake_train)
+    monkeypatch.setattr(protocol, "predict", lambda model, x: torch.zeros(len(x), dtype=torch.long))
+    monkeypatch.setattr(protocol, "run_metrics", lambda *a: scored(current["model"].score))
+    current = {}
+    real_create = protocol.models.create
+
+    def create_model(*a, **kw):
+        current["model"] = real_create(*a, **kw)
+        return current["model"]
+
+    monkeypatch.setattr(protocol.models, "create", create_model)
+    random_set = create("random").distill(data, 2, seed=5, progress=False)
+    config = protocol.EvalConfig(model="mlp", runs=2, epochs=50, ranking="ddranking")
+    result = protocol.evaluate_synthetic(random_set, data, config, progress=False)
+    assert result["lr_per_run"] == [0.1, 0.1] and tuple(result["lr_grid"]) == protocol.DDRANKING_LR_GRID
+    assert result["balanced_acc_runs"] == pytest.approx([0.51, 0.51])  # epoch 40 at lr 0.1, not epoch 50
+    assert len(calls) == 10 and not any(augment for _, augment, _ in calls)  # 5 lrs x 2 runs, hard labels
+    assert calls[0][2] != calls[5][2] and result["redrawn"]  # run 2 trains on another random draw
+    calls.clear()
+    plain = protocol.evaluate_synthetic(random_set, data, protocol.EvalConfig(model="mlp", runs=1, epochs=50),
+                                        progress=False)
+    assert plain["balanced_acc"]["mean"] == 0.0 and len(calls) == 1 and calls[0][1]  # last epoch, lr 0.01, DSA
+
+
+def scored(score: float) -> dict:
+    return {"balanced_acc": score, "per_class_acc": [score] * 4, "class_acc_std": 0.0, "many": score,
+            "medium": None, "few": score, "lt_test": {"acc": score, "precision": score, "recall": score, "f1": score}}

@@ -357,3 +357,29 @@ def test_ddranking_hlr_and_ior_over_several_runs_are_the_official_means():
 def test_ddranking_lrs_over_several_runs_is_the_official_mean_of_per_run_scores():
     three, ref = SETUP["ddranking"]["three_runs_pct"], official("ddranking")["three_runs_frac"]
     close(ltdistill_scores(three, scale=0.01)["lrs"], ref["label_robust_score_mean"], what="LRS over runs")
+
+
+def test_ddranking_protocol_scores_over_several_runs_are_the_official_per_run_means():
+    """Under a suite's ranking = "ddranking" the scores are DD-Ranking's own (soft_label.py:561-568,595): per run,
+    then averaged; LRS on fractions equals the official run on fractions, and `lrs_percent` the official pipeline's
+    percentages."""
+    from ltdistill.bench.ranking import ddranking
+
+    three = SETUP["ddranking"]["three_runs_pct"]
+    runs = {name: [v / 100 for v in values] for name, values in three.items()}
+    key = {"method": "sre2l", "beta": 10, "ipc": IPC, "seed": 0, "ranking": "ddranking"}
+    results = {"cell": {"key": key, "label_regime": "relabel", "syn_hard": {"mean": sum(runs["syn_hard"]) / 3},
+                        "syn_hard_runs": runs["syn_hard"], "balanced_acc": {"mean": sum(runs["syn_soft"]) / 3},
+                        "balanced_acc_runs": runs["syn_soft"]},
+               "full": {"label": "full", "key": {"beta": 10}, "balanced_acc": {"mean": sum(runs["full_hard"]) / 3},
+                        "balanced_acc_runs": runs["full_hard"]}}
+    relabeled = {"balanced_acc": {"mean": sum(runs["rdm_soft"]) / 3}, "label_regime": "relabel",
+                 "balanced_acc_runs": runs["rdm_soft"]}
+    ddranking(results, {"cell": relabeled})
+    ours, frac = results["cell"]["ddranking"], official("ddranking")["three_runs_frac"]
+    assert ours["protocol"] == "ddranking"
+    close(ours["lrs"], frac["label_robust_score_mean"], what="LRS: mean of per-run scores")
+    close(ours["hlr_runs"], frac["per_run"]["hard_label_recovery"], what="per-run HLR")
+    close(ours["ior_runs"], frac["per_run"]["improvement_over_random"], what="per-run IOR")
+    close(ours["lrs_percent"], official("ddranking")["three_runs_pct"]["label_robust_score_mean"],
+          what="LRS on percentages, as the official pipeline reports it")

@@ -242,6 +242,10 @@ def build_parser() -> Parser:
     e.add_argument("--recipe", choices=["ltdistill", "sre2l"], default="ltdistill",
                    help="how a set with a teacher is trained: ltdistill (the protocol of every set) or sre2l (SRe2L's "
                         "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs)")
+    e.add_argument("--ranking", choices=["ltdistill", "ddranking"], default="ltdistill",
+                   help="how runs are scored: ltdistill (the model after the last epoch) or ddranking (DD-Ranking's "
+                        "protocol: the best of every 20 epochs, an lr grid where no lr is given, no augmentation for "
+                        "hard labels, a random set redrawn per run; selected on the test set, so optimistic)")
     e.add_argument("--labels", choices=["auto", "hard", "stored", "adsa"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher; adsa: "
@@ -482,7 +486,9 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     bal = result["balanced_acc"]
     lt = result["lt_test"]
     print(f"{result['training_set']} ({result.get('method')}), model {result['model']} {result['model_options']}, "
-          f"{result['epochs']} epochs, {result['runs']} runs, lr {result['lr']:.4g}")
+          f"{result['epochs']} epochs, {result['runs']} runs, "
+          + (f"lr grid {result['lr_grid']} (chosen per run: {result['lr_per_run']})" if result.get("lr_grid")
+             else f"lr {result['lr']:.4g}") + (f", {result['selection']}" if result.get("selection") else ""))
     on = " on the VALIDATION holdout" if result.get("split") == "val" else ""
     spread = f" +- {100 * bal['std']:.2f}" if result["runs"] > 1 else " (one run: no spread)"
     print(f"balanced accuracy  {100 * bal['mean']:.2f}{spread}{on}")
@@ -568,7 +574,7 @@ def cmd_evaluate(args) -> int:
     default_epochs = SRE2L_EPOCHS if args.recipe == "sre2l" else protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
-                        labels=args.labels, recipe=args.recipe)
+                        labels=args.labels, recipe=args.recipe, ranking=args.ranking)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,

@@ -130,4 +130,5 @@ def run_cell(cell: Cell, log: Log) -> dict:
                             if k.startswith("model-")}
     if "hard" in evals:
         result["syn_hard"] = evals["hard"]["balanced_acc"]
+        result["syn_hard_runs"] = evals["hard"].get("balanced_acc_runs")
     return result

@@ -3,6 +3,11 @@
     IOR = Acc_syn-any - Acc_rdm-any      (the set under its own recipe vs the `random` cell of the same IPC under the
                                           same recipe: with the set's teacher when it relabels; higher is better)
     LRS = (e^a - e^-1) / (e - e^-1), a = w IOR - (1 - w) HLR, w = 0.5, accuracies as fractions.
+Under a suite's `ranking = "ddranking"` every evaluation follows DD-Ranking's protocol (evaluate --ranking ddranking:
+best of every 20 epochs, lr grid, no augmentation for hard labels, the random set redrawn per run) and the scores are
+DD-Ranking's per-run ones averaged (soft_label.py:561-568,595: HLR, IOR and LRS of run i from the runs i, then
+means), with `lrs_percent` beside LRS: the same formula fed percentages, as DD-Ranking's pipeline feeds it
+(meter.py:168), which saturates near -e^-1 / (e - e^-1) for any set. ltdistill's ranking scores the run means.
 Decision (DD-Ranking assumes balanced data): Acc_real-hard trains on the whole long-tailed set; the random subset takes
 IPC images per class (all of a shorter class). For sets with learned stored soft labels (DATM, LTDD) there is no
 teacher to relabel random images with, so their Acc_rdm-any uses hard labels: their IOR includes the soft labels'
@@ -12,6 +17,7 @@ gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json
@@ -38,24 +44,48 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
         stored = r.get("ddranking", {})
         if name in teacher_evals:
             relabeled = teacher_evals[name]
-            baseline = relabeled["balanced_acc"]["mean"], relabeled.get("label_regime", "relabel")
+            baseline = (relabeled["balanced_acc"]["mean"], relabeled.get("label_regime", "relabel"),
+                        relabeled.get("balanced_acc_runs"))
         elif str(stored.get("rdm_regime", "")).startswith("relabel"):
-            baseline = stored["acc_rdm_any"], stored["rdm_regime"]
+            baseline = stored["acc_rdm_any"], stored["rdm_regime"], stored.get("rdm_runs")
         else:
             random = random_cell(results, k)
-            baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"))
+            baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"),
+                                                    random.get("balanced_acc_runs"))
         dd = {}
         if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
                       acc_real_hard=full["balanced_acc"]["mean"], acc_syn_hard=r["syn_hard"]["mean"])
         if baseline is not None:
             dd.update(ior=r["balanced_acc"]["mean"] - baseline[0], acc_syn_any=r["balanced_acc"]["mean"],
-                      acc_rdm_any=baseline[0], rdm_regime=baseline[1])
+                      acc_rdm_any=baseline[0], rdm_regime=baseline[1], **({"rdm_runs": baseline[2]} if baseline[2]
+                                                                          else {}))
         if full is not None and baseline is not None:
-            a = 0.5 * dd["ior"] - 0.5 * dd["hlr"]
-            dd["lrs"] = (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1))
+            dd["lrs"] = label_robust_score(dd["ior"], dd["hlr"])
+            if k.get("ranking") == "ddranking":
+                dd.update(per_run_scores(full, r, baseline[2]))
         if dd:
             r["ddranking"] = dd
+
+
+def label_robust_score(ior: float, hlr: float, weight: float = 0.5) -> float:
+    a = weight * ior - (1 - weight) * hlr
+    return (math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1))
+
+
+def per_run_scores(full: dict, r: dict, random_runs: list[float] | None) -> dict:
+    """DD-Ranking's scores (soft_label.py:561-568,595): run i's HLR, IOR and LRS from the accuracies of runs i,
+    then their means; {} where a per-run list is missing (results made before runs were listed)."""
+    runs = [full.get("balanced_acc_runs"), r.get("syn_hard_runs"), r.get("balanced_acc_runs"), random_runs]
+    if not all(runs) or len({len(x) for x in runs}) != 1:
+        return {}
+    hlr = [a - b for a, b in zip(runs[0], runs[1], strict=True)]
+    ior = [a - b for a, b in zip(runs[2], runs[3], strict=True)]
+    mean = statistics.mean
+    return {"protocol": "ddranking", "hlr": mean(hlr), "ior": mean(ior),
+            "lrs": mean(label_robust_score(i, h) for i, h in zip(ior, hlr, strict=True)),
+            "lrs_percent": mean(label_robust_score(100 * i, 100 * h) for i, h in zip(ior, hlr, strict=True)),
+            "hlr_runs": hlr, "ior_runs": ior}
 
 
 def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs: int) -> dict[str, dict]:
@@ -71,5 +101,6 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs
         set_dir, random_dir = dirs
         cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
                "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
+        cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
         evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
     return evals

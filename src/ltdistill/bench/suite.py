@@ -13,13 +13,14 @@ from pathlib import Path
 
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
+from ltdistill.evaluate.protocol import RANKINGS
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method", "convnet_stem"}
+              "data", "experts", "method", "convnet_stem", "ranking"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -83,6 +84,12 @@ def stem_entry(stem: str) -> dict:
     return {} if stem == "pad1" else {"stem": stem}
 
 
+def ranking_entry(ranking: str) -> dict:
+    """What a key holds of the evaluation's ranking protocol: nothing for ltdistill's (every key made before the
+    option existed), its name otherwise."""
+    return {} if ranking == "ltdistill" else {"ranking": ranking}
+
+
 def method_config(name: str) -> type:
     check(name in METHODS, f"suite names an unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
     return METHODS[name].Config
@@ -135,6 +142,7 @@ def load_suite(path: Path) -> dict:
     from ltdistill.models.convnet import STEMS
 
     check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
+    check(suite.get("ranking", "ltdistill") in RANKINGS, f"{path}: ranking must be one of {list(RANKINGS)}")
     check(isinstance(suite["data"], dict), f"{path}: [data] must be a table")
     for order in class_orders(suite["data"]):
         check_order(order)
@@ -222,10 +230,12 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
             if kind == "decoupled":
                 cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
             experts_cmds[f"{kind}-b{beta}{tag}"] = Experts(cmd, where)
+        ranking = suite.get("ranking", "ltdistill")  # how every evaluation scores its runs (evaluate --ranking)
         eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
+        eval_tail += [] if ranking == "ltdistill" else ["--ranking", ranking]
         eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
-                    "epochs": suite.get("epochs"), **stem_entry(stem), **ordering}
+                    "epochs": suite.get("epochs"), **stem_entry(stem), **ordering, **ranking_entry(ranking)}
         full_eval = [*CLI, "evaluate", "--full", *base[:4], *base[8:], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
@@ -244,6 +254,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
                            "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
+                           **ranking_entry(ranking),
                            **defaults_entry(method_config(m["name"]))}
                     cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                     older = experts and stem == "pad1" and {**key, "experts": legacy_command(experts.command)}

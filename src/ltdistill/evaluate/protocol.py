@@ -21,7 +21,7 @@ from ltdistill import distributed, models, watch
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
-from ltdistill.evaluate.runstore import RunStore, tensor_digest
+from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
@@ -41,6 +41,7 @@ class EvalConfig:
     labels: str = "auto"  # auto: the set's own regime (relabel with its teacher, else its soft or hard labels);
     #                       hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no teacher relabeling
     recipe: str = "ltdistill"  # how a set with a teacher is trained: see RECIPES
+    ranking: str = "ltdistill"  # "ddranking": DD-Ranking's evaluation protocol (see RANKINGS)
 
 
 # How a relabeling set (one with a teacher) is trained. "ltdistill": the protocol of every other set (SGD 0.01,
@@ -55,12 +56,25 @@ SRE2L_RECIPE = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedul
                 "teacher_batch_stats": True}
 SRE2L_EPOCHS = 400
 
+# How a run is scored. "ltdistill": the model after the last epoch, the set's learned lr (else 0.01), DSA on every
+# batch. "ddranking": DD-Ranking's protocol (NUS-HPC-AI-Lab/DD-Ranking b8b0966, ddranking/metrics/soft_label.py):
+# the balanced test set scored every 20 epochs and the best kept (test_interval, :130, :319-326, :375-382); every
+# run without a given lr (a set without a learned one, hard labels, the random baseline) trains once per lr of the
+# grid and keeps the best (_hyper_param_search_for_hard_label / _soft_label, :210-266); hard-label runs without
+# augmentation (use_aug_for_hard False, :312); a random set redrawn for every run (_get_random_data_helper with the
+# run's index, :458-490). Both selections are made on the test set: an optimistic number, as DD-Ranking reports it.
+RANKINGS = ("ltdistill", "ddranking")
+DDRANKING_TEST_EVERY = 20
+DDRANKING_LR_GRID = (0.001, 0.005, 0.01, 0.05, 0.1)
+
 
 def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature: float | None,
-                 teacher: bool) -> TrainConfig:
-    """The trainer's settings of one evaluation run: the protocol's, or a teacher set's recipe."""
+                 teacher: bool, hard: bool = False) -> TrainConfig:
+    """The trainer's settings of one evaluation run: the protocol's, or a teacher set's recipe; `hard`: the run
+    learns class labels (DD-Ranking trains those without augmentation)."""
     base = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size, class_balanced=config.class_balanced,
-                       temperature=temperature if temperature is not None else config.temperature)
+                       temperature=temperature if temperature is not None else config.temperature,
+                       augment=not (config.ranking == "ddranking" and hard and not teacher))
     if config.recipe == "ltdistill":
         return base
     if not teacher:
@@ -85,16 +99,32 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **dict(config.model_options)).to(device)
-    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None)
+    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None,
+                            hard=targets.ndim == 1)
+
+    def score() -> dict:
+        return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
+                           data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+
+    best: dict = {}
+
+    def every_epoch(done: int, seconds: float) -> None:
+        if on_epoch is not None:
+            on_epoch(done, seconds)
+        if config.ranking == "ddranking" and done % DDRANKING_TEST_EVERY == 0:
+            scored = score()
+            if not best or scored["balanced_acc"] > best["balanced_acc"]:
+                best.update(scored, selected_epoch=done)
+            model.train()
+
     try:
         train_model(model, images, targets, settings, generator=generator, progress=progress, desc=desc,
-                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=on_epoch)
+                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=every_epoch)
         diverged = None
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
         diverged = e.epoch
         print(f"warning: {desc} ({config.model}) diverged: {e}; it scores as the model it left", file=sys.stderr)
-    metrics = run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
-                          data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+    metrics = best or score()  # ddranking: the best of the scored epochs (none under 20 epochs: the last)
     if watch_as is not None:
         watch.scalars(f"{watch_as}/test", {"balanced_acc": 100 * metrics["balanced_acc"],
                                            **{f"class/{name}": 100 * acc for name, acc in
@@ -105,15 +135,21 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
 
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
                           device: str = "cpu", progress: bool = True, teacher=None,
-                          temperature: float | None = None, runs_dir: Path | None = None) -> dict:
+                          temperature: float | None = None, runs_dir: Path | None = None,
+                          lr_grid: tuple[float, ...] | None = None, redraw=None) -> dict:
     """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
     them back instead of training again (evaluate/runstore.py). `lr` must be finite and > 0 (a set's learned lr is
-    checked here too): NaN trains every run to NaN, a negative lr ascends."""
+    checked here too): NaN trains every run to NaN, a negative lr ascends. `lr_grid`: each run trains once per lr
+    and keeps the best-scoring (DD-Ranking's search); `redraw(seed)`: the (images, targets) of the run of that seed
+    (DD-Ranking's random set, drawn anew for every run), the images given being the first run's."""
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
-    if config.recipe == "ltdistill":  # keys of runs kept before recipes existed stay as they were
-        del per_run["recipe"]
+    for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill")):
+        if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
+            del per_run[field]
+    if lr_grid is not None or redraw is not None:
+        per_run.update(lr_grid=lr_grid, redrawn=redraw is not None)
     teacher_weights = teacher.state_dict() if teacher is not None else {}
     options = models.resolved_options(config.model, dict(config.model_options))  # the network, named in full
     key = fingerprint({"network": options, "train": [tensor_digest(images), tensor_digest(targets)],
@@ -130,12 +166,21 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     for position, r in enumerate(tqdm(mine, desc="evaluation runs", disable=not progress or config.runs == 1)):
         record = store.get(seed + r)
         if record is None:
-            partial, start = store.partial(seed + r), time.perf_counter()
+            # a ddranking run keeps the best of its scored epochs in memory: it resumes from its start, not mid-run
+            partial = store.partial(seed + r) if config.ranking == "ltdistill" else PartialRun(None)
+            start = time.perf_counter()
             runs_after = len(mine) - position - 1  # runs of this process still to train after this one, at most
-            metrics = train_and_score(images, targets, data, config, lr=lr, seed=seed + r, device=device,
-                                      progress=progress, desc=f"eval run {r + 1}/{config.runs}", teacher=teacher,
-                                      temperature=temperature, checkpoint=partial, watch_as=f"evaluate/run{r + 1}",
-                                      on_epoch=pace_warning(config.epochs, runs_after, resume) if progress else None)
+            run_x, run_y = redraw(seed + r) if redraw is not None else (images, targets)
+            candidates = []
+            for rate in lr_grid or (lr,):
+                metrics = train_and_score(run_x, run_y, data, config, lr=rate, seed=seed + r, device=device,
+                                          progress=progress, desc=f"eval run {r + 1}/{config.runs}", teacher=teacher,
+                                          temperature=temperature, checkpoint=partial,
+                                          watch_as=f"evaluate/run{r + 1}" + (f"/lr{rate:g}" if lr_grid else ""),
+                                          on_epoch=pace_warning(config.epochs * len(lr_grid or (lr,)), runs_after,
+                                                                resume) if progress else None)
+                candidates.append({**metrics, "lr": rate})
+            metrics = max(candidates, key=lambda m: m["balanced_acc"])  # one candidate without a grid
             if partial.epochs_done and progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: resumed at epoch {partial.epochs_done}")
             record = store.put(seed + r, metrics, partial.seconds + time.perf_counter() - start)
@@ -150,6 +195,11 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     records = [record for _, record in gathered]  # in run order, as one process has them
     result = aggregate([rec["metrics"] for rec in records])
     result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
+    result["balanced_acc_runs"] = [rec["metrics"]["balanced_acc"] for rec in records]  # per-run scores (DD-Ranking)
+    if config.ranking != "ltdistill":
+        result.update(ranking=config.ranking, selection=f"best of every {DDRANKING_TEST_EVERY} epochs on the test "
+                      "set (optimistic)", lr_grid=lr_grid, lr_per_run=[rec["metrics"].get("lr") for rec in records],
+                      redrawn=redraw is not None)
     result.update(runs=config.runs, model=config.model, model_options=options, recipe=config.recipe,
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
@@ -177,6 +227,8 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
     if config.labels not in LABEL_REGIMES:
         raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
+    if config.ranking not in RANKINGS:
+        raise BadInput(f"ranking must be one of {RANKINGS}, got {config.ranking!r}")
     targets, teacher, temperature, calibration = synthetic.labels, None, None, None
     from ltdistill.methods.recovery import model_accuracy  # here: evaluate needs no method at import
 
@@ -194,8 +246,16 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
         regime = f"relabel (teacher on every augmented batch, T={temperature:g}, recipe {config.recipe})"
     else:
         regime = "soft (stored logits)" if synthetic.soft else "hard"
+    lr_grid, redraw = None, None
+    if config.ranking == "ddranking":
+        # an lr given, or the set's learned one for its own labels (DD-Ranking's syn_lr); else the grid
+        given = config.lr is not None or (synthetic.lr is not None and config.labels != "hard")
+        lr_grid = None if given else DDRANKING_LR_GRID
+        if synthetic.meta.get("method") == "random":
+            redraw = random_redraw(data, synthetic)
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
-                                   progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir)
+                                   progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir,
+                                   lr_grid=lr_grid, redraw=redraw)
     result["label_regime"] = regime
     if calibration is not None:
         result["label_calibration"] = calibration.as_dict()
@@ -208,6 +268,22 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                            "cuda_peak_mb": meta.get("cuda_peak_mb"), "models_seconds": meta.get("models_seconds"),
                            "host": meta.get("host"), "config": meta.get("config"), **distill_timing(meta)})
     return result
+
+
+def random_redraw(data: LTDataset, synthetic: SyntheticSet):
+    """DD-Ranking's random baseline: for the run of seed s, the random selection of seed s (methods/random.py) with
+    as many images of each class as the set holds, so every run trains on another draw."""
+    from ltdistill.methods.random import RandomSelection
+
+    counts = torch.bincount(synthetic.hard_labels, minlength=data.num_classes).tolist()
+    ipc = max(counts)
+    short = "all" if any(0 < c < ipc for c in counts) else "error"
+
+    def draw(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        drawn = RandomSelection(short_class=short).distill(data, ipc, seed=seed, progress=False)
+        return drawn.images, drawn.labels
+
+    return draw
 
 
 def recipe_temperature(config: EvalConfig, stored: float) -> float:

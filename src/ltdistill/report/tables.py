@@ -194,6 +194,17 @@ def seed_table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ranking_note(results: list[dict]) -> str:
+    """Which evaluation protocol the accuracies and DD-Ranking scores of the table come from."""
+    rankings = sorted({r.get("ranking", "ltdistill") for r in results})
+    described = {"ltdistill": "ltdistill's (the model after the last epoch, the set's lr or 0.01, DSA; scores from "
+                              "the run means)",
+                 "ddranking": "DD-Ranking's (best of every 20 epochs on the test set, an lr grid where no lr is "
+                              "given, no augmentation for hard labels, the random set redrawn per run; scores per "
+                              "run, then averaged: optimistic)"}
+    return "Evaluation protocol: " + "; ".join(described.get(r, r) for r in rankings) + "."
+
+
 def bench_table(results: list[dict]) -> str:
     """A benchmark suite's table (from its results/*.json, loaded): accuracy, the LT metrics, cross-architecture
     accuracy, DD-Ranking and costs."""
@@ -208,7 +219,8 @@ def bench_table(results: list[dict]) -> str:
              "on other models. HLR = Acc(full LT set, hard) - Acc(set, hard labels); IOR = Acc(set, its recipe) - "
              "Acc(random IPC subset, same recipe: * = relabeled by the set's own teacher; unmarked = the random "
              "subset's hard labels); LRS = DD-Ranking's label-robust score (all in %).",
-             "labels: hard | soft (stored logits) | relabel (teacher on every augmented batch)."]
+             "labels: hard | soft (stored logits) | relabel (teacher on every augmented batch).",
+             ranking_note(results)]
     commands: list[str] = []
     for r in results:
         commands += [c for c in r.get("commands", []) if c not in commands]
