@@ -485,12 +485,12 @@ def test_standard_expert_one_epoch(monkeypatch, tmp_path):
     close(trajectory[1], run["params_after"], what="expert parameters after one epoch")
 
 
-def classifier_expert(monkeypatch, tmp_path, run: dict, maxnorm) -> torch.Tensor:
+def classifier_expert(monkeypatch, tmp_path, run: dict, maxnorm, **options) -> torch.Tensor:
     s = run["settings"]
     rep = INPUTS["traj_rep"]
     config = ExpertConfig(num_experts=1, epochs=len(rep) - 1, decoupled=True, cls_epochs=s["train_epochs"],
                           cls_lr=s["lr_teacher"], batch_size=s["batch_train"], maxnorm=maxnorm,
-                          width=SETUP["width"], depth=SETUP["depth"], augment=True)
+                          width=SETUP["width"], depth=SETUP["depth"], augment=True, **options)
     trajectory = train_expert(monkeypatch, tmp_path, run, config, rep[0].float(), rep=rep).load("cls", 0)
     assert torch.equal(trajectory[0], INPUTS["traj_cls"][0].float())
     return trajectory[1]
@@ -505,13 +505,21 @@ def test_classifier_expert_one_epoch(monkeypatch, tmp_path):
           what="classifier expert after one epoch")
 
 
-@pytest.mark.xfail(strict=True, reason="known deviation (experts/train.py docstring): LTDD trains experts with GSAM, "
-                   "rho 0.01, alpha 0.3 (buffer_FTD.py:226-235, utils_gsam.py:520-537, released buffer configs); "
-                   "ltdistill uses plain SGD")
 def test_classifier_expert_one_epoch_released_gsam(monkeypatch, tmp_path):
+    """LTDD's released buffer configs train experts with GSAM, rho 0.01, alpha 0.3 (buffer_FTD.py:226-235,
+    utils_gsam.py:520-537): `gsam_rho` / `experts --gsam 0.01` give the same classifier expert; plain SGD does
+    not."""
     run = official("cls_expert")["runs"]["released"]
-    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None), run["params_after"],
+    s = run["settings"]
+    gsam = {"gsam_rho": s["rho_max"], "gsam_alpha": s["alpha"]}
+    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None, **gsam), run["params_after"],
           what="classifier expert after one epoch (GSAM rho 0.01)")
+    with pytest.raises(AssertionError):
+        close(classifier_expert(monkeypatch, tmp_path / "sgd", run, maxnorm=None), run["params_after"],
+              what="classifier expert after one epoch, plain SGD")
+    with pytest.raises(AssertionError):  # alpha matters: GSAM without the decomposition is SAM
+        close(classifier_expert(monkeypatch, tmp_path / "sam", run, maxnorm=None, gsam_rho=s["rho_max"],
+                                gsam_alpha=0.0), run["params_after"], what="classifier expert after one epoch, SAM")
 
 
 def test_classifier_expert_one_epoch_default_maxnorm(monkeypatch, tmp_path):

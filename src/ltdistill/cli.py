@@ -148,6 +148,10 @@ def build_parser() -> Parser:
     x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
     x.add_argument("--maxnorm", default="off", help="MaxNorm threshold fraction for classifier experts (the paper's "
                    "text: 0.1), or 'off' (default: the reference's buffer path applies none)")
+    x.add_argument("--gsam", type=float, default=0.0, metavar="RHO",
+                   help="train the experts with GSAM of this radius, as LTDD's and DATM's FTD buffers (released "
+                        "configs: 0.01; twice the cost of SGD); default 0: MTT's plain SGD")
+    x.add_argument("--gsam-alpha", type=float, default=0.3, help="GSAM's alpha (released LTDD configs: 0.3)")
     x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
                    help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "
                         "samples in runs of 4 from one class), or N class-balanced draws")
@@ -449,7 +453,8 @@ def cmd_experts(args) -> int:
     config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
                           weight_decay=args.weight_decay or 0.0,
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
-                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler, model=args.model,
+                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler,
+                          gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
                           seed=args.seed or 0)
     if not here.main:

@@ -47,6 +47,8 @@ class TrainConfig:
     mixup: float | None = None  # alpha of lambda ~ Beta(alpha, alpha) (SRe2L: 0.8); teacher runs only
     relabel: str = "t2_soft_ce"  # teacher loss: "t2_soft_ce" (relabel_loss) | "kl" (KL batchmean, no T^2)
     teacher_batch_stats: bool = False  # relabel with the teacher in training mode (SRe2L's script)
+    gsam_rho: float = 0.0  # > 0: GSAM steps (gsam_step) with this perturbation radius; 0 is plain SGD
+    gsam_alpha: float = 0.0  # GSAM's weight on the gradient component orthogonal to the perturbed one
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -208,18 +210,25 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             x = images[idx]
             if config.augment:
                 x = dsa(x, generator) if config.augmentation == "dsa" else crop_flip(x, config.crop_fill, generator)
+            teacher_logits = None
             if teacher is not None:
                 if config.mixup is not None:
                     x = mixup(x, config.mixup, generator)
                 with torch.no_grad():
                     teacher_logits = teacher(x)
-                loss = teacher_loss(model(x), teacher_logits, config.temperature)
-            elif loss_fn is not None:
-                loss = loss_fn(model(x), targets[idx], epoch)
-            else:
-                loss = classification_loss(model(x), targets[idx], config.temperature)
+
+            def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
+                if teacher_logits is not None:
+                    return teacher_loss(model(x), teacher_logits, config.temperature)
+                if loss_fn is not None:
+                    return loss_fn(model(x), targets[idx], epoch)
+                return classification_loss(model(x), targets[idx], config.temperature)
+
             optimizer.zero_grad(set_to_none=True)
+            loss = batch_loss()
             loss.backward()
+            if config.gsam_rho > 0:
+                gsam_gradient(model, optimizer, batch_loss, config.gsam_rho, config.gsam_alpha)
             optimizer.step()
             if after_step is not None:
                 after_step(model)
@@ -237,6 +246,38 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model
+
+
+def gsam_gradient(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss, rho: float, alpha: float,
+                  eps: float = 1e-12) -> None:
+    """Replace the gradients in the parameters' .grad (those of batch_loss at w) by GSAM's update direction
+    (Zhuang et al., "Surrogate Gap Guided Sharpness-Aware Minimization", ICLR 2022, Alg. 1), as the FTD expert
+    buffers of DATM and LTDD train (ichbill/LTDD buffer/gsam/gsam.py GSAM.step, non-adaptive, constant rho):
+    climb to w + rho g / ||g||, take the gradient g_p of the same batch there (BatchNorm running statistics
+    untouched), subtract alpha times the part of g orthogonal to g_p, g_v = g - cos(g, g_p) ||g|| g_p / ||g_p||,
+    and step from w with g_p - alpha g_v."""
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    old = [p.grad.detach().clone() for p in params]
+    old_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in old]))
+    climb = [g * (rho / (old_norm + eps)) for g in old]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    with torch.no_grad():
+        for p, e in zip(params, climb, strict=True):
+            p.add_(e)
+    for m in norms:  # momentum 0: the perturbed pass leaves the running statistics as they are
+        m.momentum = 0.0
+    optimizer.zero_grad(set_to_none=False)
+    batch_loss().backward()
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    with torch.no_grad():
+        new = [p.grad for p in params]
+        new_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in new]))
+        cosine = sum((a * b).sum() for a, b in zip(old, new, strict=True)) / (new_norm * old_norm + eps)
+        for p, g_old, g_new, e in zip(params, old, new, climb, strict=True):
+            g_new.add_(g_old - cosine * old_norm * g_new / (new_norm + eps), alpha=-alpha)
+            p.sub_(e)
 
 
 def all_finite(tensors) -> bool:

@@ -18,8 +18,10 @@ tests/test_parity_trajectory.py run against it):
   paper's text fine-tunes them "with MaxNorm constraint" (LTDD Sec. 4.2): `maxnorm=0.1` (`--maxnorm 0.1`) applies
   it after every step, the cap min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier
   training (utils_baseline.py's MaxNorm_via_PGD sets it once, from the weights at its first call).
-- The reference trains experts with GSAM (flat-trajectory FTD); ltdistill uses plain SGD, MTT's expert optimizer
-  (GSAM is not implemented yet).
+- Optimizer: plain SGD by default, MTT's (buffer.py). `gsam_rho > 0` trains every expert (representation,
+  classifier, standard) with GSAM as the FTD buffers of LTDD and DATM do (buffer_FTD.py:226-235 -> gsam/gsam.py:
+  constant rho, alpha `gsam_alpha`; the released configs: rho 0.01, alpha 0.3; train.gsam_gradient), at twice the
+  cost of an SGD step.
 - Momentum is 0 in MTT and LTDD expert configs; without it, resuming needs no optimizer state.
 """
 
@@ -55,6 +57,8 @@ class ExpertConfig:
     # classifier experts' epochs: "class_aware" (the reference's ClassAwareSampler: max_count x C samples in runs of
     # 4 from one class, train.class_aware_order) or "draws" (N class-balanced draws)
     cls_sampler: str = "class_aware"
+    gsam_rho: float = 0.0  # > 0: GSAM with this radius (LTDD/DATM FTD buffers: 0.01); 0: plain SGD (MTT)
+    gsam_alpha: float = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
     model: str = "convnet"
     width: int = 128
     depth: int = 3
@@ -63,6 +67,8 @@ class ExpertConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not (self.gsam_rho >= 0 and 0 <= self.gsam_alpha <= 1):
+            raise BadInput(f"gsam_rho must be >= 0 and gsam_alpha in [0, 1], got {self.gsam_rho}, {self.gsam_alpha}")
         if self.cls_sampler not in ("draws", "class_aware"):
             raise BadInput(f"cls_sampler must be 'draws' or 'class_aware', got {self.cls_sampler!r}")
         for name in ("num_experts", "epochs", "batch_size", "cls_epochs"):
@@ -106,7 +112,8 @@ def classifier_config(config: ExpertConfig) -> TrainConfig:
     sampled as `cls_sampler` says (the ClassAwareSampler draws runs of 4 from one class)."""
     return TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0, weight_decay=0.0,
                        lr_decay_at_half=False, augment=config.augment, class_balanced=True,
-                       class_aware_runs=4 if config.cls_sampler == "class_aware" else None)
+                       class_aware_runs=4 if config.cls_sampler == "class_aware" else None,
+                       gsam_rho=config.gsam_rho, gsam_alpha=config.gsam_alpha)
 
 
 def comparable_index(index: dict) -> dict:
@@ -202,7 +209,8 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     per_expert = config.epochs + (config.cls_epochs if config.decoupled else 0)
     rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
-                             lr_decay_at_half=False, augment=config.augment)
+                             lr_decay_at_half=False, augment=config.augment, gsam_rho=config.gsam_rho,
+                             gsam_alpha=config.gsam_alpha)
     cls_config = classifier_config(config)
     left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)
 
