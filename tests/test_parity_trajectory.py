@@ -501,21 +501,20 @@ def test_classifier_expert_one_epoch(monkeypatch, tmp_path):
     classifier.weight/bias frozen, class-aware batches, lr 0.01, momentum 0, no weight decay, DSA, GSAM at rho 0
     (where it is plain SGD), against ltdistill's classifier expert with MaxNorm off, in the official order."""
     run = official("cls_expert")["runs"]["rho0"]
-    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None), run["params_after"],
+    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None, gsam_rho=0.0), run["params_after"],
           what="classifier expert after one epoch")
 
 
 def test_classifier_expert_one_epoch_released_gsam(monkeypatch, tmp_path):
     """LTDD's released buffer configs train experts with GSAM, rho 0.01, alpha 0.3 (buffer_FTD.py:226-235,
-    utils_gsam.py:520-537): `gsam_rho` / `experts --gsam 0.01` give the same classifier expert; plain SGD does
-    not."""
+    utils_gsam.py:520-537): the default decoupled experts give the same classifier expert; plain SGD does not."""
     run = official("cls_expert")["runs"]["released"]
     s = run["settings"]
-    gsam = {"gsam_rho": s["rho_max"], "gsam_alpha": s["alpha"]}
-    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None, **gsam), run["params_after"],
-          what="classifier expert after one epoch (GSAM rho 0.01)")
+    assert (ExpertConfig(decoupled=True).gsam_rho, ExpertConfig().gsam_alpha) == (s["rho_max"], s["alpha"])
+    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=None), run["params_after"],
+          what="the default classifier expert after one epoch (GSAM rho 0.01)")
     with pytest.raises(AssertionError):
-        close(classifier_expert(monkeypatch, tmp_path / "sgd", run, maxnorm=None), run["params_after"],
+        close(classifier_expert(monkeypatch, tmp_path / "sgd", run, maxnorm=None, gsam_rho=0.0), run["params_after"],
               what="classifier expert after one epoch, plain SGD")
     with pytest.raises(AssertionError):  # alpha matters: GSAM without the decomposition is SAM
         close(classifier_expert(monkeypatch, tmp_path / "sam", run, maxnorm=None, gsam_rho=s["rho_max"],
@@ -526,10 +525,10 @@ def test_classifier_expert_one_epoch_default_maxnorm(monkeypatch, tmp_path):
     """The default classifier expert applies no MaxNorm, as the official GSAM path (buffer_FTD.py:246-248 ->
     utils_gsam.py epoch) never calls MaxNorm_via_PGD; the paper's MaxNorm (maxnorm=0.1) moves the head away."""
     run = official("cls_expert")["runs"]["rho0"]
-    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=ExpertConfig().maxnorm), run["params_after"],
-          what="classifier expert after one epoch (ltdistill's default MaxNorm)")
+    close(classifier_expert(monkeypatch, tmp_path, run, maxnorm=ExpertConfig().maxnorm, gsam_rho=0.0),
+          run["params_after"], what="classifier expert after one epoch (ltdistill's default MaxNorm)")
     with pytest.raises(AssertionError):
-        close(classifier_expert(monkeypatch, tmp_path / "paper", run, maxnorm=0.1), run["params_after"],
+        close(classifier_expert(monkeypatch, tmp_path / "paper", run, maxnorm=0.1, gsam_rho=0.0), run["params_after"],
               what="classifier expert under the paper's MaxNorm")
 
 

@@ -148,9 +148,10 @@ def build_parser() -> Parser:
     x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
     x.add_argument("--maxnorm", default="off", help="MaxNorm threshold fraction for classifier experts (the paper's "
                    "text: 0.1), or 'off' (default: the reference's buffer path applies none)")
-    x.add_argument("--gsam", type=float, default=0.0, metavar="RHO",
-                   help="train the experts with GSAM of this radius, as LTDD's and DATM's FTD buffers (released "
-                        "configs: 0.01; twice the cost of SGD); default 0: MTT's plain SGD")
+    x.add_argument("--gsam", type=float, default=None, metavar="RHO",
+                   help="train the experts with GSAM of this radius (twice the cost of SGD), as LTDD's and DATM's FTD "
+                        "buffers; default: 0.01 for --decoupled (LTDD's released buffers), 0 = plain SGD (MTT) "
+                        "otherwise")
     x.add_argument("--gsam-alpha", type=float, default=0.3, help="GSAM's alpha (released LTDD configs: 0.3)")
     x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
                    help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "

@@ -18,10 +18,10 @@ tests/test_parity_trajectory.py run against it):
   paper's text fine-tunes them "with MaxNorm constraint" (LTDD Sec. 4.2): `maxnorm=0.1` (`--maxnorm 0.1`) applies
   it after every step, the cap min(r) + 0.1 (max(r) - min(r)) of the head's row norms r at the start of classifier
   training (utils_baseline.py's MaxNorm_via_PGD sets it once, from the weights at its first call).
-- Optimizer: plain SGD by default, MTT's (buffer.py). `gsam_rho > 0` trains every expert (representation,
-  classifier, standard) with GSAM as the FTD buffers of LTDD and DATM do (buffer_FTD.py:226-235 -> gsam/gsam.py:
-  constant rho, alpha `gsam_alpha`; the released configs: rho 0.01, alpha 0.3; train.gsam_gradient), at twice the
-  cost of an SGD step.
+- Optimizer: decoupled experts (both stages) train with GSAM as LTDD's released buffers do (buffer_FTD.py:226-235
+  -> gsam/gsam.py, constant rho; the released configs and buffer names: rho 0.01, alpha 0.3, "first_stage_GSAM_...";
+  train.gsam_gradient), at twice the cost of an SGD step; standard experts with plain SGD, as MTT's buffer.py
+  (DATM's FTD buffers are GSAM ones: `gsam_rho=0.01`). `gsam_rho=0` is plain SGD for either kind.
 - Momentum is 0 in MTT and LTDD expert configs; without it, resuming needs no optimizer state.
 """
 
@@ -57,7 +57,7 @@ class ExpertConfig:
     # classifier experts' epochs: "class_aware" (the reference's ClassAwareSampler: max_count x C samples in runs of
     # 4 from one class, train.class_aware_order) or "draws" (N class-balanced draws)
     cls_sampler: str = "class_aware"
-    gsam_rho: float = 0.0  # > 0: GSAM with this radius (LTDD/DATM FTD buffers: 0.01); 0: plain SGD (MTT)
+    gsam_rho: float | None = None  # GSAM radius; None: 0.01 for decoupled experts (LTDD), 0 (plain SGD) for standard
     gsam_alpha: float = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
     model: str = "convnet"
     width: int = 128
@@ -67,6 +67,8 @@ class ExpertConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.gsam_rho is None:  # resolved here, so records hold the radius that trained the buffer
+            object.__setattr__(self, "gsam_rho", 0.01 if self.decoupled else 0.0)
         if not (self.gsam_rho >= 0 and 0 <= self.gsam_alpha <= 1):
             raise BadInput(f"gsam_rho must be >= 0 and gsam_alpha in [0, 1], got {self.gsam_rho}, {self.gsam_alpha}")
         if self.cls_sampler not in ("draws", "class_aware"):
