@@ -732,7 +732,7 @@ COMMANDS = {"bench": cmd_bench, "twostage": cmd_twostage, "datasets": cmd_datase
 
 
 def main(argv: list[str] | None = None) -> int:
-    keep_freed_memory()  # ~1.8x faster unrolled matching at IPC 50 on CPU (ltdistill/runtime.py)
+    keep_freed_memory()  # glibc keeps freed activations for reuse (ltdistill/runtime.py)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed

@@ -3,13 +3,11 @@
 glibc serves every allocation above its mmap threshold (128 KiB, rising on its own to at most 32 MiB) with fresh
 pages from the kernel and unmaps them again on free. Unrolled trajectory matching allocates and frees tens of MiB of
 activations at every student step (IPC 50 on 28x28 images: 500 x 32 x 28 x 28 floats = 50 MiB a feature map), so
-each step page-faults and zeroes gigabytes anew. Measured with benchmarks/tm_speed.py (docs/data/tm-speed/
-cpu-2core-w32-malloc-{default,tuned}.json; MTT's full unroll, IPC 50, 20 steps, ConvNet width 32, 2-core CPU):
-6.2 M minor page faults and 23.1 s per iteration with glibc's defaults, 1.1 M and 12.7 s with the settings below;
-peak RSS 6.2 -> 7.5 GiB (freed memory is kept for reuse). IPC 10 gains ~10%, the constant-memory TESLA gradient
-nothing. PyTorch's CPU performance guide gives the same remedy as a swap of allocator (jemalloc or tcmalloc through
-LD_PRELOAD); glibc's own mallopt does it here with nothing to install. Results do not change: only where memory
-comes from does.
+each step page-faults and zeroes gigabytes anew. benchmarks/tm_speed.py measures it (page faults, seconds per
+iteration and peak RSS with glibc's defaults and with the settings below: docs/data/tm-speed/, docs/results.md);
+freed memory is kept for reuse, so peak RSS grows. PyTorch's CPU performance guide gives the same remedy as a
+swap of allocator (jemalloc or tcmalloc through LD_PRELOAD); glibc's own mallopt does it here with nothing to
+install. Results do not change: only where memory comes from does.
 
 Left alone: a non-glibc C library, and a process whose environment already tunes malloc (MALLOC_*_ variables,
 GLIBC_TUNABLES, LD_PRELOAD) or sets LTDISTILL_MALLOC=default.

@@ -74,14 +74,12 @@ def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
     """DAM's class weights. "frequency" is the reference's w_k = n_k / N: they sum to 1, so on a balanced synthetic
     batch the weighted loss is ~1/C of the unweighted one and the student moves ~C times less per step than on the
     classifier phase, which shares the one learned lr. Over the reference's 10000 iterations the lr can climb to
-    make up for it; in a CPU-scale run of 300 at lr_lr 1e-5 it cannot (Fashion-MNIST-LT beta 10, benchmarks/
-    phase_loss.py: L_rep 0.975 on the initial set, 0.939 after 300 iterations at learned lr 0.031, while L_cls fell
-    0.943 -> 0.571; MTT's loss falls to 0.3-0.5). "mean_one" keeps the relative weights and rescales them to mean 1
-    (C n_k / N), so a balanced batch's loss has the unweighted scale. Our option, not the paper's; measured as an
-    ablation (benchmarks/trajectory.py, ltdd-dam-mean1) and on the beta-100 validation holdout (docs/results.md,
-    tune-fmnist-ltdd-dam): mean_one 76.50 vs frequency 74.15 on the paper preset, but 74.05 on the tuned lr_img-0
-    preset, whose lr no longer climbs. configs/ltdd/fmnist-lt-b100-ipc10-dam-mean1.toml uses it (test 78.67 vs
-    73.33). The default stays the reference's, so the paper presets reproduce the paper."""
+    make up for it; in a CPU-scale run of a few hundred iterations it cannot (benchmarks/phase_loss.py measures the
+    two phases' losses; docs/results.md). "mean_one" keeps the relative weights and rescales them to mean 1
+    (C n_k / N), so a balanced batch's loss has the unweighted scale. Our option, not the paper's; its ablation
+    (ltdd-dam-mean1) and holdout tuning (tune-fmnist-ltdd-dam) are in docs/results.md, and
+    configs/ltdd/fmnist-lt-b100-ipc10-dam-mean1.toml uses it. The default stays the reference's, so the paper presets
+    reproduce the paper."""
     if mode not in ("frequency", "mean_one"):
         raise BadInput(f"ltdd.dam_weights must be frequency or mean_one, got {mode!r}")
     weights = torch.tensor(counts, dtype=torch.float32)

@@ -60,9 +60,7 @@ from ltdistill.train import embed
 @dataclass(frozen=True)
 class UnilevelConfig(RecoveryConfig):
     iterations: NonNegative = 500  # fewer than SRe2L's 1000: recovery starts from selected real views, not noise
-    lr_img: Rate = 0.01  # from real views SRe2L's 0.25 destroys them: digits-LT beta 10 IPC 10, 200 recovery
-    #                       iterations, one 150-epoch evaluation run: 75 vs 84 relabeled, 53 vs 84 hard-label; 0.01
-    #                       keeps 84 (an exploratory run, not yet a results.md table)
+    lr_img: Rate = 0.01  # from real views: SRe2L's 0.25 is made for noise and wipes out the selected views
     remedy: Literal["debias_curriculum", "none", "balanced_softmax"] = "debias_curriculum"
     # what the tail-weighted term of debias_curriculum divides by (recovery.remedy_loss): the batch size, as GLMC's
     # Trainer.py:43-44,112-120 does (default), or the batch's weight sum (the default before it followed GLMC)
