@@ -46,3 +46,23 @@ def test_herding_selects_real_images_and_beats_chance(blob_data):
     result = evaluate_synthetic(s, blob_data, EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1,
                                                          epochs=40), progress=False)
     assert result["balanced_acc"]["mean"] > 0.5
+
+
+def test_the_library_owns_the_scale_protocol_of_methods_and_evaluation(blob_data):
+    """methods.create scales a method's networks by protocol as the CLI does (cpu: width 32; depth 2 for images of
+    16 pixels or less), at distill time when the image size is known; explicit fields win, protocol=None keeps the
+    config's own defaults; EvalConfig scales the ConvNet family the same way and leaves other models alone."""
+    from ltdistill.evaluate.protocol import eval_network
+
+    herding = methods.create("herding", epochs=1)
+    herding.distill(blob_data, 2, progress=False)
+    assert (herding.config.width, herding.config.depth) == (32, 2)
+    assert methods.create("dm", protocol="paper").scaled((28, 28)).width == 128
+    assert methods.create("dm", width=8).scaled((28, 28)).width == 8
+    assert methods.create("dm", protocol=None).scaled((28, 28)).width == methods.METHODS["dm"].Config().width
+    with pytest.raises(BadInput, match="protocol must be one of"):
+        methods.create("dm", protocol="laptop")
+    assert eval_network(EvalConfig(), (28, 28)) == {"width": 32, "depth": 3}
+    assert eval_network(EvalConfig(model="convnet_bn", protocol="paper"), (16, 16)) == {"width": 128, "depth": 3}
+    assert eval_network(EvalConfig(model="mlp"), (28, 28)) == {}  # an MLP's width is its own, not the ConvNet's
+    assert eval_network(EvalConfig(model_options=(("width", 8),)), (28, 28)) == {"width": 8, "depth": 3}

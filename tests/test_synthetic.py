@@ -68,3 +68,11 @@ def test_label_stats_measure_softness_and_drift():
     assert stats["argmax_is_class"] == pytest.approx(0.75)
     assert stats["own_class_prob_per_class"] == pytest.approx([(1 + float(flat)) / 2, 0.5], abs=1e-3)
     assert SyntheticSet(torch.zeros(2, 1, 2, 2), torch.tensor([0, 1])).label_stats() is None
+
+
+def test_a_set_whose_learned_lr_crossed_zero_is_refused_as_diverged_and_nothing_is_written(tmp_path):
+    """load refuses an lr <= 0 (no model trains at it), so save refuses to write one: a trajectory run whose
+    student lr went negative ends as diverged, not as a set that cannot be read back."""
+    with pytest.raises(Diverged, match="learned student lr ended at -0.0018"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), lr=-0.0018).save(tmp_path / "set")
+    assert not (tmp_path / "set").exists()

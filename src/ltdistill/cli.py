@@ -358,14 +358,21 @@ def cmd_methods(args) -> int:
 
     from ltdistill import methods
 
+    def shown(f) -> str:  # a field's default, and its choices where it declares them (params.py)
+        kind = str(f.type)
+        choices = f" (one of {kind[kind.index('[') + 1:-1]})" if kind.startswith("Literal[") else ""
+        return f"{f.name}={f.default!r}{choices}"
+
     for name, cls in sorted(methods.METHODS.items()):
-        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
-        print(f"{name}: {fields}")
+        print(f"{name}: {', '.join(shown(f) for f in dataclasses.fields(cls.Config))}")
+    print("\nwidth and depth come from --protocol where not set (protocols.py): cpu (default) width 32, depth 3 (2 for "
+          "images of 16 pixels or less, 4 for 64); paper width 128, depth 3 (4 for 64); the values above are the "
+          "configs' own (methods.create(..., protocol=None))")
     return 0
 
 
 def cmd_distill(args) -> int:
-    from ltdistill import methods, protocols
+    from ltdistill import methods
     from ltdistill.config import load_preset
     from ltdistill.methods.loop import clear_checkpoint
 
@@ -398,7 +405,6 @@ def cmd_distill(args) -> int:
         check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
     args.class_order = args.class_order or run.get("class_order")  # the flag over the preset's [run] key
     data = data_from_args(args, settings["dataset"], imbalance_factor, settings["profile"])
-    import dataclasses
 
     from ltdistill import distributed
 
@@ -406,10 +412,7 @@ def cmd_distill(args) -> int:
     check(here.size == 1 or settings["method"] in DISTRIBUTED_METHODS, f"distill --method {settings['method']} does "
           f"not split its work over processes yet; run it as one process (under torchrun: "
           f"{', '.join(DISTRIBUTED_METHODS)})")
-    cls = methods.METHODS[settings["method"]]
-    field_names = {f.name for f in dataclasses.fields(cls.Config)}
-    method = methods.create(settings["method"], **protocols.fill_method_defaults(field_names, method_config,
-                                                                                   protocol, data.im_size))
+    method = methods.create(settings["method"], protocol=protocol, **method_config)  # the library scales it
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
@@ -570,7 +573,9 @@ def cmd_evaluate(args) -> int:
         protocol = args.protocol or meta.get("protocol", "cpu")
     if args.split == "val":
         data = data.validation()
-    options = protocols.network(protocol, data.im_size) if args.model == "convnet" else {}
+    from ltdistill.evaluate.protocol import eval_network
+
+    options = eval_network(EvalConfig(model=args.model, protocol=protocol), data.im_size)  # the ConvNet family's
     if args.width is not None:
         options["width"] = args.width
     if args.depth is not None:

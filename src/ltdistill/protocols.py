@@ -24,12 +24,3 @@ def network(protocol: str, im_size: tuple[int, int]) -> dict:
 
 def eval_epochs(protocol: str) -> int:
     return 1000 if protocol == "paper" else 300
-
-
-def fill_method_defaults(config_fields: set[str], config: dict, protocol: str, im_size: tuple[int, int]) -> dict:
-    """Give a method's network fields (width, depth) the protocol's values unless the user set them."""
-    filled = dict(config)
-    for key, value in network(protocol, im_size).items():
-        if key in config_fields and key not in filled:
-            filled[key] = value
-    return filled

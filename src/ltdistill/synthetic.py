@@ -100,6 +100,9 @@ class SyntheticSet:
             finite.append(torch.isfinite(torch.tensor(self.lr)))
         if not all(bool(f) for f in finite):
             raise Diverged("refusing to write a SyntheticSet holding NaN/Inf (the run diverged)")
+        if self.lr is not None and not self.lr > 0:  # what load refuses is never written
+            raise Diverged(f"the learned student lr ended at {self.lr:.4g}, and a model cannot train at an lr <= 0 "
+                           "(the run went astray): lower lr_lr or lr_img and rerun with --restart; no set was written")
         try:
             out.mkdir(parents=True, exist_ok=True)
             tensors = {"images": self.images.float(), "labels": self.labels}

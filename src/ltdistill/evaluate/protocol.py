@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ltdistill import distributed, models, watch
+from ltdistill import distributed, models, protocols, watch
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
@@ -42,6 +42,17 @@ class EvalConfig:
     #                       hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no teacher relabeling
     recipe: str = "ltdistill"  # how a set with a teacher is trained: see RECIPES
     ranking: str = "ltdistill"  # "ddranking": DD-Ranking's evaluation protocol (see RANKINGS)
+    # the scale of a ConvNet-family evaluation network where model_options leave it open (protocols.py: cpu width 32,
+    # paper 128); None: the model's own defaults
+    protocol: str | None = "cpu"
+
+
+def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
+    """The evaluation model's options: a ConvNet's width and depth from the protocol (the protocols scale the
+    ConvNet family; other models keep their own), under those model_options gives."""
+    convnet = "stem" in models.resolved_options(config.model)
+    scale = protocols.network(config.protocol, im_size) if config.protocol is not None and convnet else {}
+    return {**models.options_for(config.model, **scale), **dict(config.model_options)}
 
 
 # How a relabeling set (one with a teacher) is trained. "ltdistill": the protocol of every other set (SGD 0.01,
@@ -98,7 +109,7 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
-                          im_size=data.im_size, **dict(config.model_options)).to(device)
+                          im_size=data.im_size, **eval_network(config, data.im_size)).to(device)
     settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None,
                             hard=targets.ndim == 1)
 
@@ -144,14 +155,15 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     (DD-Ranking's random set, drawn anew for every run), the images given being the first run's."""
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
-    per_run = {k: v for k, v in asdict(config).items() if k != "runs"}  # a run does not depend on how many run
+    # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
+    per_run = {k: v for k, v in asdict(config).items() if k not in ("runs", "protocol")}
     for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill")):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
     if lr_grid is not None or redraw is not None:
         per_run.update(lr_grid=lr_grid, redrawn=redraw is not None)
     teacher_weights = teacher.state_dict() if teacher is not None else {}
-    options = models.resolved_options(config.model, dict(config.model_options))  # the network, named in full
+    options = models.resolved_options(config.model, eval_network(config, data.im_size))  # the network, in full
     key = fingerprint({"network": options, "train": [tensor_digest(images), tensor_digest(targets)],
                        "test": [tensor_digest(t) for t in (data.test_x, data.test_y, data.test_lt_x, data.test_lt_y)],
                        "counts": data.counts, "config": per_run, "lr": lr, "temperature": temperature,

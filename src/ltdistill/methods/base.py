@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
-from ltdistill import models
+from ltdistill import models, protocols
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
 from ltdistill.params import check_fields
@@ -38,10 +38,27 @@ class Method:
     name: ClassVar[str]
     Config: ClassVar[type] = NoConfig
 
-    def __init__(self, **config: Any):
-        """Every value checked against its field's declared type and constraint (ltdistill/params.py)."""
+    def __init__(self, protocol: str | None = "cpu", **config: Any):
+        """Every value checked against its field's declared type and constraint (ltdistill/params.py).
+        `protocol` (protocols.py): the scale of the networks the method trains, "cpu" (width 32) or "paper" (width
+        128), given to its `width` and `depth` fields at distill time, when the image size is known, unless they are
+        set here; None keeps the config's own defaults."""
+        if protocol is not None and protocol not in protocols.PROTOCOLS:
+            raise BadInput(f"protocol must be one of {protocols.PROTOCOLS}, got {protocol!r}")
         self.config = self.Config(**check_fields(self.Config, config, self.name))
+        self.protocol, self.explicit = protocol, set(config)
 
+    def scaled(self, im_size: tuple[int, int]):
+        """The config with the protocol's network width and depth for this image size where none was given."""
+        if self.protocol is None:
+            return self.config
+        fields = {f.name for f in dataclasses.fields(self.Config)}
+        network = {k: v for k, v in protocols.network(self.protocol, im_size).items()
+                   if k in fields and k not in self.explicit}
+        return dataclasses.replace(self.config, **network) if network else self.config
+
+    # the expert buffer it matches (`ltdistill experts`, `--decoupled` for "decoupled"); None: it needs none
+    buffer_kind: ClassVar[str | None] = None
     keep_every: int | None = None  # keep the set every so many iterations in workdir/snapshots (loop.Snapshots)
     run_meta: dict = {}  # what every set of the run records (the final one, and the snapshots)
 
@@ -54,6 +71,7 @@ class Method:
         if keep_every is not None and (not isinstance(keep_every, int) or keep_every < 1):
             raise BadInput(f"keep_every must be an integer >= 1, got {keep_every!r}")
         self.keep_every = keep_every
+        self.config = self.scaled(data.im_size)
         self.run_meta = {"method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),
                          **data.describe(), "stem": models.convnet_stem(), "class_order": data.class_order}
         torch.manual_seed(seed)

@@ -51,6 +51,7 @@ def window_upper(cfg: DATMConfig, it: int) -> int:
 
 class DATM(Method):
     name = "datm"
+    buffer_kind = "standard"
     Config = DATMConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

@@ -95,6 +95,7 @@ def upper(initial: int, final: int, it: int, cfg: LTDDConfig) -> int:
 
 class LTDD(Method):
     name = "ltdd"
+    buffer_kind = "decoupled"
     Config = LTDDConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

@@ -39,6 +39,7 @@ class MTTConfig:
 
 class MTT(Method):
     name = "mtt"
+    buffer_kind = "standard"
     Config = MTTConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
