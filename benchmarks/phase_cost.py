@@ -32,7 +32,8 @@ from torch.nn.utils import parameters_to_vector
 
 from ltdistill import models
 from ltdistill.data.augment import DSA
-from ltdistill.methods.trajectory import FlatModel, match_trajectory
+from ltdistill.experts.student import FlatModel
+from ltdistill.families.trajectory import match_trajectory
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import torch
 
 from ltdistill.cli import load_artifact_data
 from ltdistill.data.augment import DSA
+from ltdistill.families.trajectory import Matching, match_trajectory
 from ltdistill.methods.ltdd import dam_class_weights
-from ltdistill.methods.trajectory import Matching, match_trajectory
 
 PHASES = {  # name: (trajectory kind, class weights, backbone-only distance, head-only student)
     "rep (DAM, n_k/N)": ("rep", "frequency", True, False),

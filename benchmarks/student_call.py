@@ -21,7 +21,7 @@ from tm_speed import ReferenceStyleUnroll
 from torch.nn.utils import parameters_to_vector
 
 from ltdistill import models
-from ltdistill.methods.trajectory import FlatModel
+from ltdistill.experts.student import FlatModel
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ SETTINGS = {  # name: (dataset, beta, buffer name, preset prefix, experts, epoch
 # init-only cells: the initial set of LTDD (decoupled-expert images and labels, or one-hot labels) with no matching
 # iteration, so the table shows what the initialization alone is worth and what the matching adds or takes away.
 # ltdd-bptt: LTDD with MTT's exact gradient (back-propagation through the unroll) instead of the reference's
-# constant-memory one that drops the Hessian terms (methods/trajectory.py), to see which gradient the pixels need;
+# constant-memory one that drops the Hessian terms (families/trajectory.py), to see which gradient the pixels need;
 # ltdd-dam-mean1: DAM's class weights rescaled to mean 1 (methods/ltdd.py dam_class_weights).
 ABLATIONS = {"ltdd": [], "ltdd-no-dam": ["--set", "dam=false"], "ltdd-no-ed": ["--set", "expert_decoupling=false"],
              "ltdd-onehot-init": ["--set", "label_init='onehot'"], "ltdd-init-only": ["--set", "iterations=0"],

@@ -13,11 +13,11 @@ import torch
 
 from conftest import Crash, crash_after
 from ltdistill import methods
+from ltdistill.engine import loop
+from ltdistill.engine.method import Method
 from ltdistill.errors import BadInput
 from ltdistill.evaluate import EvalConfig, evaluate_synthetic
 from ltdistill.experts.train import ExpertConfig, train_experts
-from ltdistill.methods import loop
-from ltdistill.methods.base import Method
 from ltdistill.methods.registry import ENTRY_POINT_GROUP, load_entry_points
 from ltdistill.synthetic import SyntheticSet
 

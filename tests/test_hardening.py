@@ -360,7 +360,7 @@ class _Method:
 
 
 def _run(tmp_path, nonfinite_at, iterations=40, threshold_at=()):
-    from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
+    from ltdistill.engine.loop import Learnable, SynthesisState, run_synthesis
 
     state = SynthesisState({"images": Learnable(torch.ones(2, 2), lr=0.1, momentum=0.0)},
                            torch.Generator().manual_seed(0))
@@ -378,7 +378,7 @@ def _run(tmp_path, nonfinite_at, iterations=40, threshold_at=()):
 
 
 def test_a_run_that_skipped_too_many_iterations_ends_as_diverged_and_keeps_its_checkpoint(tmp_path):
-    from ltdistill.methods.loop import MAX_SKIPPED_SHARE, checkpoint_iteration
+    from ltdistill.engine.loop import MAX_SKIPPED_SHARE, checkpoint_iteration
 
     assert MAX_SKIPPED_SHARE == 0.2
     with pytest.raises(Diverged) as caught:
@@ -518,7 +518,7 @@ def test_a_disk_that_fills_during_a_distillation_is_one_line_and_the_last_checkp
     out = tmp_path / "dm"
     argv = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
             "iterations=4", "--set", "checkpoint_every=2", "--set", "width=4", "--out", str(out), "--no-progress"]
-    from ltdistill.methods import loop
+    from ltdistill.engine import loop
 
     real_save = loop.Checkpointer.save
     saves = []

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ltdistill.methods.loop import Checkpointer, Learnable, SynthesisState, checkpoint_iteration, optimize
+from ltdistill.engine.loop import Checkpointer, Learnable, SynthesisState, checkpoint_iteration, optimize
 
 
 def make_state():
@@ -105,7 +105,7 @@ def test_a_run_resumed_from_its_checkpoint_ends_where_an_unbroken_run_ends(tmp_p
 
 def test_a_run_resumed_on_another_device_records_where_each_stretch_ran(tmp_path, monkeypatch):
     """A GPU's checkpoint finished on the CPU: the artifact must not pass the two devices' costs off as one's."""
-    from ltdistill.methods import loop
+    from ltdistill.engine import loop
 
     def run(iterations):
         state = make_state()

@@ -57,8 +57,8 @@ def test_an_expert_buffer_names_its_stem_and_one_recorded_without_is_read_as_the
     from conftest import blob_raw
     from ltdistill.data.longtail import build_longtail
     from ltdistill.experts.buffer import INDEX, ExpertBuffer
+    from ltdistill.experts.student import student_model
     from ltdistill.experts.train import ExpertConfig, train_experts
-    from ltdistill.methods.trajectory import student_model
 
     data = build_longtail(blob_raw(size=16), imbalance_factor=5, seed=0)
     config = ExpertConfig(num_experts=1, epochs=1, width=4, depth=2, batch_size=64)

@@ -21,16 +21,16 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+import ltdistill.families.recovery as recovery
 import ltdistill.methods.dc as dc_module
-import ltdistill.methods.recovery as recovery
 from conftest import parity_close
 from ltdistill import models
 from ltdistill.bench.ranking import ddranking
+from ltdistill.engine.loop import Learnable, SynthesisState, optimize
 from ltdistill.evaluate.protocol import load_teacher
+from ltdistill.families.randomnet import Context
 from ltdistill.methods.dc import DC, gradient_distance
 from ltdistill.methods.dm import DM
-from ltdistill.methods.loop import Learnable, SynthesisState, optimize
-from ltdistill.methods.randomnet import Context
 from ltdistill.train import relabel_loss
 
 HERE = Path(__file__).parent / "parity" / "recovery"

@@ -29,11 +29,12 @@ import ltdistill.train as trainer
 from conftest import parity_close
 from ltdistill import models
 from ltdistill.data.augment import DSA
+from ltdistill.engine.loop import run_synthesis
+from ltdistill.experts.student import FlatModel
 from ltdistill.experts.train import ExpertConfig
-from ltdistill.methods import trajectory as T
+from ltdistill.families import trajectory as T
+from ltdistill.families.init import expert_soft_labels
 from ltdistill.methods.datm import DATM, DATMConfig, window_upper
-from ltdistill.methods.init import expert_soft_labels
-from ltdistill.methods.loop import run_synthesis
 from ltdistill.methods.ltdd import LTDD, LTDDConfig, dam_class_weights
 from ltdistill.methods.ltdd import upper as ltdd_upper
 from ltdistill.methods.mtt import MTT
@@ -55,10 +56,10 @@ def close(actual, expected, rtol: float = RTOL, what: str = "") -> None:
     parity_close(actual, expected, rtol, what)
 
 
-def flat_model() -> T.FlatModel:
+def flat_model() -> FlatModel:
     model = models.create("convnet", channels=SETUP["channels"], num_classes=SETUP["num_classes"],
                           im_size=tuple(SETUP["im_size"]), width=SETUP["width"], depth=SETUP["depth"]).double()
-    return T.FlatModel(model)
+    return FlatModel(model)
 
 
 def replay_batches(monkeypatch, batches: list[list[int]]) -> list[torch.Tensor]:
@@ -201,7 +202,7 @@ def test_mtt_method_two_iterations(monkeypatch):
 
 
 @pytest.mark.xfail(strict=True, reason="minibatch order: ltdistill's Batches.next takes the first chunk of each "
-                   "permutation (methods/trajectory.py Batches), the references the last (indices_chunks.pop(): "
+                   "permutation (families/trajectory.py Batches), the references the last (indices_chunks.pop(): "
                    "distill.py:348, DATM.py:514, DAM-ED_tesla.py:718); when batch_syn does not divide the set, the "
                    "short chunk comes first there and last here, so an unroll sees other batch sizes")
 def test_minibatch_sizes_follow_official_order():
@@ -431,7 +432,7 @@ def test_soft_label_init(repo):
     close(logits, ref[repo], what=f"{repo} initial label logits")
 
 
-@pytest.mark.xfail(strict=True, reason="deliberate (methods/init.py docstring): an image no label expert gets right "
+@pytest.mark.xfail(strict=True, reason="deliberate (families/init.py docstring): an image no label expert gets right "
                    "keeps its class with the mean margin; LTDD leaves a zero vector, i.e. a uniform label "
                    "(DAM-ED_tesla.py:396-398, 1e-4 guard), DATM divides 0/0 into NaN (DATM.py:306)")
 def test_soft_label_init_without_a_correct_expert():

@@ -46,7 +46,7 @@ def test_dc_from_noise_learns_the_classes(blob_data):
 @pytest.mark.parametrize("method, extra", [("dm", {}), ("dc", {"outer_loop": 1, "inner_loop": 1})])
 def test_resume_after_a_crash_gives_the_same_result(method, extra, blob_data, tmp_path, monkeypatch):
     """DC's balanced Fashion-MNIST cell (docs/results.md) was resumed across sessions; this is why it may be."""
-    import ltdistill.methods.randomnet as randomnet
+    import ltdistill.families.randomnet as randomnet
 
     config = {"iterations": 7, "checkpoint_every": 3, **TINY_NET, **extra}
     whole = methods.create(method, **config).distill(blob_data, 2, seed=1, progress=False)

@@ -9,7 +9,7 @@ from torch import nn
 from ltdistill import methods
 from ltdistill.errors import BadInput
 from ltdistill.evaluate import EvalConfig, evaluate_synthetic
-from ltdistill.methods.recovery import GroupBNLoss, RecoveryConfig, recalibrate_bn, recover, remedy_loss
+from ltdistill.families.recovery import GroupBNLoss, RecoveryConfig, recalibrate_bn, recover, remedy_loss
 from ltdistill.methods.unilevel import multi_round_select, random_resized_crops
 from ltdistill.synthetic import SyntheticSet
 
@@ -149,7 +149,7 @@ def test_unilevel_switches_are_checked_and_its_models_resume(blob_data, tmp_path
 
 
 def test_a_shared_model_cache_serves_other_runs_without_retraining(blob_data, tmp_path, monkeypatch):
-    import ltdistill.methods.recovery as recovery
+    import ltdistill.families.recovery as recovery
 
     cache = str(tmp_path / "models")
     first = methods.create("unilevel", model_cache=cache, **TINY).distill(blob_data, 2, seed=3, progress=False)
@@ -183,7 +183,7 @@ def test_every_recovery_evaluation_reports_the_accuracy_of_the_models_that_label
 
 
 def test_the_debias_curriculum_weighted_term_divides_by_the_weight_sum_or_as_glmc_by_the_batch():
-    from ltdistill.methods.recovery import remedy_loss
+    from ltdistill.families.recovery import remedy_loss
 
     counts, epochs = [100, 30, 10, 3, 1], 10
     y = torch.tensor([0] * 20 + [1] * 6 + [2] * 2 + [3])

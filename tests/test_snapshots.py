@@ -27,7 +27,7 @@ def test_an_optimized_set_keeps_a_snapshot_every_k_iterations_and_iteration_0(bl
 
 
 def test_a_run_resumed_after_a_crash_keeps_the_snapshots_an_unbroken_run_keeps(blob_data, tmp_path, monkeypatch):
-    import ltdistill.methods.randomnet as randomnet
+    import ltdistill.families.randomnet as randomnet
     from conftest import Crash, crash_after
 
     config = {"width": 4, "depth": 2, "iterations": 6, "checkpoint_every": 2}

@@ -11,9 +11,10 @@ from ltdistill import methods, models
 from ltdistill.data.augment import DSA
 from ltdistill.errors import BadInput
 from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.experts.student import FlatModel
 from ltdistill.experts.train import ExpertConfig, MaxNorm, train_experts
+from ltdistill.families.trajectory import match_trajectory, student_loss
 from ltdistill.methods.datm import DATMConfig, window_upper
-from ltdistill.methods.trajectory import FlatModel, match_trajectory, student_loss
 
 TINY = {"width": 4, "depth": 2}
 
@@ -78,7 +79,7 @@ def test_constant_memory_gradient_equals_autograd_with_frozen_weights():
     tesla = run_match(flat, start, target, images0, labels0, "tesla_frozen_weights", 4)
 
     # the same sampling order as match_trajectory: batches, then DSA params, from one generator
-    from ltdistill.methods.trajectory import Batches
+    from ltdistill.families.trajectory import Batches
 
     gen = torch.Generator().manual_seed(1)
     batches, dsa = Batches(6, 3, gen), DSA()
@@ -228,7 +229,7 @@ def test_mtt_iterations_reduce_the_matching_loss(std_buffer):
 
 
 def test_mtt_resume_after_a_crash_gives_the_same_result(std_buffer, tmp_path, monkeypatch):
-    import ltdistill.methods.trajectory as trajectory
+    import ltdistill.families.trajectory as trajectory
 
     data, out = std_buffer
     whole = methods.create("mtt", iterations=7, **MTT_TINY).distill(data, 2, experts=out, progress=False)
@@ -323,8 +324,8 @@ def test_ltdd_at_lr_img_0_keeps_its_initial_pixels_and_learns_labels(tiny_buffer
         data, 2, experts=out, progress=False)
     assert torch.equal(s.images, fixed.images) and not torch.allclose(s.labels, fixed.labels)
     assert s.lr != pytest.approx(fixed.lr)
+    from ltdistill.families.trajectory import pixels_and_lr
     from ltdistill.methods.ltdd import LTDDConfig
-    from ltdistill.methods.trajectory import pixels_and_lr
 
     assert not pixels_and_lr(fixed.images, LTDDConfig(lr_img=0.0), "cpu")["images"].tensor.requires_grad
     assert pixels_and_lr(fixed.images, LTDDConfig(lr_img=1.0), "cpu")["images"].tensor.requires_grad
@@ -341,8 +342,8 @@ def test_ltdd_ablations_run(tiny_buffer, ablation):
 
 
 def test_dam_weights_keep_the_class_ratios_and_set_the_scale():
+    from ltdistill.families.trajectory import student_loss
     from ltdistill.methods.ltdd import dam_class_weights
-    from ltdistill.methods.trajectory import student_loss
 
     counts = [400, 100, 40, 4]
     freq, mean_one = dam_class_weights(counts, "frequency"), dam_class_weights(counts, "mean_one")

@@ -374,7 +374,7 @@ def cmd_methods(args) -> int:
 def cmd_distill(args) -> int:
     from ltdistill import methods
     from ltdistill.config import load_preset
-    from ltdistill.methods.loop import clear_checkpoint
+    from ltdistill.engine.loop import clear_checkpoint
 
     method_config, run = load_preset(args.config) if args.config else ({}, {})
     settings = {k: run.get(k) for k in ("method", "dataset", "imbalance", "ipc", "profile", "protocol")}

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from ltdistill.bench.commands import needless_eval, runs_dir
 from ltdistill.bench.estimate import duration, estimate, stored_costs
 from ltdistill.bench.suite import Cell, cross_arch_left, plan_suite, result_json
-from ltdistill.methods.loop import checkpoint_iteration
+from ltdistill.engine.loop import checkpoint_iteration
 
 
 def cell_status(cell: Cell, out: Path) -> str:

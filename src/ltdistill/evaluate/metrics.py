@@ -70,3 +70,14 @@ def aggregate(runs: list[dict]) -> dict:
         "lt_test_std": {k: float(v.std()) for k, v in lt.items()},
         "per_run": runs,
     }
+
+
+def model_accuracy(model, data) -> dict:
+    """Balanced and per-class accuracy of an observer / teacher on the balanced test set (the validation holdout for
+    a tuning run): the ceiling relabeling puts on a set, recorded with it."""
+    from ltdistill.train import predict
+
+    scored = data.validation() if data.holdout else data
+    per_class = per_class_accuracy(scored.test_y.numpy(), predict(model, scored.test_x).numpy(), data.num_classes)
+    return {"balanced_acc": float(per_class.mean()), "per_class_acc": per_class.tolist(),
+            "split": "validation" if data.holdout else "test"}

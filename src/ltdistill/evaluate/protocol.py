@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from ltdistill import distributed, models, protocols, watch
 from ltdistill.data.longtail import LTDataset
+from ltdistill.data.subset import random_per_class
 from ltdistill.errors import BadInput
-from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, run_metrics, shot_groups
+from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run_metrics, shot_groups
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.runtime import host
@@ -242,7 +243,6 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     if config.ranking not in RANKINGS:
         raise BadInput(f"ranking must be one of {RANKINGS}, got {config.ranking!r}")
     targets, teacher, temperature, calibration = synthetic.labels, None, None, None
-    from ltdistill.methods.recovery import model_accuracy  # here: evaluate needs no method at import
 
     stored_teacher = load_teacher(synthetic, data, device) if synthetic.teacher is not None else None
     labelers = {} if stored_teacher is None else {  # the ceiling relabeling puts on the set, before it trains
@@ -283,17 +283,14 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
 
 
 def random_redraw(data: LTDataset, synthetic: SyntheticSet):
-    """DD-Ranking's random baseline: for the run of seed s, the random selection of seed s (methods/random.py) with
-    as many images of each class as the set holds, so every run trains on another draw."""
-    from ltdistill.methods.random import RandomSelection
-
-    counts = torch.bincount(synthetic.hard_labels, minlength=data.num_classes).tolist()
-    ipc = max(counts)
-    short = "all" if any(0 < c < ipc for c in counts) else "error"
+    """DD-Ranking's random baseline: for the run of seed s, the random selection of seed s (data/subset.py, as
+    methods/random.py draws it) with as many images of each class as the set holds, so every run trains on another
+    draw."""
+    quota = torch.bincount(synthetic.hard_labels, minlength=data.num_classes).tolist()
 
     def draw(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        drawn = RandomSelection(short_class=short).distill(data, ipc, seed=seed, progress=False)
-        return drawn.images, drawn.labels
+        index = random_per_class(data, quota, seed)
+        return data.train_x[index].clone(), data.train_y[index].clone()
 
     return draw
 
@@ -329,7 +326,7 @@ def evaluate_snapshots(artifact: Path, final: dict, data: LTDataset, config: Eva
     iterations, iteration 0 included, and report the best): every set kept in <artifact>/snapshots evaluated as the
     final one was (`final`, its result), and the best of them all. The best is chosen on the test set, so it is an
     optimistic number, labelled as such; the final set's is the one ltdistill's tables report."""
-    from ltdistill.methods.loop import SNAPSHOT_DIR
+    from ltdistill.engine.loop import SNAPSHOT_DIR
 
     folders = sorted((artifact / SNAPSHOT_DIR).glob("iteration_*"))
     if not folders:

@@ -254,7 +254,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
 def expert_accuracy(buffer: ExpertBuffer, data: LTDataset, kind: str, device: str = "cpu") -> dict:
     """Balanced-test accuracy of the final parameters of every finished expert of one kind: a buffer whose tail
     classes sit at 0% gives soft labels and matching targets that no distillation can repair."""
-    from ltdistill.methods.trajectory import open_experts, student_model
+    from ltdistill.experts.student import open_experts, student_model
 
     buffer, data = open_experts(buffer, data, kind)  # the same checks and ZCA as distillation
     flat_model = student_model(buffer, data, device)

@@ -1,6 +1,6 @@
-"""Distillation methods, one file each, all following methods/base.py's protocol."""
+"""Distillation methods, one file each, all following engine/method.py's protocol."""
 
-from ltdistill.methods.base import Distiller, Method
+from ltdistill.engine.method import Distiller, Method
 from ltdistill.methods.registry import METHODS, create, names
 
 __all__ = ["Distiller", "Method", "METHODS", "create", "names"]

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method, with_meta
-from ltdistill.methods.init import correct_per_class, expert_soft_labels
-from ltdistill.methods.loop import Learnable, SynthesisState
+from ltdistill.engine.loop import Learnable, SynthesisState
+from ltdistill.engine.method import Method, with_meta
+from ltdistill.families.init import correct_per_class, expert_soft_labels
+from ltdistill.families.trajectory import Matching, pixels_and_lr
 from ltdistill.methods.mtt import MTTConfig
-from ltdistill.methods.trajectory import Matching, pixels_and_lr
 from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 

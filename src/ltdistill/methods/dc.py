@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
+from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import Count, Momentum, NonNegative, Rate
 from ltdistill.train import TrainConfig, train_model
 

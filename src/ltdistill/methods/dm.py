@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ltdistill import distributed
-from ltdistill.methods.randomnet import RandomNetConfig, RandomNetMethod
+from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import NonNegative, Rate
 
 

@@ -13,7 +13,8 @@ from typing import Literal
 import torch
 
 from ltdistill import models
-from ltdistill.methods.base import Method, per_class_quota
+from ltdistill.data.subset import per_class_quota
+from ltdistill.engine.method import Method
 from ltdistill.params import Count, ModelName, Rate
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import TrainConfig, embed, train_model

@@ -10,7 +10,7 @@ Each iteration matches two trajectories and takes one update of images, soft lab
   MaxNorm) from a start epoch in [T_cls^-, upper), N_cls student steps moving only the head, unweighted loss,
   matched over the whole parameter vector (the backbone part is constant along these trajectories).
 - Initialization: real images that the classifier experts classify correctly, soft labels = the mean logits of the
-  classifier experts right on each image (methods/init.py), then learned.
+  classifier experts right on each image (families/init.py), then learned.
 The start window upper bound starts at T and grows linearly to T^+ over expansion_end_epoch iterations when
 sequential_generation is on (DATM's rule), else is T^+ (upper bounds exclusive, as randint in the reference).
 Every symbol of the supplement's Table 10 is a field below. Ablations: dam=False (unweighted loss, full-vector
@@ -27,11 +27,11 @@ from typing import Literal
 import torch
 
 from ltdistill.data.augment import DSA
+from ltdistill.engine.loop import Learnable, SynthesisState
+from ltdistill.engine.method import Method, with_meta
 from ltdistill.errors import BadInput
-from ltdistill.methods.base import Method, with_meta
-from ltdistill.methods.init import correct_per_class, expert_soft_labels
-from ltdistill.methods.loop import Learnable, SynthesisState
-from ltdistill.methods.trajectory import Matching, pixels_and_lr
+from ltdistill.families.init import correct_per_class, expert_soft_labels
+from ltdistill.families.trajectory import Matching, pixels_and_lr
 from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method, with_meta
-from ltdistill.methods.init import real_per_class
-from ltdistill.methods.loop import SynthesisState
-from ltdistill.methods.trajectory import Matching, pixels_and_lr
+from ltdistill.engine.loop import SynthesisState
+from ltdistill.engine.method import Method, with_meta
+from ltdistill.families.init import real_per_class
+from ltdistill.families.trajectory import Matching, pixels_and_lr
 from ltdistill.params import Count, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
-
-from ltdistill.methods.base import Method, per_class_quota
+from ltdistill.data.subset import per_class_quota, random_per_class
+from ltdistill.engine.method import Method
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -28,11 +27,6 @@ class RandomSelection(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         quota = per_class_quota(data, ipc, self.config.short_class)
-        generator = torch.Generator().manual_seed(seed)
-        chosen = []
-        for c, n in enumerate(quota):
-            pool = data.indices_of(c)
-            chosen.append(pool[torch.randperm(len(pool), generator=generator)[:n]])
-        index = torch.cat(chosen)
+        index = random_per_class(data, quota, seed)
         return SyntheticSet(data.train_x[index].clone(), data.train_y[index].clone(),
                             meta={"images_per_class": quota})

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from ltdistill.engine.method import Method
 from ltdistill.errors import BadInput
-from ltdistill.methods.base import Method
 from ltdistill.methods.datm import DATM
 from ltdistill.methods.dc import DC
 from ltdistill.methods.dm import DM

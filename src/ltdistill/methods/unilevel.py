@@ -38,13 +38,13 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ltdistill.methods.base import Method
-from ltdistill.methods.init import real_per_class
-from ltdistill.methods.recovery import (
+from ltdistill.engine.method import Method
+from ltdistill.evaluate.metrics import model_accuracy
+from ltdistill.families.init import real_per_class
+from ltdistill.families.recovery import (
     RecoveryConfig,
     class_major_layout,
     logits_of,
-    model_accuracy,
     network_options,
     pixel_range,
     recalibrate_bn,

@@ -4,7 +4,8 @@ Matching loss (MTT, Cazenavette et al. 2022, Eq. 2):
     L = || w_N - theta*_{t+M} ||^2 / || theta*_t - theta*_{t+M} ||^2,
     w_0 = theta*_t,  w_{i+1} = w_i - alpha * grad l(w_i; A(X_{b_i}), Y_{b_i})
 with alpha the learnable student lr and A the DSA augmentation. The student is the registry's model evaluated at
-a flat parameter vector through torch.func.functional_call (no hand-flattened copy of each model).
+a flat parameter vector through torch.func.functional_call (no hand-flattened copy of each model: experts/student.py,
+beside the experts it replays).
 
 Two ways to get dL/dX (option `gradient`):
 - "full_bptt": back-propagation through the whole unroll (MTT, DATM.py); memory grows with syn_steps.
@@ -21,45 +22,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.func import functional_call
 
-from ltdistill import models
 from ltdistill.data.augment import DSA
+from ltdistill.engine.loop import Learnable, run_synthesis
 from ltdistill.errors import BadInput
-from ltdistill.experts.buffer import ExpertBuffer
-from ltdistill.methods.loop import Learnable, run_synthesis
+from ltdistill.experts.student import FlatModel, open_experts, student_model
 
 GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
-
-
-class FlatModel:
-    """Call a registry model at a flat parameter vector (named_parameters order, as the expert buffer stores)."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-        named = list(model.named_parameters())
-        self.names = [n for n, _ in named]
-        self.shapes = [p.shape for _, p in named]
-        self.numels = [p.numel() for _, p in named]
-        self.num_params = sum(self.numels)
-        self.index = {n: i for i, n in enumerate(self.names)}
-
-    def __call__(self, flat: torch.Tensor, x: torch.Tensor, fixed: dict | None = None) -> torch.Tensor:
-        """The model at `flat`; with `fixed` (name -> tensor), flat holds only the other parameters, in order."""
-        names = self.names if fixed is None else [n for n in self.names if n not in fixed]
-        return functional_call(self.model, {**(fixed or {}), **self.views(flat, names)}, (x,))
-
-    def views(self, flat: torch.Tensor, names: list[str] | None = None) -> dict[str, torch.Tensor]:
-        """Parameter-shaped views of a flat vector holding the parameters `names` (default: all) in order."""
-        names = self.names if names is None else names
-        chunks = flat.split([self.numels[self.index[n]] for n in names])
-        return {n: c.view(self.shapes[self.index[n]]) for n, c in zip(names, chunks, strict=True)}
-
-    def mask(self, prefix: str, device) -> torch.Tensor:
-        """1.0 on the entries of parameters whose name starts with prefix (e.g. 'classifier.'), else 0.0."""
-        parts = [torch.full((n,), float(name.startswith(prefix))) for name, n in zip(self.names, self.numels,
-                                                                                        strict=True)]
-        return torch.cat(parts).to(device)
 
 
 def student_loss(logits: torch.Tensor, targets: torch.Tensor, class_weights: torch.Tensor | None = None):
@@ -166,36 +135,6 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
             g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
             (g * d_loss_d_g).sum().backward(inputs=leaves)
     return loss.item()
-
-
-def open_experts(experts, data, kind: str | None = "standard"):
-    """Open the expert buffer a trajectory method needs, checked against the data; returns (buffer, data) with
-    the data ZCA-whitened as the experts saw it. kind None: the buffer's main kind ('rep' when decoupled)."""
-    if experts is None:
-        raise BadInput("this method matches expert trajectories: give --experts DIR (make one with "
-                       "`ltdistill experts`)")
-    buffer = experts if isinstance(experts, ExpertBuffer) else ExpertBuffer.open(experts)
-    buffer.check_matches(data.describe())
-    if kind is None:
-        kind = "rep" if buffer.index.get("decoupled") else "standard"
-    if not buffer.finished(kind):
-        raise BadInput(f"expert buffer {buffer.directory} holds no finished '{kind}' trajectory"
-                       + (" (train it with --decoupled)" if kind in ("rep", "cls") else ""))
-    zca = buffer.index.get("zca_eps")
-    if zca is not None and data.zca_eps is None:
-        data = data.whitened(zca)
-    return buffer, data
-
-
-def student_model(buffer, data, device: str) -> FlatModel:
-    model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
-                          im_size=data.im_size, **models.recorded_options(buffer.index["model"],
-                                                              buffer.index["model_options"])).to(device)
-    flat = FlatModel(model)
-    expected = [list(s) for _, s in buffer.param_shapes]
-    if [list(s) for s in flat.shapes] != expected:
-        raise BadInput(f"expert buffer {buffer.directory} was made for another model or class count")
-    return flat
 
 
 def pixels_and_lr(images: torch.Tensor, cfg, device: str) -> dict[str, Learnable]:

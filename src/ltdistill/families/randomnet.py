@@ -18,9 +18,9 @@ import torch
 
 from ltdistill import distributed, models
 from ltdistill.data.augment import DSA
-from ltdistill.methods.base import Method, with_meta
-from ltdistill.methods.init import real_per_class
-from ltdistill.methods.loop import Learnable, SynthesisState, run_synthesis
+from ltdistill.engine.loop import Learnable, SynthesisState, run_synthesis
+from ltdistill.engine.method import Method, with_meta
+from ltdistill.families.init import real_per_class
 from ltdistill.params import Count, ModelName, NonNegative, Rate
 from ltdistill.synthetic import SyntheticSet
 

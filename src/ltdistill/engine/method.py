@@ -97,14 +97,3 @@ def with_meta(synthetic: SyntheticSet, meta: dict) -> SyntheticSet:
     """The set with the run's metadata (loss history, timings, counters) added to its own."""
     synthetic.meta.update(meta)
     return synthetic
-
-
-def per_class_quota(data: LTDataset, ipc: int, short_class: str) -> list[int]:
-    """How many real images each class contributes: ipc, or all of a tail class that has fewer
-    (short_class 'all'), or BadInput (short_class 'error')."""
-    counts = data.counts
-    short = [c for c, n in enumerate(counts) if n < ipc]
-    if short and short_class == "error":
-        raise BadInput(f"ipc {ipc} exceeds the real images of class(es) {short} "
-                       f"(counts {[counts[c] for c in short]}); lower ipc or set short_class = 'all'")
-    return [min(ipc, n) for n in counts]

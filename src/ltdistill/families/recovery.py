@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.params import Count, ModelName, NonNegative, Rate, Weight
-from ltdistill.train import TrainConfig, predict, train_model
+from ltdistill.train import TrainConfig, train_model
 
 REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
 
@@ -206,7 +206,7 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             seconds: list | None = None) -> torch.Tensor:
     """Optimize images (N, C, H, W) of the given classes against the observer's BN statistics; returns the result.
     A step whose loss or image gradient is NaN/Inf is skipped (no update; counted in counters["skipped_nonfinite"]),
-    as in the trajectory loop (methods/loop.py). `seconds` receives the wall time of every iteration that updated."""
+    as in the trajectory loop (engine/loop.py). `seconds` receives the wall time of every iteration that updated."""
     counters = counters if counters is not None else {}
     counters.setdefault("skipped_nonfinite", 0)
     observer.eval().requires_grad_(False)
@@ -297,17 +297,6 @@ def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, se
     return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
 
 
-def model_accuracy(model: nn.Module, data) -> dict:
-    """Balanced and per-class accuracy of an observer / teacher on the balanced test set (the validation holdout for
-    a tuning run): the ceiling relabeling puts on a set, recorded with it."""
-    from ltdistill.evaluate.metrics import per_class_accuracy
-
-    scored = data.validation() if data.holdout else data
-    per_class = per_class_accuracy(scored.test_y.numpy(), predict(model, scored.test_x).numpy(), data.num_classes)
-    return {"balanced_acc": float(per_class.mean()), "per_class_acc": per_class.tolist(),
-            "split": "validation" if data.holdout else "test"}
-
-
 def class_major_layout(num_classes: int, ipc: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(class, group) of every synthetic image in class-major order; group g holds image g of every class, so a
     group is one SRe2L batch with one image per class."""
@@ -325,8 +314,8 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded."""
     from safetensors.torch import load_file, safe_open
 
+    from ltdistill.engine.loop import CHECKPOINT_DIR
     from ltdistill.keys import fingerprint
-    from ltdistill.methods.loop import CHECKPOINT_DIR
     from ltdistill.synthetic import atomic_save_tensors
 
     key = fingerprint(settings)
