@@ -383,8 +383,9 @@ def cmd_distill(args) -> int:
             settings[key] = getattr(args, key)
     for key in ("method", "dataset", "ipc"):
         check(settings[key] is not None, f"distill needs --{key} (or [run] {key} in --config)")
-    check(isinstance(settings["ipc"], int) and settings["ipc"] >= 1,
-          f"ipc must be an integer >= 1, got {settings['ipc']!r}")
+    ipc, dataset = settings["ipc"], str(settings["dataset"])
+    check(isinstance(ipc, int) and ipc >= 1, f"ipc must be an integer >= 1, got {ipc!r}")
+    assert isinstance(ipc, int)  # for the type checker: check() raised otherwise
     iterations = args.iterations or run.get("iterations")
     if iterations is not None:
         method_config["iterations"] = iterations
@@ -404,7 +405,7 @@ def cmd_distill(args) -> int:
         imbalance_factor = float(imbalance_factor)
         check(imbalance_factor >= 1, f"imbalance factor must be >= 1, got {imbalance_factor}")
     args.class_order = args.class_order or run.get("class_order")  # the flag over the preset's [run] key
-    data = data_from_args(args, settings["dataset"], imbalance_factor, settings["profile"])
+    data = data_from_args(args, dataset, imbalance_factor, settings["profile"])
 
     from ltdistill import distributed
 
@@ -419,7 +420,7 @@ def cmd_distill(args) -> int:
     with output_directory(out):  # made (and probed) only now that the settings are good; removed if left empty
         if args.restart:
             clear_checkpoint(out)
-        synthetic = method.distill(data, settings["ipc"], experts=experts, seed=seed,
+        synthetic = method.distill(data, ipc, experts=experts, seed=seed,
                                    progress=not args.no_progress, device=device, workdir=out,
                                    keep_every=args.keep_every)
     synthetic.meta["protocol"] = protocol

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ltdistill import watch
 from ltdistill.data.augment import DSA
 from ltdistill.errors import Diverged
+from ltdistill.models import Classifier
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 after_step(model)
             if epoch_loss is not None:
                 epoch_loss += loss.detach() * len(idx)
-        if epoch_loss is not None:
+        if epoch_loss is not None and watch_as is not None:
             watch.scalars(watch_as, {"loss": float(epoch_loss) / len(order),
                                      "lr": optimizer.param_groups[0]["lr"]}, watch_from + epoch + 1)
         if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay NaN
@@ -295,7 +296,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> t
 
 
 @torch.no_grad()
-def embed(model: nn.Module, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def embed(model: Classifier, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     device = next(model.parameters()).device
     model.eval()
     chunks = range(0, len(images), batch_size)

@@ -114,7 +114,7 @@ def run_cell(cell: Cell, log: Log) -> dict:
     with exclusive(cell_dir / ".distill.lock"):
         if cell.distill and not (cell.artifact / "meta.json").exists():
             run_command(cell.distill, log)
-    evals = {}
+    evals: dict[str, dict] = {}
     meta = cell.artifact_meta()
     for name, cmd in cell.evals.items():
         if needless_eval(name, meta):

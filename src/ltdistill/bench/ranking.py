@@ -42,6 +42,7 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
         k = r["key"]
         full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
         stored = r.get("ddranking", {})
+        baseline: tuple[float, str, list[float] | None] | None
         if name in teacher_evals:
             relabeled = teacher_evals[name]
             baseline = (relabeled["balanced_acc"]["mean"], relabeled.get("label_regime", "relabel"),
@@ -52,7 +53,7 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             random = random_cell(results, k)
             baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"),
                                                     random.get("balanced_acc_runs"))
-        dd = {}
+        dd: dict = {}
         if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
                       acc_real_hard=full["balanced_acc"]["mean"], acc_syn_hard=r["syn_hard"]["mean"])
@@ -76,8 +77,9 @@ def label_robust_score(ior: float, hlr: float, weight: float = 0.5) -> float:
 def per_run_scores(full: dict, r: dict, random_runs: list[float] | None) -> dict:
     """DD-Ranking's scores (soft_label.py:561-568,595): run i's HLR, IOR and LRS from the accuracies of runs i,
     then their means; {} where a per-run list is missing (results made before runs were listed)."""
-    runs = [full.get("balanced_acc_runs"), r.get("syn_hard_runs"), r.get("balanced_acc_runs"), random_runs]
-    if not all(runs) or len({len(x) for x in runs}) != 1:
+    lists = [full.get("balanced_acc_runs"), r.get("syn_hard_runs"), r.get("balanced_acc_runs"), random_runs]
+    runs = [x for x in lists if x]
+    if len(runs) < 4 or len({len(x) for x in runs}) != 1:
         return {}
     hlr = [a - b for a, b in zip(runs[0], runs[1], strict=True)]
     ior = [a - b for a, b in zip(runs[2], runs[3], strict=True)]

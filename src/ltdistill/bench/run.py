@@ -137,4 +137,6 @@ def in_parallel(work, items: list, jobs: int) -> None:
         failed = next((f for f in done if f.exception() is not None), None)
         if failed is not None:
             pool.shutdown(cancel_futures=True)
-            raise failed.exception()
+            error = failed.exception()
+            assert error is not None
+            raise error

@@ -257,9 +257,10 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            **ranking_entry(ranking),
                            **defaults_entry(method_config(m["name"]))}
                     cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
-                    older = experts and stem == "pad1" and {**key, "experts": legacy_command(experts.command)}
+                    older = ({**key, "experts": legacy_command(experts.command)}
+                             if experts is not None and stem == "pad1" else None)
                     cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
-                                         older and f"{label}-{digest(older)}")
+                                         f"{label}-{digest(older)}" if older is not None else None)
                     distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                     distill += ["--config", preset] if preset else []
                     for text in m.get("set", []):
@@ -272,7 +273,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     distill += ["--out", art, *common]
                     evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
                     cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
-                                      experts and experts.directory))
+                                      experts.directory if experts is not None else None))
     names = [c.name for c in cells]
     twice = sorted({n for n in names if names.count(n) > 1})
     check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "

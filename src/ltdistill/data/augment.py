@@ -20,6 +20,12 @@ DEFAULT_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 OPS = ("color", "crop", "cutout", "flip", "scale", "rotate")
 
 
+def image_shape(x: torch.Tensor) -> tuple[int, int, int]:
+    """(channels, height, width) of a batch."""
+    _, c, h, w = x.shape
+    return c, h, w
+
+
 @dataclass(frozen=True)
 class DSA:
     strategy: str = DEFAULT_STRATEGY
@@ -106,7 +112,7 @@ class DSA:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Augment one batch with fresh parameters (evaluation and expert training)."""
-        return self.apply(x, self.sample(len(x), tuple(x.shape[1:]), generator, x.device))
+        return self.apply(x, self.sample(len(x), image_shape(x), generator, x.device))
 
 
 def _translate(x: torch.Tensor, shift_x: torch.Tensor, shift_y: torch.Tensor) -> torch.Tensor:

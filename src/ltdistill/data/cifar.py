@@ -66,7 +66,7 @@ class PickledArray(np.ndarray):
               and isinstance(dtype, PickledDtype) and isinstance(payload, bytes))
         if not ok or math.prod(shape) * dtype.numpy().itemsize != len(payload):
             raise pickle.UnpicklingError(f"refusing an ndarray of shape {shape!r} whose bytes do not fill it")
-        super().__setstate__((version, shape, dtype.numpy(), bool(fortran), payload))
+        super().__setstate__((version, shape, dtype.numpy(), bool(fortran), payload))  # type: ignore[arg-type]
 
 
 class _NdarrayName:
@@ -125,7 +125,7 @@ def check_opcodes(data: bytes) -> None:
     what is left raises ValueError, and so does a memo index beyond the opcodes before it (pickles number their memo
     from 0; the unpickler sizes its memo table by the largest index, 16 GB for a 9-byte file)."""
     for count, (opcode, arg, _) in enumerate(pickletools.genops(io.BytesIO(data))):
-        if opcode.name in MEMO_PUTS and arg > count:
+        if opcode.name in MEMO_PUTS and isinstance(arg, int) and arg > count:
             raise ValueError(f"memo index {arg} at opcode {count}")
 
 

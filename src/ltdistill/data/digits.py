@@ -22,9 +22,9 @@ def load_digits_dataset() -> RawDataset:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
-    images = F.interpolate(images, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-    images = (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    small = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
+    upsampled = F.interpolate(small, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    images = (upsampled.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     labels = bunch.target.astype(np.int64)
 
     rng = np.random.default_rng(0)

@@ -19,11 +19,11 @@ def read_images(paths: list[Path], size: int, progress: bool = False) -> np.ndar
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, path in enumerate(tqdm(paths, desc="decode images", disable=not progress, leave=False)):
         try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                if img.size != (size, size):
-                    img = img.resize((size, size), Image.BILINEAR)
-                out[i] = np.asarray(img).transpose(2, 0, 1)
+            with Image.open(path) as opened:
+                rgb = opened.convert("RGB")
+                if rgb.size != (size, size):
+                    rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
+                out[i] = np.asarray(rgb).transpose(2, 0, 1)
         except (OSError, UnidentifiedImageError) as e:
             raise BadInput(f"cannot decode image {path}: {e}") from None
     return out

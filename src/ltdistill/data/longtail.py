@@ -92,7 +92,8 @@ class LTDataset:
 
     @property
     def im_size(self) -> tuple[int, int]:
-        return tuple(self.train_x.shape[2:])
+        _, _, h, w = self.train_x.shape
+        return h, w
 
     @property
     def counts(self) -> list[int]:
@@ -114,7 +115,7 @@ class LTDataset:
     def validation(self) -> LTDataset:
         """The same training data scored on the held-out validation set (balanced; it also stands in for the
         long-tailed test set, so LT-test metrics of a validation run are balanced ones)."""
-        if self.val_x is None:
+        if self.val_x is None or self.val_y is None:
             raise BadInput("this dataset has no validation split: build it with a holdout (--holdout V)")
         return replace(self, test_x=self.val_x, test_y=self.val_y, test_lt_x=self.val_x, test_lt_y=self.val_y)
 

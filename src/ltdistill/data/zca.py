@@ -27,10 +27,17 @@ class ZCA:
         self.inverse_matrix = (eigvecs * (eigvals + self.eps).sqrt()) @ eigvecs.T
         return self
 
+    def fitted(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.mean is None or self.matrix is None or self.inverse_matrix is None:
+            raise RuntimeError("ZCA used before fit()")
+        return self.mean, self.matrix, self.inverse_matrix
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        mean, matrix, _ = self.fitted()
         flat = x.reshape(len(x), -1).double()
-        return ((flat - self.mean) @ self.matrix).float().reshape(x.shape)
+        return ((flat - mean) @ matrix).float().reshape(x.shape)
 
     def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        mean, _, inverse_matrix = self.fitted()
         flat = x.reshape(len(x), -1).double()
-        return (flat @ self.inverse_matrix + self.mean).float().reshape(x.shape)
+        return (flat @ inverse_matrix + mean).float().reshape(x.shape)

@@ -162,10 +162,10 @@ class Snapshots:
 
     def __init__(self, workdir, every: int | None, make_set: Callable[[], SyntheticSet] | None, meta: dict):
         self.folder = Path(workdir) / SNAPSHOT_DIR if workdir is not None and every and make_set else None
-        self.every, self.make_set, self.meta = every, make_set, meta
+        self.every, self.make_set, self.meta = every or 1, make_set, meta
 
     def __call__(self, iteration: int) -> None:
-        if self.folder is None or iteration % self.every or not distributed.joined().main:
+        if self.folder is None or self.make_set is None or iteration % self.every or not distributed.joined().main:
             return
         target = self.folder / f"iteration_{iteration:06d}"
         if (target / "meta.json").exists():
@@ -257,8 +257,9 @@ def warn_if_long(state: SynthesisState, iterations: int, desc: str, checkpointer
     resume = (f"it checkpoints every {checkpointer.every} iterations: stop it at any time and rerun the same "
               "command to resume" if checkpointer is not None and checkpointer.path is not None
               else "it keeps no checkpoint")
-    pace = sorted(state.seconds[-PACE_ITERATIONS:])[PACE_ITERATIONS // 2]
-    watch.warn_if_long(desc, pace, iterations - state.iteration, "iteration", resume)
+    measured = sorted(s for s in state.seconds[-PACE_ITERATIONS:] if s is not None)
+    if measured:
+        watch.warn_if_long(desc, measured[len(measured) // 2], iterations - state.iteration, "iteration", resume)
 
 
 def watch_iteration(state: SynthesisState, desc: str, loss: float | None) -> None:

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -63,9 +64,9 @@ def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
 # mixup Beta(0.8, 0.8) with the teacher on the mixed batch in training mode, KL(batchmean) at T = 30 without T^2,
 # 400 epochs (its script) unless --epochs says otherwise.
 RECIPES = ("ltdistill", "sre2l")
-SRE2L_RECIPE = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "batch_size": 128,
-                "augmentation": "crop_flip", "mixup": 0.8, "relabel": "kl", "temperature": 30.0,
-                "teacher_batch_stats": True}
+SRE2L_RECIPE: dict[str, Any] = {
+    "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "batch_size": 128,
+    "augmentation": "crop_flip", "mixup": 0.8, "relabel": "kl", "temperature": 30.0, "teacher_batch_stats": True}
 SRE2L_EPOCHS = 400
 
 # How a run is scored. "ltdistill": the model after the last epoch, the set's learned lr (else 0.01), DSA on every
@@ -205,17 +206,17 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     shares = distributed.gather((records, read_back))  # every rank's runs (one process: its own)
     gathered = sorted((item for share in shares for item in share[0]), key=lambda item: item[0])
     read_back = sum(share[1] for share in shares)
-    records = [record for _, record in gathered]  # in run order, as one process has them
-    result = aggregate([rec["metrics"] for rec in records])
-    result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in records)
-    result["balanced_acc_runs"] = [rec["metrics"]["balanced_acc"] for rec in records]  # per-run scores (DD-Ranking)
+    ordered: list[dict] = [record for _, record in gathered]  # in run order, as one process has them
+    result = aggregate([rec["metrics"] for rec in ordered])
+    result["diverged_runs"] = sum("diverged_at_epoch" in rec["metrics"] for rec in ordered)
+    result["balanced_acc_runs"] = [rec["metrics"]["balanced_acc"] for rec in ordered]  # per-run scores (DD-Ranking)
     if config.ranking != "ltdistill":
         result.update(ranking=config.ranking, selection=f"best of every {DDRANKING_TEST_EVERY} epochs on the test "
-                      "set (optimistic)", lr_grid=lr_grid, lr_per_run=[rec["metrics"].get("lr") for rec in records],
+                      "set (optimistic)", lr_grid=lr_grid, lr_per_run=[rec["metrics"].get("lr") for rec in ordered],
                       redrawn=redraw is not None)
     result.update(runs=config.runs, model=config.model, model_options=options, recipe=config.recipe,
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
-                  eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in records),
+                  eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in ordered),
                   runs_read_back=read_back,
                   device=str(device), host=host())
     return result
@@ -297,7 +298,7 @@ def random_redraw(data: LTDataset, synthetic: SyntheticSet):
 
 def recipe_temperature(config: EvalConfig, stored: float) -> float:
     """The temperature a teacher's logits become targets at: the set's own, or the recipe's (SRe2L: 30)."""
-    return SRE2L_RECIPE["temperature"] if config.recipe == "sre2l" else stored
+    return float(SRE2L_RECIPE["temperature"]) if config.recipe == "sre2l" else stored
 
 
 def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, stored_teacher):
@@ -402,6 +403,8 @@ def iteration_timing(seconds: list[float | None] | None) -> dict:
 def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
     """The relabeling teacher saved with a set (SRe2L, unilevel): the model, in eval mode, and its temperature."""
     info = synthetic.meta["teacher"]
+    if synthetic.teacher is None:
+        raise BadInput("this set names a teacher in its meta.json but holds no teacher weights")
     teacher = models.create(info["model"], channels=data.channels, num_classes=data.num_classes,
                             im_size=data.im_size, **models.recorded_options(info["model"], info.get("options", {})))
     try:

@@ -48,6 +48,9 @@ class RunStore:
         self.directory, self.key = directory, key
 
     def path(self, seed: int) -> Path:
+        """Where the run of this seed is kept (a store without a directory keeps nothing)."""
+        if self.directory is None:
+            raise RuntimeError("this run store keeps no runs")
         return self.directory / f"run-seed{seed}-{self.key}.json"
 
     def read(self, seed: int) -> dict | None:

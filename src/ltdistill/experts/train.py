@@ -66,10 +66,15 @@ class ExpertConfig:
     augment: bool = True  # DSA during expert training (MTT buffer.py)
     seed: int = 0
 
+    @property
+    def rho(self) -> float:
+        """The GSAM radius (gsam_rho, resolved at construction)."""
+        return float(self.gsam_rho or 0.0)
+
     def __post_init__(self) -> None:
         if self.gsam_rho is None:  # resolved here, so records hold the radius that trained the buffer
             object.__setattr__(self, "gsam_rho", 0.01 if self.decoupled else 0.0)
-        if not (self.gsam_rho >= 0 and 0 <= self.gsam_alpha <= 1):
+        if not (self.rho >= 0 and 0 <= self.gsam_alpha <= 1):
             raise BadInput(f"gsam_rho must be >= 0 and gsam_alpha in [0, 1], got {self.gsam_rho}, {self.gsam_alpha}")
         if self.cls_sampler not in ("draws", "class_aware"):
             raise BadInput(f"cls_sampler must be 'draws' or 'class_aware', got {self.cls_sampler!r}")
@@ -115,7 +120,7 @@ def classifier_config(config: ExpertConfig) -> TrainConfig:
     return TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0, weight_decay=0.0,
                        lr_decay_at_half=False, augment=config.augment, class_balanced=True,
                        class_aware_runs=4 if config.cls_sampler == "class_aware" else None,
-                       gsam_rho=config.gsam_rho, gsam_alpha=config.gsam_alpha)
+                       gsam_rho=config.rho, gsam_alpha=config.gsam_alpha)
 
 
 def comparable_index(index: dict) -> dict:
@@ -211,7 +216,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     per_expert = config.epochs + (config.cls_epochs if config.decoupled else 0)
     rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
-                             lr_decay_at_half=False, augment=config.augment, gsam_rho=config.gsam_rho,
+                             lr_decay_at_half=False, augment=config.augment, gsam_rho=config.rho,
                              gsam_alpha=config.gsam_alpha)
     cls_config = classifier_config(config)
     left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)

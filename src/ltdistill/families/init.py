@@ -62,7 +62,8 @@ def correct_per_class(data: LTDataset, ipc: int, flat_model, finals: list[torch.
 def expert_soft_labels(images: torch.Tensor, classes: torch.Tensor, flat_model, finals: list[torch.Tensor]):
     """Mean logits of the experts right on each image; returns (logits, number of images no expert got right)."""
     device = finals[0].device
-    sums, counts = 0.0, torch.zeros(len(images))
+    sums: torch.Tensor | float = 0.0
+    counts = torch.zeros(len(images))
     for final in finals:
         logits = torch.cat([flat_model(final, images[i:i + 512].to(device)).cpu() for i in range(0, len(images), 512)])
         right = (logits.argmax(1) == classes).float()

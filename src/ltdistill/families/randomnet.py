@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 
 from ltdistill import distributed, models
-from ltdistill.data.augment import DSA
+from ltdistill.data.augment import DSA, image_shape
 from ltdistill.engine.loop import Learnable, SynthesisState, run_synthesis
 from ltdistill.engine.method import Method, with_meta
 from ltdistill.families.init import real_per_class
@@ -80,9 +80,9 @@ class Context:
             return real, syn
         n = max(len(real), len(syn))
         if self.cfg.dsa_siamese == "batch":  # one transform for every real and synthetic image (official)
-            params = self.dsa.one_for_all(self.dsa.sample(1, tuple(real.shape[1:]), self.generator, self.device), n)
+            params = self.dsa.one_for_all(self.dsa.sample(1, image_shape(real), self.generator, self.device), n)
         else:
-            params = self.dsa.sample(n, tuple(real.shape[1:]), self.generator, self.device)
+            params = self.dsa.sample(n, image_shape(real), self.generator, self.device)
         if not apply:
             return real, syn
         return self.dsa.apply(real, params), self.dsa.apply(syn, params)

@@ -137,6 +137,7 @@ def recalibrate_bn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
             class_var = squares[seen] / counts[seen, None] - class_mean**2
             mean = class_mean.mean(0)
             var = class_var.mean(0) + ((class_mean - mean) ** 2).mean(0)
+        assert bn.running_mean is not None and bn.running_var is not None  # batchnorms() keeps tracking ones
         bn.running_mean.copy_(mean.float())
         bn.running_var.copy_(var.clamp_min(0).float())
 
@@ -233,7 +234,7 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             loss = ce + cfg.r_bn * bn_loss.pop()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if not (torch.isfinite(loss) and torch.isfinite(x.grad).all()):
+            if not (torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()):
                 counters["skipped_nonfinite"] += 1
                 tqdm.write(f"recover: iteration {it}: non-finite loss or gradient, step skipped")
                 continue

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ltdistill.data.augment import DSA
+from ltdistill.data.augment import DSA, image_shape
 from ltdistill.engine.loop import Learnable, run_synthesis
 from ltdistill.errors import BadInput
 from ltdistill.experts.student import FlatModel, open_experts, student_model
@@ -71,7 +71,7 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
     steps = []
     for _ in range(syn_steps):
         idx = batches.next()
-        aug = dsa.sample(len(idx), tuple(images.shape[1:]), generator, images.device) if dsa else None
+        aug = dsa.sample(len(idx), image_shape(images), generator, images.device) if dsa else None
         steps.append((idx, aug))
 
     start = start.detach()
@@ -80,7 +80,7 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
     # so autograd never computes their weight gradients: the head-only phase costs a backbone forward (plus the
     # backward to the images when the graph is kept), not a full training step.
     fixed = None
-    if moving is not None:
+    if trainable is not None:
         masks = flat_model.views(trainable)
         fixed = {n: t for n, t in flat_model.views(start).items() if not bool(masks[n].all())}
         if any(bool(masks[n].any()) for n in fixed):

@@ -54,7 +54,7 @@ def default_loops(ipc: int) -> tuple[int, int]:
 
 def gradient_distance(grads_syn, grads_real) -> torch.Tensor:
     """DC's layer-wise distance: sum over weights and output units of 1 - cos(real, syn); 1-D tensors skipped."""
-    total = 0.0
+    total = grads_syn[0].new_zeros(())
     for gs, gr in zip(grads_syn, grads_real, strict=True):
         if gs.ndim == 1:
             continue

@@ -51,7 +51,7 @@ def best_split(d: np.ndarray, seed: int = 0) -> tuple[list[int], list[int], str]
     if n < 2:
         raise ValueError("grouping needs at least two classes")
     if n <= EXACT_MAX_CLASSES:
-        best, best_mask = -1.0, None
+        best, best_mask = -1.0, np.ones(n, dtype=bool)  # every split beats it (value > -1)
         for bits in itertools.product([True, False], repeat=n - 1):
             mask = np.array((True, *bits))
             if mask.all():
@@ -65,7 +65,7 @@ def best_split(d: np.ndarray, seed: int = 0) -> tuple[list[int], list[int], str]
         laplacian = np.diag(d.sum(1)) - d
         fiedler = np.linalg.eigh(laplacian)[1][:, 1]
         starts = [fiedler > np.median(fiedler)] + [rng.random(n) < 0.5 for _ in range(32)]
-        best, best_mask = -1.0, None
+        best, best_mask = -1.0, starts[0]
         for mask in starts:
             mask = mask.copy()
             improved = True
