@@ -488,6 +488,20 @@ def bench_page(folder: str) -> tuple[str, str]:
                              "", *([cross, ""] if cross else [])])
 
 
+def compile_speed_table(path: Path) -> str:
+    """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile."""
+    data = json.loads(path.read_text())
+    lines = ["| training set | epochs timed | eager s/epoch | compiled s/epoch | speedup | compiled first epoch s |",
+             "|---|---|---|---|---|---|"]
+    for name, row in data["rows"].items():
+        lines.append(f"| {name} | {row['epochs']} | {row['eager']['epoch_s']:.3f} | {row['compiled']['epoch_s']:.3f} | "
+                     f"{row['speedup']:.2f}x | {row['compiled']['first_epoch_s']:.1f} |")
+    host = data.get("host", {})
+    lines += ["", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians over the "
+              "epochs after the first."]
+    return "\n".join(lines)
+
+
 def tm_speed_text(path: Path) -> str:
     if "interleaved" in path.stem:
         return ("`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one block of "
@@ -548,6 +562,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
              eval_speed(sorted(DATA.glob("eval-speed-*.json")))]
     for path in sorted((DATA / "tm-speed").glob("*.json")):
         speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
+    for path in sorted((DATA / "compile-speed").glob("*.json")):
+        speed += [f"## Compiled training (`--compile`): {path.stem}", "", note("compile-speed"), "",
+                  compile_speed_table(path)]
     pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
     pages["published"] = titled("published")
     return pages

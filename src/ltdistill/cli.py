@@ -110,6 +110,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_stem(p)
 
 
+def add_compile(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile: one compilation (tens of seconds on a CPU) per architecture and "
+                        "batch shape, then faster steps; results equal to float tolerance")
+
+
 def add_log_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-dir", default=None, metavar="DIR",
                    help="write TensorBoard event files of the run's curves here (tensorboard --logdir DIR); needs "
@@ -153,6 +159,7 @@ def build_parser() -> Parser:
                         "buffers; default: 0.01 for --decoupled (LTDD's released buffers), 0 = plain SGD (MTT) "
                         "otherwise")
     x.add_argument("--gsam-alpha", type=float, default=0.3, help="GSAM's alpha (released LTDD configs: 0.3)")
+    add_compile(x)
     x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
                    help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "
                         "samples in runs of 4 from one class), or N class-balanced draws")
@@ -266,6 +273,7 @@ def build_parser() -> Parser:
                         "reference)")
     add_common(e)
     add_log_dir(e)
+    add_compile(e)
     return parser
 
 
@@ -459,7 +467,7 @@ def cmd_experts(args) -> int:
                           weight_decay=args.weight_decay or 0.0,
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
                           cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler,
-                          gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, model=args.model,
+                          gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, compile=args.compile, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
                           seed=args.seed or 0)
     if not here.main:
@@ -586,7 +594,7 @@ def cmd_evaluate(args) -> int:
     default_epochs = SRE2L_EPOCHS if args.recipe == "sre2l" else protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
-                        labels=args.labels, recipe=args.recipe, ranking=args.ranking)
+                        labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,

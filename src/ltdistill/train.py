@@ -50,6 +50,7 @@ class TrainConfig:
     teacher_batch_stats: bool = False  # relabel with the teacher in training mode (SRe2L's script)
     gsam_rho: float = 0.0  # > 0: GSAM steps (gsam_step) with this perturbation radius; 0 is plain SGD
     gsam_alpha: float = 0.0  # GSAM's weight on the gradient component orthogonal to the perturbed one
+    compile: bool = False  # the model's forward and backward through torch.compile (compiled_model)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -195,6 +196,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     optimizer = optimizer or make_optimizer(params if params is not None else model.parameters(), config)
     start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
     model.train()
+    network = compiled_model(model) if config.compile else model
     if teacher is not None and config.teacher_batch_stats:
         teacher.train()
     teacher_loss = kl_relabel_loss if config.relabel == "kl" else relabel_loss
@@ -220,10 +222,10 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
 
             def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
                 if teacher_logits is not None:
-                    return teacher_loss(model(x), teacher_logits, config.temperature)
+                    return teacher_loss(network(x), teacher_logits, config.temperature)
                 if loss_fn is not None:
-                    return loss_fn(model(x), targets[idx], epoch)
-                return classification_loss(model(x), targets[idx], config.temperature)
+                    return loss_fn(network(x), targets[idx], epoch)
+                return classification_loss(network(x), targets[idx], config.temperature)
 
             optimizer.zero_grad(set_to_none=True)
             loss = batch_loss()
@@ -247,6 +249,15 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model
+
+
+def compiled_model(model: nn.Module) -> nn.Module:
+    """The model's forward (and, through AOTAutograd, its backward) compiled by torch.compile: first-order training
+    only (a double backward, as full trajectory unrolling needs, is not supported by compile). Its parameters are
+    graph inputs (torch._dynamo inlines nn.Modules), so every model of one architecture and input shape reuses the
+    first compilation in the process: the N runs of an evaluation compile once. The first call pays the compilation
+    (tens of seconds on a CPU); each batch size compiles once more."""
+    return torch.compile(model)  # type: ignore[return-value]
 
 
 def gsam_gradient(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss, rho: float, alpha: float,

@@ -47,6 +47,7 @@ class EvalConfig:
     # the scale of a ConvNet-family evaluation network where model_options leave it open (protocols.py: cpu width 32,
     # paper 128); None: the model's own defaults
     protocol: str | None = "cpu"
+    compile: bool = False  # train through torch.compile (train.compiled_model); the same runs to float tolerance
 
 
 def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
@@ -87,7 +88,7 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
     learns class labels (DD-Ranking trains those without augmentation)."""
     base = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size, class_balanced=config.class_balanced,
                        temperature=temperature if temperature is not None else config.temperature,
-                       augment=not (config.ranking == "ddranking" and hard and not teacher))
+                       augment=not (config.ranking == "ddranking" and hard and not teacher), compile=config.compile)
     if config.recipe == "ltdistill":
         return base
     if not teacher:
@@ -159,7 +160,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
     per_run = {k: v for k, v in asdict(config).items() if k not in ("runs", "protocol")}
-    for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill")):
+    for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False)):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
     if lr_grid is not None or redraw is not None:

@@ -59,6 +59,7 @@ class ExpertConfig:
     cls_sampler: str = "class_aware"
     gsam_rho: float | None = None  # GSAM radius; None: 0.01 for decoupled experts (LTDD), 0 (plain SGD) for standard
     gsam_alpha: float = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
+    compile: bool = False  # train through torch.compile (train.compiled_model)
     model: str = "convnet"
     width: int = 128
     depth: int = 3
@@ -120,7 +121,7 @@ def classifier_config(config: ExpertConfig) -> TrainConfig:
     return TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0, weight_decay=0.0,
                        lr_decay_at_half=False, augment=config.augment, class_balanced=True,
                        class_aware_runs=4 if config.cls_sampler == "class_aware" else None,
-                       gsam_rho=config.rho, gsam_alpha=config.gsam_alpha)
+                       gsam_rho=config.rho, gsam_alpha=config.gsam_alpha, compile=config.compile)
 
 
 def comparable_index(index: dict) -> dict:
@@ -217,7 +218,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
                              lr_decay_at_half=False, augment=config.augment, gsam_rho=config.rho,
-                             gsam_alpha=config.gsam_alpha)
+                             gsam_alpha=config.gsam_alpha, compile=config.compile)
     cls_config = classifier_config(config)
     left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)
 

@@ -1,0 +1,61 @@
+"""Evaluation training eager against torch.compile (train.compiled_model, `--compile`) on Fashion-MNIST-LT sizes:
+a distilled set of IPC 10 (100 images, one batch an epoch) and the full long-tailed set at beta 100. Each is
+timed over the same epochs after a first epoch that pays the compilation (reported apart; the median of the rest is
+the steady cost, the list shows the warm-up), one thread.
+
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ltdistill import models
+from ltdistill.data.longtail import load_longtail
+from ltdistill.runtime import host
+from ltdistill.safe_io import write_json
+from ltdistill.train import TrainConfig, train_model
+
+
+def seconds(images, labels, compile: bool, epochs: int) -> dict:
+    torch.manual_seed(0)
+    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3)
+    per_epoch: list[float] = []
+    config = TrainConfig(epochs=epochs + 1, compile=compile, lr_decay_at_half=False)
+    train_model(model, images, labels, config, generator=torch.Generator().manual_seed(0),
+                on_epoch=lambda done, s: per_epoch.append(s))
+    return {"first_epoch_s": per_epoch[0], "epoch_s": statistics.median(per_epoch[1:]),
+            "epochs_s": [round(t, 4) for t in per_epoch]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--epochs-small", type=int, default=40)
+    parser.add_argument("--epochs-full", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data = load_longtail("fashion-mnist", 100.0)
+    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
+    sets = {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], args.epochs_small),
+            f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, args.epochs_full)}
+    rows = {}
+    for name, (x, y, epochs) in sets.items():
+        eager, compiled = seconds(x, y, False, epochs), seconds(x, y, True, epochs)
+        rows[name] = {"epochs": epochs, "eager": eager, "compiled": compiled,
+                      "speedup": eager["epoch_s"] / compiled["epoch_s"]}
+        print(name, json.dumps(rows[name]))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, {"rows": rows, "host": host(), "torch": torch.__version__,
+                          "note": "one thread; measured beside other jobs on the same machine",
+                          "time": time.strftime("%Y-%m-%d")})
+
+
+if __name__ == "__main__":
+    main()
