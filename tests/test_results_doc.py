@@ -33,8 +33,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"compile-speed", "cost", "experts", "phase-cost", "phase-loss", "published", "stem", "stem-brief", "tuning",
-             "twostage"}
+    read |= {"compile-speed", "cost", "experts", "phase-cost", "phase-loss", "published", "stem", "stem-brief",
+             "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
