@@ -58,11 +58,13 @@ def test_a_command_that_does_not_split_its_work_says_so_under_torchrun(tmp_path)
     assert not (tmp_path / "set").exists()
 
 
-def test_dm_split_over_two_ranks_by_class_makes_the_one_process_set(tmp_path):
+@pytest.mark.parametrize("method, extra", [("dm", []), ("dc", ["--set", "outer_loop=2", "--set", "inner_loop=1"])])
+def test_random_network_matching_split_over_two_ranks_by_class_makes_the_one_process_set(tmp_path, method, extra):
     """Every rank draws every class's images and augmentation, computes its own classes, and the image gradients
-    are summed: the same set as one process, to float rounding (the sum runs in another order)."""
-    common = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
-              "iterations=3", "--set", "width=4", "--set", "checkpoint_every=2", "--no-progress"]
+    are summed before every image step (DC: then every rank trains the same network on the same set): the same set
+    as one process, to float rounding (the sum runs in another order)."""
+    common = ["distill", "--method", method, "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "iterations=3", "--set", "width=4", "--set", "checkpoint_every=2", "--no-progress", *extra]
     ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
     assert ranks.returncode == 0, ranks.stderr
     assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0

@@ -775,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 DISTRIBUTED_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
-DISTRIBUTED_METHODS = ("dm",)  # distill: the methods that split theirs (DM's classes over the ranks)
+DISTRIBUTED_METHODS = ("dm", "dc")  # distill: the methods that split theirs (their classes over the ranks)
 
 
 def join_world(args):

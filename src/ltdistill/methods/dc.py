@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import Count, Momentum, NonNegative, Rate
 from ltdistill.train import TrainConfig, train_model
@@ -90,7 +91,10 @@ class DC(RandomNetMethod):
             params = [p for p in net.parameters() if p.requires_grad]
             loss = torch.zeros((), device=ctx.device)
             for c in range(ctx.data.num_classes):
-                real, syn = ctx.augment_pair(ctx.real(c, cfg.batch_real), images.tensor[ctx.rows(c)])
+                real, syn = ctx.augment_pair(ctx.real(c, cfg.batch_real), images.tensor[ctx.rows(c)],
+                                             apply=ctx.mine(c))
+                if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
+                    continue
                 g_real = torch.autograd.grad(F.cross_entropy(net(real), ctx.labels[ctx.rows(c)][:1].expand(len(real))),
                                              params)
                 g_syn = torch.autograd.grad(F.cross_entropy(net(syn), ctx.labels[ctx.rows(c)]), params,
@@ -106,8 +110,12 @@ class DC(RandomNetMethod):
                 freeze_batchnorm(net, ctx)
                 images.optimizer.zero_grad(set_to_none=True)
                 loss = match(net)
-                loss.backward(inputs=[images.tensor])
-                total += loss.item()
+                if loss.requires_grad:
+                    loss.backward(inputs=[images.tensor])
+                else:  # no class of this rank: its share of the gradient is zero
+                    images.tensor.grad = torch.zeros_like(images.tensor)
+                # every rank then holds the summed gradient, steps alike, and trains the same network below
+                total += distributed.sum_gradients([images.tensor], loss.item())
                 if ol == outer - 1:
                     break  # the shared loop takes this last step
                 if torch.isfinite(images.tensor.grad).all():
