@@ -277,3 +277,11 @@ def test_holdout_travels_with_the_artifact_and_val_scores_on_it(tmp_path, capsys
     code, _, err = run(capsys, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--split", "val",
                        "--runs", "1", "--epochs", "1", "--no-progress")
     assert code == 2 and "--holdout" in err
+
+
+def test_methods_lists_each_field_with_its_choices_and_says_where_width_and_depth_come_from(capsys):
+    code, out, _ = run(capsys, "methods")
+    assert code == 0
+    dc = next(line for line in out.splitlines() if line.startswith("dc: "))
+    assert "dsa_siamese='batch' (one of 'batch', 'per_image')" in dc and "net_momentum=0.0" in dc
+    assert "width and depth come from --protocol" in out
