@@ -594,7 +594,8 @@ def cmd_evaluate(args) -> int:
     default_epochs = SRE2L_EPOCHS if args.recipe == "sre2l" else protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
-                        labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile)
+                        labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile,
+                        protocol=protocol)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,
