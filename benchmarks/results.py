@@ -25,7 +25,8 @@ NOTES = Path(__file__).resolve().parent / "notes"
 NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
+BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-orders-cpu",
+                  "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
                   "bench-fmnist-cpu",
                   "bench-fmnist-gpu-h200-xarch",
                   "bench-fmnist-balanced-gpu",
@@ -149,7 +150,8 @@ def cross_arch_table(folder: Path) -> str:
 # suite, --out, --device and --convnet-stem of the run (pad1: made before the ConvNet followed the official rule)
 SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu", "pad1"),
                     "bench-fmnist-official-cpu": ("fmnist", "runs/fmnist-official", "cpu", "official"),
-                    "bench-fmnist-hardtail-cpu": ("fmnist-hardtail", "runs/hardtail", "cpu", "official")}
+                    "bench-fmnist-hardtail-cpu": ("fmnist-hardtail", "runs/hardtail", "cpu", "official"),
+                    "bench-fmnist-orders-cpu": ("fmnist-orders", "runs/fmnist-orders", "cpu", "official")}
 STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same suite under the two ConvNet stems
 
 
@@ -608,21 +610,70 @@ CLAIMS = [  # (claim as the seed papers state it, the winner rows, the loser row
 ]
 
 
+def claim_margin(cells: dict[str, dict], winners: list[str], losers: list[str]) -> float | None:
+    """The best balanced accuracy among the winner rows minus the best among the losers, in points (None where a
+    side has no cell); `cells`: row name -> result of one setting."""
+    won, lost = (max((cells[n]["balanced_acc"]["mean"] for n in rows if n in cells), default=None)
+                 for rows in (winners, losers))
+    return None if won is None or lost is None else 100 * (won - lost)
+
+
+def claims_rows(columns: list[dict[str, dict]]) -> list[str]:
+    """One table row per claim: in how many columns it holds, then its margin in each column."""
+    lines = []
+    for claim, winners, losers in CLAIMS:
+        margins = [claim_margin(cells, winners, losers) for cells in columns]
+        measured = [m for m in margins if m is not None]
+        lines.append(f"| {claim} | {sum(m > 0 for m in measured)} of {len(measured)} | "
+                     + " | ".join("-" if m is None else f"{m:+.1f}" for m in margins) + " |")
+    return lines
+
+
 def claims_table(chosen: dict[tuple[str, float, int], tuple]) -> str:
     """For each claim, the settings (beta, IPC) of the at-a-glance cells where it holds, with the margin in points
     (the best row of the claimed winners minus the best of the losers)."""
     settings = sorted({(beta, ipc) for _, beta, ipc in chosen if ipc}, key=lambda c: (-c[0], c[1]))
-    lines = ["| claim | holds in | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in settings) + " |",
-             "|---|---|" + "---|" * len(settings)]
-    for claim, winners, losers in CLAIMS:
-        margins = []
-        for setting in settings:
-            won, lost = (max((chosen[(n, *setting)][1]["balanced_acc"]["mean"] for n in rows
-                              if (n, *setting) in chosen), default=None) for rows in (winners, losers))
-            margins.append(None if won is None or lost is None else 100 * (won - lost))
-        measured = [m for m in margins if m is not None]
-        lines.append(f"| {claim} | {sum(m > 0 for m in measured)} of {len(measured)} | "
-                     + " | ".join("-" if m is None else f"{m:+.1f}" for m in margins) + " |")
+    columns = [{name: r for (name, *at), (_, r) in chosen.items() if tuple(at) == setting} for setting in settings]
+    return "\n".join(["| claim | holds in | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in settings) + " |",
+                      "|---|---|" + "---|" * len(settings), *claims_rows(columns)]) + "\n"
+
+
+# the sections measuring one setting under each class order, all on the official ConvNet, seed 0
+ORDER_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-orders-cpu"]
+ORDER_SETTING = (100, 10)  # (beta, IPC): the setting every order's suite runs
+
+
+def order_cells() -> dict[str, dict[str, dict]]:
+    """class order -> row name -> result, at ORDER_SETTING (the full set: every IPC), from ORDER_SECTIONS."""
+    from ltdistill.report.tables import order_name
+
+    by_order: dict[str, dict[str, dict]] = {}
+    for folder in ORDER_SECTIONS:
+        for p in sorted((DATA / folder).glob("*.json")):
+            r = json.loads(p.read_text())
+            if cell_seed(r) or r.get("imbalance_factor") != ORDER_SETTING[0] or r.get("ipc") not in (
+                    ORDER_SETTING[1], None):
+                continue
+            by_order.setdefault(order_name(r), {})[cell_label(r)] = r
+    return by_order
+
+
+def claims_by_order() -> str:
+    """The claims at beta 100 IPC 10 under each class order measured (natural, hard-tail, random:k), with the tail
+    (few) accuracy of the full long-tailed set and of Random beside them: "" where only one order was measured."""
+    by_order = order_cells()
+    orders = sorted(by_order, key=lambda o: (o != "natural", o != "hard-tail", o))
+    if len(orders) < 2:
+        return ""
+    columns = [by_order[o] for o in orders]
+    lines = [f"| claim (beta {ORDER_SETTING[0]}, IPC {ORDER_SETTING[1]}) | holds in | " + " | ".join(orders) + " |",
+             "|---|---|" + "---|" * len(orders), *claims_rows(columns)]
+    def shown(r: dict | None, name: str) -> str:
+        return "-" if r is None else f"{100 * (r['balanced_acc']['mean'] if name == 'balanced' else r['few']):.1f}"
+    for label, what in (("full", "full long-tailed set"), ("random", "Random")):
+        for name in ("balanced", "few"):
+            lines.append(f"| {what}: {name} accuracy (%) | | " + " | ".join(shown(c.get(label), name)
+                                                                          for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -648,6 +699,9 @@ def render() -> str:
         "Natural class order, the cells above: for each setting, the best of the claimed winners minus the best of "
         "the others, in points (+: the claim holds).", "",
         claims_table(chosen), ""]
+    across_orders = claims_by_order()
+    if across_orders:
+        parts += ["### Under other class orders", "", note("orders"), "", across_orders, ""]
     details = detail_pages()
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),

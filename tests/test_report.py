@@ -190,3 +190,26 @@ def test_report_of_a_folder_of_benches_gives_each_cell_once_named_by_method_and_
     assert main(["report", str(tmp_path / "runs" / "mine.json"), str(bench), "--out", str(tmp_path / "two")]) == 0
     assert len([line for line in (tmp_path / "two" / "index.md").read_text().splitlines()
                 if line.startswith("| digits")]) == 2
+
+
+def _order_result(label: str, order: str, acc: float, few: float, seed: int = 0) -> dict:
+    return {"label": label, "method": label, "class_order": order, "dataset": "fashion-mnist",
+            "imbalance_factor": 100, "ipc": None if label == "full" else 10, "few": few,
+            "balanced_acc": {"mean": acc, "std": 0.0}, "key": {"seed": seed}}
+
+
+def test_the_orders_table_gives_each_method_per_order_its_spread_and_pairwise_wins():
+    from ltdistill.report.tables import orders_table
+
+    accs = {"dm": (0.80, 0.78, 0.76), "random": (0.74, 0.79, 0.70), "full": (0.88, 0.86, 0.84)}
+    results = [_order_result(label, f"random:{k + 1}", a, 0.5) for label, row in accs.items()
+               for k, a in enumerate(row)]
+    results.append(_order_result("dm", "random:1", 0.10, 0.1, seed=1))  # another suite seed: not an order's cell
+    table = orders_table(results)
+    assert "| random:1 | random:2 | random:3 | mean ± std over orders |" in table
+    assert "| dm | 80.00 | 78.00 | 76.00 | 78.00 ± 1.63 (3) | 50.0 |" in table
+    wins = table[table.index("Wins"):]
+    dm_row = next(line for line in wins.splitlines() if line.startswith("| dm |"))
+    assert dm_row == "| dm | 0/3 |  | 2/3 |"  # columns full, dm, random: dm beats random in orders 1 and 3
+    assert table.count("| full | 88.00 | 86.00 | 84.00 |") == 1  # the full set joins the IPC-10 table
+    assert orders_table([r for r in results if r["class_order"] == "random:1"]) == ""  # one order: no table

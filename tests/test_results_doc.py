@@ -33,8 +33,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"compile-speed", "cost", "experts", "phase-cost", "phase-loss", "published", "stem", "stem-brief",
-             "tuning", "twostage"}
+    read |= {"compile-speed", "cost", "experts", "orders", "phase-cost", "phase-loss", "published", "stem",
+             "stem-brief", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
@@ -74,3 +74,25 @@ def test_the_cross_architecture_table_shows_every_model_of_a_set_and_the_mean_ch
     row = next(line for line in table.splitlines() if line.startswith("| dm |"))
     assert row.split(" | ")[1] == " / ".join(f"{100 * v['mean']:.1f}" for v in dm.values())
     assert list(dm)[:1] == ["convnet"] and len(dm) == 3
+
+
+def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypatch):
+    import results as doc
+
+    from test_report import _order_result
+
+    monkeypatch.setattr(doc, "DATA", tmp_path)
+    cells = {"bench-fmnist-official-cpu": [("ltdd", "natural", 0.75), ("random", "natural", 0.74)],
+             "bench-fmnist-hardtail-cpu": [("ltdd", "hard-tail", 0.70), ("random", "hard-tail", 0.73),
+                                           ("full", "hard-tail", 0.86)],
+             "bench-fmnist-orders-cpu": [("random", "random:1", 0.71)]}
+    for folder, rows in cells.items():
+        (tmp_path / folder).mkdir()
+        for label, order, acc in rows:
+            (tmp_path / folder / f"{label}-{order}.json").write_text(json.dumps(_order_result(label, order, acc, 0.4)))
+    table = doc.claims_by_order()
+    assert "| natural | hard-tail | random:1 |" in table
+    assert "| LTDD > Random | 1 of 2 | +1.0 | -3.0 | - |" in table
+    assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - |" in table
+    monkeypatch.setattr(doc, "DATA", tmp_path / "nothing")
+    assert doc.claims_by_order() == ""

@@ -227,6 +227,67 @@ def bench_table(results: list[dict]) -> str:
     text = "\n".join(lines) + "\n" + "\n".join(notes) + "\n"
     if several_seeds:
         text += "\n" + seed_table(results)
+    across_orders = orders_table(results)
+    if across_orders:
+        text += "\nAcross class orders:\n\n" + across_orders
     if commands:
         text += "\nCommands, in order:\n\n```\n" + "\n".join(commands) + "\n```\n"
     return text
+
+
+def order_name(r: dict) -> str:
+    """The class order a result was made under ('natural' for results recorded before orders existed)."""
+    return str(r.get("class_order") or "natural")
+
+
+def orders_table(results: list[dict]) -> str:
+    """The same cells under several class orders (a suite with `class_order = [...]`): per (dataset, beta, IPC), one
+    row per method with its balanced accuracy in each order, the mean ± std over orders and the tail (few) mean;
+    then, for each pair of methods, in how many of the orders where both ran the row's method beats the column's.
+    Seed-0 cells; "" where no setting has two orders."""
+    import numpy as np
+
+    groups: dict[tuple, dict[str, dict[str, dict]]] = {}
+    for r in results:
+        if cell_seed(r):
+            continue
+        setting = (r.get("dataset", "?"), r.get("imbalance_factor") or 0, r.get("ipc") or 0)
+        groups.setdefault(setting, {}).setdefault(cell_label(r), {})[order_name(r)] = r
+    for (dataset, beta, ipc), by_label in list(groups.items()):  # the full set's row joins each IPC of its beta
+        if ipc:
+            continue
+        subsets = [by_label2 for (d, b, i), by_label2 in groups.items() if (d, b) == (dataset, beta) and i]
+        for by_label2 in subsets:
+            by_label2.update(by_label)
+        if subsets:
+            del groups[dataset, beta, ipc]
+    text = []
+    for (dataset, beta, ipc), by_label in sorted(groups.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2])):
+        orders = sorted({o for cells in by_label.values() for o in cells})
+        if len(orders) < 2:
+            continue
+        labels = sorted(by_label, key=lambda n: (n != "full", n))
+        lines = [f"{dataset}, beta {beta:g}, IPC {ipc or 'all'}: balanced accuracy (%) per "
+                 "class order (mean over evaluation runs), its mean ± std over the orders, and the mean accuracy of "
+                 "the tail third (few).", "",
+                 "| method | " + " | ".join(orders) + " | mean ± std over orders | few (%) |",
+                 "|---|" + "---|" * (len(orders) + 2)]
+        for label in labels:
+            cells = by_label[label]
+            accs = np.array([100 * cells[o]["balanced_acc"]["mean"] for o in orders if o in cells])
+            few = np.array([100 * (cells[o].get("few") or 0) for o in orders if o in cells])
+            lines.append(f"| {label} | " + " | ".join(f"{100 * cells[o]['balanced_acc']['mean']:.2f}" if o in cells
+                                                        else "-" for o in orders)
+                         + f" | {accs.mean():.2f} ± {accs.std():.2f} ({len(accs)}) | {few.mean():.1f} |")
+        lines += ["", "Wins: row beats column in k of n orders (n: the orders where both ran).", "",
+                  "| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+        for a in labels:
+            marks = []
+            for b in labels:
+                both = [o for o in orders if o in by_label[a] and o in by_label[b]]
+                wins = sum(by_label[a][o]["balanced_acc"]["mean"] > by_label[b][o]["balanced_acc"]["mean"]
+                           for o in both)
+                marks.append("" if a == b else f"{wins}/{len(both)}")
+            lines.append(f"| {a} | " + " | ".join(marks) + " |")
+        text.append("\n".join(lines) + "\n")
+    return "\n".join(text)
