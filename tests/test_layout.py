@@ -10,7 +10,7 @@ import ltdistill
 LAYERS = {
     "errors": 0, "keys": 0, "safe_io": 0, "runtime": 0, "distributed": 0, "watch": 0, "protocols": 0,
     "models": 1, "params": 1, "data": 1, "synthetic": 1,
-    "train": 2,
+    "train": 2, "together": 2,
     "experts": 3, "engine": 3,
     "evaluate": 4, "labels": 4,
     "families": 5,

@@ -274,6 +274,9 @@ def build_parser() -> Parser:
     add_common(e)
     add_log_dir(e)
     add_compile(e)
+    e.add_argument("--runs-together", choices=["auto", "on", "off"], default="auto",
+                   help="train the runs as one stack of models (one vmapped step for all): auto (default) on a CUDA "
+                        "device, one by one on a CPU; the same runs to float tolerance")
     return parser
 
 
@@ -595,7 +598,7 @@ def cmd_evaluate(args) -> int:
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
                         labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile,
-                        protocol=protocol)
+                        protocol=protocol, runs_together=args.runs_together)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,

@@ -27,6 +27,7 @@ from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
+from ltdistill.together import chosen, train_together, unsupported
 from ltdistill.train import TrainConfig, TrainingDiverged, predict, train_model
 
 
@@ -48,6 +49,8 @@ class EvalConfig:
     # paper 128); None: the model's own defaults
     protocol: str | None = "cpu"
     compile: bool = False  # train through torch.compile (train.compiled_model); the same runs to float tolerance
+    runs_together: str = "auto"  # train the runs as one stack of models (together.py): "auto" on a CUDA device,
+    #                              "on", "off"; the same runs to float tolerance
 
 
 def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
@@ -102,6 +105,19 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
 LABEL_REGIMES = ("auto", "hard", "stored", "adsa")  # adsa: the set's own regime with ADSA-calibrated labels
 
 
+def fresh_model(config: EvalConfig, data: LTDataset, seed: int, device: str):
+    """The untrained evaluation model of the run with this seed."""
+    torch.manual_seed(seed)
+    return models.create(config.model, channels=data.channels, num_classes=data.num_classes,
+                         im_size=data.im_size, **eval_network(config, data.im_size)).to(device)
+
+
+def score(model, data: LTDataset) -> dict:
+    """Every metric of a trained model on both test sets (evaluate/metrics.py run_metrics)."""
+    return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
+                       data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
+
+
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
                     device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
                     temperature: float | None = None, checkpoint=None, watch_as: str | None = None,
@@ -109,16 +125,10 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     """One run: a fresh model trained on (images, targets), scored on both test sets; `checkpoint`: a
     runstore.PartialRun that keeps the run's state while it trains (train_model); `watch_as`: the TensorBoard tag
     of its curves and scores (watch.py, --log-dir); `on_epoch`: train_model's."""
-    torch.manual_seed(seed)
+    model = fresh_model(config, data, seed, device)
     generator = torch.Generator().manual_seed(seed)
-    model = models.create(config.model, channels=data.channels, num_classes=data.num_classes,
-                          im_size=data.im_size, **eval_network(config, data.im_size)).to(device)
     settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None,
                             hard=targets.ndim == 1)
-
-    def score() -> dict:
-        return run_metrics(data.test_y.numpy(), predict(model, data.test_x).numpy(),
-                           data.test_lt_y.numpy(), predict(model, data.test_lt_x).numpy(), data.counts)
 
     best: dict = {}
 
@@ -126,7 +136,7 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
         if on_epoch is not None:
             on_epoch(done, seconds)
         if config.ranking == "ddranking" and done % DDRANKING_TEST_EVERY == 0:
-            scored = score()
+            scored = score(model, data)
             if not best or scored["balanced_acc"] > best["balanced_acc"]:
                 best.update(scored, selected_epoch=done)
             model.train()
@@ -138,13 +148,39 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
         diverged = e.epoch
         print(f"warning: {desc} ({config.model}) diverged: {e}; it scores as the model it left", file=sys.stderr)
-    metrics = best or score()  # ddranking: the best of the scored epochs (none under 20 epochs: the last)
+    metrics = best or score(model, data)  # ddranking: the best of the scored epochs (none under 20 epochs: the last)
     if watch_as is not None:
         watch.scalars(f"{watch_as}/test", {"balanced_acc": 100 * metrics["balanced_acc"],
                                            **{f"class/{name}": 100 * acc for name, acc in
                                               zip(data.class_names, metrics["per_class_acc"], strict=True)}},
                       settings.epochs)
     return metrics if diverged is None else {**metrics, "diverged_at_epoch": diverged}
+
+
+def runs_together(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seeds: list[int],
+                  device: str, progress: bool, temperature: float | None) -> list[tuple[dict, float]] | None:
+    """The runs of these seeds trained as one stack (together.py) and scored, with each run's share of the wall
+    time; None where they train one by one: fewer than two, config.runs_together off (or auto off a CUDA device), or
+    a model or recipe the stack does not cover (together.unsupported)."""
+    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=False, hard=targets.ndim == 1)
+    if len(seeds) < 2 or not chosen(config.runs_together, device):
+        return None
+    nets = [fresh_model(config, data, seed, device) for seed in seeds]
+    reason = unsupported(nets[0], settings)
+    if reason is not None:
+        if config.runs_together == "on":
+            print(f"warning: the evaluation runs train one by one: {reason}", file=sys.stderr)
+        return None
+    start = time.perf_counter()
+    diverged = train_together(nets, images, targets, settings, progress=progress, desc=f"{len(seeds)} eval runs",
+                              generators=[torch.Generator().manual_seed(seed) for seed in seeds],
+                              on_epoch=pace_warning(config.epochs, 0, "rerun the same command") if progress else None)
+    share = (time.perf_counter() - start) / len(seeds)
+    results = []
+    for net, epoch in zip(nets, diverged, strict=True):
+        metrics = score(net, data)
+        results.append((metrics if epoch is None else {**metrics, "diverged_at_epoch": epoch}, share))
+    return results
 
 
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
@@ -159,7 +195,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
-    per_run = {k: v for k, v in asdict(config).items() if k not in ("runs", "protocol")}
+    per_run = {k: v for k, v in asdict(config).items() if k not in ("runs", "protocol", "runs_together")}
     for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False)):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
@@ -178,8 +214,15 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     mine = here.mine(list(range(config.runs)))
     resume = (f"finished runs and the one in progress are kept in {runs_dir}: stop it and rerun the same command to "
               "resume" if runs_dir is not None else "give --runs-dir DIR to keep finished runs and resume")
+    fresh: dict[int, dict] = {}  # runs trained as one stack, kept in the store like any other
+    if lr_grid is None and redraw is None and teacher is None and config.ranking == "ltdistill":
+        todo = [r for r in mine if store.get(seed + r) is None]
+        together = runs_together(images, targets, data, config, lr=lr, seeds=[seed + r for r in todo], device=device,
+                                 progress=progress, temperature=temperature)
+        for r, (metrics, seconds) in zip(todo, together or [], strict=False):
+            fresh[r] = store.put(seed + r, metrics, seconds)
     for position, r in enumerate(tqdm(mine, desc="evaluation runs", disable=not progress or config.runs == 1)):
-        record = store.get(seed + r)
+        record = fresh[r] if r in fresh else store.get(seed + r)
         if record is None:
             # a ddranking run keeps the best of its scored epochs in memory: it resumes from its start, not mid-run
             partial = store.partial(seed + r) if config.ranking == "ltdistill" else PartialRun(None)
@@ -199,12 +242,12 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
             if partial.epochs_done and progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: resumed at epoch {partial.epochs_done}")
             record = store.put(seed + r, metrics, partial.seconds + time.perf_counter() - start)
-        else:
+        elif r not in fresh:
             read_back += 1
             if progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
         records.append((r, record))
-    shares = distributed.gather((records, read_back))  # every rank's runs (one process: its own)
+    shares = distributed.gather((records, read_back, len(fresh)))  # every rank's runs (one process: its own)
     gathered = sorted((item for share in shares for item in share[0]), key=lambda item: item[0])
     read_back = sum(share[1] for share in shares)
     ordered: list[dict] = [record for _, record in gathered]  # in run order, as one process has them
@@ -218,7 +261,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     result.update(runs=config.runs, model=config.model, model_options=options, recipe=config.recipe,
                   epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in ordered),
-                  runs_read_back=read_back,
+                  runs_read_back=read_back, runs_trained_together=sum(share[2] for share in shares),
                   device=str(device), host=host())
     return result
 
