@@ -251,9 +251,11 @@ def build_parser() -> Parser:
                         "relabeling method's recipe)")
     e.add_argument("--split", choices=["test", "val"], default="test",
                    help="score on the test sets (default) or on the validation holdout (tuning; needs --holdout data)")
-    e.add_argument("--recipe", choices=["ltdistill", "sre2l"], default="ltdistill",
-                   help="how a set with a teacher is trained: ltdistill (the protocol of every set) or sre2l (SRe2L's "
-                        "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs)")
+    e.add_argument("--recipe", choices=["ltdistill", "sre2l", "edc"], default="ltdistill",
+                   help="how a set with a teacher is trained: ltdistill (the protocol of every set), sre2l (SRe2L's "
+                        "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs) "
+                        "or edc (EDC's: AdamW, x0.5 steps, batch 10, resized crop+flip+CutMix, MSE to the teacher's "
+                        "logits + 0.025 CE, 1000 epochs)")
     e.add_argument("--ranking", choices=["ltdistill", "ddranking"], default="ltdistill",
                    help="how runs are scored: ltdistill (the model after the last epoch) or ddranking (DD-Ranking's "
                         "protocol: the best of every 20 epochs, an lr grid where no lr is given, no augmentation for "
@@ -592,9 +594,9 @@ def cmd_evaluate(args) -> int:
         options["width"] = args.width
     if args.depth is not None:
         options["depth"] = args.depth
-    from ltdistill.evaluate.protocol import SRE2L_EPOCHS
+    from ltdistill.evaluate.protocol import RECIPE_EPOCHS
 
-    default_epochs = SRE2L_EPOCHS if args.recipe == "sre2l" else protocols.eval_epochs(protocol)
+    default_epochs = RECIPE_EPOCHS.get(args.recipe) or protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
                         labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile,

@@ -95,6 +95,8 @@ def describe(hint) -> str:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (Union, types.UnionType):
         return " or ".join(describe(a) for a in args)
+    if origin is tuple:
+        return f"a non-empty list, each item {describe(args[0])}"
     return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
 
 
@@ -119,6 +121,11 @@ def _fits(value, hint) -> tuple[bool, Any]:
             if ok:
                 return True, checked
         return False, value
+    if origin is tuple:  # tuple[X, ...]: a non-empty list (TOML, --set) or tuple of X
+        if not isinstance(value, list | tuple) or not value:
+            return False, value
+        items = [_fits(item, args[0]) for item in value]
+        return all(ok for ok, _ in items), tuple(checked for _, checked in items)
     if hint is type(None):
         return value is None, value
     if hint is bool:

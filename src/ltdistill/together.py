@@ -26,7 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from ltdistill.data.augment import DSA
-from ltdistill.train import TrainConfig, classification_loss, crop_flip, epoch_order, make_optimizer, set_epoch_lr
+from ltdistill.train import TrainConfig, augmented, classification_loss, epoch_order, make_optimizer, set_epoch_lr
 
 CHOICES = ("auto", "on", "off")
 
@@ -40,7 +40,8 @@ def unsupported(model: nn.Module, config: TrainConfig) -> str | None:
     """Why models like `model` cannot train together under `config`, or None when they can."""
     if any(getattr(m, "track_running_stats", False) for m in model.modules()):
         return "its BatchNorm keeps running statistics"
-    for field, why in (("gsam_rho", "GSAM"), ("mixup", "mixup"), ("compile", "compiled training")):
+    for field, why in (("gsam_rho", "GSAM"), ("mixup", "mixup"), ("cutmix", "CutMix"),
+                       ("compile", "compiled training")):
         if getattr(config, field):
             return f"{why} is not batched"
     return None
@@ -82,8 +83,7 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
             for idx, generator in zip(picks, generators, strict=True):
                 x = images[idx]
                 if config.augment:
-                    x = dsa(x, generator) if config.augmentation == "dsa" else crop_flip(x, config.crop_fill,
-                                                                                         generator)
+                    x = augmented(x, config, dsa, generator)
                 batches.append(x)
             logits = batched(params, buffers, torch.stack(batches))
             last = torch.stack([classification_loss(logits[k], targets[idx], config.temperature)

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ltdistill import watch
-from ltdistill.data.augment import DSA
+from ltdistill.data.augment import DSA, resized_crop_flip
 from ltdistill.errors import Diverged
 from ltdistill.models import Classifier
 
@@ -42,11 +42,18 @@ class TrainConfig:
     class_aware_runs: int | None = None  # class-aware sampling instead (class_aware_order): runs of this many
     temperature: float = 1.0  # soft labels: targets are softmax(logits / T)
     optimizer: str = "sgd"  # "sgd" (momentum, weight_decay) | "adamw" (weight_decay; SRe2L's relabel)
-    schedule: str = "step"  # "step": lr_decay_at_half | "cosine": CosineAnnealingLR over the epochs, per epoch
-    augmentation: str = "dsa"  # "dsa" | "crop_flip": RandomCrop(pad 4, padded with crop_fill) + horizontal flip
+    schedule: str = "step"  # "step": lr_decay_at_half | "cosine": CosineAnnealingLR over the epochs, per epoch |
+    #                         "multistep": x0.5 at epochs 800, 900 and 950 (EDC's CIFAR-10 train.sh) |
+    #                         "smoothed_cosine": EDC's smoothed schedule with `smoothing` (set_epoch_lr)
+    smoothing: float = 2.0  # beta_s of "smoothed_cosine" (EDC --st)
+    augmentation: str = "dsa"  # "dsa" | "crop_flip": RandomCrop(pad 4, padded with crop_fill) + horizontal flip |
+    #                            "resized_crop_flip": RandomResizedCrop(scale 0.08-1) + flip, per image
     crop_fill: tuple[float, ...] = (0.0,)  # per channel: a black pixel in normalized units (-mean / std)
     mixup: float | None = None  # alpha of lambda ~ Beta(alpha, alpha) (SRe2L: 0.8); teacher runs only
-    relabel: str = "t2_soft_ce"  # teacher loss: "t2_soft_ce" (relabel_loss) | "kl" (KL batchmean, no T^2)
+    relabel: str = "t2_soft_ce"  # teacher loss: "t2_soft_ce" (relabel_loss) | "kl" (KL batchmean, no T^2) |
+    #                              "mse_gt" (mse_gt_loss: EDC's MSE to the teacher's logits + ce_weight x CE)
+    ce_weight: float = 0.025  # the weight of the class-label CE in "mse_gt" (EDC --ce-weight)
+    cutmix: bool = False  # teacher runs: CutMix on every batch before the teacher labels it (EDC)
     teacher_batch_stats: bool = False  # relabel with the teacher in training mode (SRe2L's script)
     gsam_rho: float = 0.0  # > 0: GSAM steps (gsam_step) with this perturbation radius; 0 is plain SGD
     gsam_alpha: float = 0.0  # GSAM's weight on the gradient component orthogonal to the perturbed one
@@ -77,6 +84,36 @@ def kl_relabel_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
     (relabel_cifar.py; equals relabel_loss / T^2 minus the teacher's entropy)."""
     target = F.softmax(teacher_logits / temperature, dim=1)
     return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean")
+
+
+def mse_gt_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, classes: torch.Tensor,
+                ce_weight: float) -> torch.Tensor:
+    """EDC's student loss (shaoshitong/EDC Branch_CIFAR_10 train/direct_train.py:421-422, --loss-type mse_gt):
+    mean squared error between the student's and the teacher's logits plus ce_weight x cross-entropy to each image's
+    own class (unmixed, also under CutMix)."""
+    return F.mse_loss(logits, teacher_logits) + ce_weight * F.cross_entropy(logits, classes)
+
+
+def cutmix(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """CutMix as EDC applies it to every batch (relabel/utils_fkd.py:195-228, mode fkd_save): lambda ~ Beta(1, 1),
+    one box of side sqrt(1 - lambda) with a uniform centre (clipped at the border) for the whole batch, filled from a
+    random permutation of the batch; lambda is not used for labels (the teacher labels the mixed batch). Drawn
+    through `generator` (the reference draws through numpy and the global torch generator)."""
+    lam = float(torch.rand((), generator=generator, dtype=torch.float64))  # Beta(1, 1) is uniform
+    perm = torch.randperm(len(x), generator=generator)
+    height, width = x.shape[2:]
+    cut_w, cut_h = int(height * math.sqrt(1 - lam)), int(width * math.sqrt(1 - lam))  # (EDC's W is dim 2)
+    cx, cy = (int(torch.randint(0, n, (1,), generator=generator)) for n in (height, width))
+    box = (max(cx - cut_w // 2, 0), max(cy - cut_h // 2, 0), min(cx + cut_w // 2, height), min(cy + cut_h // 2, width))
+    return paste_box(x, perm.to(x.device), box)
+
+
+def paste_box(x: torch.Tensor, perm: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """x with the box (x1, y1, x2, y2) over dims (2, 3) of every image taken from image perm[i] (CutMix's paste)."""
+    x1, y1, x2, y2 = box
+    out = x.clone()
+    out[:, :, x1:x2, y1:y2] = x[perm, :, x1:x2, y1:y2]
+    return out
 
 
 def crop_flip(x: torch.Tensor, fill: tuple[float, ...], generator: torch.Generator, pad: int = 4) -> torch.Tensor:
@@ -110,11 +147,28 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def set_epoch_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
-    """The schedule at the start of `epoch`: x0.1 from epochs // 2 (step), or 0.5 lr (1 + cos(pi epoch / E))."""
+def epoch_lr(config: TrainConfig, epoch: int) -> float | None:
+    """The lr of `epoch` under a schedule that sets it from scratch, None under "step" (it scales the current lr):
+    cosine 0.5 lr (1 + cos(pi e / E)); EDC's (direct_train.py:317-335, stepped once per epoch) multistep lr x 0.5^k
+    after k of its fixed milestones 800, 900, 950 (of train.sh's 1000 epochs; fewer epochs reach fewer), and
+    smoothed cosine 0.5 lr (1 + cos(pi e / (beta_s E))) while e <= beta_s E, else 0 (the paper's smoothed
+    schedule, --ls-type cos)."""
     if config.schedule == "cosine":
+        return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+    if config.schedule == "multistep":
+        return config.lr * 0.5 ** sum(epoch >= milestone for milestone in (800, 900, 950))
+    if config.schedule == "smoothed_cosine":
+        span = config.smoothing * config.epochs
+        return 0.5 * config.lr * (1 + math.cos(math.pi * epoch / span)) if epoch <= span else 0.0
+    return None
+
+
+def set_epoch_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
+    """The schedule at the start of `epoch`: x0.1 from epochs // 2 (step), else epoch_lr."""
+    lr = epoch_lr(config, epoch)
+    if lr is not None:
         for group in optimizer.param_groups:
-            group["lr"] = 0.5 * config.lr * (1 + math.cos(math.pi * epoch / config.epochs))
+            group["lr"] = lr
     elif config.lr_decay_at_half and epoch == config.epochs // 2 and config.epochs > 1:
         for group in optimizer.param_groups:
             group["lr"] *= 0.1
@@ -175,13 +229,15 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 generator: torch.Generator, dsa: DSA | None = None, params=None, progress: bool = False,
                 desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
                 loss_fn=None, teacher: nn.Module | None = None, checkpoint=None,
-                watch_as: str | None = None, watch_from: int = 0, on_epoch=None) -> nn.Module:
+                watch_as: str | None = None, watch_from: int = 0, on_epoch=None,
+                classes: torch.Tensor | None = None) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
     `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
     (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
     `loss_fn(logits, targets, epoch)` replaces the classification loss (long-tail remedies of observer/teacher models);
     `teacher`: relabeling (SRe2L/RDED, DD-Ranking soft_label_mode 'M'): each augmented batch's targets are the
-    teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss`.
+    teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss` (or
+    the config's other teacher loss; "mse_gt" also needs `classes`, each image's own class).
     `checkpoint`: resumable training (evaluate/runstore.py PartialRun): `restore(model, optimizer, generator)` returns
     the epochs already done (their state loaded), `save(epochs_done, model, optimizer, generator)` runs after each
     epoch and writes when it chooses; every random draw goes through `generator`, so a resumed run equals an
@@ -192,6 +248,10 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     before its step: with lr NaN every loss of a one-epoch run is finite and every weight after it NaN)."""
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
+    if teacher is not None and config.relabel == "mse_gt":
+        if classes is None:
+            raise ValueError("the mse_gt teacher loss needs each image's class (classes=)")
+        classes = classes.to(device)
     dsa = dsa or DSA()
     optimizer = optimizer or make_optimizer(params if params is not None else model.parameters(), config)
     start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
@@ -212,15 +272,19 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             idx = order[start:start + config.batch_size]
             x = images[idx]
             if config.augment:
-                x = dsa(x, generator) if config.augmentation == "dsa" else crop_flip(x, config.crop_fill, generator)
+                x = augmented(x, config, dsa, generator)
             teacher_logits = None
             if teacher is not None:
                 if config.mixup is not None:
                     x = mixup(x, config.mixup, generator)
+                if config.cutmix:
+                    x = cutmix(x, generator)
                 with torch.no_grad():
                     teacher_logits = teacher(x)
 
             def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
+                if teacher_logits is not None and classes is not None and config.relabel == "mse_gt":
+                    return mse_gt_loss(network(x), teacher_logits, classes[idx], config.ce_weight)
                 if teacher_logits is not None:
                     return teacher_loss(network(x), teacher_logits, config.temperature)
                 if loss_fn is not None:
@@ -249,6 +313,15 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model
+
+
+def augmented(x: torch.Tensor, config: TrainConfig, dsa: DSA, generator: torch.Generator) -> torch.Tensor:
+    """One batch under the config's augmentation, drawn through `generator`."""
+    if config.augmentation == "dsa":
+        return dsa(x, generator)
+    if config.augmentation == "resized_crop_flip":
+        return resized_crop_flip(x, generator)
+    return crop_flip(x, config.crop_fill, generator)
 
 
 def compiled_model(model: nn.Module) -> nn.Module:

@@ -137,3 +137,44 @@ def _cutout(x: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, size: tuple[int
     in_cols = (cols >= left) & (cols < left + size[1])
     keep = ~(in_rows[:, :, None] & in_cols[:, None, :])
     return x * keep[:, None].to(x.dtype)
+
+
+def resized_crop_params(height: int, width: int, generator: torch.Generator, scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """(top, left, h, w) of torchvision's RandomResizedCrop.get_params: up to 10 draws of an area fraction in
+    `scale` and a log-uniform aspect ratio in `ratio` until the box fits, else the center crop of the clamped
+    ratio; drawn through `generator`."""
+    area, log_ratio = height * width, (math.log(ratio[0]), math.log(ratio[1]))
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+    for _ in range(10):
+        target, aspect = area * uniform(*scale), math.exp(uniform(*log_ratio))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
+            left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
+            return top, left, h, w
+    if width / height < min(ratio):
+        w, h = width, int(round(width / min(ratio)))
+    elif width / height > max(ratio):
+        h, w = height, int(round(height * max(ratio)))
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def resized_crop_flip(x: torch.Tensor, generator: torch.Generator, *, shared: bool = False,
+                      scale: tuple[float, float] = (0.08, 1.0)) -> torch.Tensor:
+    """RandomResizedCrop(size of x, scale) + RandomHorizontalFlip, differentiable in x (bilinear, antialiased
+    resize back to the full size). shared: one box and one flip for the whole batch, as EDC's recovery applies the
+    transform to the batch tensor; else each image its own draw, as a data loader does."""
+    n, _, height, width = x.shape
+    out = []
+    for chunk in ([x] if shared else x.split(1)):
+        top, left, h, w = resized_crop_params(height, width, generator, scale)
+        crop = F.interpolate(chunk[:, :, top:top + h, left:left + w], size=(height, width), mode="bilinear",
+                             align_corners=False, antialias=True)
+        out.append(crop.flip(3) if float(torch.rand((), generator=generator)) < 0.5 else crop)
+    return torch.cat(out) if len(out) > 1 else out[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from ltdistill import distributed, models, protocols, watch
@@ -25,6 +26,7 @@ from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run_metrics, shot_groups
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
+from ltdistill.models import ensemble
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.together import chosen, train_together, unsupported
@@ -67,11 +69,22 @@ def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
 # relabel_cifar.sh): AdamW lr 1e-3 weight decay 0.01, cosine over the epochs, batch 128, RandomCrop(pad 4) + flip,
 # mixup Beta(0.8, 0.8) with the teacher on the mixed batch in training mode, KL(batchmean) at T = 30 without T^2,
 # 400 epochs (its script) unless --epochs says otherwise.
-RECIPES = ("ltdistill", "sre2l")
+# "edc": EDC's CIFAR-10 student recipe (shaoshitong/EDC Branch_CIFAR_10 train/train.sh and direct_train.py): AdamW
+# lr 1e-3 weight decay 0.01, x0.5 at epochs 800, 900 and 950 (--ls-type multisteplr), batch 10, RandomResizedCrop
+# (0.08-1) + flip per image, CutMix on every batch, the teacher (the mean logits of all observers) on the mixed
+# batch in eval mode, MSE to its logits + 0.025 x CE to each image's class (mse_gt), 1000 epochs. Departures:
+# no RandAugment before the crop, weight decay on every parameter (EDC's get_parameters spares biases and norm
+# weights), and the last weights scored, not the 0.99 parameter EMA EDC validates.
+RECIPES = ("ltdistill", "sre2l", "edc")
 SRE2L_RECIPE: dict[str, Any] = {
     "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "batch_size": 128,
     "augmentation": "crop_flip", "mixup": 0.8, "relabel": "kl", "temperature": 30.0, "teacher_batch_stats": True}
+EDC_RECIPE: dict[str, Any] = {
+    "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "multistep", "batch_size": 10,
+    "augmentation": "resized_crop_flip", "cutmix": True, "relabel": "mse_gt", "ce_weight": 0.025, "temperature": 1.0}
+RECIPE_SETTINGS = {"sre2l": SRE2L_RECIPE, "edc": EDC_RECIPE}
 SRE2L_EPOCHS = 400
+RECIPE_EPOCHS = {"sre2l": SRE2L_EPOCHS, "edc": 1000}  # each recipe's own script's epochs
 
 # How a run is scored. "ltdistill": the model after the last epoch, the set's learned lr (else 0.01), DSA on every
 # batch. "ddranking": DD-Ranking's protocol (NUS-HPC-AI-Lab/DD-Ranking b8b0966, ddranking/metrics/soft_label.py):
@@ -98,7 +111,7 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
         raise BadInput(f"recipe {config.recipe!r} relabels with a teacher; this set has none (give --teacher-from "
                        "a relabeling set, or --labels auto)")
     black = tuple(-m / s for m, s in zip(data.mean, data.std, strict=True))
-    recipe = {**SRE2L_RECIPE, **({"lr": config.lr} if config.lr is not None else {})}
+    recipe = {**RECIPE_SETTINGS[config.recipe], **({"lr": config.lr} if config.lr is not None else {})}
     return replace(base, crop_fill=black, **recipe)
 
 
@@ -121,7 +134,7 @@ def score(model, data: LTDataset) -> dict:
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
                     device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
                     temperature: float | None = None, checkpoint=None, watch_as: str | None = None,
-                    on_epoch=None) -> dict:
+                    on_epoch=None, classes=None) -> dict:
     """One run: a fresh model trained on (images, targets), scored on both test sets; `checkpoint`: a
     runstore.PartialRun that keeps the run's state while it trains (train_model); `watch_as`: the TensorBoard tag
     of its curves and scores (watch.py, --log-dir); `on_epoch`: train_model's."""
@@ -143,7 +156,7 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
 
     try:
         train_model(model, images, targets, settings, generator=generator, progress=progress, desc=desc,
-                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=every_epoch)
+                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=every_epoch, classes=classes)
         diverged = None
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
         diverged = e.epoch
@@ -186,12 +199,13 @@ def runs_together(images, targets, data: LTDataset, config: EvalConfig, *, lr: f
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
                           device: str = "cpu", progress: bool = True, teacher=None,
                           temperature: float | None = None, runs_dir: Path | None = None,
-                          lr_grid: tuple[float, ...] | None = None, redraw=None) -> dict:
+                          lr_grid: tuple[float, ...] | None = None, redraw=None, classes=None) -> dict:
     """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
     them back instead of training again (evaluate/runstore.py). `lr` must be finite and > 0 (a set's learned lr is
     checked here too): NaN trains every run to NaN, a negative lr ascends. `lr_grid`: each run trains once per lr
     and keeps the best-scoring (DD-Ranking's search); `redraw(seed)`: the (images, targets) of the run of that seed
-    (DD-Ranking's random set, drawn anew for every run), the images given being the first run's."""
+    (DD-Ranking's random set, drawn anew for every run), the images given being the first run's; `classes`: each
+    image's class, for a teacher loss that also learns them (EDC's mse_gt)."""
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
@@ -207,7 +221,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                        "test": [tensor_digest(t) for t in (data.test_x, data.test_y, data.test_lt_x, data.test_lt_y)],
                        "counts": data.counts, "config": per_run, "lr": lr, "temperature": temperature,
                        "teacher": {k: tensor_digest(v) for k, v in teacher_weights.items()},
-                       "device": torch.device(device).type})
+                       "device": torch.device(device).type,
+                       **({"classes": tensor_digest(classes)} if classes is not None else {})})
     store = RunStore(runs_dir, key)
     records, read_back = [], 0
     here = distributed.joined()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
@@ -236,7 +251,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                                           temperature=temperature, checkpoint=partial,
                                           watch_as=f"evaluate/run{r + 1}" + (f"/lr{rate:g}" if lr_grid else ""),
                                           on_epoch=pace_warning(config.epochs * len(lr_grid or (lr,)), runs_after,
-                                                                resume) if progress else None)
+                                                                resume) if progress else None, classes=classes)
                 candidates.append({**metrics, "lr": rate})
             metrics = max(candidates, key=lambda m: m["balanced_acc"])  # one candidate without a grid
             if partial.epochs_done and progress:
@@ -312,7 +327,9 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
             redraw = random_redraw(data, synthetic)
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
                                    progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir,
-                                   lr_grid=lr_grid, redraw=redraw)
+                                   lr_grid=lr_grid, redraw=redraw,
+                                   classes=synthetic.hard_labels if teacher is not None and RECIPE_SETTINGS.get(
+                                       config.recipe, {}).get("relabel") == "mse_gt" else None)
     result["label_regime"] = regime
     if calibration is not None:
         result["label_calibration"] = calibration.as_dict()
@@ -342,7 +359,7 @@ def random_redraw(data: LTDataset, synthetic: SyntheticSet):
 
 def recipe_temperature(config: EvalConfig, stored: float) -> float:
     """The temperature a teacher's logits become targets at: the set's own, or the recipe's (SRe2L: 30)."""
-    return float(SRE2L_RECIPE["temperature"]) if config.recipe == "sre2l" else stored
+    return float(RECIPE_SETTINGS[config.recipe]["temperature"]) if config.recipe in RECIPE_SETTINGS else stored
 
 
 def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, stored_teacher):
@@ -445,12 +462,18 @@ def iteration_timing(seconds: list[float | None] | None) -> dict:
 
 
 def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
-    """The relabeling teacher saved with a set (SRe2L, unilevel): the model, in eval mode, and its temperature."""
+    """The relabeling teacher saved with a set (SRe2L, unilevel; EDC's ensemble, models/ensemble.py): the model, in
+    eval mode, and its temperature."""
     info = synthetic.meta["teacher"]
     if synthetic.teacher is None:
         raise BadInput("this set names a teacher in its meta.json but holds no teacher weights")
-    teacher = models.create(info["model"], channels=data.channels, num_classes=data.num_classes,
-                            im_size=data.im_size, **models.recorded_options(info["model"], info.get("options", {})))
+    teacher: nn.Module
+    if "members" in info:  # several models answering as one (EDC's observers)
+        teacher = ensemble.from_meta(info["members"], channels=data.channels, num_classes=data.num_classes,
+                                     im_size=data.im_size)
+    else:
+        teacher = models.create(info["model"], channels=data.channels, num_classes=data.num_classes,
+                                im_size=data.im_size, **models.recorded_options(info["model"], info.get("options", {})))
     try:
         teacher.load_state_dict(synthetic.teacher)
     except RuntimeError as e:

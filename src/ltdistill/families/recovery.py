@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -276,7 +277,16 @@ def recover_recorded(observer: nn.Module, images: torch.Tensor, classes: torch.T
     return images, {"loss_history": history, "iteration_seconds": seconds, **counters}
 
 
-def trained_classifier(data, cfg: RecoveryConfig, *, model: str, remedy: str, seed: int, role: str, device: str,
+class TrainsClassifiers(Protocol):
+    """What of a method's config trains its observers/teachers (RecoveryConfig's fields of the same names)."""
+    width: int
+    depth: int
+    epochs: int
+    lr: float
+    model_cache: str | None
+
+
+def trained_classifier(data, cfg: TrainsClassifiers, *, model: str, remedy: str, seed: int, role: str, device: str,
                        progress: bool, workdir) -> nn.Module:
     """Observer, teacher or squeezed model: trained on the long-tailed set (with `remedy`), kept in the run's
     checkpoint directory so a rerun skips the training."""

@@ -12,6 +12,7 @@ from ltdistill.errors import BadInput
 from ltdistill.methods.datm import DATM
 from ltdistill.methods.dc import DC
 from ltdistill.methods.dm import DM
+from ltdistill.methods.edc import EDC
 from ltdistill.methods.herding import Herding
 from ltdistill.methods.ltdd import LTDD
 from ltdistill.methods.mtt import MTT
@@ -20,7 +21,7 @@ from ltdistill.methods.sre2l import SRe2L
 from ltdistill.methods.unilevel import Unilevel
 
 METHODS: dict[str, type[Method]] = {
-    m.name: m for m in [RandomSelection, Herding, DC, DM, MTT, DATM, LTDD, SRe2L, Unilevel]}
+    m.name: m for m in [RandomSelection, Herding, DC, DM, MTT, DATM, LTDD, SRe2L, Unilevel, EDC]}
 
 
 ENTRY_POINT_GROUP = "ltdistill.methods"
