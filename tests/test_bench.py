@@ -529,3 +529,36 @@ def test_a_suite_ranked_as_ddranking_evaluates_every_cell_under_it_and_keys_its_
     suite.write_text(TINY_SUITE.replace('description = "test"', 'description = "test"\nranking = "best"'))
     with pytest.raises(BadInput, match="ranking must be one of"):
         load_suite(suite)
+
+
+def test_a_method_entry_names_the_recipe_its_teacher_trains_with(tmp_path):
+    suite = tmp_path / "recipe.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "edc"\nrecipe = "edc"\n')
+    cells, _ = plan(load_suite(suite), tmp_path / "o", [])
+    edc, random = (next(c for c in cells if c.label == label) for label in ("edc", "random"))
+    assert edc.evals["model-convnet"][-2:] == ["--recipe", "edc"]
+    assert "--recipe" not in edc.evals["hard"] and "--recipe" not in random.evals["model-convnet"]
+    assert edc.key["recipe"] == "edc" and "recipe" not in random.key  # keys of cells without one stay as they were
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "edc"\nrecipe = "fast"\n')
+    with pytest.raises(BadInput, match="recipe must be one of"):
+        load_suite(suite)
+
+
+def test_a_calibration_added_to_a_suite_evaluates_its_finished_soft_label_cells_alone(tmp_path):
+    suite = tmp_path / "calibrated.toml"
+    body = TINY_SUITE.replace('eval_models = ["convnet"]', 'eval_models = ["convnet"]\nddranking = false\nfull = false')
+    sre2l = '[[method]]\nname = "sre2l"\nset = ["epochs=1", "iterations=2", "width=4", "depth=1"]\n'
+    suite.write_text(body + sre2l)
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False)
+    commands = (out / "log.txt").read_text().count("\n$ ")
+    suite.write_text(body.replace("full = false", 'full = false\ncalibrations = ["adsa"]') + sre2l)
+    table = run_suite(str(suite), out, progress=False).read_text()
+    log = (out / "log.txt").read_text()
+    assert log.count("\n$ ") == commands + 1 and "--labels adsa" in log.split("\n$ ")[-1]  # sre2l's alone
+    results = {p.stem.split("_")[0]: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    assert results["random"]["calibrated"] == {"adsa": None}  # hard labels: nothing to calibrate
+    assert results["sre2l"]["calibrated"]["adsa"]["calibration"]["method"] == "adsa"
+    assert "With calibrated labels" in table and "| sre2l | adsa |" in table
+    run_suite(str(suite), out, progress=False)
+    assert (out / "log.txt").read_text().count("\n$ ") == commands + 1  # nothing left to do

@@ -104,8 +104,18 @@ def runs_dir(eval_json: Path) -> Path:
 
 
 def needless_eval(name: str, meta: dict) -> bool:
-    """The hard-label evaluation of a set that has hard labels only: its main evaluation already is Acc_syn-hard."""
-    return name == "hard" and not meta.get("soft_labels") and "teacher" not in meta
+    """The hard-label evaluation of a set that has hard labels only (its main evaluation already is Acc_syn-hard),
+    and a label calibration of such a set (nothing to calibrate)."""
+    return (name == "hard" or name.startswith("labels-")) and not meta.get("soft_labels") and "teacher" not in meta
+
+
+def calibration_summary(result: dict | None) -> dict | None:
+    """What a table shows of a label-calibrated evaluation (None: the set has no soft labels to calibrate)."""
+    if result is None:
+        return None
+    return {"balanced_acc": result["balanced_acc"], "few": result.get("few"), "many": result.get("many"),
+            "per_class_acc": result.get("per_class_acc"), "label_regime": result.get("label_regime"),
+            "calibration": result.get("label_calibration")}
 
 
 def run_cell(cell: Cell, log: Log) -> dict:
@@ -118,16 +128,21 @@ def run_cell(cell: Cell, log: Log) -> dict:
     meta = cell.artifact_meta()
     for name, cmd in cell.evals.items():
         if needless_eval(name, meta):
-            evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
+            if name == "hard":
+                evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
             continue
         evals[name] = evaluation_json(cmd, cell.eval_json(name), log)
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
     commands = ([cell.distill] if cell.distill else []) + [on_device(cmd, evals[name].get("device"))
-                                                           for name, cmd in cell.evals.items()]
+                                                           for name, cmd in cell.evals.items() if name in evals]
     result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shown(c) for c in commands])
     result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
                             if k.startswith("model-")}
+    result["calibrated"] = {name.removeprefix("labels-"): calibration_summary(evals.get(name))
+                            for name in cell.evals if name.startswith("labels-")}
+    if not result["calibrated"]:
+        del result["calibrated"]
     if "hard" in evals:
         result["syn_hard"] = evals["hard"]["balanced_acc"]
         result["syn_hard_runs"] = evals["hard"].get("balanced_acc_runs")

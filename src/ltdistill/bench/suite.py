@@ -13,15 +13,16 @@ from pathlib import Path
 
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
-from ltdistill.evaluate.protocol import RANKINGS
+from ltdistill.evaluate.protocol import RANKINGS, RECIPES
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method", "convnet_stem", "ranking"}
-METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance"}
+              "data", "experts", "method", "convnet_stem", "ranking", "calibrations"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe"}
+CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
 
@@ -150,8 +151,12 @@ def load_suite(path: Path) -> dict:
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
+        check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
+              f"{list(RECIPES)}, got {m.get('recipe')!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
+    check(all(c in CALIBRATIONS for c in suite.get("calibrations", [])),
+          f"{path}: calibrations must be a list of {list(CALIBRATIONS)}")
     for key in ("eval_models", "cross_arch"):
         check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
               f"{path}: {key} must be a list of model names")
@@ -167,11 +172,13 @@ def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
 
 
 def cross_arch_left(cell: Cell, result: dict) -> list[str]:
-    """The evaluation models of a cell that its finished result has no accuracy for: models added to the suite's
-    cross_arch after the cell finished."""
+    """The evaluations of a cell that its finished result lacks: models added to the suite's cross_arch, and label
+    calibrations added to its calibrations, after the cell finished."""
     have = result.get("cross_arch", {})
-    return [name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
-            if name not in have]
+    calibrated = result.get("calibrated", {})
+    return ([name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
+             if name not in have] + [k for k in cell.evals if k.startswith("labels-")
+                                     and k.removeprefix("labels-") not in calibrated])
 
 
 def digest(obj) -> str:
@@ -212,7 +219,9 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     unknown = sorted(set(models + later) - set(model_names()))
     check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
     hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
-    eval_flags = [(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]  # in run order
+    calibrated = [(f"labels-{c}", [models[0], "--labels", c]) for c in suite.get("calibrations", [])]
+    eval_flags = ([(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]
+                  + calibrated)  # in run order
     dataset = data["dataset"]
     stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
     experts_cmds, cells = {}, []
@@ -254,7 +263,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                            "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
                            "epochs": suite.get("epochs"), "models": models,
                            "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
-                           **ranking_entry(ranking),
+                           **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
                            **defaults_entry(method_config(m["name"]))}
                     cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                     older = ({**key, "experts": legacy_command(experts.command)}
@@ -271,7 +280,9 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                         distill += ["--set", f"model_cache={str(out / 'models')!r}"]
                     art = str(cell_dir / "artifact")
                     distill += ["--out", art, *common]
-                    evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail] for name, flags in eval_flags}
+                    recipe = ["--recipe", m["recipe"]] if m.get("recipe") else []  # how its teacher trains
+                    evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail,
+                                    *(recipe if name != "hard" else [])] for name, flags in eval_flags}
                     cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
                                       experts.directory if experts is not None else None))
     names = [c.name for c in cells]
