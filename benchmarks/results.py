@@ -185,8 +185,10 @@ def suite_coverage(folder: Path) -> str:
     text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in changed)}" if changed else ""
     text += (f"; made under the method defaults before they followed the official code (keys.changed_defaults): "
              f"{', '.join(f'`{n}`' for n in older)}" if older else "")
-    text += "".join(f"; without cross-architecture {model} yet: {', '.join(f'`{n}`' for n in names)}"
-                    for model, names in lacking.items())
+    for model, names in lacking.items():
+        what = (f"labels {model.removeprefix('labels-')}" if model.startswith("labels-")
+                else f"cross-architecture {model}")
+        text += f"; without {what} yet: {', '.join(f'`{n}`' for n in names)}"
     return text + "."
 
 

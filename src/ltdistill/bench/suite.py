@@ -173,12 +173,13 @@ def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
 
 def cross_arch_left(cell: Cell, result: dict) -> list[str]:
     """The evaluations of a cell that its finished result lacks: models added to the suite's cross_arch, and label
-    calibrations added to its calibrations, after the cell finished."""
+    calibrations added to its calibrations (for a set with soft labels or a teacher), after the cell finished."""
     have = result.get("cross_arch", {})
     calibrated = result.get("calibrated", {})
+    soft = result.get("soft_labels") or str(result.get("label_regime", "")).startswith("relabel")
     return ([name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
              if name not in have] + [k for k in cell.evals if k.startswith("labels-")
-                                     and k.removeprefix("labels-") not in calibrated])
+                                     and k.removeprefix("labels-") not in calibrated and soft])
 
 
 def digest(obj) -> str:
