@@ -90,3 +90,15 @@ def test_an_evaluation_with_its_runs_together_scores_as_one_by_one_and_keeps_the
     assert again["runs_read_back"] == 3 and again["runs_trained_together"] == 0
     bn = replace(config, model="convnet_bn", runs=2, runs_together="on")  # not covered: one by one
     assert evaluate_synthetic(synthetic, blob_data, bn, progress=False)["runs_trained_together"] == 0
+
+
+def test_standard_experts_trained_together_follow_the_trajectories_of_one_by_one(blob_data, tmp_path):
+    from ltdistill.experts.train import ExpertConfig, train_experts
+
+    config = ExpertConfig(num_experts=3, epochs=2, width=4, depth=1)
+    alone = train_experts(blob_data, config, tmp_path / "alone", progress=False, together="off")
+    stack = train_experts(blob_data, config, tmp_path / "together", progress=False, together="on")
+    for i in range(3):
+        torch.testing.assert_close(stack.load("standard", i), alone.load("standard", i), atol=2e-5, rtol=1e-4)
+    assert not torch.allclose(stack.load("standard", 0)[-1], stack.load("standard", 1)[-1])
+    assert list(stack.finished("standard")) == [0, 1, 2] and stack.load_partial("standard", 0) is None

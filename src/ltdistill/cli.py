@@ -160,6 +160,9 @@ def build_parser() -> Parser:
                         "otherwise")
     x.add_argument("--gsam-alpha", type=float, default=0.3, help="GSAM's alpha (released LTDD configs: 0.3)")
     add_compile(x)
+    x.add_argument("--together", choices=["auto", "on", "off"], default="auto",
+                   help="train standard experts as one stack of models (one vmapped step for all): auto (default) on "
+                        "a CUDA device, one by one on a CPU; the same trajectories to float rounding")
     x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
                    help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "
                         "samples in runs of 4 from one class), or N class-balanced draws")
@@ -479,6 +482,7 @@ def cmd_experts(args) -> int:
         distributed.barrier()  # rank 0 writes the buffer's index first
     with output_directory(out):
         buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
+                               together=args.together,
                                opened=distributed.barrier if here.main else None)
     distributed.barrier()  # every rank's experts are in the buffer
     if not here.main:

@@ -39,6 +39,7 @@ from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
 from ltdistill.keys import LATER_FIELDS, keyed_config
+from ltdistill.together import chosen, train_together, unsupported
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
@@ -198,11 +199,42 @@ def _train_trajectory(buffer: ExpertBuffer, kind: str, i: int, model, data: LTDa
     return trajectory
 
 
+def _train_trajectories_together(buffer: ExpertBuffer, kind: str, ids: list[int], nets: list, data: LTDataset,
+                                 epochs: int, train_config: TrainConfig, seeds: list[int], bar=None,
+                                 pace=None) -> None:
+    """_train_trajectory for several fresh experts at once (together.py): the same draws per expert, so the same
+    trajectories to float rounding, and the same resumable state per expert after every epoch (a stopped run
+    resumes them one by one or together). Each expert is charged an equal share of an epoch's wall time."""
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    snapshots = [[parameters_to_vector(net.parameters()).detach().cpu().clone()] for net in nets]
+    seconds: list[float] = []
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        diverged = train_together(nets, data.train_x, data.train_y, train_config, generators=generators)
+        share = (time.perf_counter() - started) / len(nets)
+        seconds.append(share)
+        for i, net, generator, trajectory, stop in zip(ids, nets, generators, snapshots, diverged, strict=True):
+            trajectory.append(parameters_to_vector(net.parameters()).detach().cpu().clone())
+            if stop is not None or not torch.isfinite(trajectory[-1]).all():
+                raise Diverged(f"expert {kind}_{i} diverged (NaN/Inf parameters) at epoch {epoch}; its epochs "
+                               f"before are kept in {buffer.directory}/.partial; try a lower --lr")
+            buffer.save_partial(kind, i, {"trajectory": torch.stack(trajectory), "generator": generator.get_state(),
+                                          "epoch_seconds": torch.tensor(seconds, dtype=torch.float64)})
+            if pace is not None:
+                pace(share)
+        if bar is not None:
+            bar.update(len(nets))
+    for i, trajectory in zip(ids, snapshots, strict=True):
+        buffer.save(kind, i, torch.stack(trajectory), epoch_seconds=seconds)
+        buffer.drop_partial(kind, i)
+
+
 def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[int, int] = (0, 1),
-                  device: str = "cpu", progress: bool = True, opened=None) -> ExpertBuffer:
+                  device: str = "cpu", progress: bool = True, opened=None, together: str = "auto") -> ExpertBuffer:
     """Fill (or resume filling) an expert buffer; `shard=(k, n)` trains experts k, k+n, k+2n, ... (a process of
     `--shard k/n`, or rank k of n under torchrun); `opened()` is called once the buffer's index exists (the other
-    ranks of a torchrun launch wait for rank 0's)."""
+    ranks of a torchrun launch wait for rank 0's). `together` ("auto": on a CUDA device, "on", "off"): standard
+    experts not yet begun train as one stack of models (together.py), where their model and settings allow it."""
     k, n = shard
     if not (0 <= k < n):
         raise BadInput(f"--shard must be k/n with 0 <= k < n, got {k}/{n}")
@@ -230,6 +262,16 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
                                "the same command to resume")
 
     with tqdm(total=len(mine) * per_expert, desc="expert epochs", disable=not progress) as bar:
+        fresh = [i for i in mine if i not in buffer.finished(main_kind) and buffer.load_partial(main_kind, i) is None]
+        if (not config.decoupled and len(fresh) > 1 and chosen(together, device)
+                and unsupported(probe, rep_config) is None):
+            nets = []
+            for i in fresh:
+                torch.manual_seed(config.seed * 100_003 + i)
+                nets.append(make_model(config, data, device))
+            _train_trajectories_together(buffer, main_kind, fresh, nets, data, config.epochs, rep_config,
+                                         [config.seed * 100_003 + i for i in fresh], bar=bar, pace=pace)
+            mine = [i for i in mine if i not in fresh]
         for i in mine:
             seed = config.seed * 100_003 + i
             done_main = i in buffer.finished(main_kind)
