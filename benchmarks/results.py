@@ -492,6 +492,23 @@ def bench_page(folder: str) -> tuple[str, str]:
                              "", *([cross, ""] if cross else [])])
 
 
+def profile_tables(path: Path) -> str:
+    """benchmarks/profile_roofline.py's output: the achieved FLOP rates against the measured matmul rate, then the
+    operators taking the most self CPU time in each profiled cell."""
+    r = json.loads(path.read_text())
+    lines = [f"Dense float32 matmul on {r['threads']} thread(s): {r['matmul_gflop_per_s']:.1f} GFLOP/s.", "",
+             "| run | GFLOP | seconds | GFLOP/s | share of the matmul rate |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {x['gflop']:.2f} | {x['seconds']:.3f} | {x['gflop_per_s']:.1f} | "
+              f"{100 * x['fraction_of_matmul']:.0f}% |" for name, x in r["rates"].items()]
+    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method; one epoch of "
+              "evaluation training):", "", "| cell | seconds | top operators (share of self CPU time) |",
+              "|---|---|---|"]
+    for name, x in r["profiles"].items():
+        ops = ", ".join(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%" for o in x["top_ops"][:5])
+        lines.append(f"| {name} | {x['seconds']:.1f} | {ops} |")
+    return "\n".join(lines) + f"\n\nCommand: `{r['command']}`\n"
+
+
 def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile."""
     data = json.loads(path.read_text())
@@ -569,6 +586,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "compile-speed").glob("*.json")):
         speed += [f"## Compiled training (`--compile`): {path.stem}", "", note("compile-speed"), "",
                   compile_speed_table(path)]
+    for path in sorted((DATA / "profile").glob("*.json")):
+        speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
     pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
     pages["published"] = titled("published")
     return pages

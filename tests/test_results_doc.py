@@ -33,7 +33,7 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"compile-speed", "cost", "experts", "orders", "phase-cost", "phase-loss", "published", "stem",
+    read |= {"compile-speed", "cost", "experts", "orders", "phase-cost", "phase-loss", "profile", "published", "stem",
              "stem-brief", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}

@@ -1,0 +1,123 @@
+"""Where the time goes: torch.profiler tables of a few iterations of one cell of each family on Fashion-MNIST-LT
+beta 100 IPC 10 (cpu protocol, official ConvNet), and, for an evaluation training step and one MTT iteration, the
+FLOP/s achieved (torch.utils.flop_counter) against this machine's measured dense matmul rate on the same threads.
+
+    OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts runs/fmnist-official/experts/standard-b100-<key> \
+        --model-cache runs/fmnist-official/models --out docs/data/profile/cpu.json
+
+--experts: a standard expert buffer of the fmnist suite (MTT replays it); --model-cache: the suite's trained models
+(SRe2L loads its squeezed model from it instead of training 50 epochs). Timings include everything the method
+does in those iterations; the first iteration of each is left out of the rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tomllib
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+from ltdistill import methods, models
+from ltdistill.data.longtail import load_longtail
+from ltdistill.runtime import host
+from ltdistill.safe_io import write_json
+from ltdistill.train import TrainConfig, train_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def matmul_rate(n: int = 1024, repeats: int = 8) -> float:
+    """The best of `repeats` dense float32 n x n matmuls, in GFLOP/s: the ceiling a ConvNet step is set against."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best / 1e9
+
+
+def top_ops(prof, rows: int = 10) -> list[dict]:
+    """The operators with the most self CPU time, with their share of the whole."""
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    return [{"op": e.key, "calls": e.count, "self_ms": round(e.self_cpu_time_total / 1e3, 2),
+             "share": round(e.self_cpu_time_total / total, 4)} for e in events[:rows]]
+
+
+def eval_step(data, net_options: dict):
+    """One evaluation training epoch on a random IPC-10 set (100 images: one batch, DSA), as a closure."""
+    torch.manual_seed(0)
+    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), **net_options)
+    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
+    images, labels = data.train_x[index], data.train_y[index]
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        train_model(model, images, labels, TrainConfig(epochs=1, lr_decay_at_half=False), generator=generator)
+    return step
+
+
+def timed(step, repeats: int) -> float:
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def counted(step) -> float:
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--experts", required=True)
+    parser.add_argument("--model-cache", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--iterations", type=int, default=5)
+    args = parser.parse_args()
+    data = load_longtail("fashion-mnist", 100)
+    net = {"width": 32, "depth": 3}
+    peak = matmul_rate()
+    mtt_preset = tomllib.loads((ROOT / "configs" / "mtt" / "fmnist-lt-b100-ipc10.toml").read_text())["method"]
+    mtt_config = {**{k: v for k, v in mtt_preset.items() if k != "checkpoint_every"}, "iterations": args.iterations}
+    cells = {
+        "evaluation epoch (IPC 10, batch 100, DSA)": eval_step(data, net),
+        "dm": lambda: methods.create("dm", iterations=args.iterations).distill(data, 10, progress=False),
+        "mtt": lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, progress=False),
+        "sre2l": lambda: methods.create("sre2l", iterations=args.iterations, model_cache=args.model_cache).distill(
+            data, 10, progress=False),
+    }
+    profiles, rates = {}, {}
+    for name, run in cells.items():
+        run()  # warm-up (and any one-off loading)
+        started = time.perf_counter()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+        profiles[name] = {"seconds": round(time.perf_counter() - started, 3), "top_ops": top_ops(prof)}
+        if name.startswith("evaluation") or name == "mtt":
+            flops, seconds = counted(run), timed(run, 5 if name.startswith("evaluation") else 2)
+            rates[name] = {"gflop": round(flops / 1e9, 3), "seconds": round(seconds, 4),
+                           "gflop_per_s": round(flops / seconds / 1e9, 2),
+                           "fraction_of_matmul": round(flops / seconds / 1e9 / peak, 4)}
+        print(name, profiles[name]["seconds"], rates.get(name), flush=True)
+    write_json(Path(args.out), {
+        "device": "cpu", "threads": torch.get_num_threads(), "host": host(), "matmul_gflop_per_s": round(peak, 2),
+        "iterations": args.iterations, "profiles": profiles, "rates": rates,
+        "note": "per cell: one warm-up run, then the profiled run; rates: FLOPs of one run (flop_counter) over its "
+                "median wall time; MTT's run includes its expert loading and evaluation-free setup",
+        "command": "OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "
+                   f"--out {args.out} --iterations {args.iterations}"})
+
+
+if __name__ == "__main__":
+    main()
