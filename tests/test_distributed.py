@@ -72,3 +72,50 @@ def test_random_network_matching_split_over_two_ranks_by_class_makes_the_one_pro
     assert torch.allclose(one, two, atol=1e-5) and not torch.equal(one, torch.zeros_like(one))
     losses = [json.loads((tmp_path / d / "meta.json").read_text())["loss_history"] for d in ("one", "two")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_a_run_stopped_in_one_process_resumes_under_two_ranks_to_the_one_process_result(tmp_path, monkeypatch):
+    """Resuming with another world size: a DM run killed after its checkpoint (in this process) finishes under
+    torchrun as the uninterrupted run; evaluation runs kept by one process are read back by two ranks, which train
+    only the one missing."""
+    from ltdistill import methods
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.engine import loop
+
+    optimize = loop.optimize
+
+    class Crash(Exception):
+        pass
+
+    def dying(state, iterations, step, *args, **kwargs):
+        done = []
+
+        def step_until_killed(*a, **k):
+            done.append(1)
+            if len(done) > 2:
+                raise Crash
+            return step(*a, **k)
+        return optimize(state, iterations, step_until_killed, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "optimize", dying)
+    with pytest.raises(Crash):
+        methods.create("dm", protocol="cpu", iterations=4, width=4, checkpoint_every=2).distill(
+            load_longtail("digits", 10), 2, seed=0, progress=False, workdir=tmp_path / "part")
+    common = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "iterations=4", "--set", "width=4", "--set", "checkpoint_every=2", "--no-progress"]
+    ranks = torchrun(*common, "--out", "part", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process(*common, "--out", "whole", cwd=tmp_path).returncode == 0
+    part, whole = (json.loads((tmp_path / d / "meta.json").read_text()) for d in ("part", "whole"))
+    assert part["resumed_from"] == 2
+    images = [load_file(tmp_path / d / "synthetic.safetensors")["images"] for d in ("part", "whole")]
+    assert torch.allclose(images[0], images[1], atol=1e-6)
+
+    evaluate = ["evaluate", "whole", "--epochs", "2", "--runs-dir", "kept", "--no-progress"]
+    assert one_process(*evaluate, "--runs", "2", "--json", "first.json", cwd=tmp_path).returncode == 0
+    ranks = torchrun(*evaluate, "--runs", "3", "--json", "more.json", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process("evaluate", "whole", "--epochs", "2", "--runs", "3", "--json", "all.json", "--no-progress",
+                       cwd=tmp_path).returncode == 0
+    more, every = (json.loads((tmp_path / f).read_text()) for f in ("more.json", "all.json"))
+    assert more["runs_read_back"] == 2 and more["per_run"] == every["per_run"]
