@@ -25,7 +25,8 @@ NOTES = Path(__file__).resolve().parent / "notes"
 NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-orders-cpu",
+BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-defaults-cpu", "bench-fmnist-hardtail-cpu",
+                  "bench-fmnist-orders-cpu",
                   "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
                   "bench-fmnist-cpu",
                   "bench-fmnist-gpu-h200-xarch",
@@ -151,7 +152,8 @@ def cross_arch_table(folder: Path) -> str:
 SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu", "pad1"),
                     "bench-fmnist-official-cpu": ("fmnist", "runs/fmnist-official", "cpu", "official"),
                     "bench-fmnist-hardtail-cpu": ("fmnist-hardtail", "runs/hardtail", "cpu", "official"),
-                    "bench-fmnist-orders-cpu": ("fmnist-orders", "runs/fmnist-orders", "cpu", "official")}
+                    "bench-fmnist-orders-cpu": ("fmnist-orders", "runs/fmnist-orders", "cpu", "official"),
+                    "bench-fmnist-defaults-cpu": ("fmnist", "runs/fmnist-defaults", "cpu", "official")}
 STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same suite under the two ConvNet stems
 
 
@@ -210,12 +212,13 @@ def evaluation_networks(folder: Path) -> str:
     return "ConvNet stem of these evaluations: " + "; ".join(names[s] for s in sorted(stems)) + "."
 
 
-def stem_comparison() -> str:
-    """Each cell the official-network section holds beside the same cell of the pad1 section: balanced accuracy
-    (mean ± std over evaluation runs) and the tail (few) mean, with the change."""
-    old_dir, new_dir = (DATA / s for s in STEM_SECTIONS)
-    rows = ["| cell | pad1: balanced | official: balanced | change | pad1: few | official: few | change |",
-            "|---|---|---|---|---|---|---|"]
+def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, extra=None) -> str:
+    """Each cell of `new_dir` beside the same cell (file name) of `old_dir`: balanced accuracy (mean ± std over
+    evaluation runs) and the tail (few) mean, with the changes; `extra`: (heading, function(old, new)) of a last
+    column."""
+    heading = f" {extra[0]} |" if extra else ""
+    rows = [f"| cell | {old_name}: balanced | {new_name}: balanced | change | {old_name}: few | {new_name}: few | "
+            f"change |{heading}", "|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
     for path in sorted(new_dir.glob("*.json")):
         new = json.loads(path.read_text())
         old = json.loads((old_dir / path.name).read_text()) if (old_dir / path.name).exists() else None
@@ -225,8 +228,34 @@ def stem_comparison() -> str:
             return f"{100 * r['few']:.1f}" if r else "-"
         change = f"{100 * (new['balanced_acc']['mean'] - old['balanced_acc']['mean']):+.2f}" if old else "-"
         few_change = f"{100 * (new['few'] - old['few']):+.1f}" if old else "-"
-        rows.append(f"| {path.stem} | {acc(old)} | {acc(new)} | {change} | {few(old)} | {few(new)} | {few_change} |")
+        rows.append(f"| {path.stem} | {acc(old)} | {acc(new)} | {change} | {few(old)} | {few(new)} | {few_change} |"
+                    + (f" {extra[1](old, new)} |" if extra else ""))
     return "\n".join(rows) + "\n"
+
+
+def stem_comparison() -> str:
+    """Each cell the official-network section holds beside the same cell of the pad1 section."""
+    old_dir, new_dir = (DATA / s for s in STEM_SECTIONS)
+    return paired_table(old_dir, new_dir, "pad1", "official")
+
+
+DEFAULTS_SECTIONS = ("bench-fmnist-official-cpu", "bench-fmnist-defaults-cpu")  # before / after, official ConvNet
+
+
+def defaults_comparison() -> str:
+    """Each cell made under the defaults that follow the official code beside the same cell made under the earlier
+    defaults (both on the official ConvNet), with the defaults its key names (keys.changed_defaults): a cell whose
+    method changed no default is the same cell in both, made once."""
+    def changed(old, new):
+        fields = (new.get("key") or {}).get("defaults")
+        if old is None:
+            return "(made under today's defaults only)"
+        if not fields:
+            return "none (the same cell)"
+        return ", ".join(f"{k} = {v}" for k, v in sorted(fields.items()))
+    old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
+    return paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",
+                        ("defaults in its key", changed))
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -544,6 +573,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
         "epochs for sets); `device` is where the set was made and evaluated.", "", summary()]))
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
+    if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
+        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison()])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             pages[folder] = bench_page(folder)
@@ -727,6 +758,15 @@ def render() -> str:
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),
                   "More: [the comparison](notebook/stem.md).", ""]
+    from ltdistill.report.tables import calibration_table
+
+    calibrated = calibration_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
+                                    for p in sorted((DATA / folder).glob("*.json"))])
+    if calibrated:
+        parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, ""]
+    if "defaults" in details:
+        parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
+                  "More: [the comparison](notebook/defaults.md).", ""]
     parts += ["## Suites in brief", ""]
     for folder in BENCH_SECTIONS:
         if folder in details:

@@ -33,8 +33,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"compile-speed", "cost", "experts", "orders", "phase-cost", "phase-loss", "profile", "published", "stem",
-             "stem-brief", "tuning", "twostage"}
+    read |= {"adsa", "compile-speed", "cost", "defaults", "defaults-brief", "experts", "orders", "phase-cost",
+             "phase-loss", "profile", "published", "stem", "stem-brief", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
@@ -96,3 +96,21 @@ def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypat
     assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - |" in table
     monkeypatch.setattr(doc, "DATA", tmp_path / "nothing")
     assert doc.claims_by_order() == ""
+
+
+def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_each_key(tmp_path, monkeypatch):
+    import results as doc
+    from test_report import _order_result
+
+    monkeypatch.setattr(doc, "DATA", tmp_path)
+    before, after = (tmp_path / s for s in doc.DEFAULTS_SECTIONS)
+    before.mkdir()
+    after.mkdir()
+    for folder, acc in ((before, 0.70), (after, 0.72)):
+        (folder / "dm_x.json").write_text(json.dumps(_order_result("dm", "natural", acc, 0.5)))
+    moved = {**_order_result("dm", "natural", 0.72, 0.5), "key": {"defaults": {"dsa_siamese": "batch"}}}
+    (after / "dm_x.json").write_text(json.dumps(moved))
+    (after / "new_x.json").write_text(json.dumps(_order_result("edc", "natural", 0.6, 0.4)))
+    table = doc.defaults_comparison()
+    assert "| dm_x | 70.00 ± 0.00 | 72.00 ± 0.00 | +2.00 | 50.0 | 50.0 | +0.0 | dsa_siamese = batch |" in table
+    assert "| new_x | - | 60.00 ± 0.00 | - | - | 40.0 | - | (made under today's defaults only) |" in table
