@@ -119,3 +119,24 @@ def test_a_run_stopped_in_one_process_resumes_under_two_ranks_to_the_one_process
                        cwd=tmp_path).returncode == 0
     more, every = (json.loads((tmp_path / f).read_text()) for f in ("more.json", "all.json"))
     assert more["runs_read_back"] == 2 and more["per_run"] == every["per_run"]
+
+
+def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_with_the_one_process_results(
+        tmp_path):
+    from ltdistill.bench import run_suite
+    from ltdistill.bench.commands import launched
+    from ltdistill.bench.suite import CLI as BENCH_CLI
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('description = "test"\nprotocol = "cpu"\nruns = 1\nepochs = 2\neval_models = ["convnet"]\n'
+                     'ddranking = false\nfull = false\n[data]\ndataset = "digits"\nimbalance = [10]\nipc = [2]\n'
+                     '[[method]]\nname = "random"\n[[method]]\nname = "dm"\nset = ["iterations=2", "width=4"]\n')
+    for out, nproc in (("one", 1), ("two", 2)):
+        run_suite(str(suite), tmp_path / out, progress=False, nproc=nproc)
+    log = (tmp_path / "two" / "log.txt").read_text()
+    assert log.count("torch.distributed.run") == 3  # random's evaluation, DM's distill and evaluation
+    for cell in ("random_digits_b10_ipc2_s0", "dm_digits_b10_ipc2_s0"):
+        one, two = (json.loads((tmp_path / d / "results" / f"{cell}.json").read_text()) for d in ("one", "two"))
+        assert one["balanced_acc"]["mean"] == pytest.approx(two["balanced_acc"]["mean"], abs=0.02)
+        assert one["key"] == two["key"]
+    assert launched([*BENCH_CLI, "distill", "--method", "random"], 2) == [*BENCH_CLI, "distill", "--method", "random"]

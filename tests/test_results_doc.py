@@ -100,6 +100,7 @@ def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypat
 
 def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_each_key(tmp_path, monkeypatch):
     import results as doc
+
     from test_report import _order_result
 
     monkeypatch.setattr(doc, "DATA", tmp_path)

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from ltdistill.distributed import SPLITTING_COMMANDS, SPLITTING_METHODS
 from ltdistill.errors import BadInput, Diverged, check
 from ltdistill.runtime import keep_freed_memory
 
@@ -227,6 +228,9 @@ def build_parser() -> Parser:
     b.add_argument("--jobs", type=int, default=1, help="commands run at once (default 1; e.g. cores / threads per "
                    "job, or several small cells sharing one GPU); with more than one, each cell logs to its own "
                    "log.txt")
+    b.add_argument("--nproc", type=int, default=1, help="run the commands that split their work (experts, "
+                   "evaluate, distill of " + ", ".join(SPLITTING_METHODS) + ") under torchrun with N processes each "
+                   "(default 1: one process); results equal one process's")
     b.add_argument("--cross-arch", default=None, help="comma-separated models to add to the suite's cross_arch "
                    "for this run (e.g. alexnet,vgg11,resnet18 on a GPU); finished cells get just these evaluations")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
@@ -426,9 +430,9 @@ def cmd_distill(args) -> int:
     from ltdistill import distributed
 
     here = distributed.joined()
-    check(here.size == 1 or settings["method"] in DISTRIBUTED_METHODS, f"distill --method {settings['method']} does "
+    check(here.size == 1 or settings["method"] in SPLITTING_METHODS, f"distill --method {settings['method']} does "
           f"not split its work over processes yet; run it as one process (under torchrun: "
-          f"{', '.join(DISTRIBUTED_METHODS)})")
+          f"{', '.join(SPLITTING_METHODS)})")
     method = methods.create(settings["method"], protocol=protocol, **method_config)  # the library scales it
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
@@ -744,7 +748,7 @@ def cmd_bench(args) -> int:
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
                       progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch,
-                      convnet_stem=args.convnet_stem)
+                      convnet_stem=args.convnet_stem, nproc=args.nproc)
     print(table.read_text(), end="")
     print(f"wrote {table} and {Path(args.out) / 'report' / 'index.md'} (figures)")
     return 0
@@ -784,8 +788,6 @@ def main(argv: list[str] | None = None) -> int:
         distributed.stop()
 
 
-DISTRIBUTED_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
-DISTRIBUTED_METHODS = ("dm", "dc")  # distill: the methods that split theirs (their classes over the ranks)
 
 
 def join_world(args):
@@ -796,8 +798,8 @@ def join_world(args):
     here = distributed.world()
     if here.size == 1:
         return here
-    check(args.command in DISTRIBUTED_COMMANDS, f"{args.command} does not split its work over processes yet; run it "
-          f"as one process (under torchrun: {', '.join(DISTRIBUTED_COMMANDS)})")
+    check(args.command in SPLITTING_COMMANDS, f"{args.command} does not split its work over processes yet; run it "
+          f"as one process (under torchrun: {', '.join(SPLITTING_COMMANDS)})")
     distributed.start(args.device)
     args.device = distributed.local_device(args.device)
     if not here.main:

@@ -18,6 +18,8 @@ import torch.distributed as dist
 
 from ltdistill.errors import BadInput
 
+SPLITTING_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
+SPLITTING_METHODS = ("dm", "dc")  # distill: the methods that split theirs (their classes over the ranks)
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)  # a rank that died, or hangs, ends the job after this
 
 

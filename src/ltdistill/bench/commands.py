@@ -53,7 +53,24 @@ class Log:
         return self if jobs == 1 else Log(self.index, output)
 
 
-def run_command(cmd: list[str], log: Log) -> float:
+def launched(cmd: list[str], nproc: int) -> list[str]:
+    """`cmd` under torchrun with `nproc` processes where it splits its work over them (experts, evaluate, distill
+    of the methods in distributed.SPLITTING_METHODS), else as it is: each gives the one-process result (to float
+    rounding), so where a command ran is not part of any key."""
+    from ltdistill.distributed import SPLITTING_COMMANDS, SPLITTING_METHODS
+
+    if nproc <= 1 or cmd[:len(CLI)] != CLI or cmd[len(CLI)] not in SPLITTING_COMMANDS:
+        return cmd
+    if cmd[len(CLI)] == "distill" and cmd[cmd.index("--method") + 1] not in SPLITTING_METHODS:
+        return cmd
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+            "-m", "ltdistill.cli", *cmd[len(CLI):]]
+
+
+def run_command(cmd: list[str], log: Log, nproc: int = 1) -> float:
+    """Run `cmd` (under torchrun with `nproc` processes where it splits its work: launched), its output to the log;
+    returns its wall seconds."""
+    cmd = launched(cmd, nproc)
     start = time.perf_counter()
     line = "$ " + shlex.join(cmd) + "\n"
     if log.output != log.index:
@@ -82,7 +99,7 @@ def exclusive(lock: Path):
         yield
 
 
-def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
+def evaluation_json(cmd: list[str], path: Path, log: Log, nproc: int = 1) -> dict:
     """The evaluation JSON at `path`, running `cmd --json` first when it is missing; the file appears only by
     rename, so a killed evaluation never leaves a half-written result that a rerun would trust. The runs finished
     before a kill stay in a runs directory beside it (evaluate --runs-dir), so the rerun trains only the rest; it
@@ -91,7 +108,7 @@ def evaluation_json(cmd: list[str], path: Path, log: Log) -> dict:
         if not path.exists():
             tmp = path.with_name(f".{path.name}")
             tmp.unlink(missing_ok=True)
-            run_command([*cmd, "--json", str(tmp), "--runs-dir", str(runs_dir(path))], log)
+            run_command([*cmd, "--json", str(tmp), "--runs-dir", str(runs_dir(path))], log, nproc)
             tmp.rename(path)
             shutil.rmtree(runs_dir(path), ignore_errors=True)
     return json.loads(path.read_text())
@@ -118,12 +135,12 @@ def calibration_summary(result: dict | None) -> dict | None:
             "calibration": result.get("label_calibration")}
 
 
-def run_cell(cell: Cell, log: Log) -> dict:
+def run_cell(cell: Cell, log: Log, nproc: int = 1) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
     with exclusive(cell_dir / ".distill.lock"):
         if cell.distill and not (cell.artifact / "meta.json").exists():
-            run_command(cell.distill, log)
+            run_command(cell.distill, log, nproc)
     evals: dict[str, dict] = {}
     meta = cell.artifact_meta()
     for name, cmd in cell.evals.items():
@@ -131,7 +148,7 @@ def run_cell(cell: Cell, log: Log) -> dict:
             if name == "hard":
                 evals[name] = evals[next(iter(evals))]  # hard labels already: Acc_syn-hard is the main accuracy
             continue
-        evals[name] = evaluation_json(cmd, cell.eval_json(name), log)
+        evals[name] = evaluation_json(cmd, cell.eval_json(name), log, nproc)
     main = evals.get("main") or next(iter(evals.values()))
     result = dict(main)
     commands = ([cell.distill] if cell.distill else []) + [on_device(cmd, evals[name].get("device"))

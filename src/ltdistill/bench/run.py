@@ -26,13 +26,15 @@ from ltdistill.synthetic import atomic_write_bytes
 
 def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
-              cross_arch: list[str] | None = None, convnet_stem: str | None = None) -> Path:
+              cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
     once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
     the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
-    suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks."""
+    suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks. `nproc`:
+    the commands that split their work run under torchrun with that many processes each (commands.launched)."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
+    check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          convnet_stem=convnet_stem)
@@ -46,7 +48,8 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         with exclusive(out / "experts" / f".{experts.directory.name}.lock"):
             if (experts.directory / "accuracy.json").exists():  # another piece trained it while this one waited
                 return
-            seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs))
+            seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs),
+                                  nproc)
             atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
 
     (out / "results").mkdir(exist_ok=True)
@@ -64,7 +67,7 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     def run_chain(chain: list[Cell]) -> None:
         for cell in chain:
             running.started(cell)
-            result = run_cell(cell, log.of(cell.directory / "log.txt", jobs))
+            result = run_cell(cell, log.of(cell.directory / "log.txt", jobs), nproc)
             running.finished(cell)
             if cell.experts is not None:
                 timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
