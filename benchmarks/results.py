@@ -538,6 +538,18 @@ def profile_tables(path: Path) -> str:
     return "\n".join(lines) + f"\n\nCommand: `{r['command']}`\n"
 
 
+def together_speed_table(path: Path) -> str:
+    """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack."""
+    data = json.loads(path.read_text())
+    lines = ["| models | epochs timed | one by one s/epoch | together s/epoch | speedup |", "|---|---|---|---|---|"]
+    for name, row in data["rows"].items():
+        lines.append(f"| {name} | {row['epochs']} | {row['one_by_one']['epoch_s']:.3f} | "
+                     f"{row['together']['epoch_s']:.3f} | {row['speedup']:.2f}x |")
+    lines += ["", f"{data['device']}, {data['threads']} thread(s), torch {data.get('torch')}; {data.get('note', '')}; "
+              f"medians over the epochs after the first. Command: `{data['command']}`"]
+    return "\n".join(lines)
+
+
 def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile."""
     data = json.loads(path.read_text())
@@ -617,6 +629,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "compile-speed").glob("*.json")):
         speed += [f"## Compiled training (`--compile`): {path.stem}", "", note("compile-speed"), "",
                   compile_speed_table(path)]
+    for path in sorted((DATA / "together-speed").glob("*.json")):
+        speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
+                  note("together-speed"), "", together_speed_table(path), ""]
     for path in sorted((DATA / "profile").glob("*.json")):
         speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
     pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
