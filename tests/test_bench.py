@@ -181,9 +181,9 @@ def test_a_piece_gathers_the_cells_another_piece_finished_while_it_ran(tmp_path,
     herding_json.unlink()  # not finished yet when the random piece starts ...
     real_run_cell = bench.run_cell
 
-    def run_cell_while_the_other_piece_finishes(cell, log):
+    def run_cell_while_the_other_piece_finishes(cell, log, nproc=1):
         herding_json.write_text(finished_elsewhere)  # ... but finished while it runs
-        return real_run_cell(cell, log)
+        return real_run_cell(cell, log, nproc)
 
     monkeypatch.setattr(bench.run, "run_cell", run_cell_while_the_other_piece_finishes)  # where run_suite finds it
     table = run_suite(str(suite), out, progress=False, only=["random"]).read_text()
