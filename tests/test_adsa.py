@@ -237,3 +237,42 @@ def test_evaluate_labels_adsa_calibrates_a_teacher_set_and_a_soft_label_set_and_
     hard = methods.create("random").distill(blob_data, 2, progress=False)
     with pytest.raises(BadInput, match="hard labels only"):
         evaluate_synthetic(hard, blob_data, config, progress=False)
+
+
+def test_adsa_at_distill_time_stores_the_calibration_with_the_teacher_and_every_evaluation_applies_it(tmp_path):
+    from ltdistill.cli import main
+    from ltdistill.data.longtail import load_longtail
+    from ltdistill.evaluate.protocol import load_teacher
+    from ltdistill.labels.adsa import CalibratedTeacher
+
+    common = ["distill", "--method", "sre2l", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "epochs=1", "--set", "iterations=2", "--set", "width=4", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "own")]) == 0
+    assert main([*common, "--labels", "adsa", "--out", str(tmp_path / "adsa")]) == 0
+    own, calibrated = (SyntheticSet.load(tmp_path / d) for d in ("own", "adsa"))
+    record = calibrated.meta["teacher"]["calibration"]
+    assert record["method"] == "adsa" and calibrated.meta["label_calibration"] == record
+    assert torch.equal(own.images, calibrated.images)
+    data = load_longtail("digits", 10)
+    plain, wrapped = load_teacher(own, data, "cpu")[0], load_teacher(calibrated, data, "cpu")[0]
+    assert isinstance(wrapped, CalibratedTeacher)
+    torch.testing.assert_close(wrapped(own.images) - plain(own.images),
+                               torch.tensor(record["offsets"], dtype=torch.float32).expand(len(own.images), -1))
+    assert main(["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+                 "--labels", "adsa", "--out", str(tmp_path / "hard")]) == 2  # nothing to calibrate: said, set kept
+    assert (tmp_path / "hard" / "meta.json").exists()
+
+
+def test_a_stored_calibration_that_does_not_fit_is_refused():
+    from ltdistill.errors import BadInput
+    from ltdistill.labels.adsa import ADSACalibration
+
+    good = {"method": "adsa", "tau": 0.5, "log_prior": [0.1, -0.1], "config": {"tau_step": 0.01},
+            "confidence_before": [0.5, 0.6], "confidence_after": [0.5, 0.5], "spread_before": 0.05,
+            "spread_after": 0.0}
+    assert ADSACalibration.from_dict(good, 2).tau == 0.5
+    for bad, classes in (({**good, "log_prior": [0.1]}, 2), ({**good, "tau": float("nan")}, 2),
+                         ({**good, "method": "other"}, 2), ({k: v for k, v in good.items() if k != "config"}, 2),
+                         ({**good, "config": {"tau_step": -1}}, 2)):
+        with pytest.raises(BadInput):
+            ADSACalibration.from_dict(bad, classes)

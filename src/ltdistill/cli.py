@@ -190,6 +190,9 @@ def build_parser() -> Parser:
                    help="override one method config field (TOML value syntax), repeatable")
     d.add_argument("--out", required=True, help="output directory for the SyntheticSet")
     d.add_argument("--restart", action="store_true", help="discard a checkpoint left in --out by an earlier run")
+    d.add_argument("--labels", choices=["own", "adsa"], default="own",
+                   help="own (default): the method's labels; adsa: calibrated once by ADSA (labels/adsa.py) and stored "
+                        "with the set (a teacher set keeps the calibration with its teacher)")
     d.add_argument("--keep-every", type=positive_int, default=None, metavar="K",
                    help="keep the set every K iterations (iteration 0 too) in OUT/snapshots, as the reference code "
                         "evaluates it during a run (evaluate --snapshots)")
@@ -391,6 +394,16 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def adsa_at_distill(synthetic, data, device: str):
+    """`distill --labels adsa`: the set calibrated once (labels/adsa.py stored_calibration), with its teacher where
+    it relabels."""
+    from ltdistill.evaluate.protocol import load_teacher
+    from ltdistill.labels import adsa
+
+    teacher, temperature = load_teacher(synthetic, data, device) if synthetic.teacher is not None else (None, 1.0)
+    return adsa.stored_calibration(synthetic, data.counts, teacher, temperature)
+
+
 def cmd_distill(args) -> int:
     from ltdistill import methods
     from ltdistill.config import load_preset
@@ -446,6 +459,14 @@ def cmd_distill(args) -> int:
     synthetic.meta["protocol"] = protocol
     if not here.main:  # every rank holds the same set; rank 0 writes it
         return 0
+    if args.labels == "adsa":
+        try:
+            calibrated = adsa_at_distill(synthetic, data, device)
+        except BadInput as e:  # the distillation is kept all the same
+            synthetic.save(out)
+            clear_checkpoint(out)
+            raise BadInput(f"{e}; the set was written to {out} without calibration") from None
+        synthetic = calibrated
     synthetic.save(out)
     clear_checkpoint(out)
     print(f"wrote {synthetic.images.shape[0]} images ({settings['method']}, ipc {settings['ipc']}) to {out}")

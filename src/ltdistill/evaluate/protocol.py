@@ -478,7 +478,13 @@ def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
         teacher.load_state_dict(synthetic.teacher)
     except RuntimeError as e:
         raise BadInput(f"the set's teacher weights do not fit {info['model']} {info.get('options')}: {e}") from None
-    return teacher.to(device).eval().requires_grad_(False), float(info.get("temperature", 1.0))
+    teacher = teacher.to(device).eval().requires_grad_(False)
+    if "calibration" in info:  # distill --labels adsa: the calibration made with the set, on every batch
+        from ltdistill.labels import adsa
+
+        teacher = adsa.CalibratedTeacher(teacher, adsa.ADSACalibration.from_dict(info["calibration"],
+                                                                                 data.num_classes)).eval()
+    return teacher, float(info.get("temperature", 1.0))
 
 
 def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device: str = "cpu",

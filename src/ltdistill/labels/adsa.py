@@ -48,7 +48,8 @@ from ltdistill.params import Rate, check_fields
 from ltdistill.synthetic import SyntheticSet
 
 __all__ = ["ADSAConfig", "ADSACalibration", "CalibratedTeacher", "calibrate", "calibrated_set", "estimate",
-           "estimate_for_set", "estimate_from_teacher", "make_config", "spread", "teacher_logits"]
+           "estimate_for_set", "estimate_from_teacher", "make_config", "spread", "stored_calibration",
+           "teacher_logits"]
 
 _MAX_GRID = 100_001  # tau values one estimate may try
 _CHUNK = 1 << 24  # elements of (taus x N x K) evaluated at once
@@ -95,6 +96,22 @@ class ADSACalibration:
     def as_dict(self) -> dict:
         """For meta.json and evaluation JSON: the method, tau*, the per-class offsets and the diagnostics."""
         return {"method": "adsa", **asdict(self), "offsets": self.offsets.tolist()}
+
+    @classmethod
+    def from_dict(cls, record, num_classes: int) -> ADSACalibration:
+        """A calibration as a set's meta.json holds it (as_dict), checked: its strength, prior and settings."""
+        check(isinstance(record, dict) and record.get("method") == "adsa", "a stored label calibration must be an "
+              "ADSA record (method 'adsa')")
+        try:
+            config = make_config(**record["config"])
+            tau, prior = float(record["tau"]), tuple(float(v) for v in record["log_prior"])
+            before, after = (tuple(float(v) for v in record[k]) for k in ("confidence_before", "confidence_after"))
+            spreads = float(record["spread_before"]), float(record["spread_after"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"a stored ADSA calibration is incomplete or malformed ({e})") from None
+        check(len(prior) == num_classes and math.isfinite(tau) and all(map(math.isfinite, prior)),
+              f"a stored ADSA calibration must hold a finite tau and {num_classes} finite log-prior values")
+        return cls(tau, prior, config, before, after, *spreads)
 
 
 def _check_logits(logits: torch.Tensor, num_classes: int | None, what: str) -> None:
@@ -218,6 +235,23 @@ def estimate_for_set(synthetic: SyntheticSet, counts, config: ADSAConfig | None 
         raise BadInput("ADSA needs the class each image stands for: this soft-label set's meta.json has no "
                        "'classes' (DATM and LTDD sets write it; distill the set again)")
     return estimate(synthetic.labels, synthetic.hard_labels, counts, config)
+
+
+def stored_calibration(synthetic: SyntheticSet, counts, teacher: nn.Module | None = None,
+                       temperature: float = 1.0) -> SyntheticSet:
+    """`distill --labels adsa`: the set with ADSA applied once, at distill time. Soft labels are calibrated and
+    stored (calibrated_set); a teacher set keeps its teacher and stores the calibration with it
+    (meta["teacher"]["calibration"]), which every evaluation then applies to the teacher's logits on each batch
+    (evaluate/protocol.py load_teacher), its stored soft labels calibrated too. tau* is estimated at the teacher's
+    temperature, as evaluation's --labels adsa does."""
+    calibration = estimate_for_set(synthetic, counts, make_config(temperature=temperature), teacher=teacher)
+    if teacher is None:
+        return calibrated_set(synthetic, calibration)
+    record = calibration.as_dict()
+    meta = {**synthetic.meta, "classes": synthetic.hard_labels.tolist(), "label_calibration": record,
+            "teacher": {**synthetic.meta["teacher"], "calibration": record}}
+    labels = calibrate(synthetic.labels, calibration) if synthetic.soft else synthetic.labels
+    return replace(synthetic, labels=labels, meta=meta)
 
 
 def calibrated_set(synthetic: SyntheticSet, calibration: ADSACalibration) -> SyntheticSet:
