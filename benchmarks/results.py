@@ -25,7 +25,7 @@ NOTES = Path(__file__).resolve().parent / "notes"
 NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
-BENCH_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-defaults-cpu", "bench-fmnist-hardtail-cpu",
+BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
                   "bench-fmnist-orders-cpu",
                   "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
                   "bench-fmnist-cpu",
@@ -212,15 +212,17 @@ def evaluation_networks(folder: Path) -> str:
     return "ConvNet stem of these evaluations: " + "; ".join(names[s] for s in sorted(stems)) + "."
 
 
-def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, extra=None) -> str:
+def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, extra=None, keep=None) -> str:
     """Each cell of `new_dir` beside the same cell (file name) of `old_dir`: balanced accuracy (mean ± std over
     evaluation runs) and the tail (few) mean, with the changes; `extra`: (heading, function(old, new)) of a last
-    column."""
+    column; `keep(new)`: whether a cell gets a row (all by default)."""
     heading = f" {extra[0]} |" if extra else ""
     rows = [f"| cell | {old_name}: balanced | {new_name}: balanced | change | {old_name}: few | {new_name}: few | "
             f"change |{heading}", "|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
     for path in sorted(new_dir.glob("*.json")):
         new = json.loads(path.read_text())
+        if keep is not None and not keep(new):
+            continue
         old = json.loads((old_dir / path.name).read_text()) if (old_dir / path.name).exists() else None
         def acc(r):
             return f"{100 * r['balanced_acc']['mean']:.2f} ± {100 * r['balanced_acc']['std']:.2f}" if r else "-"
@@ -247,15 +249,19 @@ def defaults_comparison() -> str:
     defaults (both on the official ConvNet), with the defaults its key names (keys.changed_defaults): a cell whose
     method changed no default is the same cell in both, made once."""
     def changed(old, new):
-        fields = (new.get("key") or {}).get("defaults")
         if old is None:
             return "(made under today's defaults only)"
-        if not fields:
-            return "none (the same cell)"
-        return ", ".join(f"{k} = {v}" for k, v in sorted(fields.items()))
+        return ", ".join(f"{k} = {v}" for k, v in sorted(new["key"]["defaults"].items()))
+
+    def moved(r):
+        return bool((r.get("key") or {}).get("defaults"))
     old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
-    return paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",
-                        ("defaults in its key", changed))
+    same = sorted(cell_label(json.loads(p.read_text())) for p in new_dir.glob("*.json")
+                  if not moved(json.loads(p.read_text())) and (old_dir / p.name).exists())
+    table = paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",
+                         ("defaults in its key", changed), keep=moved)
+    return table + (f"\nThe same cell under both (no default of its method changed; made once): {', '.join(same)}.\n"
+                    if same else "")
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -706,7 +712,9 @@ def claims_table(chosen: dict[tuple[str, float, int], tuple]) -> str:
 
 
 # the sections measuring one setting under each class order, all on the official ConvNet, seed 0
-ORDER_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu", "bench-fmnist-orders-cpu"]
+# (a later folder's cell replaces an earlier one's: the natural order's cells under today's defaults where made)
+ORDER_SECTIONS = ["bench-fmnist-official-cpu", "bench-fmnist-defaults-cpu", "bench-fmnist-hardtail-cpu",
+                  "bench-fmnist-orders-cpu"]
 ORDER_SETTING = (100, 10)  # (beta, IPC): the setting every order's suite runs
 
 
@@ -758,7 +766,8 @@ def render() -> str:
         "In brackets: mean accuracy of the 3 tail classes. cpu protocol (ConvNet width 32, 300 evaluation epochs); "
         "the full long-tailed set's row repeats at every IPC (it trained " + full_row_note(chosen) + "). † made and "
         "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
-        "pad1 network. Paper and tuned presets, and each ablation, are rows of their own.", "",
+        "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
+        "shown. Paper and tuned presets, and each ablation, are rows of their own.", "",
         "At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row); the other "
         "LTDD rows there start from the beta-100 presets (lambda_cls 0.5).", "",
         headline(chosen), "",
@@ -782,9 +791,10 @@ def render() -> str:
     if "defaults" in details:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
                   "More: [the comparison](notebook/defaults.md).", ""]
-    parts += ["## Suites in brief", ""]
+    parts += ["## Suites in brief", "", "The suites on the official ConvNet; those made with the pad1 network are "
+              "listed under the detail pages.", ""]
     for folder in BENCH_SECTIONS:
-        if folder in details:
+        if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
     parts += ["## Detail pages", ""]
     parts += [f"- [{title}](notebook/{slug}.md)" for slug, (title, _) in details.items()]

@@ -112,6 +112,9 @@ def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_e
     moved = {**_order_result("dm", "natural", 0.72, 0.5), "key": {"defaults": {"dsa_siamese": "batch"}}}
     (after / "dm_x.json").write_text(json.dumps(moved))
     (after / "new_x.json").write_text(json.dumps(_order_result("edc", "natural", 0.6, 0.4)))
+    for folder in (before, after):
+        (folder / "same_x.json").write_text(json.dumps(_order_result("random", "natural", 0.7, 0.5)))
     table = doc.defaults_comparison()
     assert "| dm_x | 70.00 ± 0.00 | 72.00 ± 0.00 | +2.00 | 50.0 | 50.0 | +0.0 | dsa_siamese = batch |" in table
-    assert "| new_x | - | 60.00 ± 0.00 | - | - | 40.0 | - | (made under today's defaults only) |" in table
+    assert "new_x" not in table and "same_x |" not in table  # rows for the cells whose defaults moved
+    assert table.endswith("The same cell under both (no default of its method changed; made once): random.\n")
