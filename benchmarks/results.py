@@ -782,10 +782,10 @@ def render() -> str:
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),
                   "More: [the comparison](notebook/stem.md).", ""]
-    from ltdistill.report.tables import calibration_table
+    from ltdistill.report.tables import variant_table
 
-    calibrated = calibration_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
-                                    for p in sorted((DATA / folder).glob("*.json"))])
+    calibrated = variant_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
+                                for p in sorted((DATA / folder).glob("*.json"))], kinds=("labels",))
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, ""]
     if "defaults" in details:

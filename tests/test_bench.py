@@ -544,7 +544,7 @@ def test_a_method_entry_names_the_recipe_its_teacher_trains_with(tmp_path):
         load_suite(suite)
 
 
-def test_a_calibration_added_to_a_suite_evaluates_its_finished_soft_label_cells_alone(tmp_path):
+def test_a_calibration_or_recipe_added_to_a_suite_evaluates_its_finished_soft_label_cells_alone(tmp_path):
     suite = tmp_path / "calibrated.toml"
     body = TINY_SUITE.replace('eval_models = ["convnet"]', 'eval_models = ["convnet"]\nddranking = false\nfull = false')
     sre2l = '[[method]]\nname = "sre2l"\nset = ["epochs=1", "iterations=2", "width=4", "depth=1"]\n'
@@ -552,13 +552,16 @@ def test_a_calibration_added_to_a_suite_evaluates_its_finished_soft_label_cells_
     out = tmp_path / "run"
     run_suite(str(suite), out, progress=False)
     commands = (out / "log.txt").read_text().count("\n$ ")
-    suite.write_text(body.replace("full = false", 'full = false\ncalibrations = ["adsa"]') + sre2l)
+    suite.write_text(body.replace("full = false", 'full = false\ncalibrations = ["adsa"]\nrecipes = ["sre2l"]')
+                     + sre2l)
     table = run_suite(str(suite), out, progress=False).read_text()
     log = (out / "log.txt").read_text()
-    assert log.count("\n$ ") == commands + 1 and "--labels adsa" in log.split("\n$ ")[-1]  # sre2l's alone
+    added = log.split("\n$ ")[-2:]
+    assert log.count("\n$ ") == commands + 2 and "--labels adsa" in added[0] and "--recipe sre2l" in added[1]
     results = {p.stem.split("_")[0]: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     assert "calibrated" not in results["random"]  # hard labels: nothing to calibrate, the cell is not revisited
     assert results["sre2l"]["calibrated"]["adsa"]["calibration"]["method"] == "adsa"
-    assert "With calibrated labels" in table and "| sre2l | adsa |" in table
+    assert results["sre2l"]["recipes"]["sre2l"]["label_regime"].endswith("recipe sre2l)")
+    assert "Evaluated again" in table and "| sre2l | labels adsa |" in table and "| sre2l | recipe sre2l |" in table
     run_suite(str(suite), out, progress=False)
-    assert (out / "log.txt").read_text().count("\n$ ") == commands + 1  # nothing left to do
+    assert (out / "log.txt").read_text().count("\n$ ") == commands + 2  # nothing left to do

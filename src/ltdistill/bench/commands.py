@@ -122,12 +122,15 @@ def runs_dir(eval_json: Path) -> Path:
 
 def needless_eval(name: str, meta: dict) -> bool:
     """The hard-label evaluation of a set that has hard labels only (its main evaluation already is Acc_syn-hard),
-    and a label calibration of such a set (nothing to calibrate)."""
+    a label calibration of such a set (nothing to calibrate), and a teacher recipe of a set without a teacher."""
+    if name.startswith("recipe-"):
+        return "teacher" not in meta
     return (name == "hard" or name.startswith("labels-")) and not meta.get("soft_labels") and "teacher" not in meta
 
 
-def calibration_summary(result: dict | None) -> dict | None:
-    """What a table shows of a label-calibrated evaluation (None: the set has no soft labels to calibrate)."""
+def variant_summary(result: dict | None) -> dict | None:
+    """What a table shows of an evaluation under a label calibration or another recipe (None: not applicable to
+    the set)."""
     if result is None:
         return None
     return {"balanced_acc": result["balanced_acc"], "few": result.get("few"), "many": result.get("many"),
@@ -156,10 +159,11 @@ def run_cell(cell: Cell, log: Log, nproc: int = 1) -> dict:
     result.update(label=cell.label, cell=cell_dir.name, key=cell.key, commands=[shown(c) for c in commands])
     result["cross_arch"] = {k.removeprefix("model-"): v["balanced_acc"] for k, v in evals.items()
                             if k.startswith("model-")}
-    result["calibrated"] = {name.removeprefix("labels-"): calibration_summary(evals.get(name))
-                            for name in cell.evals if name.startswith("labels-")}
-    if not result["calibrated"]:
-        del result["calibrated"]
+    for field, prefix in (("calibrated", "labels-"), ("recipes", "recipe-")):
+        variants = {name.removeprefix(prefix): variant_summary(evals.get(name)) for name in cell.evals
+                    if name.startswith(prefix)}
+        if variants:
+            result[field] = variants
     if "hard" in evals:
         result["syn_hard"] = evals["hard"]["balanced_acc"]
         result["syn_hard_runs"] = evals["hard"].get("balanced_acc_runs")

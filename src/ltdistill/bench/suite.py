@@ -13,14 +13,14 @@ from pathlib import Path
 
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
-from ltdistill.evaluate.protocol import RANKINGS, RECIPES
+from ltdistill.evaluate.protocol import RANKINGS, RECIPES  # RECIPES[0]: the protocol of every set
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method", "convnet_stem", "ranking", "calibrations"}
+              "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe"}
 CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
@@ -157,6 +157,8 @@ def load_suite(path: Path) -> dict:
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
     check(all(c in CALIBRATIONS for c in suite.get("calibrations", [])),
           f"{path}: calibrations must be a list of {list(CALIBRATIONS)}")
+    check(all(r in RECIPES[1:] for r in suite.get("recipes", [])),
+          f"{path}: recipes must be a list of {list(RECIPES[1:])} (each teacher set is evaluated under them too)")
     for key in ("eval_models", "cross_arch"):
         check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
               f"{path}: {key} must be a list of model names")
@@ -175,11 +177,15 @@ def cross_arch_left(cell: Cell, result: dict) -> list[str]:
     """The evaluations of a cell that its finished result lacks: models added to the suite's cross_arch, and label
     calibrations added to its calibrations (for a set with soft labels or a teacher), after the cell finished."""
     have = result.get("cross_arch", {})
-    calibrated = result.get("calibrated", {})
-    soft = result.get("soft_labels") or str(result.get("label_regime", "")).startswith("relabel")
-    return ([name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
-             if name not in have] + [k for k in cell.evals if k.startswith("labels-")
-                                     and k.removeprefix("labels-") not in calibrated and soft])
+    calibrated, recipes = result.get("calibrated", {}), result.get("recipes", {})
+    relabels = str(result.get("label_regime", "")).startswith("relabel")
+    soft = result.get("soft_labels") or relabels
+    models = [name for name in (k.removeprefix("model-") for k in cell.evals if k.startswith("model-"))
+              if name not in have]
+    return (models + [k for k in cell.evals if soft and k.startswith("labels-")
+                      and k.removeprefix("labels-") not in calibrated]
+            + [k for k in cell.evals if relabels and k.startswith("recipe-")
+               and k.removeprefix("recipe-") not in recipes])
 
 
 def digest(obj) -> str:
@@ -221,8 +227,9 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
     hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
     calibrated = [(f"labels-{c}", [models[0], "--labels", c]) for c in suite.get("calibrations", [])]
+    recipes = [(f"recipe-{r}", [models[0], "--recipe", r]) for r in suite.get("recipes", [])]
     eval_flags = ([(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]
-                  + calibrated)  # in run order
+                  + calibrated + recipes)  # in run order
     dataset = data["dataset"]
     stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
     experts_cmds, cells = {}, []
@@ -283,7 +290,8 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                     distill += ["--out", art, *common]
                     recipe = ["--recipe", m["recipe"]] if m.get("recipe") else []  # how its teacher trains
                     evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail,
-                                    *(recipe if name != "hard" else [])] for name, flags in eval_flags}
+                                    *(recipe if name != "hard" and not name.startswith("recipe-") else [])]
+                             for name, flags in eval_flags}
                     cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
                                       experts.directory if experts is not None else None))
     names = [c.name for c in cells]

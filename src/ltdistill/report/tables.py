@@ -227,10 +227,10 @@ def bench_table(results: list[dict]) -> str:
     text = "\n".join(lines) + "\n" + "\n".join(notes) + "\n"
     if several_seeds:
         text += "\n" + seed_table(results)
-    calibrated = calibration_table(results)
-    if calibrated:
-        text += ("\nWith calibrated labels (the same set, its labels or teacher calibrated at evaluation):\n\n"
-                 + calibrated)
+    variants = variant_table(results)
+    if variants:
+        text += ("\nEvaluated again (the same set, its labels or teacher calibrated at evaluation, or its teacher "
+                 "under another recipe):\n\n" + variants)
     across_orders = orders_table(results)
     if across_orders:
         text += "\nAcross class orders:\n\n" + across_orders
@@ -297,23 +297,28 @@ def orders_table(results: list[dict]) -> str:
     return "\n".join(text)
 
 
-def calibration_table(results: list[dict]) -> str:
-    """Each cell evaluated with its labels calibrated (a suite's `calibrations`, e.g. ADSA) beside the same set
-    under its own labels: balanced and tail (few) accuracy in %, the change, and the calibration strength found;
-    "" where no result has one."""
+def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe")) -> str:
+    """Each cell evaluated again with its labels calibrated (a suite's `calibrations`, e.g. ADSA) or under another
+    teacher recipe (`recipes`, e.g. SRe2L's) beside the same set evaluated as usual: balanced and tail (few)
+    accuracy in %, the change, and the calibration strength found; "" where no result has one. `kinds`: which of
+    the two to show."""
     rows = []
     for r in results:
-        for name, calibrated in (r.get("calibrated") or {}).items():
-            if calibrated is None:
+        for field, kind in (("calibrated", "labels"), ("recipes", "recipe")):
+            if kind not in kinds:
                 continue
-            before, after = 100 * r["balanced_acc"]["mean"], 100 * calibrated["balanced_acc"]["mean"]
-            tau = (calibrated.get("calibration") or {}).get("tau")
-            rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                        f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {name} | "
-                        f"{accuracy(r)} | {accuracy({**r, **calibrated})} | {after - before:+.2f} | "
-                        f"{_pct(r.get('few'))} / {_pct(calibrated.get('few'))} | "
-                        f"{'-' if tau is None else f'{tau:.2f}'} |")
+            for name, variant in (r.get(field) or {}).items():
+                if variant is None:
+                    continue
+                before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
+                tau = (variant.get("calibration") or {}).get("tau")
+                rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
+                            f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {kind} {name} | "
+                            f"{accuracy(r)} | {accuracy({**r, **variant})} | {after - before:+.2f} | "
+                            f"{_pct(r.get('few'))} / {_pct(variant.get('few'))} | "
+                            f"{'-' if tau is None else f'{tau:.2f}'} |")
     if not rows:
         return ""
-    return "\n".join(["| dataset | beta | IPC | method | calibration | balanced acc (%) | calibrated (%) | change | "
-                      "few (%): own / calibrated | tau* |", "|---|---|---|---|---|---|---|---|---|---|", *rows]) + "\n"
+    return "\n".join(["| dataset | beta | IPC | method | evaluated with | balanced acc (%) | with it (%) | change | "
+                      "few (%): as usual / with it | tau* |", "|---|---|---|---|---|---|---|---|---|---|",
+                      *rows]) + "\n"
