@@ -233,15 +233,9 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             ce = torch.zeros(bn_loss.num_groups, device=device).index_add(0, groups, per_image)
             ce = (ce / bn_loss.group_sizes).sum()
             loss = ce + cfg.r_bn * bn_loss.pop()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if not (torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()):
-                counters["skipped_nonfinite"] += 1
+            if not image_step(optimizer, loss, x, (low, high), counters):
                 tqdm.write(f"recover: iteration {it}: non-finite loss or gradient, step skipped")
                 continue
-            optimizer.step()
-            with torch.no_grad():
-                x.copy_(torch.maximum(torch.minimum(x, high), low))
             if history is not None:
                 history.append(loss.item())
             if seconds is not None:
@@ -249,6 +243,21 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
     finally:
         bn_loss.remove()
     return x.detach().cpu()
+
+
+def image_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, x: torch.Tensor,
+               bounds: tuple[torch.Tensor, torch.Tensor], counters: dict) -> bool:
+    """One optimizer step of recovered pixels x: backward, step, clip to [low, high]. A non-finite loss or image
+    gradient skips the step (counted in counters["skipped_nonfinite"]); returns whether it stepped."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if not (torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()):
+        counters["skipped_nonfinite"] += 1
+        return False
+    optimizer.step()
+    with torch.no_grad():
+        x.copy_(torch.maximum(torch.minimum(x, bounds[1]), bounds[0]))
+    return True
 
 
 def pixel_range(data) -> tuple[torch.Tensor, torch.Tensor]:

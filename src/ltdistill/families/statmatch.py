@@ -195,6 +195,7 @@ def recover_matched(observers: list[nn.Module], matchers: list[StatisticMatcher]
     from tqdm import tqdm
 
     from ltdistill.data.augment import resized_crop_flip
+    from ltdistill.families.recovery import image_step
 
     counters = counters if counters is not None else {}
     counters.setdefault("skipped_nonfinite", 0)
@@ -216,14 +217,8 @@ def recover_matched(observers: list[nn.Module], matchers: list[StatisticMatcher]
             logits = observers[k](view)
             matched = matchers[k].pop(first_multiplier)
             loss = F.cross_entropy(logits, y) + r_loss * matched
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if not (torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()):
-                counters["skipped_nonfinite"] += 1
+            if not image_step(optimizer, loss, x, (low, high), counters):
                 continue
-            optimizer.step()
-            with torch.no_grad():
-                x.copy_(torch.maximum(torch.minimum(x, high), low))
             if history is not None:
                 history.append(loss.item())
             if features is not None:
