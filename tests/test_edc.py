@@ -1,5 +1,7 @@
 """EDC end to end on a tiny set, its ensemble teacher, its student recipe and the augmentations it brings."""
 
+import json
+
 import pytest
 import torch
 
@@ -63,3 +65,18 @@ def test_cutmix_pastes_one_box_from_the_permuted_batch_and_resized_crops_keep_th
     assert torch.equal(shared[0], shared[2])
     own = resized_crop_flip(torch.stack([images[0]] * 3), g)
     assert not torch.equal(own[0], own[1]) or not torch.equal(own[1], own[2])
+
+
+def test_evaluate_takes_the_recipe_an_edc_set_names_unless_told_otherwise(blob_data, tmp_path, monkeypatch):
+    from ltdistill.cli import main
+
+    common = ["distill", "--method", "edc", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "epochs=1", "--set", "iterations=2", "--set", "width=4", "--set", "depth=1", "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "set")]) == 0
+    assert json.loads((tmp_path / "set" / "meta.json").read_text())["recipe"] == "edc"
+    for i, (extra, recipe) in enumerate((([], "edc"), (["--recipe", "ltdistill"], "ltdistill"),
+                                          (["--labels", "hard"], "ltdistill"))):
+        out = tmp_path / f"eval-{i}.json"
+        assert main(["evaluate", str(tmp_path / "set"), "--runs", "1", "--epochs", "1", "--no-progress", "--json",
+                     str(out), *extra]) == 0
+        assert json.loads(out.read_text())["eval_config"]["recipe"] == recipe

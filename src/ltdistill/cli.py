@@ -261,11 +261,12 @@ def build_parser() -> Parser:
                         "relabeling method's recipe)")
     e.add_argument("--split", choices=["test", "val"], default="test",
                    help="score on the test sets (default) or on the validation holdout (tuning; needs --holdout data)")
-    e.add_argument("--recipe", choices=["ltdistill", "sre2l", "edc"], default="ltdistill",
+    e.add_argument("--recipe", choices=["ltdistill", "sre2l", "edc"], default=None,
                    help="how a set with a teacher is trained: ltdistill (the protocol of every set), sre2l (SRe2L's "
                         "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs) "
                         "or edc (EDC's: AdamW, x0.5 steps, batch 10, resized crop+flip+CutMix, MSE to the teacher's "
-                        "logits + 0.025 CE, 1000 epochs)")
+                        "logits + 0.025 CE, 1000 epochs); default: the one the set names (EDC sets: edc) where its "
+                        "teacher relabels, else ltdistill")
     e.add_argument("--ranking", choices=["ltdistill", "ddranking"], default="ltdistill",
                    help="how runs are scored: ltdistill (the model after the last epoch) or ddranking (DD-Ranking's "
                         "protocol: the best of every 20 epochs, an lr grid where no lr is given, no augmentation for "
@@ -625,18 +626,21 @@ def cmd_evaluate(args) -> int:
         options["depth"] = args.depth
     from ltdistill.evaluate.protocol import RECIPE_EPOCHS
 
-    default_epochs = RECIPE_EPOCHS.get(args.recipe) or protocols.eval_epochs(protocol)
+    source = None if synthetic is None or args.teacher_from is None else SyntheticSet.load(args.teacher_from)
+    labeler = source if source is not None else synthetic  # the set whose teacher relabels, if any
+    relabels = labeler is not None and labeler.teacher is not None and args.labels in ("auto", "adsa")
+    recipe = args.recipe or (str(labeler.meta.get("recipe", "ltdistill")) if relabels and labeler else "ltdistill")
+    default_epochs = RECIPE_EPOCHS.get(recipe) or protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
-                        labels=args.labels, recipe=args.recipe, ranking=args.ranking, compile=args.compile,
+                        labels=args.labels, recipe=recipe, ranking=args.ranking, compile=args.compile,
                         protocol=protocol, runs_together=args.runs_together)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,
                                runs_dir=runs_dir)
     else:
-        if args.teacher_from is not None:
-            source = SyntheticSet.load(args.teacher_from)
+        if source is not None:
             check(source.teacher is not None, f"{args.teacher_from} holds no teacher to relabel with")
             synthetic.teacher, synthetic.meta["teacher"] = source.teacher, source.meta["teacher"]
             synthetic.meta["teacher_from"] = str(args.teacher_from)

@@ -13,9 +13,9 @@ shaoshitong/EDC, Branch_CIFAR_10 at 80116a7 (recover/recover.py, recover/utils.p
    turn, CE + 0.01 x the soft category-aware statistic matching of statmatch.py, one RandomResizedCrop + flip per
    batch (statmatch.recover_matched).
 4. Soft labels: the observers together are the teacher: the mean of their logits on every augmented batch
-   (direct_train.py:404-408; models/ensemble.py), stored as the set's labels too; evaluate with `--recipe edc`
-   for EDC's student recipe (MSE to the teacher's logits + 0.025 CE, AdamW, batch 10, 1000 epochs;
-   evaluate/protocol.py EDC_RECIPE).
+   (direct_train.py:404-408; models/ensemble.py), stored as the set's labels too; the set names `recipe = edc`,
+   which `evaluate` takes by default: EDC's student recipe (MSE to the teacher's logits + 0.025 CE, AdamW,
+   batch 10, 1000 epochs; evaluate/protocol.py EDC_RECIPE).
 Departures, by design of this package's scale or where the official code is broken: the observers default to the
 ConvNets our protocols train in minutes (`observers`; the reference's list needs ResNet-scale training) and each
 trains `epochs` epochs (the shipped squeeze script saves its checkpoint after one epoch, squeeze/train.py:147-149);
@@ -95,7 +95,7 @@ class EDC(Method):
         return SyntheticSet(images, logits_of(teacher, images), meta={
             "classes": classes.tolist(), "recovery_loss": history[::max(1, len(history) // 200)],
             "recovery_seconds": time.perf_counter() - recovery_started, **counters,
-            "models_seconds": models_seconds, "label_regime": "relabel",
+            "models_seconds": models_seconds, "label_regime": "relabel", "recipe": "edc",
             "teacher": {"model": "ensemble", "members": members_meta(list(cfg.observers), options),
                         "temperature": 1.0},
             "models_accuracy": {f"observer {name}": model_accuracy(net, data)
