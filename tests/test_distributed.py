@@ -140,3 +140,28 @@ def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_w
         assert one["balanced_acc"]["mean"] == pytest.approx(two["balanced_acc"]["mean"], abs=0.02)
         assert one["key"] == two["key"]
     assert launched([*BENCH_CLI, "distill", "--method", "random"], 2) == [*BENCH_CLI, "distill", "--method", "random"]
+
+
+@pytest.mark.parametrize("method, kind, extra", [
+    ("mtt", [], ["--set", "syn_steps=3", "--set", "expert_epochs=1", "--set", "max_start_epoch=1"]),
+    ("ltdd", ["--decoupled", "--cls-epochs", "1"],
+     ["--set", "n_rep=2", "--set", "n_cls=2", "--set", "t_rep=1", "--set", "t_rep_max=1", "--set", "t_cls=1",
+      "--set", "t_cls_max=1", "--set", "expert_epochs=1"])], ids=["mtt-full-bptt", "ltdd-tesla"])
+def test_trajectory_matching_split_over_two_ranks_makes_the_one_process_set(tmp_path, method, kind, extra):
+    """Every rank draws every minibatch, trajectory and augmentation, computes its rows of each minibatch, and the
+    student's step gradients are summed over the ranks (differentiably for MTT's full unroll; LTDD's
+    constant-memory gradient sums them without a graph); each rank backpropagates 1/size of the matching loss and
+    the images', labels' and lr's gradients are summed: the one-process set to float rounding."""
+    experts = ["experts", "--dataset", "digits", "--imbalance", "10", "--num-experts", "2", "--epochs", "2",
+               "--width", "4", "--no-progress", "--out", "buffer", *kind]
+    assert one_process(*experts, cwd=tmp_path).returncode == 0
+    common = ["distill", "--method", method, "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--experts",
+              "buffer", "--set", "iterations=3", "--set", "checkpoint_every=2", "--no-progress", *extra]
+    ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
+    sets = [load_file(tmp_path / d / "synthetic.safetensors") for d in ("one", "two")]
+    for key in sets[0]:
+        assert torch.allclose(sets[0][key], sets[1][key], atol=1e-5, rtol=1e-4), key
+    losses = [json.loads((tmp_path / d / "meta.json").read_text())["loss_history"] for d in ("one", "two")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)

@@ -9,8 +9,10 @@ every function here is then a no-op, so single-process code paths are the same c
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +21,8 @@ import torch.distributed as dist
 from ltdistill.errors import BadInput
 
 SPLITTING_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
-SPLITTING_METHODS = ("dm", "dc")  # distill: the methods that split theirs (their classes over the ranks)
+# distill: the methods that split theirs (DM, DC: their classes; the trajectory methods: every student minibatch)
+SPLITTING_METHODS = ("dm", "dc", "mtt", "datm", "ltdd")
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)  # a rank that died, or hangs, ends the job after this
 
 
@@ -105,3 +108,37 @@ def local_device(device: str) -> str:
     if str(device) == "cuda" and world().size > 1:
         return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return device
+
+
+def summed(tensor: torch.Tensor, differentiable: bool = False) -> torch.Tensor:
+    """`tensor` summed over the ranks (itself for one process). differentiable: through
+    torch.distributed.nn's all_reduce, whose backward sums the gradients of the result over the ranks too."""
+    if not dist.is_initialized():
+        return tensor
+    if differentiable:
+        from torch.distributed.nn.functional import all_reduce
+
+        return all_reduce(tensor)
+    out = tensor.clone()
+    dist.all_reduce(out)
+    return out
+
+
+@contextlib.contextmanager
+def reduced_gradients(tensors: list[torch.Tensor]) -> Iterator[None]:
+    """Within the block each tensor's gradient gathers only what this rank computes; after it, that contribution
+    is summed over the ranks and added to the gradient the tensor held before (so a caller that accumulates
+    several terms into .grad sums each term once). One process: nothing changes."""
+    if not dist.is_initialized():
+        yield
+        return
+    kept = [t.grad for t in tensors]
+    for t in tensors:
+        t.grad = None
+    try:
+        yield
+    finally:
+        for t, before in zip(tensors, kept, strict=True):
+            grad = t.grad if t.grad is not None else torch.zeros_like(t)
+            dist.all_reduce(grad)
+            t.grad = grad if before is None else before + grad

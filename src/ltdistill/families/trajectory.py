@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ltdistill import distributed
 from ltdistill.data.augment import DSA, image_shape
 from ltdistill.engine.loop import Learnable, run_synthesis
 from ltdistill.errors import BadInput
@@ -89,11 +90,22 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
     def assemble(v):  # the full parameter vector with the moving entries replaced by v (differentiable in v)
         return v if moving is None else start.index_put((moving,), v)
 
-    def step_gradient(v, idx, aug, create_graph):
+    here = distributed.joined()  # under torchrun each rank computes its share of every minibatch (rows r::size)
+
+    def local_gradient(v, idx, aug, create_graph):
         x = images[idx]
         x = dsa.apply(x, aug) if dsa else x
-        loss = student_loss(flat_model(v, x, fixed), labels[idx], class_weights)
+        if here.size == 1:
+            loss = student_loss(flat_model(v, x, fixed), labels[idx], class_weights)
+            return torch.autograd.grad(loss, v, create_graph=create_graph)[0]
+        rows = torch.arange(len(idx), device=x.device)[here.rank::here.size]
+        if len(rows) == 0:  # a minibatch smaller than the world: this rank adds nothing, in a graph like the others'
+            return v * 0
+        loss = student_loss(flat_model(v, x[rows], fixed), labels[idx][rows], class_weights) * len(rows) / len(idx)
         return torch.autograd.grad(loss, v, create_graph=create_graph)[0]
+
+    def step_gradient(v, idx, aug, create_graph):  # the whole minibatch's gradient, on every rank
+        return distributed.summed(local_gradient(v, idx, aug, create_graph), differentiable=create_graph)
 
     diff0 = start - target
     denom = (diff0.square() * matched).sum() if matched is not None else diff0.square().sum()
@@ -103,13 +115,17 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
         sq = residual.square()
         return (sq * matched).sum() / denom if matched is not None else sq.sum() / denom
 
+    leaves = [t for t in (images, labels, syn_lr) if t.requires_grad]
+    # every rank holds the whole loss: each backpropagates 1/size of it and the leaves' gradients are summed
+    share = weight / here.size
     if gradient == "full_bptt":
         v = v0.clone().requires_grad_(True)
         for idx, aug in steps:
             v = v - syn_lr * step_gradient(v, idx, aug, create_graph=True)
         loss = distance(assemble(v) - target)
         if skip_above is None or loss.item() <= skip_above:
-            (weight * loss).backward()
+            with distributed.reduced_gradients(leaves):
+                (share * loss).backward()
         return loss.item()
 
     v = v0.clone()
@@ -124,16 +140,17 @@ def match_trajectory(flat_model: FlatModel, start: torch.Tensor, target: torch.T
     loss = distance(residual)
     if skip_above is not None and loss.item() > skip_above:
         return loss.item()
-    (weight * loss).backward(inputs=[syn_lr])
-    d_loss_d_w = -2 * syn_lr.detach() * residual.detach() / denom * weight
-    if matched is not None:
-        d_loss_d_w = d_loss_d_w * matched
-    d_loss_d_g = d_loss_d_w if moving is None else d_loss_d_w[moving]
-    leaves = [t for t in (images, labels) if t.requires_grad]
-    if leaves:  # none when the pixels are frozen and the labels hard: only syn_lr learns
-        for v_i, (idx, aug) in zip(weights_at_step, steps, strict=True):
-            g = step_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
-            (g * d_loss_d_g).sum().backward(inputs=leaves)
+    with distributed.reduced_gradients(leaves):
+        (share * loss).backward(inputs=[syn_lr])
+        d_loss_d_w = -2 * syn_lr.detach() * residual.detach() / denom * weight
+        if matched is not None:
+            d_loss_d_w = d_loss_d_w * matched
+        d_loss_d_g = d_loss_d_w if moving is None else d_loss_d_w[moving]
+        pixels = [t for t in (images, labels) if t.requires_grad]
+        if pixels:  # none when the pixels are frozen and the labels hard: only syn_lr learns
+            for v_i, (idx, aug) in zip(weights_at_step, steps, strict=True):  # each rank: its rows' share
+                g = local_gradient(v_i.detach().requires_grad_(True), idx, aug, create_graph=True)
+                (g * d_loss_d_g).sum().backward(inputs=pixels)
     return loss.item()
 
 
