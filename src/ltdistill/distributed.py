@@ -21,8 +21,9 @@ import torch.distributed as dist
 from ltdistill.errors import BadInput
 
 SPLITTING_COMMANDS = ("experts", "evaluate", "distill")  # what splits its work over the ranks of a torchrun launch
-# distill: the methods that split theirs (DM, DC: their classes; the trajectory methods: every student minibatch)
-SPLITTING_METHODS = ("dm", "dc", "mtt", "datm", "ltdd")
+# distill: the methods that split theirs (DM, DC: their classes; the trajectory methods: every student minibatch;
+# SRe2L and uni-level: their recovery groups)
+SPLITTING_METHODS = ("dm", "dc", "mtt", "datm", "ltdd", "sre2l", "unilevel")
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)  # a rank that died, or hangs, ends the job after this
 
 

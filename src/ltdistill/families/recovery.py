@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ltdistill import models
+from ltdistill import distributed, models
 from ltdistill.errors import BadInput
 from ltdistill.params import Count, ModelName, NonNegative, Rate, Weight
 from ltdistill.train import TrainConfig, train_model
@@ -280,10 +280,28 @@ def recover_recorded(observer: nn.Module, images: torch.Tensor, classes: torch.T
     history: list[float] = []
     seconds: list[float] = []
     counters: dict[str, int] = {"skipped_nonfinite": 0}
-    if cfg.iterations > 0:
+    if cfg.iterations == 0:
+        return images, {"loss_history": history, "iteration_seconds": seconds, **counters}
+    here = distributed.joined()
+    if here.size == 1:
         images = recover(observer, images, classes, groups, cfg, history=history, counters=counters, seconds=seconds,
                          **options)
-    return images, {"loss_history": history, "iteration_seconds": seconds, **counters}
+        return images, {"loss_history": history, "iteration_seconds": seconds, **counters}
+    # under torchrun each rank recovers its share of the groups (independent batches: their own statistics, the same
+    # augmentation draws), and every rank gathers the whole set; the loss of an iteration is the sum over ranks
+    mine = torch.isin(groups, torch.unique(groups)[here.rank::here.size])
+    local_groups = torch.unique(groups[mine], return_inverse=True)[1]
+    part = recover(observer, images[mine], classes[mine], local_groups, cfg, history=history, counters=counters,
+                   seconds=seconds, **options) if bool(mine.any()) else images[mine]
+    images = images.clone()
+    shares = distributed.gather((torch.nonzero(mine).squeeze(1), part, history, seconds, counters))
+    for index, recovered, *_ in shares:
+        images[index] = recovered
+    histories = [share[2] for share in shares if share[2]]
+    return images, {"loss_history": [sum(values) for values in zip(*histories, strict=False)],
+                    "iteration_seconds": [max(values) for values in zip(*(s[3] for s in shares if s[3]), strict=False)],
+                    "skipped_nonfinite": sum(share[4]["skipped_nonfinite"] for share in shares),
+                    "ranks": here.size}
 
 
 class TrainsClassifiers(Protocol):
