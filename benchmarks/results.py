@@ -556,6 +556,18 @@ def together_speed_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def scaling_table(path: Path) -> str:
+    """benchmarks/scaling.py: processes against seconds per iteration and rank 0's peak memory."""
+    data = json.loads(path.read_text())
+    lines = ["| processes | s/iteration (median) | command wall s | peak RSS per rank (MB) | CUDA peak (MB) |",
+             "|---|---|---|---|---|"]
+    for row in data["rows"]:
+        lines.append(f"| {row['nproc']} | {row['seconds_per_iteration']:.1f} | {row['wall_s']:.0f} | "
+                     f"{row['peak_rss_mb']:.0f} | {row['cuda_peak_mb'] or '-'} |")
+    return "\n".join(lines) + f"\n\nPreset {data['preset']}, {data['iterations']} iterations, {data['device']}. " \
+        f"Command: `{data['command']}`\n"
+
+
 def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile."""
     data = json.loads(path.read_text())
@@ -638,6 +650,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "together-speed").glob("*.json")):
         speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
                   note("together-speed"), "", together_speed_table(path), ""]
+    for path in sorted((DATA / "scaling").glob("*.json")):
+        speed += [f"## Many processes (torchrun): {path.stem}", "", note("scaling"), "", scaling_table(path)]
     for path in sorted((DATA / "profile").glob("*.json")):
         speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
     pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
