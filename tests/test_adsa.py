@@ -276,3 +276,15 @@ def test_a_stored_calibration_that_does_not_fit_is_refused():
                          ({**good, "config": {"tau_step": -1}}, 2)):
         with pytest.raises(BadInput):
             ADSACalibration.from_dict(bad, classes)
+
+
+def test_a_strength_at_the_top_of_the_search_says_it_was_cut_short():
+    from ltdistill.labels.adsa import ADSAConfig, estimate
+
+    counts = [100, 10]
+    logits = torch.tensor([[4.0, 0.0], [4.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # the tail class barely confident
+    classes = torch.tensor([0, 0, 1, 1])
+    assert estimate(logits, classes, counts, ADSAConfig(tau_max=0.05)).cut_short
+    assert not estimate(logits, classes, counts).cut_short
+    balanced = estimate(logits, classes, [10, 10])
+    assert balanced.tau == 0 and not balanced.cut_short  # nothing to correct: the weakest strength, not "cut short"

@@ -369,15 +369,22 @@ def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig
     Returns (set, teacher, temperature, calibration, regime)."""
     from ltdistill.labels import adsa
 
+    def said(calibration):  # a strength at the top of the search is reported, not passed off as found
+        if calibration.cut_short:
+            print(f"warning: ADSA's strength reached the top of its search (tau* = {calibration.tau:g} = tau_max): "
+                  "the calibration may be too weak for this set", file=sys.stderr)
+        return calibration
+
     if stored_teacher is not None:
         teacher, temperature = stored_teacher[0], recipe_temperature(config, stored_teacher[1])
-        calibration = adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=temperature),
-                                            teacher=teacher)
+        calibration = said(adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=temperature),
+                                                 teacher=teacher))
         return (synthetic, adsa.CalibratedTeacher(teacher, calibration), temperature, calibration,
                 f"relabel, ADSA-calibrated (tau {calibration.tau:g}, T={temperature:g}, recipe {config.recipe})")
     if not synthetic.soft:
         raise BadInput("--labels adsa calibrates soft labels or a relabeling teacher; this set has hard labels only")
-    calibration = adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=config.temperature))
+    calibration = said(adsa.estimate_for_set(synthetic, data.counts,
+                                             adsa.make_config(temperature=config.temperature)))
     return (adsa.calibrated_set(synthetic, calibration), None, None, calibration,
             f"soft (stored logits), ADSA-calibrated (tau {calibration.tau:g})")
 

@@ -89,6 +89,12 @@ class ADSACalibration:
         return len(self.log_prior)
 
     @property
+    def cut_short(self) -> bool:
+        """Whether tau* sits at the top of the searched range (above tau_min): a stronger calibration might have
+        evened the classes more; raise tau_max to see."""
+        return self.tau > self.config.tau_min and self.tau >= self.config.tau_max - self.config.tau_step / 2
+
+    @property
     def offsets(self) -> torch.Tensor:
         """What calibration adds to every row of logits: -tau* * log pi (centered), float64 (K,)."""
         return -self.tau * torch.tensor(self.log_prior, dtype=torch.float64)
