@@ -230,6 +230,7 @@ def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_t
     assert ranking["rdm_regime"].startswith("relabel")
     assert ranking["acc_rdm_any"] == json.loads(relabeled.read_text())["balanced_acc"]["mean"]
     assert ranking["ior"] == pytest.approx(sre2l["balanced_acc"]["mean"] - ranking["acc_rdm_any"])
+    assert json.loads(relabeled.read_text())["epochs"] == sre2l["epochs"] == 2  # trained as the set's own runs
 
 
 def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():

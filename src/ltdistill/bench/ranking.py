@@ -104,6 +104,7 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs
         cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
                "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
         cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
+        cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
         recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
         cmd += [] if recipe == "ltdistill" else ["--recipe", recipe]
         evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
