@@ -219,15 +219,16 @@ def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, ext
     heading = f" {extra[0]} |" if extra else ""
     rows = [f"| cell | {old_name}: balanced | {new_name}: balanced | change | {old_name}: few | {new_name}: few | "
             f"change |{heading}", "|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
+    def acc(r):
+        return f"{100 * r['balanced_acc']['mean']:.2f} ± {100 * r['balanced_acc']['std']:.2f}" if r else "-"
+
+    def few(r):
+        return f"{100 * r['few']:.1f}" if r else "-"
     for path in sorted(new_dir.glob("*.json")):
         new = json.loads(path.read_text())
         if keep is not None and not keep(new):
             continue
         old = json.loads((old_dir / path.name).read_text()) if (old_dir / path.name).exists() else None
-        def acc(r):
-            return f"{100 * r['balanced_acc']['mean']:.2f} ± {100 * r['balanced_acc']['std']:.2f}" if r else "-"
-        def few(r):
-            return f"{100 * r['few']:.1f}" if r else "-"
         change = f"{100 * (new['balanced_acc']['mean'] - old['balanced_acc']['mean']):+.2f}" if old else "-"
         few_change = f"{100 * (new['few'] - old['few']):+.1f}" if old else "-"
         rows.append(f"| {path.stem} | {acc(old)} | {acc(new)} | {change} | {few(old)} | {few(new)} | {few_change} |"

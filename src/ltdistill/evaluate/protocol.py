@@ -175,9 +175,9 @@ def runs_together(images, targets, data: LTDataset, config: EvalConfig, *, lr: f
     """The runs of these seeds trained as one stack (together.py) and scored, with each run's share of the wall
     time; None where they train one by one: fewer than two, config.runs_together off (or auto off a CUDA device), or
     a model or recipe the stack does not cover (together.unsupported)."""
-    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=False, hard=targets.ndim == 1)
     if len(seeds) < 2 or not chosen(config.runs_together, device):
         return None
+    settings = train_config(config, data, lr=lr, temperature=temperature, teacher=False, hard=targets.ndim == 1)
     nets = [fresh_model(config, data, seed, device) for seed in seeds]
     reason = unsupported(nets[0], settings)
     if reason is not None:
