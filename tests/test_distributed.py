@@ -51,6 +51,24 @@ def test_evaluation_runs_split_over_two_ranks_give_the_one_process_json(tmp_path
     assert len(one["per_run"]) == 3
 
 
+
+def test_the_full_set_reference_trains_data_parallel_over_two_ranks_to_the_one_process_json(tmp_path):
+    """evaluate --full: every rank trains every run on its rows of each batch (a BatchNorm ConvNet here), rank 0
+    keeps the runs; the scores are the one-process ones, and a rerun reads the kept runs back on every rank."""
+    common = ["evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--model", "convnet_bn", "--epochs",
+              "2", "--runs", "2", "--runs-dir", "kept", "--no-progress"]
+    ranks = torchrun(*common, "--json", "two.json", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert one_process(*common[:-3], "--no-progress", "--json", "one.json", cwd=tmp_path).returncode == 0
+    one, two = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    for a, b in zip(one["per_run"], two["per_run"], strict=True):
+        assert a["balanced_acc"] == pytest.approx(b["balanced_acc"], abs=0.01)
+        assert a["per_class_acc"] == pytest.approx(b["per_class_acc"], abs=0.05)
+    assert len(list((tmp_path / "kept").glob("run-seed*.json"))) == 2
+    again = torchrun(*common, "--json", "again.json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "again.json").read_text())["runs_read_back"] == 2
+
 def test_a_command_that_does_not_split_its_work_says_so_under_torchrun(tmp_path):
     ranks = torchrun("distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
                      "--out", "set", cwd=tmp_path)
@@ -119,6 +137,47 @@ def test_a_run_stopped_in_one_process_resumes_under_two_ranks_to_the_one_process
     assert more["runs_read_back"] == 2 and more["per_run"][:2] == first["per_run"] and len(more["per_run"]) == 3
 
 
+
+def test_a_killed_rank_ends_the_launch_with_its_name_and_the_rerun_resumes_to_the_one_process_set(tmp_path):
+    """Rank 1 of a DM distillation is killed once a checkpoint exists: torchrun stops rank 0 too (no hang) and
+    names the rank that failed and its signal; the same command then resumes from the checkpoint and makes the set
+    one uninterrupted process makes."""
+    import signal
+    import time
+
+    common = ["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "iterations=400", "--set", "width=4", "--set", "checkpoint_every=5", "--no-progress"]
+    launch = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                               CLI, *common, "--out", "two"], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not list((tmp_path / "two" / ".checkpoint").glob("*")) and time.time() < deadline:
+        time.sleep(0.05)
+    victims = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _rank_of(p, launch.pid) == 1]
+    assert len(victims) == 1, "rank 1 not found"
+    os.kill(victims[0], signal.SIGKILL)
+    _, err = launch.communicate(timeout=120)
+    assert launch.returncode != 0
+    assert "rank      : 1" in err and "SIGKILL" in err
+    assert not (tmp_path / "two" / "synthetic.safetensors").exists()
+    ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
+    assert ranks.returncode == 0, ranks.stderr
+    assert json.loads((tmp_path / "two" / "meta.json").read_text())["resumed_from"] > 0
+    assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
+    one, two = (load_file(tmp_path / d / "synthetic.safetensors")["images"] for d in ("one", "two"))
+    assert torch.allclose(one, two, atol=1e-5)
+
+
+def _rank_of(proc: Path, launcher: int) -> int | None:
+    """The RANK of a worker process that `launcher` (torchrun) started, or None for any other process."""
+    try:
+        parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    ranks = [int(v.split(b"=", 1)[1]) for v in environ if v.startswith(b"RANK=")]
+    return ranks[0] if parent == launcher and ranks else None
+
 def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_with_the_one_process_results(
         tmp_path):
     from ltdistill.bench import run_suite
@@ -167,14 +226,72 @@ def test_trajectory_matching_split_over_two_ranks_makes_the_one_process_set(tmp_
 
 @pytest.mark.parametrize("method", ["sre2l", "unilevel"])
 def test_recovery_split_over_two_ranks_by_group_makes_the_one_process_set(tmp_path, method):
-    """Each rank recovers its share of the IPC groups (independent batches with their own statistics and the same
-    augmentation draws) and gathers the rest: the one-process images, the loss of every iteration summed."""
+    """The ranks train the observer together (data-parallel: its weights are the one-process ones to float
+    rounding, which Adam's first, sign-like steps carry into a few pixels), each recovers its share of the IPC groups
+    (independent batches with their own statistics and the same augmentation draws) and gathers the rest: the
+    one-process images, the loss of every iteration summed."""
     common = ["distill", "--method", method, "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
               "epochs=1", "--set", "iterations=3", "--set", "width=4", "--no-progress"]
     ranks = torchrun(*common, "--out", "two", cwd=tmp_path)
     assert ranks.returncode == 0, ranks.stderr
     assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
     sets = [load_file(tmp_path / d / "synthetic.safetensors") for d in ("one", "two")]
-    assert torch.allclose(sets[0]["images"], sets[1]["images"], atol=1e-5)
+    assert torch.allclose(sets[0]["images"], sets[1]["images"], atol=1e-3)
+    assert ((sets[0]["images"] - sets[1]["images"]).abs() > 1e-5).float().mean() < 0.01
     metas = [json.loads((tmp_path / d / "meta.json").read_text()) for d in ("one", "two")]
     assert metas[1]["ranks"] == 2 and metas[0]["loss_history"] == pytest.approx(metas[1]["loss_history"], rel=1e-5)
+
+
+def _train_tiny(rank: int, size: int, port: int, folder: str, data_parallel: bool) -> None:
+    """One rank of a data-parallel training (or the one process, size 1): a BatchNorm ConvNet on 37 random images
+    in batches of 8 under DSA (a last batch of 5 split unevenly), then 33 images (a last batch of 1, fewer rows than
+    ranks), the state kept in folder/rank<r>.pt."""
+    import torch.distributed as dist
+
+    from ltdistill import models
+    from ltdistill.train import TrainConfig, train_model
+
+    if size > 1:
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(size))  # what torchrun sets
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
+    try:
+        torch.manual_seed(0)
+        net = models.create("convnet_bn", channels=1, num_classes=3, im_size=(8, 8), width=4, depth=2)
+        data = torch.Generator().manual_seed(1)
+        for n in (37, 33):
+            images, labels = torch.randn(n, 1, 8, 8, generator=data), torch.randint(0, 3, (n,), generator=data)
+            train_model(net, images, labels, TrainConfig(epochs=2, lr=0.05, batch_size=8),
+                        generator=torch.Generator().manual_seed(2), data_parallel=data_parallel)
+        torch.save(net.state_dict(), Path(folder) / f"rank{rank}.pt")
+    finally:
+        if size > 1:
+            dist.destroy_process_group()
+
+
+def test_data_parallel_training_over_two_ranks_takes_the_one_process_steps(tmp_path):
+    """distributed.BatchSplit: each rank computes its rows of every batch, the share-weighted gradients are summed
+    and BatchNorm normalizes by the whole batch, so both ranks end with the model one process trains (weights and
+    running statistics), to float rounding; without the split every rank trains alone and the ranks are the same
+    model trained twice."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    mp.spawn(_train_tiny, args=(2, free_port(), str(tmp_path), True), nprocs=2)
+    (tmp_path / "one").mkdir()
+    _train_tiny(0, 1, 0, str(tmp_path / "one"), True)
+    one = torch.load(tmp_path / "one" / "rank0.pt")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for key, value in one.items():
+        assert torch.equal(ranks[0][key], ranks[1][key]), key
+        assert torch.allclose(ranks[0][key].float(), value.float(), atol=1e-5, rtol=1e-4), key
+    assert any("running_var" in key for key in one)
+    (tmp_path / "alone").mkdir()
+    mp.spawn(_train_tiny, args=(2, free_port(), str(tmp_path / "alone"), False), nprocs=2)
+    alone = torch.load(tmp_path / "alone" / "rank0.pt")
+    assert all(torch.equal(alone[key], value) for key, value in one.items())

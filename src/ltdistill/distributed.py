@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from ltdistill.errors import BadInput
 
@@ -143,3 +145,84 @@ def reduced_gradients(tensors: list[torch.Tensor]) -> Iterator[None]:
             grad = t.grad if t.grad is not None else torch.zeros_like(t)
             dist.all_reduce(grad)
             t.grad = grad if before is None else before + grad
+
+
+def from_main(obj):
+    """Rank 0's `obj` on every rank (broadcast_object_list; `obj` itself for one process): a decision every rank must
+    take alike, such as whether a run is read back or trained together."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+class BatchSplit:
+    """Data-parallel training of one model over the ranks (train_model's `data_parallel`), with the arithmetic of one
+    process: every rank draws every batch and its augmentation alike, computes the rows rank::size of it, weighs
+    its loss by its share of the rows, and the gradients and the loss are summed over the ranks (one all_reduce of
+    a flat buffer), so every rank's copy takes the step one process takes, to float rounding. BatchNorm layers
+    normalize by the statistics of the whole batch (each layer's sums all-reduced differentiably, as SyncBatchNorm,
+    which runs on GPUs only), so their outputs and running statistics are the one-process ones too. A batch with
+    fewer rows than ranks is computed whole by every rank (the same draws give the same step). What the split
+    cannot reproduce: a loss normalized over the whole batch by something other than its row count (a class-weighted
+    cross-entropy divided by the sum of its weights) is normalized over each rank's rows."""
+
+    def __init__(self, model: nn.Module):
+        self.world = joined()
+        self.active = False
+        self.norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def rows(self, n: int) -> slice | None:
+        """This rank's rows of a batch of n (None: the whole batch, computed by every rank)."""
+        self.active = self.world.size > 1 and n >= self.world.size
+        return slice(self.world.rank, None, self.world.size) if self.active else None
+
+    def reduce(self, parameters: list[torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+        """Sum each parameter's gradient and the (share-weighted) loss over the ranks, in place; the summed loss."""
+        if not self.active:
+            return loss
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        flat = torch.cat([loss.detach().reshape(1), *(g.reshape(-1) for g in grads)])
+        dist.all_reduce(flat)
+        offset = 1
+        for p, g in zip(parameters, grads, strict=True):
+            p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+            offset += g.numel()
+        return flat[0]
+
+    @contextlib.contextmanager
+    def synced_norms(self) -> Iterator[None]:
+        """Within the block, the model's BatchNorm layers (in training mode, on a split batch) normalize by the
+        statistics of the whole batch."""
+        for norm in self.norms:
+            norm.forward = functools.partial(self._synced_forward, norm)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            for norm in self.norms:
+                del norm.forward
+
+    def _synced_forward(self, norm: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+        if not (self.active and norm.training):
+            return type(norm).forward(norm, x)
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [0, *range(2, x.ndim)]
+        shape = [1, -1, *[1] * (x.ndim - 2)]
+        count = summed(x.new_tensor([x.numel() / x.shape[1]]))
+        mean = all_reduce(x.sum(dims)) / count
+        centered = x - mean.view(shape)
+        var = all_reduce((centered * centered).sum(dims)) / count  # two passes, as one process computes it
+        if norm.track_running_stats and norm.running_mean is not None and norm.running_var is not None:
+            with torch.no_grad():
+                assert norm.num_batches_tracked is not None
+                norm.num_batches_tracked += 1
+                momentum = norm.momentum if norm.momentum is not None else 1 / float(norm.num_batches_tracked)
+                n = float(count)
+                norm.running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
+                norm.running_var.mul_(1 - momentum).add_(momentum * var.detach() * n / max(n - 1, 1))
+        out = centered / torch.sqrt(var.view(shape) + norm.eps)
+        if norm.affine:
+            out = out * norm.weight.view(shape) + norm.bias.view(shape)
+        return out

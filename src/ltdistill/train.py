@@ -13,6 +13,7 @@ script never calls .eval(): batch statistics). evaluate/protocol.py's `recipe="s
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ltdistill import watch
+from ltdistill import distributed, watch
 from ltdistill.data.augment import DSA, resized_crop_flip
 from ltdistill.errors import Diverged
 from ltdistill.models import Classifier
@@ -230,7 +231,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
                 loss_fn=None, teacher: nn.Module | None = None, checkpoint=None,
                 watch_as: str | None = None, watch_from: int = 0, on_epoch=None,
-                classes: torch.Tensor | None = None) -> nn.Module:
+                classes: torch.Tensor | None = None, data_parallel: bool = False) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
     `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
     (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
@@ -245,7 +246,12 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     (watch.py), at step watch_from + epoch; `on_epoch(epochs_done, seconds)` runs after each epoch with its wall
     time (evaluate: the pace behind the long-run warning). Raises TrainingDiverged at the end of an epoch whose last
     loss is inf or NaN, and after the last epoch when its final step left a weight non-finite (a loss is computed
-    before its step: with lr NaN every loss of a one-epoch run is finite and every weight after it NaN)."""
+    before its step: with lr NaN every loss of a one-epoch run is finite and every weight after it NaN).
+    `data_parallel`: under torchrun every rank trains the same model on its rows of each batch
+    (distributed.BatchSplit: the one-process steps to float rounding); rank 0 alone saves the checkpoint."""
+    split = distributed.BatchSplit(model) if data_parallel and distributed.joined().size > 1 else None
+    if split is not None and (config.gsam_rho > 0 or teacher is not None):
+        raise ValueError("data-parallel training takes neither a GSAM step nor a teacher")
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     if teacher is not None and config.relabel == "mse_gt":
@@ -262,54 +268,64 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     teacher_loss = kl_relabel_loss if config.relabel == "kl" else relabel_loss
     loss = None
     watching = watch_as is not None and watch.active()
-    for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
-                      total=config.epochs):
-        set_epoch_lr(optimizer, config, epoch)
-        epoch_loss = torch.zeros((), device=device) if watching else None
-        epoch_started = time.perf_counter()
-        order = epoch_order(targets.cpu(), config, generator).to(device)
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            x = images[idx]
-            if config.augment:
-                x = augmented(x, config, dsa, generator)
-            teacher_logits = None
-            if teacher is not None:
-                if config.mixup is not None:
-                    x = mixup(x, config.mixup, generator)
-                if config.cutmix:
-                    x = cutmix(x, generator)
-                with torch.no_grad():
-                    teacher_logits = teacher(x)
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
+    saves = checkpoint is not None and (split is None or split.world.main)
+    with split.synced_norms() if split is not None else contextlib.nullcontext():
+        for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
+                          total=config.epochs):
+            set_epoch_lr(optimizer, config, epoch)
+            epoch_loss = torch.zeros((), device=device) if watching else None
+            epoch_started = time.perf_counter()
+            order = epoch_order(targets.cpu(), config, generator).to(device)
+            for first in range(0, len(order), config.batch_size):
+                idx = order[first:first + config.batch_size]
+                x = images[idx]
+                if config.augment:
+                    x = augmented(x, config, dsa, generator)
+                rows = split.rows(len(idx)) if split is not None else None
+                share = 1.0
+                if rows is not None:  # this rank's rows of the batch every rank drew alike
+                    share = len(idx[rows]) / len(idx)
+                    x, idx = x[rows], idx[rows]
+                teacher_logits = None
+                if teacher is not None:
+                    if config.mixup is not None:
+                        x = mixup(x, config.mixup, generator)
+                    if config.cutmix:
+                        x = cutmix(x, generator)
+                    with torch.no_grad():
+                        teacher_logits = teacher(x)
 
-            def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
-                if teacher_logits is not None and classes is not None and config.relabel == "mse_gt":
-                    return mse_gt_loss(network(x), teacher_logits, classes[idx], config.ce_weight)
-                if teacher_logits is not None:
-                    return teacher_loss(network(x), teacher_logits, config.temperature)
-                if loss_fn is not None:
-                    return loss_fn(network(x), targets[idx], epoch)
-                return classification_loss(network(x), targets[idx], config.temperature)
+                def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
+                    if teacher_logits is not None and classes is not None and config.relabel == "mse_gt":
+                        return mse_gt_loss(network(x), teacher_logits, classes[idx], config.ce_weight)
+                    if teacher_logits is not None:
+                        return teacher_loss(network(x), teacher_logits, config.temperature)
+                    if loss_fn is not None:
+                        return loss_fn(network(x), targets[idx], epoch)
+                    return classification_loss(network(x), targets[idx], config.temperature)
 
-            optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss()
-            loss.backward()
-            if config.gsam_rho > 0:
-                gsam_gradient(model, optimizer, batch_loss, config.gsam_rho, config.gsam_alpha)
-            optimizer.step()
-            if after_step is not None:
-                after_step(model)
-            if epoch_loss is not None:
-                epoch_loss += loss.detach() * len(idx)
-        if epoch_loss is not None and watch_as is not None:
-            watch.scalars(watch_as, {"loss": float(epoch_loss) / len(order),
-                                     "lr": optimizer.param_groups[0]["lr"]}, watch_from + epoch + 1)
-        if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay NaN
-            raise TrainingDiverged(epoch + 1)
-        if checkpoint is not None:
-            checkpoint.save(epoch + 1, model, optimizer, generator)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, time.perf_counter() - epoch_started)
+                optimizer.zero_grad(set_to_none=True)
+                loss = batch_loss() * share if rows is not None else batch_loss()
+                loss.backward()
+                if split is not None:
+                    loss = split.reduce(trained, loss)
+                if config.gsam_rho > 0:
+                    gsam_gradient(model, optimizer, batch_loss, config.gsam_rho, config.gsam_alpha)
+                optimizer.step()
+                if after_step is not None:
+                    after_step(model)
+                if epoch_loss is not None:
+                    epoch_loss += loss.detach() * (len(idx) / share)
+            if epoch_loss is not None and watch_as is not None:
+                watch.scalars(watch_as, {"loss": float(epoch_loss) / len(order),
+                                         "lr": optimizer.param_groups[0]["lr"]}, watch_from + epoch + 1)
+            if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay
+                raise TrainingDiverged(epoch + 1)
+            if saves:
+                checkpoint.save(epoch + 1, model, optimizer, generator)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, time.perf_counter() - epoch_started)
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model

@@ -134,10 +134,10 @@ def score(model, data: LTDataset) -> dict:
 def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int,
                     device: str = "cpu", progress: bool = False, desc: str = "eval", teacher=None,
                     temperature: float | None = None, checkpoint=None, watch_as: str | None = None,
-                    on_epoch=None, classes=None) -> dict:
+                    on_epoch=None, classes=None, data_parallel: bool = False) -> dict:
     """One run: a fresh model trained on (images, targets), scored on both test sets; `checkpoint`: a
     runstore.PartialRun that keeps the run's state while it trains (train_model); `watch_as`: the TensorBoard tag
-    of its curves and scores (watch.py, --log-dir); `on_epoch`: train_model's."""
+    of its curves and scores (watch.py, --log-dir); `on_epoch` and `data_parallel`: train_model's."""
     model = fresh_model(config, data, seed, device)
     generator = torch.Generator().manual_seed(seed)
     settings = train_config(config, data, lr=lr, temperature=temperature, teacher=teacher is not None,
@@ -156,7 +156,8 @@ def train_and_score(images, targets, data: LTDataset, config: EvalConfig, *, lr:
 
     try:
         train_model(model, images, targets, settings, generator=generator, progress=progress, desc=desc,
-                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=every_epoch, classes=classes)
+                    teacher=teacher, checkpoint=checkpoint, watch_as=watch_as, on_epoch=every_epoch, classes=classes,
+                    data_parallel=data_parallel)
         diverged = None
     except TrainingDiverged as e:  # scored as the model it left (NaN logits: every image to class 0), and said so
         diverged = e.epoch
@@ -199,13 +200,16 @@ def runs_together(images, targets, data: LTDataset, config: EvalConfig, *, lr: f
 def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, *, lr: float, seed: int = 0,
                           device: str = "cpu", progress: bool = True, teacher=None,
                           temperature: float | None = None, runs_dir: Path | None = None,
-                          lr_grid: tuple[float, ...] | None = None, redraw=None, classes=None) -> dict:
+                          lr_grid: tuple[float, ...] | None = None, redraw=None, classes=None,
+                          data_parallel: bool = False) -> dict:
     """config.runs runs with seeds seed, seed+1, ...; with runs_dir, finished runs are kept there and a rerun reads
     them back instead of training again (evaluate/runstore.py). `lr` must be finite and > 0 (a set's learned lr is
     checked here too): NaN trains every run to NaN, a negative lr ascends. `lr_grid`: each run trains once per lr
     and keeps the best-scoring (DD-Ranking's search); `redraw(seed)`: the (images, targets) of the run of that seed
     (DD-Ranking's random set, drawn anew for every run), the images given being the first run's; `classes`: each
-    image's class, for a teacher loss that also learns them (EDC's mse_gt)."""
+    image's class, for a teacher loss that also learns them (EDC's mse_gt). Under torchrun the runs are spread over
+    the ranks (run r on rank r % size), or with `data_parallel` every rank trains every run on its rows of each
+    batch (train_model's), rank 0 alone keeping them."""
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
@@ -223,14 +227,15 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                        "teacher": {k: tensor_digest(v) for k, v in teacher_weights.items()},
                        "device": torch.device(device).type,
                        **({"classes": tensor_digest(classes)} if classes is not None else {})})
-    store = RunStore(runs_dir, key)
+    here = distributed.joined()
+    split_batches = data_parallel and here.size > 1
+    store = RunStore(runs_dir, key, writes=here.main or not split_batches)
     records, read_back = [], 0
-    here = distributed.joined()  # under torchrun the runs are spread over the ranks (run r on rank r % size)
-    mine = here.mine(list(range(config.runs)))
+    mine = list(range(config.runs)) if split_batches else here.mine(list(range(config.runs)))
     resume = (f"finished runs and the one in progress are kept in {runs_dir}: stop it and rerun the same command to "
               "resume" if runs_dir is not None else "give --runs-dir DIR to keep finished runs and resume")
     fresh: dict[int, dict] = {}  # runs trained as one stack, kept in the store like any other
-    if lr_grid is None and redraw is None and teacher is None and config.ranking == "ltdistill":
+    if lr_grid is None and redraw is None and teacher is None and config.ranking == "ltdistill" and not split_batches:
         todo = [r for r in mine if store.get(seed + r) is None]
         together = runs_together(images, targets, data, config, lr=lr, seeds=[seed + r for r in todo], device=device,
                                  progress=progress, temperature=temperature)
@@ -238,6 +243,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
             fresh[r] = store.put(seed + r, metrics, seconds)
     for position, r in enumerate(tqdm(mine, desc="evaluation runs", disable=not progress or config.runs == 1)):
         record = fresh[r] if r in fresh else store.get(seed + r)
+        if split_batches:  # every rank trains this run, or none does
+            record = distributed.from_main(record)
         if record is None:
             # a ddranking run keeps the best of its scored epochs in memory: it resumes from its start, not mid-run
             partial = store.partial(seed + r) if config.ranking == "ltdistill" else PartialRun(None)
@@ -262,7 +269,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
             if progress:
                 tqdm.write(f"eval run {r + 1}/{config.runs}: read back from {store.path(seed + r)}")
         records.append((r, record))
-    shares = distributed.gather((records, read_back, len(fresh)))  # every rank's runs (one process: its own)
+    share = (records, read_back, len(fresh))  # every rank's runs (one process, or every rank of split batches: all)
+    shares = [share] if split_batches else distributed.gather(share)
     gathered = sorted((item for share in shares for item in share[0]), key=lambda item: item[0])
     read_back = sum(share[1] for share in shares)
     ordered: list[dict] = [record for _, record in gathered]  # in run order, as one process has them
@@ -496,9 +504,10 @@ def load_teacher(synthetic: SyntheticSet, data: LTDataset, device: str):
 
 def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device: str = "cpu",
                   progress: bool = True, runs_dir: Path | None = None) -> dict:
-    """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling)."""
+    """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling); under
+    torchrun every rank trains every run on its rows of each batch (data-parallel)."""
     lr = config.lr if config.lr is not None else 0.01
     result = evaluate_training_set(data.train_x, data.train_y, data, config, lr=lr, seed=seed, device=device,
-                                   progress=progress, runs_dir=runs_dir)
+                                   progress=progress, runs_dir=runs_dir, data_parallel=True)
     result.update(training_set="full-longtail", method="full", ipc=None, soft_labels=False)
     return result

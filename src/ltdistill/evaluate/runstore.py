@@ -42,10 +42,11 @@ def tensor_digest(tensor: torch.Tensor) -> str:
 
 class RunStore:
     """Runs of one evaluation (`key`: loop.fingerprint of its settings) in `directory`; with directory None it keeps
-    nothing."""
+    nothing; with `writes` False it reads what is kept and writes nothing (the ranks of a data-parallel run but
+    rank 0)."""
 
-    def __init__(self, directory: Path | None, key: str):
-        self.directory, self.key = directory, key
+    def __init__(self, directory: Path | None, key: str, writes: bool = True):
+        self.directory, self.key, self.writes = directory, key, writes
 
     def path(self, seed: int) -> Path:
         """Where the run of this seed is kept (a store without a directory keeps nothing)."""
@@ -72,10 +73,12 @@ class RunStore:
         """Keep a finished run (replacing a damaged file of this name; never another evaluation's run)."""
         record = {"fingerprint": self.key, "seed": seed, "seconds": seconds, "metrics": metrics}
         existing = self.read(seed)
-        if self.directory is not None and not (isinstance(existing, dict) and existing.get("fingerprint") != self.key):
+        if self.directory is not None and self.writes and not (isinstance(existing, dict)
+                                                               and existing.get("fingerprint") != self.key):
             self.directory.mkdir(parents=True, exist_ok=True)
             keep_or_warn(self.path(seed), json_bytes(record, indent=None))
-        self.partial(seed).discard()
+        if self.writes:
+            self.partial(seed).discard()
         return record
 
     def partial(self, seed: int, every_s: float = 120.0) -> PartialRun:

@@ -98,7 +98,7 @@ def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float,
                         **options).to(device)
     train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr),
                 generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
-                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling))
+                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=True)
     return net.eval()
 
 
@@ -349,7 +349,9 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     """A trained observer/teacher, kept in <workdir>/.checkpoint/<name>.safetensors so that a rerun after a crash
     skips its training, and, with `shared`, in <shared>/<fingerprint>.safetensors so that other runs with the same
     training settings (model, width, epochs, lr, seed, remedy, data) load it instead of training again: sre2l's
-    squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded."""
+    squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded.
+    Under torchrun the ranks train it together (data-parallel, train_model), rank 0's look decides whether a kept
+    file is loaded, and rank 0 alone writes."""
     from safetensors.torch import load_file, safe_open
 
     from ltdistill.engine.loop import CHECKPOINT_DIR
@@ -359,18 +361,21 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     key = fingerprint(settings)
     paths = [] if workdir is None else [Path(workdir) / CHECKPOINT_DIR / f"{name}.safetensors"]
     paths += [] if shared is None else [Path(shared) / f"{key}.safetensors"]
-    for path in paths:
+
+    def kept(path: Path) -> bool:
         if not path.exists():
-            continue
+            return False
         with safe_open(str(path), "pt") as f:
-            same = f.metadata().get("fingerprint") == key
-        if same:
-            net = build()
-            net.load_state_dict(load_file(str(path), device=str(next(net.parameters()).device)))
-            return net.eval()
+            return f.metadata().get("fingerprint") == key
+
+    found = distributed.from_main(next((str(p) for p in paths if kept(p)), None))
+    if found is not None:
+        net = build()
+        net.load_state_dict(load_file(found, device=str(next(net.parameters()).device)))
+        return net.eval()
     net = train()
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    for path in paths:
+    for path in paths if distributed.joined().main else []:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
