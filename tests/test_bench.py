@@ -566,3 +566,23 @@ def test_a_calibration_or_recipe_added_to_a_suite_evaluates_its_finished_soft_la
     assert "Evaluated again" in table and "| sre2l | labels adsa |" in table and "| sre2l | recipe sre2l |" in table
     run_suite(str(suite), out, progress=False)
     assert (out / "log.txt").read_text().count("\n$ ") == commands + 2  # nothing left to do
+
+
+def test_a_relabeling_cell_under_another_recipe_is_ranked_against_the_random_set_relabeled_under_that_recipe(
+        tmp_path):
+    """DD-Ranking's IOR of an evaluation under a suite recipe: the random cell's images relabeled by the same
+    teacher under the same recipe, not under the set's own."""
+    suite = tmp_path / "recipes.toml"
+    suite.write_text(TINY_SUITE.replace('eval_models = ["convnet"]', 'eval_models = ["convnet"]\nfull = false\n'
+                                        'recipes = ["sre2l"]')
+                     + '[[method]]\nname = "sre2l"\nset = ["epochs=1", "iterations=2", "width=4", "depth=1"]\n')
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False)
+    sre2l = json.loads(next((out / "results").glob("sre2l_*.json")).read_text())
+    cell = next((out / "cells").glob("sre2l-*"))
+    usual, other = (json.loads((cell / f"eval-random-relabeled{s}.json").read_text()) for s in ("", "-recipe-sre2l"))
+    assert other["recipe"] == "sre2l" and usual["recipe"] == "ltdistill"
+    ranked = sre2l["recipes"]["sre2l"]["ddranking"]
+    assert ranked["acc_rdm_any"] == other["balanced_acc"]["mean"]
+    assert ranked["ior"] == pytest.approx(sre2l["recipes"]["sre2l"]["balanced_acc"]["mean"] - ranked["acc_rdm_any"])
+    assert sre2l["ddranking"]["acc_rdm_any"] == usual["balanced_acc"]["mean"]

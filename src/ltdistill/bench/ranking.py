@@ -90,9 +90,13 @@ def per_run_scores(full: dict, r: dict, random_runs: list[float] | None) -> dict
             "hlr_runs": hlr, "ior_runs": ior}
 
 
-def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs: int) -> dict[str, dict]:
-    """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher."""
-    evals = {}
+def random_with_teachers(results: dict, out: Path, common, suite, log: Log,
+                         jobs: int) -> tuple[dict[str, dict], dict[str, dict[str, dict]]]:
+    """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher, under the set's own
+    recipe (cell name -> evaluation) and under each of the suite's `recipes` (cell name -> recipe -> evaluation), so
+    that a set evaluated under another recipe is ranked against the baseline of that recipe."""
+    evals: dict[str, dict] = {}
+    recipe_evals: dict[str, dict[str, dict]] = {}
     for name, r in results.items():
         if not str(r.get("label_regime", "")).startswith("relabel"):
             continue
@@ -106,6 +110,28 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log, jobs
         cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
         cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
         recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
-        cmd += [] if recipe == "ltdistill" else ["--recipe", recipe]
-        evals[name] = evaluation_json(cmd, set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
-    return evals
+        evals[name] = evaluation_json(cmd + ([] if recipe == "ltdistill" else ["--recipe", recipe]),
+                                      set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
+        for other in suite.get("recipes", []):
+            if other != recipe and other in (r.get("recipes") or {}):
+                recipe_evals.setdefault(name, {})[other] = evaluation_json(
+                    [*cmd, "--recipe", other], set_dir / f"eval-random-relabeled-recipe-{other}.json",
+                    log.of(set_dir / "log.txt", jobs))
+    return evals, recipe_evals
+
+
+def rank_recipes(results: dict[str, dict], recipe_evals: dict[str, dict[str, dict]]) -> None:
+    """Each relabeling cell's evaluation under another recipe gets its own Acc_rdm-any (the random set relabeled by
+    the same teacher under that recipe), IOR and, with the cell's HLR (hard labels: no recipe), LRS."""
+    for name, by_recipe in recipe_evals.items():
+        r = results[name]
+        hlr = (r.get("ddranking") or {}).get("hlr")
+        for recipe, baseline in by_recipe.items():
+            variant = (r.get("recipes") or {}).get(recipe)
+            if not variant:
+                continue
+            ior = variant["balanced_acc"]["mean"] - baseline["balanced_acc"]["mean"]
+            variant["ddranking"] = {"acc_rdm_any": baseline["balanced_acc"]["mean"], "acc_rdm_any_std":
+                                    baseline["balanced_acc"]["std"], "rdm_few": baseline.get("few"),
+                                    "rdm_regime": baseline.get("label_regime", "relabel"), "ior": ior,
+                                    **({"lrs": label_robust_score(ior, hlr)} if hlr is not None else {})}

@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import Log, exclusive, run_cell, run_command
-from ltdistill.bench.ranking import ddranking, random_with_teachers
+from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes
 from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
 from ltdistill.bench.suite import (
     Cell,
@@ -84,12 +84,13 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         bar.close()
     # read back from disk, not kept from this piece's start: other pieces finish cells (or add cross-arch
     # accuracies to finished ones) meanwhile, and a stale copy written back here would undo their work
-    teacher_evals = (random_with_teachers(finished_results(planned.cells, out), out, common, suite, log, jobs)
-                     if suite.get("ddranking", True) else {})
+    teacher_evals, recipe_evals = (random_with_teachers(finished_results(planned.cells, out), out, common, suite,
+                                                        log, jobs) if suite.get("ddranking", True) else ({}, {}))
     with exclusive(results_lock(out)):
         results = finished_results(planned.cells, out)
         if suite.get("ddranking", True):
             ddranking(results, teacher_evals)
+            rank_recipes(results, recipe_evals)
             for stem, r in results.items():
                 atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
     from ltdistill.report.tables import bench_table

@@ -322,3 +322,37 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
     return "\n".join(["| dataset | beta | IPC | method | evaluated with | balanced acc (%) | with it (%) | change | "
                       "few (%): as usual / with it | tau* |", "|---|---|---|---|---|---|---|---|---|---|",
                       *rows]) + "\n"
+
+
+def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
+    """Each relabeling cell under ltdistill's recipe and under `recipe` (a suite's `recipes`), beside the random set
+    relabeled by the same teacher under each (DD-Ranking's Acc_rdm-any) and the IOR that makes; the teacher's own
+    balanced accuracy is the ceiling relabeling sets. Balanced accuracy in %, the tail (few) in brackets; "" where
+    no result was evaluated under `recipe`."""
+    rows = []
+    for r in results:
+        variant = (r.get("recipes") or {}).get(recipe)
+        if not variant or (r.get("eval_config") or {}).get("recipe", "ltdistill") != "ltdistill":
+            continue
+        usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
+        teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
+
+        def with_tail(result: dict) -> str:
+            return f"{accuracy(result)} ({_pct(result.get('few'))})"
+
+        def baseline(dd: dict) -> str:
+            return _pct(dd.get("acc_rdm_any")) if str(dd.get("rdm_regime", "")).startswith("relabel") else "-"
+
+        def ior(dd: dict) -> str:
+            return "-" if "ior" not in dd or not str(dd.get("rdm_regime", "")).startswith("relabel") \
+                else f"{100 * dd['ior']:+.1f}"
+
+        rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
+                    f"{cell_label(r)} | {with_tail(r)} | {with_tail({**r, **variant})} | "
+                    f"{100 * (variant['balanced_acc']['mean'] - r['balanced_acc']['mean']):+.2f} | "
+                    f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
+    if not rows:
+        return ""
+    return "\n".join([f"| dataset | beta | IPC | method | ltdistill recipe | {recipe} recipe | change | "
+                      f"random relabeled: ltdistill / {recipe} | IOR: ltdistill / {recipe} | teacher |",
+                      "|---|---|---|---|---|---|---|---|---|---|", *rows]) + "\n"
