@@ -797,12 +797,16 @@ def render() -> str:
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),
                   "More: [the comparison](notebook/stem.md).", ""]
-    from ltdistill.report.tables import variant_table
+    from ltdistill.report.tables import recipe_table, variant_table
 
     calibrated = variant_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
                                 for p in sorted((DATA / folder).glob("*.json"))], kinds=("labels",))
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, ""]
+    recipes = recipe_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
+                            for p in sorted((DATA / folder).glob("*.json"))])
+    if recipes:
+        parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     if "defaults" in details:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
                   "More: [the comparison](notebook/defaults.md).", ""]

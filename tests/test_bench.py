@@ -586,3 +586,7 @@ def test_a_relabeling_cell_under_another_recipe_is_ranked_against_the_random_set
     assert ranked["acc_rdm_any"] == other["balanced_acc"]["mean"]
     assert ranked["ior"] == pytest.approx(sre2l["recipes"]["sre2l"]["balanced_acc"]["mean"] - ranked["acc_rdm_any"])
     assert sre2l["ddranking"]["acc_rdm_any"] == usual["balanced_acc"]["mean"]
+    stale = cell / "eval-random-relabeled.json"  # a baseline made under another recipe than the set's is made again
+    stale.write_text(json.dumps({**usual, "recipe": "edc"}))
+    run_suite(str(suite), out, progress=False)
+    assert json.loads(stale.read_text())["recipe"] == "ltdistill"

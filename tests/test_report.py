@@ -213,3 +213,23 @@ def test_the_orders_table_gives_each_method_per_order_its_spread_and_pairwise_wi
     assert dm_row == "| dm | 0/3 |  | 2/3 |"  # columns full, dm, random: dm beats random in orders 1 and 3
     assert table.count("| full | 88.00 | 86.00 | 84.00 |") == 1  # the full set joins the IPC-10 table
     assert orders_table([r for r in results if r["class_order"] == "random:1"]) == ""  # one order: no table
+
+
+def test_the_recipe_table_sets_each_recipe_beside_the_random_set_relabeled_under_it():
+    from ltdistill.report.tables import recipe_table
+
+    def acc(mean: float) -> dict:
+        return {"mean": mean, "std": 0.01}
+
+    relabeled = "relabel (teacher on every augmented batch)"
+    cell = {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": "sre2l", "runs": 3,
+            "balanced_acc": acc(0.63), "few": 0.7, "eval_config": {"recipe": "ltdistill"},
+            "ddranking": {"acc_rdm_any": 0.77, "ior": -0.14, "rdm_regime": relabeled},
+            "models_accuracy": {"teacher (as evaluated)": {"balanced_acc": 0.847}},
+            "recipes": {"sre2l": {"balanced_acc": acc(0.71), "few": 0.78,
+                                  "ddranking": {"acc_rdm_any": 0.72, "ior": -0.01, "rdm_regime": relabeled}}}}
+    table = recipe_table([cell, {**cell, "recipes": {}}, {**cell, "eval_config": {"recipe": "edc"}}])
+    rows = [line for line in table.splitlines() if line.startswith("| fashion-mnist")]
+    assert rows == ["| fashion-mnist | 100 | 10 | sre2l | 63.00 ± 1.00 (70.0) | 71.00 ± 1.00 (78.0) | +8.00 | "
+                    "77.0 / 72.0 | -14.0 / -1.0 | 84.7 |"]
+    assert recipe_table([{**cell, "recipes": {}}]) == ""

@@ -187,7 +187,8 @@ class BatchSplit:
         dist.all_reduce(flat)
         offset = 1
         for p, g in zip(parameters, grads, strict=True):
-            p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+            if p.grad is not None:  # one without (no part in this loss on any rank: the same graph) stays without
+                p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
             offset += g.numel()
         return flat[0]
 

@@ -8,8 +8,11 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     protocol's), seeds, eval_models (the first is the main evaluation model, the rest give cross-architecture
     accuracy; all are part of a cell's key), cross_arch (more cross-architecture models, outside the key: one added
     after cells finished is evaluated on their artifacts at the next run, nothing else reruns; `bench --cross-arch`
-    adds more for one run, e.g. the costly ones on a GPU), ddranking (bool),
-    [data] dataset, imbalance = [..], ipc = [..]
+    adds more for one run, e.g. the costly ones on a GPU), ddranking (bool), ranking ("ltdistill" | "ddranking"),
+    convnet_stem, calibrations = ["adsa"] (every soft-label cell also with calibrated labels), recipes = ["sre2l"]
+    (every relabeling cell also under that relabel recipe; both outside the key, added later they evaluate the
+    finished cells alone),
+    [data] dataset, imbalance = [..], ipc = [..], class_order (a name or a list: one cell per order)
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
                experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas)

@@ -16,6 +16,7 @@ gain, which is what DD-Ranking warns of; HLR shows the hard-label view.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -110,6 +111,9 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log,
         cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
         cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
         recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
+        usual = set_dir / "eval-random-relabeled.json"
+        if usual.exists() and json.loads(usual.read_text()).get("recipe", "ltdistill") != recipe:
+            usual.unlink()  # made when the baseline took ltdistill's recipe whatever the set's: made again
         evals[name] = evaluation_json(cmd + ([] if recipe == "ltdistill" else ["--recipe", recipe]),
                                       set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
         for other in suite.get("recipes", []):
