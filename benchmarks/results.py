@@ -748,6 +748,9 @@ def order_cells() -> dict[str, dict[str, dict]]:
     return by_order
 
 
+SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu")  # the results page's tables hold their cells
+
+
 def claims_by_order() -> str:
     """The claims at beta 100 IPC 10 under each class order measured (natural, hard-tail, random:k), with the tail
     (few) accuracy of the full long-tailed set and of Random beside them: "" where only one order was measured."""
@@ -810,9 +813,12 @@ def render() -> str:
     if "defaults" in details:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
                   "More: [the comparison](notebook/defaults.md).", ""]
-    parts += ["## Suites in brief", "", "The suites on the official ConvNet; those made with the pad1 network are "
-              "listed under the detail pages.", ""]
+    parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
+              "tables above; each has its page under the detail pages, as have the suites made with the pad1 "
+              "network).", ""]
     for folder in BENCH_SECTIONS:
+        if folder in SHOWN_ABOVE:
+            continue
         if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
     parts += ["## Detail pages", ""]
