@@ -17,7 +17,7 @@ from pathlib import Path
 
 from runner import table
 
-from ltdistill.report.tables import cell_label, cell_seed, file_row_name, variant
+from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, variant
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "docs" / "data"
@@ -263,6 +263,51 @@ def defaults_comparison() -> str:
                          ("defaults in its key", changed), keep=moved)
     return table + (f"\nThe same cell under both (no default of its method changed; made once): {', '.join(same)}.\n"
                     if same else "")
+
+
+LTDD_KEPT = DATA / "ltdd-kept-sets"  # earlier.json / official.json: evaluate --snapshots of LTDD's paper preset
+LTDD_EXPERTS = {"earlier": DATA / "experts" / "fmnist-official-b100-cpu.json",
+                "official": DATA / "experts" / "fmnist-defaults-b100-cpu.json"}
+
+
+def ltdd_kept_sets() -> str:
+    """LTDD (paper preset, beta 100 IPC 10) under the earlier defaults and under the official code's, each set kept
+    every 50 iterations: its classifier experts (what the classifier phase matches and the soft labels start from),
+    the soft labels' own-class probability, the initial set (iteration 0), the final set and the best of the kept
+    sets (chosen on the test set, as the reference code reports: optimistic). "" until both runs are in."""
+    runs = {name: LTDD_KEPT / f"{name}.json" for name in LTDD_EXPERTS}
+    if not all(path.exists() for path in [*runs.values(), *LTDD_EXPERTS.values()]):
+        return ""
+    result = {name: json.loads(path.read_text()) for name, path in runs.items()}
+    experts = {name: next(r for r in json.loads(path.read_text()) if r["kind"] == "cls")
+               for name, path in LTDD_EXPERTS.items()}
+    names = result["earlier"]["class_names"]
+    tail = [i for i, _ in sorted(enumerate(result["earlier"]["train_counts"]), key=lambda x: x[1])[:3]]
+
+    def both(cell) -> str:
+        return " | ".join(cell(name) for name in LTDD_EXPERTS)
+
+    def at_start(name: str) -> str:
+        first = next(r for r in result[name]["snapshots"] if r["iteration"] == 0)
+        return f"{100 * first['balanced_acc']['mean']:.2f} ± {100 * first['balanced_acc']['std']:.2f}"
+
+    def best(name: str) -> str:
+        b = result[name]["best_of_snapshots"]
+        return f"{100 * b['balanced_acc']:.2f} ± {100 * b['balanced_acc_std']:.2f} (iteration {b['iteration']})"
+
+    rows = [
+        ("classifier experts: balanced accuracy (%)", lambda n: f"{100 * experts[n]['balanced_acc']:.1f}"),
+        ("classifier experts: tail classes (%)", lambda n: ", ".join(
+            f"{names[i]} {100 * experts[n]['per_class_acc'][i]:.0f}" for i in tail)),
+        ("soft labels: own-class probability / argmax = class", lambda n: "{:.2f} / {:.0f}%".format(
+            result[n]["label_stats"]["own_class_prob"], 100 * result[n]["label_stats"]["argmax_is_class"])),
+        ("initial set (iteration 0): balanced (%)", at_start),
+        ("final set: balanced (%)", lambda n: f"{accuracy(result[n])}"),
+        ("final set: tail (few, %)", lambda n: f"{100 * result[n]['few']:.1f}"),
+        ("best of the kept sets: balanced (%), optimistic", best),
+    ]
+    return "\n".join(["| LTDD, paper preset | earlier defaults | official-code defaults |", "|---|---|---|",
+                      *(f"| {label} | {both(cell)} |" for label, cell in rows)]) + "\n"
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -605,7 +650,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
-        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison()])
+        kept = ltdd_kept_sets()
+        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison(),
+                                                              *(["", note("ltdd-kept"), "", kept] if kept else [])])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             pages[folder] = bench_page(folder)
@@ -663,8 +710,6 @@ def detail_pages() -> dict[str, tuple[str, str]]:
 def suite_grid(folder: Path) -> str:
     """A bench section in brief: one row per cell label, one column per (dataset, beta, IPC), balanced accuracy in %
     (mean ± std over evaluation runs; seed-0 cells)."""
-    from ltdistill.report.tables import accuracy
-
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     results = [r for r in results if not cell_seed(r)]
     datasets = {r.get("dataset") for r in results}
