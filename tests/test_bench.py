@@ -590,3 +590,18 @@ def test_a_relabeling_cell_under_another_recipe_is_ranked_against_the_random_set
     stale.write_text(json.dumps({**usual, "recipe": "edc"}))
     run_suite(str(suite), out, progress=False)
     assert json.loads(stale.read_text())["recipe"] == "ltdistill"
+
+
+def test_a_method_entry_with_its_own_seeds_adds_seeds_to_the_settings_it_names(tmp_path):
+    suite = tmp_path / "seeds.toml"
+    suite.write_text(TINY_SUITE.replace("ipc = [2]", "ipc = [2, 3]")
+                     + '[[method]]\nname = "random"\nseeds = [1, 2]\nipc = [2]\n')
+    cells, _ = plan(load_suite(suite), tmp_path / "o", [])
+    sets = [c for c in cells if c.label != "full"]
+    assert [c.name for c in sets] == ["random_digits_b10_ipc2_s0", "random_digits_b10_ipc2_s1",
+                                      "random_digits_b10_ipc2_s2", "random_digits_b10_ipc3_s0"]
+    assert len({c.directory for c in sets}) == 4
+    for bad in ("[]", "[-1]", '["1"]', "[true]"):
+        suite.write_text(TINY_SUITE + f'[[method]]\nname = "herding"\nseeds = {bad}\n')
+        with pytest.raises(BadInput, match="seeds must be a non-empty list"):
+            load_suite(suite)

@@ -15,7 +15,9 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     [data] dataset, imbalance = [..], ipc = [..], class_order (a name or a list: one cell per order)
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
-               experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas)
+               experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas),
+               seeds = [..] (its own seeds instead of the suite's; a second entry of the same label with other
+               seeds, ipc and imbalance adds seeds to some settings only)
 Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (observers, teachers and squeezed
 models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its

@@ -21,7 +21,7 @@ from ltdistill.methods.registry import METHODS
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
               "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes"}
-METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds"}
 CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -153,6 +153,10 @@ def load_suite(path: Path) -> dict:
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
         check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
+        seeds = m.get("seeds", suite.get("seeds", [0]))
+        check(isinstance(seeds, list) and seeds and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                                                       for x in seeds),
+              f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
     check(all(c in CALIBRATIONS for c in suite.get("calibrations", [])),
@@ -258,42 +262,43 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
             cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
                               cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
-            for seed in suite.get("seeds", [0]):
-                for m in suite["method"]:
-                    if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
-                        continue
-                    label = m.get("label", m["name"])
-                    preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
-                    preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
-                    check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
-                    experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
-                    key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
-                           "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
-                           "epochs": suite.get("epochs"), "models": models,
-                           "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
-                           **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
-                           **defaults_entry(method_config(m["name"]))}
-                    cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
-                    older = ({**key, "experts": legacy_command(experts.command)}
-                             if experts is not None and stem == "pad1" else None)
-                    cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
-                                         f"{label}-{digest(older)}" if older is not None else None)
-                    distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
-                    distill += ["--config", preset] if preset else []
-                    for text in m.get("set", []):
-                        distill += ["--set", text]
-                    if experts is not None:
-                        distill += ["--experts", str(experts.directory)]
-                    if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
-                        distill += ["--set", f"model_cache={str(out / 'models')!r}"]
-                    art = str(cell_dir / "artifact")
-                    distill += ["--out", art, *common]
-                    recipe = ["--recipe", m["recipe"]] if m.get("recipe") else []  # how its teacher trains
-                    evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail,
-                                    *(recipe if name != "hard" and not name.startswith("recipe-") else [])]
-                             for name, flags in eval_flags}
-                    cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
-                                      experts.directory if experts is not None else None))
+            # a method's own `seeds` replace the suite's for its cells (e.g. more seeds where two variants are close)
+            pairs = [(seed, m) for m in suite["method"] for seed in m.get("seeds", suite.get("seeds", [0]))]
+            for seed, m in sorted(pairs, key=lambda pair: pair[0]):  # seed by seed, each in the suite's order
+                if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
+                    continue
+                label = m.get("label", m["name"])
+                preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
+                preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
+                check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
+                experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
+                key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
+                       "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
+                       "epochs": suite.get("epochs"), "models": models,
+                       "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
+                       **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
+                       **defaults_entry(method_config(m["name"]))}
+                cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
+                older = ({**key, "experts": legacy_command(experts.command)}
+                         if experts is not None and stem == "pad1" else None)
+                cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
+                                     f"{label}-{digest(older)}" if older is not None else None)
+                distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
+                distill += ["--config", preset] if preset else []
+                for text in m.get("set", []):
+                    distill += ["--set", text]
+                if experts is not None:
+                    distill += ["--experts", str(experts.directory)]
+                if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
+                    distill += ["--set", f"model_cache={str(out / 'models')!r}"]
+                art = str(cell_dir / "artifact")
+                distill += ["--out", art, *common]
+                recipe = ["--recipe", m["recipe"]] if m.get("recipe") else []  # how its teacher trains
+                evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail,
+                                *(recipe if name != "hard" and not name.startswith("recipe-") else [])]
+                         for name, flags in eval_flags}
+                cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
+                                  experts.directory if experts is not None else None))
     names = [c.name for c in cells]
     twice = sorted({n for n in names if names.count(n) > 1})
     check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "

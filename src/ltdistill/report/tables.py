@@ -348,7 +348,8 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
                 else f"{100 * dd['ior']:+.1f}"
 
         rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                    f"{cell_label(r)} | {with_tail(r)} | {with_tail({**r, **variant})} | "
+                    f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {with_tail(r)} | "
+                    f"{with_tail({**r, **variant})} | "
                     f"{100 * (variant['balanced_acc']['mean'] - r['balanced_acc']['mean']):+.2f} | "
                     f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
     if not rows:
