@@ -154,8 +154,9 @@ def load_suite(path: Path) -> dict:
         check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
         seeds = m.get("seeds", suite.get("seeds", [0]))
-        natural = all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
-        check(isinstance(seeds, list) and len(seeds) > 0 and natural,
+        natural = isinstance(seeds, list) and len(seeds) > 0 and all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
+        check(natural,
               f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
