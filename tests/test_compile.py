@@ -35,3 +35,45 @@ def test_a_compiled_run_ends_where_the_eager_run_ends_and_the_next_model_reuses_
             torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
         assert any(not torch.equal(a, p) for a, p in zip(eager, trained(False, seed + 7), strict=True))
     assert graphs[0] >= 1 and graphs[1] == graphs[0]  # compiled once; the second model compiled nothing new
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("dm", {"iterations": 1, "width": 4, "dsa": False}),
+    ("dc", {"iterations": 1, "width": 4, "outer_loop": 2, "inner_loop": 1}),
+    ("herding", {"epochs": 1, "width": 4}),
+    ("sre2l", {"epochs": 1, "iterations": 1, "width": 4}),
+    ("edc", {"epochs": 1, "iterations": 1, "width": 4}),
+])
+def test_a_method_asked_to_compile_trains_through_torch_compile_and_only_then(name, settings, monkeypatch, tmp_path):
+    """`compile=True` reaches the method's first-order loops (DM's embeddings; DC's, herding's and the recovery
+    family's network training); torch.compile is replaced by a recorder, so nothing compiles here (the compiled
+    arithmetic's equivalence is the test above)."""
+    from ltdistill import methods, train
+    from ltdistill.data.longtail import load_longtail
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: calls.append(fn) or fn)
+    monkeypatch.setattr(train, "_compiled_embed", None)
+    data = load_longtail("digits", 10)
+    for compile in (False, True):
+        methods.create(name, protocol="cpu", compile=compile, **settings).distill(
+            data, 1, seed=0, progress=False, workdir=tmp_path / str(compile))
+        assert bool(calls) == compile
+
+
+def test_a_compiled_embedding_gives_the_eager_features_and_image_gradients_for_every_fresh_network():
+    from ltdistill import train
+
+    x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    for seed in (0, 1):  # DM's fresh network of every iteration: the same compilation serves both
+        torch.manual_seed(seed)
+        net = models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=4, depth=1)
+        net.requires_grad_(False)
+        grads = []
+        for compile in (False, True):
+            images = x.clone().requires_grad_(True)
+            features = train.embedding(net, compile)(images)
+            features.pow(2).sum().backward()
+            grads.append((features.detach(), images.grad))
+        torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-4, atol=1e-5)

@@ -349,6 +349,24 @@ def compiled_model(model: nn.Module) -> nn.Module:
     return torch.compile(model)  # type: ignore[return-value]
 
 
+def _embed(net: Classifier, x: torch.Tensor) -> torch.Tensor:
+    return net.embed(x)
+
+
+_compiled_embed = None
+
+
+def embedding(net: Classifier, compile: bool = False):
+    """`net.embed`, or the same through torch.compile: one compilation serves every network of the architecture
+    (DM draws a fresh one every iteration), each input shape compiling once."""
+    global _compiled_embed
+    if not compile:
+        return net.embed
+    if _compiled_embed is None:
+        _compiled_embed = torch.compile(_embed)
+    return lambda x: _compiled_embed(net, x)
+
+
 def gsam_gradient(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss, rho: float, alpha: float,
                   eps: float = 1e-12) -> None:
     """Replace the gradients in the parameters' .grad (those of batch_loss at w) by GSAM's update direction

@@ -52,6 +52,8 @@ class RecoveryConfig:
     #                                 shared between runs (the recovery family's analogue of an expert buffer: IPC
     #                                 10 and 50 and the ablations of one beta reuse one training); None: the run's
     #                                 own checkpoint directory only. Results do not depend on it.
+    compile: bool = False  # observer / teacher training through torch.compile (train.compiled_model; the same
+    #                        models to float tolerance, kept apart from eager ones in the model cache)
 
 
 def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0, scaling: str = "weight_sum"):
@@ -92,11 +94,12 @@ def network_options(model: str, width: int, depth: int) -> dict:
 
 
 def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float, remedy: str, seed: int,
-                     device: str, progress: bool, desc: str, scaling: str = "weight_sum") -> nn.Module:
+                     device: str, progress: bool, desc: str, scaling: str = "weight_sum",
+                     compile: bool = False) -> nn.Module:
     torch.manual_seed(seed)
     net = models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                         **options).to(device)
-    train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr),
+    train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr, compile=compile),
                 generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
                 loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=True)
     return net.eval()
@@ -319,9 +322,11 @@ def trained_classifier(data, cfg: TrainsClassifiers, *, model: str, remedy: str,
     checkpoint directory so a rerun skips the training."""
     options = network_options(model, cfg.width, cfg.depth)
     scaling = getattr(cfg, "remedy_scaling", "weight_sum")
+    compiled = bool(getattr(cfg, "compile", False))
     settings = {"model": model, "options": options, "epochs": cfg.epochs, "lr": cfg.lr, "seed": seed,
                 "remedy": remedy, "data": data.describe(),
-                **({"remedy_scaling": scaling} if scaling != "weight_sum" and remedy == "debias_curriculum" else {})}
+                **({"remedy_scaling": scaling} if scaling != "weight_sum" and remedy == "debias_curriculum" else {}),
+                **({"compile": True} if compiled else {})}
     # (scaling only changes debias_curriculum; keys made before it existed, weight_sum's, stay as they were)
 
     def build():
@@ -330,7 +335,8 @@ def trained_classifier(data, cfg: TrainsClassifiers, *, model: str, remedy: str,
 
     def train():
         return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr, remedy=remedy,
-                                seed=seed, device=device, progress=progress, desc=role, scaling=scaling)
+                                seed=seed, device=device, progress=progress, desc=role, scaling=scaling,
+                                compile=compiled)
 
     return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
 

@@ -85,7 +85,7 @@ class DC(RandomNetMethod):
         outer, inner = cfg.outer_loop or outer, cfg.inner_loop or inner
         images = state.learnables["images"]
         net_config = TrainConfig(epochs=inner, lr=cfg.lr_net, batch_size=cfg.batch_train, momentum=cfg.net_momentum,
-                                 weight_decay=0.0, lr_decay_at_half=False, augment=cfg.dsa)
+                                 weight_decay=0.0, lr_decay_at_half=False, augment=cfg.dsa, compile=cfg.compile)
 
         def match(net) -> torch.Tensor:
             params = [p for p in net.parameters() if p.requires_grad]

@@ -19,6 +19,7 @@ import torch
 from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import NonNegative, Rate
+from ltdistill.train import embedding
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class DM(RandomNetMethod):
     def make_step(self, ctx, state):
         def step(it: int) -> float:
             net = ctx.network().requires_grad_(False)
+            embed = embedding(net, self.config.compile)
             loss = torch.zeros((), device=ctx.device)
             for c in range(ctx.data.num_classes):
                 real, syn = ctx.augment_pair(ctx.real(c, self.config.batch_real), state["images"][ctx.rows(c)],
@@ -41,8 +43,8 @@ class DM(RandomNetMethod):
                 if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
                     continue
                 with torch.no_grad():
-                    real_mean = net.embed(real).mean(0)
-                loss = loss + ((real_mean - net.embed(syn).mean(0)) ** 2).sum()
+                    real_mean = embed(real).mean(0)
+                loss = loss + ((real_mean - embed(syn).mean(0)) ** 2).sum()
             if loss.requires_grad:
                 loss.backward()
             else:  # no class of this rank: its share of the gradient is zero

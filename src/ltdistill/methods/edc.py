@@ -60,6 +60,7 @@ class EDCConfig:
     class_patch_targets: Literal["swapped", "as_named"] = "swapped"  # statmatch.CLASS_PATCH_TARGETS
     statistics_batch: Count = 64  # batch of the real-statistics pass (recover.py:166)
     model_cache: str | None = None  # where trained observers are shared between runs (recovery.cached_classifier)
+    compile: bool = False  # observer training through torch.compile (recovery.RecoveryConfig's)
 
 
 class EDC(Method):

@@ -27,6 +27,7 @@ class HerdingConfig:
     depth: Count = 3  # ConvNet depth of the feature extractor
     epochs: Count = 20  # training epochs of the feature extractor on the LT set
     lr: Rate = 0.01
+    compile: bool = False  # the feature extractor's training through torch.compile (train.compiled_model)
     short_class: Literal["error", "all"] = "error"  # as random.py
 
 
@@ -56,7 +57,7 @@ class Herding(Method):
         quota = per_class_quota(data, ipc, cfg.short_class)
         net = models.create(cfg.model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                             **models.options_for(cfg.model, width=cfg.width, depth=cfg.depth)).to(device)
-        train_model(net, data.train_x, data.train_y, TrainConfig(epochs=cfg.epochs, lr=cfg.lr),
+        train_model(net, data.train_x, data.train_y, TrainConfig(epochs=cfg.epochs, lr=cfg.lr, compile=cfg.compile),
                     generator=torch.Generator().manual_seed(seed), progress=progress, desc="herding features")
         features = embed(net, data.train_x)
         chosen = []
