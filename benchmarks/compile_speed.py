@@ -1,9 +1,14 @@
 """Evaluation training eager against torch.compile (train.compiled_model, `--compile`) on Fashion-MNIST-LT sizes:
 a distilled set of IPC 10 (100 images, one batch an epoch) and the full long-tailed set at beta 100. Each is
 timed over the same epochs after a first epoch that pays the compilation (reported apart; the median of the rest is
-the steady cost, the list shows the warm-up), one thread.
+the steady cost, the list shows the warm-up), one thread. `--families`: each distillation family's first-order
+loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's `compile=True`: DM's
+iterations (median seconds per iteration after the first, which pays the compilation), and the whole distillation
+of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs,
+one recovery iteration).
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
 """
 
 from __future__ import annotations
@@ -34,13 +39,51 @@ def seconds(images, labels, compile: bool, epochs: int) -> dict:
             "epochs_s": [round(t, 4) for t in per_epoch]}
 
 
+FAMILIES = {  # method: (its settings here, what is timed)
+    "dm": ({"iterations": 40}, "iteration"),
+    "dc": ({"iterations": 3}, "run"),
+    "herding": ({"epochs": 3}, "run"),
+    "sre2l": ({"epochs": 3, "iterations": 1}, "run"),
+}
+
+
+def families() -> dict:
+    from ltdistill import methods
+
+    data = load_longtail("fashion-mnist", 100.0)
+    rows = {}
+    for name, (settings, timed) in FAMILIES.items():
+        row: dict = {"settings": settings, "timed": timed}
+        for compile in (False, True):
+            start = time.perf_counter()
+            synthetic = methods.create(name, protocol="cpu", compile=compile, **settings).distill(
+                data, 10, seed=0, progress=False)
+            wall = time.perf_counter() - start
+            its = [t for t in synthetic.meta.get("iteration_seconds", []) if t is not None]
+            row["compiled" if compile else "eager"] = {
+                "wall_s": wall, **({"first_iteration_s": its[0], "iteration_s": statistics.median(its[1:])}
+                                   if timed == "iteration" and len(its) > 1 else {})}
+        steady = "iteration_s" if timed == "iteration" else "wall_s"
+        row["speedup"] = row["eager"][steady] / row["compiled"][steady]
+        rows[name] = row
+        print(name, json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
+    parser.add_argument("--families", action="store_true", help="time the distillation families instead")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.families:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, {"families": families(), "host": host(), "torch": torch.__version__,
+                              "note": "one thread; measured beside other jobs on the same machine",
+                              "time": time.strftime("%Y-%m-%d")})
+        return
     data = load_longtail("fashion-mnist", 100.0)
     index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
     sets = {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], args.epochs_small),
