@@ -615,8 +615,22 @@ def scaling_table(path: Path) -> str:
 
 
 def compile_speed_table(path: Path) -> str:
-    """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile."""
+    """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile (with --families: each
+    distillation family's run or iteration)."""
     data = json.loads(path.read_text())
+    if "families" in data:
+        lines = ["| method | settings | timed | eager s | compiled s | speedup | compiled: first iteration s / whole "
+                 "run s |", "|---|---|---|---|---|---|---|"]
+        for name, row in data["families"].items():
+            steady = "iteration_s" if row["timed"] == "iteration" else "wall_s"
+            first = row["compiled"].get("first_iteration_s")
+            lines.append(f"| {name} | {', '.join(f'{k}={v}' for k, v in row['settings'].items())} | {row['timed']} | "
+                         f"{row['eager'][steady]:.2f} | {row['compiled'][steady]:.2f} | {row['speedup']:.2f}x | "
+                         f"{'-' if first is None else f'{first:.1f}'} / {row['compiled']['wall_s']:.1f} |")
+        host = data.get("host", {})
+        return "\n".join([*lines, "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
+                          "Fashion-MNIST-LT beta 100, IPC 10, the cpu protocol; an iteration's time is the median "
+                          "after the first."])
     lines = ["| training set | epochs timed | eager s/epoch | compiled s/epoch | speedup | compiled first epoch s |",
              "|---|---|---|---|---|---|"]
     for name, row in data["rows"].items():
@@ -693,8 +707,10 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "tm-speed").glob("*.json")):
         speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
     for path in sorted((DATA / "compile-speed").glob("*.json")):
-        speed += [f"## Compiled training (`--compile`): {path.stem}", "", note("compile-speed"), "",
-                  compile_speed_table(path)]
+        families = "families" in json.loads(path.read_text())
+        flag = "--set compile=true" if families else "--compile"
+        speed += [f"## Compiled {'distillation loops' if families else 'training'} (`{flag}`): {path.stem}", "",
+                  note("compile-families" if families else "compile-speed"), "", compile_speed_table(path)]
     for path in sorted((DATA / "together-speed").glob("*.json")):
         speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
                   note("together-speed"), "", together_speed_table(path), ""]
