@@ -299,6 +299,8 @@ def ltdd_kept_sets() -> str:
         ("classifier experts: balanced accuracy (%)", lambda n: f"{100 * experts[n]['balanced_acc']:.1f}"),
         ("classifier experts: tail classes (%)", lambda n: ", ".join(
             f"{names[i]} {100 * experts[n]['per_class_acc'][i]:.0f}" for i in tail)),
+        ("classifier experts: weakest class (%)", lambda n: "{} {:.0f}".format(*min(
+            zip(names, (100 * a for a in experts[n]["per_class_acc"]), strict=True), key=lambda x: x[1]))),
         ("soft labels: own-class probability / argmax = class", lambda n: "{:.2f} / {:.0f}%".format(
             result[n]["label_stats"]["own_class_prob"], 100 * result[n]["label_stats"]["argmax_is_class"])),
         ("initial set (iteration 0): balanced (%)", at_start),
