@@ -215,7 +215,7 @@ def evaluation_networks(folder: Path) -> str:
 def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, extra=None, keep=None) -> str:
     """Each cell of `new_dir` beside the same cell (file name) of `old_dir`: balanced accuracy (mean ± std over
     evaluation runs) and the tail (few) mean, with the changes; `extra`: (heading, function(old, new)) of a last
-    column; `keep(new)`: whether a cell gets a row (all by default)."""
+    column; `keep(new, old)`: whether a cell gets a row (all by default)."""
     heading = f" {extra[0]} |" if extra else ""
     rows = [f"| cell | {old_name}: balanced | {new_name}: balanced | change | {old_name}: few | {new_name}: few | "
             f"change |{heading}", "|---|---|---|---|---|---|---|" + ("---|" if extra else "")]
@@ -226,9 +226,9 @@ def paired_table(old_dir: Path, new_dir: Path, old_name: str, new_name: str, ext
         return f"{100 * r['few']:.1f}" if r else "-"
     for path in sorted(new_dir.glob("*.json")):
         new = json.loads(path.read_text())
-        if keep is not None and not keep(new):
-            continue
         old = json.loads((old_dir / path.name).read_text()) if (old_dir / path.name).exists() else None
+        if keep is not None and not keep(new, old):
+            continue
         change = f"{100 * (new['balanced_acc']['mean'] - old['balanced_acc']['mean']):+.2f}" if old else "-"
         few_change = f"{100 * (new['few'] - old['few']):+.1f}" if old else "-"
         rows.append(f"| {path.stem} | {acc(old)} | {acc(new)} | {change} | {few(old)} | {few(new)} | {few_change} |"
@@ -249,18 +249,22 @@ def defaults_comparison() -> str:
     """Each cell made under the defaults that follow the official code beside the same cell made under the earlier
     defaults (both on the official ConvNet), with the defaults its key names (keys.changed_defaults): a cell whose
     method changed no default is the same cell in both, made once."""
+    old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
+
     def changed(old, new):
         if old is None:
             return "(made under today's defaults only)"
-        return ", ".join(f"{k} = {v}" for k, v in sorted(new["key"]["defaults"].items()))
+        named = [f"{k} = {v}" for k, v in sorted((new["key"].get("defaults") or {}).items())]
+        if new["key"].get("experts") != old["key"].get("experts"):  # the method's own defaults stayed; its buffer's
+            named.append("its expert buffer's (GSAM, class-aware sampling, no MaxNorm)")
+        return ", ".join(named)
 
-    def moved(r):
-        return bool((r.get("key") or {}).get("defaults"))
-    old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
-    same = sorted(cell_label(json.loads(p.read_text())) for p in new_dir.glob("*.json")
-                  if not moved(json.loads(p.read_text())) and (old_dir / p.name).exists())
+    def moved(r, old):  # a cell whose key names a changed default, or whose expert buffer was made again under them
+        return bool((r.get("key") or {}).get("defaults")) or (old is not None and old.get("key") != r.get("key"))
+    same = sorted(cell_label(json.loads(p.read_text())) for p in new_dir.glob("*.json") if (old_dir / p.name).exists()
+                  and not moved(json.loads(p.read_text()), json.loads((old_dir / p.name).read_text())))
     table = paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",
-                         ("defaults in its key", changed), keep=moved)
+                         ("defaults that changed", changed), keep=moved)
     return table + (f"\nThe same cell under both (no default of its method changed; made once): {', '.join(same)}.\n"
                     if same else "")
 
