@@ -254,13 +254,14 @@ def _train_tiny(rank: int, size: int, port: int, folder: str, data_parallel: boo
     if size > 1:
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(size))  # what torchrun sets
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
+    torch.set_num_threads(1)  # rounding depends on the thread count, and training on noise amplifies it
     try:
         torch.manual_seed(0)
         net = models.create("convnet_bn", channels=1, num_classes=3, im_size=(8, 8), width=4, depth=2)
         data = torch.Generator().manual_seed(1)
         for n in (37, 33):
             images, labels = torch.randn(n, 1, 8, 8, generator=data), torch.randint(0, 3, (n,), generator=data)
-            train_model(net, images, labels, TrainConfig(epochs=2, lr=0.05, batch_size=8),
+            train_model(net, images, labels, TrainConfig(epochs=2, lr=0.01, batch_size=8),
                         generator=torch.Generator().manual_seed(2), data_parallel=data_parallel)
         torch.save(net.state_dict(), Path(folder) / f"rank{rank}.pt")
     finally:
