@@ -248,7 +248,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     loss is inf or NaN, and after the last epoch when its final step left a weight non-finite (a loss is computed
     before its step: with lr NaN every loss of a one-epoch run is finite and every weight after it NaN).
     `data_parallel`: under torchrun every rank trains the same model on its rows of each batch
-    (distributed.BatchSplit: the one-process steps to float rounding); rank 0 alone saves the checkpoint."""
+    (distributed.BatchSplit: the one-process steps to float rounding); which rank saves is the checkpoint's
+    choice (evaluate's run store: rank 0)."""
     split = distributed.BatchSplit(model) if data_parallel and distributed.joined().size > 1 else None
     if split is not None and (config.gsam_rho > 0 or teacher is not None):
         raise ValueError("data-parallel training takes neither a GSAM step nor a teacher")
@@ -269,7 +270,6 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     loss = None
     watching = watch_as is not None and watch.active()
     trained = [p for group in optimizer.param_groups for p in group["params"]]
-    saves = checkpoint is not None and (split is None or split.world.main)
     with split.synced_norms() if split is not None else contextlib.nullcontext():
         for epoch in tqdm(range(start, config.epochs), desc=desc, disable=not progress, leave=False, initial=start,
                           total=config.epochs):
@@ -322,7 +322,7 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                                          "lr": optimizer.param_groups[0]["lr"]}, watch_from + epoch + 1)
             if loss is not None and not torch.isfinite(loss):  # one check (a device sync) an epoch: NaN weights stay
                 raise TrainingDiverged(epoch + 1)
-            if saves:
+            if checkpoint is not None:
                 checkpoint.save(epoch + 1, model, optimizer, generator)
             if on_epoch is not None:
                 on_epoch(epoch + 1, time.perf_counter() - epoch_started)

@@ -77,23 +77,23 @@ class RunStore:
                                                                and existing.get("fingerprint") != self.key):
             self.directory.mkdir(parents=True, exist_ok=True)
             keep_or_warn(self.path(seed), json_bytes(record, indent=None))
-        if self.writes:
-            self.partial(seed).discard()
+        self.partial(seed).discard()
         return record
 
     def partial(self, seed: int, every_s: float = 120.0) -> PartialRun:
         """The in-progress state of the run with this seed (a PartialRun that keeps nothing without a directory)."""
         path = None if self.directory is None else self.directory / f"partial-seed{seed}-{self.key}.pt"
-        return PartialRun(path, every_s)
+        return PartialRun(path, every_s, writes=self.writes)
 
 
 class PartialRun:
     """train_model's `checkpoint`: the state of one evaluation run, saved at an epoch's end when `every_s` seconds
     have passed since the last save, loaded with torch.load(weights_only=True). `seconds`: the training time the
-    saved epochs took, so a resumed run reports the time of the whole run."""
+    saved epochs took, so a resumed run reports the time of the whole run. With `writes` False it restores what is
+    kept and never saves or discards (its store's)."""
 
-    def __init__(self, path: Path | None, every_s: float = 120.0):
-        self.path, self.every_s = path, every_s
+    def __init__(self, path: Path | None, every_s: float = 120.0, writes: bool = True):
+        self.path, self.every_s, self.writes = path, every_s, writes
         self.seconds, self.epochs_done = 0.0, 0
         self.last_save = self.started = time.perf_counter()
 
@@ -113,7 +113,7 @@ class PartialRun:
 
     def save(self, epochs_done: int, model, optimizer, generator) -> None:
         now = time.perf_counter()
-        if self.path is None or now - self.last_save < self.every_s:
+        if self.path is None or not self.writes or now - self.last_save < self.every_s:
             return
         state = {"epoch": epochs_done, "seconds": self.elapsed(), "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
@@ -129,7 +129,7 @@ class PartialRun:
         return self.seconds + time.perf_counter() - self.started
 
     def discard(self) -> None:
-        if self.path is not None:
+        if self.path is not None and self.writes:
             self.path.unlink(missing_ok=True)
 
 
