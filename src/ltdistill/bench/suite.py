@@ -153,7 +153,7 @@ def load_suite(path: Path) -> dict:
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
         check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
-        seeds = m.get("seeds", suite.get("seeds", [0]))
+        seeds = method_seeds(suite, m)
         natural = isinstance(seeds, list) and len(seeds) > 0 and all(
             isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
         check(natural,
@@ -168,6 +168,11 @@ def load_suite(path: Path) -> dict:
         check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
               f"{path}: {key} must be a list of model names")
     return suite
+
+
+def method_seeds(suite: dict, method: dict) -> list:
+    """The seeds of a [[method]] entry's cells: its own `seeds`, else the suite's (0 alone by default)."""
+    return method.get("seeds", suite.get("seeds", [0]))
 
 
 def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
@@ -264,7 +269,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                               cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
             # a method's own `seeds` replace the suite's for its cells (e.g. more seeds where two variants are close)
-            pairs = [(seed, m) for m in suite["method"] for seed in m.get("seeds", suite.get("seeds", [0]))]
+            pairs = [(seed, m) for m in suite["method"] for seed in method_seeds(suite, m)]
             for seed, m in sorted(pairs, key=lambda pair: pair[0]):  # seed by seed, each in the suite's order
                 if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
                     continue

@@ -329,6 +329,18 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
     relabeled by the same teacher under each (DD-Ranking's Acc_rdm-any) and the IOR that makes; the teacher's own
     balanced accuracy is the ceiling relabeling sets. Balanced accuracy in %, the tail (few) in brackets; "" where
     no result was evaluated under `recipe`."""
+    def with_tail(result: dict) -> str:
+        return f"{accuracy(result)} ({_pct(result.get('few'))})"
+
+    def relabeled(dd: dict) -> bool:  # a baseline relabeled by the set's teacher (not the hard-label random set)
+        return str(dd.get("rdm_regime", "")).startswith("relabel")
+
+    def baseline(dd: dict) -> str:
+        return _pct(dd.get("acc_rdm_any")) if relabeled(dd) else "-"
+
+    def ior(dd: dict) -> str:
+        return f"{100 * dd['ior']:+.1f}" if relabeled(dd) and "ior" in dd else "-"
+
     rows = []
     for r in results:
         variant = (r.get("recipes") or {}).get(recipe)
@@ -336,17 +348,6 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
             continue
         usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
         teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
-
-        def with_tail(result: dict) -> str:
-            return f"{accuracy(result)} ({_pct(result.get('few'))})"
-
-        def baseline(dd: dict) -> str:
-            return _pct(dd.get("acc_rdm_any")) if str(dd.get("rdm_regime", "")).startswith("relabel") else "-"
-
-        def ior(dd: dict) -> str:
-            return "-" if "ior" not in dd or not str(dd.get("rdm_regime", "")).startswith("relabel") \
-                else f"{100 * dd['ior']:+.1f}"
-
         rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
                     f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {with_tail(r)} | "
                     f"{with_tail({**r, **variant})} | "
