@@ -605,3 +605,81 @@ def test_a_method_entry_with_its_own_seeds_adds_seeds_to_the_settings_it_names(t
         suite.write_text(TINY_SUITE + f'[[method]]\nname = "herding"\nseeds = {bad}\n')
         with pytest.raises(BadInput, match="seeds must be a non-empty list"):
             load_suite(suite)
+
+
+HOLDOUT_SUITE = TINY_SUITE.replace('ipc = [2]', 'ipc = [2]\nholdout = 20').replace('runs = 1', 'runs = 1\nfull = false') + """
+[[method]]
+name = "herding"
+set = ["width=8"]
+grid = {epochs = [1, 2]}
+"""
+
+
+def test_a_method_grid_is_tuned_on_the_holdout_and_never_reads_the_test_set(tmp_path):
+    suite, out = tmp_path / "tune.toml", tmp_path / "run"
+    suite.write_text(HOLDOUT_SUITE)
+    run_suite(str(suite), out, progress=False)
+    summary = json.loads((out / "tuning.json").read_text())
+    (group,) = summary["groups"].values()
+    assert summary["holdout"] == 20 and set(group["points"]) == {"epochs=1", "epochs=2"} and group["pending"] == []
+    assert group["best"] == max(group["points"], key=lambda k: group["points"][k]["val_balanced_acc"])
+    assert list(summary["references"]) == ["random_digits_b10_ipc2_s0"]  # the grid-less cells, on the same holdout
+    for point in ("epochs=1", "epochs=2"):
+        result = json.loads((out / "results" / f"herding@{point}_digits_b10_ipc2_s0.json").read_text())
+        assert result["split"] == "val" and result["holdout"] == 20
+        distill, evaluate = result["commands"]
+        assert f"--set width=8 --set {point}" in distill and "--holdout 20" in distill
+        assert "--split val" in evaluate and "ddranking" not in result  # its baselines would read the test set
+    log = (out / "log.txt").read_text()
+    assert "--full" not in log and "--split test" not in log
+    run_suite(str(suite), out, progress=False)  # a rerun runs nothing again
+    assert (out / "log.txt").read_text() == log
+    for text, message in ((HOLDOUT_SUITE.replace("holdout = 20", "holdout = 0"), "a tuning needs .*holdout"),
+                          ("ddranking = true\n" + HOLDOUT_SUITE, "would read the test set"),
+                          (HOLDOUT_SUITE.replace("[1, 2]", "[]"), "grid must be a table of non-empty lists"),
+                          (HOLDOUT_SUITE.replace("holdout = 20", "holdout = -1"), "holdout must be an integer"),
+                          (HOLDOUT_SUITE.replace("holdout = 20", "hold = 20"), r"unknown \[data\] key")):
+        suite.write_text(text)
+        with pytest.raises(BadInput, match=message):
+            load_suite(suite)
+
+
+ANATOMY_SUITE = TINY_SUITE.replace('runs = 1', 'runs = 1\nfull = false\nddranking = false\n'
+                                   'anatomy = [{before = "dm-start", after = "dm"}]').replace(
+    '[[method]]\nname = "random"\n', """[[method]]
+name = "dm"
+label = "dm-start"
+set = ["iterations=0", "width=8"]
+
+[[method]]
+name = "dm"
+set = ["iterations=3", "width=8", "lr_img=10.0"]
+""")
+
+
+def test_an_anatomy_pair_evaluates_each_part_of_what_the_iterations_changed(tmp_path):
+    from ltdistill.synthetic import SyntheticSet
+
+    suite, out = tmp_path / "anatomy.toml", tmp_path / "run"
+    suite.write_text(ANATOMY_SUITE)
+    run_suite(str(suite), out, progress=False)
+    where = out / "anatomy" / "dm_digits_b10_ipc2_s0"
+    names = {"before", "after", "after-images+before-labels", "before-images+after-labels", "after-lr=before"}
+    assert {p.stem for p in where.glob("*.json")} == names
+    cells = {c.label: c for c in plan(load_suite(suite), out, [])[0]}
+    before, after = (SyntheticSet.load(cells[k].artifact) for k in ("dm-start", "dm"))
+    assert not torch.equal(before.images, after.images)  # the iterations moved the pixels
+    hybrid = SyntheticSet.load(where / "sets" / "after-images+before-labels")
+    assert torch.equal(hybrid.images, after.images) and torch.equal(hybrid.labels, before.labels)
+    hybrid = SyntheticSet.load(where / "sets" / "before-images+after-labels")
+    assert torch.equal(hybrid.images, before.images) and torch.equal(hybrid.labels, after.labels)
+    at_lr = json.loads((where / "after-lr=before.json").read_text())
+    assert at_lr["commands"][0].endswith("--lr 0.01") and " evaluate " in at_lr["commands"][0]
+    assert json.loads((where / "after.json").read_text())["balanced_acc"] == json.loads(
+        (out / "results" / "dm_digits_b10_ipc2_s0.json").read_text())["balanced_acc"]
+    log = (out / "log.txt").read_text()
+    run_suite(str(suite), out, progress=False)  # cached: nothing runs again
+    assert (out / "log.txt").read_text() == log
+    suite.write_text(ANATOMY_SUITE.replace('before = "dm-start"', 'before = "nosuch"'))
+    with pytest.raises(BadInput, match="anatomy entries"):
+        load_suite(suite)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ltdistill.bench.anatomy import run_anatomy
 from ltdistill.bench.commands import Log, exclusive, run_cell, run_command
 from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes
 from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
@@ -17,9 +18,11 @@ from ltdistill.bench.suite import (
     check_finished_cells,
     cross_arch_left,
     plan_suite,
+    ranks,
     result_json,
     shares_models,
 )
+from ltdistill.bench.tuning import write_tuning
 from ltdistill.errors import check
 from ltdistill.synthetic import atomic_write_bytes
 
@@ -85,14 +88,16 @@ def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     # read back from disk, not kept from this piece's start: other pieces finish cells (or add cross-arch
     # accuracies to finished ones) meanwhile, and a stale copy written back here would undo their work
     teacher_evals, recipe_evals = (random_with_teachers(finished_results(planned.cells, out), out, common, suite,
-                                                        log, jobs) if suite.get("ddranking", True) else ({}, {}))
+                                                        log, jobs) if ranks(suite) else ({}, {}))
     with exclusive(results_lock(out)):
         results = finished_results(planned.cells, out)
-        if suite.get("ddranking", True):
+        if ranks(suite):
             ddranking(results, teacher_evals)
             rank_recipes(results, recipe_evals)
             for stem, r in results.items():
                 atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
+    run_anatomy(suite, planned.cells, results, out, log)  # suites with `anatomy` pairs: the hybrids' evaluations
+    write_tuning(path, suite, planned.cells, results, out)  # suites with method grids: the points, best first
     from ltdistill.report.tables import bench_table
 
     atomic_write_bytes(out / "table.md", bench_table([results[s] for s in sorted(results)]).encode())

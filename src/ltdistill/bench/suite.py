@@ -20,8 +20,9 @@ from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes"}
-METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds"}
+              "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes", "anatomy"}
+DATA_KEYS = {"dataset", "imbalance", "ipc", "class_order", "holdout"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds", "grid"}
 CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -144,10 +145,18 @@ def load_suite(path: Path) -> dict:
 
     check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
     check(suite.get("ranking", "ltdistill") in RANKINGS, f"{path}: ranking must be one of {list(RANKINGS)}")
+    check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
     check(isinstance(suite["data"], dict), f"{path}: [data] must be a table")
+    unknown = sorted(set(suite["data"]) - DATA_KEYS)
+    check(not unknown, f"{path}: unknown [data] key(s) {unknown}; known: {sorted(DATA_KEYS)}")
     for order in class_orders(suite["data"]):
         check_order(order)
-    check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
+    holdout = suite["data"].get("holdout", 0)
+    check(isinstance(holdout, int) and not isinstance(holdout, bool) and holdout >= 0,
+          f"{path}: [data] holdout must be an integer >= 0 (validation images per class), got {holdout!r}")
+    # DD-Ranking's baselines are scored on the test set; a holdout suite must never read it
+    check(not (holdout and suite.get("ddranking", False)), f"{path}: a suite with a holdout scores on the validation "
+          "split only; ddranking = true would read the test set")
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
@@ -160,6 +169,7 @@ def load_suite(path: Path) -> dict:
               f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
+        check_grid(path, m, holdout)
     check(all(c in CALIBRATIONS for c in suite.get("calibrations", [])),
           f"{path}: calibrations must be a list of {list(CALIBRATIONS)}")
     check(all(r in RECIPES[1:] for r in suite.get("recipes", [])),
@@ -167,7 +177,42 @@ def load_suite(path: Path) -> dict:
     for key in ("eval_models", "cross_arch"):
         check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
               f"{path}: {key} must be a list of model names")
+    labels = {m.get("label", m["name"]) for m in suite["method"]}
+    for pair in suite.get("anatomy", []):
+        check(isinstance(pair, dict) and set(pair) == {"before", "after"} and {pair["before"], pair["after"]} <= labels,
+              f"{path}: anatomy entries are {{before = LABEL, after = LABEL}} of two [[method]] labels, got {pair!r}")
     return suite
+
+
+def check_grid(path: Path, method: dict, holdout: int) -> None:
+    """A [[method]] `grid`: a table of config keys, each with a non-empty list of values to try. A grid is a tuning,
+    so it is scored on a validation holdout, never on the test set."""
+    grid = method.get("grid")
+    if grid is None:
+        return
+    check(isinstance(grid, dict) and grid and all(isinstance(v, list) and v for v in grid.values()),
+          f"{path}: method {method['name']!r}: grid must be a table of non-empty lists, e.g. "
+          "grid = {lr_img = [100, 1000]}")
+    check(holdout > 0, f"{path}: method {method['name']!r} has a grid: a tuning needs [data] holdout = V "
+                       "(validation images per class), so that no point is chosen on the test set")
+
+
+def toml_value(value) -> str:
+    """A grid value as `--set key=value` reads it (a TOML value): strings quoted, booleans lower case."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def grid_points(method: dict) -> list[tuple[str, list[str]]]:
+    """A [[method]] entry's grid as (label suffix, `key=value` settings) per point, the product of its axes in the
+    file's order; one point without suffix or settings when it has no grid."""
+    grid = method.get("grid") or {}
+    points = []
+    for values in itertools.product(*grid.values()):
+        settings = [f"{k}={toml_value(v)}" for k, v in zip(grid, values, strict=True)]
+        points.append(("@" + "+".join(text.replace("'", "") for text in settings) if settings else "", settings))
+    return points
 
 
 def method_seeds(suite: dict, method: dict) -> list:
@@ -235,20 +280,25 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
 
     unknown = sorted(set(models + later) - set(model_names()))
     check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
-    hard = [("hard", [models[0], "--labels", "hard"])] if suite.get("ddranking", True) else []
+    hard = [("hard", [models[0], "--labels", "hard"])] if ranks(suite) else []
     calibrated = [(f"labels-{c}", [models[0], "--labels", c]) for c in suite.get("calibrations", [])]
     recipes = [(f"recipe-{r}", [models[0], "--recipe", r]) for r in suite.get("recipes", [])]
     eval_flags = ([(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]
                   + calibrated + recipes)  # in run order
     dataset = data["dataset"]
     stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
+    holdout = data.get("holdout", 0)  # validation images per class: every score on that split (a tuning)
+    holding = {"holdout": holdout} if holdout else {}
+    entries = [{**m, "label": m.get("label", m["name"]) + suffix, "set": [*m.get("set", []), *settings]}
+               for m in suite["method"] for suffix, settings in grid_points(m)]
     experts_cmds, cells = {}, []
     for order, beta in itertools.product(class_orders(data), data.get("imbalance", [1])):
         tag, ordering = order_tag(order), ({} if order == "natural" else {"class_order": order})
         base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol, "--convnet-stem", stem]
         base += [] if order == "natural" else ["--class-order", order]
+        base += ["--holdout", str(holdout)] if holdout else []
         for kind, spec in suite.get("experts", {}).items():
-            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering}
+            key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering, **holding}
             key.update(stem_entry(stem))
             key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
@@ -261,19 +311,21 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
         eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
         eval_tail += [] if ranking == "ltdistill" else ["--ranking", ranking]
         eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
+        eval_tail += ["--split", "val"] if holdout else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
-                    "epochs": suite.get("epochs"), **stem_entry(stem), **ordering, **ranking_entry(ranking)}
+                    "epochs": suite.get("epochs"), **stem_entry(stem), **ordering, **ranking_entry(ranking),
+                    **holding}
         full_eval = [*CLI, "evaluate", "--full", *base[:4], *base[8:], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
                               cell_directory(out, f"full-b{beta}-{digest(full_key)}"), [], {"main": full_eval}))
         for ipc in data.get("ipc", [10]):
             # a method's own `seeds` replace the suite's for its cells (e.g. more seeds where two variants are close)
-            pairs = [(seed, m) for m in suite["method"] for seed in method_seeds(suite, m)]
+            pairs = [(seed, m) for m in entries for seed in method_seeds(suite, m)]
             for seed, m in sorted(pairs, key=lambda pair: pair[0]):  # seed by seed, each in the suite's order
                 if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
                     continue
-                label = m.get("label", m["name"])
+                label = m["label"]
                 preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
                 preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
                 check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
@@ -283,7 +335,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                        "epochs": suite.get("epochs"), "models": models,
                        "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
-                       **defaults_entry(method_config(m["name"]))}
+                       **defaults_entry(method_config(m["name"])), **holding}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                 older = ({**key, "experts": legacy_command(experts.command)}
                          if experts is not None and stem == "pad1" else None)
@@ -310,6 +362,11 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "
                      "their ipc/imbalance lists")
     return cells, experts_cmds
+
+
+def ranks(suite: dict) -> bool:
+    """Whether a suite computes DD-Ranking's metrics: its `ddranking`, by default unless it scores on a holdout."""
+    return suite.get("ddranking", not suite["data"].get("holdout", 0))
 
 
 def shares_models(method: str) -> bool:

@@ -1,0 +1,57 @@
+"""A suite's method `grid` scored on its `[data] holdout`: the tuning summary DIR/tuning.json.
+
+Procedure (the one the tuned presets cite): V images per class of the source training split are held out as a
+balanced validation set before the long-tailed set is built (`[data] holdout = V`); experts, distillation and every
+evaluation use only the rest and score on that split (`evaluate --split val`), so the test set is never read. Every
+point of a [[method]]'s grid (the product of its axes) is a cell `<label>@k=v+k2=v2_...`; per setting, the point with
+the best mean validation balanced accuracy is chosen. The chosen values then go into a preset, whose test numbers
+come from a suite without a holdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ltdistill.bench.suite import Cell
+from ltdistill.synthetic import atomic_write_bytes
+
+
+def tuning_summary(path: Path, suite: dict, cells: list[Cell], results: dict[str, dict]) -> dict:
+    """Every grid point's validation score, grouped by setting (the cell name with the grid part left out), and the
+    best point of each group among its finished ones."""
+    groups: dict[str, dict] = {}
+    references = {}  # cells without a grid (e.g. random): scores on the same holdout to read the points against
+    for cell in cells:
+        base, at, point = cell.label.partition("@")
+        if not at:
+            if cell.name in results:
+                r = results[cell.name]
+                references[cell.name] = {"val_balanced_acc": r["balanced_acc"]["mean"],
+                                         "val_std_over_runs": r["balanced_acc"]["std"],
+                                         "val_per_class_acc": r["per_class_acc"], "lr": r.get("lr")}
+            continue
+        group = groups.setdefault(base + cell.name[len(cell.label):], {
+            "method": base, "beta": cell.key["beta"], "ipc": cell.key["ipc"], "seed": cell.key["seed"],
+            "points": {}, "pending": []})
+        r = results.get(cell.name)
+        if r is None:
+            group["pending"].append(point)
+            continue
+        group["points"][point] = {"settings": point.split("+"), "val_balanced_acc": r["balanced_acc"]["mean"],
+                                  "val_std_over_runs": r["balanced_acc"]["std"],
+                                  "val_per_class_acc": r["per_class_acc"], "lr": r.get("lr"),
+                                  "commands": r.get("commands", [])}
+    for group in groups.values():
+        scored = group["points"]
+        group["best"] = max(scored, key=lambda k: scored[k]["val_balanced_acc"]) if scored else None
+    return {"suite": str(path), "holdout": suite["data"]["holdout"], "runs": suite.get("runs", 3), "groups": groups,
+            "references": references}
+
+
+def write_tuning(path: Path, suite: dict, cells: list[Cell], results: dict[str, dict], out: Path) -> Path | None:
+    """DIR/tuning.json when the suite has grids; None otherwise."""
+    if not any(m.get("grid") for m in suite["method"]):
+        return None
+    target = out / "tuning.json"
+    atomic_write_bytes(target, json.dumps(tuning_summary(path, suite, cells, results), indent=2).encode())
+    return target
