@@ -607,7 +607,8 @@ def test_a_method_entry_with_its_own_seeds_adds_seeds_to_the_settings_it_names(t
             load_suite(suite)
 
 
-HOLDOUT_SUITE = TINY_SUITE.replace('ipc = [2]', 'ipc = [2]\nholdout = 20').replace('runs = 1', 'runs = 1\nfull = false') + """
+HOLDOUT_SUITE = TINY_SUITE.replace("ipc = [2]", "ipc = [2]\nholdout = 20").replace("runs = 1", "runs = 1\nfull = false")
+HOLDOUT_SUITE += """
 [[method]]
 name = "herding"
 set = ["width=8"]
