@@ -15,8 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner import table
-
+from ltdistill.report import results_table
 from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, variant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -526,31 +525,52 @@ def learned_lr(lr: float | None) -> str:
     return "-" if lr is None else f"{lr:.4f}"  # sets without a learned lr (coresets, the recovery family)
 
 
-def tuning_table(path: Path) -> str:
-    """benchmarks/tune.py's tuning.json: every grid point's validation score, best first."""
-    t = json.loads(path.read_text())
-    lines = [f"`python benchmarks/tune.py --preset {t['preset']}"
-             + (f" --imbalance {t['imbalance']:g}" if "imbalance" in t else "")  # tunings before the flag: the preset's
-             + f" --holdout {t['holdout']}"
-             + (f" --experts-args \"{t['experts_args']}\"" if t.get("experts_args") else "")
-             + (f" --experts-dir {t['experts_dir']}" if t.get("experts_dir") else "")
-             + "".join(f" --grid {g}" for g in t["grid"])
-             + "".join(f" --set {shlex.quote(f)}" for f in t.get("fixed", []))
-             + f"` ({t['runs']} evaluation runs per point).", "",
-             "| grid point | validation balanced acc (%) | per-class validation acc (%) | learned lr |",
+def tuning_rows(points: dict[str, dict], best: str | None) -> list[str]:
+    """A tuning table's header and one row per grid point, best first."""
+    lines = ["| grid point | validation balanced acc (%) | per-class validation acc (%) | learned lr |",
              "|---|---|---|---|"]
-    for name, p in sorted(t["points"].items(), key=lambda kv: -kv[1]["val_balanced_acc"]):
-        mark = " (chosen)" if name == t["best"] else ""
+    for name, p in sorted(points.items(), key=lambda kv: -kv[1]["val_balanced_acc"]):
+        mark = " (chosen)" if name == best else ""
         lines.append(f"| {name}{mark} | {100 * p['val_balanced_acc']:.2f} ± {100 * p['val_std_over_runs']:.2f} | "
                      + " ".join(f"{100 * a:.0f}" for a in p["val_per_class_acc"]) + f" | {learned_lr(p['lr'])} |")
+    return lines
+
+
+def reference_row(name: str, r: dict) -> str:
+    per_class = " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"])
+    return (f"| reference: {name} (same holdout) | {100 * r['balanced_acc']['mean']:.2f} ± "
+            f"{100 * r['balanced_acc']['std']:.2f} | {per_class} | {learned_lr(r.get('lr'))} |")
+
+
+def tuning_table(path: Path) -> str:
+    """A tuning.json: a bench suite's (bench/tuning.py: groups of grid points per setting) or one of the earlier tuning
+    script's (one preset's grid); every point's validation score, best first, and the references on the same
+    holdout."""
+    t = json.loads(path.read_text())
+    if "groups" in t:  # a suite's
+        lines = [f"`ltdistill bench --suite {Path(t['suite']).stem} --out runs/{path.parent.name}` (holdout "
+                 f"{t['holdout']} images per class, {t['runs']} evaluation runs per point; each cell's commands are "
+                 "in the run directory's results/).", ""]
+        for name, group in t["groups"].items():
+            lines += [f"**{name}**", "", *tuning_rows(group["points"], group["best"])]
+            lines += [reference_row(ref, {"balanced_acc": {"mean": r["val_balanced_acc"],
+                                                           "std": r["val_std_over_runs"]},
+                                          "per_class_acc": r["val_per_class_acc"], "lr": r["lr"]})
+                      for ref, r in t["references"].items()] + [""]
+        return "\n".join(lines)
+    lines = ["Made by the earlier tuning script (benchmarks/tune.py, since replaced by a suite with `[data] holdout` "
+             f"and a method `grid`): preset {t['preset']}"
+             + (f", beta {t['imbalance']:g}" if "imbalance" in t else "")  # tunings before the flag: the preset's
+             + f", holdout {t['holdout']}"
+             + (f", experts `{t['experts_args']}`" if t.get("experts_args") else "")
+             + (f" (buffer {t['experts_dir']})" if t.get("experts_dir") else "")
+             + ", grid " + " ".join(f"`{g}`" for g in t["grid"])
+             + "".join(f", fixed `{shlex.quote(f)}`" for f in t.get("fixed", []))
+             + f"; {t['runs']} evaluation runs per point.", "", *tuning_rows(t["points"], t["best"])]
     for ref in sorted(path.parent.glob("*-val.json")):  # baselines evaluated on the same holdout
         r = json.loads(ref.read_text())
-        per_class = " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"])
-        lines.append(f"| reference: {r['method']} IPC {r['ipc']} (same holdout) | {100 * r['balanced_acc']['mean']:.2f}"
-                     f" ± {100 * r['balanced_acc']['std']:.2f} | {per_class} | {learned_lr(r['lr'])} |")
+        lines.append(reference_row(f"{r['method']} IPC {r['ipc']}", r))
     return "\n".join(lines) + "\n"
-
-
 
 
 def phase_loss_table(path: Path) -> str:
@@ -685,7 +705,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
             title, text = titled(f"sections/{folder}")
             networks = evaluation_networks(DATA / folder)
             pages[folder] = title, "\n".join([text, "", *([networks, ""] if networks else []),
-                                               table(DATA / folder, folder in NAME_ROWS_BY_FILE)])
+                                               results_table(sorted((DATA / folder).glob("*.json")),
+                                                             folder in NAME_ROWS_BY_FILE)])
     losses = sorted((DATA / "phase-loss").glob("*.json"))
     if losses:
         pages["phase-loss"] = ("LTDD's two matching losses, measured on finished sets (CPU)", "\n".join(

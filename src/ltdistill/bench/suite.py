@@ -190,7 +190,7 @@ def check_grid(path: Path, method: dict, holdout: int) -> None:
     grid = method.get("grid")
     if grid is None:
         return
-    check(isinstance(grid, dict) and grid and all(isinstance(v, list) and v for v in grid.values()),
+    check(isinstance(grid, dict) and bool(grid) and all(isinstance(v, list) and v for v in grid.values()),
           f"{path}: method {method['name']!r}: grid must be a table of non-empty lists, e.g. "
           "grid = {lr_img = [100, 1000]}")
     check(holdout > 0, f"{path}: method {method['name']!r} has a grid: a tuning needs [data] holdout = V "

@@ -25,10 +25,10 @@ def tuning_summary(path: Path, suite: dict, cells: list[Cell], results: dict[str
         base, at, point = cell.label.partition("@")
         if not at:
             if cell.name in results:
-                r = results[cell.name]
-                references[cell.name] = {"val_balanced_acc": r["balanced_acc"]["mean"],
-                                         "val_std_over_runs": r["balanced_acc"]["std"],
-                                         "val_per_class_acc": r["per_class_acc"], "lr": r.get("lr")}
+                reference = results[cell.name]
+                references[cell.name] = {"val_balanced_acc": reference["balanced_acc"]["mean"],
+                                         "val_std_over_runs": reference["balanced_acc"]["std"],
+                                         "val_per_class_acc": reference["per_class_acc"], "lr": reference.get("lr")}
             continue
         group = groups.setdefault(base + cell.name[len(cell.label):], {
             "method": base, "beta": cell.key["beta"], "ipc": cell.key["ipc"], "seed": cell.key["seed"],
