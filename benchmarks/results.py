@@ -159,11 +159,10 @@ STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same su
 def suite_coverage(folder: Path) -> str:
     """Which cells of the section's suite, as its file stands now, are in the section and which are not: planned by
     bench.plan_suite with the run's --out and --device, so this list is computed, never typed. A result whose key
-    (read through bench.current_key) differs from the planned cell's was made under an older version of the suite
-    file and is listed as such."""
+    differs from the planned cell's was made under an older version of the suite file and is listed as such."""
     import contextlib
 
-    from ltdistill.bench import cross_arch_left, current_key, digest, plan_suite
+    from ltdistill.bench import cross_arch_left, digest, plan_suite
 
     suite, out, device, stem = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
@@ -171,7 +170,7 @@ def suite_coverage(folder: Path) -> str:
                            convnet_stem=stem).cells
     results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     missing = [c.name for c in cells if c.name not in results]
-    stored = {name: current_key(r.get("key") or {}) for name, r in results.items()}
+    stored = {name: r.get("key") or {} for name, r in results.items()}
     older = [c.name for c in cells if c.name in results and "defaults" in c.key and "defaults" not in stored[c.name]
              and digest({**stored[c.name], "defaults": c.key["defaults"]}) == digest(c.key)]  # all else the same
     changed = [c.name for c in cells if c.name in results and c.name not in older

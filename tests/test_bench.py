@@ -326,32 +326,6 @@ def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_
                          suite_plan(str(suite), where, device=device)), (where, device)
 
 
-def test_a_trajectory_cell_begun_or_finished_under_the_older_key_is_resumed_and_reused(tmp_path):
-    """Until 2026-11 the key held the expert command: such a cell's checkpoint is found where it is, its stored
-    result is reused, not refused as made with other settings (bench.current_key), and a finished one keeps the
-    directory its result names on any device (bench.cell_home). Those cells were made with the pad1 ConvNet."""
-    suite, out, cell = planned_trajectory_cell(tmp_path, stem="pad1")
-    experts = next(iter(bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[1].values()))
-    older_key = {**cell.key, "experts": bench.legacy_command(experts.command)}  # as the older bench stored it
-    assert "--convnet-stem" not in older_key["experts"] and "--convnet-stem" in experts.command
-    legacy = bench.cell_directory(out, f"mtt-{bench.digest(older_key)}")
-    assert legacy != cell.directory
-    write_checkpoint(bench.Cell(cell.name, "mtt", older_key, legacy, []), 9)
-    resumed = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0][-1]
-    assert resumed.directory == legacy and "checkpoint at iteration 9" in suite_plan(str(suite), out)
-    assert bench.current_key(older_key) == cell.key
-
-    (out / "results").mkdir(parents=True)
-    stored = bench.result_json(out, cell.name)
-    stored.write_text(json.dumps({"key": older_key, "cell": legacy.name}))
-    bench.check_finished_cells([resumed], out)  # reused as it is
-    on_gpu = bench.plan(load_suite(suite), out, bench.command_flags("cuda", None))[0][-1]
-    assert on_gpu.directory == legacy  # its stored result names it: a later --cross-arch finds its artifact there
-    stored.write_text(json.dumps({"key": {**older_key, "runs": 5}, "cell": legacy.name}))
-    with pytest.raises(BadInput, match="runs differ"):
-        bench.check_finished_cells([resumed], out)
-
-
 def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):
     """Cells, expert buffers and the full-set reference of the official network never share a directory or a
     finished result with the pad1 network's; pad1 keys are exactly the keys stored before the stem existed."""

@@ -9,7 +9,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ltdistill.bench.suite import Cell, current_key
+from ltdistill.bench.suite import Cell
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 
@@ -45,7 +45,7 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
             continue
         spent, experts = result_seconds(r)
         cells.setdefault(cell_signature(r), []).append(spent)
-        buffer = current_key(r.get("key") or {}).get("experts")
+        buffer = (r.get("key") or {}).get("experts")
         if experts and buffer:
             kind_of = str(buffer).split("-")[0]
             buffers.setdefault((r.get("dataset"), float(r.get("imbalance_factor") or 0), kind_of), []).append(experts)

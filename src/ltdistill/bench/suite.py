@@ -66,19 +66,6 @@ def cell_directory(out: Path, name: str) -> Path:
     return out / "cells" / name
 
 
-def cell_home(out: Path, name: str, directory: str, older: str | None) -> Path:
-    """A cell's directory, cells/`directory`; for a trajectory cell made under the older key (see current_key), the
-    one it has: the directory its stored result names, or, while it is half made, the one the older key gives for
-    this run's --out spelling and device (`older`), so its checkpoint is resumed where it is."""
-    home = cell_directory(out, directory)
-    if older is None or home.exists():
-        return home
-    stored = result_json(out, name)
-    named = json.loads(stored.read_text()).get("cell") if stored.exists() else None
-    candidates = [cell_directory(out, d) for d in (named, older) if d]
-    return next((d for d in candidates if d.exists()), home)
-
-
 def stem_entry(stem: str) -> dict:
     """What a key holds of the ConvNet family's first layer (models/convnet.py): nothing for the pad1 network, which
     every key made before the stem existed means, so those keys, their directories and results stay as they are;
@@ -102,25 +89,6 @@ def defaults_entry(config_class) -> dict:
     while a config has none, so its keys stay as they were; {"defaults": {field: today's default}} otherwise."""
     changed = changed_defaults(config_class)
     return {"defaults": changed} if changed else {}
-
-
-def current_key(key: dict) -> dict:
-    """A stored cell key as this version writes it. Until 2026-11 a trajectory cell's key held its expert command,
-    whose --out and --device tied the cell to one spelling of its run directory and to one device (a run could
-    not be moved, or resumed on a GPU, without redoing its trajectory cells); the key now holds the buffer's
-    directory name, which is that command's --out without its parents and is itself a hash of the buffer's
-    settings. Results stored the old way are read through this; `plan` resumes their half-made cells."""
-    command = key.get("experts")
-    if isinstance(command, list) and "--out" in command:
-        return {**key, "experts": Path(command[command.index("--out") + 1]).name}
-    return key
-
-
-def legacy_command(command: list[str]) -> list[str]:
-    """An expert command as a key made before 2026-11 held it (see current_key): without the CLI and the stem."""
-    args = command[len(CLI):]
-    at = args.index("--convnet-stem")
-    return args[:at] + args[at + 2:]
 
 
 def find_suite(name: str) -> Path:
@@ -265,8 +233,8 @@ def order_tag(order: str) -> str:
 
 
 def command_flags(device: str, data_dir: str | None) -> list[str]:
-    """The flags every command of a bench run ends with. Outside every cell's key; `--plan` builds them as the run
-    does all the same, to find the directories of trajectory cells begun under the older key (see current_key)."""
+    """The flags every command of a bench run ends with; outside every cell's key, so a run directory may move and a
+    CPU run resume on a GPU."""
     return ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
 
 
@@ -337,10 +305,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
                        **defaults_entry(method_config(m["name"])), **holding}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
-                older = ({**key, "experts": legacy_command(experts.command)}
-                         if experts is not None and stem == "pad1" else None)
-                cell_dir = cell_home(out, cell_name, f"{label}-{digest(key)}",
-                                     f"{label}-{digest(older)}" if older is not None else None)
+                cell_dir = cell_directory(out, f"{label}-{digest(key)}")
                 distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                 distill += ["--config", preset] if preset else []
                 for text in m.get("set", []):
@@ -394,7 +359,7 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
     for cell in cells:
         target = result_json(out, cell.name)
         if target.exists():
-            stored = current_key(json.loads(target.read_text()).get("key") or {})
+            stored = json.loads(target.read_text()).get("key") or {}
             changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
                                f"asks ({', '.join(changed)} differ); choose a new --out")
