@@ -1,7 +1,7 @@
 """Random: ipc real images per class drawn uniformly (seeded) from the long-tailed train set.
 
-A tail class with fewer than ipc images contributes all it has (short_class 'all', the default), recorded in
-meta.json as `images_per_class`; short_class 'error' refuses instead.
+A tail class with fewer than ipc images is refused (short_class 'error', the default); with short_class 'all' it
+contributes all it has, recorded in meta.json as `images_per_class`.
 """
 
 from __future__ import annotations
