@@ -612,6 +612,7 @@ def test_a_method_grid_is_tuned_on_the_holdout_and_never_reads_the_test_set(tmp_
     for text, message in ((HOLDOUT_SUITE.replace("holdout = 20", "holdout = 0"), "a tuning needs .*holdout"),
                           ("ddranking = true\n" + HOLDOUT_SUITE, "would read the test set"),
                           (HOLDOUT_SUITE.replace("[1, 2]", "[]"), "grid must be a table of non-empty lists"),
+                          (HOLDOUT_SUITE.replace("[1, 2]", "[{a = 1}]"), "non-empty lists of values"),
                           (HOLDOUT_SUITE.replace("holdout = 20", "holdout = -1"), "holdout must be an integer"),
                           (HOLDOUT_SUITE.replace("holdout = 20", "hold = 20"), r"unknown \[data\] key")):
         suite.write_text(text)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ltdistill.bench.commands import Log, evaluation_json, shown
+from ltdistill.bench.commands import Log, evaluation_json, exclusive, shown
 from ltdistill.bench.suite import Cell
 from ltdistill.errors import check
 from ltdistill.synthetic import SyntheticSet, atomic_write_bytes
@@ -66,8 +66,9 @@ def run_anatomy(suite: dict, cells: list[Cell], results: dict[str, dict], out: P
         rows = {}
         for name, (images, labels, note) in HYBRIDS.items():
             artifact = where / "sets" / name
-            if not (artifact / "meta.json").exists():
-                hybrid(sets[images], sets[labels], after.lr, note).save(artifact)
+            with exclusive(where / f".{name}.lock"):  # pieces side by side on one --out make each set once
+                if not (artifact / "meta.json").exists():
+                    hybrid(sets[images], sets[labels], after.lr, note).save(artifact)
             rows[name] = (with_artifact(main, artifact), where / "evals" / f"{name}.json")
         rows["after-lr=before"] = (with_artifact(main, after_cell.artifact, before.lr or 0.01),
                                    where / "evals" / "after-lr=before.json")

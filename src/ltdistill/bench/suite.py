@@ -158,8 +158,10 @@ def check_grid(path: Path, method: dict, holdout: int) -> None:
     grid = method.get("grid")
     if grid is None:
         return
-    check(isinstance(grid, dict) and bool(grid) and all(isinstance(v, list) and v for v in grid.values()),
-          f"{path}: method {method['name']!r}: grid must be a table of non-empty lists, e.g. "
+    axes = list(grid.values()) if isinstance(grid, dict) else []
+    scalars = (str, int, float, bool)
+    check(bool(axes) and all(isinstance(v, list) and v and all(isinstance(x, scalars) for x in v) for v in axes),
+          f"{path}: method {method['name']!r}: grid must be a table of non-empty lists of values, e.g. "
           "grid = {lr_img = [100, 1000]}")
     check(holdout > 0, f"{path}: method {method['name']!r} has a grid: a tuning needs [data] holdout = V "
                        "(validation images per class), so that no point is chosen on the test set")
