@@ -31,10 +31,10 @@ BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "ben
                   "bench-fmnist-gpu-h200-xarch",
                   "bench-fmnist-balanced-gpu",
                   "bench-fmnist-balanced-cpu", "bench-fmnist-unilevel-cpu", "bench-fmnist-unilevel-seeds-cpu",
-                  "bench-quick-cpu"]
+                  "bench-quick-cpu", "bench-trajectory-digits-cpu", "bench-foundation-digits-cpu"]
 SECTIONS = ["foundation", "trajectory-digits-cpu", "ltdd-gpu", "ltdd-digits-tuned-cpu", "ltdd-fmnist-cpu",
             "ltdd-fmnist-b10-cpu", "ltdd-fmnist-b50-cpu", "anatomy-ltdd-fmnist-cpu", "anatomy-ltdd-fmnist-b10-cpu",
-            "relabeled-random-fmnist-cpu", "trajectory-gpu"]
+            "relabeled-random-fmnist-cpu", "trajectory-gpu", "anatomy-ltdd-digits-cpu"]
 
 
 def note(name: str, *, optional: bool = False) -> str:
@@ -94,7 +94,8 @@ def eval_speed(paths: list[Path]) -> str:
 
 
 # folders whose rows differ in what no `--set` shows (hybrid sets, teachers, a tuned preset): rows named by file
-NAME_ROWS_BY_FILE = {"anatomy-ltdd-fmnist-cpu", "anatomy-ltdd-fmnist-b10-cpu", "relabeled-random-fmnist-cpu",
+NAME_ROWS_BY_FILE = {"anatomy-ltdd-fmnist-cpu", "anatomy-ltdd-fmnist-b10-cpu", "anatomy-ltdd-digits-cpu",
+                     "relabeled-random-fmnist-cpu",
                      "ltdd-fmnist-cpu", "ltdd-fmnist-b10-cpu",
                      "ltdd-fmnist-b50-cpu"}
 
@@ -152,7 +153,9 @@ SUITE_OF_SECTION = {"bench-fmnist-cpu": ("fmnist", "runs/fmnist-cpu", "cpu", "pa
                     "bench-fmnist-official-cpu": ("fmnist", "runs/fmnist-official", "cpu", "official"),
                     "bench-fmnist-hardtail-cpu": ("fmnist-hardtail", "runs/hardtail", "cpu", "official"),
                     "bench-fmnist-orders-cpu": ("fmnist-orders", "runs/fmnist-orders", "cpu", "official"),
-                    "bench-fmnist-defaults-cpu": ("fmnist", "runs/fmnist-defaults", "cpu", "official")}
+                    "bench-fmnist-defaults-cpu": ("fmnist", "runs/fmnist-defaults", "cpu", "official"),
+                    "bench-trajectory-digits-cpu": ("trajectory-digits", "runs/trajectory-digits", "cpu", "official"),
+                    "bench-foundation-digits-cpu": ("foundation-digits", "runs/foundation-digits", "cpu", "official")}
 STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same suite under the two ConvNet stems
 
 
@@ -836,6 +839,9 @@ def order_cells() -> dict[str, dict[str, dict]]:
 
 
 SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu")  # the results page's tables hold their cells
+# digits-LT suites whose tables are on their own pages only (the one-minute page reads Fashion-MNIST-LT; quick stays as
+# the smoke test a newcomer runs first)
+DETAIL_ONLY = ("bench-trajectory-digits-cpu", "bench-foundation-digits-cpu")
 
 
 def claims_by_order() -> str:
@@ -904,7 +910,7 @@ def render() -> str:
               "tables above; each has its page under the detail pages, as have the suites made with the pad1 "
               "network).", ""]
     for folder in BENCH_SECTIONS:
-        if folder in SHOWN_ABOVE:
+        if folder in SHOWN_ABOVE or folder in DETAIL_ONLY:
             continue
         if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
