@@ -12,16 +12,21 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     convnet_stem, calibrations = ["adsa"] (every soft-label cell also with calibrated labels), recipes = ["sre2l"]
     (every relabeling cell also under that relabel recipe; both outside the key, added later they evaluate the
     finished cells alone),
-    [data] dataset, imbalance = [..], ipc = [..], class_order (a name or a list: one cell per order)
+    anatomy = [{before = LABEL, after = LABEL}] (what the `after` cells' iterations changed: hybrids of the two
+    sets, bench/anatomy.py),
+    [data] dataset, imbalance = [..], ipc = [..], class_order (a name or a list: one cell per order), holdout (V
+    validation images per class held out: every cell scored on that split, a tuning; bench/tuning.py)
     [experts.<kind>] num, epochs (+ cls_epochs for kind "decoupled"): buffers shared by the cells that name them
     [[method]] name, label (default: name), preset (a TOML of configs/, may use {ipc} {imbalance}), set = ["k=v"],
                experts (an experts kind), ipc = [..] / imbalance = [..] (run the method only at those IPCs / betas),
                seeds = [..] (its own seeds instead of the suite's; a second entry of the same label with other
-               seeds, ipc and imbalance adds seeds to some settings only)
+               seeds, ipc and imbalance adds seeds to some settings only), grid = {key = [v1, v2], ...} (one cell
+               per point, labelled <label>@key=v1+...; needs [data] holdout; DIR/tuning.json names the best)
 Layout of DIR: suite.json (the suite as run), experts/<kind>-<hash>/, models/ (observers, teachers and squeezed
 models of the recovery family, shared by the cells that train them alike), cells/<label>-<hash>/{artifact, eval-*.json},
 results/<label>_<dataset>_b<beta>_ipc<k>_s<seed>.json (one evaluation JSON per finished cell, plus its
-commands, cross-architecture accuracies, DD-Ranking metrics and costs), table.md, log.txt (every command in order,
+commands, cross-architecture accuracies, DD-Ranking metrics and costs), anatomy/ and tuning.json (suites that ask
+for them), table.md, log.txt (every command in order,
 and their output while one runs at a time; with --jobs N each cell's output is in its own log.txt). A killed suite
 is rerun with the same command: finished cells are skipped, a half-distilled cell resumes from its checkpoint. A
 suite file may grow between reruns (its new cells run); a finished cell whose settings changed is refused, never
@@ -30,7 +35,8 @@ evaluation (file locks) instead of running it twice.
 DD-Ranking's HLR / IOR / LRS per cell: bench/ranking.py.
 
 Modules: suite (suite files -> cells, keys, directories), commands (running a cell's commands), status (`--plan`, the
-progress bar's postfix), ranking (DD-Ranking), run (run_suite).
+progress bar's postfix), ranking (DD-Ranking), anatomy (before/after hybrids), tuning (grids on a holdout), run
+(run_suite).
 """
 
 from ltdistill.bench.commands import exclusive, run_cell, runs_dir
