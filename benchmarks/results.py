@@ -32,7 +32,7 @@ BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "ben
                   "bench-fmnist-balanced-gpu",
                   "bench-fmnist-balanced-cpu", "bench-fmnist-unilevel-cpu", "bench-fmnist-unilevel-seeds-cpu",
                   "bench-quick-cpu", "bench-trajectory-digits-cpu", "bench-foundation-digits-cpu"]
-SECTIONS = ["foundation", "trajectory-digits-cpu", "ltdd-gpu", "ltdd-digits-tuned-cpu", "ltdd-fmnist-cpu",
+SECTIONS = ["foundation", "ltdd-gpu", "ltdd-digits-tuned-cpu", "ltdd-fmnist-cpu",
             "ltdd-fmnist-b10-cpu", "ltdd-fmnist-b50-cpu", "anatomy-ltdd-fmnist-cpu", "anatomy-ltdd-fmnist-b10-cpu",
             "relabeled-random-fmnist-cpu", "trajectory-gpu", "anatomy-ltdd-digits-cpu"]
 
