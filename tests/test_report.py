@@ -233,3 +233,14 @@ def test_the_recipe_table_sets_each_recipe_beside_the_random_set_relabeled_under
     assert rows == ["| fashion-mnist | 100 | 10 | sre2l | 63.00 ± 1.00 (70.0) | 71.00 ± 1.00 (78.0) | +8.00 | "
                     "77.0 / 72.0 | -14.0 / -1.0 | 84.7 |"]
     assert recipe_table([{**cell, "recipes": {}}]) == ""
+
+
+def test_a_calibrated_cell_of_another_class_order_or_seed_is_named_apart_from_the_natural_one():
+    from ltdistill.report.tables import variant_table
+
+    acc = {"mean": 0.8, "std": 0.01}
+    calibrated = {"adsa": {"balanced_acc": {"mean": 0.7, "std": 0.0}, "few": 0.6, "calibration": {"tau": 1.0}}}
+    cell = {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": "unilevel", "few": 0.5,
+            "balanced_acc": acc, "calibrated": calibrated, "key": {"seed": 0}}
+    rows = variant_table([cell, {**cell, "class_order": "hard-tail"}, {**cell, "key": {"seed": 2}}]).splitlines()[2:]
+    assert [row.split(" | ")[3] for row in rows] == ["unilevel", "unilevel (hard-tail order)", "unilevel (seed 2)"]

@@ -297,6 +297,14 @@ def orders_table(results: list[dict]) -> str:
     return "\n".join(text)
 
 
+def named_cell(r: dict) -> str:
+    """A cell's row name where cells of several seeds and class orders share a table: its label, with the seed and
+    the class order where they are not 0 and natural."""
+    order = order_name(r)
+    return (cell_label(r) + (f" (seed {cell_seed(r)})" if cell_seed(r) else "")
+            + ("" if order == "natural" else f" ({order} order)"))
+
+
 def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe")) -> str:
     """Each cell evaluated again with its labels calibrated (a suite's `calibrations`, e.g. ADSA) or under another
     teacher recipe (`recipes`, e.g. SRe2L's) beside the same set evaluated as usual: balanced and tail (few)
@@ -313,7 +321,7 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                 before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
                 tau = (variant.get("calibration") or {}).get("tau")
                 rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                            f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {kind} {name} | "
+                            f"{named_cell(r)} | {kind} {name} | "
                             f"{accuracy(r)} | {accuracy({**r, **variant})} | {after - before:+.2f} | "
                             f"{_pct(r.get('few'))} / {_pct(variant.get('few'))} | "
                             f"{'-' if tau is None else f'{tau:.2f}'} |")
@@ -349,7 +357,7 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
         usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
         teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
         rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                    f"{cell_label(r)}{f' (seed {cell_seed(r)})' if cell_seed(r) else ''} | {with_tail(r)} | "
+                    f"{named_cell(r)} | {with_tail(r)} | "
                     f"{with_tail({**r, **variant})} | "
                     f"{100 * (variant['balanced_acc']['mean'] - r['balanced_acc']['mean']):+.2f} | "
                     f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
