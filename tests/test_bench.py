@@ -606,7 +606,8 @@ def test_a_method_grid_is_tuned_on_the_holdout_and_never_reads_the_test_set(tmp_
         assert f"--set width=8 --set {point}" in distill and "--holdout 20" in distill
         assert "--split val" in evaluate and "ddranking" not in result  # its baselines would read the test set
     log = (out / "log.txt").read_text()
-    assert "--full" not in log and "--split test" not in log
+    evaluations = [line for line in log.splitlines() if line.startswith("$ ") and " evaluate " in line]
+    assert len(evaluations) == 3 and all("--split val" in line for line in evaluations)  # nothing reads the test set
     run_suite(str(suite), out, progress=False)  # a rerun runs nothing again
     assert (out / "log.txt").read_text() == log
     for text, message in ((HOLDOUT_SUITE.replace("holdout = 20", "holdout = 0"), "a tuning needs .*holdout"),
