@@ -16,6 +16,12 @@ from ltdistill.bench.suite import Cell
 from ltdistill.synthetic import atomic_write_bytes
 
 
+def validation_score(result: dict) -> dict:
+    """What tuning.json keeps of a cell's evaluation on the holdout."""
+    return {"val_balanced_acc": result["balanced_acc"]["mean"], "val_std_over_runs": result["balanced_acc"]["std"],
+            "val_per_class_acc": result["per_class_acc"], "lr": result.get("lr")}
+
+
 def tuning_summary(path: Path, suite: dict, cells: list[Cell], results: dict[str, dict]) -> dict:
     """Every grid point's validation score, grouped by setting (the cell name with the grid part left out), and the
     best point of each group among its finished ones."""
@@ -25,10 +31,7 @@ def tuning_summary(path: Path, suite: dict, cells: list[Cell], results: dict[str
         base, at, point = cell.label.partition("@")
         if not at:
             if cell.name in results:
-                reference = results[cell.name]
-                references[cell.name] = {"val_balanced_acc": reference["balanced_acc"]["mean"],
-                                         "val_std_over_runs": reference["balanced_acc"]["std"],
-                                         "val_per_class_acc": reference["per_class_acc"], "lr": reference.get("lr")}
+                references[cell.name] = validation_score(results[cell.name])
             continue
         group = groups.setdefault(base + cell.name[len(cell.label):], {
             "method": base, "beta": cell.key["beta"], "ipc": cell.key["ipc"], "seed": cell.key["seed"],
@@ -37,9 +40,7 @@ def tuning_summary(path: Path, suite: dict, cells: list[Cell], results: dict[str
         if r is None:
             group["pending"].append(point)
             continue
-        group["points"][point] = {"settings": point.split("+"), "val_balanced_acc": r["balanced_acc"]["mean"],
-                                  "val_std_over_runs": r["balanced_acc"]["std"],
-                                  "val_per_class_acc": r["per_class_acc"], "lr": r.get("lr"),
+        group["points"][point] = {"settings": point.split("+"), **validation_score(r),
                                   "commands": r.get("commands", [])}
     for group in groups.values():
         scored = group["points"]
