@@ -270,51 +270,62 @@ def defaults_comparison() -> str:
                     if same else "")
 
 
-LTDD_KEPT = DATA / "ltdd-kept-sets"  # earlier.json / official.json: evaluate --snapshots of LTDD's paper preset
-LTDD_EXPERTS = {"earlier": DATA / "experts" / "fmnist-official-b100-cpu.json",
-                "official": DATA / "experts" / "fmnist-defaults-b100-cpu.json"}
+KEPT = DATA / "kept-sets"  # evaluate --snapshots of the trajectory sets made with distill --keep-every 50
+# (column, its kept-set JSON, the expert summary and kind it matched): LTDD's classifier phase matches the
+# classifier experts; MTT and DATM the standard ones, whose buffer no changed default touched
+KEPT_COLUMNS = [("LTDD paper preset: earlier defaults", "ltdd-earlier", "fmnist-official-b100-cpu", "cls"),
+                ("LTDD paper preset: official-code defaults", "ltdd-official", "fmnist-defaults-b100-cpu", "cls"),
+                ("LTDD tuned preset: official-code defaults", "ltdd-tuned-official", "fmnist-defaults-b100-cpu", "cls"),
+                ("MTT (no default changed)", "mtt", "fmnist-official-b100-cpu", "standard"),
+                ("DATM (no default changed)", "datm", "fmnist-official-b100-cpu", "standard")]
 
 
-def ltdd_kept_sets() -> str:
-    """LTDD (paper preset, beta 100 IPC 10) under the earlier defaults and under the official code's, each set kept
-    every 50 iterations: its classifier experts (what the classifier phase matches and the soft labels start from),
-    the soft labels' own-class probability, the initial set (iteration 0), the final set and the best of the kept
-    sets (chosen on the test set, as the reference code reports: optimistic). "" until both runs are in."""
-    runs = {name: LTDD_KEPT / f"{name}.json" for name in LTDD_EXPERTS}
-    if not all(path.exists() for path in [*runs.values(), *LTDD_EXPERTS.values()]):
+def kept_sets() -> str:
+    """The trajectory sets of beta 100 IPC 10, each kept every 50 iterations, under the earlier defaults and under
+    the official code's: the experts each matches, the soft labels' own-class probability, the initial set
+    (iteration 0), the final set and the best of the kept sets (chosen on the test set, as the reference code
+    reports: optimistic). A column appears once its run is in; "" until one is."""
+    columns = [(title, json.loads((KEPT / f"{name}.json").read_text()),
+                next(r for r in json.loads((DATA / "experts" / f"{experts}.json").read_text()) if r["kind"] == kind))
+               for title, name, experts, kind in KEPT_COLUMNS if (KEPT / f"{name}.json").exists()]
+    if not columns:
         return ""
-    result = {name: json.loads(path.read_text()) for name, path in runs.items()}
-    experts = {name: next(r for r in json.loads(path.read_text()) if r["kind"] == "cls")
-               for name, path in LTDD_EXPERTS.items()}
-    names = result["earlier"]["class_names"]
-    tail = [i for i, _ in sorted(enumerate(result["earlier"]["train_counts"]), key=lambda x: x[1])[:3]]
 
-    def both(cell) -> str:
-        return " | ".join(cell(name) for name in LTDD_EXPERTS)
+    def tail(result: dict) -> list[int]:
+        return [i for i, _ in sorted(enumerate(result["train_counts"]), key=lambda x: x[1])[:3]]
 
-    def at_start(name: str) -> str:
-        first = next(r for r in result[name]["snapshots"] if r["iteration"] == 0)
+    def at_start(result: dict, _) -> str:
+        first = next(r for r in result["snapshots"] if r["iteration"] == 0)
         return f"{100 * first['balanced_acc']['mean']:.2f} ± {100 * first['balanced_acc']['std']:.2f}"
 
-    def best(name: str) -> str:
-        b = result[name]["best_of_snapshots"]
+    def best(result: dict, _) -> str:
+        b = result["best_of_snapshots"]
         return f"{100 * b['balanced_acc']:.2f} ± {100 * b['balanced_acc_std']:.2f} (iteration {b['iteration']})"
 
+    def labels(result: dict, _) -> str:
+        stats = result.get("label_stats")
+        return ("{:.2f} / {:.0f}%".format(stats["own_class_prob"], 100 * stats["argmax_is_class"])
+                if result.get("soft_labels") and stats else "- (class labels)")
+
+    def weakest(result: dict, experts: dict) -> str:
+        return "{} {:.0f}".format(*min(zip(result["class_names"], (100 * a for a in experts["per_class_acc"]),
+                                           strict=True), key=lambda x: x[1]))
+
     rows = [
-        ("classifier experts: balanced accuracy (%)", lambda n: f"{100 * experts[n]['balanced_acc']:.1f}"),
-        ("classifier experts: tail classes (%)", lambda n: ", ".join(
-            f"{names[i]} {100 * experts[n]['per_class_acc'][i]:.0f}" for i in tail)),
-        ("classifier experts: weakest class (%)", lambda n: "{} {:.0f}".format(*min(
-            zip(names, (100 * a for a in experts[n]["per_class_acc"]), strict=True), key=lambda x: x[1]))),
-        ("soft labels: own-class probability / argmax = class", lambda n: "{:.2f} / {:.0f}%".format(
-            result[n]["label_stats"]["own_class_prob"], 100 * result[n]["label_stats"]["argmax_is_class"])),
+        ("experts matched", lambda r, e: {"cls": "classifier", "standard": "standard"}[e["kind"]]),
+        ("experts: balanced accuracy (%)", lambda r, e: f"{100 * e['balanced_acc']:.1f}"),
+        ("experts: tail classes (%)", lambda r, e: ", ".join(
+            f"{r['class_names'][i]} {100 * e['per_class_acc'][i]:.0f}" for i in tail(r))),
+        ("experts: weakest class (%)", weakest),
+        ("soft labels: own-class probability / argmax = class", labels),
         ("initial set (iteration 0): balanced (%)", at_start),
-        ("final set: balanced (%)", lambda n: f"{accuracy(result[n])}"),
-        ("final set: tail (few, %)", lambda n: f"{100 * result[n]['few']:.1f}"),
+        ("final set: balanced (%)", lambda r, e: f"{accuracy(r)}"),
+        ("final set: tail (few, %)", lambda r, e: f"{100 * r['few']:.1f}"),
         ("best of the kept sets: balanced (%), optimistic", best),
     ]
-    return "\n".join(["| LTDD, paper preset | earlier defaults | official-code defaults |", "|---|---|---|",
-                      *(f"| {label} | {both(cell)} |" for label, cell in rows)]) + "\n"
+    return "\n".join([f"| beta 100, IPC 10 | {' | '.join(title for title, _, _ in columns)} |",
+                      "|---" * (len(columns) + 1) + "|",
+                      *(f"| {label} | {' | '.join(cell(r, e) for _, r, e in columns)} |" for label, cell in rows)]) + "\n"
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -692,9 +703,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
-        kept = ltdd_kept_sets()
+        kept = kept_sets()
         pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison(),
-                                                              *(["", note("ltdd-kept"), "", kept] if kept else [])])
+                                                              *(["", note("kept-sets"), "", kept] if kept else [])])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             pages[folder] = bench_page(folder)

@@ -34,7 +34,7 @@ def test_every_section_has_its_note_and_every_note_is_read():
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
     read |= {"adsa", "compile-families", "compile-speed", "cost", "defaults", "defaults-brief", "experts",
-             "ltdd-kept", "orders", "phase-cost", "phase-loss", "profile", "published", "recipes", "scaling", "stem",
+             "kept-sets", "orders", "phase-cost", "phase-loss", "profile", "published", "recipes", "scaling", "stem",
              "stem-brief", "together-speed", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
