@@ -45,3 +45,15 @@ def test_a_refusal_found_while_distilling_leaves_no_output_directory(capsys, tmp
     assert main(["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1",
                  "--experts", str(tmp_path / "none"), "--out", str(tmp_path / "set"), "--no-progress"]) == 2
     assert "is not an expert buffer" in capsys.readouterr().err and not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "{tmp}/no-set", "--json", "{tmp}/new/deeper/out.json", "--runs-dir", "{tmp}/runs/a"],
+    ["datasets", "--rank-classes", "no-such-dataset", "--json", "{tmp}/new/deeper/card.json"],
+])
+def test_a_refused_command_removes_the_folders_it_made_for_its_outputs_and_nothing_else(argv, capsys, tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "kept.txt").write_text("a user's file")
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.txt", "runs"]

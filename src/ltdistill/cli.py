@@ -305,26 +305,41 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), parsed
 
 
+MADE_FOR_OUTPUT: list[Path] = []  # the directories this command created for its outputs (the topmost new one of each)
+
+
 def ensure_writable_dir(directory: Path) -> None:
     """Fail before hours of work, not after: safe_io.check_writable creates the directory and writes a small file
-    in it under a name no one can predict, so a link planted in the directory is never opened."""
+    in it under a name no one can predict, so a link planted in the directory is never opened. What it creates is
+    noted, so that a command refused afterwards leaves the disk as it found it (remove_made_dirs)."""
     from ltdistill.safe_io import check_writable
 
+    directory = Path(directory)
+    new = [p for p in [directory, *directory.parents] if not os.path.lexists(p)]
     check_writable(directory)
+    if new:
+        MADE_FOR_OUTPUT.append(new[-1])
 
 
-@contextlib.contextmanager
-def output_directory(out: Path):
-    """The output directory for the block: created and probed for writing first; when the block fails on bad input
-    and leaves the directory it created empty, the directory goes again, so a refused command changes nothing."""
-    created = not out.exists()
-    ensure_writable_dir(out)
-    try:
-        yield out
-    except BadInput:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
+def remove_made_dirs() -> None:
+    """Remove the directories this command created for its outputs while they hold nothing but empty directories
+    (os.rmdir never removes a file, and os.walk does not descend into links)."""
+    for top in reversed(MADE_FOR_OUTPUT):
+        for folder, _, _ in os.walk(top, topdown=False):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    MADE_FOR_OUTPUT.clear()
+
+
+def new_json_path(name: str | None) -> Path | None:
+    """A command's --json file, refused before any work when something is at the name (a link counts as a file:
+    never written through, never replaced) or its folder cannot be written."""
+    if not name:
+        return None
+    path = Path(name)
+    check(not os.path.lexists(path), f"{path} exists; choose a new --json file (nothing was overwritten)")
+    ensure_writable_dir(path.parent)
+    return path
 
 
 def resolve_device(name: str) -> str:
@@ -353,10 +368,7 @@ def rank_classes(args) -> int:
     """`datasets --rank-classes D`: measure the class hardness behind the hard-tail/easy-tail orders."""
     from ltdistill.evaluate.hardness import rank_classes as measure
 
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None:  # a link at the name counts as a file: never written through, never replaced
-        check(not os.path.lexists(json_path), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
-        ensure_writable_dir(json_path.parent)
+    json_path = new_json_path(args.json)
     card = measure(args.rank_classes, protocol=args.protocol or "cpu", epochs=args.epochs, runs=args.runs,
                    data_dir=args.data_dir, device=resolve_device(args.device), progress=not args.no_progress)
     names = card["class_names"]
@@ -451,12 +463,12 @@ def cmd_distill(args) -> int:
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
-    with output_directory(out):  # made (and probed) only now that the settings are good; removed if left empty
-        if args.restart:
-            clear_checkpoint(out)
-        synthetic = method.distill(data, ipc, experts=experts, seed=seed,
-                                   progress=not args.no_progress, device=device, workdir=out,
-                                   keep_every=args.keep_every)
+    ensure_writable_dir(out)  # made (and probed) only now that the settings are good; removed if refused later
+    if args.restart:
+        clear_checkpoint(out)
+    synthetic = method.distill(data, ipc, experts=experts, seed=seed,
+                               progress=not args.no_progress, device=device, workdir=out,
+                               keep_every=args.keep_every)
     synthetic.meta["protocol"] = protocol
     if not here.main:  # every rank holds the same set; rank 0 writes it
         return 0
@@ -506,10 +518,10 @@ def cmd_experts(args) -> int:
                           seed=args.seed or 0)
     if not here.main:
         distributed.barrier()  # rank 0 writes the buffer's index first
-    with output_directory(out):
-        buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
-                               together=args.together,
-                               opened=distributed.barrier if here.main else None)
+    ensure_writable_dir(out)
+    buffer = train_experts(data, config, out, shard=shard, device=device, progress=not args.no_progress,
+                           together=args.together,
+                           opened=distributed.barrier if here.main else None)
     distributed.barrier()  # every rank's experts are in the buffer
     if not here.main:
         return 0
@@ -595,10 +607,7 @@ def cmd_evaluate(args) -> int:
     from ltdistill.evaluate import EvalConfig, evaluate_full, evaluate_synthetic
     from ltdistill.synthetic import SyntheticSet
 
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None:  # a link at the name counts as a file: never written through, never replaced
-        check(not os.path.lexists(json_path), f"{json_path} exists; choose a new --json file (nothing was overwritten)")
-        ensure_writable_dir(json_path.parent)
+    json_path = new_json_path(args.json)
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     if runs_dir is not None:
         ensure_writable_dir(runs_dir)
@@ -709,9 +718,8 @@ def cmd_twostage(args) -> int:
     from ltdistill.train import TrainConfig, embed, train_model
     from ltdistill.twostage import evaluate_two_stage, find_groups
 
-    json_path = Path(args.json) if args.json else None
-    check(json_path is None or not os.path.lexists(json_path), f"{args.json} exists; choose a new --json file")
     check(args.figure is None or not Path(args.figure).exists(), f"{args.figure} exists; choose a new --figure")
+    json_path = new_json_path(args.json)
     device = resolve_device(args.device)
     synthetic, data = load_artifact_data(args.artifact, args.data_dir)
     protocol = args.protocol or synthetic.meta.get("protocol", "cpu")
@@ -793,12 +801,14 @@ def main(argv: list[str] | None = None) -> int:
     from ltdistill import watch
     from ltdistill.models import option_defaults
 
+    MADE_FOR_OUTPUT.clear()
     try:
         here = join_world(args)
         with (option_defaults(stem=getattr(args, "convnet_stem", None)),
               watch.logging_to(getattr(args, "log_dir", None), rank=here.rank)):
             return COMMANDS[args.command](args)
     except BadInput as e:
+        remove_made_dirs()
         print(f"ltdistill: error: {e}", file=sys.stderr)
         return 2
     except Diverged as e:
