@@ -271,24 +271,25 @@ def defaults_comparison() -> str:
 
 
 KEPT = DATA / "kept-sets"  # evaluate --snapshots of the trajectory sets made with distill --keep-every 50
-# (column, its kept-set JSON, the expert summary and kind it matched): LTDD's classifier phase matches the
+# (row, its kept-set JSON, the expert summary and kind it matched): LTDD's classifier phase matches the
 # classifier experts; MTT and DATM the standard ones, whose buffer no changed default touched
-KEPT_COLUMNS = [("LTDD paper preset: earlier defaults", "ltdd-earlier", "fmnist-official-b100-cpu", "cls"),
-                ("LTDD paper preset: official-code defaults", "ltdd-official", "fmnist-defaults-b100-cpu", "cls"),
-                ("LTDD tuned preset: official-code defaults", "ltdd-tuned-official", "fmnist-defaults-b100-cpu", "cls"),
-                ("MTT (no default changed)", "mtt", "fmnist-official-b100-cpu", "standard"),
-                ("DATM (no default changed)", "datm", "fmnist-official-b100-cpu", "standard")]
+KEPT_ROWS = [("LTDD paper preset, earlier defaults", "ltdd-earlier", "fmnist-official-b100-cpu", "cls"),
+             ("LTDD paper preset, official-code defaults", "ltdd-official", "fmnist-defaults-b100-cpu", "cls"),
+             ("LTDD tuned preset, official-code defaults", "ltdd-tuned-official", "fmnist-defaults-b100-cpu", "cls"),
+             ("MTT (no default changed)", "mtt", "fmnist-official-b100-cpu", "standard"),
+             ("DATM (no default changed)", "datm", "fmnist-official-b100-cpu", "standard")]
 
 
-def kept_sets() -> str:
+def kept_sets(*, detail: bool) -> str:
     """The trajectory sets of beta 100 IPC 10, each kept every 50 iterations, under the earlier defaults and under
-    the official code's: the experts each matches, the soft labels' own-class probability, the initial set
+    the official code's, a row each: the experts it matches, the soft labels' own-class probability, the initial set
     (iteration 0), the final set and the best of the kept sets (chosen on the test set, as the reference code
-    reports: optimistic). A column appears once its run is in; "" until one is."""
-    columns = [(title, json.loads((KEPT / f"{name}.json").read_text()),
-                next(r for r in json.loads((DATA / "experts" / f"{experts}.json").read_text()) if r["kind"] == kind))
-               for title, name, experts, kind in KEPT_COLUMNS if (KEPT / f"{name}.json").exists()]
-    if not columns:
+    reports: optimistic); `detail` adds the experts' tail and weakest classes. A row appears once its run is in; ""
+    until one is."""
+    rows = [(title, json.loads((KEPT / f"{name}.json").read_text()),
+             next(r for r in json.loads((DATA / "experts" / f"{experts}.json").read_text()) if r["kind"] == kind))
+            for title, name, experts, kind in KEPT_ROWS if (KEPT / f"{name}.json").exists()]
+    if not rows:
         return ""
 
     def tail(result: dict) -> list[int]:
@@ -311,21 +312,22 @@ def kept_sets() -> str:
         return "{} {:.0f}".format(*min(zip(result["class_names"], (100 * a for a in experts["per_class_acc"]),
                                            strict=True), key=lambda x: x[1]))
 
-    rows = [
-        ("experts matched", lambda r, e: {"cls": "classifier", "standard": "standard"}[e["kind"]]),
-        ("experts: balanced accuracy (%)", lambda r, e: f"{100 * e['balanced_acc']:.1f}"),
-        ("experts: tail classes (%)", lambda r, e: ", ".join(
+    columns = [
+        ("experts matched: balanced (%)", lambda r, e: "{:.1f} ({})".format(
+            100 * e["balanced_acc"], {"cls": "classifier", "standard": "standard"}[e["kind"]])),
+        *([("experts: tail classes (%)", lambda r, e: ", ".join(
             f"{r['class_names'][i]} {100 * e['per_class_acc'][i]:.0f}" for i in tail(r))),
-        ("experts: weakest class (%)", weakest),
+           ("experts: weakest class (%)", weakest)] if detail else []),
         ("soft labels: own-class probability / argmax = class", labels),
-        ("initial set (iteration 0): balanced (%)", at_start),
-        ("final set: balanced (%)", lambda r, e: f"{accuracy(r)}"),
-        ("final set: tail (few, %)", lambda r, e: f"{100 * r['few']:.1f}"),
-        ("best of the kept sets: balanced (%), optimistic", best),
+        ("initial set (iteration 0)", at_start),
+        ("final set", lambda r, e: f"{accuracy(r)}"),
+        ("final set: tail (few)", lambda r, e: f"{100 * r['few']:.1f}"),
+        ("best of the kept sets (optimistic)", best),
     ]
-    return "\n".join([f"| beta 100, IPC 10 | {' | '.join(title for title, _, _ in columns)} |",
-                      "|---" * (len(columns) + 1) + "|",
-                      *(f"| {label} | {' | '.join(cell(r, e) for _, r, e in columns)} |" for label, cell in rows)]) + "\n"
+    lines = [f"| beta 100, IPC 10, kept every 50 | {' | '.join(name for name, _ in columns)} |",
+             "|---" * (len(columns) + 1) + "|",
+             *(f"| {title} | {' | '.join(cell(r, e) for _, cell in columns)} |" for title, r, e in rows)]
+    return "\n".join(lines) + "\n"
 
 
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
@@ -703,7 +705,7 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
-        kept = kept_sets()
+        kept = kept_sets(detail=True)
         pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison(),
                                                               *(["", note("kept-sets"), "", kept] if kept else [])])
     for folder in BENCH_SECTIONS:
@@ -915,7 +917,9 @@ def render() -> str:
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     if "defaults" in details:
+        kept = kept_sets(detail=False)
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
+                  *([note("kept-sets-brief"), "", kept] if kept else []),
                   "More: [the comparison](notebook/defaults.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
               "tables above; each has its page under the detail pages, as have the suites made with the pad1 "

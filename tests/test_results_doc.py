@@ -33,7 +33,7 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, NOTES, SECTIONS, note
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"adsa", "compile-families", "compile-speed", "cost", "defaults", "defaults-brief", "experts",
+    read |= {"adsa", "compile-families", "compile-speed", "cost", "defaults", "defaults-brief", "experts", "kept-sets-brief",
              "kept-sets", "orders", "phase-cost", "phase-loss", "profile", "published", "recipes", "scaling", "stem",
              "stem-brief", "together-speed", "tuning", "twostage"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
