@@ -551,10 +551,9 @@ def tuning_rows(points: dict[str, dict], best: str | None) -> list[str]:
     return lines
 
 
-def reference_row(name: str, r: dict) -> str:
-    per_class = " ".join(f"{100 * a:.0f}" for a in r["per_class_acc"])
-    return (f"| reference: {name} (same holdout) | {100 * r['balanced_acc']['mean']:.2f} ± "
-            f"{100 * r['balanced_acc']['std']:.2f} | {per_class} | {learned_lr(r.get('lr'))} |")
+def reference_row(name: str, mean: float, std: float, per_class_acc: list[float], lr) -> str:
+    per_class = " ".join(f"{100 * a:.0f}" for a in per_class_acc)
+    return f"| reference: {name} (same holdout) | {100 * mean:.2f} ± {100 * std:.2f} | {per_class} | {learned_lr(lr)} |"
 
 
 def tuning_table(path: Path) -> str:
@@ -568,9 +567,7 @@ def tuning_table(path: Path) -> str:
                  "in the run directory's results/).", ""]
         for name, group in t["groups"].items():
             lines += [f"**{name}**", "", *tuning_rows(group["points"], group["best"])]
-            lines += [reference_row(ref, {"balanced_acc": {"mean": r["val_balanced_acc"],
-                                                           "std": r["val_std_over_runs"]},
-                                          "per_class_acc": r["val_per_class_acc"], "lr": r["lr"]})
+            lines += [reference_row(ref, r["val_balanced_acc"], r["val_std_over_runs"], r["val_per_class_acc"], r["lr"])
                       for ref, r in t["references"].items()] + [""]
         return "\n".join(lines)
     lines = ["Made by the earlier tuning script (benchmarks/tune.py, since replaced by a suite with `[data] holdout` "
@@ -584,7 +581,8 @@ def tuning_table(path: Path) -> str:
              + f"; {t['runs']} evaluation runs per point.", "", *tuning_rows(t["points"], t["best"])]
     for ref in sorted(path.parent.glob("*-val.json")):  # baselines evaluated on the same holdout
         r = json.loads(ref.read_text())
-        lines.append(reference_row(f"{r['method']} IPC {r['ipc']}", r))
+        lines.append(reference_row(f"{r['method']} IPC {r['ipc']}", r["balanced_acc"]["mean"], r["balanced_acc"]["std"],
+                                   r["per_class_acc"], r.get("lr")))
     return "\n".join(lines) + "\n"
 
 
