@@ -316,15 +316,17 @@ def ensure_writable_dir(directory: Path) -> None:
 
     directory = Path(directory)
     new = [p for p in [directory, *directory.parents] if not os.path.lexists(p)]
-    check_writable(directory)
-    if new:
+    if new:  # noted first: a probe that fails after making the folders leaves them for remove_made_dirs too
         MADE_FOR_OUTPUT.append(new[-1])
+    check_writable(directory)
 
 
 def remove_made_dirs() -> None:
     """Remove the directories this command created for its outputs while they hold nothing but empty directories
     (os.rmdir never removes a file, and os.walk does not descend into links)."""
     for top in reversed(MADE_FOR_OUTPUT):
+        if os.path.islink(top):  # replaced by a link since: what it points to is not ours
+            continue
         for folder, _, _ in os.walk(top, topdown=False):
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
