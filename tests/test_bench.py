@@ -2,8 +2,13 @@
 
 import io
 import json
+import os
 import re
+import signal
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -267,6 +272,58 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(tmp_path)
     assert len(cell_logs) == 3 and sum(p.read_text().count("$ ") for p in cell_logs) == commands
     with pytest.raises(BadInput, match="--jobs must be at least 1"):
         run_suite(str(suite), two, progress=False, jobs=0)
+
+
+def test_commands_start_warm_from_one_server_with_the_results_of_fresh_interpreters(tmp_path, monkeypatch):
+    from ltdistill.bench import warm
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
+    served = []
+    serve = warm.CommandServer.run
+    monkeypatch.setattr(warm.CommandServer, "run", lambda self, cmd, output: served.append(cmd) or serve(self, cmd,
+                                                                                                          output))
+    run_suite(str(suite), tmp_path / "warm", progress=False)
+    monkeypatch.undo()
+    assert warm.SERVER is None  # closed with the suite
+    run_suite(str(suite), tmp_path / "fresh", progress=False, fresh_interpreters=True)
+    assert len(served) == (tmp_path / "warm" / "log.txt").read_text().count("$ ") > 3
+    names = sorted(p.name for p in (tmp_path / "fresh" / "results").glob("*.json"))
+    assert names == sorted(p.name for p in (tmp_path / "warm" / "results").glob("*.json")) and len(names) == 3
+    for name in names:
+        a, b = (json.loads((tmp_path / d / "results" / name).read_text()) for d in ("warm", "fresh"))
+        assert (a["balanced_acc"], a["per_class_acc"], a.get("ddranking")) == (
+            b["balanced_acc"], b["per_class_acc"], b.get("ddranking")), name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the command server forks (bench/warm.py)")
+def test_the_command_server_gives_each_command_its_output_and_exit_status(tmp_path):
+    from ltdistill.bench import warm
+
+    server = warm.CommandServer(str(tmp_path))
+    try:
+        with open(tmp_path / "log", "ab") as log:
+            assert server.run([*bench.CLI, "models"], log.fileno()) == 0
+            assert server.run([*bench.CLI, "distill", "--method", "nosuch", "--dataset", "digits", "--ipc", "1",
+                               "--out", str(tmp_path / "set")], log.fileno()) == 2
+            children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+            earlier = set(children.read_text().split())  # the finished ones, until the server reaps them
+            status = []
+            slow = threading.Thread(target=lambda: status.append(server.run(
+                [*bench.CLI, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--epochs", "500",
+                 "--no-progress"], log.fileno())))
+            slow.start()
+            deadline = time.time() + 60
+            while not (new := set(children.read_text().split()) - earlier) and time.time() < deadline:
+                time.sleep(0.05)
+            os.kill(int(new.pop()), signal.SIGKILL)
+            slow.join(60)
+            assert status == [-1]  # died without an exit status
+    finally:
+        server.close()
+    assert server.process.returncode == 0
+    text = (tmp_path / "log").read_text()
+    assert "convnet" in text and "unknown method 'nosuch'" in text and not (tmp_path / "set").exists()
 
 
 def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new(tmp_path):

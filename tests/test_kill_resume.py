@@ -107,7 +107,8 @@ def test_sigkill_mid_bench_then_rerun_equals_uninterrupted(tmp_path):
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; the bench's child-reaping uses PR_SET_PDEATHSIG")
 def test_sigkill_of_a_bench_running_cells_side_by_side_leaves_no_orphan(tmp_path):
-    """With --jobs the commands are started from worker threads; a SIGKILLed bench still takes all of them along."""
+    """With --jobs the commands are started from worker threads; a SIGKILLed bench still takes all of them along,
+    through its command server."""
     suite = tmp_path / "jobs.toml"
     suite.write_text(KILL_SUITE.replace("iterations=60", "iterations=5000") + '[[method]]\nname = "dm"\n'
                      'label = "dm-again"\nset = ["iterations=5001", "batch_real=64", "checkpoint_every=5"]\n')
@@ -118,7 +119,8 @@ def test_sigkill_of_a_bench_running_cells_side_by_side_leaves_no_orphan(tmp_path
     while len(list(out.glob("cells/*/artifact/.checkpoint/state.safetensors"))) < 2 and time.time() < deadline:
         assert victim.poll() is None, "the suite ended before it could be killed"
         time.sleep(0.05)
-    assert len(processes_mentioning(str(out))) == 3  # the bench and its two distill commands
+    # the bench, its command server (bench/warm.py) and the two distill commands forked from it
+    assert len(processes_mentioning(str(out))) == 4
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     time.sleep(1.0)

@@ -234,6 +234,9 @@ def build_parser() -> Parser:
     b.add_argument("--nproc", type=int, default=1, help="run the commands that split their work (experts, "
                    "evaluate, distill of " + ", ".join(SPLITTING_METHODS) + ") under torchrun with N processes each "
                    "(default 1: one process); results equal one process's")
+    b.add_argument("--fresh-interpreters", action="store_true", help="start every command in a new Python "
+                   "interpreter; by default (Linux) they are forked from one server that has imported torch and "
+                   "ltdistill once, which saves seconds per command; results are the same")
     b.add_argument("--cross-arch", default=None, help="comma-separated models to add to the suite's cross_arch "
                    "for this run (e.g. alexnet,vgg11,resnet18 on a GPU); finished cells get just these evaluations")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
@@ -783,7 +786,8 @@ def cmd_bench(args) -> int:
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
                       progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch,
-                      convnet_stem=args.convnet_stem, nproc=args.nproc)
+                      convnet_stem=args.convnet_stem, nproc=args.nproc,
+                      fresh_interpreters=args.fresh_interpreters)
     print(table.read_text(), end="")
     print(f"wrote {table} and {Path(args.out) / 'report' / 'index.md'} (figures)")
     return 0

@@ -1,15 +1,14 @@
-"""Running a cell: its commands as subprocesses (each listed in the log, killed with the bench), file locks so pieces
-side by side never run one command twice, and evaluation JSONs that appear only when whole."""
+"""Running a cell: its commands as processes of their own (each listed in the log, killed with the bench, started
+warm: warm.py), file locks so pieces side by side never run one command twice, and evaluation JSONs that appear
+only when whole."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltdistill.bench.suite import CLI, Cell
+from ltdistill.bench.warm import AVAILABLE, die_with_parent, started_warm
 from ltdistill.errors import BadInput
 from ltdistill.safe_io import open_append
 
@@ -33,12 +33,6 @@ def on_device(cmd: list[str], device: str | None) -> list[str]:
         return cmd
     at = cmd.index("--device") + 1
     return cmd if cmd[at] == device else [*cmd[:at], device, *cmd[at + 1:]]
-
-
-def die_with_parent() -> None:
-    """Runs in the child before exec (Linux): PR_SET_PDEATHSIG, so a bench killed with SIGKILL takes its running
-    command with it; otherwise the orphan would go on writing into a cell that the rerun resumes at the same time."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 @dataclass(frozen=True)
@@ -80,10 +74,13 @@ def run_command(cmd: list[str], log: Log, nproc: int = 1) -> float:
     with open_append(log.output) as f:
         f.write(line)
         f.flush()
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
-                              preexec_fn=die_with_parent if sys.platform == "linux" else None)
-    if done.returncode != 0:
-        raise BadInput(f"bench: command failed (exit {done.returncode}), see {log.output}: {shlex.join(cmd)}")
+        code = started_warm(cmd, f.fileno())
+        if code is None:
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                  preexec_fn=die_with_parent if AVAILABLE else None).returncode
+    if code != 0:
+        how = "died without an exit status" if code == -1 else f"failed (exit {code})"
+        raise BadInput(f"bench: command {how}, see {log.output}: {shlex.join(cmd)}")
     return time.perf_counter() - start
 
 

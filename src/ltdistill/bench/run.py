@@ -23,11 +23,19 @@ from ltdistill.bench.suite import (
     shares_models,
 )
 from ltdistill.bench.tuning import write_tuning
+from ltdistill.bench.warm import commands_served
 from ltdistill.errors import check
 from ltdistill.synthetic import atomic_write_bytes
 
 
-def run_suite(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
+def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, **options) -> Path:
+    """Run (or resume) a suite (`run_cells` says how); its commands start warm from a command server (warm.py)
+    unless `fresh_interpreters`, or the platform has no fork: then each is a new interpreter."""
+    with commands_served(str(Path(out).absolute()), enabled=not fresh_interpreters):
+        return run_cells(name, out, **options)
+
+
+def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
               cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
