@@ -681,6 +681,17 @@ def compile_speed_table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def warm_start_table(path: Path) -> str:
+    """benchmarks/warm_speed.py: one suite run with its commands started warm and in fresh interpreters."""
+    r = json.loads(path.read_text())
+    lines = [f"`OMP_NUM_THREADS=1 python benchmarks/warm_speed.py --suite {r['suite']} --out {path.relative_to(ROOT)}`"
+             f" ({r['warm']['commands']} commands; the two runs' results {'are' if r['same_results'] else 'are NOT'}"
+             " the same)", "", "| commands started | wall s | CPU s (user + system) |", "|---|---|---|"]
+    lines += [f"| {what} | {r[name]['wall_s']:.0f} | {r[name]['cpu_s']:.0f} |"
+              for name, what in (("fresh", "each in a fresh interpreter"), ("warm", "warm, from the command server"))]
+    return "\n".join([*lines, f"| speedup | {r['wall_speedup']:.2f}x | {r['cpu_speedup']:.2f}x |"]) + "\n"
+
+
 def tm_speed_text(path: Path) -> str:
     if "interleaved" in path.stem:
         return ("`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one block of "
@@ -754,6 +765,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "together-speed").glob("*.json")):
         speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
                   note("together-speed"), "", together_speed_table(path), ""]
+    for path in sorted((DATA / "warm-start").glob("*.json")):
+        speed += [f"## Commands started warm (`bench`, `--fresh-interpreters`): {path.stem}", "",
+                  note("warm-start"), "", warm_start_table(path), ""]
     for path in sorted((DATA / "scaling").glob("*.json")):
         speed += [f"## Many processes (torchrun): {path.stem}", "", note("scaling"), "", scaling_table(path)]
     for path in sorted((DATA / "profile").glob("*.json")):
