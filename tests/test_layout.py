@@ -26,6 +26,18 @@ def layer_of(parts: list[str]) -> str:
     return parts[0].removesuffix(".py")
 
 
+def imported_layers(node: ast.AST) -> list[tuple[str, list[str]]]:
+    """(module, the layers it names) for each ltdistill module an import statement names: `from ltdistill.a import
+    b` names a; `from ltdistill import a, b` names a and b; `import ltdistill.a.b` names a."""
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "ltdistill":
+        inner = node.module.split(".")[1:]
+        return [(node.module, [layer_of(inner)] if inner else [alias.name for alias in node.names])]
+    if isinstance(node, ast.Import):
+        return [(alias.name, [layer_of(alias.name.split(".")[1:])]) for alias in node.names
+                if alias.name.split(".")[0] == "ltdistill" and "." in alias.name]
+    return []
+
+
 def test_every_module_imports_only_from_its_layer_and_below():
     upward, unplaced = [], set()
     for path in ROOT.rglob("*.py"):
@@ -36,11 +48,9 @@ def test_every_module_imports_only_from_its_layer_and_below():
             unplaced.add(here)
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ltdistill"):
-                inner = node.module.split(".")[1:]  # `from ltdistill import a, b` names its targets in the list
-                targets = [layer_of(inner)] if inner else [alias.name for alias in node.names]
+            for module, targets in imported_layers(node):
                 for target in targets:
                     if LAYERS.get(target, -1) > LAYERS[here]:
-                        upward.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {node.module} ({target})")
+                        upward.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module} ({target})")
     assert not unplaced, f"place these in LAYERS: {sorted(unplaced)}"
     assert not upward, "imports that point up:\n" + "\n".join(upward)

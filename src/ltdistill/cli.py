@@ -804,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return int(e.code or 0)
-    from ltdistill import watch
+    from ltdistill import distributed, watch
     from ltdistill.models import option_defaults
 
     MADE_FOR_OUTPUT.clear()
@@ -812,7 +812,9 @@ def main(argv: list[str] | None = None) -> int:
         here = join_world(args)
         with (option_defaults(stem=getattr(args, "convnet_stem", None)),
               watch.logging_to(getattr(args, "log_dir", None), rank=here.rank)):
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+        distributed.stop(finished=True)
+        return code
     except BadInput as e:
         remove_made_dirs()
         print(f"ltdistill: error: {e}", file=sys.stderr)
@@ -824,11 +826,14 @@ def main(argv: list[str] | None = None) -> int:
         print("ltdistill: interrupted", file=sys.stderr)
         return 130
     finally:
-        from ltdistill import distributed
-
         distributed.stop()
 
 
+def serve_commands(argv: list[str]) -> None:
+    """The entry of `bench`'s command server (ltdistill/bench/warm.py): it runs this module's `main` per command."""
+    from ltdistill.bench.warm import server_main
+
+    server_main(argv, main)
 
 
 def join_world(args):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,8 +75,15 @@ def start(device: str) -> World:
     return here
 
 
-def stop() -> None:
+def stop(finished: bool = False) -> None:
+    """Leave the group. The collection frees the autograd graphs of the last step (which hold summed tensors) while
+    the group exists, not during the interpreter's teardown. finished (the command returned on every rank): leave
+    together, so that no rank closes its connections while another is still in a collective; after an error the
+    other ranks may never come, so leave at once."""
     if dist.is_initialized():
+        gc.collect()
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 
@@ -114,17 +122,30 @@ def local_device(device: str) -> str:
 
 
 def summed(tensor: torch.Tensor, differentiable: bool = False) -> torch.Tensor:
-    """`tensor` summed over the ranks (itself for one process). differentiable: through
-    torch.distributed.nn's all_reduce, whose backward sums the gradients of the result over the ranks too."""
+    """`tensor` summed over the ranks (itself for one process). differentiable: through SumOverRanks, whose
+    backward sums the gradients of the result over the ranks too."""
     if not dist.is_initialized():
         return tensor
     if differentiable:
-        from torch.distributed.nn.functional import all_reduce
-
-        return all_reduce(tensor)
+        return SumOverRanks.apply(tensor)
     out = tensor.clone()
     dist.all_reduce(out)
     return out
+
+
+class SumOverRanks(torch.autograd.Function):
+    """y = sum over the ranks of x; the gradient of x on each rank is the sum over the ranks of y's gradient (each
+    rank's loss depends on every rank's x). Differentiable to any order, as the unrolled student needs."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return SumOverRanks.apply(grad)
 
 
 @contextlib.contextmanager

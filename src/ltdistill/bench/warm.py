@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 
 from ltdistill.bench.suite import CLI
 
 STATUS = struct.Struct("i")
-# the server's entry (`-c`, not `-m`: this module is imported by its package before it could run as __main__)
-SERVER_MAIN = "import sys; from ltdistill.bench.warm import server_main; server_main(sys.argv[1:])"
+# the server's entry is the CLI's (`serve_commands`), which hands its own `main` down to `server_main`: the bench
+# sits below the CLI and names it only here, as text (`-c`, not `-m`: cli's module would run twice)
+SERVER_MAIN = "import sys; from ltdistill.cli import serve_commands; serve_commands(sys.argv[1:])"
 AVAILABLE = sys.platform == "linux"
 
 
@@ -101,15 +103,18 @@ def started_warm(cmd: list[str], output: int) -> int | None:
     return SERVER.run(cmd, output)
 
 
-def serve(control: socket.socket, bench_pid: int) -> None:
-    """The server's loop: a child per request until the bench closes its end."""
+Command = Callable[[list[str]], int]  # the CLI's main: arguments in, exit status out
+
+
+def serve(control: socket.socket, bench_pid: int, command: Command) -> None:
+    """The server's loop: a child per request, which runs `command` (the CLI's main, its modules already imported
+    by the server's entry), until the bench closes its end."""
     die_with_parent()
     if os.getppid() != bench_pid:  # the bench died before the line above took effect
         os._exit(1)
     import torch  # noqa: F401  the imports every command pays once here
     import torch._dynamo  # noqa: F401  (torch.optim imports it at the first optimizer)
 
-    import ltdistill.cli  # noqa: F401
     from ltdistill import evaluate, experts, methods, train  # noqa: F401
 
     control.send(b"ready")
@@ -123,12 +128,12 @@ def serve(control: socket.socket, bench_pid: int) -> None:
             return
         if os.fork() == 0:
             control.close()
-            run_child(json.loads(message), *fds, server=server)
+            run_child(json.loads(message), *fds, server=server, command=command)
         for fd in fds:
             os.close(fd)
 
 
-def run_child(request: dict, output: int, status: int, *, server: int) -> None:
+def run_child(request: dict, output: int, status: int, *, server: int, command: Command) -> None:
     """A forked child: become the command, report its exit status, and leave without returning to the loop."""
     code = 1
     try:
@@ -141,9 +146,7 @@ def run_child(request: dict, output: int, status: int, *, server: int) -> None:
         os.close(output)
         os.chdir(request["cwd"])
         sys.argv = ["ltdistill", *request["argv"]]
-        from ltdistill.cli import main
-
-        code = main(request["argv"])
+        code = command(request["argv"])
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
     except BaseException:
@@ -158,7 +161,7 @@ def run_child(request: dict, output: int, status: int, *, server: int) -> None:
         os._exit(code & 0xFF)
 
 
-def server_main(argv: list[str]) -> None:
+def server_main(argv: list[str], command: Command) -> None:
     """argv: the control socket's descriptor, the bench's pid, the run directory (a label for process lists)."""
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the bench, which reports it
-        serve(socket.socket(fileno=int(argv[0])), int(argv[1]))
+        serve(socket.socket(fileno=int(argv[0])), int(argv[1]), command)
