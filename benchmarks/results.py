@@ -478,6 +478,12 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
     headline_cells; † marks a number made on the GPU (same cpu protocol)."""
     columns = sorted({(beta, ipc) for _, beta, ipc in chosen if ipc}, key=lambda c: (-c[0], c[1]))
     names = sorted({n for n, *_ in chosen}, key=lambda n: (n != "full long-tailed set", n))
+    settings: dict[str, list] = {}
+    for (name, *_), (_, r) in chosen.items():
+        settings.setdefault(name, []).append(r.get("method"))
+    # a variant of a method (a label of its own) measured in one setting only: on its suite's page, not here
+    once = [n for n in names if len(settings[n]) == 1 and settings[n][0] != n and not n.startswith("full")]
+    names = [n for n in names if n not in once]
     lines = ["| method | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for name in names:
@@ -491,6 +497,8 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
             marks = ("†" if r.get("device", "cpu") != "cpu" else "") + ("°" if official(r) else "")
             texts.append(f"{100 * r['balanced_acc']['mean']:.1f} ({100 * r['few']:.0f}){marks}")
         lines.append(f"| {name} | " + " | ".join(texts) + " |")
+    if once:
+        lines += ["", "Variants measured in one setting only, on their suites' pages: " + ", ".join(once) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -916,8 +924,8 @@ def render() -> str:
         parts += ["### Under other class orders", "", note("orders"), "", across_orders, ""]
     details = detail_pages()
     if "stem" in details:
-        parts += ["## The official ConvNet", "", note("stem-brief"), "", stem_comparison(),
-                  "More: [the comparison](notebook/stem.md).", ""]
+        parts += ["## The official ConvNet", "", note("stem-brief"), "",
+                  "More: [the comparison, cell by cell](notebook/stem.md).", ""]
     from ltdistill.report.tables import recipe_table, variant_table
 
     calibrated = variant_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
