@@ -234,6 +234,18 @@ def test_the_recipe_table_sets_each_recipe_beside_the_random_set_relabeled_under
                     "77.0 / 72.0 | -14.0 / -1.0 | 84.7 |"]
     assert recipe_table([{**cell, "recipes": {}}]) == ""
 
+    def seeded(seed: int, usual: float, other: float) -> dict:
+        return {**cell, "key": {"seed": seed}, "balanced_acc": acc(usual),
+                "recipes": {"sre2l": {**cell["recipes"]["sre2l"], "balanced_acc": acc(other)}}}
+
+    three = recipe_table([seeded(0, 0.60, 0.70), seeded(1, 0.62, 0.71), seeded(2, 0.64, 0.72)]).splitlines()
+    assert [row.split(" | ")[3] for row in three[2:]] == ["sre2l", "sre2l (seed 1)", "sre2l (seed 2)",
+                                                         "sre2l: 3 seeds"]
+    assert three[-1] == ("| fashion-mnist | 100 | 10 | sre2l: 3 seeds | 62.00 ± 1.63 | 71.00 ± 0.82 | +9.00 ± 0.82 | "
+                         "77.00 ± 0.00 / 72.00 ± 0.00 | -14.00 ± 0.00 / -1.00 ± 0.00 | - |")
+    one_hard_tail = [seeded(0, 0.6, 0.7), {**seeded(1, 0.6, 0.7), "class_order": "hard-tail"}]
+    assert "seeds" not in recipe_table(one_hard_tail)  # one seed per order: no summary
+
 
 def test_a_calibrated_cell_of_another_class_order_or_seed_is_named_apart_from_the_natural_one():
     from ltdistill.report.tables import variant_table

@@ -297,6 +297,38 @@ def orders_table(results: list[dict]) -> str:
     return "\n".join(text)
 
 
+def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
+    """recipe_table's rows over suite seeds: for each cell measured with several seeds, mean ± std over the seeds
+    of each seed's mean (balanced accuracy under each recipe, the change, the relabeled random baseline and the IOR
+    under each); a column is "-" where any seed lacks it."""
+    import numpy as np
+
+    def spread(values: list, sign: str = "") -> str:
+        if any(v is None for v in values):
+            return "-"
+        a = 100 * np.array(values)
+        return f"{a.mean():{sign}.2f} ± {a.std():.2f}"
+
+    def relabeled(r: dict, key: str):
+        dd = r.get("ddranking") or {}
+        return dd.get(key) if str(dd.get("rdm_regime", "")).startswith("relabel") else None
+
+    rows = []
+    for (dataset, beta, ipc, label, order), pairs in groups.items():
+        if len(pairs) < 2:
+            continue
+        usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
+        other = [v["balanced_acc"]["mean"] for _, v in pairs]
+        name = label + ("" if order == "natural" else f" ({order} order)")
+        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {name}: {len(pairs)} seeds | {spread(usual)} | "
+                    f"{spread(other)} | {spread([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+                    + " / ".join(spread([relabeled(x, "acc_rdm_any") for x in xs])
+                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | "
+                    + " / ".join(spread([relabeled(x, "ior") for x in xs], "+")
+                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | - |")
+    return rows
+
+
 def named_cell(r: dict) -> str:
     """A cell's row name where cells of several seeds and class orders share a table: its label, with the seed and
     the class order where they are not 0 and natural."""
@@ -349,11 +381,14 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
     def ior(dd: dict) -> str:
         return f"{100 * dd['ior']:+.1f}" if relabeled(dd) and "ior" in dd else "-"
 
-    rows = []
+    rows: list[str] = []
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
     for r in results:
         variant = (r.get("recipes") or {}).get(recipe)
         if not variant or (r.get("eval_config") or {}).get("recipe", "ltdistill") != "ltdistill":
             continue
+        groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
+                           order_name(r)), []).append((r, variant))
         usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
         teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
         rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
@@ -363,6 +398,7 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
                     f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
     if not rows:
         return ""
+    rows += recipe_seed_rows(groups)
     return "\n".join([f"| dataset | beta | IPC | method | ltdistill recipe | {recipe} recipe | change | "
                       f"random relabeled: ltdistill / {recipe} | IOR: ltdistill / {recipe} | teacher |",
                       "|---|---|---|---|---|---|---|---|---|---|", *rows]) + "\n"
