@@ -933,7 +933,7 @@ def render() -> str:
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, ""]
     recipes = recipe_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
-                            for p in sorted((DATA / folder).glob("*.json"))])
+                            for p in sorted((DATA / folder).glob("*.json"))], per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     if "defaults" in details:

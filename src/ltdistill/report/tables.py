@@ -364,11 +364,12 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                       *rows]) + "\n"
 
 
-def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
+def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = True) -> str:
     """Each relabeling cell under ltdistill's recipe and under `recipe` (a suite's `recipes`), beside the random set
     relabeled by the same teacher under each (DD-Ranking's Acc_rdm-any) and the IOR that makes; the teacher's own
     balanced accuracy is the ceiling relabeling sets. Balanced accuracy in %, the tail (few) in brackets; "" where
-    no result was evaluated under `recipe`."""
+    no result was evaluated under `recipe`. per_seed: a row for every suite seed's cell, else seed 0's alone (the
+    rows over seeds follow either way)."""
     def with_tail(result: dict) -> str:
         return f"{accuracy(result)} ({_pct(result.get('few'))})"
 
@@ -389,6 +390,8 @@ def recipe_table(results: list[dict], recipe: str = "sre2l") -> str:
             continue
         groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
                            order_name(r)), []).append((r, variant))
+        if not per_seed and cell_seed(r):  # the seed-0 row and the row over seeds stand for the others
+            continue
         usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
         teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
         rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
