@@ -690,14 +690,28 @@ def compile_speed_table(path: Path) -> str:
 
 
 def warm_start_table(path: Path) -> str:
-    """benchmarks/warm_speed.py: one suite run with its commands started warm and in fresh interpreters."""
+    """benchmarks/warm_speed.py: one suite run under bench settings side by side (fresh interpreters, started warm,
+    today's defaults), against the first."""
     r = json.loads(path.read_text())
-    lines = [f"`OMP_NUM_THREADS=1 python benchmarks/warm_speed.py --suite {r['suite']} --out {path.relative_to(ROOT)}`"
-             f" ({r['warm']['commands']} commands; the two runs' results {'are' if r['same_results'] else 'are NOT'}"
-             " the same)", "", "| commands started | wall s | CPU s (user + system) |", "|---|---|---|"]
-    lines += [f"| {what} | {r[name]['wall_s']:.0f} | {r[name]['cpu_s']:.0f} |"
-              for name, what in (("fresh", "each in a fresh interpreter"), ("warm", "warm, from the command server"))]
-    return "\n".join([*lines, f"| speedup | {r['wall_speedup']:.2f}x | {r['cpu_speedup']:.2f}x |"]) + "\n"
+    what = {"fresh": "each in a fresh interpreter, one at a time", "warm": "warm, from the command server, one at a "
+            "time", "default": "the defaults: warm, one thread each, as many at once as there are cores"}
+    names = [name for name in what if name in r]
+    threads = next((r[n]["flags"][-1] for n in names if n != "default"), None)
+    flags = (f" --settings {','.join(names)}" * (len(names) < 3)
+             + f" --threads {threads}" * (threads is not None))
+    summary = f"{r[names[0]]['commands']} commands"
+    if "same_results" in r:
+        summary += f"; warm and fresh give {'the same' if r['same_results'] else 'OTHER'} results"
+    if "default_largest_difference" in r:
+        summary += (f"; the defaults' largest difference of a cell's balanced accuracy from fresh's is "
+                    f"{100 * r['default_largest_difference']:.2f} points (one thread against {threads})")
+    lines = [f"`python benchmarks/warm_speed.py --suite {r['suite']}{flags} --out {path.relative_to(ROOT)}`", "",
+             summary + ".", "",
+             "| commands started | bench flags | wall s | CPU s (user + system) | wall speedup over the first |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {what[name]} | {' '.join(r[name].get('flags', [])) or '-'} | {r[name]['wall_s']:.0f} | "
+              f"{r[name]['cpu_s']:.0f} | {r[names[0]]['wall_s'] / r[name]['wall_s']:.2f}x |" for name in names]
+    return "\n".join(lines) + "\n"
 
 
 def tm_speed_text(path: Path) -> str:

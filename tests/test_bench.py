@@ -258,7 +258,7 @@ def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():
 def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
-    run_suite(str(suite), tmp_path / "one", progress=False)
+    run_suite(str(suite), tmp_path / "one", progress=False, jobs=1)
     run_suite(str(suite), tmp_path / "two", progress=False, jobs=3)
     one, two = tmp_path / "one", tmp_path / "two"
     names = sorted(p.name for p in (one / "results").glob("*.json"))
@@ -270,8 +270,31 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(tmp_path)
     assert (two / "log.txt").read_text().count("$ ") == commands  # every command listed in the suite's log
     cell_logs = list(two.glob("cells/*/log.txt"))
     assert len(cell_logs) == 3 and sum(p.read_text().count("$ ") for p in cell_logs) == commands
-    with pytest.raises(BadInput, match="--jobs must be at least 1"):
+    with pytest.raises(BadInput, match="--jobs must be a whole number of at least 1 or 'auto'"):
         run_suite(str(suite), two, progress=False, jobs=0)
+
+
+def test_command_slots_run_one_thread_a_command_on_a_cpu_and_check_their_values():
+    from ltdistill.bench.run import command_slots
+
+    cores = len(os.sched_getaffinity(0))
+    assert command_slots("auto", "auto", "cpu") == (cores, 1)
+    assert command_slots("auto", "auto", "cuda") == (1, None)
+    assert command_slots(3, 2, "cpu") == (3, 2) and command_slots(2, "auto", "cuda:1") == (2, None)
+    for jobs, threads in [(0, "auto"), ("many", "auto"), (True, "auto"), (1, 0), (1, 1.5)]:
+        with pytest.raises(BadInput, match="must be a whole number of at least 1 or 'auto'"):
+            command_slots(jobs, threads, "cpu")
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_each_command_runs_on_the_threads_the_bench_gives_it(tmp_path, fresh):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}"
+        run_suite(str(suite), out, progress=False, jobs=1, threads=threads, fresh_interpreters=fresh)
+        results = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
+        assert results and all(r["host"]["threads"] == threads for r in results)
 
 
 def test_commands_start_warm_from_one_server_with_the_results_of_fresh_interpreters(tmp_path, monkeypatch):
@@ -281,13 +304,14 @@ def test_commands_start_warm_from_one_server_with_the_results_of_fresh_interpret
     suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
     served = []
     serve = warm.CommandServer.run
-    monkeypatch.setattr(warm.CommandServer, "run", lambda self, cmd, output: served.append(cmd) or serve(self, cmd,
-                                                                                                          output))
+    monkeypatch.setattr(warm.CommandServer, "run", lambda self, cmd, output, threads=None: served.append(
+        (cmd, threads)) or serve(self, cmd, output, threads))
     run_suite(str(suite), tmp_path / "warm", progress=False)
     monkeypatch.undo()
     assert warm.SERVER is None  # closed with the suite
     run_suite(str(suite), tmp_path / "fresh", progress=False, fresh_interpreters=True)
     assert len(served) == (tmp_path / "warm" / "log.txt").read_text().count("$ ") > 3
+    assert {threads for _, threads in served} == {1}  # a CPU bench's default
     names = sorted(p.name for p in (tmp_path / "fresh" / "results").glob("*.json"))
     assert names == sorted(p.name for p in (tmp_path / "warm" / "results").glob("*.json")) and len(names) == 3
     for name in names:

@@ -56,6 +56,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def count_or_auto(text: str) -> int | str:
+    """"auto", or a whole number of at least 1."""
+    try:
+        return text if text == "auto" else positive_int(text)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e}, or 'auto'") from None
+
+
 def learning_rate(text: str) -> float:
     """A step size: a finite number > 0 (NaN trains a model to NaN that scores at chance; a negative one ascends)."""
     try:
@@ -228,9 +236,13 @@ def build_parser() -> Parser:
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     b.add_argument("--only", default=None, help="comma-separated method labels (full = the whole-set reference) "
                    "or cell names (see --plan): run just those")
-    b.add_argument("--jobs", type=int, default=1, help="commands run at once (default 1; e.g. cores / threads per "
-                   "job, or several small cells sharing one GPU); with more than one, each cell logs to its own "
-                   "log.txt")
+    b.add_argument("--jobs", type=count_or_auto, default="auto", help="commands run at once (default auto: on a "
+                   "CPU as many as there are cores, on a GPU one; several small cells can share one GPU); with more "
+                   "than one, each cell logs to its own log.txt")
+    b.add_argument("--threads", type=count_or_auto, default="auto", help="torch threads of each command (default "
+                   "auto: 1 on a CPU, so a cell scores the same however many run beside it; torch's own on a GPU); "
+                   "one cell alone runs faster on a CPU with --jobs 1 --threads <cores> (its numbers then differ by "
+                   "the float rounding training carries on)")
     b.add_argument("--nproc", type=int, default=1, help="run the commands that split their work (experts, "
                    "evaluate, distill of " + ", ".join(SPLITTING_METHODS) + ") under torchrun with N processes each "
                    "(default 1: one process); results equal one process's")
@@ -785,7 +797,8 @@ def cmd_bench(args) -> int:
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
-                      progress=not args.no_progress, only=only, jobs=args.jobs, cross_arch=cross_arch,
+                      progress=not args.no_progress, only=only, jobs=args.jobs, threads=args.threads,
+                      cross_arch=cross_arch,
                       convnet_stem=args.convnet_stem, nproc=args.nproc,
                       fresh_interpreters=args.fresh_interpreters)
     print(table.read_text(), end="")

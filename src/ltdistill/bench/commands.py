@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -61,9 +62,23 @@ def launched(cmd: list[str], nproc: int) -> list[str]:
             "-m", "ltdistill.cli", *cmd[len(CLI):]]
 
 
+COMMAND_THREADS: int | None = None  # torch threads of every command the running bench starts (None: torch's default)
+
+
+@contextlib.contextmanager
+def threads_per_command(threads: int | None):
+    """Within the block every command runs with `threads` torch threads (OMP_NUM_THREADS)."""
+    global COMMAND_THREADS
+    before, COMMAND_THREADS = COMMAND_THREADS, threads
+    try:
+        yield
+    finally:
+        COMMAND_THREADS = before
+
+
 def run_command(cmd: list[str], log: Log, nproc: int = 1) -> float:
-    """Run `cmd` (under torchrun with `nproc` processes where it splits its work: launched), its output to the log;
-    returns its wall seconds."""
+    """Run `cmd` (under torchrun with `nproc` processes where it splits its work: launched), its output to the log,
+    with the bench's COMMAND_THREADS; returns its wall seconds."""
     cmd = launched(cmd, nproc)
     start = time.perf_counter()
     line = "$ " + shlex.join(cmd) + "\n"
@@ -74,9 +89,10 @@ def run_command(cmd: list[str], log: Log, nproc: int = 1) -> float:
     with open_append(log.output) as f:
         f.write(line)
         f.flush()
-        code = started_warm(cmd, f.fileno())
+        code = started_warm(cmd, f.fileno(), COMMAND_THREADS)
         if code is None:
-            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT,
+            env = None if COMMAND_THREADS is None else {**os.environ, "OMP_NUM_THREADS": str(COMMAND_THREADS)}
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
                                   preexec_fn=die_with_parent if AVAILABLE else None).returncode
     if code != 0:
         how = "died without an exit status" if code == -1 else f"failed (exit {code})"

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ltdistill.bench.anatomy import run_anatomy
-from ltdistill.bench.commands import Log, exclusive, run_cell, run_command
+from ltdistill.bench.commands import Log, exclusive, run_cell, run_command, threads_per_command
 from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes
 from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
 from ltdistill.bench.suite import (
@@ -28,11 +29,30 @@ from ltdistill.errors import check
 from ltdistill.synthetic import atomic_write_bytes
 
 
-def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, **options) -> Path:
-    """Run (or resume) a suite (`run_cells` says how); its commands start warm from a command server (warm.py)
-    unless `fresh_interpreters`, or the platform has no fork: then each is a new interpreter."""
-    with commands_served(str(Path(out).absolute()), enabled=not fresh_interpreters):
-        return run_cells(name, out, **options)
+def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, device: str = "cpu",
+              jobs: int | str = "auto", threads: int | str = "auto", **options) -> Path:
+    """Run (or resume) a suite (`run_cells` says how), `jobs` commands at once with `threads` torch threads each
+    (command_slots); its commands start warm from a command server (warm.py) unless `fresh_interpreters`, or the
+    platform has no fork: then each is a new interpreter."""
+    jobs, command_threads = command_slots(jobs, threads, device)
+    with commands_served(str(Path(out).absolute()), enabled=not fresh_interpreters), \
+            threads_per_command(command_threads):
+        return run_cells(name, out, device=device, jobs=jobs, **options)
+
+
+def command_slots(jobs: int | str, threads: int | str, device: str) -> tuple[int, int | None]:
+    """`bench --jobs` and `--threads` resolved to (commands at once, torch threads of each; None: torch's default).
+    On a CPU "auto" runs as many commands at once as this process may use cores, on one thread each: a cell's
+    numbers then do not depend on how many commands ran beside it (torch's CPU kernels sum in another order on
+    another thread count, and training carries the difference on), and they match cells made one at a time at the
+    default. On a GPU "auto" runs one command at a time with torch's own thread count."""
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        check(value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
+              f"--{name} must be a whole number of at least 1 or 'auto', got {value!r}")
+    on_cpu = device == "cpu"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    slots = jobs if isinstance(jobs, int) else (cores if on_cpu else 1)
+    return slots, threads if isinstance(threads, int) else (1 if on_cpu else None)
 
 
 def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
@@ -44,7 +64,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
     suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks. `nproc`:
     the commands that split their work run under torchrun with that many processes each (commands.launched)."""
-    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
+    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")  # (an API call of run_cells itself)
     check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,

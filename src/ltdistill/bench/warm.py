@@ -53,12 +53,13 @@ class CommandServer:
         theirs.close()
         self.lock, self.ready = threading.Lock(), False
 
-    def run(self, cmd: list[str], output: int) -> int:
+    def run(self, cmd: list[str], output: int, threads: int | None = None) -> int:
         """Run the ltdistill command `cmd` (CLI + arguments) in a child of the server, its stdout and stderr on the
-        file descriptor `output`; its exit status, or -1 when it died without one (killed by a signal)."""
+        file descriptor `output`, with `threads` torch threads (None: torch's default); its exit status, or -1 when
+        it died without one (killed by a signal)."""
         assert cmd[:len(CLI)] == CLI, cmd
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        request = json.dumps({"argv": cmd[len(CLI):], "cwd": os.getcwd()}).encode()
+        request = json.dumps({"argv": cmd[len(CLI):], "cwd": os.getcwd(), "threads": threads}).encode()
         with self.lock:
             if not self.ready:  # the server's imports overlap the bench's planning; its first word is "ready"
                 if self.control.recv(16) != b"ready":
@@ -95,12 +96,13 @@ def commands_served(label: str, enabled: bool = True):
         server.close()
 
 
-def started_warm(cmd: list[str], output: int) -> int | None:
-    """The exit status of `cmd` run by the bench's command server; None where there is none or `cmd` is not an
-    ltdistill command of this interpreter (torchrun, another program): the caller starts it as a process."""
+def started_warm(cmd: list[str], output: int, threads: int | None = None) -> int | None:
+    """The exit status of `cmd` run by the bench's command server with `threads` torch threads; None where there is
+    no server or `cmd` is not an ltdistill command of this interpreter (torchrun, another program): the caller
+    starts it as a process."""
     if SERVER is None or cmd[:len(CLI)] != CLI:
         return None
-    return SERVER.run(cmd, output)
+    return SERVER.run(cmd, output, threads)
 
 
 Command = Callable[[list[str]], int]  # the CLI's main: arguments in, exit status out
@@ -145,6 +147,11 @@ def run_child(request: dict, output: int, status: int, *, server: int, command: 
         os.dup2(output, 2)
         os.close(output)
         os.chdir(request["cwd"])
+        if request.get("threads"):  # what OMP_NUM_THREADS does for a fresh interpreter (the server ran no torch op)
+            import torch
+
+            os.environ["OMP_NUM_THREADS"] = str(request["threads"])
+            torch.set_num_threads(request["threads"])
         sys.argv = ["ltdistill", *request["argv"]]
         code = command(request["argv"])
     except SystemExit as e:
