@@ -152,6 +152,16 @@ def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():
     results = {"m": dict(m), "full": {"label": "full", "key": {"beta": 10}, "balanced_acc": {"mean": 0.9}}}
     ddranking(results, {})
     assert results["m"]["ddranking"]["hlr"] == pytest.approx(0.3) and "ior" not in results["m"]["ddranking"]
+    # made by a suite without DD-Ranking (no hard-label evaluation): not ranked against the hard-label random set,
+    # but against the random set relabeled by its teacher once that is made, beside the full set: IOR only
+    unranked = {k: v for k, v in m.items() if k != "syn_hard"}
+    results = {"m": unranked, "random": random, "full": {"label": "full", "key": {"beta": 10},
+                                                         "balanced_acc": {"mean": 0.9}}}
+    ddranking(results, {})
+    assert "ddranking" not in results["m"]
+    ddranking(results, {"m": {"balanced_acc": {"mean": 0.75}, "label_regime": "relabel (teacher, T=4)"}})
+    assert results["m"]["ddranking"]["ior"] == pytest.approx(0.05)
+    assert "hlr" not in results["m"]["ddranking"] and "lrs" not in results["m"]["ddranking"]
 
 
 def test_only_runs_the_named_cells_and_the_table_gathers_every_finished_one(tmp_path):
