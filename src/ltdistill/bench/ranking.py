@@ -34,8 +34,8 @@ def random_cell(results: dict[str, dict], key: dict) -> dict | None:
 def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
     """Add HLR / IOR / LRS to every distilled cell (see the module docstring). A cell whose full-set reference is
     not run yet, or made without its hard-label evaluation (by a suite without DD-Ranking then, ranked now that a
-    relabeled baseline is made), gets IOR only, one whose random cell is missing HLR only; LRS needs both. A relabeling cell's
-    baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation cannot be made now
+    relabeled baseline is made), gets IOR only, one whose random cell is missing HLR only; LRS needs both. A
+    relabeling cell's baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation cannot be made now
     (an --out holding results copied without their artifacts), the relabeled baseline the cell already stored is
     kept rather than replaced by the hard-label random set."""
     for name, r in results.items():
