@@ -35,9 +35,9 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
     """Add HLR / IOR / LRS to every distilled cell (see the module docstring). A cell whose full-set reference is
     not run yet, or made without its hard-label evaluation (by a suite without DD-Ranking then, ranked now that a
     relabeled baseline is made), gets IOR only, one whose random cell is missing HLR only; LRS needs both. A
-    relabeling cell's baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation cannot be made now
-    (an --out holding results copied without their artifacts), the relabeled baseline the cell already stored is
-    kept rather than replaced by the hard-label random set."""
+    relabeling cell's baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation
+    cannot be made now (an --out holding results copied without their artifacts), the relabeled baseline the cell
+    already stored is kept rather than replaced by the hard-label random set."""
     for name, r in results.items():
         if r.get("label") == "full" or ("syn_hard" not in r and name not in teacher_evals):
             continue  # (a cell of a suite without DD-Ranking: ranked only against a relabeled baseline made now)
@@ -63,7 +63,7 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             dd.update(ior=r["balanced_acc"]["mean"] - baseline[0], acc_syn_any=r["balanced_acc"]["mean"],
                       acc_rdm_any=baseline[0], rdm_regime=baseline[1], **({"rdm_runs": baseline[2]} if baseline[2]
                                                                           else {}))
-        if "hlr" in dd and baseline is not None:
+        if full is not None and "syn_hard" in r and baseline is not None:
             dd["lrs"] = label_robust_score(dd["ior"], dd["hlr"])
             if k.get("ranking") == "ddranking":
                 dd.update(per_run_scores(full, r, baseline[2]))
