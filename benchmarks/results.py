@@ -943,14 +943,14 @@ def render() -> str:
                   "More: [the comparison, cell by cell](notebook/stem.md).", ""]
     from ltdistill.report.tables import cell_label, cell_seed, recipe_table, variant_table
 
-    calibrated = variant_table([r for folder in BENCH_SECTIONS for p in sorted((DATA / folder).glob("*.json"))
-                                for r in [json.loads(p.read_text())]
-                                if not cell_seed(r) and cell_label(r) == r.get("method")], kinds=("labels",))
+    bench_results = [json.loads(p.read_text()) for folder in BENCH_SECTIONS
+                     for p in sorted((DATA / folder).glob("*.json"))]
+    calibrated = variant_table([r for r in bench_results if not cell_seed(r) and cell_label(r) == r.get("method")],
+                               kinds=("labels",))
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
                   "Seed 0 of each method; the other seeds and the ablations are on the suites' pages.", ""]
-    recipes = recipe_table([json.loads(p.read_text()) for folder in BENCH_SECTIONS
-                            for p in sorted((DATA / folder).glob("*.json"))], per_seed=False)
+    recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     if "defaults" in details:

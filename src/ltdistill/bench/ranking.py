@@ -42,7 +42,9 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
         if r.get("label") == "full" or ("syn_hard" not in r and name not in teacher_evals):
             continue  # (a cell of a suite without DD-Ranking: ranked only against a relabeled baseline made now)
         k = r["key"]
-        full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]), None)
+        # the full-set reference of its beta, where the cell has the hard-label accuracy that HLR sets against it
+        full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]
+                     and "syn_hard" in r), None)
         stored = r.get("ddranking", {})
         baseline: tuple[float, str, list[float] | None] | None
         if name in teacher_evals:
@@ -56,14 +58,14 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"),
                                                     random.get("balanced_acc_runs"))
         dd: dict = {}
-        if full is not None and "syn_hard" in r:
+        if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
                       acc_real_hard=full["balanced_acc"]["mean"], acc_syn_hard=r["syn_hard"]["mean"])
         if baseline is not None:
             dd.update(ior=r["balanced_acc"]["mean"] - baseline[0], acc_syn_any=r["balanced_acc"]["mean"],
                       acc_rdm_any=baseline[0], rdm_regime=baseline[1], **({"rdm_runs": baseline[2]} if baseline[2]
                                                                           else {}))
-        if full is not None and "syn_hard" in r and baseline is not None:
+        if full is not None and baseline is not None:
             dd["lrs"] = label_robust_score(dd["ior"], dd["hlr"])
             if k.get("ranking") == "ddranking":
                 dd.update(per_run_scores(full, r, baseline[2]))
