@@ -1,5 +1,6 @@
 """`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
 
+import functools
 import io
 import json
 import os
@@ -297,14 +298,20 @@ def test_command_slots_run_one_thread_a_command_on_a_cpu_and_check_their_values(
 
 
 @pytest.mark.parametrize("fresh", [False, True])
-def test_each_command_runs_on_the_threads_the_bench_gives_it(tmp_path, fresh):
+def test_each_command_runs_on_the_threads_the_bench_gives_it(tmp_path, monkeypatch, fresh):
+    """2 threads, where the test's own process and what it starts run on 1: only the bench can have set the 2
+    that every command records."""
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)
-    for threads in (1, 2):
-        out = tmp_path / f"t{threads}"
-        run_suite(str(suite), out, progress=False, jobs=1, threads=threads, fresh_interpreters=fresh)
-        results = [json.loads(p.read_text()) for p in (out / "results").glob("*.json")]
-        assert results and all(r["host"]["threads"] == threads for r in results)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_suite(str(suite), tmp_path / "run", progress=False, jobs=1, threads=2, fresh_interpreters=fresh)
+    finally:
+        torch.set_num_threads(before)
+    results = [json.loads(p.read_text()) for p in (tmp_path / "run" / "results").glob("*.json")]
+    assert len(results) == 2 and all(r["host"]["threads"] == 2 for r in results)
 
 
 def test_commands_start_warm_from_one_server_with_the_results_of_fresh_interpreters(tmp_path, monkeypatch):
@@ -328,6 +335,17 @@ def test_commands_start_warm_from_one_server_with_the_results_of_fresh_interpret
         a, b = (json.loads((tmp_path / d / "results" / name).read_text()) for d in ("warm", "fresh"))
         assert (a["balanced_acc"], a["per_class_acc"], a.get("ddranking")) == (
             b["balanced_acc"], b["per_class_acc"], b.get("ddranking")), name
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the command server forks (bench/warm.py)")
+def test_a_command_server_that_served_nothing_ends_at_once(tmp_path):
+    """A suite with nothing left to run closes its server before the server's imports are done: killed then, not
+    waited for (seconds of torch imports that no command would use)."""
+    from ltdistill.bench import warm
+
+    server = warm.CommandServer(str(tmp_path))
+    server.close()
+    assert server.process.returncode == -signal.SIGKILL
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the command server forks (bench/warm.py)")
@@ -360,16 +378,47 @@ def test_the_command_server_gives_each_command_its_output_and_exit_status(tmp_pa
     assert "convnet" in text and "unknown method 'nosuch'" in text and not (tmp_path / "set").exists()
 
 
-def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new(tmp_path):
-    import threading
+def test_cells_wait_for_their_buffer_and_for_the_first_recovery_cell_of_their_beta(tmp_path):
+    from ltdistill.bench import Cell, dependencies
 
-    from ltdistill.bench import Cell, chains, in_parallel
+    def cell(name, method, beta, experts=None):
+        return Cell(name, method, {"method": method, "beta": beta}, tmp_path / name, [], experts=experts)
 
-    def cell(name, method, beta):
-        return Cell(name, method, {"method": method, "beta": beta}, tmp_path / name, [])
+    standard, decoupled = tmp_path / "standard-1", tmp_path / "decoupled-1"
+    cells = [cell("a", "unilevel", 10), cell("b", "dm", 10), cell("c", "sre2l", 10), cell("d", "unilevel", 50),
+             cell("e", "edc", 10), cell("f", "mtt", 10, standard), cell("g", "ltdd", 10, decoupled)]
+    assert dependencies(cells, {standard}) == {"a": (), "b": (), "c": ("a",), "d": (), "e": ("a",),
+                                               "f": ("experts standard-1",), "g": ()}  # g's buffer is trained
 
-    cells = [cell("a", "unilevel", 10), cell("b", "dm", 10), cell("c", "sre2l", 10), cell("d", "unilevel", 50)]
-    assert [[c.name for c in chain] for chain in chains(cells)] == [["a", "c"], ["b"], ["d"]]
+
+def test_tasks_start_when_what_they_wait_for_is_done_the_longest_path_first():
+    from ltdistill.bench import Task, run_tasks
+
+    events, lock = [], threading.Lock()
+
+    def work(name, seconds=0.05):
+        def run():
+            with lock:
+                events.append(("start", name))
+            time.sleep(seconds)
+            with lock:
+                events.append(("end", name))
+        return run
+
+    # a's path is 10 + 30 s (c waits for it), b's 50 s, an unknown cost counts as longest: d, b, a, c one at a time
+    tasks = [Task("a", work("a", 0.3), 10.0), Task("b", work("b"), 50.0), Task("c", work("c"), 30.0, ("a", "gone")),
+             Task("d", work("d"))]
+    run_tasks(tasks, jobs=1)
+    assert [name for kind, name in events if kind == "start"] == ["d", "b", "a", "c"]
+    events.clear()
+    tasks[1] = Task("b", work("b"), 35.0)  # now a's path (40 s) is the longest known, and c's own 30 s under b's
+    run_tasks(tasks, jobs=2)
+    assert [name for kind, name in events if kind == "start"] == ["d", "a", "b", "c"]
+    assert events.index(("end", "a")) < events.index(("start", "c"))  # c waits for a while the other core is free
+
+
+def test_a_failed_task_or_item_starts_nothing_new_and_its_error_is_raised():
+    from ltdistill.bench import Task, in_parallel, run_tasks
 
     started, lock = [], threading.Lock()
 
@@ -383,7 +432,10 @@ def test_recovery_cells_of_one_beta_are_chained_and_a_failure_starts_nothing_new
     with pytest.raises(BadInput, match="cell 0 failed"):
         in_parallel(work, list(range(50)), jobs=2)
     assert 0 in started and len(started) < 50
-
+    started.clear()
+    with pytest.raises(BadInput, match="cell 0 failed"):
+        run_tasks([Task(str(i), functools.partial(work, i), 50.0 - i) for i in range(50)], jobs=2)
+    assert 0 in started and len(started) < 50
 
 
 def planned_trajectory_cell(tmp_path, stem: str = "official"):

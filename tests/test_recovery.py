@@ -1,6 +1,8 @@
 """The uni-level family (SRe2L, unilevel): BN recalibration, group-wise BN matching, multi-round initialization,
 relabeling, and the artifact's teacher."""
 
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -167,6 +169,36 @@ def test_a_shared_model_cache_serves_other_runs_without_retraining(blob_data, tm
     with pytest.raises(pytest.fail.Exception, match="retrained"):
         methods.create("unilevel", model_cache=cache, **{**TINY, "epochs": 5}).distill(blob_data, 2, seed=3,
                                                                                          progress=False)
+
+
+def test_runs_side_by_side_asking_for_one_shared_model_train_it_once(tmp_path):
+    """Two runs (bench cells side by side) ask the model_cache for the same model at once: one trains it while the
+    other waits on the lock, then loads what the first wrote."""
+    import threading
+
+    from ltdistill.families.recovery import cached_classifier
+
+    trained, entered = [], threading.Barrier(2)
+
+    def train():
+        trained.append(threading.current_thread().name)
+        time.sleep(0.3)  # long enough that the other run asks while this one trains
+        return nn.Linear(3, 2)
+
+    nets = {}
+
+    def run(name):
+        entered.wait()
+        nets[name] = cached_classifier(None, "observer", {"model": "linear"}, lambda: nn.Linear(3, 2), train,
+                                       shared=str(tmp_path / "models"))
+
+    threads = [threading.Thread(target=run, args=(n,), name=n) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(trained) == 1
+    assert torch.equal(nets["a"].weight, nets["b"].weight)
 
 
 def test_every_recovery_evaluation_reports_the_accuracy_of_the_models_that_label_it(blob_data):

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -39,6 +40,18 @@ def test_image_grid_handles_normalized_and_whitened_sets(tmp_path, zca):
                                                                       "zca_eps": zca, "classes": [0, 0, 1, 1]})
     path = image_grid(s, tmp_path / "g.png", per_class=2)
     assert path.exists()
+
+
+def test_the_grid_puts_each_class_in_its_row_in_order():
+    from ltdistill.report.plots import tiled
+
+    gray = torch.rand(5, 14, 14, 1).numpy()
+    canvas = tiled(gray, torch.tensor([1, 0, 1, 0, 1]), per_class=2)  # pad 1: tiles every 15 pixels
+    assert canvas.shape == (2 * 15 + 1, 2 * 15 + 1, 3)
+    for (row, column), index in {(0, 0): 1, (0, 1): 3, (1, 0): 0, (1, 1): 2}.items():  # index 4: past per_class
+        tile = canvas[1 + 15 * row:15 * (row + 1), 1 + 15 * column:15 * (column + 1)]
+        assert np.array_equal(tile, np.repeat(gray[index], 3, axis=-1))
+    assert (canvas[0] == 1).all() and (canvas[:, 15] == 1).all()  # white between the tiles
 
 
 def test_iteration_timing_shows_the_per_iteration_cost_and_its_drift():

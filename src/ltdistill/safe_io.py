@@ -63,6 +63,20 @@ def open_append(path: str | os.PathLike):
         raise
 
 
+@contextlib.contextmanager
+def exclusive(lock: Path):
+    """Hold an advisory lock (flock) on the file `lock` for the block. Processes that may write one shared place
+    (bench pieces side by side on one --out: an expert buffer, a cell's artifact, an evaluation JSON; runs sharing a
+    model_cache: a trained model) take it first, so a second one waits for the first and then finds the work done,
+    instead of doing it again; the kernel drops the lock when its holder dies."""
+    import fcntl  # Unix; imported here so that the rest of this module loads anywhere
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open_append(lock) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def save_figure(fig, path: str | os.PathLike, **options) -> None:
     """A matplotlib figure written as PNG through atomic_write_bytes (savefig alone opens the name itself)."""
     import io

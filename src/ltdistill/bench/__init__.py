@@ -41,7 +41,8 @@ progress bar's postfix), ranking (DD-Ranking), anatomy (before/after hybrids), t
 
 from ltdistill.bench.commands import exclusive, run_cell, runs_dir
 from ltdistill.bench.ranking import ddranking
-from ltdistill.bench.run import chains, in_parallel, run_suite
+from ltdistill.bench.run import dependencies, run_suite
+from ltdistill.bench.schedule import Task, in_parallel, run_tasks
 from ltdistill.bench.status import RunningCells, buffers_needed, cell_status, suite_plan
 from ltdistill.bench.suite import (
     CLI,
@@ -59,7 +60,7 @@ from ltdistill.bench.suite import (
     result_json,
 )
 
-__all__ = ["CLI", "SUITE_DIRS", "Cell", "RunningCells", "buffers_needed", "cell_directory", "cell_status",
-           "chains", "check_finished_cells", "command_flags", "cross_arch_left", "ddranking", "digest",
+__all__ = ["CLI", "SUITE_DIRS", "Cell", "RunningCells", "Task", "buffers_needed", "cell_directory", "cell_status",
+           "check_finished_cells", "dependencies", "command_flags", "cross_arch_left", "ddranking", "digest",
            "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "plan_suite",
-           "result_json", "run_cell", "run_suite", "runs_dir", "suite_plan"]
+           "result_json", "run_cell", "run_suite", "run_tasks", "runs_dir", "suite_plan"]

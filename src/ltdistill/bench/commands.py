@@ -5,7 +5,6 @@ only when whole."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shlex
@@ -19,7 +18,7 @@ from pathlib import Path
 from ltdistill.bench.suite import CLI, Cell
 from ltdistill.bench.warm import AVAILABLE, die_with_parent, started_warm
 from ltdistill.errors import BadInput
-from ltdistill.safe_io import open_append
+from ltdistill.safe_io import exclusive, open_append
 
 
 def shown(cmd: list[str]) -> str:
@@ -98,18 +97,6 @@ def run_command(cmd: list[str], log: Log, nproc: int = 1) -> float:
         how = "died without an exit status" if code == -1 else f"failed (exit {code})"
         raise BadInput(f"bench: command {how}, see {log.output}: {shlex.join(cmd)}")
     return time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def exclusive(lock: Path):
-    """Hold an advisory lock (flock) on the file `lock` for the block. Bench pieces run side by side on one --out
-    take it before a command that writes a shared place (an expert buffer, a cell's artifact, an evaluation JSON),
-    so a second piece waits for the first and then finds the work done, instead of running it again into the same
-    directory; the kernel drops the lock when its holder dies."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open_append(lock) as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        yield
 
 
 def evaluation_json(cmd: list[str], path: Path, log: Log, nproc: int = 1) -> dict:

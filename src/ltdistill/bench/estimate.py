@@ -60,6 +60,14 @@ def estimate(cell: Cell, costs: dict) -> float | None:
     return costs.get((label, key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc")))
 
 
+def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> float | None:
+    """An expert buffer's stored cost (stored_costs), looked up by a cell that replays it."""
+    key = next((c.key for c in cells if c.experts == directory), None)
+    if key is None:
+        return None
+    return buffer_costs.get((key["dataset"], float(key["beta"]), directory.name.split("-")[0]))
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "no estimate"

@@ -22,6 +22,7 @@ import statistics
 from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json
+from ltdistill.bench.schedule import in_parallel
 from ltdistill.bench.suite import CLI, cell_directory
 
 
@@ -98,33 +99,48 @@ def random_with_teachers(results: dict, out: Path, common, suite, log: Log,
                          jobs: int) -> tuple[dict[str, dict], dict[str, dict[str, dict]]]:
     """Acc_rdm-any for relabeling sets: the random cell's images relabeled by that set's teacher, under the set's own
     recipe (cell name -> evaluation) and under each of the suite's `recipes` (cell name -> recipe -> evaluation), so
-    that a set evaluated under another recipe is ranked against the baseline of that recipe."""
-    evals: dict[str, dict] = {}
+    that a set evaluated under another recipe is ranked against the baseline of that recipe. The evaluations still
+    to make (`relabeled_baselines`) run `jobs` at a time."""
+    wanted = [w for name, r in results.items() for w in relabeled_baselines(name, r, results, out, common, suite)]
+    made: dict[tuple[str, str | None], dict] = {}
+
+    def evaluate(item: tuple[str, str | None, list[str], Path]) -> None:
+        name, other, cmd, path = item
+        made[name, other] = evaluation_json(cmd, path, log.of(path.parent / "log.txt", jobs))
+
+    in_parallel(evaluate, wanted, jobs)
+    evals = {name: made[name, None] for name, other, *_ in wanted if other is None}
     recipe_evals: dict[str, dict[str, dict]] = {}
-    for name, r in results.items():
-        if not str(r.get("label_regime", "")).startswith("relabel"):
-            continue
-        random = random_cell(results, r["key"])
-        dirs = [cell_directory(out, x["cell"]) for x in (r, random or {}) if "cell" in x]
-        if random is None or len(dirs) < 2 or not all((d / "artifact" / "meta.json").exists() for d in dirs):
-            continue  # an artifact is gone (results copied without cells): ddranking keeps the stored baseline
-        set_dir, random_dir = dirs
-        cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
-               "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
-        cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
-        cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
-        recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
-        usual = set_dir / "eval-random-relabeled.json"
-        if usual.exists() and json.loads(usual.read_text()).get("recipe", "ltdistill") != recipe:
-            usual.unlink()  # made when the baseline took ltdistill's recipe whatever the set's: made again
-        evals[name] = evaluation_json(cmd + ([] if recipe == "ltdistill" else ["--recipe", recipe]),
-                                      set_dir / "eval-random-relabeled.json", log.of(set_dir / "log.txt", jobs))
-        for other in suite.get("recipes", []):
-            if other != recipe and other in (r.get("recipes") or {}):
-                recipe_evals.setdefault(name, {})[other] = evaluation_json(
-                    [*cmd, "--recipe", other], set_dir / f"eval-random-relabeled-recipe-{other}.json",
-                    log.of(set_dir / "log.txt", jobs))
+    for name, other, *_ in wanted:
+        if other is not None:
+            recipe_evals.setdefault(name, {})[other] = made[name, other]
     return evals, recipe_evals
+
+
+def relabeled_baselines(name: str, r: dict, results: dict, out: Path, common,
+                        suite) -> list[tuple[str, str | None, list[str], Path]]:
+    """The evaluations that give the finished cell `name` (result `r`) its relabeled-random baselines, as (cell
+    name, another recipe or None for the set's own, command, evaluation JSON); none for a cell that does not
+    relabel, or whose random cell is not finished here."""
+    if not str(r.get("label_regime", "")).startswith("relabel"):
+        return []
+    random = random_cell(results, r["key"])
+    dirs = [cell_directory(out, x["cell"]) for x in (r, random or {}) if "cell" in x]
+    if random is None or len(dirs) < 2 or not all((d / "artifact" / "meta.json").exists() for d in dirs):
+        return []  # an artifact is gone (results copied without cells): ddranking keeps the stored baseline
+    set_dir, random_dir = dirs
+    cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
+           "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
+    cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
+    cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
+    recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
+    usual = set_dir / "eval-random-relabeled.json"
+    if usual.exists() and json.loads(usual.read_text()).get("recipe", "ltdistill") != recipe:
+        usual.unlink()  # made when the baseline took ltdistill's recipe whatever the set's: made again
+    wanted: list[tuple[str, str | None, list[str], Path]] = [
+        (name, None, cmd + ([] if recipe == "ltdistill" else ["--recipe", recipe]), usual)]
+    return wanted + [(name, other, [*cmd, "--recipe", other], set_dir / f"eval-random-relabeled-recipe-{other}.json")
+                     for other in suite.get("recipes", []) if other != recipe and other in (r.get("recipes") or {})]
 
 
 def rank_recipes(results: dict[str, dict], recipe_evals: dict[str, dict[str, dict]]) -> None:

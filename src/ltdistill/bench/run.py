@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ltdistill.bench.anatomy import run_anatomy
-from ltdistill.bench.commands import Log, exclusive, run_cell, run_command, threads_per_command
-from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes
+from ltdistill.bench.commands import Log, evaluation_json, exclusive, run_cell, run_command, threads_per_command
+from ltdistill.bench.estimate import buffer_estimate, estimate, stored_costs
+from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes, relabeled_baselines
+from ltdistill.bench.schedule import Task, run_tasks
 from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
 from ltdistill.bench.suite import (
     Cell,
@@ -60,10 +64,10 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
               cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
-    once (expert buffers first, then cells; the recovery-family cells of one beta run one after another, since
-    the first trains the models the others load from the shared model_cache). `cross_arch`: models added to the
-    suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it lacks. `nproc`:
-    the commands that split their work run under torchrun with that many processes each (commands.launched)."""
+    once (`dependencies` says what waits for what, `run_tasks` which ready one starts first). `cross_arch`: models
+    added to the suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it
+    lacks. `nproc`: the commands that split their work run under torchrun with that many processes each
+    (commands.launched)."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
     check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
@@ -89,27 +93,47 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
     warn_if_long(planned, out, device, jobs)
     needed = buffers_needed(todo, results)
-    in_parallel(train, [e for e in planned.experts.values()
-                        if e.directory in needed and not (e.directory / "accuracy.json").exists()], jobs)
+    buffers = [e for e in planned.experts.values()
+               if e.directory in needed and not (e.directory / "accuracy.json").exists()]
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
     running = RunningCells(bar, out)
 
-    def run_chain(chain: list[Cell]) -> None:
-        for cell in chain:
-            running.started(cell)
-            result = run_cell(cell, log.of(cell.directory / "log.txt", jobs), nproc)
-            running.finished(cell)
-            if cell.experts is not None:
-                timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
-                result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
-                                             else results.get(cell.name, {}).get("experts_seconds"))
-            with exclusive(results_lock(out)):
-                atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
-            bar.update()
+    def run_one(cell: Cell) -> None:
+        running.started(cell)
+        result = run_cell(cell, log.of(cell.directory / "log.txt", jobs), nproc)
+        running.finished(cell)
+        if cell.experts is not None:
+            timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
+            result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
+                                         else results.get(cell.name, {}).get("experts_seconds"))
+        with exclusive(results_lock(out)):
+            atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
+        bar.update()
 
+    # one at a time, the order is the suite's (buffers first); side by side, the longest path first (schedule.py)
+    costs, buffer_costs = stored_costs(out, device) if jobs > 1 else ({}, {})
+    waits = dependencies(todo, {e.directory for e in buffers})
+    tasks = [Task(buffer_task(e.directory), functools.partial(train, e),
+                  buffer_estimate(e.directory, cells, buffer_costs) or math.inf) for e in buffers]
+    tasks += [Task(c.name, functools.partial(run_one, c), estimate(c, costs) or math.inf, waits[c.name])
+              for c in todo]
+
+    def make_baselines(cell: Cell) -> None:
+        """A relabeling cell's relabeled-random baselines, made as soon as it and its random cell are done rather
+        than all at the end (DD-Ranking's pass below then finds them made)."""
+        finished = finished_results(planned.cells, out)
+        if cell.name in finished:
+            for _, _, cmd, where in relabeled_baselines(cell.name, finished[cell.name], finished, out, common, suite):
+                evaluation_json(cmd, where, log.of(where.parent / "log.txt", jobs))
+
+    for cell in todo if ranks(suite) else []:
+        random = random_of(cell, planned.cells)
+        if random is not None and shares_models(cell.key.get("method", "")):  # the recovery family relabels
+            tasks.append(Task(f"baselines {cell.name}", functools.partial(make_baselines, cell),
+                              estimate(random, costs) or math.inf, (cell.name, random.name)))
     try:
-        in_parallel(run_chain, chains(todo), jobs)
+        run_tasks(tasks, jobs)
     finally:
         running.stopped.set()
         bar.close()
@@ -148,32 +172,28 @@ def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
             if p.exists()}
 
 
-def chains(cells: list[Cell]) -> list[list[Cell]]:
-    """Cells grouped into what must run in order: the recovery-family cells of one beta (they share the models of
-    the suite's model_cache; running them side by side would train the same observer twice), every other cell
-    alone. Order is kept: a chain sits where its first cell was."""
-    groups: dict[object, list[Cell]] = {}
+def random_of(cell: Cell, cells: list[Cell]) -> Cell | None:
+    """The suite's random cell of the same beta, IPC and seed (DD-Ranking's random baseline, ranking.random_cell)."""
+    return next((c for c in cells if c.key.get("method") == "random"
+                 and all(c.key.get(k) == cell.key.get(k) for k in ("beta", "ipc", "seed"))), None)
+
+
+def buffer_task(directory: Path) -> str:
+    return f"experts {directory.name}"
+
+
+def dependencies(cells: list[Cell], buffers: set[Path]) -> dict[str, tuple[str, ...]]:
+    """What each cell waits for: the expert buffer it replays while that is still to train (`buffers`), and the
+    first cell of its beta in the recovery family (they share the models of the suite's model_cache: the first
+    trains the observer the others load, instead of each training it at once). The later ones of a beta do not
+    wait for each other; a model only they need is trained once by whichever asks first (cached_classifier locks
+    it)."""
+    first: dict[object, str] = {}
+    waits: dict[str, tuple[str, ...]] = {}
     for cell in cells:
-        shared = shares_models(cell.key.get("method", ""))
-        groups.setdefault(("models", cell.key["beta"]) if shared else cell.name, []).append(cell)
-    return list(groups.values())
-
-
-def in_parallel(work, items: list, jobs: int) -> None:
-    """`work(item)` for every item, `jobs` at a time (threads: each waits on its subprocess). On a failure no new
-    item starts; those already running finish (their commands are not killed half-way), then the error is raised."""
-    if jobs == 1:
-        for item in items:
-            work(item)
-        return
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(work, item) for item in items]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in done if f.exception() is not None), None)
-        if failed is not None:
-            pool.shutdown(cancel_futures=True)
-            error = failed.exception()
-            assert error is not None
-            raise error
+        after = [buffer_task(cell.experts)] if cell.experts in buffers else []
+        if shares_models(cell.key.get("method", "")):
+            group = first.setdefault(cell.key["beta"], cell.name)
+            after += [group] if group != cell.name else []
+        waits[cell.name] = tuple(after)
+    return waits

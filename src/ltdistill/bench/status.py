@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
-from ltdistill.bench.estimate import duration, estimate, stored_costs
+from ltdistill.bench.estimate import buffer_estimate, duration, estimate, stored_costs
 from ltdistill.bench.suite import Cell, cross_arch_left, plan_suite, result_json
 from ltdistill.engine.loop import checkpoint_iteration
 
@@ -120,9 +120,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             to_train = not done and experts.directory in needed
             status = "done" if done else "to train" if to_train else "not needed (its cells are finished)"
             if to_train:
-                key = next(c.key for c in cells if c.experts == experts.directory)
-                kind = experts.directory.name.split("-")[0]
-                left.append(buffer_costs.get((key["dataset"], float(key["beta"]), kind)))
+                left.append(buffer_estimate(experts.directory, cells, buffer_costs))
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
     for c, status in zip(cells, statuses, strict=True):
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own

@@ -74,6 +74,10 @@ class CommandServer:
         return STATUS.unpack(status)[0] if len(status) == STATUS.size else -1
 
     def close(self) -> None:
+        """End the server: at its next receive once it has served; at once when it never served a command (a
+        suite with nothing left to run), rather than wait seconds for imports nothing will use."""
+        if not self.ready:
+            self.process.kill()
         self.control.close()  # the server's next receive ends, and so does the server
         self.process.wait()
 

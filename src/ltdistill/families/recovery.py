@@ -14,6 +14,7 @@ whose per-layer BN batch statistics match the model's, and relabel them with a t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -355,13 +356,15 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     """A trained observer/teacher, kept in <workdir>/.checkpoint/<name>.safetensors so that a rerun after a crash
     skips its training, and, with `shared`, in <shared>/<fingerprint>.safetensors so that other runs with the same
     training settings (model, width, epochs, lr, seed, remedy, data) load it instead of training again: sre2l's
-    squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded.
-    Under torchrun the ranks train it together (data-parallel, train_model), rank 0's look decides whether a kept
+    squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded. Runs
+    side by side that ask for the same shared model wait for the one that trains it (a file lock beside it). Under
+    torchrun the ranks train it together (data-parallel, train_model), rank 0's look decides whether a kept
     file is loaded, and rank 0 alone writes."""
     from safetensors.torch import load_file, safe_open
 
     from ltdistill.engine.loop import CHECKPOINT_DIR
     from ltdistill.keys import fingerprint
+    from ltdistill.safe_io import exclusive
     from ltdistill.synthetic import atomic_save_tensors
 
     key = fingerprint(settings)
@@ -374,18 +377,22 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
         with safe_open(str(path), "pt") as f:
             return f.metadata().get("fingerprint") == key
 
-    found = distributed.from_main(next((str(p) for p in paths if kept(p)), None))
-    if found is not None:
-        net = build()
-        net.load_state_dict(load_file(found, device=str(next(net.parameters()).device)))
-        return net.eval()
-    net = train()
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    for path in paths if distributed.joined().main else []:
+    main = distributed.joined().main
+    for path in paths if main else []:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise BadInput(f"cannot write the trained {name} to {path.parent}: {e.strerror or e}") from None
-        atomic_save_tensors(state, path, metadata={"fingerprint": key, "role": name,
-                                                   "settings": json.dumps(settings, default=str)})
+    # runs side by side (bench cells) that ask for one shared model: the first trains it, the others wait, then load
+    with exclusive(Path(shared) / f".{key}.lock") if shared is not None and main else contextlib.nullcontext():
+        found = distributed.from_main(next((str(p) for p in paths if kept(p)), None))
+        if found is not None:
+            net = build()
+            net.load_state_dict(load_file(found, device=str(next(net.parameters()).device)))
+            return net.eval()
+        net = train()
+        state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        for path in paths if main else []:
+            atomic_save_tensors(state, path, metadata={"fingerprint": key, "role": name,
+                                                       "settings": json.dumps(settings, default=str)})
     return net
