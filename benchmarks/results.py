@@ -25,7 +25,7 @@ NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
 BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
-                  "bench-fmnist-orders-cpu", "bench-fmnist-balanced-official-cpu",
+                  "bench-fmnist-orders-cpu", "bench-fmnist-balanced-official-cpu", "bench-fmnist-ddranking-cpu",
                   "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
                   "bench-fmnist-cpu",
                   "bench-fmnist-gpu-h200-xarch",
@@ -416,8 +416,9 @@ def fmnist_cells() -> list[tuple[float, int, str, str, dict]]:
         for p in sorted((DATA / folder).glob("*.json")):
             r = json.loads(p.read_text())
             beta = r.get("imbalance_factor") or 0
-            if r.get("dataset") != "fashion-mnist" or beta <= 1 or r.get("class_order", "natural") != "natural":
-                continue  # the at-a-glance and claims tables are the natural order's; other orders have sections
+            if r.get("dataset") != "fashion-mnist" or beta <= 1 or r.get("class_order", "natural") != "natural" \
+                    or r.get("ranking", "ltdistill") != "ltdistill":
+                continue  # the at-a-glance and claims tables are the natural order's and ltdistill's protocol's
             cells.append((beta, r.get("ipc") or 0, folder, row_name(p, r, by_file=True), r))
     return sorted(cells, key=lambda t: (-t[0], t[1], t[2], t[3]))
 
@@ -885,8 +886,10 @@ def order_cells() -> dict[str, dict[str, dict]]:
     return by_order
 
 
-# the results page's tables hold their cells (the balanced SRe2L cells: the relabel-recipe table)
-SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-balanced-official-cpu")
+# the results page's tables hold their cells (the balanced SRe2L cells: the relabel-recipe table; the cells under
+# DD-Ranking's protocol: the protocol table)
+SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-balanced-official-cpu",
+               "bench-fmnist-ddranking-cpu")
 # digits-LT suites whose tables are on their own pages only (the one-minute page reads Fashion-MNIST-LT; quick stays as
 # the smoke test a newcomer runs first)
 DETAIL_ONLY = ("bench-trajectory-digits-cpu", "bench-foundation-digits-cpu")
@@ -941,7 +944,7 @@ def render() -> str:
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "",
                   "More: [the comparison, cell by cell](notebook/stem.md).", ""]
-    from ltdistill.report.tables import cell_label, cell_seed, recipe_table, variant_table
+    from ltdistill.report.tables import cell_label, cell_seed, protocol_table, recipe_table, variant_table
 
     bench_results = [json.loads(p.read_text()) for folder in BENCH_SECTIONS
                      for p in sorted((DATA / folder).glob("*.json"))]
@@ -953,6 +956,10 @@ def render() -> str:
     recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
+    protocols = protocol_table(*([json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
+                                 for folder in ("bench-fmnist-defaults-cpu", "bench-fmnist-ddranking-cpu")))
+    if protocols:
+        parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:
         kept = kept_sets(detail=False)
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),

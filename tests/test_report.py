@@ -271,3 +271,19 @@ def test_a_calibrated_cell_of_another_class_order_or_seed_is_named_apart_from_th
             "balanced_acc": acc, "calibrated": calibrated, "key": {"seed": 0}}
     rows = variant_table([cell, {**cell, "class_order": "hard-tail"}, {**cell, "key": {"seed": 2}}]).splitlines()[2:]
     assert [row.split(" | ")[3] for row in rows] == ["unilevel", "unilevel (hard-tail order)", "unilevel (seed 2)"]
+
+
+def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_protocol():
+    from ltdistill.report.tables import protocol_table
+
+    def cell(label, seed, acc, baseline=None, ior=None):
+        dd = {} if baseline is None else {"acc_rdm_any": baseline, "ior": ior}
+        return {"label": label, "dataset": "fashion-mnist", "imbalance_factor": 100.0, "ipc": 10, "runs": 3,
+                "key": {"seed": seed}, "balanced_acc": {"mean": acc, "std": 0.01}, "ddranking": dd}
+
+    usual = [cell("sre2l", 0, 0.6335, 0.768, -0.134), cell("sre2l", 1, 0.5, 0.7, -0.2)]
+    table = protocol_table(usual, [cell("sre2l", 0, 0.70, 0.75, -0.05), cell("random", 0, 0.73)])
+    rows = table.splitlines()[2:]
+    assert rows[0] == ("| fashion-mnist | 100 | 10 | sre2l | 63.35 ± 1.00 | 76.8 | -13.4 | 70.00 ± 1.00 | 75.0 | "
+                       "-5.0 |")  # seed 0 beside seed 0, not seed 1
+    assert rows[1] == "| fashion-mnist | 100 | 10 | random | - | - | - | 73.00 ± 1.00 | - | - |"

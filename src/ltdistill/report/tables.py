@@ -364,6 +364,32 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                       *rows]) + "\n"
 
 
+def protocol_table(usual: list[dict], ddranking: list[dict]) -> str:
+    """The cells scored under DD-Ranking's protocol (a suite's `ranking = "ddranking"`) beside the same cells (label,
+    dataset, beta, IPC, seed, class order) under ltdistill's: balanced accuracy (mean ± std over the evaluation
+    runs), the random baseline DD-Ranking ranks each against (Acc_rdm-any: for a relabeling set the random set
+    relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
+    protocol has no such cell."""
+    def key(r: dict) -> tuple:
+        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), cell_seed(r), order_name(r)
+
+    def scored(r: dict | None) -> str:
+        if r is None:
+            return "- | - | -"
+        dd = r.get("ddranking") or {}
+        ior = f"{100 * dd['ior']:+.1f}" if "ior" in dd else "-"
+        return f"{accuracy(r)} | {_pct(dd.get('acc_rdm_any'))} | {ior}"
+
+    by_key = {key(r): r for r in usual}
+    rows = [f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc')} | {named_cell(r)} | "
+            f"{scored(by_key.get(key(r)))} | {scored(r)} |" for r in ddranking]
+    if not rows:
+        return ""
+    return "\n".join(["| dataset | beta | IPC | method | ltdistill: accuracy | random baseline | IOR | "
+                      "DD-Ranking: accuracy | random baseline | IOR |", "|---|---|---|---|---|---|---|---|---|---|",
+                      *rows]) + "\n"
+
+
 def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = True) -> str:
     """Each relabeling cell under ltdistill's recipe and under `recipe` (a suite's `recipes`), beside the random set
     relabeled by the same teacher under each (DD-Ranking's Acc_rdm-any) and the IOR that makes; the teacher's own
