@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,7 +385,9 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
         except OSError as e:
             raise BadInput(f"cannot write the trained {name} to {path.parent}: {e.strerror or e}") from None
     # runs side by side (bench cells) that ask for one shared model: the first trains it, the others wait, then load
-    with exclusive(Path(shared) / f".{key}.lock") if shared is not None and main else contextlib.nullcontext():
+    # (a cache this process cannot write to is only read: no lock to take)
+    locked = shared is not None and main and os.access(shared, os.W_OK)
+    with exclusive(Path(shared) / f".{key}.lock") if locked else contextlib.nullcontext():
         found = distributed.from_main(next((str(p) for p in paths if kept(p)), None))
         if found is not None:
             net = build()
