@@ -417,6 +417,18 @@ def test_tasks_start_when_what_they_wait_for_is_done_the_longest_path_first():
     assert events.index(("end", "a")) < events.index(("start", "c"))  # c waits for a while the other core is free
 
 
+def test_a_planned_run_plays_the_schedule_over_the_estimates():
+    from ltdistill.bench.schedule import Task, simulated_seconds
+
+    def idle():
+        pass
+
+    tasks = [Task("a", idle, 10.0), Task("b", idle, 50.0), Task("c", idle, 30.0, ("a",)), Task("d", idle)]
+    assert simulated_seconds(tasks, jobs=1) == 90.0  # one after another; d, unknown, counts no time
+    assert simulated_seconds(tasks, jobs=2) == 50.0  # b beside a then c (10 + 30 s)
+    assert simulated_seconds(tasks[:3] + [Task("e", idle, 45.0, ("c",))], jobs=2) == 85.0  # the chain a-c-e
+
+
 def test_a_failed_task_or_item_starts_nothing_new_and_its_error_is_raised():
     from ltdistill.bench import Task, in_parallel, run_tasks
 
@@ -595,6 +607,8 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     plan = suite_plan(str(suite), out)
     assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min", plan), plan  # 100 + 3 x 2 x 10 s = 160 s
     assert re.search(r"what is left: ~\d+ min on one cpu thread", plan)  # the full reference: docs/data's quick suite
+    assert "of wall time at --jobs 2" in suite_plan(str(suite), out, jobs=2)
+    assert "wall time" not in suite_plan(str(suite), out, jobs=1)
     planned = plan_suite(str(suite), out, only=None, device="cpu", data_dir=None, cross_arch=None)
     left = sum(s for s in status.plan_rows(planned, out, "cpu")[1] if s is not None)
     monkeypatch.setattr(watch, "LONG_RUN_S", 0.75 * left)  # over what one job has left, under its half at --jobs 2

@@ -793,7 +793,7 @@ def cmd_bench(args) -> int:
     cross_arch = args.cross_arch.split(",") if args.cross_arch else None
     if args.plan:
         print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir,
-                         cross_arch=cross_arch, convnet_stem=args.convnet_stem), end="")
+                         cross_arch=cross_arch, convnet_stem=args.convnet_stem, jobs=args.jobs), end="")
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,

@@ -40,8 +40,9 @@ progress bar's postfix), ranking (DD-Ranking), anatomy (before/after hybrids), t
 """
 
 from ltdistill.bench.commands import exclusive, run_cell, runs_dir
+from ltdistill.bench.graph import dependencies
 from ltdistill.bench.ranking import ddranking
-from ltdistill.bench.run import dependencies, run_suite
+from ltdistill.bench.run import run_suite
 from ltdistill.bench.schedule import Task, in_parallel, run_tasks
 from ltdistill.bench.status import RunningCells, buffers_needed, cell_status, suite_plan
 from ltdistill.bench.suite import (

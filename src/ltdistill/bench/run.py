@@ -3,29 +3,25 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import math
-import os
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ltdistill.bench.anatomy import run_anatomy
 from ltdistill.bench.commands import Log, evaluation_json, exclusive, run_cell, run_command, threads_per_command
-from ltdistill.bench.estimate import buffer_estimate, estimate, stored_costs
+from ltdistill.bench.estimate import stored_costs
+from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes, relabeled_baselines
-from ltdistill.bench.schedule import Task, run_tasks
-from ltdistill.bench.status import RunningCells, buffers_needed, warn_if_long
+from ltdistill.bench.schedule import command_slots, run_tasks
+from ltdistill.bench.status import RunningCells, finished_results, left_to_run, warn_if_long
 from ltdistill.bench.suite import (
     Cell,
     Experts,
     check_finished_cells,
-    cross_arch_left,
     plan_suite,
     ranks,
     result_json,
-    shares_models,
 )
 from ltdistill.bench.tuning import write_tuning
 from ltdistill.bench.warm import commands_served
@@ -44,27 +40,12 @@ def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, d
         return run_cells(name, out, device=device, jobs=jobs, **options)
 
 
-def command_slots(jobs: int | str, threads: int | str, device: str) -> tuple[int, int | None]:
-    """`bench --jobs` and `--threads` resolved to (commands at once, torch threads of each; None: torch's default).
-    On a CPU "auto" runs as many commands at once as this process may use cores, on one thread each: a cell's
-    numbers then do not depend on how many commands ran beside it (torch's CPU kernels sum in another order on
-    another thread count, and training carries the difference on), and they match cells made one at a time at the
-    default. On a GPU "auto" runs one command at a time with torch's own thread count."""
-    for name, value in (("jobs", jobs), ("threads", threads)):
-        check(value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
-              f"--{name} must be a whole number of at least 1 or 'auto', got {value!r}")
-    on_cpu = device == "cpu"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    slots = jobs if isinstance(jobs, int) else (cores if on_cpu else 1)
-    return slots, threads if isinstance(threads, int) else (1 if on_cpu else None)
-
-
 def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
               cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
-    once (`dependencies` says what waits for what, `run_tasks` which ready one starts first). `cross_arch`: models
+    once (graph.py says what waits for what, `run_tasks` which ready one starts first). `cross_arch`: models
     added to the suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it
     lacks. `nproc`: the commands that split their work run under torchrun with that many processes each
     (commands.launched)."""
@@ -89,12 +70,8 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
 
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned.cells, out)
-    todo = [c for c in cells if c.name not in results
-            or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]  # a finished cell lacking a cross-arch
+    todo, buffers = left_to_run(planned, results)
     warn_if_long(planned, out, device, jobs)
-    needed = buffers_needed(todo, results)
-    buffers = [e for e in planned.experts.values()
-               if e.directory in needed and not (e.directory / "accuracy.json").exists()]
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
     running = RunningCells(bar, out)
@@ -111,14 +88,6 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
         bar.update()
 
-    # one at a time, the order is the suite's (buffers first); side by side, the longest path first (schedule.py)
-    costs, buffer_costs = stored_costs(out, device) if jobs > 1 else ({}, {})
-    waits = dependencies(todo, {e.directory for e in buffers})
-    tasks = [Task(buffer_task(e.directory), functools.partial(train, e),
-                  buffer_estimate(e.directory, cells, buffer_costs) or math.inf) for e in buffers]
-    tasks += [Task(c.name, functools.partial(run_one, c), estimate(c, costs) or math.inf, waits[c.name])
-              for c in todo]
-
     def make_baselines(cell: Cell) -> None:
         """A relabeling cell's relabeled-random baselines, made as soon as it and its random cell are done rather
         than all at the end (DD-Ranking's pass below then finds them made)."""
@@ -127,11 +96,10 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             for _, _, cmd, where in relabeled_baselines(cell.name, finished[cell.name], finished, out, common, suite):
                 evaluation_json(cmd, where, log.of(where.parent / "log.txt", jobs))
 
-    for cell in todo if ranks(suite) else []:
-        random = random_of(cell, planned.cells)
-        if random is not None and shares_models(cell.key.get("method", "")):  # the recovery family relabels
-            tasks.append(Task(f"baselines {cell.name}", functools.partial(make_baselines, cell),
-                              estimate(random, costs) or math.inf, (cell.name, random.name)))
+    # one at a time, the order is the suite's (buffers first); side by side, the longest path first (schedule.py)
+    costs, buffer_costs = stored_costs(out, device) if jobs > 1 else ({}, {})
+    tasks = suite_tasks(todo, buffers, planned.cells, ranked=ranks(suite), costs=costs, buffer_costs=buffer_costs,
+                        train=train, run_cell=run_one, make_baselines=make_baselines)
     try:
         run_tasks(tasks, jobs)
     finally:
@@ -163,37 +131,3 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
 def results_lock(out: Path) -> Path:
     """Held while a piece writes results/*.json, so one piece's DD-Ranking pass never interleaves with another's."""
     return out / "results" / ".lock"
-
-
-def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
-    """The collected results of the cells finished in `out`, by cell name. Read again after a piece's own cells,
-    since pieces run side by side (`--only`) finish cells in the same directory meanwhile."""
-    return {c.name: json.loads(p.read_text()) for c, p in ((c, result_json(out, c.name)) for c in cells)
-            if p.exists()}
-
-
-def random_of(cell: Cell, cells: list[Cell]) -> Cell | None:
-    """The suite's random cell of the same beta, IPC and seed (DD-Ranking's random baseline, ranking.random_cell)."""
-    return next((c for c in cells if c.key.get("method") == "random"
-                 and all(c.key.get(k) == cell.key.get(k) for k in ("beta", "ipc", "seed"))), None)
-
-
-def buffer_task(directory: Path) -> str:
-    return f"experts {directory.name}"
-
-
-def dependencies(cells: list[Cell], buffers: set[Path]) -> dict[str, tuple[str, ...]]:
-    """What each cell waits for: the expert buffer it replays while that is still to train (`buffers`), and the
-    first cell of its beta in the recovery family (they share the models of the suite's model_cache: the first
-    trains the observer the others load, instead of each training it at once). The later ones of a beta do not
-    wait for each other; a model only they need is trained once by whichever asks first (cached_classifier locks
-    it)."""
-    first: dict[object, str] = {}
-    waits: dict[str, tuple[str, ...]] = {}
-    for cell in cells:
-        after = [buffer_task(cell.experts)] if cell.experts in buffers else []
-        if shares_models(cell.key.get("method", "")):
-            group = first.setdefault(cell.key["beta"], cell.name)
-            after += [group] if group != cell.name else []
-        waits[cell.name] = tuple(after)
-    return waits

@@ -1,15 +1,35 @@
-"""What runs when, `jobs` at a time: `in_parallel` for independent pieces of work, `run_tasks` for tasks that wait
-on others (an expert buffer before the cells that replay it, the first recovery-family cell of a beta before the
-cells that load its models). Of the tasks ready to start, the one with the longest estimated path to the end of the
-run starts first (critical-path list scheduling): a long task started late would otherwise run alone at the end
-while the other cores idle."""
+"""What runs when, `jobs` at a time (`command_slots` resolves `bench --jobs`): `in_parallel` for independent pieces
+of work, `run_tasks` for tasks that wait on others (graph.py: an expert buffer before the cells that replay it, the
+first recovery-family cell of a beta before the cells that load its models). Of the tasks ready to start, the one
+with the longest estimated path to the end of the run starts first (critical-path list scheduling): a long task
+started late would otherwise run alone at the end while the other cores idle. `simulated_seconds` plays the same
+schedule over the estimates (`bench --plan`)."""
 
 from __future__ import annotations
 
+import heapq
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ltdistill.errors import check
+
+
+def command_slots(jobs: int | str, threads: int | str, device: str) -> tuple[int, int | None]:
+    """`bench --jobs` and `--threads` resolved to (commands at once, torch threads of each; None: torch's default).
+    On a CPU "auto" runs as many commands at once as this process may use cores, on one thread each: a cell's
+    numbers then do not depend on how many commands ran beside it (torch's CPU kernels sum in another order on
+    another thread count, and training carries the difference on), and they match cells made one at a time at the
+    default. On a GPU "auto" runs one command at a time with torch's own thread count."""
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        check(value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
+              f"--{name} must be a whole number of at least 1 or 'auto', got {value!r}")
+    on_cpu = device == "cpu"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    slots = jobs if isinstance(jobs, int) else (cores if on_cpu else 1)
+    return slots, threads if isinstance(threads, int) else (1 if on_cpu else None)
 
 
 def in_parallel(work, items: list, jobs: int) -> None:
@@ -115,3 +135,27 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
         raise
     if state["error"] is not None:
         raise state["error"]
+
+
+def simulated_seconds(tasks: list[Task], jobs: int) -> float:
+    """The wall time of `run_tasks(tasks, jobs)` were every task to take its estimated seconds (an unknown one: no
+    time, so this is a lower bound where some are unknown): the same choice of what starts when a slot frees."""
+    lengths = path_seconds(tasks)
+    listed = {t.name: i for i, t in enumerate(tasks)}
+    waits = {t.name: set(t.after) & set(listed) for t in tasks}
+    ready = [t for t in tasks if not waits[t.name]]
+    running: list[tuple[float, int, str]] = []  # (end, listed, name)
+    now = 0.0
+    while ready or running:
+        while ready and len(running) < jobs:
+            task = min(ready, key=lambda t: (-lengths[t.name], listed[t.name]))
+            ready.remove(task)
+            seconds = task.seconds if math.isfinite(task.seconds) else 0.0
+            heapq.heappush(running, (now + seconds, listed[task.name], task.name))
+        now, _, name = heapq.heappop(running)
+        for other in tasks:
+            if name in waits[other.name]:
+                waits[other.name].discard(name)
+                if not waits[other.name]:
+                    ready.append(other)
+    return now

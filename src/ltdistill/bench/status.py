@@ -11,7 +11,9 @@ from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
 from ltdistill.bench.estimate import buffer_estimate, duration, estimate, stored_costs
-from ltdistill.bench.suite import Cell, cross_arch_left, plan_suite, result_json
+from ltdistill.bench.graph import suite_tasks
+from ltdistill.bench.schedule import command_slots, simulated_seconds
+from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json
 from ltdistill.engine.loop import checkpoint_iteration
 
 
@@ -85,11 +87,38 @@ def buffers_needed(cells: list[Cell], finished) -> set[Path]:
     return {c.experts for c in cells if c.experts is not None and c.name not in finished}
 
 
+def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
+    """The collected results of the cells finished in `out`, by cell name. Read again after a piece's own cells,
+    since pieces run side by side (`--only`) finish cells in the same directory meanwhile."""
+    return {c.name: json.loads(p.read_text()) for c, p in ((c, result_json(out, c.name)) for c in cells)
+            if p.exists()}
+
+
+def left_to_run(planned, results: dict[str, dict]) -> tuple[list[Cell], list[Experts]]:
+    """(the selected cells a run would run, the expert buffers it would train first) given the finished `results`:
+    a finished cell runs again only for a cross-arch evaluation it lacks, where its artifact is here."""
+    todo = [c for c in planned.selected if c.name not in results
+            or (cross_arch_left(c, results[c.name]) and c.artifact_meta())]
+    needed = buffers_needed(todo, results)
+    return todo, [e for e in planned.experts.values()
+                  if e.directory in needed and not (e.directory / "accuracy.json").exists()]
+
+
+def wall_left(planned, out: Path, device: str, jobs: int) -> float:
+    """What is left of a suite in wall time at `jobs` commands at once: the bench's own schedule (graph.py,
+    schedule.py) played over the stored costs; a piece without an estimate counts no time."""
+    todo, buffers = left_to_run(planned, finished_results(planned.cells, out))
+    costs, buffer_costs = stored_costs(out, device)
+    return simulated_seconds(suite_tasks(todo, buffers, planned.cells, ranked=ranks(planned.suite), costs=costs,
+                                         buffer_costs=buffer_costs), jobs)
+
+
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
                data_dir: str | None = None, cross_arch: list[str] | None = None,
-               convnet_stem: str | None = None) -> str:
+               convnet_stem: str | None = None, jobs: int | str = "auto") -> str:
     """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
-    directory and added cross-architecture models; runs nothing."""
+    directory and added cross-architecture models, and how long what is left takes at `jobs` commands at once (as
+    `bench --jobs`); runs nothing."""
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          convnet_stem=convnet_stem)
@@ -99,9 +128,11 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     lines = [f"{name:<{width}}{status:<{second}}{cost}".rstrip() for name, status, cost in rows]
     known = [s for s in left if s is not None]
     done = sum(1 for name, status, _ in rows[1:] if status == "done" and not name.startswith("experts "))
+    slots = command_slots(jobs, "auto", device)[0]
+    wall = f"; {duration(wall_left(planned, out, device, slots))} of wall time at --jobs {slots}" * (slots > 1)
     total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the stored "
              f"costs of the same cells" + (f", {len(left) - len(known)} without an estimate" if len(known) < len(left)
-                                           else "")) if left else ""
+                                           else "") + wall) if left else ""
     return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
 
 
@@ -132,14 +163,13 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
 
 def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
     """Before a run: warn (stderr) when the stored costs put what is left over watch.LONG_RUN_S of wall time at
-    `jobs` commands at once. Returns whether it warned."""
+    `jobs` commands at once (wall_left). Returns whether it warned."""
     from ltdistill.watch import LONG_RUN_S
 
-    _, left = plan_rows(planned, out, device)
-    known = sum(s for s in left if s is not None)
-    if known / jobs <= LONG_RUN_S:
+    wall = wall_left(planned, out, device, jobs)
+    if wall <= LONG_RUN_S:
         return False
-    print(f"warning: what is left of this suite takes {duration(known / jobs)} here at --jobs {jobs}, from the stored "
+    print(f"warning: what is left of this suite takes {duration(wall)} here at --jobs {jobs}, from the stored "
           f"costs of the same cells (bench --plan lists them); it resumes where it stops: rerun the same command",
           file=sys.stderr)
     return True
