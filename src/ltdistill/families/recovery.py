@@ -378,15 +378,17 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
         with safe_open(str(path), "pt") as f:
             return f.metadata().get("fingerprint") == key
 
-    main = distributed.joined().main
-    for path in paths if main else []:
+    def made(directory: Path) -> Path:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise BadInput(f"cannot write the trained {name} to {path.parent}: {e.strerror or e}") from None
+            raise BadInput(f"cannot write the trained {name} to {directory}: {e.strerror or e}") from None
+        return directory
+
+    main = distributed.joined().main
     # runs side by side (bench cells) that ask for one shared model: the first trains it, the others wait, then load
     # (a cache this process cannot write to is only read: no lock to take)
-    locked = shared is not None and main and os.access(shared, os.W_OK)
+    locked = shared is not None and main and os.access(made(Path(shared)), os.W_OK)
     with exclusive(Path(shared) / f".{key}.lock") if locked else contextlib.nullcontext():
         found = distributed.from_main(next((str(p) for p in paths if kept(p)), None))
         if found is not None:
@@ -395,7 +397,7 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
             return net.eval()
         net = train()
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+        metadata = {"fingerprint": key, "role": name, "settings": json.dumps(settings, default=str)}
         for path in paths if main else []:
-            atomic_save_tensors(state, path, metadata={"fingerprint": key, "role": name,
-                                                       "settings": json.dumps(settings, default=str)})
+            atomic_save_tensors(state, made(path.parent) / path.name, metadata=metadata)
     return net
