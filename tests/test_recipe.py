@@ -73,3 +73,9 @@ def test_a_relabeling_set_evaluates_under_either_recipe_and_says_which(blob_data
         result = evaluate_synthetic(synthetic, blob_data, config, progress=False)
         assert result["recipe"] == recipe and f"recipe {recipe}" in result["label_regime"]
         assert 0 <= result["balanced_acc"]["mean"] <= 1
+        assert result["lr"] == (1e-3 if recipe == "sre2l" else 0.01)  # the lr the runs trained with
+    # DD-Ranking's protocol searches no lr grid under a recipe: the recipe's lr is the one every run takes
+    config = EvalConfig(model_options=(("width", 4), ("depth", 2)), runs=1, epochs=2, recipe="sre2l",
+                        ranking="ddranking")
+    result = evaluate_synthetic(synthetic, blob_data, config, progress=False)
+    assert result["lr_grid"] is None and result["lr"] == 1e-3

@@ -115,6 +115,13 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
     return replace(base, crop_fill=black, **recipe)
 
 
+def trained_lr(config: EvalConfig, lr: float) -> float:
+    """The lr the runs train with (train_config): a recipe's own unless one is given with --lr."""
+    if config.recipe == "ltdistill" or config.lr is not None:
+        return lr
+    return RECIPE_SETTINGS[config.recipe]["lr"]
+
+
 LABEL_REGIMES = ("auto", "hard", "stored", "adsa")  # adsa: the set's own regime with ADSA-calibrated labels
 
 
@@ -282,7 +289,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
                       "set (optimistic)", lr_grid=lr_grid, lr_per_run=[rec["metrics"].get("lr") for rec in ordered],
                       redrawn=redraw is not None)
     result.update(runs=config.runs, model=config.model, model_options=options, recipe=config.recipe,
-                  epochs=config.epochs, lr=lr, seed=seed, shot_rule=SHOT_RULE, shot_groups=shot_groups(data.counts),
+                  epochs=config.epochs, lr=trained_lr(config, lr), seed=seed, shot_rule=SHOT_RULE,
+                  shot_groups=shot_groups(data.counts),
                   eval_config=asdict(config), seconds_per_run=statistics.mean(rec["seconds"] for rec in ordered),
                   runs_read_back=read_back, runs_trained_together=sum(share[2] for share in shares),
                   device=str(device), host=host())
@@ -328,8 +336,10 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
         regime = "soft (stored logits)" if synthetic.soft else "hard"
     lr_grid, redraw = None, None
     if config.ranking == "ddranking":
-        # an lr given, or the set's learned one for its own labels (DD-Ranking's syn_lr); else the grid
-        given = config.lr is not None or (synthetic.lr is not None and config.labels != "hard")
+        # an lr given, a recipe's own (train_config puts it over any other), or the set's learned one for its own
+        # labels (DD-Ranking's syn_lr); else the grid
+        given = config.lr is not None or config.recipe != "ltdistill" or (synthetic.lr is not None
+                                                                          and config.labels != "hard")
         lr_grid = None if given else DDRANKING_LR_GRID
         if synthetic.meta.get("method") == "random":
             redraw = random_redraw(data, synthetic)
