@@ -78,14 +78,37 @@ def path_seconds(tasks: list[Task]) -> dict[str, float]:
     return {t.name: length(t.name) for t in tasks}
 
 
+class Ready:
+    """The tasks ready to start, for `run_tasks` and `simulated_seconds` alike: `take` the one with the longest path
+    to the end (then the one listed first), `finished` releases what waited on a task."""
+
+    def __init__(self, tasks: list[Task]):
+        self.tasks, self.lengths = tasks, path_seconds(tasks)
+        self.listed = {t.name: i for i, t in enumerate(tasks)}
+        self.waits = {t.name: set(t.after) & set(self.listed) for t in tasks}
+        self.ready = [t for t in tasks if not self.waits[t.name]]
+
+    def __bool__(self) -> bool:
+        return bool(self.ready)
+
+    def take(self) -> Task:
+        task = min(self.ready, key=lambda t: (-self.lengths[t.name], self.listed[t.name]))
+        self.ready.remove(task)
+        return task
+
+    def finished(self, task: Task) -> None:
+        for other in self.tasks:
+            if task.name in self.waits[other.name]:
+                self.waits[other.name].discard(task.name)
+                if not self.waits[other.name]:
+                    self.ready.append(other)
+
+
 def run_tasks(tasks: list[Task], jobs: int) -> None:
     """Every task once the tasks it waits on have finished, `jobs` at a time; of those ready, the longest path
     first, then the one listed first. On a failure no new task starts; the running ones finish (their commands are
     not killed half-way), then the error is raised."""
-    lengths = path_seconds(tasks)
-    listed = {t.name: i for i, t in enumerate(tasks)}
-    waits = {t.name: set(t.after) & set(listed) for t in tasks}
-    ready = [t for t in tasks if not waits[t.name]]
+    ready = Ready(tasks)
     changed = threading.Condition()
     state: dict = {"running": 0, "left": len(tasks), "error": None}
 
@@ -93,10 +116,8 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
         with changed:
             while state["error"] is None and state["left"]:
                 if ready:
-                    task = min(ready, key=lambda t: (-lengths[t.name], listed[t.name]))
-                    ready.remove(task)
                     state["running"] += 1
-                    return task
+                    return ready.take()
                 assert state["running"], "tasks wait on each other"
                 changed.wait()
             return None
@@ -107,11 +128,7 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
             state["left"] -= 1
             if error is not None:
                 state["error"] = state["error"] or error
-            for other in tasks:
-                if task.name in waits[other.name]:
-                    waits[other.name].discard(task.name)
-                    if not waits[other.name]:
-                        ready.append(other)
+            ready.finished(task)
             changed.notify_all()
 
     def worker(_: int) -> None:
@@ -140,22 +157,14 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
 def simulated_seconds(tasks: list[Task], jobs: int) -> float:
     """The wall time of `run_tasks(tasks, jobs)` were every task to take its estimated seconds (an unknown one: no
     time, so this is a lower bound where some are unknown): the same choice of what starts when a slot frees."""
-    lengths = path_seconds(tasks)
-    listed = {t.name: i for i, t in enumerate(tasks)}
-    waits = {t.name: set(t.after) & set(listed) for t in tasks}
-    ready = [t for t in tasks if not waits[t.name]]
-    running: list[tuple[float, int, str]] = []  # (end, listed, name)
+    ready = Ready(tasks)
+    running: list[tuple[float, int, Task]] = []  # (end, listed, task)
     now = 0.0
     while ready or running:
         while ready and len(running) < jobs:
-            task = min(ready, key=lambda t: (-lengths[t.name], listed[t.name]))
-            ready.remove(task)
+            task = ready.take()
             seconds = task.seconds if math.isfinite(task.seconds) else 0.0
-            heapq.heappush(running, (now + seconds, listed[task.name], task.name))
-        now, _, name = heapq.heappop(running)
-        for other in tasks:
-            if name in waits[other.name]:
-                waits[other.name].discard(name)
-                if not waits[other.name]:
-                    ready.append(other)
+            heapq.heappush(running, (now + seconds, ready.listed[task.name], task))
+        now, _, task = heapq.heappop(running)
+        ready.finished(task)
     return now
