@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ltdistill.bench.estimate import buffer_estimate, estimate
+from ltdistill.bench.ranking import random_for
 from ltdistill.bench.schedule import Task
 from ltdistill.bench.suite import Cell, Experts, shares_models
 
@@ -20,9 +21,8 @@ def buffer_task(directory: Path) -> str:
 
 
 def random_of(cell: Cell, cells: list[Cell]) -> Cell | None:
-    """The suite's random cell of the same beta, IPC and seed (DD-Ranking's random baseline, ranking.random_cell)."""
-    return next((c for c in cells if c.key.get("method") == "random"
-                 and all(c.key.get(k) == cell.key.get(k) for k in ("beta", "ipc", "seed"))), None)
+    """The suite's cell that is the random baseline of `cell` (ranking.random_for)."""
+    return next((c for c in cells if random_for(c.key, cell.key)), None)
 
 
 def dependencies(cells: list[Cell], buffers: set[Path]) -> dict[str, tuple[str, ...]]:

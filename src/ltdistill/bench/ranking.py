@@ -26,10 +26,15 @@ from ltdistill.bench.schedule import in_parallel
 from ltdistill.bench.suite import CLI, cell_directory
 
 
+def random_for(candidate: dict, key: dict) -> bool:
+    """Whether the cell keyed `candidate` is the `random` cell of the same beta, IPC and seed as the cell keyed
+    `key`: DD-Ranking's random baseline of that cell."""
+    return candidate.get("method") == "random" and all(candidate.get(k) == key.get(k) for k in ("beta", "ipc", "seed"))
+
+
 def random_cell(results: dict[str, dict], key: dict) -> dict | None:
-    """The `random` cell of the same beta, IPC and seed: DD-Ranking's random baseline of a cell."""
-    return next((x for x in results.values() if x.get("key", {}).get("method") == "random"
-                 and all(x["key"].get(k) == key[k] for k in ("beta", "ipc", "seed"))), None)
+    """The finished `random` cell that is the random baseline of the cell keyed `key` (random_for)."""
+    return next((x for x in results.values() if random_for(x.get("key", {}), key)), None)
 
 
 def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:

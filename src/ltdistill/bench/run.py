@@ -49,7 +49,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     added to the suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it
     lacks. `nproc`: the commands that split their work run under torchrun with that many processes each
     (commands.launched)."""
-    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")
+    check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")  # (an API call of run_cells itself)
     check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
