@@ -479,12 +479,12 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
     headline_cells; † marks a number made on the GPU (same cpu protocol)."""
     columns = sorted({(beta, ipc) for _, beta, ipc in chosen if ipc}, key=lambda c: (-c[0], c[1]))
     names = sorted({n for n, *_ in chosen}, key=lambda n: (n != "full long-tailed set", n))
-    settings: dict[str, list] = {}
-    for (name, *_), (_, r) in chosen.items():
-        settings.setdefault(name, []).append(r.get("method"))
-    # a variant of a method (a label of its own) measured in one setting only: on its suite's page, not here
-    once = [n for n in names if len(settings[n]) == 1 and settings[n][0] != n and not n.startswith("full")]
-    names = [n for n in names if n not in once]
+    methods = {r.get("method") for _, r in chosen.values()}
+    # presets and ablations (a label of their own) are on the detail page of every cell: one row per method here,
+    # with the whole set and the random images relabeled by a teacher (the relabeling methods' baseline)
+    variants = [n for n in names if n not in methods and not n.startswith("full")
+                and n.removeprefix("random-relabeled-by-") not in methods]
+    names = [n for n in names if n not in variants]
     lines = ["| method | " + " | ".join(f"beta {b:g}, IPC {i}" for b, i in columns) + " |",
              "|---|" + "---|" * len(columns)]
     for name in names:
@@ -498,8 +498,9 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
             marks = ("†" if r.get("device", "cpu") != "cpu" else "") + ("°" if official(r) else "")
             texts.append(f"{100 * r['balanced_acc']['mean']:.1f} ({100 * r['few']:.0f}){marks}")
         lines.append(f"| {name} | " + " | ".join(texts) + " |")
-    if once:
-        lines += ["", "Variants measured in one setting only, on their suites' pages: " + ", ".join(once) + "."]
+    if variants:
+        lines += ["", "Presets and ablations, on [the page of every cell](notebook/summary.md) and their suites' "
+                  "pages: " + ", ".join(variants) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -929,9 +930,7 @@ def render() -> str:
         "the full long-tailed set's row repeats at every IPC (it trained " + full_row_note(chosen) + "). † made and "
         "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
         "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
-        "shown. Paper and tuned presets, and each ablation, are rows of their own.", "",
-        "At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row); the other "
-        "LTDD rows there start from the beta-100 presets (lambda_cls 0.5).", "",
+        "shown. At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row).", "",
         headline(chosen), "",
         "## Which claims of the seed papers hold here", "",
         "Natural class order, the cells above: for each setting, the best of the claimed winners minus the best of "
@@ -973,9 +972,38 @@ def render() -> str:
             continue
         if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
-    parts += ["## Detail pages", ""]
-    parts += [f"- [{title}](notebook/{slug}.md)" for slug, (title, _) in details.items()]
+    parts += ["## Detail pages", "", "Each page opens with its title; here they are grouped by what they hold.", ""]
+    parts += detail_index(details)
     return "\n".join(parts) + "\n"
+
+
+DETAIL_GROUPS = (  # (group, whether a page's slug belongs to it), the first that matches
+    ("Benchmark suites, one page each", lambda slug: slug.startswith("bench-")),
+    ("Trajectory matching and LTDD", lambda slug: slug.startswith(("ltdd-", "trajectory-", "anatomy-", "phase-"))),
+    ("Comparisons", lambda slug: slug in ("summary", "stem", "defaults", "twostage", "foundation")
+     or slug.startswith("relabeled-random")),
+    ("Tuning, experts, cost, speed, published numbers", lambda slug: True),
+)
+
+
+def detail_index(details: dict[str, tuple[str, str]]) -> list[str]:
+    """The detail pages as one list item per DETAIL_GROUPS group, each page linked by its slug (a suite's without
+    "bench-"), the item wrapped in lines of at most 118 characters: the whole index in a dozen lines."""
+    group_of = {slug: next(group for group, holds in DETAIL_GROUPS if holds(slug)) for slug in details}
+    lines = []
+    for group, _ in DETAIL_GROUPS:
+        slugs = [slug for slug in details if group_of[slug] == group]
+        if not slugs:
+            continue
+        line = f"- {group}:"
+        for i, slug in enumerate(slugs):
+            link = f" [{slug.removeprefix('bench-')}](notebook/{slug}.md)" + ("," if i < len(slugs) - 1 else ".")
+            if len(line) + len(link) > 118:
+                lines.append(line)
+                line = " "
+            line += link
+        lines.append(line)
+    return lines
 
 
 def pages() -> dict[Path, str]:
