@@ -121,6 +121,31 @@ def test_ddranking_uses_the_full_set_and_the_random_cell_of_the_same_ipc():
     assert 0 < dd["lrs"] < 1
 
 
+def test_ddranking_ranks_each_class_order_against_its_own_random_cell_and_full_set():
+    """A suite over several class orders has a random cell and a full-set reference per order (and one beta each):
+    a cell's IOR and HLR use those of its own order, never the first found."""
+    results = {}
+    for i, order in enumerate([None, "random:1", "hard-tail"]):  # None: the natural order, a key without the entry
+        ordering = {} if order is None else {"class_order": order}
+        key = {"dataset": "fashion-mnist", "beta": 100, "ipc": 10, "seed": 0, **ordering}
+        results[f"full{i}"] = {"label": "full", "key": {"full": "fashion-mnist", "beta": 100, **ordering},
+                               "balanced_acc": {"mean": 0.9 - i / 10}}
+        results[f"random{i}"] = {"label": "random", "key": {**key, "method": "random"},
+                                 "balanced_acc": {"mean": 0.7 - i / 10}, "syn_hard": {"mean": 0.7 - i / 10}}
+        results[f"dm{i}"] = {"label": "dm", "key": {**key, "method": "dm"}, "balanced_acc": {"mean": 0.8 - i / 20},
+                             "syn_hard": {"mean": 0.8 - i / 20}}
+    ddranking(results, {})
+    for i in range(3):
+        assert results[f"random{i}"]["ddranking"]["ior"] == 0.0  # each random cell against itself
+        dd = results[f"dm{i}"]["ddranking"]
+        assert dd["ior"] == pytest.approx(0.1 + i / 20) and dd["hlr"] == pytest.approx(0.1 - i / 20)
+    holdout = {"label": "dm", "key": {**results["dm0"]["key"], "holdout": 50}, "balanced_acc": {"mean": 0.8},
+               "syn_hard": {"mean": 0.8}}
+    results["dm-val"] = holdout
+    ddranking(results, {})
+    assert "ddranking" not in holdout  # scored on the validation split: no random cell or full set of that split
+
+
 def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake():
     """Results copied into a fresh --out without their artifacts: the relabeling cell's stored baseline (the random
     set relabeled by its teacher) stays, instead of falling back to the hard-label random cell."""

@@ -26,10 +26,21 @@ from ltdistill.bench.schedule import in_parallel
 from ltdistill.bench.suite import CLI, cell_directory
 
 
+def same_data(a: dict, b: dict) -> bool:
+    """Whether the cells keyed `a` and `b` were made from the same long-tailed training set: dataset, beta, class
+    order (absent: natural) and validation holdout. A suite over several orders has one random cell and one full-set
+    reference per order, and a cell is ranked against those of its own."""
+    def training_set(key: dict) -> tuple:
+        return key.get("dataset") or key.get("full"), key.get("beta"), key.get("class_order"), key.get("holdout")
+
+    return training_set(a) == training_set(b)
+
+
 def random_for(candidate: dict, key: dict) -> bool:
-    """Whether the cell keyed `candidate` is the `random` cell of the same beta, IPC and seed as the cell keyed
-    `key`: DD-Ranking's random baseline of that cell."""
-    return candidate.get("method") == "random" and all(candidate.get(k) == key.get(k) for k in ("beta", "ipc", "seed"))
+    """Whether the cell keyed `candidate` is the `random` cell of the same training set (same_data), IPC and seed as
+    the cell keyed `key`: DD-Ranking's random baseline of that cell."""
+    return (candidate.get("method") == "random" and same_data(candidate, key)
+            and all(candidate.get(k) == key.get(k) for k in ("ipc", "seed")))
 
 
 def random_cell(results: dict[str, dict], key: dict) -> dict | None:
@@ -48,8 +59,8 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
         if r.get("label") == "full" or ("syn_hard" not in r and name not in teacher_evals):
             continue  # (a cell of a suite without DD-Ranking: ranked only against a relabeled baseline made now)
         k = r["key"]
-        # the full-set reference of its beta, where the cell has the hard-label accuracy that HLR sets against it
-        full = next((x for x in results.values() if x.get("label") == "full" and x["key"]["beta"] == k["beta"]
+        # the full-set reference of its training set, where the cell has the hard-label accuracy HLR sets against it
+        full = next((x for x in results.values() if x.get("label") == "full" and same_data(x["key"], k)
                      and "syn_hard" in r), None)
         stored = r.get("ddranking", {})
         baseline: tuple[float, str, list[float] | None] | None
