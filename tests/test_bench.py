@@ -634,6 +634,8 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert re.search(r"what is left: ~\d+ min on one cpu thread", plan)  # the full reference: docs/data's quick suite
     assert "of wall time at --jobs 2" in suite_plan(str(suite), out, jobs=2)
     assert "wall time" not in suite_plan(str(suite), out, jobs=1)
+    unmeasured = suite_plan(str(suite), tmp_path / "elsewhere", only=["random"], jobs=2)  # none of IPC 2 stored
+    assert unmeasured.endswith("what is left has no stored cost of the same cells here (1 without an estimate)\n")
     planned = plan_suite(str(suite), out, only=None, device="cpu", data_dir=None, cross_arch=None)
     left = sum(s for s in status.plan_rows(planned, out, "cpu")[1] if s is not None)
     monkeypatch.setattr(watch, "LONG_RUN_S", 0.75 * left)  # over what one job has left, under its half at --jobs 2

@@ -130,9 +130,14 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     done = sum(1 for name, status, _ in rows[1:] if status == "done" and not name.startswith("experts "))
     slots = command_slots(jobs, "auto", device)[0]
     wall = f"; {duration(wall_left(planned, out, device, slots))} of wall time at --jobs {slots}" * (slots > 1)
-    total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the stored "
-             f"costs of the same cells" + (f", {len(left) - len(known)} without an estimate" if len(known) < len(left)
-                                           else "") + wall) if left else ""
+    unknown = f"{len(left) - len(known)} without an estimate"
+    if not left:
+        total = ""
+    elif not known:  # nothing stored matches: a sum or a schedule of zeros would read as minutes
+        total = f"; what is left has no stored cost of the same cells here ({unknown})"
+    else:
+        total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the "
+                 f"stored costs of the same cells" + (f", {unknown}" if len(known) < len(left) else "") + wall)
     return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
 
 
