@@ -972,7 +972,7 @@ def render() -> str:
             continue
         if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
-    parts += ["## Detail pages", "", "Each page opens with its title; here they are grouped by what they hold.", ""]
+    parts += ["## Detail pages", ""]
     parts += detail_index(details)
     return "\n".join(parts) + "\n"
 
