@@ -5,10 +5,14 @@ the steady cost, the list shows the warm-up), one thread. `--families`: each dis
 loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's `compile=True`: DM's
 iterations (median seconds per iteration after the first, which pays the compilation), and the whole distillation
 of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs,
-one recovery iteration).
+one recovery iteration). `--unroll`: the trajectory family's full unroll (match_trajectory's full_bptt, whose
+meta-gradient needs a double backward that torch.compile's autograd cannot take) written instead as torch.func.grad
+over the whole unroll and compiled as one first-order graph, against the eager autograd unroll: the gradient with
+respect to 100 images (IPC 10) and the lr, at a few syn_steps.
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
 """
 
 from __future__ import annotations
@@ -70,17 +74,74 @@ def families() -> dict:
     return rows
 
 
+def unroll(steps: int, repeats: int = 3) -> dict:
+    """Seconds of one meta-gradient (d loss / d images, d loss / d lr) of a `steps`-step unroll of the cpu
+    protocol's ConvNet on 100 images: eager autograd (the full_bptt pattern) against torch.func.grad over the unroll,
+    eager and compiled; the compiled one's first call (the compilation) apart, and how far its gradients are from
+    eager autograd's."""
+    from torch.func import grad
+
+    from ltdistill.experts.student import FlatModel
+    from ltdistill.families.trajectory import student_loss
+
+    torch.manual_seed(0)
+    student = FlatModel(models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3,
+                                      stem="official"))
+    start = torch.cat([p.detach().flatten() for p in student.model.parameters()])
+    target = start + 0.01 * torch.randn_like(start)
+    images = torch.randn(100, 1, 28, 28, requires_grad=True)
+    labels = torch.arange(10).repeat_interleave(10)
+    lr = torch.tensor(0.01, requires_grad=True)
+    denom = (start - target).square().sum()
+
+    def autograd_unroll(images, lr):
+        v = start.clone().requires_grad_(True)
+        for _ in range(steps):
+            loss = student_loss(student(v, images), labels)
+            v = v - lr * torch.autograd.grad(loss, v, create_graph=True)[0]
+        return torch.autograd.grad((v - target).square().sum() / denom, (images, lr))
+
+    def matching_loss(images, lr):
+        v = start
+        for _ in range(steps):
+            v = v - lr * grad(lambda w: student_loss(student(w, images), labels))(v)
+        return (v - target).square().sum() / denom
+
+    func_unroll = grad(matching_loss, argnums=(0, 1))
+    compiled = torch.compile(func_unroll)
+    started = time.perf_counter()
+    reference, first = autograd_unroll(images, lr), time.perf_counter() - started
+    started = time.perf_counter()
+    got = compiled(images, lr)
+    row: dict = {"steps": steps, "compile_s": time.perf_counter() - started, "eager_first_s": first,
+                 # the compiled gradients against eager autograd's, relative to the largest entry of each
+                 "relative_diff_images": float((got[0] - reference[0]).abs().max() / reference[0].abs().max()),
+                 "relative_diff_lr": float((got[1] - reference[1]).abs() / reference[1].abs())}
+    for name, call in (("eager_s", autograd_unroll), ("func_s", func_unroll), ("compiled_s", compiled)):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call(images, lr)
+            times.append(time.perf_counter() - started)
+        row[name] = statistics.median(times)
+    row["speedup"] = row["eager_s"] / row["compiled_s"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--families", action="store_true", help="time the distillation families instead")
+    parser.add_argument("--unroll", type=int, default=0, help="time the compiled unroll of this many syn_steps")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.families:
+    if args.families or args.unroll:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, {"families": families(), "host": host(), "torch": torch.__version__,
+        measured = {"families": families()} if args.families else {"unroll": unroll(args.unroll)}
+        write_json(args.out, {**measured, "host": host(), "torch": torch.__version__,
                               "note": "one thread; measured beside other jobs on the same machine",
                               "time": time.strftime("%Y-%m-%d")})
         return

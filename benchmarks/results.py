@@ -667,6 +667,16 @@ def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile (with --families: each
     distillation family's run or iteration)."""
     data = json.loads(path.read_text())
+    if "unroll" in data:
+        row, host = data["unroll"], data.get("host", {})
+        return "\n".join([
+            "| syn_steps | eager autograd s | torch.func s | compiled s | speedup | compilation s | relative "
+            "difference: images / lr |", "|---|---|---|---|---|---|---|",
+            f"| {row['steps']} | {row['eager_s']:.2f} | {row['func_s']:.2f} | {row['compiled_s']:.2f} | "
+            f"{row['speedup']:.2f}x | {row['compile_s']:.0f} | {row['relative_diff_images']:.1e} / "
+            f"{row['relative_diff_lr']:.1e} |",
+            "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians of 3 calls "
+            "after the first."])
     if "families" in data:
         lines = ["| method | settings | timed | eager s | compiled s | speedup | compiled: first iteration s / whole "
                  "run s |", "|---|---|---|---|---|---|---|"]
@@ -782,10 +792,12 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     for path in sorted((DATA / "tm-speed").glob("*.json")):
         speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
     for path in sorted((DATA / "compile-speed").glob("*.json")):
-        families = "families" in json.loads(path.read_text())
-        flag = "--set compile=true" if families else "--compile"
-        speed += [f"## Compiled {'distillation loops' if families else 'training'} (`{flag}`): {path.stem}", "",
-                  note("compile-families" if families else "compile-speed"), "", compile_speed_table(path)]
+        kind = next((k for k in ("families", "unroll") if k in json.loads(path.read_text())), "training")
+        title = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
+                 "(`--compile`)", "unroll": "The trajectory unroll compiled whole (torch.func, a probe)"}[kind]
+        speed += [f"## {title}: {path.stem}", "", note({"families": "compile-families", "training": "compile-speed",
+                                                        "unroll": "compile-unroll"}[kind]), "",
+                  compile_speed_table(path)]
     for path in sorted((DATA / "together-speed").glob("*.json")):
         speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
                   note("together-speed"), "", together_speed_table(path), ""]
