@@ -968,7 +968,8 @@ def render() -> str:
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     protocols = protocol_table(*([json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
-                                 for folder in ("bench-fmnist-defaults-cpu", "bench-fmnist-ddranking-cpu")))
+                                 for folder in ("bench-fmnist-defaults-cpu", "bench-fmnist-ddranking-cpu")),
+                               per_seed=False)
     if protocols:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:

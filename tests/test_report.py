@@ -287,3 +287,10 @@ def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_
     assert rows[0] == ("| fashion-mnist | 100 | 10 | sre2l | 63.35 ± 1.00 | 76.8 | -13.4 | 70.00 ± 1.00 | 75.0 | "
                        "-5.0 |")  # seed 0 beside seed 0, not seed 1
     assert rows[1] == "| fashion-mnist | 100 | 10 | random | - | - | - | 73.00 ± 1.00 | - | - |"
+    # over seeds: seed 0's row, then each protocol's mean ± std over the seeds' means ("-" where a seed lacks one)
+    ranked = [cell("sre2l", 0, 0.70, 0.75, -0.05), cell("sre2l", 1, 0.60, 0.72, -0.12)]
+    rows = protocol_table(usual, ranked, per_seed=False).splitlines()[2:]
+    assert len(rows) == 2 and "seed 1" not in rows[0]
+    assert rows[1] == ("| fashion-mnist | 100 | 10 | sre2l: 2 seeds | 56.67 ± 6.67 | 73.40 ± 3.40 | -16.70 ± 3.30 | "
+                       "65.00 ± 5.00 | 73.50 ± 1.50 | -8.50 ± 3.50 |")
+    assert "| sre2l: 3 seeds | - | - | - |" in protocol_table(usual, [*ranked, cell("sre2l", 2, 0.6)], per_seed=False)

@@ -297,17 +297,21 @@ def orders_table(results: list[dict]) -> str:
     return "\n".join(text)
 
 
+def over_seeds(values: list, sign: str = "") -> str:
+    """Mean ± std over seeds of fractions, in %; "-" where a seed lacks the value."""
+    import numpy as np
+
+    if not values or any(v is None for v in values):
+        return "-"
+    a = 100 * np.array(values)
+    return f"{a.mean():{sign}.2f} ± {a.std():.2f}"
+
+
 def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
     """recipe_table's rows over suite seeds: for each cell measured with several seeds, mean ± std over the seeds
     of each seed's mean (balanced accuracy under each recipe, the change, the relabeled random baseline and the IOR
     under each); a column is "-" where any seed lacks it."""
-    import numpy as np
-
-    def spread(values: list, sign: str = "") -> str:
-        if any(v is None for v in values):
-            return "-"
-        a = 100 * np.array(values)
-        return f"{a.mean():{sign}.2f} ± {a.std():.2f}"
+    spread = over_seeds
 
     def relabeled(r: dict, key: str):
         dd = r.get("ddranking") or {}
@@ -364,12 +368,13 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                       *rows]) + "\n"
 
 
-def protocol_table(usual: list[dict], ddranking: list[dict]) -> str:
+def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = True) -> str:
     """The cells scored under DD-Ranking's protocol (a suite's `ranking = "ddranking"`) beside the same cells (label,
     dataset, beta, IPC, seed, class order) under ltdistill's: balanced accuracy (mean ± std over the evaluation
     runs), the random baseline DD-Ranking ranks each against (Acc_rdm-any: for a relabeling set the random set
     relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
-    protocol has no such cell."""
+    protocol has no such cell. per_seed: a row for every seed's cell, else seed 0's alone; a row over the seeds
+    (mean ± std of each seed's mean) follows for every cell measured with several."""
     def key(r: dict) -> tuple:
         return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), cell_seed(r), order_name(r)
 
@@ -380,11 +385,26 @@ def protocol_table(usual: list[dict], ddranking: list[dict]) -> str:
         ior = f"{100 * dd['ior']:+.1f}" if "ior" in dd else "-"
         return f"{accuracy(r)} | {_pct(dd.get('acc_rdm_any'))} | {ior}"
 
+    def seeds_scored(cells: list[dict | None]) -> str:  # mean ± std over the seeds' cells of scored's columns
+        present = [c or {} for c in cells]
+        dds = [c.get("ddranking") or {} for c in present]
+        return " | ".join([over_seeds([(c.get("balanced_acc") or {}).get("mean") for c in present]),
+                           over_seeds([dd.get("acc_rdm_any") for dd in dds]),
+                           over_seeds([dd.get("ior") for dd in dds], "+")])
+
     by_key = {key(r): r for r in usual}
     rows = [f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc')} | {named_cell(r)} | "
-            f"{scored(by_key.get(key(r)))} | {scored(r)} |" for r in ddranking]
+            f"{scored(by_key.get(key(r)))} | {scored(r)} |" for r in ddranking if per_seed or not cell_seed(r)]
     if not rows:
         return ""
+    groups: dict[tuple, list[dict]] = {}
+    for r in ddranking:
+        groups.setdefault(key(r)[:4] + key(r)[5:], []).append(r)
+    for (label, dataset, beta, ipc, order), cells in groups.items():
+        if len(cells) > 1:
+            name = label + ("" if order == "natural" else f" ({order} order)")
+            rows.append(f"| {dataset} | {beta:g} | {ipc} | {name}: {len(cells)} seeds | "
+                        f"{seeds_scored([by_key.get(key(r)) for r in cells])} | {seeds_scored(cells)} |")
     return "\n".join(["| dataset | beta | IPC | method | ltdistill: accuracy | random baseline | IOR | "
                       "DD-Ranking: accuracy | random baseline | IOR |", "|---|---|---|---|---|---|---|---|---|---|",
                       *rows]) + "\n"
