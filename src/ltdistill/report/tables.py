@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from ltdistill.errors import BadInput
@@ -385,7 +386,7 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
         ior = f"{100 * dd['ior']:+.1f}" if "ior" in dd else "-"
         return f"{accuracy(r)} | {_pct(dd.get('acc_rdm_any'))} | {ior}"
 
-    def seeds_scored(cells: list[dict | None]) -> str:  # mean ± std over the seeds' cells of scored's columns
+    def seeds_scored(cells: Sequence[dict | None]) -> str:  # mean ± std over the seeds' cells of scored's columns
         present = [c or {} for c in cells]
         dds = [c.get("ddranking") or {} for c in present]
         return " | ".join([over_seeds([(c.get("balanced_acc") or {}).get("mean") for c in present]),
