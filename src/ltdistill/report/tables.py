@@ -324,9 +324,9 @@ def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
             continue
         usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
         other = [v["balanced_acc"]["mean"] for _, v in pairs]
-        name = label + ("" if order == "natural" else f" ({order} order)")
-        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {name}: {len(pairs)} seeds | {spread(usual)} | "
-                    f"{spread(other)} | {spread([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+                    f"{spread(usual)} | {spread(other)} | "
+                    f"{spread([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
                     + " / ".join(spread([relabeled(x, "acc_rdm_any") for x in xs])
                                  for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | "
                     + " / ".join(spread([relabeled(x, "ior") for x in xs], "+")
@@ -337,9 +337,12 @@ def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
 def named_cell(r: dict) -> str:
     """A cell's row name where cells of several seeds and class orders share a table: its label, with the seed and
     the class order where they are not 0 and natural."""
-    order = order_name(r)
-    return (cell_label(r) + (f" (seed {cell_seed(r)})" if cell_seed(r) else "")
-            + ("" if order == "natural" else f" ({order} order)"))
+    return in_order(cell_label(r) + (f" (seed {cell_seed(r)})" if cell_seed(r) else ""), order_name(r))
+
+
+def in_order(name: str, order: str) -> str:
+    """A row name with its class order, where that is not the natural one."""
+    return name + ("" if order == "natural" else f" ({order} order)")
 
 
 def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe")) -> str:
@@ -376,8 +379,11 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
     relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
     protocol has no such cell. per_seed: a row for every seed's cell, else seed 0's alone; a row over the seeds
     (mean ± std of each seed's mean) follows for every cell measured with several."""
+    def setting(r: dict) -> tuple:  # a cell but for its seed
+        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r)
+
     def key(r: dict) -> tuple:
-        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), cell_seed(r), order_name(r)
+        return *setting(r), cell_seed(r)
 
     def scored(r: dict | None) -> str:
         if r is None:
@@ -400,11 +406,10 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
         return ""
     groups: dict[tuple, list[dict]] = {}
     for r in ddranking:
-        groups.setdefault(key(r)[:4] + key(r)[5:], []).append(r)
+        groups.setdefault(setting(r), []).append(r)
     for (label, dataset, beta, ipc, order), cells in groups.items():
         if len(cells) > 1:
-            name = label + ("" if order == "natural" else f" ({order} order)")
-            rows.append(f"| {dataset} | {beta:g} | {ipc} | {name}: {len(cells)} seeds | "
+            rows.append(f"| {dataset} | {beta:g} | {ipc} | {in_order(label, order)}: {len(cells)} seeds | "
                         f"{seeds_scored([by_key.get(key(r)) for r in cells])} | {seeds_scored(cells)} |")
     return "\n".join(["| dataset | beta | IPC | method | ltdistill: accuracy | random baseline | IOR | "
                       "DD-Ranking: accuracy | random baseline | IOR |", "|---|---|---|---|---|---|---|---|---|---|",
