@@ -180,7 +180,7 @@ def test_runs_side_by_side_asking_for_one_shared_model_train_it_once(tmp_path):
 
     trained, entered = [], threading.Barrier(2)
 
-    def train():
+    def train(checkpoint):
         trained.append(threading.current_thread().name)
         time.sleep(0.3)  # long enough that the other run asks while this one trains
         return nn.Linear(3, 2)
@@ -229,3 +229,39 @@ def test_the_debias_curriculum_weighted_term_divides_by_the_weight_sum_or_as_glm
     ours = remedy_loss("debias_curriculum", counts, epochs)(logits, y, at_end)
     assert torch.allclose(ours, (w[y] * per_sample).sum() / w[y].sum()) and ours > 5 * glmc  # head-heavy batch
     assert methods.create("unilevel", remedy_scaling="batch").config.remedy_scaling == "batch"
+
+
+def test_an_observer_training_stopped_part_way_resumes_at_its_last_saved_epoch(blob_data, tmp_path, monkeypatch):
+    """A wide observer trains for hours on a CPU: stopped after epoch 3 of 6, the rerun restores epoch 3 from the
+    partial file beside the kept model, and ends with the weights of an unbroken training; the partial file goes."""
+    from ltdistill.evaluate.runstore import PartialRun
+    from ltdistill.families import recovery
+
+    cfg = methods.create("sre2l", **{**TINY, "epochs": 6}).config
+    kwargs = {"model": cfg.model, "remedy": "none", "seed": 0, "role": "squeezed", "device": "cpu",
+              "progress": False}
+    unbroken = recovery.trained_classifier(blob_data, cfg, workdir=None, **kwargs)
+
+    class Stopped(Exception):
+        pass
+
+    save, restore, restored = PartialRun.save, PartialRun.restore, []
+
+    def save_then_stop(self, epochs_done, *args):
+        self.every_s = 0.0  # save at every epoch's end
+        save(self, epochs_done, *args)
+        if epochs_done == 3:
+            raise Stopped
+
+    monkeypatch.setattr(PartialRun, "save", save_then_stop)
+    with pytest.raises(Stopped):
+        recovery.trained_classifier(blob_data, cfg, workdir=tmp_path, **kwargs)
+    assert len(list((tmp_path / ".checkpoint").glob("squeezed.*.partial.pt"))) == 1
+    monkeypatch.setattr(PartialRun, "save", save)
+    monkeypatch.setattr(PartialRun, "restore", lambda self, *a: restored.append(restore(self, *a)) or restored[-1])
+    resumed = recovery.trained_classifier(blob_data, cfg, workdir=tmp_path, **kwargs)
+    assert restored == [3]
+    for name, value in unbroken.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    assert not list((tmp_path / ".checkpoint").glob("*.partial.pt"))
+    assert (tmp_path / ".checkpoint" / "squeezed.safetensors").exists()

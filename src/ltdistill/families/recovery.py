@@ -97,13 +97,16 @@ def network_options(model: str, width: int, depth: int) -> dict:
 
 def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float, remedy: str, seed: int,
                      device: str, progress: bool, desc: str, scaling: str = "weight_sum",
-                     compile: bool = False) -> nn.Module:
+                     compile: bool = False, checkpoint=None) -> nn.Module:
+    """`checkpoint`: train_model's (a PartialRun), so that a long training stopped part way resumes at its last
+    saved epoch and ends where an unbroken one ends."""
     torch.manual_seed(seed)
     net = models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                         **options).to(device)
     train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr, compile=compile),
                 generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
-                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=True)
+                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=True,
+                checkpoint=checkpoint)
     return net.eval()
 
 
@@ -335,10 +338,10 @@ def trained_classifier(data, cfg: TrainsClassifiers, *, model: str, remedy: str,
         return models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                              **options).to(device)
 
-    def train():
+    def train(checkpoint):
         return train_classifier(data, model=model, options=options, epochs=cfg.epochs, lr=cfg.lr, remedy=remedy,
                                 seed=seed, device=device, progress=progress, desc=role, scaling=scaling,
-                                compile=compiled)
+                                compile=compiled, checkpoint=checkpoint)
 
     return cached_classifier(workdir, role, settings, build, train, shared=cfg.model_cache)
 
@@ -360,10 +363,13 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
     squeezed model is unilevel's observer with remedy 'none'. A file made with other settings is never loaded. Runs
     side by side that ask for the same shared model wait for the one that trains it (a file lock beside it). Under
     torchrun the ranks train it together (data-parallel, train_model), rank 0's look decides whether a kept
-    file is loaded, and rank 0 alone writes."""
+    file is loaded, and rank 0 alone writes. `train(checkpoint)` gets a PartialRun beside the first kept path
+    (<name>.<fingerprint>.partial.pt): a training stopped part way (a wide observer trains for hours on a CPU)
+    resumes at its last saved epoch; the file goes once the model is kept."""
     from safetensors.torch import load_file, safe_open
 
     from ltdistill.engine.loop import CHECKPOINT_DIR
+    from ltdistill.evaluate.runstore import PartialRun
     from ltdistill.keys import fingerprint
     from ltdistill.safe_io import exclusive
     from ltdistill.synthetic import atomic_save_tensors
@@ -395,9 +401,11 @@ def cached_classifier(workdir, name: str, settings: dict, build, train, shared=N
             net = build()
             net.load_state_dict(load_file(found, device=str(next(net.parameters()).device)))
             return net.eval()
-        net = train()
+        partial = PartialRun(paths[0].with_name(f"{name}.{key}.partial.pt") if paths else None, writes=main)
+        net = train(partial)
         state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
         metadata = {"fingerprint": key, "role": name, "settings": json.dumps(settings, default=str)}
         for path in paths if main else []:
             atomic_save_tensors(state, made(path.parent) / path.name, metadata=metadata)
+        partial.discard()
     return net
