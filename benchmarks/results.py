@@ -639,6 +639,19 @@ def profile_tables(path: Path) -> str:
     return "\n".join(lines) + f"\n\nCommand: `{r['command']}`\n"
 
 
+def grid_cost_table(path: Path) -> str:
+    """benchmarks/grid_cost.py: each part's stored hours, its faster path's measured speedup, the projected hours."""
+    r = json.loads(path.read_text())
+    lines = ["| part | CPU hours today | faster path measured | speedup | taken | projected hours |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {x['part']} | {x['hours']:.1f} | {x['source']} | {x['measured_speedup']:.2f}x | "
+              f"{x['taken_speedup']:.2f}x | {x['projected_hours']:.1f} |" for x in r["rows"] if x["hours"] >= 0.05]
+    lines.append(f"| whole grid ({r['cells']} cells) | {r['total_hours']:.1f} | | | {r['projected_ratio']:.2f}x | "
+                 f"{r['projected_hours']:.1f} |")
+    return "\n".join(lines) + (f"\n\n{100 * r['untouched_share']:.0f}% of today's hours have no faster path. "
+                               f"Command: `{r['command']}`\n")
+
+
 def together_speed_table(path: Path) -> str:
     """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack."""
     data = json.loads(path.read_text())
@@ -808,6 +821,9 @@ def detail_pages() -> dict[str, tuple[str, str]]:
         speed += [f"## Many processes (torchrun): {path.stem}", "", note("scaling"), "", scaling_table(path)]
     for path in sorted((DATA / "profile").glob("*.json")):
         speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
+    for path in sorted((DATA / "grid-cost").glob("*.json")):
+        speed += [f"## The grid's CPU hours, part by part: {path.stem}", "", note("grid-cost"), "",
+                  grid_cost_table(path)]
     pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
     pages["published"] = titled("published")
     return pages

@@ -1,8 +1,11 @@
 """docs/results.md is generated from docs/data by benchmarks/results.py, never typed by hand (issue 8)."""
 
 import json
+import re
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -34,9 +37,9 @@ def test_every_section_has_its_note_and_every_note_is_read():
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
     read |= {"adsa", "compile-families", "compile-speed", "compile-unroll", "cost", "ddranking-protocol", "defaults",
-             "defaults-brief", "experts", "kept-sets-brief", "kept-sets", "orders", "phase-cost", "phase-loss",
-             "profile", "published", "recipes", "scaling", "stem", "stem-brief", "together-speed", "tuning",
-             "twostage", "warm-start"}
+             "defaults-brief", "experts", "grid-cost", "kept-sets-brief", "kept-sets", "orders", "phase-cost",
+             "phase-loss", "profile", "published", "recipes", "scaling", "stem", "stem-brief", "together-speed",
+             "tuning", "twostage", "warm-start"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
@@ -52,7 +55,9 @@ def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_sui
     for name in ("dm_fashion-mnist_b100_ipc10_s0", "mtt_fashion-mnist_b10_ipc50_s0"):
         (folder / f"{name}.json").write_text((DATA / folder.name / f"{name}.json").read_text())
     line = suite_coverage(folder)
-    assert "2 of 78 in this section" in line and "`full_fashion-mnist_b10`" in line and "older" not in line
+    counted = re.search(r": 2 of (\d+) in this section", line)
+    assert counted and int(counted.group(1)) > 60  # every cell the suite file plans, whatever it adds later
+    assert "`full_fashion-mnist_b10`" in line and "older" not in line
     # DM's siamese DSA default changed since: its cell is named as made under the earlier defaults, nothing else
     assert line.endswith("before they followed the official code (keys.changed_defaults): "
                          "`dm_fashion-mnist_b100_ipc10_s0`.")
@@ -120,3 +125,32 @@ def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_e
     assert "| dm_x | 70.00 ± 0.00 | 72.00 ± 0.00 | +2.00 | 50.0 | 50.0 | +0.0 | dsa_siamese = batch |" in table
     assert "new_x" not in table and "same_x |" not in table  # rows for the cells whose defaults moved
     assert table.endswith("The same cell under both (no default of its method changed; made once): random.\n")
+
+
+def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert_buffer_once(tmp_path):
+    """benchmarks/grid_cost.py: a part whose faster path was measured slower keeps its hours, a buffer shared by
+    two cells is counted once, the full set's evaluation is a part of its own."""
+    from grid_cost import cell_costs, project
+
+    cells = {
+        "mtt_a": {"method": "mtt", "ipc": 10, "seconds_per_run": 100, "runs": 3, "distill": {"wall_time_s": 7200},
+                  "key": {"experts": "standard-b100-x"}, "experts_seconds": 1800},
+        "datm_a": {"method": "datm", "ipc": 10, "seconds_per_run": 100, "runs": 3, "distill": {"wall_time_s": 3600},
+                   "key": {"experts": "standard-b100-x"}, "experts_seconds": 1800},
+        "dm_a": {"method": "dm", "ipc": 50, "seconds_per_run": 200, "runs": 3, "distill": {"wall_time_s": 3600}},
+        "full": {"method": "full", "training_set": "full", "seconds_per_run": 2400, "runs": 3},
+    }
+    for name, cell in cells.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(cell))
+    parts = cell_costs(tmp_path)
+    assert parts["expert buffers"] == 1800 and parts["distillation: trajectory matching (mtt, datm, ltdd)"] == 10800
+    assert parts["evaluation: IPC 10 sets"] == 600 and parts["evaluation: IPC 50 sets"] == 600
+    assert parts["evaluation: the full long-tailed set"] == 7200
+    speedups = {"distillation: trajectory matching (mtt, datm, ltdd)": (0.5, "slower"), "distillation: dm": (2.0, "")}
+    report = project(parts, speedups)
+    rows = {r["part"]: r for r in report["rows"]}
+    assert rows["distillation: trajectory matching (mtt, datm, ltdd)"]["projected_hours"] == 3.0
+    assert rows["distillation: dm"]["projected_hours"] == 0.5
+    total = 3 + 1 + 8400 / 3600 + 0.5
+    assert report["total_hours"] == pytest.approx(total) and report["projected_hours"] == pytest.approx(total - 0.5)
+    assert report["untouched_share"] == pytest.approx((total - 1) / total)

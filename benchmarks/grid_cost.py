@@ -1,0 +1,106 @@
+"""Where the Fashion-MNIST-LT grid's CPU hours go, part by part, and what the faster paths measured on this machine
+would make of them: the stored costs of the grid's cells (each result's distillation wall time, evaluation
+seconds per run x runs, and each expert buffer's training once) grouped by the code that spends them, each part set
+beside the speedup measured for its faster path (benchmarks/compile_speed.py's JSON files), and the total that
+would follow. A projection from measured ratios, not a rerun of the grid: the ratios were timed on a few iterations
+or epochs, the grid's costs on whole runs, often beside other jobs. It also gives the bound that decides the goal
+of a third: the part no measured path speeds up.
+
+    python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
+        --out docs/data/grid-cost/cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ltdistill.safe_io import write_json
+
+TRAJECTORY, RECOVERY = ("mtt", "datm", "ltdd"), ("sre2l", "unilevel", "edc")
+
+
+def cell_costs(folder: Path) -> dict[str, float]:
+    """Seconds of each part of the grid from its stored results (the ConvNet evaluation only: the cross-architecture
+    runs keep no time)."""
+    parts: dict[str, float] = {}
+    buffers: dict[str, float] = {}
+
+    def add(part: str, seconds: float) -> None:
+        parts[part] = parts.get(part, 0.0) + seconds
+
+    for path in sorted(folder.glob("*.json")):
+        r = json.loads(path.read_text())
+        method = r.get("method") or r.get("label")
+        evaluation = (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 0)
+        if r.get("training_set") == "full" or method == "full":
+            add("evaluation: the full long-tailed set", evaluation)
+            continue
+        add(f"evaluation: IPC {r.get('ipc')} sets", evaluation)
+        distill = (r.get("distill") or {}).get("wall_time_s") or 0.0
+        family = ("distillation: trajectory matching (mtt, datm, ltdd)" if method in TRAJECTORY else
+                  "distillation: recovery (sre2l, unilevel)" if method in RECOVERY else f"distillation: {method}")
+        if distill:
+            add(family, distill)
+        buffer = (r.get("key") or {}).get("experts")
+        if buffer and r.get("experts_seconds"):
+            buffers[buffer] = r["experts_seconds"]
+    if buffers:
+        parts["expert buffers"] = sum(buffers.values())
+    return parts
+
+
+def measured_speedups(folder: Path) -> dict[str, tuple[float, str]]:
+    """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
+    families = json.loads((folder / "cpu-families.json").read_text())["families"]
+    training = json.loads((folder / "cpu.json").read_text())["rows"]
+    unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
+    small, full = training["ipc10 (100 images)"]["speedup"], training["full beta 100 (14886 images)"]["speedup"]
+    return {
+        "distillation: trajectory matching (mtt, datm, ltdd)": (unroll["speedup"],
+                                                                 "cpu-unroll: the unroll compiled whole"),
+        "distillation: dc": (families["dc"]["speedup"], "cpu-families: dc"),
+        "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
+        "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),
+        "distillation: recovery (sre2l, unilevel)": (families["sre2l"]["speedup"],
+                                                     "cpu-families: sre2l (3 epochs of its model)"),
+        "evaluation: IPC 10 sets": (small, "cpu: training an IPC-10 set"),
+        "evaluation: IPC 50 sets": (small, "cpu: training an IPC-10 set (IPC 50 not timed)"),
+        "evaluation: the full long-tailed set": (full, "cpu: training on the whole beta-100 set"),
+        "expert buffers": (full, "cpu: training on the whole beta-100 set (experts not timed)"),
+    }
+
+
+def project(parts: dict[str, float], speedups: dict[str, tuple[float, str]]) -> dict:
+    """Hours today and projected; a path measured slower than eager is not taken (ratio 1)."""
+    rows = []
+    for part, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
+        measured, source = speedups.get(part, (1.0, "no faster path measured"))
+        taken = max(measured, 1.0)
+        rows.append({"part": part, "hours": seconds / 3600, "measured_speedup": measured, "source": source,
+                     "taken_speedup": taken, "projected_hours": seconds / 3600 / taken})
+    total = sum(r["hours"] for r in rows)
+    projected = sum(r["projected_hours"] for r in rows)
+    untouched = sum(r["hours"] for r in rows if r["taken_speedup"] == 1.0)
+    return {"rows": rows, "total_hours": total, "projected_hours": projected, "projected_ratio": total / projected,
+            "untouched_hours": untouched, "untouched_share": untouched / total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", type=Path, required=True, help="a suite's stored results (docs/data/...)")
+    parser.add_argument("--compile", type=Path, required=True, help="compile_speed.py's JSON files")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    report = project(cell_costs(args.results), measured_speedups(args.compile))
+    report.update(results=str(args.results), cells=len(list(args.results.glob("*.json"))),
+                  command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile} "
+                          f"--out {args.out}")
+    write_json(args.out, report)
+    print(f"{report['total_hours']:.1f} h -> {report['projected_hours']:.1f} h ({report['projected_ratio']:.2f}x); "
+          f"{100 * report['untouched_share']:.0f}% of today's hours have no faster path")
+
+
+if __name__ == "__main__":
+    main()
