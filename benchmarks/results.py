@@ -3,7 +3,8 @@
     python benchmarks/results.py            # after copying a suite's json/ into docs/data/<suite>/
 
 The code builds the tables; the prose beside them lives in benchmarks/notes/ as Markdown, one paragraph per line:
-sections/<folder>.md is a docs/data folder's heading and note, tuning/<folder>.md a tuning round's reading.
+sections/<folder>.md is a docs/data folder's heading and note, tuning/<folder>.md a tuning round's reading. The
+speed page's tables are in speed_page.py; the paths and the note reader shared with it in docsource.py.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from docsource import DATA, NOTEBOOK, ROOT, note
+from speed_page import speed_page
+
 from ltdistill.report import results_table
 from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, variant
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "docs" / "data"
-NOTES = Path(__file__).resolve().parent / "notes"
-NOTEBOOK = ROOT / "docs" / "notebook"
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
 BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
@@ -37,60 +36,9 @@ SECTIONS = ["foundation", "ltdd-gpu", "ltdd-digits-tuned-cpu", "ltdd-fmnist-cpu"
             "relabeled-random-fmnist-cpu", "trajectory-gpu", "anatomy-ltdd-digits-cpu"]
 
 
-def note(name: str, *, optional: bool = False) -> str:
-    """The prose file benchmarks/notes/<name>.md as the document prints it; "" for a missing optional one."""
-    path = NOTES / f"{name}.md"
-    if optional and not path.is_file():
-        return ""
-    return path.read_text().rstrip("\n")
-
-
 def commit() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
     return out.stdout.strip() or "unknown"
-
-
-def speed_table(path: Path) -> str:
-    data = json.loads(path.read_text())
-    meta, faults = data["meta"], any("minor_faults_per_iter" in r for r in data["rows"])
-    lines = [f"Device: {meta['gpu'] or meta['cpu'] + ' CPU, ' + str(meta['threads']) + ' threads'}; torch "
-             f"{meta['torch']}; {meta['model']}, width {meta['width']}, image {meta['image']}; batch = all synthetic "
-             f"images; {meta['repeats']} timed iterations after one warm-up; glibc malloc "
-             f"{MALLOC[meta.get('malloc', 'default')]}.", "",
-             "| IPC | syn_steps | implementation | s / iteration | peak memory (MiB) |"
-             + " minor page faults / it |" * faults,
-             "|---|---|---|---|---|" + "---|" * faults]
-    for r in data["rows"]:
-        if r.get("out_of_memory"):
-            cells = [r["ipc"], r["syn_steps"], r["impl"], "out of memory", "-"]
-        elif r.get("skipped"):
-            cells = [r["ipc"], r["syn_steps"], r["impl"], f"not run: {r['skipped']}", "-"]
-        else:
-            mem = "-" if r["peak_mem_mib"] is None else f"{r['peak_mem_mib']:.0f}"
-            cells = [r["ipc"], r["syn_steps"], r["impl"], f"{r['s_per_iter']:.3f}", mem]
-        if faults:
-            cells.append(f"{r['minor_faults_per_iter']:,}" if "minor_faults_per_iter" in r else "-")
-        lines.append("| " + " | ".join(map(str, cells)) + " |")
-    return "\n".join(lines) + "\n"
-
-
-MALLOC_NOTE = (
-    " The -malloc- pair ran back to back (`--malloc default`, then `--malloc tuned`) with the background jobs "
-    "paused: the same code under glibc's own malloc settings and under the ones the ltdistill command sets since "
-    "ltdistill/runtime.py, which keep freed blocks for reuse instead of faulting fresh pages in at every student "
-    "step: full unrolling at IPC 50 runs 1.8x faster, IPC 10 ~10%, the TESLA gradient (little memory) unchanged.")
-MALLOC = {"default": "as glibc sets it", "tuned": "as the ltdistill command sets it (ltdistill/runtime.py)"}
-
-
-def eval_speed(paths: list[Path]) -> str:
-    lines = ["| training set | model | epochs | device | seconds per evaluation run | balanced acc |",
-             "|---|---|---|---|---|---|"]
-    for p in paths:
-        r = json.loads(p.read_text())
-        lines.append(f"| {r['dataset']} beta {r['imbalance_factor']:g} {r['method']} IPC {r['ipc']} | "
-                     f"{r['model']} {r['model_options']} | {r['epochs']} | {r['device']} | "
-                     f"{r['seconds_per_run']:.1f} | {100 * r['balanced_acc']['mean']:.2f} |")
-    return "\n".join(lines) + "\n"
 
 
 # folders whose rows differ in what no `--set` shows (hybrid sets, teachers, a tuned preset): rows named by file
@@ -533,8 +481,6 @@ def cost_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-
-
 def expert_table(path: Path) -> str:
     lines = ["| buffer | kind | experts | epochs | balanced test acc (%) | per-class acc (%) | training s |",
              "|---|---|---|---|---|---|---|"]
@@ -622,135 +568,6 @@ def bench_page(folder: str) -> tuple[str, str]:
                              "", *([cross, ""] if cross else [])])
 
 
-def profile_tables(path: Path) -> str:
-    """benchmarks/profile_roofline.py's output: the achieved FLOP rates against the measured matmul rate, then the
-    operators taking the most self CPU time in each profiled cell."""
-    r = json.loads(path.read_text())
-    lines = [f"Dense float32 matmul on {r['threads']} thread(s): {r['matmul_gflop_per_s']:.1f} GFLOP/s.", "",
-             "| run | GFLOP | seconds | GFLOP/s | share of the matmul rate |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {x['gflop']:.2f} | {x['seconds']:.3f} | {x['gflop_per_s']:.1f} | "
-              f"{100 * x['fraction_of_matmul']:.0f}% |" for name, x in r["rates"].items()]
-    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method; one epoch of "
-              "evaluation training):", "", "| cell | seconds | top operators (share of self CPU time) |",
-              "|---|---|---|"]
-    for name, x in r["profiles"].items():
-        ops = ", ".join(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%" for o in x["top_ops"][:5])
-        lines.append(f"| {name} | {x['seconds']:.1f} | {ops} |")
-    return "\n".join(lines) + f"\n\nCommand: `{r['command']}`\n"
-
-
-def grid_cost_table(path: Path) -> str:
-    """benchmarks/grid_cost.py: each part's stored hours, its faster path's measured speedup, the projected hours."""
-    r = json.loads(path.read_text())
-    lines = ["| part | CPU hours today | faster path measured | speedup | taken | projected hours |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {x['part']} | {x['hours']:.1f} | {x['source']} | {x['measured_speedup']:.2f}x | "
-              f"{x['taken_speedup']:.2f}x | {x['projected_hours']:.1f} |" for x in r["rows"] if x["hours"] >= 0.05]
-    lines.append(f"| whole grid ({r['cells']} cells) | {r['total_hours']:.1f} | | | {r['projected_ratio']:.2f}x | "
-                 f"{r['projected_hours']:.1f} |")
-    return "\n".join(lines) + (f"\n\n{100 * r['untouched_share']:.0f}% of today's hours have no faster path. "
-                               f"Command: `{r['command']}`\n")
-
-
-def together_speed_table(path: Path) -> str:
-    """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack."""
-    data = json.loads(path.read_text())
-    lines = ["| models | epochs timed | one by one s/epoch | together s/epoch | speedup |", "|---|---|---|---|---|"]
-    for name, row in data["rows"].items():
-        lines.append(f"| {name} | {row['epochs']} | {row['one_by_one']['epoch_s']:.3f} | "
-                     f"{row['together']['epoch_s']:.3f} | {row['speedup']:.2f}x |")
-    lines += ["", f"{data['device']}, {data['threads']} thread(s), torch {data.get('torch')}; {data.get('note', '')}; "
-              f"medians over the epochs after the first. Command: `{data['command']}`"]
-    return "\n".join(lines)
-
-
-def scaling_table(path: Path) -> str:
-    """benchmarks/scaling.py: processes against seconds per iteration and rank 0's peak memory."""
-    data = json.loads(path.read_text())
-    lines = ["| processes | s/iteration (median) | command wall s | peak RSS per rank (MB) | CUDA peak (MB) |",
-             "|---|---|---|---|---|"]
-    for row in data["rows"]:
-        lines.append(f"| {row['nproc']} | {row['seconds_per_iteration']:.1f} | {row['wall_s']:.0f} | "
-                     f"{row['peak_rss_mb']:.0f} | {row['cuda_peak_mb'] or '-'} |")
-    return "\n".join(lines) + f"\n\nPreset {data['preset']}, {data['iterations']} iterations, {data['device']}. " \
-        f"Command: `{data['command']}`\n"
-
-
-def compile_speed_table(path: Path) -> str:
-    """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile (with --families: each
-    distillation family's run or iteration)."""
-    data = json.loads(path.read_text())
-    if "unroll" in data:
-        row, host = data["unroll"], data.get("host", {})
-        return "\n".join([
-            "| syn_steps | eager autograd s | torch.func s | compiled s | speedup | compilation s | relative "
-            "difference: images / lr |", "|---|---|---|---|---|---|---|",
-            f"| {row['steps']} | {row['eager_s']:.2f} | {row['func_s']:.2f} | {row['compiled_s']:.2f} | "
-            f"{row['speedup']:.2f}x | {row['compile_s']:.0f} | {row['relative_diff_images']:.1e} / "
-            f"{row['relative_diff_lr']:.1e} |",
-            "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians of 3 calls "
-            "after the first."])
-    if "families" in data:
-        lines = ["| method | settings | timed | eager s | compiled s | speedup | compiled: first iteration s / whole "
-                 "run s |", "|---|---|---|---|---|---|---|"]
-        for name, row in data["families"].items():
-            steady = "iteration_s" if row["timed"] == "iteration" else "wall_s"
-            first = row["compiled"].get("first_iteration_s")
-            lines.append(f"| {name} | {', '.join(f'{k}={v}' for k, v in row['settings'].items())} | {row['timed']} | "
-                         f"{row['eager'][steady]:.2f} | {row['compiled'][steady]:.2f} | {row['speedup']:.2f}x | "
-                         f"{'-' if first is None else f'{first:.1f}'} / {row['compiled']['wall_s']:.1f} |")
-        host = data.get("host", {})
-        return "\n".join([*lines, "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
-                          "Fashion-MNIST-LT beta 100, IPC 10, the cpu protocol; an iteration's time is the median "
-                          "after the first."])
-    lines = ["| training set | epochs timed | eager s/epoch | compiled s/epoch | speedup | compiled first epoch s |",
-             "|---|---|---|---|---|---|"]
-    for name, row in data["rows"].items():
-        lines.append(f"| {name} | {row['epochs']} | {row['eager']['epoch_s']:.3f} | {row['compiled']['epoch_s']:.3f} | "
-                     f"{row['speedup']:.2f}x | {row['compiled']['first_epoch_s']:.1f} |")
-    host = data.get("host", {})
-    lines += ["", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians over the "
-              "epochs after the first."]
-    return "\n".join(lines)
-
-
-def warm_start_table(path: Path) -> str:
-    """benchmarks/warm_speed.py: one suite run under bench settings side by side (fresh interpreters, started warm,
-    today's defaults), against the first."""
-    r = json.loads(path.read_text())
-    what = {"fresh": "each in a fresh interpreter, one at a time", "warm": "warm, from the command server, one at a "
-            "time", "default": "the defaults: warm, one thread each, as many at once as there are cores"}
-    names = [name for name in what if name in r]
-    threads = next((r[n]["flags"][-1] for n in names if n != "default"), None)
-    flags = (f" --settings {','.join(names)}" * (len(names) < 3)
-             + f" --threads {threads}" * (threads is not None))
-    summary = f"{r[names[0]]['commands']} commands"
-    if "same_results" in r:
-        summary += f"; warm and fresh give {'the same' if r['same_results'] else 'OTHER'} results"
-    if "default_largest_difference" in r:
-        summary += (f"; the defaults' largest difference of a cell's balanced accuracy from fresh's is "
-                    f"{100 * r['default_largest_difference']:.2f} points (one thread against {threads})")
-    lines = [f"`python benchmarks/warm_speed.py --suite {r['suite']}{flags} --out {path.relative_to(ROOT)}`", "",
-             summary + ".", "",
-             "| commands started | bench flags | wall s | CPU s (user + system) | wall speedup over the first |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {what[name]} | {' '.join(r[name].get('flags', [])) or '-'} | {r[name]['wall_s']:.0f} | "
-              f"{r[name]['cpu_s']:.0f} | {r[names[0]]['wall_s'] / r[name]['wall_s']:.2f}x |" for name in names]
-    return "\n".join(lines) + "\n"
-
-
-def tm_speed_text(path: Path) -> str:
-    if "interleaved" in path.stem:
-        return ("`python benchmarks/student_call.py`: the torch.func student vs the module-swap student, one block of "
-                "3 unrolled steps + backward, interleaved after warm-up, median of the repeats (all times in the "
-                "JSON).")
-    return ("`python benchmarks/tm_speed.py` (see its docstring): full back-propagation vs the constant-memory (TESLA, "
-            "frozen-weights) gradient vs a reference-style implementation of the official code's pattern (flat "
-            "parameter vector swapped into the modules, full unroll), in one process. Single-order timings on the "
-            "2-core machine drift by up to 25% between runs of the same configuration (compare the recheck file), so "
-            "differences under ~15% are not significant." + (MALLOC_NOTE if "-malloc-" in path.stem else ""))
-
-
 def detail_pages() -> dict[str, tuple[str, str]]:
     """docs/notebook/<slug>.md: (title, body) of every detail page, in the order the results page lists them."""
     pages: dict[str, tuple[str, str]] = {}
@@ -799,32 +616,7 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     phase_costs = sorted((DATA / "phase-cost").glob("*.json"))
     phases = ["", note("phase-cost"), "", phase_cost_table(phase_costs)] if phase_costs else []
     pages["cost"] = title, "\n".join([text, "", cost_table(), *phases])
-    speed = ["## Evaluation speed", "", "Seconds per evaluation run (training a fresh model on the synthetic set, then "
-             "scoring both test sets) on Fashion-MNIST-LT beta 100, Random IPC 50 (500 images), batch 256, DSA.", "",
-             eval_speed(sorted(DATA.glob("eval-speed-*.json")))]
-    for path in sorted((DATA / "tm-speed").glob("*.json")):
-        speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
-    for path in sorted((DATA / "compile-speed").glob("*.json")):
-        kind = next((k for k in ("families", "unroll") if k in json.loads(path.read_text())), "training")
-        title = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
-                 "(`--compile`)", "unroll": "The trajectory unroll compiled whole (torch.func, a probe)"}[kind]
-        speed += [f"## {title}: {path.stem}", "", note({"families": "compile-families", "training": "compile-speed",
-                                                        "unroll": "compile-unroll"}[kind]), "",
-                  compile_speed_table(path)]
-    for path in sorted((DATA / "together-speed").glob("*.json")):
-        speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
-                  note("together-speed"), "", together_speed_table(path), ""]
-    for path in sorted((DATA / "warm-start").glob("*.json")):
-        speed += [f"## Commands started warm (`bench`, `--fresh-interpreters`): {path.stem}", "",
-                  note("warm-start"), "", warm_start_table(path), ""]
-    for path in sorted((DATA / "scaling").glob("*.json")):
-        speed += [f"## Many processes (torchrun): {path.stem}", "", note("scaling"), "", scaling_table(path)]
-    for path in sorted((DATA / "profile").glob("*.json")):
-        speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
-    for path in sorted((DATA / "grid-cost").glob("*.json")):
-        speed += [f"## The grid's CPU hours, part by part: {path.stem}", "", note("grid-cost"), "",
-                  grid_cost_table(path)]
-    pages["speed"] = "Speed: evaluation runs and trajectory matching", "\n".join(speed)
+    pages["speed"] = speed_page()
     pages["published"] = titled("published")
     return pages
 

@@ -33,7 +33,8 @@ def test_the_results_page_reads_in_a_minute_and_links_every_detail_page():
 def test_every_section_has_its_note_and_every_note_is_read():
     """The prose lives in benchmarks/notes/: a section without its file would lose its heading, and a file no
     section reads would be edited to no effect."""
-    from results import BENCH_SECTIONS, NOTES, SECTIONS, note
+    from docsource import NOTES, note
+    from results import BENCH_SECTIONS, SECTIONS
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
     read |= {"adsa", "compile-families", "compile-speed", "compile-unroll", "cost", "ddranking-protocol", "defaults",
@@ -48,7 +49,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
 
 
 def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_suite_file(tmp_path):
-    from results import DATA, suite_coverage
+    from docsource import DATA
+    from results import suite_coverage
 
     folder = tmp_path / "bench-fmnist-cpu"
     folder.mkdir()
@@ -72,7 +74,8 @@ def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_sui
 
 
 def test_the_cross_architecture_table_shows_every_model_of_a_set_and_the_mean_change():
-    from results import DATA, cross_arch_table
+    from docsource import DATA
+    from results import cross_arch_table
 
     table = cross_arch_table(DATA / "bench-fmnist-cpu")
     header = next(line for line in table.splitlines() if line.startswith("| method |"))

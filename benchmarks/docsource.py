@@ -1,0 +1,20 @@
+"""Where the documents' sources live, shared by benchmarks/results.py and its page modules: the measured data
+(docs/data/), the prose beside each table (benchmarks/notes/, Markdown, one paragraph per line) and the rendered
+detail pages (docs/notebook/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "docs" / "data"
+NOTES = Path(__file__).resolve().parent / "notes"
+NOTEBOOK = ROOT / "docs" / "notebook"
+
+
+def note(name: str, *, optional: bool = False) -> str:
+    """The prose file benchmarks/notes/<name>.md as the document prints it; "" for a missing optional one."""
+    path = NOTES / f"{name}.md"
+    if optional and not path.is_file():
+        return ""
+    return path.read_text().rstrip("\n")
