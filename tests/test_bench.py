@@ -289,6 +289,12 @@ def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():
     across = text.split("Across suite seeds")[1]
     assert "| digits | 10 | 10 | a | 2 | 72.00 ± 2.00 | 60.0 | 70.00 74.00 |" in across
     assert "| b |" not in across  # one seed: no spread to report
+    # cells of several class orders (fmnist-orders) name their order; a table of one order does not
+    orders = [{**cell("a", 0, 0.70, 0.5), "class_order": "random:2"}, {**cell("a", 0, 0.72, 0.5),
+                                                                        "class_order": "random:1"}]
+    text = bench_table(orders)
+    assert text.index("| a (random:1 order) |") < text.index("| a (random:2 order) |")
+    assert "order)" not in bench_table(orders[:1])
 
 
 def test_jobs_run_cells_side_by_side_with_the_results_of_one_at_a_time(tmp_path):

@@ -142,12 +142,13 @@ def cell_seed(r: dict) -> int:
     return int((r.get("key") or {}).get("seed", 0))
 
 
-def bench_row(r: dict, show_seed: bool = False) -> str:
+def bench_row(r: dict, show_seed: bool = False, show_order: bool = False) -> str:
     lt, dd = r["lt_test"], r.get("ddranking", {})
     cross = r.get("cross_arch", {})
     distill = r.get("distill") or {}
     name = cell_label(r)
     name += f" (seed {cell_seed(r)})" if show_seed and name != "full" else ""  # the full set draws no seed
+    name = in_order(name, order_name(r)) if show_order else name
     cells = [r.get("dataset", "?"), f"{r.get('imbalance_factor', 0):g}", str(r.get("ipc") or "all"),
              name, str(r.get("label_regime", "hard")).split(" (")[0], accuracy(r),
              " / ".join(_pct(r.get(k)) for k in ("many", "medium", "few")), f"{100 * r['class_acc_std']:.1f}",
@@ -211,10 +212,11 @@ def bench_table(results: list[dict]) -> str:
     accuracy, DD-Ranking and costs."""
     results = sorted(results, key=lambda r: (str(r.get("dataset")), r.get("imbalance_factor") or 0,
                                              r.get("ipc") or 0, r.get("label") != "full", str(r.get("label")),
-                                             cell_seed(r)))
+                                             order_name(r), cell_seed(r)))
     several_seeds = len({cell_seed(r) for r in results}) > 1
+    several_orders = len({order_name(r) for r in results}) > 1
     lines = ["| " + " | ".join(BENCH_HEADER) + " |", "|" + "---|" * len(BENCH_HEADER)]
-    lines += [bench_row(r, several_seeds) for r in results]
+    lines += [bench_row(r, several_seeds, several_orders) for r in results]
     models = next((list(r["cross_arch"]) for r in results if r.get("cross_arch")), [])
     notes = [f"\nEvaluation model: {models[0] if models else 'convnet'}; cross-arch columns: the same set evaluated "
              "on other models. HLR = Acc(full LT set, hard) - Acc(set, hard labels); IOR = Acc(set, its recipe) - "
