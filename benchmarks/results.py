@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from docsource import DATA, NOTEBOOK, ROOT, note
 from speed_page import speed_page
 
 from ltdistill.report import results_table
-from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, variant
+from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, order_name, variant
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
 BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
@@ -623,7 +624,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
 
 def suite_grid(folder: Path) -> str:
     """A bench section in brief: one row per cell label, one column per (dataset, beta, IPC), balanced accuracy in %
-    (mean ± std over evaluation runs; seed-0 cells)."""
+    (mean ± std over evaluation runs; seed-0 cells). Where a label ran under several class orders (fmnist-orders),
+    the mean ± std over the orders of their mean accuracies, with how many orders."""
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     results = [r for r in results if not cell_seed(r)]
     datasets = {r.get("dataset") for r in results}
@@ -637,9 +639,11 @@ def suite_grid(folder: Path) -> str:
     for label in labels:
         texts = []
         for c in columns:
-            hit = next((r for r in results if cell_label(r) == label and (r.get("dataset"),
-                        r.get("imbalance_factor") or 0, r.get("ipc") or 0) in (c, c[:2] + (0,))), None)
-            texts.append(accuracy(hit) if hit else "-")
+            hits = [r for r in results if cell_label(r) == label and (r.get("dataset"),
+                    r.get("imbalance_factor") or 0, r.get("ipc") or 0) in (c, c[:2] + (0,))]
+            means = np.array([100 * r["balanced_acc"]["mean"] for r in hits])
+            texts.append("-" if not hits else accuracy(hits[0]) if len({order_name(r) for r in hits}) == 1 else
+                         f"{means.mean():.2f} ± {means.std():.2f} ({len(hits)} orders)")
         lines.append(f"| {label} | " + " | ".join(texts) + " |")
     models = sorted({f"{r.get('model')} ({r.get('epochs')} epochs)" for r in results})
     devices = sorted({r.get("device", "cpu") for r in results})

@@ -157,3 +157,17 @@ def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert
     total = 3 + 1 + 8400 / 3600 + 0.5
     assert report["total_hours"] == pytest.approx(total) and report["projected_hours"] == pytest.approx(total - 0.5)
     assert report["untouched_share"] == pytest.approx((total - 1) / total)
+
+
+def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):
+    from results import suite_grid
+
+    def cell(label, order, acc):
+        return {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": label, "class_order": order,
+                "balanced_acc": {"mean": acc, "std": 0.01}, "model": "convnet", "epochs": 300}
+
+    for name, r in {"a1": cell("a", "random:1", 0.70), "a2": cell("a", "random:2", 0.80),
+                    "b1": cell("b", "random:1", 0.75)}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(r))
+    grid = suite_grid(tmp_path)
+    assert "| a | 75.00 ± 5.00 (2 orders) |" in grid and "| b | 75.00 ± 1.00 |" in grid
