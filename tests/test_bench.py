@@ -274,6 +274,33 @@ def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_t
     assert json.loads(relabeled.read_text())["epochs"] == sre2l["epochs"] == 2  # trained as the set's own runs
 
 
+def test_a_method_entry_replaces_the_suites_extra_evaluations_for_its_cells_without_touching_their_keys(tmp_path):
+    """`cross_arch`, `calibrations` and `recipes` in a [[method]] replace the suite's lists for its cells (extra seeds
+    that need the main score only); the cells' keys stay those of the suite's lists, so finished cells are kept, and
+    `--cross-arch` models still reach every cell."""
+    from ltdistill.bench.suite import plan, with_cross_arch
+
+    text = TINY_SUITE.replace('eval_models = ["convnet"]', 'eval_models = ["convnet"]\ncross_arch = ["mlp"]\n'
+                              'calibrations = ["adsa"]\nrecipes = ["sre2l"]')
+    suite_file = tmp_path / "s.toml"
+    suite_file.write_text(text + '[[method]]\nname = "sre2l"\n')
+    usual = {c.label: c for c in plan(load_suite(suite_file), tmp_path, [])[0]}
+    assert {"model-mlp", "labels-adsa", "recipe-sre2l"} <= set(usual["sre2l"].evals)
+    suite_file.write_text(text + '[[method]]\nname = "sre2l"\ncross_arch = []\nrecipes = []\n')
+    suite = load_suite(suite_file)
+    lean = {c.label: c for c in plan(suite, tmp_path, [])[0]}
+    assert set(lean["sre2l"].evals) == {"model-convnet", "hard", "labels-adsa"}
+    assert lean["sre2l"].key == usual["sre2l"].key and lean["random"].evals == usual["random"].evals
+    added = {c.label: c for c in plan(with_cross_arch(suite, ["lenet"]), tmp_path, [])[0]}
+    assert "model-lenet" in added["sre2l"].evals and "model-lenet" in added["random"].evals
+    suite_file.write_text(text + '[[method]]\nname = "sre2l"\nrecipes = ["nosuch"]\n')
+    with pytest.raises(BadInput, match="method 'sre2l': recipes must be"):
+        load_suite(suite_file)
+    suite_file.write_text(text + '[[method]]\nname = "sre2l"\ncross_arch = "mlp"\n')
+    with pytest.raises(BadInput, match="cross_arch must be a list"):
+        load_suite(suite_file)
+
+
 def test_cells_of_several_seeds_are_told_apart_and_summarized_across_seeds():
     from ltdistill.report.tables import bench_table
 

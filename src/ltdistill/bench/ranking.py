@@ -156,7 +156,7 @@ def relabeled_baselines(name: str, r: dict, results: dict, out: Path, common,
     wanted: list[tuple[str, str | None, list[str], Path]] = [
         (name, None, cmd + ([] if recipe == "ltdistill" else ["--recipe", recipe]), usual)]
     return wanted + [(name, other, [*cmd, "--recipe", other], set_dir / f"eval-random-relabeled-recipe-{other}.json")
-                     for other in suite.get("recipes", []) if other != recipe and other in (r.get("recipes") or {})]
+                     for other in (r.get("recipes") or {}) if other != recipe]  # the recipes the set was scored under
 
 
 def rank_recipes(results: dict[str, dict], recipe_evals: dict[str, dict[str, dict]]) -> None:

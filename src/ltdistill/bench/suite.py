@@ -22,7 +22,11 @@ SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().par
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
               "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes", "anatomy"}
 DATA_KEYS = {"dataset", "imbalance", "ipc", "class_order", "holdout"}
-METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds", "grid"}
+METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds", "grid",
+               "cross_arch", "calibrations", "recipes"}
+# the evaluations beside a cell's main one, from the suite and replaced per [[method]] (e.g. `cross_arch = []` for
+# extra seeds that only the main score needs); outside the cells' keys, like the suite's own lists
+EXTRA_EVALUATIONS = ("cross_arch", "calibrations", "recipes")
 CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -138,18 +142,29 @@ def load_suite(path: Path) -> dict:
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
         check_grid(path, m, holdout)
-    check(all(c in CALIBRATIONS for c in suite.get("calibrations", [])),
-          f"{path}: calibrations must be a list of {list(CALIBRATIONS)}")
-    check(all(r in RECIPES[1:] for r in suite.get("recipes", [])),
-          f"{path}: recipes must be a list of {list(RECIPES[1:])} (each teacher set is evaluated under them too)")
-    for key in ("eval_models", "cross_arch"):
-        check(isinstance(suite.get(key, []), list) and all(isinstance(m, str) for m in suite.get(key, [])),
-              f"{path}: {key} must be a list of model names")
+    check_evaluations(path, suite, "the suite")
+    for m in suite["method"]:
+        check_evaluations(path, m, f"method {m['name']!r}")
+    check(isinstance(suite.get("eval_models", []), list) and all(
+        isinstance(m, str) for m in suite.get("eval_models", [])), f"{path}: eval_models must be a list of model names")
     labels = {m.get("label", m["name"]) for m in suite["method"]}
     for pair in suite.get("anatomy", []):
         check(isinstance(pair, dict) and set(pair) == {"before", "after"} and {pair["before"], pair["after"]} <= labels,
               f"{path}: anatomy entries are {{before = LABEL, after = LABEL}} of two [[method]] labels, got {pair!r}")
     return suite
+
+
+def check_evaluations(path: Path, entry: dict, who: str) -> None:
+    """A suite's or a [[method]]'s lists of evaluations beside the main one (EXTRA_EVALUATIONS)."""
+    strings = {key: entry.get(key, []) for key in EXTRA_EVALUATIONS}
+    for key, values in strings.items():
+        check(isinstance(values, list) and all(isinstance(v, str) for v in values),
+              f"{path}: {who}: {key} must be a list of names, got {values!r}")
+    check(all(c in CALIBRATIONS for c in strings["calibrations"]),
+          f"{path}: {who}: calibrations must be a list of {list(CALIBRATIONS)}")
+    check(all(r in RECIPES[1:] for r in strings["recipes"]),
+          f"{path}: {who}: recipes must be a list of {list(RECIPES[1:])} (each teacher set is evaluated under them "
+          "too)")
 
 
 def check_grid(path: Path, method: dict, holdout: int) -> None:
@@ -191,11 +206,32 @@ def method_seeds(suite: dict, method: dict) -> list:
 
 
 def with_cross_arch(suite: dict, models: list[str] | None) -> dict:
-    """The suite with `models` (bench --cross-arch) added to its cross_arch list; they do not enter any cell's key."""
+    """The suite with `models` (bench --cross-arch) added to its cross_arch list, and to every method's own; they do
+    not enter any cell's key."""
     if not models:
         return suite
-    have = suite.get("cross_arch", [])
-    return {**suite, "cross_arch": have + [m for m in models if m not in have]}
+
+    def added(entry: dict) -> dict:
+        if "cross_arch" not in entry:
+            return entry
+        have = entry["cross_arch"]
+        return {**entry, "cross_arch": have + [m for m in models if m not in have]}
+
+    return {**added({**suite, "cross_arch": suite.get("cross_arch", [])}),
+            "method": [added(m) for m in suite["method"]]}
+
+
+def evaluations(suite: dict, method: dict) -> list[tuple[str, list[str]]]:
+    """A cell's evaluations as (name, evaluate flags after --model), in run order: each eval model, hard labels
+    where the suite ranks, the cross-architecture models, label calibrations and other recipes; the last three
+    from the method's own lists where it has them, else the suite's."""
+    models = suite.get("eval_models", ["convnet"])
+    extra = {key: method.get(key, suite.get(key, [])) for key in EXTRA_EVALUATIONS}
+    hard = [("hard", [models[0], "--labels", "hard"])] if ranks(suite) else []
+    return ([(f"model-{m}", [m]) for m in models] + hard
+            + [(f"model-{m}", [m]) for m in extra["cross_arch"] if m not in models]
+            + [(f"labels-{c}", [models[0], "--labels", c]) for c in extra["calibrations"]]
+            + [(f"recipe-{r}", [models[0], "--recipe", r]) for r in extra["recipes"]])
 
 
 def cross_arch_left(cell: Cell, result: dict) -> list[str]:
@@ -245,16 +281,11 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
     data = suite["data"]
     protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
     models = suite.get("eval_models", ["convnet"])
-    later = [m for m in suite.get("cross_arch", []) if m not in models]
     from ltdistill.models import names as model_names
 
-    unknown = sorted(set(models + later) - set(model_names()))
+    named = set(models).union(suite.get("cross_arch", []), *(m.get("cross_arch", []) for m in suite["method"]))
+    unknown = sorted(named - set(model_names()))
     check(not unknown, f"unknown evaluation model(s) {unknown}; known: {', '.join(model_names())}")
-    hard = [("hard", [models[0], "--labels", "hard"])] if ranks(suite) else []
-    calibrated = [(f"labels-{c}", [models[0], "--labels", c]) for c in suite.get("calibrations", [])]
-    recipes = [(f"recipe-{r}", [models[0], "--recipe", r]) for r in suite.get("recipes", [])]
-    eval_flags = ([(f"model-{m}", [m]) for m in models] + hard + [(f"model-{m}", [m]) for m in later]
-                  + calibrated + recipes)  # in run order
     dataset = data["dataset"]
     stem = suite.get("convnet_stem", "official")  # the ConvNet family's first layer: in every key and command
     holdout = data.get("holdout", 0)  # validation images per class: every score on that split (a tuning)
@@ -321,7 +352,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                 recipe = ["--recipe", m["recipe"]] if m.get("recipe") else []  # how its teacher trains
                 evals = {name: [*CLI, "evaluate", art, "--model", *flags, *eval_tail,
                                 *(recipe if name != "hard" and not name.startswith("recipe-") else [])]
-                         for name, flags in eval_flags}
+                         for name, flags in evaluations(suite, m)}
                 cells.append(Cell(cell_name, label, key, cell_dir, distill, evals,
                                   experts.directory if experts is not None else None))
     names = [c.name for c in cells]
