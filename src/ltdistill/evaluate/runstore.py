@@ -135,9 +135,10 @@ class PartialRun:
 
 def keep_or_warn(path: Path, data: bytes) -> None:
     """Keep a file a rerun would read back; when it cannot be written (a full disk, a link at its name), say so on
-    stderr and go on: the evaluation in memory is whole, only the resumability of that run is lost."""
+    stderr and go on: the run in memory is whole (an evaluation's, or an observer's training), only its
+    resumability is lost."""
     try:
         atomic_write_bytes(path, data)
     except (OSError, BadInput) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        print(f"warning: cannot keep {path} ({reason}); the evaluation goes on without it", file=sys.stderr)
+        print(f"warning: cannot keep {path} ({reason}); the run goes on without it", file=sys.stderr)
