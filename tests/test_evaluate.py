@@ -205,6 +205,13 @@ def test_the_ddranking_ranking_keeps_the_best_scored_epoch_and_lr_and_trains_har
     assert result["balanced_acc_runs"] == pytest.approx([0.51, 0.51])  # epoch 40 at lr 0.1, not epoch 50
     assert len(calls) == 10 and not any(augment for _, augment, _ in calls)  # 5 lrs x 2 runs, hard labels
     assert calls[0][2] != calls[5][2] and result["redrawn"]  # run 2 trains on another random draw
+    # the Random sets of other seeds (a suite's seeds) draw other images for their runs; seed 0's first run draws
+    # the set itself, as before
+    seed5_draws = {calls[0][2], calls[5][2]}
+    calls.clear()
+    zero = create("random").distill(data, 2, seed=0, progress=False)
+    protocol.evaluate_synthetic(zero, data, config, progress=False)
+    assert calls[0][2] == tensor_digest(zero.images) and not seed5_draws & {calls[0][2], calls[5][2]}
     calls.clear()
     plain = protocol.evaluate_synthetic(random_set, data, protocol.EvalConfig(model="mlp", runs=1, epochs=50),
                                         progress=False)

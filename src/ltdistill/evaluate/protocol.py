@@ -213,10 +213,10 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     them back instead of training again (evaluate/runstore.py). `lr` must be finite and > 0 (a set's learned lr is
     checked here too): NaN trains every run to NaN, a negative lr ascends. `lr_grid`: each run trains once per lr
     and keeps the best-scoring (DD-Ranking's search); `redraw(seed)`: the (images, targets) of the run of that seed
-    (DD-Ranking's random set, drawn anew for every run), the images given being the first run's; `classes`: each
-    image's class, for a teacher loss that also learns them (EDC's mse_gt). Under torchrun the runs are spread over
-    the ranks (run r on rank r % size), or with `data_parallel` every rank trains every run on its rows of each
-    batch (train_model's), rank 0 alone keeping them."""
+    (DD-Ranking's random set, drawn anew for every run: RandomRedraw), the images given being the set's own;
+    `classes`: each image's class, for a teacher loss that also learns them (EDC's mse_gt). Under torchrun the runs
+    are spread over the ranks (run r on rank r % size), or with `data_parallel` every rank trains every run on its
+    rows of each batch (train_model's), rank 0 alone keeping them."""
     if not (math.isfinite(lr) and lr > 0):
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
@@ -224,8 +224,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False)):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
-    if lr_grid is not None or redraw is not None:
-        per_run.update(lr_grid=lr_grid, redrawn=redraw is not None)
+    if lr_grid is not None or redraw is not None:  # a redraw keys its draws (RandomRedraw.key)
+        per_run.update(lr_grid=lr_grid, redrawn=getattr(redraw, "key", True) if redraw is not None else False)
     teacher_weights = teacher.state_dict() if teacher is not None else {}
     options = models.resolved_options(config.model, eval_network(config, data.im_size))  # the network, in full
     key = fingerprint({"network": options, "train": [tensor_digest(images), tensor_digest(targets)],
@@ -342,7 +342,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
                                                                           and config.labels != "hard")
         lr_grid = None if given else DDRANKING_LR_GRID
         if synthetic.meta.get("method") == "random":
-            redraw = random_redraw(data, synthetic)
+            redraw = RandomRedraw(data, synthetic)
     result = evaluate_training_set(synthetic.images, targets, data, config, lr=lr, seed=seed, device=device,
                                    progress=progress, teacher=teacher, temperature=temperature, runs_dir=runs_dir,
                                    lr_grid=lr_grid, redraw=redraw,
@@ -362,17 +362,24 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     return result
 
 
-def random_redraw(data: LTDataset, synthetic: SyntheticSet):
-    """DD-Ranking's random baseline: for the run of seed s, the random selection of seed s (data/subset.py, as
-    methods/random.py draws it) with as many images of each class as the set holds, so every run trains on another
-    draw."""
-    quota = torch.bincount(synthetic.hard_labels, minlength=data.num_classes).tolist()
+class RandomRedraw:
+    """DD-Ranking's random baseline: the run of seed r of a random set made with seed s trains on the random
+    selection of seed r + SEEDS_APART * s (data/subset.py, as methods/random.py draws it) with as many images of
+    each class as the set holds, so every run trains on another draw, and the runs of sets of other seeds on draws
+    of their own (a suite's Random cells over seeds, and the relabeled baselines made from them, sample other
+    images). Seed 0's runs draw seeds 0, 1, ... as they always did; `key` is what the kept runs are keyed by."""
 
-    def draw(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = random_per_class(data, quota, seed)
-        return data.train_x[index].clone(), data.train_y[index].clone()
+    SEEDS_APART = 1000
 
-    return draw
+    def __init__(self, data: LTDataset, synthetic: SyntheticSet):
+        self.data = data
+        self.quota = torch.bincount(synthetic.hard_labels, minlength=data.num_classes).tolist()
+        self.first = self.SEEDS_APART * int(synthetic.meta.get("seed") or 0)
+        self.key = {"draw_seeds_from": self.first} if self.first else True
+
+    def __call__(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = random_per_class(self.data, self.quota, self.first + seed)
+        return self.data.train_x[index].clone(), self.data.train_y[index].clone()
 
 
 def recipe_temperature(config: EvalConfig, stored: float) -> float:
