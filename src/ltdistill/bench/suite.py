@@ -145,8 +145,9 @@ def load_suite(path: Path) -> dict:
     check_evaluations(path, suite, "the suite")
     for m in suite["method"]:
         check_evaluations(path, m, f"method {m['name']!r}")
-    check(isinstance(suite.get("eval_models", []), list) and all(
-        isinstance(m, str) for m in suite.get("eval_models", [])), f"{path}: eval_models must be a list of model names")
+    eval_models = suite.get("eval_models", [])
+    check(isinstance(eval_models, list) and all(isinstance(m, str) for m in eval_models),
+          f"{path}: eval_models must be a list of model names")
     labels = {m.get("label", m["name"]) for m in suite["method"]}
     for pair in suite.get("anatomy", []):
         check(isinstance(pair, dict) and set(pair) == {"before", "after"} and {pair["before"], pair["after"]} <= labels,
