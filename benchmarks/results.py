@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -799,7 +800,7 @@ def render() -> str:
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
     parts += ["## Detail pages", ""]
     parts += detail_index(details)
-    return "\n".join(parts) + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).rstrip("\n") + "\n"  # one blank line between blocks
 
 
 DETAIL_GROUPS = (  # (group, whether a page's slug belongs to it), the first that matches
