@@ -314,7 +314,6 @@ def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
     """recipe_table's rows over suite seeds: for each cell measured with several seeds, mean ± std over the seeds
     of each seed's mean (balanced accuracy under each recipe, the change, the relabeled random baseline and the IOR
     under each); a column is "-" where any seed lacks it."""
-    spread = over_seeds
 
     def relabeled(r: dict, key: str):
         dd = r.get("ddranking") or {}
@@ -327,11 +326,11 @@ def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
         usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
         other = [v["balanced_acc"]["mean"] for _, v in pairs]
         rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
-                    f"{spread(usual)} | {spread(other)} | "
-                    f"{spread([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
-                    + " / ".join(spread([relabeled(x, "acc_rdm_any") for x in xs])
+                    f"{over_seeds(usual)} | {over_seeds(other)} | "
+                    f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+                    + " / ".join(over_seeds([relabeled(x, "acc_rdm_any") for x in xs])
                                  for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | "
-                    + " / ".join(spread([relabeled(x, "ior") for x in xs], "+")
+                    + " / ".join(over_seeds([relabeled(x, "ior") for x in xs], "+")
                                  for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | - |")
     return rows
 
