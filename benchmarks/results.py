@@ -768,15 +768,16 @@ def render() -> str:
     if "stem" in details:
         parts += ["## The official ConvNet", "", note("stem-brief"), "",
                   "More: [the comparison, cell by cell](notebook/stem.md).", ""]
-    from ltdistill.report.tables import cell_label, cell_seed, protocol_table, recipe_table, variant_table
+    from ltdistill.report.tables import cell_label, protocol_table, recipe_table, variant_table
 
     bench_results = [json.loads(p.read_text()) for folder in BENCH_SECTIONS
                      for p in sorted((DATA / folder).glob("*.json"))]
-    calibrated = variant_table([r for r in bench_results if not cell_seed(r) and cell_label(r) == r.get("method")],
-                               kinds=("labels",))
+    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method")], kinds=("labels",),
+                               per_seed=False)
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
-                  "Seed 0 of each method; the other seeds and the ablations are on the suites' pages.", ""]
+                  "Seed 0 of each method, then the mean ± std over seeds (and each seed's tau*) where a cell was "
+                  "made with several; each seed and the ablations are on the suites' pages.", ""]
     recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]

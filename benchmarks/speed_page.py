@@ -5,6 +5,7 @@ benchmarks/notes/. Part of benchmarks/results.py's rendering."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from docsource import DATA, ROOT, note
@@ -183,6 +184,16 @@ def grid_cost_table(path: Path) -> str:
                                f"Command: `{r['command']}`\n")
 
 
+def section(title: str, note_name: str, paths: list[Path], table: Callable[[Path], str]) -> list[str]:
+    """One heading and its note for a kind of timing file, then its table (a sub-heading a file where several)."""
+    if len(paths) == 1:
+        return [f"## {title}: {paths[0].stem}", "", note(note_name), "", table(paths[0]), ""]
+    lines = [f"## {title}", "", note(note_name), ""] if paths else []
+    for path in paths:
+        lines += [f"### {path.stem}", "", table(path), ""]
+    return lines
+
+
 def speed_page() -> tuple[str, str]:
     """(title, body) of the speed page: a section per timing file, in the order a reader needs them."""
     speed = ["## Evaluation speed", "", "Seconds per evaluation run (training a fresh model on the synthetic set, then "
@@ -190,24 +201,21 @@ def speed_page() -> tuple[str, str]:
              eval_speed(sorted(DATA.glob("eval-speed-*.json")))]
     for path in sorted((DATA / "tm-speed").glob("*.json")):
         speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
+    compiled: dict[str, list[Path]] = {}
     for path in sorted((DATA / "compile-speed").glob("*.json")):
         kind = next((k for k in ("families", "unroll") if k in json.loads(path.read_text())), "training")
-        title = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
-                 "(`--compile`)", "unroll": "The trajectory unroll compiled whole (torch.func, a probe)"}[kind]
-        speed += [f"## {title}: {path.stem}", "", note({"families": "compile-families", "training": "compile-speed",
-                                                        "unroll": "compile-unroll"}[kind]), "",
-                  compile_speed_table(path)]
-    for path in sorted((DATA / "together-speed").glob("*.json")):
-        speed += [f"## Many models at once (`--runs-together`, `experts --together`): {path.stem}", "",
-                  note("together-speed"), "", together_speed_table(path), ""]
-    for path in sorted((DATA / "warm-start").glob("*.json")):
-        speed += [f"## Commands started warm (`bench`, `--fresh-interpreters`): {path.stem}", "",
-                  note("warm-start"), "", warm_start_table(path), ""]
-    for path in sorted((DATA / "scaling").glob("*.json")):
-        speed += [f"## Many processes (torchrun): {path.stem}", "", note("scaling"), "", scaling_table(path)]
-    for path in sorted((DATA / "profile").glob("*.json")):
-        speed += [f"## Where the time goes: {path.stem}", "", note("profile"), "", profile_tables(path)]
-    for path in sorted((DATA / "grid-cost").glob("*.json")):
-        speed += [f"## The grid's CPU hours, part by part: {path.stem}", "", note("grid-cost"), "",
-                  grid_cost_table(path)]
+        compiled.setdefault(kind, []).append(path)
+    titles = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
+              "(`--compile`)", "unroll": "The trajectory unroll compiled whole (torch.func, a probe)"}
+    notes = {"families": "compile-families", "training": "compile-speed", "unroll": "compile-unroll"}
+    for kind in ("training", "families", "unroll"):
+        speed += section(titles[kind], notes[kind], compiled.get(kind, []), compile_speed_table)
+    speed += section("Many models at once (`--runs-together`, `experts --together`)", "together-speed",
+                     sorted((DATA / "together-speed").glob("*.json")), together_speed_table)
+    speed += section("Commands started warm (`bench`, `--fresh-interpreters`)", "warm-start",
+                     sorted((DATA / "warm-start").glob("*.json")), warm_start_table)
+    speed += section("Many processes (torchrun)", "scaling", sorted((DATA / "scaling").glob("*.json")), scaling_table)
+    speed += section("Where the time goes", "profile", sorted((DATA / "profile").glob("*.json")), profile_tables)
+    speed += section("The grid's CPU hours, part by part", "grid-cost", sorted((DATA / "grid-cost").glob("*.json")),
+                     grid_cost_table)
     return "Speed: evaluation runs and trajectory matching", "\n".join(speed)

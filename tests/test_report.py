@@ -270,7 +270,25 @@ def test_a_calibrated_cell_of_another_class_order_or_seed_is_named_apart_from_th
     cell = {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": "unilevel", "few": 0.5,
             "balanced_acc": acc, "calibrated": calibrated, "key": {"seed": 0}}
     rows = variant_table([cell, {**cell, "class_order": "hard-tail"}, {**cell, "key": {"seed": 2}}]).splitlines()[2:]
-    assert [row.split(" | ")[3] for row in rows] == ["unilevel", "unilevel (hard-tail order)", "unilevel (seed 2)"]
+    assert [row.split(" | ")[3] for row in rows] == ["unilevel", "unilevel (hard-tail order)", "unilevel (seed 2)",
+                                                     "unilevel: 2 seeds"]  # the natural order's seeds 0 and 2
+
+
+def test_calibrated_cells_over_seeds_give_the_mean_and_spread_of_each_seeds_mean():
+    from ltdistill.report.tables import variant_table
+
+    def seeded(seed, before, after, tau):
+        return {"dataset": "fashion-mnist", "imbalance_factor": 10, "ipc": 10, "label": "edc", "few": 0.9,
+                "balanced_acc": {"mean": before, "std": 0.01}, "key": {"seed": seed},
+                "calibrated": {"adsa": {"balanced_acc": {"mean": after, "std": 0.0}, "few": 0.94,
+                                        "calibration": {"tau": tau}}}}
+
+    cells = [seeded(0, 0.87, 0.88, 0.35), seeded(1, 0.86, 0.86, 0.0), seeded(2, 0.88, 0.87, 0.5),
+             {**seeded(1, 0.5, 0.6, 1.0), "class_order": "hard-tail"}]
+    rows = variant_table(cells, per_seed=False).splitlines()[2:]
+    assert [row.split(" | ")[3] for row in rows] == ["edc", "edc: 3 seeds"]  # the hard-tail seed 1 alone: no row
+    assert rows[1] == ("| fashion-mnist | 10 | 10 | edc: 3 seeds | labels adsa | 87.00 ± 0.82 | 87.00 ± 0.82 | "
+                       "+0.00 ± 0.82 | 90.00 ± 0.00 / 94.00 ± 0.00 | 0.35 / 0.00 / 0.50 |")
 
 
 def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_protocol():

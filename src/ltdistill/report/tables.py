@@ -346,18 +346,25 @@ def in_order(name: str, order: str) -> str:
     return name + ("" if order == "natural" else f" ({order} order)")
 
 
-def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe")) -> str:
+def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe"), per_seed: bool = True) -> str:
     """Each cell evaluated again with its labels calibrated (a suite's `calibrations`, e.g. ADSA) or under another
     teacher recipe (`recipes`, e.g. SRe2L's) beside the same set evaluated as usual: balanced and tail (few)
     accuracy in %, the change, and the calibration strength found; "" where no result has one. `kinds`: which of
-    the two to show."""
+    the two to show. per_seed: a row for every suite seed's cell, else seed 0's alone; a row over the seeds (mean ±
+    std of each seed's mean) follows for every cell measured with several."""
     rows = []
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
     for r in results:
         for field, kind in (("calibrated", "labels"), ("recipes", "recipe")):
             if kind not in kinds:
                 continue
             for name, variant in (r.get(field) or {}).items():
                 if variant is None:
+                    continue
+                setting = (r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
+                           order_name(r), kind, name)
+                groups.setdefault(setting, []).append((r, variant))
+                if not per_seed and cell_seed(r):
                     continue
                 before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
                 tau = (variant.get("calibration") or {}).get("tau")
@@ -368,6 +375,18 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                             f"{'-' if tau is None else f'{tau:.2f}'} |")
     if not rows:
         return ""
+    for (dataset, beta, ipc, label, order, kind, name), pairs in groups.items():
+        if len(pairs) < 2:
+            continue
+        usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
+        other = [v["balanced_acc"]["mean"] for _, v in pairs]
+        taus = [(v.get("calibration") or {}).get("tau") for _, v in pairs]
+        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+                    f"{kind} {name} | {over_seeds(usual)} | {over_seeds(other)} | "
+                    f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+                    + " / ".join(over_seeds([x.get("few") for x in xs])
+                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs]))
+                    + f" | {'-' if None in taus else ' / '.join(f'{t:.2f}' for t in taus)} |")
     return "\n".join(["| dataset | beta | IPC | method | evaluated with | balanced acc (%) | with it (%) | change | "
                       "few (%): as usual / with it | tau* |", "|---|---|---|---|---|---|---|---|---|---|",
                       *rows]) + "\n"
