@@ -36,8 +36,9 @@ demo: install
 test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	# one pytest worker per core (pytest-xdist); conftest gives each worker, and what it starts, one thread
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto tests
+	# one pytest worker per core (pytest-xdist; worksteal: an idle worker takes tests queued on a busy one, so the
+	# long ones at the end do not leave a core idle); conftest gives each worker, and what it starts, one thread
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist worksteal tests
 
 clean:
 	rm -rf $(VENV) runs/demo

@@ -16,10 +16,17 @@ import torch
 from tqdm import tqdm
 
 from ltdistill import bench, watch
-from ltdistill.bench import ddranking, load_suite, plan, run_suite, status, suite_plan
+from ltdistill.bench import ddranking, load_suite, plan, status, suite_plan
+from ltdistill.bench import run_suite as bench_run_suite
 from ltdistill.bench.suite import plan_suite
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
+
+
+def run_suite(*args, **options):
+    """The bench without the report's figures, but where a test asks for them: a second of matplotlib a call."""
+    return bench_run_suite(*args, **{"figures": False, **options})
+
 
 TINY_SUITE = """
 description = "test"
@@ -56,7 +63,7 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     out = tmp_path / "run"
     assert main(["bench", "--suite", str(suite), "--out", str(out), "--plan"]) == 0 and not out.exists()
     assert "random_digits_b10_ipc2_s0  to run" in suite_plan(str(suite), out)
-    table = run_suite(str(suite), out, progress=False)
+    table = run_suite(str(suite), out, progress=False, figures=True)
     assert suite_plan(str(suite), out).endswith("2 of 2 cells done in " + str(out) + "\n")
     result_path = out / "results" / "random_digits_b10_ipc2_s0.json"
     result = json.loads(result_path.read_text())
@@ -197,6 +204,7 @@ def test_only_runs_the_named_cells_and_the_table_gathers_every_finished_one(tmp_
     with pytest.raises(BadInput, match="no cell has label or name"):
         run_suite(str(suite), out, progress=False, only=["nosuch"])
     run_suite(str(suite), out, progress=False, only=["herding_digits_b10_ipc2_s0"])  # a cell name
+    assert not (out / "report").exists()  # figures=False: the table and results alone
     assert sorted(p.name for p in (out / "results").glob("*.json")) == ["herding_digits_b10_ipc2_s0.json"]
     assert "herding_digits_b10_ipc2_s0  done" in suite_plan(str(suite), out)
     assert "full_digits_b10  to run" in suite_plan(str(suite), out, only=["full"])

@@ -189,7 +189,7 @@ def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_w
                      'ddranking = false\nfull = false\n[data]\ndataset = "digits"\nimbalance = [10]\nipc = [2]\n'
                      '[[method]]\nname = "dm"\nset = ["iterations=2", "width=4"]\n')
     for out, nproc in (("one", 1), ("two", 2)):
-        run_suite(str(suite), tmp_path / out, progress=False, nproc=nproc)
+        run_suite(str(suite), tmp_path / out, progress=False, nproc=nproc, figures=False)
     log = (tmp_path / "two" / "log.txt").read_text()
     assert log.count("torch.distributed.run") == 2  # DM's distill and its evaluation
     one, two = (json.loads((tmp_path / d / "results" / "dm_digits_b10_ipc2_s0.json").read_text())
@@ -218,8 +218,9 @@ def test_trajectory_matching_split_over_two_ranks_makes_the_one_process_set(tmp_
     assert ranks.returncode == 0, ranks.stderr
     assert one_process(*common, "--out", "one", cwd=tmp_path).returncode == 0
     sets = [load_file(tmp_path / d / "synthetic.safetensors") for d in ("one", "two")]
-    for key in sets[0]:
-        assert torch.allclose(sets[0][key], sets[1][key], atol=1e-5, rtol=1e-4), key
+    for key in sets[0]:  # rounding relative to the largest value: MTT's image steps (lr_img 1000) reach tens, and
+        scale = max(1.0, sets[0][key].abs().max().item())  # the CPU's kernels (AVX2, AVX-512) round differently
+        assert torch.allclose(sets[0][key], sets[1][key], atol=1e-5 * scale, rtol=1e-4), key
     losses = [json.loads((tmp_path / d / "meta.json").read_text())["loss_history"] for d in ("one", "two")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
 

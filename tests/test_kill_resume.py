@@ -71,6 +71,7 @@ runs = 1
 epochs = 3
 eval_models = ["convnet"]
 ddranking = false
+full = false
 [data]
 dataset = "digits"
 imbalance = [10]
@@ -100,7 +101,7 @@ def test_sigkill_mid_bench_then_rerun_equals_uninterrupted(tmp_path, start_victi
     into the cell), and the same command rerun resumes the cell and ends with the uninterrupted run's results."""
     suite = tmp_path / "kill.toml"
     suite.write_text(KILL_SUITE)
-    bench = [*CLI, "bench", "--suite", str(suite), "--no-progress", "--out"]
+    bench = [*CLI, "bench", "--suite", str(suite), "--no-progress", "--no-figures", "--out"]
     subprocess.run([*bench, str(tmp_path / "whole")], check=True, capture_output=True)
 
     killed = tmp_path / "killed"
@@ -131,7 +132,8 @@ def test_sigkill_of_a_bench_running_cells_side_by_side_leaves_no_orphan(tmp_path
     suite.write_text(KILL_SUITE.replace("iterations=60", "iterations=5000") + '[[method]]\nname = "dm"\n'
                      'label = "dm-again"\nset = ["iterations=5001", "batch_real=64", "checkpoint_every=5"]\n')
     out = tmp_path / "out"
-    victim = start_victim([*CLI, "bench", "--suite", str(suite), "--no-progress", "--jobs", "2", "--out", str(out)])
+    victim = start_victim([*CLI, "bench", "--suite", str(suite), "--no-progress", "--no-figures", "--jobs", "2",
+                          "--out", str(out)])
     deadline = time.time() + 120
     while len(list(out.glob("cells/*/artifact/.checkpoint/state.safetensors"))) < 2 and time.time() < deadline:
         assert victim.poll() is None, "the suite ended before it could be killed"

@@ -252,6 +252,8 @@ def build_parser() -> Parser:
     b.add_argument("--cross-arch", default=None, help="comma-separated models to add to the suite's cross_arch "
                    "for this run (e.g. alexnet,vgg11,resnet18 on a GPU); finished cells get just these evaluations")
     b.add_argument("--plan", action="store_true", help="list the cells and where each stands in --out; run nothing")
+    b.add_argument("--no-figures", action="store_true", help="write the table and results but not the report's "
+                   "figures (report/; `ltdistill report OUT` draws them later)")
     add_stem(b)
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
@@ -800,9 +802,9 @@ def cmd_bench(args) -> int:
                       progress=not args.no_progress, only=only, jobs=args.jobs, threads=args.threads,
                       cross_arch=cross_arch,
                       convnet_stem=args.convnet_stem, nproc=args.nproc,
-                      fresh_interpreters=args.fresh_interpreters)
+                      fresh_interpreters=args.fresh_interpreters, figures=not args.no_figures)
     print(table.read_text(), end="")
-    print(f"wrote {table} and {Path(args.out) / 'report' / 'index.md'} (figures)")
+    print(f"wrote {table}" + ("" if args.no_figures else f" and {Path(args.out) / 'report' / 'index.md'} (figures)"))
     return 0
 
 

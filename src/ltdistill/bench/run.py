@@ -42,13 +42,14 @@ def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, d
 
 def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
-              cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1) -> Path:
+              cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1,
+              figures: bool = True) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
     once (graph.py says what waits for what, `run_tasks` which ready one starts first). `cross_arch`: models
     added to the suite's cross_arch for this run; a finished cell whose artifact is here gets the evaluations it
     lacks. `nproc`: the commands that split their work run under torchrun with that many processes each
-    (commands.launched)."""
+    (commands.launched). `figures`: draw the report's figures of every finished cell (report/)."""
     check(jobs >= 1, f"--jobs must be at least 1, got {jobs}")  # (an API call of run_cells itself)
     check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
@@ -121,7 +122,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     from ltdistill.report.tables import bench_table
 
     atomic_write_bytes(out / "table.md", bench_table([results[s] for s in sorted(results)]).encode())
-    if results:  # the figures of every finished cell: per-class bars, image grids, loss curves (report/build.py)
+    if results and figures:  # every finished cell's per-class bars, image grids, loss curves (report/build.py)
         from ltdistill.report.build import build_report
 
         build_report(out)
