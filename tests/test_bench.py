@@ -85,6 +85,12 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 2"))  # a finished cell's settings changed
     with pytest.raises(BadInput, match="finished cell .* was made with other settings .*runs differ"):
         run_suite(str(suite), out, progress=False)
+    keyless = json.loads(result_path.read_text())
+    del keyless["key"]  # a result from before results kept their key: refused with its own reason
+    result_path.write_text(json.dumps(keyless))
+    suite.write_text(TINY_SUITE)
+    with pytest.raises(BadInput, match="finished cell .* records no settings key"):
+        run_suite(str(suite), out, progress=False)
 
 
 def test_a_cross_arch_model_added_later_is_evaluated_on_the_finished_cells_alone(tmp_path):

@@ -394,6 +394,9 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
         target = result_json(out, cell.name)
         if target.exists():
             stored = json.loads(target.read_text()).get("key") or {}
+            check(bool(stored), f"{out}: finished cell {cell.name} records no settings key (a result written before "
+                                "results kept one), so it cannot be checked against the suite; move "
+                                f"{target} aside or choose a new --out")
             changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
                                f"asks ({', '.join(changed)} differ); choose a new --out")
