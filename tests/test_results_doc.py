@@ -104,6 +104,17 @@ def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypat
     assert "| natural | hard-tail | random:1 |" in table
     assert "| LTDD > Random | 1 of 2 | +1.0 | -3.0 | - |" in table
     assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - |" in table
+    beta10 = {"hard-tail": [("ltdd", 0.78), ("random", 0.75), ("datm", 0.70), ("mtt", 0.72), ("full", 0.90)],
+              "natural": [("unilevel", 0.78), ("sre2l", 0.60)]}  # one claim readable: too few for a column
+    for order, rows in beta10.items():
+        for label, acc in rows:
+            (tmp_path / "bench-fmnist-hardtail-cpu" / f"{label}-{order}-b10.json").write_text(json.dumps(
+                {**_order_result(label, order, acc, 0.4), "imbalance_factor": 10}))
+    table = doc.claims_by_order()
+    assert "| natural | hard-tail | random:1 | hard-tail, beta 10 |\n" in table
+    assert "| LTDD > Random | 2 of 3 | +1.0 | -3.0 | - | +3.0 |\n" in table
+    assert "| DATM > MTT | 0 of 1 | - | - | - | -2.0 |" in table
+    assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - | 90.0 |" in table
     monkeypatch.setattr(doc, "DATA", tmp_path / "nothing")
     assert doc.claims_by_order() == ""
 
