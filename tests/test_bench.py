@@ -692,6 +692,42 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
 
 
+def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,
+                                                                                                      monkeypatch):
+    """An expert buffer's estimate: the stored time of the same buffer; else the buffers of its dataset and kind
+    (of its stem where there are some), scaled by the images each trains on (a beta-10 buffer trains on more)."""
+    from ltdistill.bench import estimate
+    from ltdistill.bench.estimate import buffer_estimate, stored_costs
+    from ltdistill.data.longtail import class_counts
+
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "ltdd"\nexperts = "decoupled"')
+                     + '[experts.decoupled]\nnum = 1\nepochs = 2\n')
+    cells = plan_suite(str(suite), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None).cells
+    buffer = next(c.experts for c in cells if c.experts is not None)
+    stem = next(c.key.get("stem") for c in cells if c.experts == buffer)
+    b100 = class_counts(170, 10, 100)
+    monkeypatch.setattr(estimate, "DATA", tmp_path / "no-docs")  # the run directory's results alone
+    (tmp_path / "run" / "results").mkdir(parents=True)
+
+    def store(name: str, buffer_name: str, seconds: float, stem: str | None = stem) -> None:
+        key = {"experts": buffer_name, "stem": stem}
+        (tmp_path / "run" / "results" / f"{name}.json").write_text(json.dumps({
+            "label": "ltdd", "dataset": "digits", "imbalance_factor": 100, "ipc": 2, "device": "cpu",
+            "train_counts": b100, "experts_seconds": seconds, "key": key}))
+
+    def estimate_now() -> float | None:
+        return buffer_estimate(buffer, cells, stored_costs(tmp_path / "run", "cpu")[1])
+
+    assert estimate_now() is None
+    store("a", "decoupled-b100-0000000000", 100.0)
+    assert estimate_now() == pytest.approx(100.0 * sum(class_counts(170, 10, 10)) / sum(b100))
+    store("b", "decoupled-b100-1111111111", 900.0, stem="other")  # another stem: not alike while one of its is
+    assert estimate_now() == pytest.approx(100.0 * sum(class_counts(170, 10, 10)) / sum(b100))
+    store("c", buffer.name, 40.0)  # the same buffer, timed
+    assert estimate_now() == 40.0
+
+
 def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_from_those_made_before(tmp_path,
                                                                                                        monkeypatch):
     """DM's siamese DSA and the decoupled buffer's sampler and MaxNorm now default to the official code's: their

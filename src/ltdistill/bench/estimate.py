@@ -1,15 +1,18 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-*
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
-runs; an expert buffer's is the stored experts_seconds. Where nothing matches the cell, there is no estimate."""
+runs; an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the same dataset and
+kind scaled by the images each trains on. Where nothing matches, there is no estimate."""
 
 from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 from ltdistill.bench.suite import Cell
+from ltdistill.data.longtail import class_counts
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 
@@ -29,12 +32,21 @@ def result_seconds(r: dict) -> tuple[float, float | None]:
     return spent, r.get("experts_seconds")
 
 
+@dataclass(frozen=True)
+class BufferCost:
+    """A stored expert buffer's training time, with what it trained on."""
+    name: str  # its directory's name (kind, beta, order and a hash of its settings)
+    counts: tuple[int, ...]  # its long-tailed training set's images per class
+    stem: str | None  # the ConvNet stem of its cells' key (None: made before the key named one)
+    seconds: float
+
+
 def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
-    """(cell signature -> seconds, (dataset, beta, experts kind) -> seconds) over the stored results made on a
+    """(cell signature -> seconds, (dataset, experts kind) -> [BufferCost]) over the stored results made on a
     device of `device`'s kind."""
     kind = device.split(":")[0]
     cells: dict[tuple, list[float]] = {}
-    buffers: dict[tuple, list[float]] = {}
+    buffers: dict[tuple, list[BufferCost]] = {}
     paths = sorted(DATA.glob("bench-*/*.json")) + sorted((out / "results").glob("*.json"))
     for path in paths:
         try:
@@ -45,13 +57,11 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
             continue
         spent, experts = result_seconds(r)
         cells.setdefault(cell_signature(r), []).append(spent)
-        buffer = (r.get("key") or {}).get("experts")
-        if experts and buffer:
-            kind_of = str(buffer).split("-")[0]
-            buffers.setdefault((r.get("dataset"), float(r.get("imbalance_factor") or 0), kind_of), []).append(experts)
-    # a buffer's stored time does not say where it was trained (some were trained on a GPU for CPU cells): the
-    # longest one, so an estimate does not promise too little
-    return {k: statistics.median(v) for k, v in cells.items()}, {k: max(v) for k, v in buffers.items()}
+        key = r.get("key") or {}
+        if experts and key.get("experts"):
+            stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts)
+            buffers.setdefault((r.get("dataset"), stored.name.split("-")[0]), []).append(stored)
+    return {k: statistics.median(v) for k, v in cells.items()}, buffers
 
 
 def estimate(cell: Cell, costs: dict) -> float | None:
@@ -61,11 +71,23 @@ def estimate(cell: Cell, costs: dict) -> float | None:
 
 
 def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> float | None:
-    """An expert buffer's stored cost (stored_costs), looked up by a cell that replays it."""
+    """An expert buffer's cost, looked up by a cell that replays it: the stored time of the same buffer, else of the
+    buffers of its dataset and kind (those of its cells' ConvNet stem where there are some), each scaled by the
+    images the buffer trains on (beta and the class order's count per class set them; the number of experts and
+    epochs is not in a result, so a buffer of other sizes scales wrongly). A stored time does not say where the
+    buffer was trained (some were trained on a GPU for CPU cells): the longest, so an estimate does not promise too
+    little."""
     key = next((c.key for c in cells if c.experts == directory), None)
     if key is None:
         return None
-    return buffer_costs.get((key["dataset"], float(key["beta"]), directory.name.split("-")[0]))
+    stored = [b for b in buffer_costs.get((key["dataset"], directory.name.split("-")[0]), []) if b.counts]
+    same = [b.seconds for b in stored if b.name == directory.name]
+    if same:
+        return max(same)
+    alike = [b for b in stored if b.stem == key.get("stem")] or stored
+    scaled = [b.seconds * sum(class_counts(max(b.counts), len(b.counts), float(key["beta"]))) / sum(b.counts)
+              for b in alike if float(key["beta"]) <= max(b.counts)]
+    return max(scaled, default=None)
 
 
 def duration(seconds: float | None) -> str:
