@@ -727,6 +727,7 @@ def order_cells() -> dict[str, dict[str, dict]]:
                                                                else {})
     return columns
 
+
 # the results page's tables hold their cells (the balanced SRe2L cells: the relabel-recipe table; the cells under
 # DD-Ranking's protocol: the protocol table)
 SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-balanced-official-cpu",

@@ -80,10 +80,11 @@ def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> f
     key = next((c.key for c in cells if c.experts == directory), None)
     if key is None:
         return None
-    stored = [b for b in buffer_costs.get((key["dataset"], directory.name.split("-")[0]), []) if b.counts]
+    stored = buffer_costs.get((key["dataset"], directory.name.split("-")[0]), [])
     same = [b.seconds for b in stored if b.name == directory.name]
     if same:
         return max(same)
+    stored = [b for b in stored if b.counts]  # scaling needs the images it trained on
     alike = [b for b in stored if b.stem == key.get("stem")] or stored
     scaled = [b.seconds * sum(class_counts(max(b.counts), len(b.counts), float(key["beta"]))) / sum(b.counts)
               for b in alike if float(key["beta"]) <= max(b.counts)]
