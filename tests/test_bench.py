@@ -695,7 +695,8 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,
                                                                                                       monkeypatch):
     """An expert buffer's estimate: the stored time of the same buffer; else the buffers of its dataset and kind
-    (of its stem where there are some), scaled by the images each trains on (a beta-10 buffer trains on more)."""
+    (of its stem where there are some), scaled by the images each trains on (a beta-10 buffer trains on more); a
+    buffer that resumes costs only the epochs it does not hold yet."""
     from ltdistill.bench import estimate
     from ltdistill.bench.estimate import buffer_estimate, stored_costs
     from ltdistill.data.longtail import class_counts
@@ -726,6 +727,12 @@ def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_
     assert estimate_now() == pytest.approx(100.0 * sum(class_counts(170, 10, 10)) / sum(b100))
     store("c", buffer.name, 40.0, counts=[])  # the same buffer, timed (its images need not be known)
     assert estimate_now() == 40.0
+    buffer.mkdir(parents=True)  # half made: what is left is the epochs of the trajectories not on disk yet
+    (buffer / "index.json").write_text(json.dumps({"config": {"num_experts": 4, "epochs": 2, "cls_epochs": 1,
+                                                              "decoupled": True}}))
+    for made in ("rep_000", "cls_000", "rep_001"):
+        (buffer / f"{made}.safetensors").write_bytes(b"")
+    assert estimate_now() == pytest.approx(40.0 * (1 - 5 / 12))
 
 
 def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_from_those_made_before(tmp_path,

@@ -2,7 +2,8 @@
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
 runs; an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the same dataset and
-kind scaled by the images each trains on. Where nothing matches, there is no estimate."""
+kind scaled by the images each trains on, times the share of its epochs its directory does not hold yet. Where
+nothing matches, there is no estimate."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ltdistill.bench.suite import Cell
 from ltdistill.data.longtail import class_counts
+from ltdistill.experts.buffer import INDEX, ExpertBuffer
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 
@@ -83,12 +85,29 @@ def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> f
     stored = buffer_costs.get((key["dataset"], directory.name.split("-")[0]), [])
     same = [b.seconds for b in stored if b.name == directory.name]
     if same:
-        return max(same)
+        return max(same) * share_left(directory)
     stored = [b for b in stored if b.counts]  # scaling needs the images it trained on
     alike = [b for b in stored if b.stem == key.get("stem")] or stored
     scaled = [b.seconds * sum(class_counts(max(b.counts), len(b.counts), float(key["beta"]))) / sum(b.counts)
               for b in alike if float(key["beta"]) <= max(b.counts)]
-    return max(scaled, default=None)
+    whole = max(scaled, default=None)
+    return None if whole is None else whole * share_left(directory)
+
+
+def share_left(directory: Path) -> float:
+    """The share of a buffer's training epochs its finished trajectories do not hold yet (1.0 where its index
+    cannot be read): a buffer resumes at expert granularity, so a half-made one costs about half."""
+    try:
+        config = json.loads((directory / INDEX).read_text())["config"]
+        experts, epochs = int(config["num_experts"]), int(config["epochs"])
+        cls_epochs = int(config["cls_epochs"]) if config.get("decoupled") else 0
+    except (OSError, ValueError, TypeError, KeyError):
+        return 1.0
+    buffer = ExpertBuffer(directory, {})
+    made = (len(buffer.finished("rep" if cls_epochs else "standard")) * epochs
+            + len(buffer.finished("cls")) * cls_epochs)
+    total = experts * (epochs + cls_epochs)
+    return max(0.0, 1.0 - made / total) if total > 0 else 1.0
 
 
 def duration(seconds: float | None) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
-from ltdistill.bench.estimate import buffer_estimate, duration, estimate, stored_costs
+from ltdistill.bench.estimate import buffer_estimate, duration, estimate, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json
@@ -155,6 +155,8 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             done = (experts.directory / "accuracy.json").exists()
             to_train = not done and experts.directory in needed
             status = "done" if done else "to train" if to_train else "not needed (its cells are finished)"
+            made = 1.0 - share_left(experts.directory)
+            status += f" (resumes, {made:.0%} of its epochs made)" * (to_train and made > 0)
             if to_train:
                 left.append(buffer_estimate(experts.directory, cells, buffer_costs))
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
