@@ -626,9 +626,11 @@ def detail_pages() -> dict[str, tuple[str, str]]:
 def suite_grid(folder: Path) -> str:
     """A bench section in brief: one row per cell label, one column per (dataset, beta, IPC), balanced accuracy in %
     (mean ± std over evaluation runs; seed-0 cells). Where a label ran under several class orders (fmnist-orders),
-    the mean ± std over the orders of their mean accuracies, with how many orders."""
+    the mean ± std over the orders of their mean accuracies, with how many orders. Methods under their own names
+    only: presets and ablations are on the suite's page."""
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
-    results = [r for r in results if not cell_seed(r)]
+    variants = sorted({cell_label(r) for r in results if cell_label(r) != r.get("method")})
+    results = [r for r in results if not cell_seed(r) and cell_label(r) == r.get("method")]
     datasets = {r.get("dataset") for r in results}
     columns = sorted({(r.get("dataset"), r.get("imbalance_factor") or 0, r.get("ipc") or 0) for r in results},
                      key=lambda c: (c[0], -c[1], c[2]))
@@ -648,8 +650,9 @@ def suite_grid(folder: Path) -> str:
         lines.append(f"| {label} | " + " | ".join(texts) + " |")
     models = sorted({f"{r.get('model')} ({r.get('epochs')} epochs)" for r in results})
     devices = sorted({r.get("device", "cpu") for r in results})
+    on_page = f" Presets and ablations on the suite's page: {', '.join(variants)}." if variants else ""
     return ("\n".join(lines) + f"\n\nEvaluation model: {', '.join(models)}; device: {', '.join(devices)}; "
-            f"protocol {', '.join(sorted({str(r.get('protocol')) for r in results}))}.\n")
+            f"protocol {', '.join(sorted({str(r.get('protocol')) for r in results}))}.{on_page}\n")
 
 
 CLAIMS = [  # (claim as the seed papers state it, the winner rows, the loser rows): best of each side per setting
@@ -791,12 +794,12 @@ def render() -> str:
 
     bench_results = [json.loads(p.read_text()) for folder in BENCH_SECTIONS
                      for p in sorted((DATA / folder).glob("*.json"))]
-    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method")], kinds=("labels",),
-                               per_seed=False)
+    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
+                               kinds=("labels",), per_seed=False)
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
-                  "Seed 0 of each method, then the mean ± std over seeds (and each seed's tau*) where a cell was "
-                  "made with several; each seed and the ablations are on the suites' pages.", ""]
+                  "IPC 10; seed 0 of each method, then the mean ± std over seeds (and each seed's tau*) where a cell "
+                  "was made with several; each seed, IPC 50 and the ablations are on the suites' pages.", ""]
     recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]

@@ -175,10 +175,13 @@ def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_order
 
     def cell(label, order, acc):
         return {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": label, "class_order": order,
-                "balanced_acc": {"mean": acc, "std": 0.01}, "model": "convnet", "epochs": 300}
+                "method": label.split("-")[0], "balanced_acc": {"mean": acc, "std": 0.01}, "model": "convnet",
+                "epochs": 300}
 
     for name, r in {"a1": cell("a", "random:1", 0.70), "a2": cell("a", "random:2", 0.80),
-                    "b1": cell("b", "random:1", 0.75)}.items():
+                    "b1": cell("b", "random:1", 0.75), "ablation": cell("b-no-x", "random:1", 0.60)}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
     grid = suite_grid(tmp_path)
     assert "| a | 75.00 ± 5.00 (2 orders) |" in grid and "| b | 75.00 ± 1.00 |" in grid
+    # a preset or ablation is named under the grid, not given a row of the brief
+    assert "| b-no-x |" not in grid and "ablations on the suite's page: b-no-x." in grid
