@@ -690,6 +690,11 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert status.warn_if_long(planned, out, "cpu", 1)
     assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
+    # a preset never made before is estimated from its method's cells, and its row names the stand-in
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "random"\nlabel = "random-other"\nset = ["x=1"]\n')
+    plan = suite_plan(str(suite), out, only=["random-other"])
+    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random\)", plan), plan
+    assert "(as random)" not in suite_plan(str(suite), out, only=["random_digits_b10_ipc2_s0"])
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

@@ -1,9 +1,9 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-*
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
-runs; an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the same dataset and
-kind scaled by the images each trains on, times the share of its epochs its directory does not hold yet. Where
-nothing matches, there is no estimate."""
+runs (a preset never made before: its method's); an expert buffer's is the stored experts_seconds of the same
+buffer, else of a buffer of the same dataset and kind scaled by the images each trains on, times the share of its
+epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
 
 from __future__ import annotations
 
@@ -67,9 +67,19 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
 
 
 def estimate(cell: Cell, costs: dict) -> float | None:
+    return estimate_basis(cell, costs)[0]
+
+
+def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
+    """(a cell's estimated seconds, the label whose stored cost gave it): its own label's, else, for a preset or
+    ablation never made before, its method's at the same dataset, beta and IPC (a variant that changes the budget
+    costs otherwise: the plan names the stand-in)."""
     key = cell.key
-    label = cell.label
-    return costs.get((label, key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc")))
+    setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"))
+    for label in dict.fromkeys([cell.label, key.get("method")]):
+        if label is not None and (label, *setting) in costs:
+            return costs[(label, *setting)], label
+    return None, None
 
 
 def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> float | None:

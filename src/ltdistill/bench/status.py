@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import needless_eval, runs_dir
-from ltdistill.bench.estimate import buffer_estimate, duration, estimate, share_left, stored_costs
+from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json
@@ -162,9 +162,10 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
     for c, status in zip(cells, statuses, strict=True):
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
-        cost = None if finished else estimate(c, costs)
+        cost, basis = (None, None) if finished else estimate_basis(c, costs)
         left += [] if finished else [cost]
-        rows.append((c.name, status, "" if finished else duration(cost)))
+        stand_in = f" (as {basis})" * (basis is not None and basis != c.label)
+        rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
     return rows, left
 
 
