@@ -654,6 +654,7 @@ def test_a_finished_trajectory_cell_gets_a_later_cross_arch_model_without_its_ex
     assert not (cell.experts / "accuracy.json").exists() and "experts" not in (out / "log.txt").read_text()
     result = json.loads((out / "results" / f"{cell.name}.json").read_text())
     assert list(result["cross_arch"]) == ["convnet", "mlp"] and result["experts_seconds"] == 123.0
+    assert result["experts_epochs"] == 1 * 2  # the buffer's size beside its time: one expert of 2 epochs
     # an evaluation made on another device (a lent GPU's, copied into the cell) is folded in as it was run
     mlp_json = cell.eval_json("model-mlp")
     mlp_json.write_text(json.dumps({**json.loads(mlp_json.read_text()), "device": "cuda"}))
@@ -700,8 +701,8 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,
                                                                                                       monkeypatch):
     """An expert buffer's estimate: the stored time of the same buffer; else the buffers of its dataset and kind
-    (of its stem where there are some), scaled by the images each trains on (a beta-10 buffer trains on more); a
-    buffer that resumes costs only the epochs it does not hold yet."""
+    (of its stem where there are some), scaled by the images each trains on (a beta-10 buffer trains on more) and by
+    their sizes (experts x epochs); a buffer that resumes costs only the epochs it does not hold yet."""
     from ltdistill.bench import estimate
     from ltdistill.bench.estimate import buffer_estimate, stored_costs
     from ltdistill.data.longtail import class_counts
@@ -709,27 +710,32 @@ def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_
     suite = tmp_path / "s.toml"
     suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "ltdd"\nexperts = "decoupled"')
                      + '[experts.decoupled]\nnum = 1\nepochs = 2\n')
-    cells = plan_suite(str(suite), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None).cells
-    buffer = next(c.experts for c in cells if c.experts is not None)
+    planned = plan_suite(str(suite), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None)
+    cells, experts = planned.cells, next(iter(planned.experts.values()))
+    buffer = experts.directory
+    assert experts.epochs == 1 * (2 + 5)  # one expert, 2 epochs and the classifier expert's default 5
     stem = next(c.key.get("stem") for c in cells if c.experts == buffer)
     b100 = class_counts(170, 10, 100)
     monkeypatch.setattr(estimate, "DATA", tmp_path / "no-docs")  # the run directory's results alone
     (tmp_path / "run" / "results").mkdir(parents=True)
 
-    def store(name: str, buffer_name: str, seconds: float, stem: str | None = stem, counts: list = b100) -> None:
+    def store(name: str, buffer_name: str, seconds: float, stem: str | None = stem, counts: list = b100,
+              epochs: int | None = None) -> None:
         key = {"experts": buffer_name, "stem": stem}
         (tmp_path / "run" / "results" / f"{name}.json").write_text(json.dumps({
             "label": "ltdd", "dataset": "digits", "imbalance_factor": 100, "ipc": 2, "device": "cpu",
-            "train_counts": counts, "experts_seconds": seconds, "key": key}))
+            "train_counts": counts, "experts_seconds": seconds, "key": key, "experts_epochs": epochs}))
 
     def estimate_now() -> float | None:
-        return buffer_estimate(buffer, cells, stored_costs(tmp_path / "run", "cpu")[1])
+        return buffer_estimate(experts, cells, stored_costs(tmp_path / "run", "cpu")[1])
 
     assert estimate_now() is None
-    store("a", "decoupled-b100-0000000000", 100.0)
+    store("a", "decoupled-b100-0000000000", 100.0)  # made before results kept the size: taken as the same size
     assert estimate_now() == pytest.approx(100.0 * sum(class_counts(170, 10, 10)) / sum(b100))
+    store("a", "decoupled-b100-0000000000", 100.0, epochs=14)  # twice this buffer's size: half its time
+    assert estimate_now() == pytest.approx(50.0 * sum(class_counts(170, 10, 10)) / sum(b100))
     store("b", "decoupled-b100-1111111111", 900.0, stem="other")  # another stem: not alike while one of its is
-    assert estimate_now() == pytest.approx(100.0 * sum(class_counts(170, 10, 10)) / sum(b100))
+    assert estimate_now() == pytest.approx(50.0 * sum(class_counts(170, 10, 10)) / sum(b100))
     store("c", buffer.name, 40.0, counts=[])  # the same buffer, timed (its images need not be known)
     assert estimate_now() == 40.0
     buffer.mkdir(parents=True)  # half made: what is left is the epochs of the trajectories not on disk yet

@@ -2,8 +2,8 @@
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
 runs (a preset never made before: its method's); an expert buffer's is the stored experts_seconds of the same
-buffer, else of a buffer of the same dataset and kind scaled by the images each trains on, times the share of its
-epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
+buffer, else of a buffer of the same dataset and kind scaled by the images each trains on and by its size, times
+the share of its epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltdistill.bench.suite import Cell
+from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
 
@@ -41,6 +41,7 @@ class BufferCost:
     counts: tuple[int, ...]  # its long-tailed training set's images per class
     stem: str | None  # the ConvNet stem of its cells' key (None: made before the key named one)
     seconds: float
+    epochs: int | None = None  # its experts' training epochs, summed (None: made before results kept them)
 
 
 def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
@@ -61,7 +62,8 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
         cells.setdefault(cell_signature(r), []).append(spent)
         key = r.get("key") or {}
         if experts and key.get("experts"):
-            stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts)
+            stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts,
+                                r.get("experts_epochs"))
             buffers.setdefault((r.get("dataset"), stored.name.split("-")[0]), []).append(stored)
     return {k: statistics.median(v) for k, v in cells.items()}, buffers
 
@@ -82,13 +84,14 @@ def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
     return None, None
 
 
-def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> float | None:
+def buffer_estimate(experts: Experts, cells: list[Cell], buffer_costs: dict) -> float | None:
     """An expert buffer's cost, looked up by a cell that replays it: the stored time of the same buffer, else of the
     buffers of its dataset and kind (those of its cells' ConvNet stem where there are some), each scaled by the
-    images the buffer trains on (beta and the class order's count per class set them; the number of experts and
-    epochs is not in a result, so a buffer of other sizes scales wrongly). A stored time does not say where the
-    buffer was trained (some were trained on a GPU for CPU cells): the longest, so an estimate does not promise too
-    little."""
+    images the buffer trains on (beta and the class order's count per class set them) and by its size (experts x
+    epochs; a result made before results kept the size is taken as the same size). A stored time does not say where
+    the buffer was trained (some were trained on a GPU for CPU cells): the longest, so an estimate does not promise
+    too little."""
+    directory = experts.directory
     key = next((c.key for c in cells if c.experts == directory), None)
     if key is None:
         return None
@@ -99,6 +102,7 @@ def buffer_estimate(directory: Path, cells: list[Cell], buffer_costs: dict) -> f
     stored = [b for b in stored if b.counts]  # scaling needs the images it trained on
     alike = [b for b in stored if b.stem == key.get("stem")] or stored
     scaled = [b.seconds * sum(class_counts(max(b.counts), len(b.counts), float(key["beta"]))) / sum(b.counts)
+              * (experts.epochs / b.epochs if experts.epochs and b.epochs else 1.0)
               for b in alike if float(key["beta"]) <= max(b.counts)]
     whole = max(scaled, default=None)
     return None if whole is None else whole * share_left(directory)

@@ -55,7 +55,7 @@ def suite_tasks(todo: list[Cell], buffers: list[Experts], cells: list[Cell], *, 
     done. Listed buffers first, then cells in the suite's order, then baselines: the order one at a time."""
     waits = dependencies(todo, {e.directory for e in buffers})
     tasks = [Task(buffer_task(e.directory), functools.partial(train, e),
-                  buffer_estimate(e.directory, cells, buffer_costs) or math.inf) for e in buffers]
+                  buffer_estimate(e, cells, buffer_costs) or math.inf) for e in buffers]
     tasks += [Task(c.name, functools.partial(run_cell, c), estimate(c, costs) or math.inf, waits[c.name])
               for c in todo]
     for cell in todo if ranked else []:

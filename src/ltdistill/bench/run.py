@@ -85,6 +85,8 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
             result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
                                          else results.get(cell.name, {}).get("experts_seconds"))
+            result["experts_epochs"] = next((e.epochs for e in planned.experts.values()
+                                             if e.directory == cell.experts), None)
         with exclusive(results_lock(out)):
             atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
         bar.update()

@@ -158,7 +158,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             made = 1.0 - share_left(experts.directory)
             status += f" (resumes, {made:.0%} of its epochs made)" * (to_train and made > 0)
             if to_train:
-                left.append(buffer_estimate(experts.directory, cells, buffer_costs))
+                left.append(buffer_estimate(experts, cells, buffer_costs))
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
     for c, status in zip(cells, statuses, strict=True):
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own

@@ -58,6 +58,7 @@ class Cell:
 class Experts:
     command: list[str]
     directory: Path
+    epochs: int | None = None  # its experts' training epochs, summed (num x (epochs + cls_epochs)): its size
 
 
 def result_json(out: Path, name: str) -> Path:
@@ -306,9 +307,10 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    "--out", str(where), *common]
+            cls_epochs = spec.get("cls_epochs", 5) if kind == "decoupled" else 0
             if kind == "decoupled":
-                cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(spec.get("cls_epochs", 5))]
-            experts_cmds[f"{kind}-b{beta}{tag}"] = Experts(cmd, where)
+                cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(cls_epochs)]
+            experts_cmds[f"{kind}-b{beta}{tag}"] = Experts(cmd, where, spec["num"] * (spec["epochs"] + cls_epochs))
         ranking = suite.get("ranking", "ltdistill")  # how every evaluation scores its runs (evaluate --ranking)
         eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
         eval_tail += [] if ranking == "ltdistill" else ["--ranking", ranking]
