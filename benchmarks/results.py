@@ -798,8 +798,8 @@ def render() -> str:
                                kinds=("labels",), per_seed=False)
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
-                  "IPC 10; seed 0 of each method, then the mean ± std over seeds (and each seed's tau*) where a cell "
-                  "was made with several; each seed, IPC 50 and the ablations are on the suites' pages.", ""]
+                  "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's tau*), "
+                  "one made once its seed-0 cell; each seed, IPC 50 and the ablations are on the suites' pages.", ""]
     recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]

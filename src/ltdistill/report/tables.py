@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ltdistill.errors import BadInput
@@ -310,29 +310,42 @@ def over_seeds(values: list, sign: str = "") -> str:
     return f"{a.mean():{sign}.2f} ± {a.std():.2f}"
 
 
-def recipe_seed_rows(groups: dict[tuple, list[tuple[dict, dict]]]) -> list[str]:
-    """recipe_table's rows over suite seeds: for each cell measured with several seeds, mean ± std over the seeds
-    of each seed's mean (balanced accuracy under each recipe, the change, the relabeled random baseline and the IOR
-    under each); a column is "-" where any seed lacks it."""
+Pair = tuple[dict, dict | None]  # a cell's result and what a table sets beside it
 
-    def relabeled(r: dict, key: str):
-        dd = r.get("ddranking") or {}
+
+def rows_by_setting(groups: dict[tuple, list[Pair]], cell_row: Callable[[tuple, dict, dict | None], str],
+                    seeds_row: Callable[[tuple, list[Pair]], str], per_seed: bool) -> list[str]:
+    """The rows of a table whose settings were made with one seed or several, setting by setting. per_seed: every
+    cell's row, then the row over seeds (mean ± std of each seed's mean) for a setting made with several; else the
+    brief form: a setting made with several seeds gets its row over seeds alone, one made once its seed-0 cell."""
+    rows = []
+    for setting, pairs in groups.items():
+        if per_seed:
+            rows += [cell_row(setting, *pair) for pair in pairs]
+        elif len(pairs) == 1 and not cell_seed(pairs[0][0]):
+            rows.append(cell_row(setting, *pairs[0]))
+        if len(pairs) > 1:
+            rows.append(seeds_row(setting, pairs))
+    return rows
+
+
+def recipe_seeds_row(setting: tuple, pairs: list[Pair]) -> str:
+    """recipe_table's row over a setting's suite seeds: mean ± std over the seeds of each seed's mean (balanced
+    accuracy under each recipe, the change, the relabeled random baseline and the IOR under each); a column is "-"
+    where any seed lacks it."""
+    def relabeled(r: dict | None, key: str):
+        dd = (r or {}).get("ddranking") or {}
         return dd.get(key) if str(dd.get("rdm_regime", "")).startswith("relabel") else None
 
-    rows = []
-    for (dataset, beta, ipc, label, order), pairs in groups.items():
-        if len(pairs) < 2:
-            continue
-        usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
-        other = [v["balanced_acc"]["mean"] for _, v in pairs]
-        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
-                    f"{over_seeds(usual)} | {over_seeds(other)} | "
-                    f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
-                    + " / ".join(over_seeds([relabeled(x, "acc_rdm_any") for x in xs])
-                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | "
-                    + " / ".join(over_seeds([relabeled(x, "ior") for x in xs], "+")
-                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs])) + " | - |")
-    return rows
+    dataset, beta, ipc, label, order = setting
+    usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
+    other = [(v or {})["balanced_acc"]["mean"] for _, v in pairs]
+    sides = ([r for r, _ in pairs], [v for _, v in pairs])
+    return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+            f"{over_seeds(usual)} | {over_seeds(other)} | "
+            f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+            + " / ".join(over_seeds([relabeled(x, "acc_rdm_any") for x in xs]) for xs in sides) + " | "
+            + " / ".join(over_seeds([relabeled(x, "ior") for x in xs], "+") for xs in sides) + " | - |")
 
 
 def named_cell(r: dict) -> str:
@@ -350,43 +363,41 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
     """Each cell evaluated again with its labels calibrated (a suite's `calibrations`, e.g. ADSA) or under another
     teacher recipe (`recipes`, e.g. SRe2L's) beside the same set evaluated as usual: balanced and tail (few)
     accuracy in %, the change, and the calibration strength found; "" where no result has one. `kinds`: which of
-    the two to show. per_seed: a row for every suite seed's cell, else seed 0's alone; a row over the seeds (mean ±
-    std of each seed's mean) follows for every cell measured with several."""
-    rows = []
-    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    the two to show. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds), else its
+    brief one."""
+    groups: dict[tuple, list[Pair]] = {}
     for r in results:
         for field, kind in (("calibrated", "labels"), ("recipes", "recipe")):
-            if kind not in kinds:
-                continue
-            for name, variant in (r.get(field) or {}).items():
-                if variant is None:
-                    continue
-                setting = (r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
-                           order_name(r), kind, name)
-                groups.setdefault(setting, []).append((r, variant))
-                if not per_seed and cell_seed(r):
-                    continue
-                before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
-                tau = (variant.get("calibration") or {}).get("tau")
-                rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                            f"{named_cell(r)} | {kind} {name} | "
-                            f"{accuracy(r)} | {accuracy({**r, **variant})} | {after - before:+.2f} | "
-                            f"{_pct(r.get('few'))} / {_pct(variant.get('few'))} | "
-                            f"{'-' if tau is None else f'{tau:.2f}'} |")
+            if kind in kinds:
+                for name, variant in (r.get(field) or {}).items():
+                    if variant is not None:
+                        groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"),
+                                           cell_label(r), order_name(r), kind, name), []).append((r, variant))
+
+    def cell_row(setting: tuple, r: dict, variant: dict | None) -> str:
+        variant, (kind, name) = variant or {}, setting[5:]
+        before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
+        tau = (variant.get("calibration") or {}).get("tau")
+        return (f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
+                f"{named_cell(r)} | {kind} {name} | {accuracy(r)} | {accuracy({**r, **variant})} | "
+                f"{after - before:+.2f} | {_pct(r.get('few'))} / {_pct(variant.get('few'))} | "
+                f"{'-' if tau is None else f'{tau:.2f}'} |")
+
+    def seeds_row(setting: tuple, pairs: list[Pair]) -> str:
+        dataset, beta, ipc, label, order, kind, name = setting
+        usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
+        other = [(v or {})["balanced_acc"]["mean"] for _, v in pairs]
+        taus = [((v or {}).get("calibration") or {}).get("tau") for _, v in pairs]
+        return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+                f"{kind} {name} | {over_seeds(usual)} | {over_seeds(other)} | "
+                f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
+                + " / ".join(over_seeds([(x or {}).get("few") for x in xs])
+                             for xs in ([r for r, _ in pairs], [v for _, v in pairs]))
+                + f" | {'-' if None in taus else ' / '.join(f'{t:.2f}' for t in taus)} |")
+
+    rows = rows_by_setting(groups, cell_row, seeds_row, per_seed)
     if not rows:
         return ""
-    for (dataset, beta, ipc, label, order, kind, name), pairs in groups.items():
-        if len(pairs) < 2:
-            continue
-        usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
-        other = [v["balanced_acc"]["mean"] for _, v in pairs]
-        taus = [(v.get("calibration") or {}).get("tau") for _, v in pairs]
-        rows.append(f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
-                    f"{kind} {name} | {over_seeds(usual)} | {over_seeds(other)} | "
-                    f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
-                    + " / ".join(over_seeds([x.get("few") for x in xs])
-                                 for xs in ([r for r, _ in pairs], [v for _, v in pairs]))
-                    + f" | {'-' if None in taus else ' / '.join(f'{t:.2f}' for t in taus)} |")
     return "\n".join(["| dataset | beta | IPC | method | evaluated with | balanced acc (%) | with it (%) | change | "
                       "few (%): as usual / with it | tau* |", "|---|---|---|---|---|---|---|---|---|---|",
                       *rows]) + "\n"
@@ -397,8 +408,8 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
     dataset, beta, IPC, seed, class order) under ltdistill's: balanced accuracy (mean ± std over the evaluation
     runs), the random baseline DD-Ranking ranks each against (Acc_rdm-any: for a relabeling set the random set
     relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
-    protocol has no such cell. per_seed: a row for every seed's cell, else seed 0's alone; a row over the seeds
-    (mean ± std of each seed's mean) follows for every cell measured with several."""
+    protocol has no such cell. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds),
+    else its brief one."""
     def setting(r: dict) -> tuple:  # a cell but for its seed
         return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r)
 
@@ -420,17 +431,22 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
                            over_seeds([dd.get("ior") for dd in dds], "+")])
 
     by_key = {key(r): r for r in usual}
-    rows = [f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc')} | {named_cell(r)} | "
-            f"{scored(by_key.get(key(r)))} | {scored(r)} |" for r in ddranking if per_seed or not cell_seed(r)]
+    groups: dict[tuple, list[Pair]] = {}
+    for r in ddranking:
+        groups.setdefault(setting(r), []).append((r, by_key.get(key(r))))
+
+    def cell_row(_: tuple, r: dict, same_cell_usual: dict | None) -> str:
+        return (f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc')} | {named_cell(r)} | "
+                f"{scored(same_cell_usual)} | {scored(r)} |")
+
+    def seeds_row(setting: tuple, pairs: list[Pair]) -> str:
+        label, dataset, beta, ipc, order = setting
+        return (f"| {dataset} | {beta:g} | {ipc} | {in_order(label, order)}: {len(pairs)} seeds | "
+                f"{seeds_scored([u for _, u in pairs])} | {seeds_scored([r for r, _ in pairs])} |")
+
+    rows = rows_by_setting(groups, cell_row, seeds_row, per_seed)
     if not rows:
         return ""
-    groups: dict[tuple, list[dict]] = {}
-    for r in ddranking:
-        groups.setdefault(setting(r), []).append(r)
-    for (label, dataset, beta, ipc, order), cells in groups.items():
-        if len(cells) > 1:
-            rows.append(f"| {dataset} | {beta:g} | {ipc} | {in_order(label, order)}: {len(cells)} seeds | "
-                        f"{seeds_scored([by_key.get(key(r)) for r in cells])} | {seeds_scored(cells)} |")
     return "\n".join(["| dataset | beta | IPC | method | ltdistill: accuracy | random baseline | IOR | "
                       "DD-Ranking: accuracy | random baseline | IOR |", "|---|---|---|---|---|---|---|---|---|---|",
                       *rows]) + "\n"
@@ -440,8 +456,8 @@ def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = Tr
     """Each relabeling cell under ltdistill's recipe and under `recipe` (a suite's `recipes`), beside the random set
     relabeled by the same teacher under each (DD-Ranking's Acc_rdm-any) and the IOR that makes; the teacher's own
     balanced accuracy is the ceiling relabeling sets. Balanced accuracy in %, the tail (few) in brackets; "" where
-    no result was evaluated under `recipe`. per_seed: a row for every suite seed's cell, else seed 0's alone (the
-    rows over seeds follow either way)."""
+    no result was evaluated under `recipe`. per_seed: rows_by_setting's full form (every seed's cell, then the row
+    over seeds), else its brief one."""
     def with_tail(result: dict) -> str:
         return f"{accuracy(result)} ({_pct(result.get('few'))})"
 
@@ -454,26 +470,25 @@ def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = Tr
     def ior(dd: dict) -> str:
         return f"{100 * dd['ior']:+.1f}" if relabeled(dd) and "ior" in dd else "-"
 
-    rows: list[str] = []
-    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    groups: dict[tuple, list[Pair]] = {}
     for r in results:
         variant = (r.get("recipes") or {}).get(recipe)
-        if not variant or (r.get("eval_config") or {}).get("recipe", "ltdistill") != "ltdistill":
-            continue
-        groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
-                           order_name(r)), []).append((r, variant))
-        if not per_seed and cell_seed(r):  # the seed-0 row and the row over seeds stand for the others
-            continue
+        if variant and (r.get("eval_config") or {}).get("recipe", "ltdistill") == "ltdistill":
+            groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
+                               order_name(r)), []).append((r, variant))
+
+    def cell_row(_: tuple, r: dict, variant: dict | None) -> str:
+        variant = variant or {}
         usual, other = r.get("ddranking") or {}, variant.get("ddranking") or {}
         teacher = (r.get("models_accuracy") or {}).get("teacher (as evaluated)", {}).get("balanced_acc")
-        rows.append(f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                    f"{named_cell(r)} | {with_tail(r)} | "
-                    f"{with_tail({**r, **variant})} | "
-                    f"{100 * (variant['balanced_acc']['mean'] - r['balanced_acc']['mean']):+.2f} | "
-                    f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
+        return (f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
+                f"{named_cell(r)} | {with_tail(r)} | {with_tail({**r, **variant})} | "
+                f"{100 * (variant['balanced_acc']['mean'] - r['balanced_acc']['mean']):+.2f} | "
+                f"{baseline(usual)} / {baseline(other)} | {ior(usual)} / {ior(other)} | {_pct(teacher)} |")
+
+    rows = rows_by_setting(groups, cell_row, recipe_seeds_row, per_seed)
     if not rows:
         return ""
-    rows += recipe_seed_rows(groups)
     return "\n".join([f"| dataset | beta | IPC | method | ltdistill recipe | {recipe} recipe | change | "
                       f"random relabeled: ltdistill / {recipe} | IOR: ltdistill / {recipe} | teacher |",
                       "|---|---|---|---|---|---|---|---|---|---|", *rows]) + "\n"
