@@ -451,17 +451,21 @@ def test_the_command_server_gives_each_command_its_output_and_exit_status(tmp_pa
     assert "convnet" in text and "unknown method 'nosuch'" in text and not (tmp_path / "set").exists()
 
 
-def test_cells_wait_for_their_buffer_and_for_the_first_recovery_cell_of_their_beta(tmp_path):
+def test_cells_wait_for_their_buffer_and_for_the_first_recovery_cell_of_their_data_and_seed(tmp_path):
     from ltdistill.bench import Cell, dependencies
 
-    def cell(name, method, beta, experts=None):
-        return Cell(name, method, {"method": method, "beta": beta}, tmp_path / name, [], experts=experts)
+    def cell(name, method, beta, experts=None, **key):
+        return Cell(name, method, {"method": method, "beta": beta, "seed": 0, **key}, tmp_path / name, [],
+                    experts=experts)
 
     standard, decoupled = tmp_path / "standard-1", tmp_path / "decoupled-1"
     cells = [cell("a", "unilevel", 10), cell("b", "dm", 10), cell("c", "sre2l", 10), cell("d", "unilevel", 50),
-             cell("e", "edc", 10), cell("f", "mtt", 10, standard), cell("g", "ltdd", 10, decoupled)]
+             cell("e", "edc", 10), cell("f", "mtt", 10, standard), cell("g", "ltdd", 10, decoupled),
+             cell("h", "unilevel", 10, seed=1), cell("i", "sre2l", 10, seed=1), cell("j", "sre2l", 10, ipc=50),
+             cell("k", "unilevel", 10, class_order="hard-tail")]
     assert dependencies(cells, {standard}) == {"a": (), "b": (), "c": ("a",), "d": (), "e": ("a",),
-                                               "f": ("experts standard-1",), "g": ()}  # g's buffer is trained
+                                               "f": ("experts standard-1",), "g": (),  # g's buffer is trained
+                                               "h": (), "i": ("h",), "j": ("a",), "k": ()}  # models: other seed, order
 
 
 def test_tasks_start_when_what_they_wait_for_is_done_the_longest_path_first():
@@ -696,6 +700,18 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     plan = suite_plan(str(suite), out, only=["random-other"])
     assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random\)", plan), plan
     assert "(as random)" not in suite_plan(str(suite), out, only=["random_digits_b10_ipc2_s0"])
+    # under DD-Ranking's protocol: the same cell's cost under it, else under ltdistill's, named as the stand-in
+    suite.write_text(TINY_SUITE.replace("[data]", 'ranking = "ddranking"\n[data]', 1))
+    plan = suite_plan(str(suite), out, only=["random"])
+    assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min \(as random, ltdistill's ranking\)", plan), plan
+    (out / "results" / "ranked.json").write_text(json.dumps({
+        "label": "random", "method": "random", "dataset": "digits", "imbalance_factor": 10.0, "ipc": 2,
+        "device": "cpu", "distill": {"wall_time_s": 100.0}, "seconds_per_run": 600.0, "runs": 2,
+        "commands": ["ltdistill distill x", "ltdistill evaluate a"], "key": {"ranking": "ddranking"}}))
+    plan = suite_plan(str(suite), out, only=["random"])
+    assert re.search(r"random_digits_b10_ipc2_s0 +to run +~21 min\n", plan), plan  # 100 + 2 x 600 s: 21.7 min
+    suite.write_text(TINY_SUITE)
+    assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min\n", suite_plan(str(suite), out, only=["random"]))
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

@@ -20,8 +20,10 @@ DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 
 
 def cell_signature(r: dict) -> tuple:
-    """What makes two results the same cell for a cost: the variant, dataset, beta and IPC."""
-    return r.get("label") or r.get("method"), r.get("dataset"), float(r.get("imbalance_factor") or 0), r.get("ipc")
+    """What makes two results the same cell for a cost: the variant, dataset, beta, IPC and ranking protocol (under
+    DD-Ranking's, every hard-label run tries an lr grid and the runs score the test set every 20 epochs)."""
+    return (r.get("label") or r.get("method"), r.get("dataset"), float(r.get("imbalance_factor") or 0), r.get("ipc"),
+            (r.get("key") or {}).get("ranking"))
 
 
 def result_seconds(r: dict) -> tuple[float, float | None]:
@@ -73,14 +75,17 @@ def estimate(cell: Cell, costs: dict) -> float | None:
 
 
 def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
-    """(a cell's estimated seconds, the label whose stored cost gave it): its own label's, else, for a preset or
-    ablation never made before, its method's at the same dataset, beta and IPC (a variant that changes the budget
-    costs otherwise: the plan names the stand-in)."""
+    """(a cell's estimated seconds, what gave it): its own label's stored cost at the same dataset, beta, IPC and
+    ranking protocol, else, for a preset or ablation never made before, its method's; else, for a cell under
+    DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the plan names the
+    stand-in, as it does a method standing in for a preset, whose budget may differ)."""
     key = cell.key
     setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"))
-    for label in dict.fromkeys([cell.label, key.get("method")]):
-        if label is not None and (label, *setting) in costs:
-            return costs[(label, *setting)], label
+    for ranking in dict.fromkeys([key.get("ranking"), None]):
+        for label in dict.fromkeys([cell.label, key.get("method")]):
+            if label is not None and (label, *setting, ranking) in costs:
+                stand_in = label if ranking == key.get("ranking") else f"{label}, ltdistill's ranking"
+                return costs[(label, *setting, ranking)], stand_in
     return None, None
 
 

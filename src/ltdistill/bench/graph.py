@@ -27,16 +27,18 @@ def random_of(cell: Cell, cells: list[Cell]) -> Cell | None:
 
 def dependencies(cells: list[Cell], buffers: set[Path]) -> dict[str, tuple[str, ...]]:
     """What each cell waits for: the expert buffer it replays while that is still to train (`buffers`), and the
-    first cell of its beta in the recovery family (they share the models of the suite's model_cache: the first
-    trains the observer the others load, instead of each training it at once). The later ones of a beta do not
-    wait for each other; a model only they need is trained once by whichever asks first (cached_classifier locks
-    it)."""
+    first cell in the recovery family of the same training data and seed (dataset, beta, class order: they share
+    the models of the suite's model_cache, whose keys hold the data and the seed; the first trains the observer the
+    others load, instead of each training it at once, while cells of other seeds or orders, whose models differ,
+    start at once). The later ones of a group do not wait for each other; a model only they need is trained once by
+    whichever asks first (cached_classifier locks it)."""
     first: dict[object, str] = {}
     waits: dict[str, tuple[str, ...]] = {}
     for cell in cells:
         after = [buffer_task(cell.experts)] if cell.experts in buffers else []
         if shares_models(cell.key.get("method", "")):
-            group = first.setdefault(cell.key["beta"], cell.name)
+            models_of = tuple(cell.key.get(k) for k in ("dataset", "beta", "class_order", "seed"))
+            group = first.setdefault(models_of, cell.name)
             after += [group] if group != cell.name else []
         waits[cell.name] = tuple(after)
     return waits
