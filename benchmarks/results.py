@@ -799,7 +799,8 @@ def render() -> str:
     if calibrated:
         parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
                   "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's tau*), "
-                  "one made once its seed-0 cell; each seed, IPC 50 and the ablations are on the suites' pages.", ""]
+                  "the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
+                  "order, IPC 50 and the ablations are on the suites' pages.", ""]
     recipes = recipe_table(bench_results, per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]

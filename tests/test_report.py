@@ -291,6 +291,30 @@ def test_calibrated_cells_over_seeds_give_the_mean_and_spread_of_each_seeds_mean
                        "+0.00 ± 0.82 | 90.00 ± 0.00 / 94.00 ± 0.00 | 0.35 / 0.00 / 0.50 |")
 
 
+def test_a_brief_table_gives_the_cells_of_random_class_orders_one_row_over_the_orders():
+    from ltdistill.report.tables import protocol_table, variant_table
+
+    def cell(order, before, after):
+        return {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": "unilevel", "few": 0.5,
+                "balanced_acc": {"mean": before, "std": 0.01}, "key": {"seed": 0}, "class_order": order,
+                "ddranking": {"acc_rdm_any": 0.7, "ior": before - 0.7},
+                "calibrated": {"adsa": {"balanced_acc": {"mean": after, "std": 0.0}, "few": 0.6,
+                                        "calibration": {"tau": 1.0}}}}
+
+    cells = [cell("random:1", 0.70, 0.72), cell("random:2", 0.74, 0.74), cell("random:3", 0.78, 0.76),
+             cell("hard-tail", 0.60, 0.50)]
+    brief = [row.split(" | ")[3:6] for row in variant_table(cells, per_seed=False).splitlines()[2:]]
+    assert brief == [["unilevel: 3 random orders", "labels adsa", "74.00 ± 3.27"],
+                     ["unilevel (hard-tail order)", "labels adsa", "60.00 ± 1.00"]]
+    full = [row.split(" | ")[3] for row in variant_table(cells).splitlines()[2:]]
+    assert full == [f"unilevel (random:{i} order)" for i in (1, 2, 3)] + ["unilevel (hard-tail order)"]
+    # each order's cell beside the same order's cell under the other protocol, then the row over the orders
+    ranked = [{**c, "balanced_acc": {"mean": c["balanced_acc"]["mean"] + 0.01, "std": 0.0}} for c in cells[:3]]
+    rows = protocol_table(cells, ranked, per_seed=False).splitlines()[2:]
+    assert rows == ["| fashion-mnist | 100 | 10 | unilevel: 3 random orders | 74.00 ± 3.27 | 70.00 ± 0.00 | "
+                    "+4.00 ± 3.27 | 75.00 ± 3.27 | 70.00 ± 0.00 | +4.00 ± 3.27 |"]
+
+
 def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_protocol():
     from ltdistill.report.tables import protocol_table
 

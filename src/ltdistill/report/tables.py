@@ -341,7 +341,7 @@ def recipe_seeds_row(setting: tuple, pairs: list[Pair]) -> str:
     usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
     other = [(v or {})["balanced_acc"]["mean"] for _, v in pairs]
     sides = ([r for r, _ in pairs], [v for _, v in pairs])
-    return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+    return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {spread_name(label, order, len(pairs))} | "
             f"{over_seeds(usual)} | {over_seeds(other)} | "
             f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
             + " / ".join(over_seeds([relabeled(x, "acc_rdm_any") for x in xs]) for xs in sides) + " | "
@@ -359,12 +359,27 @@ def in_order(name: str, order: str) -> str:
     return name + ("" if order == "natural" else f" ({order} order)")
 
 
+RANDOM_ORDERS = "random orders"  # brief tables pool the cells of random class orders into one setting
+
+
+def pooled_order(r: dict, per_seed: bool) -> str:
+    """The class order a table groups a result under: its own, or in a brief table (per_seed False) one name for
+    every random order, so that the orders give one row, their mean ± std, as seeds do."""
+    order = order_name(r)
+    return RANDOM_ORDERS if not per_seed and order.startswith("random:") else order
+
+
+def spread_name(label: str, order: str, n: int) -> str:
+    """The name of a row over a setting's n cells: n seeds of one class order, or n random orders."""
+    return f"{label}: {n} random orders" if order == RANDOM_ORDERS else f"{in_order(label, order)}: {n} seeds"
+
+
 def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "recipe"), per_seed: bool = True) -> str:
     """Each cell evaluated again with its labels calibrated (a suite's `calibrations`, e.g. ADSA) or under another
     teacher recipe (`recipes`, e.g. SRe2L's) beside the same set evaluated as usual: balanced and tail (few)
     accuracy in %, the change, and the calibration strength found; "" where no result has one. `kinds`: which of
     the two to show. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds), else its
-    brief one."""
+    brief one, with the random class orders pooled as seeds are (pooled_order)."""
     groups: dict[tuple, list[Pair]] = {}
     for r in results:
         for field, kind in (("calibrated", "labels"), ("recipes", "recipe")):
@@ -372,7 +387,8 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
                 for name, variant in (r.get(field) or {}).items():
                     if variant is not None:
                         groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"),
-                                           cell_label(r), order_name(r), kind, name), []).append((r, variant))
+                                           cell_label(r), pooled_order(r, per_seed), kind, name),
+                                          []).append((r, variant))
 
     def cell_row(setting: tuple, r: dict, variant: dict | None) -> str:
         variant, (kind, name) = variant or {}, setting[5:]
@@ -388,7 +404,7 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
         usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
         other = [(v or {})["balanced_acc"]["mean"] for _, v in pairs]
         taus = [((v or {}).get("calibration") or {}).get("tau") for _, v in pairs]
-        return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {in_order(label, order)}: {len(pairs)} seeds | "
+        return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {spread_name(label, order, len(pairs))} | "
                 f"{kind} {name} | {over_seeds(usual)} | {over_seeds(other)} | "
                 f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
                 + " / ".join(over_seeds([(x or {}).get("few") for x in xs])
@@ -410,11 +426,11 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
     relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
     protocol has no such cell. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds),
     else its brief one."""
-    def setting(r: dict) -> tuple:  # a cell but for its seed
-        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r)
+    def setting(r: dict) -> tuple:  # a cell but for its seed (and, brief, its random order)
+        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), pooled_order(r, per_seed)
 
-    def key(r: dict) -> tuple:
-        return *setting(r), cell_seed(r)
+    def key(r: dict) -> tuple:  # the cell itself
+        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r), cell_seed(r)
 
     def scored(r: dict | None) -> str:
         if r is None:
@@ -441,7 +457,7 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
 
     def seeds_row(setting: tuple, pairs: list[Pair]) -> str:
         label, dataset, beta, ipc, order = setting
-        return (f"| {dataset} | {beta:g} | {ipc} | {in_order(label, order)}: {len(pairs)} seeds | "
+        return (f"| {dataset} | {beta:g} | {ipc} | {spread_name(label, order, len(pairs))} | "
                 f"{seeds_scored([u for _, u in pairs])} | {seeds_scored([r for r, _ in pairs])} |")
 
     rows = rows_by_setting(groups, cell_row, seeds_row, per_seed)
@@ -475,7 +491,7 @@ def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = Tr
         variant = (r.get("recipes") or {}).get(recipe)
         if variant and (r.get("eval_config") or {}).get("recipe", "ltdistill") == "ltdistill":
             groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), cell_label(r),
-                               order_name(r)), []).append((r, variant))
+                               pooled_order(r, per_seed)), []).append((r, variant))
 
     def cell_row(_: tuple, r: dict, variant: dict | None) -> str:
         variant = variant or {}
