@@ -196,10 +196,11 @@ def stem_comparison() -> str:
 DEFAULTS_SECTIONS = ("bench-fmnist-official-cpu", "bench-fmnist-defaults-cpu")  # before / after, official ConvNet
 
 
-def defaults_comparison() -> str:
+def defaults_comparison(*, detail: bool) -> str:
     """Each cell made under the defaults that follow the official code beside the same cell made under the earlier
     defaults (both on the official ConvNet), with the defaults its key names (keys.changed_defaults): a cell whose
-    method changed no default is the same cell in both, made once."""
+    method changed no default is the same cell in both, made once. `detail` adds the cells made under today's
+    defaults alone (other seeds and settings: no comparison to show)."""
     old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
 
     def changed(old, new):
@@ -215,7 +216,8 @@ def defaults_comparison() -> str:
     same = sorted(cell_label(json.loads(p.read_text())) for p in new_dir.glob("*.json") if (old_dir / p.name).exists()
                   and not moved(json.loads(p.read_text()), json.loads((old_dir / p.name).read_text())))
     table = paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",
-                         ("defaults that changed", changed), keep=moved)
+                         ("defaults that changed", changed),
+                         keep=moved if detail else lambda r, old: old is not None and moved(r, old))
     return table + (f"\nThe same cell under both (no default of its method changed; made once): {', '.join(same)}.\n"
                     if same else "")
 
@@ -581,7 +583,8 @@ def detail_pages() -> dict[str, tuple[str, str]]:
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
         kept = kept_sets(detail=True)
-        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "", defaults_comparison(),
+        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "",
+                                                              defaults_comparison(detail=True),
                                                               *(["", note("kept-sets"), "", kept] if kept else [])])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
@@ -625,9 +628,10 @@ def detail_pages() -> dict[str, tuple[str, str]]:
 
 def suite_grid(folder: Path) -> str:
     """A bench section in brief: one row per cell label, one column per (dataset, beta, IPC), balanced accuracy in %
-    (mean ± std over evaluation runs; seed-0 cells). Where a label ran under several class orders (fmnist-orders),
-    the mean ± std over the orders of their mean accuracies, with how many orders. Methods under their own names
-    only: presets and ablations are on the suite's page."""
+    (mean ± std over evaluation runs; seed-0 cells); a suite of one setting has the labels across, in one row.
+    Where a label ran under several class orders (fmnist-orders), the mean ± std over the orders of their mean
+    accuracies, with how many orders. Methods under their own names only: presets and ablations are on the suite's
+    page."""
     results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
     variants = sorted({cell_label(r) for r in results if cell_label(r) != r.get("method")})
     results = [r for r in results if not cell_seed(r) and cell_label(r) == r.get("method")]
@@ -638,16 +642,21 @@ def suite_grid(folder: Path) -> str:
     labels = sorted({cell_label(r) for r in results}, key=lambda n: (n != "full", n))
     def head(c):
         return (f"{c[0]} " if len(datasets) > 1 else "") + f"beta {c[1]:g}" + (f", IPC {c[2]}" if c[2] else "")
-    lines = ["| method | " + " | ".join(head(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
+    grid: dict[str, list[str]] = {}
     for label in labels:
-        texts = []
         for c in columns:
             hits = [r for r in results if cell_label(r) == label and (r.get("dataset"),
                     r.get("imbalance_factor") or 0, r.get("ipc") or 0) in (c, c[:2] + (0,))]
             means = np.array([100 * r["balanced_acc"]["mean"] for r in hits])
-            texts.append("-" if not hits else accuracy(hits[0]) if len({order_name(r) for r in hits}) == 1 else
-                         f"{means.mean():.2f} ± {means.std():.2f} ({len(hits)} orders)")
-        lines.append(f"| {label} | " + " | ".join(texts) + " |")
+            grid.setdefault(label, []).append(
+                "-" if not hits else accuracy(hits[0]) if len({order_name(r) for r in hits}) == 1 else
+                f"{means.mean():.2f} ± {means.std():.2f} ({len(hits)} orders)")
+    if len(columns) == 1:  # one setting: the methods across, in three lines
+        lines = ["| setting | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
+                 f"| {head(columns[0])} | " + " | ".join(grid[label][0] for label in labels) + " |"]
+    else:
+        lines = ["| method | " + " | ".join(head(c) for c in columns) + " |", "|---|" + "---|" * len(columns)]
+        lines += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in grid.items()]
     models = sorted({f"{r.get('model')} ({r.get('epochs')} epochs)" for r in results})
     devices = sorted({r.get("device", "cpu") for r in results})
     on_page = f" Presets and ablations on the suite's page: {', '.join(variants)}." if variants else ""
@@ -811,7 +820,8 @@ def render() -> str:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:
         kept = kept_sets(detail=False)
-        parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "", defaults_comparison(),
+        parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
+                  defaults_comparison(detail=False),
                   *([note("kept-sets-brief"), "", kept] if kept else []),
                   "More: [the comparison](notebook/defaults.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "

@@ -135,10 +135,14 @@ def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_e
     (after / "new_x.json").write_text(json.dumps(_order_result("edc", "natural", 0.6, 0.4)))
     for folder in (before, after):
         (folder / "same_x.json").write_text(json.dumps(_order_result("random", "natural", 0.7, 0.5)))
-    table = doc.defaults_comparison()
+    (after / "only_x.json").write_text(json.dumps({**moved, "label": "dm-other"}))  # no earlier cell of its name
+    table = doc.defaults_comparison(detail=True)
     assert "| dm_x | 70.00 ± 0.00 | 72.00 ± 0.00 | +2.00 | 50.0 | 50.0 | +0.0 | dsa_siamese = batch |" in table
     assert "new_x" not in table and "same_x |" not in table  # rows for the cells whose defaults moved
     assert table.endswith("The same cell under both (no default of its method changed; made once): random.\n")
+    assert "| only_x | - | 72.00 ± 0.00 | - | - | 50.0 | - | (made under today's defaults only) |" in table
+    brief = doc.defaults_comparison(detail=False)  # the results page: the comparisons alone
+    assert "| dm_x |" in brief and "only_x" not in brief
 
 
 def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert_buffer_once(tmp_path):
@@ -181,7 +185,10 @@ def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_order
     for name, r in {"a1": cell("a", "random:1", 0.70), "a2": cell("a", "random:2", 0.80),
                     "b1": cell("b", "random:1", 0.75), "ablation": cell("b-no-x", "random:1", 0.60)}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
-    grid = suite_grid(tmp_path)
-    assert "| a | 75.00 ± 5.00 (2 orders) |" in grid and "| b | 75.00 ± 1.00 |" in grid
+    grid = suite_grid(tmp_path)  # one setting: the methods across
+    assert grid.startswith("| setting | a | b |\n|---|---|---|\n"
+                           "| beta 100, IPC 10 | 75.00 ± 5.00 (2 orders) | 75.00 ± 1.00 |\n")
+    (tmp_path / "b50.json").write_text(json.dumps({**cell("b", "random:1", 0.5), "ipc": 50}))
+    assert "| a | 75.00 ± 5.00 (2 orders) | - |" in suite_grid(tmp_path)  # two: a row a method
     # a preset or ablation is named under the grid, not given a row of the brief
     assert "| b-no-x |" not in grid and "ablations on the suite's page: b-no-x." in grid
