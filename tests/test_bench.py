@@ -697,8 +697,12 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
     # a preset never made before is estimated from its method's cells, and its row names the stand-in
     suite.write_text(TINY_SUITE + '[[method]]\nname = "random"\nlabel = "random-other"\nset = ["x=1"]\n')
-    plan = suite_plan(str(suite), out, only=["random-other"])
-    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random\)", plan), plan
+    plan = suite_plan(str(suite), out, only=["random-other"])  # with the overrides the stand-in's cost lacks
+    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: x=1\)", plan), plan
+    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\nset = ["y=2"]')
+                     + '[[method]]\nname = "random"\nlabel = "random-other"\nset = ["y=2", "x=1"]\n')
+    plan = suite_plan(str(suite), out, only=["random-other"])  # y=2 is the method's own cell's too
+    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: x=1\)", plan), plan
     assert "(as random)" not in suite_plan(str(suite), out, only=["random_digits_b10_ipc2_s0"])
     # under DD-Ranking's protocol: the same cell's cost under it, else under ltdistill's, named as the stand-in
     suite.write_text(TINY_SUITE.replace("[data]", 'ranking = "ddranking"\n[data]', 1))

@@ -164,9 +164,21 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
         cost, basis = (None, None) if finished else estimate_basis(c, costs)
         left += [] if finished else [cost]
-        stand_in = f" (as {basis})" * (basis is not None and basis != c.label)
+        extra = ", ".join(own_settings(c, planned.cells)) if basis == c.key.get("method") != c.label else ""
+        stand_in = f" (as {basis}{'; not in it: ' * bool(extra)}{extra})" * (basis is not None and basis != c.label)
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
     return rows, left
+
+
+def own_settings(cell: Cell, cells: list[Cell]) -> list[str]:
+    """A preset's `--set` overrides that its method's own cell of the same setting in the suite lacks (all of them
+    where the suite has none): what the cost of the method standing in for it does not account for."""
+    def setting(c: Cell) -> tuple:
+        return tuple(c.key.get(k) for k in ("dataset", "beta", "ipc", "class_order"))
+
+    method = cell.key.get("method")
+    own = next((c for c in cells if c.label == method == c.key.get("method") and setting(c) == setting(cell)), None)
+    return [s for s in cell.key.get("set") or [] if own is None or s not in (own.key.get("set") or [])]
 
 
 def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
