@@ -791,7 +791,7 @@ def render() -> str:
         "## Which claims of the seed papers hold here", "",
         "Natural class order, the cells above: for each setting, the best of the claimed winners minus the best of "
         "the others, in points (+: the claim holds).", "",
-        claims_table(chosen), ""]
+        claims_table(chosen), "", note("unilevel-claims"), ""]
     across_orders = claims_by_order()
     if across_orders:
         parts += ["### Under other class orders", "", note("orders"), "", across_orders, ""]
