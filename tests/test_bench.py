@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -684,6 +685,21 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
         "commands": ["ltdistill distill x", "ltdistill evaluate a", "ltdistill evaluate b", "ltdistill evaluate c"]}))
     plan = suite_plan(str(suite), out)
     assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min", plan), plan  # 100 + 3 x 2 x 10 s = 160 s
+    # what the cell's directory holds is taken off: its set made (the 100 s), then its evaluation runs kept
+    from ltdistill.bench.commands import runs_dir
+    from ltdistill.bench.estimate import estimate, stored_costs
+
+    cell = next(c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None, cross_arch=None).cells
+                if c.name == "random_digits_b10_ipc2_s0")
+    assert estimate(cell, stored_costs(out, "cpu")[0]) == 160.0
+    cell.artifact.mkdir(parents=True)
+    (cell.artifact / "meta.json").write_text("{}")  # hard labels only: no hard-label evaluation to run
+    assert estimate(cell, stored_costs(out, "cpu")[0]) == 60.0
+    for name in cell.evals:
+        runs_dir(cell.eval_json(name)).mkdir()
+        (runs_dir(cell.eval_json(name)) / "run-0.json").write_text("{}")
+    assert estimate(cell, stored_costs(out, "cpu")[0]) == 0.0
+    shutil.rmtree(cell.directory)
     assert re.search(r"what is left: ~\d+ min on one cpu thread", plan)  # the full reference: docs/data's quick suite
     assert "of wall time at --jobs 2" in suite_plan(str(suite), out, jobs=2)
     assert "wall time" not in suite_plan(str(suite), out, jobs=1)

@@ -1,7 +1,8 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-*
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
-runs (a preset never made before: its method's); an expert buffer's is the stored experts_seconds of the same
+runs (a preset never made before: its method's), less what the cell's directory already holds (its set made, its
+evaluation runs kept); an expert buffer's is the stored experts_seconds of the same
 buffer, else of a buffer of the same dataset and kind scaled by the images each trains on and by its size, times
 the share of its epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
 
@@ -12,6 +13,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from ltdistill.bench.commands import needless_eval, runs_dir
 from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
@@ -26,14 +28,33 @@ def cell_signature(r: dict) -> tuple:
             (r.get("key") or {}).get("ranking"))
 
 
-def result_seconds(r: dict) -> tuple[float, float | None]:
-    """(the cell's seconds, its expert buffer's seconds) from a finished cell's result."""
+@dataclass(frozen=True)
+class CellCost:
+    """A cell's seconds: its distillation, and its evaluations (every run of every evaluate command)."""
+    distill: float
+    evaluation: float
+
+    def left(self, cell: Cell) -> float:
+        """What is left of it for `cell` as its directory stands: all of it before its set is made, then the share
+        of its evaluation runs neither finished nor kept (a resumed evaluation reads its kept runs back)."""
+        if cell.distill and not (cell.artifact / "meta.json").exists():
+            return self.distill + self.evaluation
+        meta = cell.artifact_meta()
+        names = [name for name in cell.evals if not needless_eval(name, meta)]
+        runs = int(cell.key.get("runs") or 1)
+        done = sum(runs if cell.eval_json(name).exists()
+                   else min(runs, len(list(runs_dir(cell.eval_json(name)).glob("run-*.json")))) for name in names)
+        return self.evaluation * (1 - done / (runs * len(names))) if names else 0.0
+
+
+def result_seconds(r: dict) -> tuple[CellCost, float | None]:
+    """(the cell's cost, its expert buffer's seconds) from a finished cell's result."""
     distill = r.get("distill") or {}
     per_iteration, iterations = distill.get("s_per_iteration"), distill.get("iterations")
     made = per_iteration * iterations if per_iteration and iterations else distill.get("wall_time_s") or 0.0
     evaluations = sum(1 for c in r.get("commands", []) if " evaluate " in f" {c} ") or 1
-    spent = made + (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations
-    return spent, r.get("experts_seconds")
+    return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations), \
+        r.get("experts_seconds")
 
 
 @dataclass(frozen=True)
@@ -47,10 +68,10 @@ class BufferCost:
 
 
 def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
-    """(cell signature -> seconds, (dataset, experts kind) -> [BufferCost]) over the stored results made on a
-    device of `device`'s kind."""
+    """(cell signature -> CellCost, (dataset, experts kind) -> [BufferCost]) over the stored results made on a
+    device of `device`'s kind; a cell made several times costs the median of each part."""
     kind = device.split(":")[0]
-    cells: dict[tuple, list[float]] = {}
+    cells: dict[tuple, list[CellCost]] = {}
     buffers: dict[tuple, list[BufferCost]] = {}
     paths = sorted(DATA.glob("bench-*/*.json")) + sorted((out / "results").glob("*.json"))
     for path in paths:
@@ -67,7 +88,8 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
             stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts,
                                 r.get("experts_epochs"))
             buffers.setdefault((r.get("dataset"), stored.name.split("-")[0]), []).append(stored)
-    return {k: statistics.median(v) for k, v in cells.items()}, buffers
+    return {k: CellCost(statistics.median(c.distill for c in v), statistics.median(c.evaluation for c in v))
+            for k, v in cells.items()}, buffers
 
 
 def estimate(cell: Cell, costs: dict) -> float | None:
@@ -75,17 +97,17 @@ def estimate(cell: Cell, costs: dict) -> float | None:
 
 
 def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
-    """(a cell's estimated seconds, what gave it): its own label's stored cost at the same dataset, beta, IPC and
-    ranking protocol, else, for a preset or ablation never made before, its method's; else, for a cell under
-    DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the plan names the
-    stand-in, as it does a method standing in for a preset, whose budget may differ)."""
+    """(a cell's estimated seconds left, CellCost.left, and what gave them): its own label's stored cost at the
+    same dataset, beta, IPC and ranking protocol, else, for a preset or ablation never made before, its method's;
+    else, for a cell under DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the
+    plan names the stand-in, as it does a method standing in for a preset, whose budget may differ)."""
     key = cell.key
     setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"))
     for ranking in dict.fromkeys([key.get("ranking"), None]):
         for label in dict.fromkeys([cell.label, key.get("method")]):
             if label is not None and (label, *setting, ranking) in costs:
                 stand_in = label if ranking == key.get("ranking") else f"{label}, ltdistill's ranking"
-                return costs[(label, *setting, ranking)], stand_in
+                return costs[(label, *setting, ranking)].left(cell), stand_in
     return None, None
 
 
