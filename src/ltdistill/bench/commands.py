@@ -120,6 +120,13 @@ def runs_dir(eval_json: Path) -> Path:
     return eval_json.with_name(f".{eval_json.stem}-runs")
 
 
+def evals_left(cell: Cell, meta: dict) -> dict[str, int]:
+    """The evaluations of a made set still to finish (needless ones skipped), each with how many of its runs are
+    kept in its runs directory (a resumed evaluation reads them back)."""
+    return {name: len(list(runs_dir(cell.eval_json(name)).glob("run-*.json"))) for name in cell.evals
+            if not cell.eval_json(name).exists() and not needless_eval(name, meta)}
+
+
 def needless_eval(name: str, meta: dict) -> bool:
     """The hard-label evaluation of a set that has hard labels only (its main evaluation already is Acc_syn-hard),
     a label calibration of such a set (nothing to calibrate), and a teacher recipe of a set without a teacher."""

@@ -2,9 +2,9 @@
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
 runs (a preset never made before: its method's), less what the cell's directory already holds (its set made, its
-evaluation runs kept); an expert buffer's is the stored experts_seconds of the same
-buffer, else of a buffer of the same dataset and kind scaled by the images each trains on and by its size, times
-the share of its epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
+evaluation runs kept); an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the
+same dataset and kind scaled by the images each trains on and by its size, times the share of its epochs its
+directory does not hold yet. Where nothing matches, there is no estimate."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltdistill.bench.commands import needless_eval, runs_dir
+from ltdistill.bench.commands import evals_left, needless_eval
 from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
@@ -40,11 +40,10 @@ class CellCost:
         if cell.distill and not (cell.artifact / "meta.json").exists():
             return self.distill + self.evaluation
         meta = cell.artifact_meta()
-        names = [name for name in cell.evals if not needless_eval(name, meta)]
+        needed = sum(not needless_eval(name, meta) for name in cell.evals)
         runs = int(cell.key.get("runs") or 1)
-        done = sum(runs if cell.eval_json(name).exists()
-                   else min(runs, len(list(runs_dir(cell.eval_json(name)).glob("run-*.json")))) for name in names)
-        return self.evaluation * (1 - done / (runs * len(names))) if names else 0.0
+        runs_left = sum(runs - min(runs, kept) for kept in evals_left(cell, meta).values())
+        return self.evaluation * runs_left / (runs * needed) if needed else 0.0
 
 
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:

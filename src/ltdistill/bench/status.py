@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ltdistill.bench.commands import needless_eval, runs_dir
+from ltdistill.bench.commands import evals_left, runs_dir
 from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.schedule import command_slots, simulated_seconds
@@ -30,11 +30,9 @@ def cell_status(cell: Cell, out: Path) -> str:
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"
         return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
-    meta = cell.artifact_meta()
-    left = [name for name in cell.evals if not cell.eval_json(name).exists() and not needless_eval(name, meta)]
-    folders = [runs_dir(cell.eval_json(name)) for name in left]
-    kept = sum(len(list(folder.glob("run-*.json"))) for folder in folders)
-    partial = sum(len(list(folder.glob("partial-*.pt"))) for folder in folders)
+    runs_kept = evals_left(cell, cell.artifact_meta())
+    left, kept = list(runs_kept), sum(runs_kept.values())
+    partial = sum(len(list(runs_dir(cell.eval_json(name)).glob("partial-*.pt"))) for name in left)
     if not cell.distill and len(left) == len(cell.evals) and not kept and not partial:
         return "to run"
     runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
@@ -164,8 +162,10 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
         cost, basis = (None, None) if finished else estimate_basis(c, costs)
         left += [] if finished else [cost]
-        extra = ", ".join(own_settings(c, planned.cells)) if basis == c.key.get("method") != c.label else ""
-        stand_in = f" (as {basis}{'; not in it: ' * bool(extra)}{extra})" * (basis is not None and basis != c.label)
+        stand_in = ""
+        if basis is not None and basis != c.label:
+            lacks = own_settings(c, planned.cells) if basis == c.key.get("method") else []
+            stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
     return rows, left
 
