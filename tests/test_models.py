@@ -38,3 +38,20 @@ def test_gradients_reach_the_input_images():
     x = torch.randn(3, 1, 16, 16, requires_grad=True)
     model(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_the_quarter_width_resnet18_bn_is_resnet18_bn_with_a_quarter_of_every_width():
+    full, narrow = (models.create(name, channels=1, num_classes=10, im_size=(28, 28))
+                    for name in ("resnet18_bn", "resnet18_bn_w16"))
+
+    def layers(model):
+        return [(type(m).__name__, getattr(m, "stride", None), getattr(m, "kernel_size", None))
+                for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.BatchNorm2d | torch.nn.Linear)]
+
+    def widths(model):
+        return [m.out_channels if isinstance(m, torch.nn.Conv2d) else m.num_features
+                for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.BatchNorm2d)]
+
+    assert layers(narrow) == layers(full)  # as deep, the same strides and kernels: 20 convolutions, 20 BN layers
+    assert widths(full) == [4 * w for w in widths(narrow)] and max(widths(narrow)) == 128
+    assert narrow.classifier.in_features == 128 and full.classifier.in_features == 512

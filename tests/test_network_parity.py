@@ -11,6 +11,7 @@ from ltdistill import models
 
 GOLDEN = json.loads((Path(__file__).parent / "parity" / "networks" / "shapes.json").read_text())
 SUPPORTED = [e for e in GOLDEN["entries"] if e["official_supported"]]
+NOT_IN_THE_OFFICIAL_CODE = {"resnet18_bn_w16"}  # networks.py fixes ResNet's base width at 64 (test_models.py checks it)
 
 
 def build(entry: dict, **extra):
@@ -21,7 +22,7 @@ def build(entry: dict, **extra):
 
 
 def test_the_golden_file_covers_every_registered_model_at_every_official_shape():
-    assert {e["ltdistill"] for e in GOLDEN["entries"]} == set(models.names())
+    assert {e["ltdistill"] for e in GOLDEN["entries"]} == set(models.names()) - NOT_IN_THE_OFFICIAL_CODE
     assert {"1x28x28", "3x32x32"} <= {e["shape"] for e in SUPPORTED if e["ltdistill"] == "mlp"}
 
 
