@@ -55,3 +55,8 @@ def test_the_quarter_width_resnet18_bn_is_resnet18_bn_with_a_quarter_of_every_wi
     assert layers(narrow) == layers(full)  # as deep, the same strides and kernels: 20 convolutions, 20 BN layers
     assert widths(full) == [4 * w for w in widths(narrow)] and max(widths(narrow)) == 128
     assert narrow.classifier.in_features == 128 and full.classifier.in_features == 512
+
+
+def test_the_models_with_batchnorm_are_the_bn_ones():
+    assert [name for name in models.names() if models.has_batchnorm(name)] == [
+        "convnet_bn", "resnet18_bn", "resnet18_bn_w16", "vgg11_bn"]

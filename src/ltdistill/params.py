@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal, Union
 
 from ltdistill.errors import BadInput
 
-__all__ = ["MODEL", "AtLeast", "Between", "Count", "ModelName", "Momentum", "NonNegative", "Positive", "Rate", "Share",
-           "Weight", "check_fields", "check_value", "describe"]
+__all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
+           "Positive", "Rate", "Share", "Weight", "check_fields", "check_value", "describe"]
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,22 @@ class Between:
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    def ok(self, value) -> bool:
-        from ltdistill.models import names
+    batchnorm: bool = False  # only models with BatchNorm layers (recovery's observers)
 
-        return value in names()
+    def ok(self, value) -> bool:
+        return value in self.choices()
+
+    def choices(self) -> list[str]:
+        from ltdistill.models import has_batchnorm, names
+
+        return [name for name in names() if not self.batchnorm or has_batchnorm(name)]
 
     def __str__(self) -> str:
-        from ltdistill.models import names
-
-        return f"a registered model ({', '.join(names())})"
+        return f"a registered model{' with BatchNorm layers' if self.batchnorm else ''} ({', '.join(self.choices())})"
 
 
 MODEL = RegisteredModel()
+BN_MODEL = RegisteredModel(batchnorm=True)
 
 # the constrained types method configs use
 Count = Annotated[int, AtLeast(1)]  # iterations, steps, epochs, sizes
@@ -81,6 +85,7 @@ Weight = Annotated[float, AtLeast(0)]  # loss weights; a learning rate that may 
 Momentum = Annotated[float, Between(0, 1)]
 Share = Annotated[float, Between(0, 1, low_open=True)]  # a fraction that must keep something
 ModelName = Annotated[str, MODEL]
+BNModelName = Annotated[str, BN_MODEL]
 _KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "text", type(None): "none"}
 
 

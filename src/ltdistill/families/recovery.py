@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ltdistill import distributed, models
 from ltdistill.errors import BadInput
-from ltdistill.params import Count, ModelName, NonNegative, Rate, Weight
+from ltdistill.params import BNModelName, Count, NonNegative, Rate, Weight
 from ltdistill.train import TrainConfig, train_model
 
 REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
@@ -38,7 +38,7 @@ REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
 
 @dataclass(frozen=True)
 class RecoveryConfig:
-    model: ModelName = "convnet_bn"  # observer / squeezed model: BN is what recovery aligns to
+    model: BNModelName = "convnet_bn"  # observer / squeezed model: BN is what recovery aligns to
     width: Count = 128  # (the cpu protocol sets 32)
     depth: Count = 3  # (the cpu protocol sets 2 for 16x16 images)
     epochs: Count = 50  # training epochs of the observer and teacher on the long-tailed set

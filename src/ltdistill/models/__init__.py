@@ -5,6 +5,7 @@ from ltdistill.models.registry import (
                                        Classifier,
                                        convnet_stem,
                                        create,
+                                       has_batchnorm,
                                        identity,
                                        names,
                                        option_defaults,
@@ -14,5 +15,5 @@ from ltdistill.models.registry import (
                                        resolved_options,
 )
 
-__all__ = ["Classifier", "convnet_stem", "create", "identity", "names", "option_defaults", "options_for",
-           "recorded_options", "register", "resolved_options"]
+__all__ = ["Classifier", "convnet_stem", "create", "has_batchnorm", "identity", "names", "option_defaults",
+           "options_for", "recorded_options", "register", "resolved_options"]

@@ -7,6 +7,7 @@ so decoupled training (backbone vs head), herding features and t-SNE work the sa
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 
@@ -26,6 +27,13 @@ def register(fn: Callable[..., Classifier]) -> Callable[..., Classifier]:
 
 def names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+@functools.cache
+def has_batchnorm(name: str) -> bool:
+    """Whether model `name` has BatchNorm layers (what recovery aligns to), read off a small instance."""
+    model = _REGISTRY[name](1, 2, (16, 16), **resolved_options(name))
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def _options_of(name: str) -> dict[str, inspect.Parameter]:
