@@ -982,3 +982,20 @@ def test_an_anatomy_pair_evaluates_each_part_of_what_the_iterations_changed(tmp_
     suite.write_text(ANATOMY_SUITE.replace('before = "dm-start"', 'before = "nosuch"'))
     with pytest.raises(BadInput, match="anatomy entries"):
         load_suite(suite)
+
+
+def test_a_shipped_suite_plans_the_same_cells_from_any_folder(tmp_path, monkeypatch):
+    """The suites' presets are paths from the repository root: from another folder they are found under it, and
+    the cells (their keys hold the presets' text) are the ones planned from the root."""
+    def planned(where: Path) -> dict:
+        monkeypatch.chdir(where)
+        return {c.name: c for c in plan_suite("quick", tmp_path / "out", only=None, device="cpu", data_dir=None,
+                                               cross_arch=None).cells}
+
+    root = Path(__file__).resolve().parents[1]
+    here, elsewhere = planned(root), planned(tmp_path)
+    assert {n: c.key for n, c in elsewhere.items()} == {n: c.key for n, c in here.items()}
+    configs = [c.distill[c.distill.index("--config") + 1] for c in elsewhere.values() if "--config" in c.distill]
+    assert configs and all(Path(p).is_absolute() and Path(p).is_file() for p in configs)
+    assert all(not Path(c.distill[c.distill.index("--config") + 1]).is_absolute()  # from the root: as written
+               for c in here.values() if "--config" in c.distill)

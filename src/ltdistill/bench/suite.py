@@ -278,8 +278,24 @@ def command_flags(device: str, data_dir: str | None) -> list[str]:
     return ["--device", device, "--no-progress"] + (["--data-dir", data_dir] if data_dir else [])
 
 
-def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[str, Experts]]:
-    """The cells of a suite and the expert commands they need."""
+def suite_root(path: Path) -> Path:
+    """Where a suite's relative preset paths point from when not from the working directory: the repository of a
+    suite under <repository>/benchmarks/suites, else the suite file's folder."""
+    folder = path.resolve().parent
+    return folder.parents[1] if folder.name == "suites" and folder.parent.name == "benchmarks" else folder
+
+
+def preset_path(preset: str, root: Path | None) -> str:
+    """`preset` as written where it names a file from the working directory (commands and logs keep it short), else
+    the same path under `root` where that is a file, else as written (refused as missing)."""
+    if Path(preset).is_file() or root is None or not (root / preset).is_file():
+        return preset
+    return str(root / preset)
+
+
+def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) -> tuple[list[Cell], dict[str, Experts]]:
+    """The cells of a suite and the expert commands they need; relative presets are found from the working
+    directory or under `root` (suite_root), so a suite runs from any folder."""
     data = suite["data"]
     protocol, runs = suite.get("protocol", "cpu"), suite.get("runs", 3)
     models = suite.get("eval_models", ["convnet"])
@@ -330,7 +346,7 @@ def plan(suite: dict, out: Path, common: list[str]) -> tuple[list[Cell], dict[st
                 if ipc not in m.get("ipc", [ipc]) or beta not in m.get("imbalance", [beta]):
                     continue
                 label = m["label"]
-                preset = m.get("preset", "").format(ipc=ipc, imbalance=beta) or None
+                preset = preset_path(m.get("preset", "").format(ipc=ipc, imbalance=beta), root) or None
                 preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
                 check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
                 experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
@@ -425,5 +441,5 @@ def plan_suite(name: str, out: Path, *, only: list[str] | None, device: str, dat
     if convnet_stem is not None:
         suite = {**suite, "convnet_stem": convnet_stem}
     common = command_flags(device, data_dir)
-    cells, experts = plan(suite, out, common)
+    cells, experts = plan(suite, out, common, root=suite_root(path))
     return SuitePlan(path, suite, common, cells, experts, select(cells, only))
