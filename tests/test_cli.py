@@ -106,6 +106,9 @@ def test_evaluate_refuses_a_non_artifact_and_an_existing_json(tmp_path, capsys):
 def test_missing_and_corrupt_data_files(tmp_path, capsys):
     common = ["distill", "--method", "random", "--dataset", "mnist", "--imbalance", "2", "--ipc", "1",
               "--out", str(tmp_path / "o"), "--no-progress", "--data-dir"]
+    code, _, err = run(capsys, *common, str(tmp_path / "empty"))  # a folder not there: a typo, said as one
+    assert code == 2 and "--data-dir: no folder" in err and not (tmp_path / "o").exists()
+    (tmp_path / "empty").mkdir()
     code, _, err = run(capsys, *common, str(tmp_path / "empty"))
     assert code == 2 and "train-images-idx3-ubyte" in err and "looked in" in err
     root = write_mnist_dir(tmp_path / "mnist")

@@ -27,6 +27,13 @@ def test_report_writes_index_grid_bars_and_loss_curve(tmp_path, capsys):
             assert img.size[0] > 100 and img.size[1] > 100
 
 
+def test_the_report_of_one_artifact_names_its_images_after_it(tmp_path, capsys):
+    SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "art")
+    assert main(["report", str(tmp_path / "art"), "--out", str(tmp_path / "r")]) == 0
+    assert "(art-images.png)" in (tmp_path / "r" / "index.md").read_text()
+    assert (tmp_path / "r" / "art-images.png").is_file()
+
+
 def test_report_of_an_empty_directory_is_bad_input(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no SyntheticSet" in capsys.readouterr().err

@@ -56,6 +56,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def existing_dir(text: str) -> str:
+    """A folder the user names for data: one that is not there is a typo, not a reason to read data elsewhere."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no folder {text!r}")
+    return text
+
+
 def count_or_auto(text: str) -> int | str:
     """"auto", or a whole number of at least 1."""
     try:
@@ -93,7 +100,7 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="imbalance factor beta = n_max/n_min (1 = balanced)")
     p.add_argument("--profile", choices=["exp", "step"], default=None)
     p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
-    p.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+    p.add_argument("--data-dir", type=existing_dir, default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     p.add_argument("--class-order", default=None, metavar="ORDER",
                    help="which class gets the most images: natural (class 0 the head), hard-tail (the hardest "
                         "classes the tail, as measured: datasets --rank-classes), easy-tail, random:SEED, or a "
@@ -148,7 +155,7 @@ def build_parser() -> Parser:
     s.add_argument("--epochs", type=positive_int, default=20, help="with --rank-classes: training epochs")
     s.add_argument("--runs", type=positive_int, default=1, help="with --rank-classes: runs averaged")
     s.add_argument("--json", default=None, help="with --rank-classes: write the card here")
-    s.add_argument("--data-dir", default=None)
+    s.add_argument("--data-dir", type=existing_dir, default=None)
     add_common(s)
     sub.add_parser("models", help="list registered models")
     sub.add_parser("methods", help="list registered methods and their config fields")
@@ -225,14 +232,14 @@ def build_parser() -> Parser:
     w.add_argument("--figure", default=None, metavar="PNG",
                    help="also group balanced, original and distilled data and draw their t-SNE (paper Fig. 1)")
     w.add_argument("--json", default=None, help="write the result here")
-    w.add_argument("--data-dir", default=None)
+    w.add_argument("--data-dir", type=existing_dir, default=None)
     add_common(w)
 
     b = sub.add_parser("bench", help="run a benchmark suite (benchmarks/suites/NAME.toml): cached, resumable cells")
     b.add_argument("--suite", required=True, help="quick | fmnist | ... or a suite .toml path")
     b.add_argument("--out", required=True, help="run directory (rerun the same command to resume)")
     b.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    b.add_argument("--data-dir", default=None, help="where dataset files are (also $LTDISTILL_DATA)")
+    b.add_argument("--data-dir", type=existing_dir, default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     b.add_argument("--only", default=None, help="comma-separated method labels (full = the whole-set reference) "
                    "or cell names (see --plan): run just those")

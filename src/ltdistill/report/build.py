@@ -118,9 +118,10 @@ def build_report(root: str | Path, *more: str | Path, out: str | Path | None = N
 
 
 def artifact_name(art: Path, root: Path) -> str:
-    """The artifact's path below root with '_' for '/', or its folder's name where it lies elsewhere."""
+    """The artifact's path below root with '_' for '/', or its folder's name where it lies elsewhere or is the root
+    itself (`report ARTIFACT`: not '.', which would hide its files)."""
     try:
         relative = art.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         relative = ""
-    return relative.replace("/", "_") or art.name
+    return relative.replace("/", "_") if relative not in ("", ".") else art.resolve().name
