@@ -820,8 +820,13 @@ def render() -> str:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:
         kept = kept_sets(detail=False)
+        from ltdistill.report.tables import preset_pair_table
+
+        momentum = preset_pair_table([json.loads(p.read_text()) for p in sorted((DATA / DEFAULTS_SECTIONS[1]).glob(
+            "*.json"))], "dc-net-momentum", "dc")  # DC's inner momentum alone, over seeds (note dc-momentum)
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
                   defaults_comparison(detail=False),
+                  *([note("dc-momentum"), "", momentum] if momentum else []),
                   *([note("kept-sets-brief"), "", kept] if kept else []),
                   "More: [the comparison](notebook/defaults.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "

@@ -343,3 +343,20 @@ def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_
     assert rows[0] == ("| fashion-mnist | 100 | 10 | sre2l: 2 seeds | 56.67 ± 6.67 | 73.40 ± 3.40 | -16.70 ± 3.30 | "
                        "65.00 ± 5.00 | 73.50 ± 1.50 | -8.50 ± 3.50 |")
     assert "| sre2l: 3 seeds | - | - | - |" in protocol_table(usual, [*ranked, cell("sre2l", 2, 0.6)], per_seed=False)
+
+
+def test_a_preset_beside_its_method_pairs_cells_seed_by_seed_and_gives_the_paired_change():
+    from ltdistill.report.tables import preset_pair_table
+
+    def cell(label, seed, acc, order="natural"):
+        return {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": label, "few": 0.9,
+                "balanced_acc": {"mean": acc, "std": 0.0}, "key": {"seed": seed}, "class_order": order}
+
+    cells = [cell("dc-net-momentum", 0, 0.80), cell("dc", 0, 0.81), cell("dc-net-momentum", 1, 0.79),
+             cell("dc", 1, 0.81), cell("dc", 2, 0.90),  # seed 2 without the preset: left out
+             cell("dm", 0, 0.70), cell("dc-net-momentum", 0, 0.50, "hard-tail")]  # no dc cell of that order
+    rows = preset_pair_table(cells, "dc-net-momentum", "dc").splitlines()
+    assert rows[0] == "| dataset | beta | IPC | seeds | dc-net-momentum | dc | change | per seed |"
+    assert rows[2:] == ["| fashion-mnist | 100 | 10 | 2 | 79.50 ± 0.50 (90.00 ± 0.00) | 81.00 ± 0.00 (90.00 ± 0.00) | "
+                        "+1.50 ± 0.50 | +1.00 +2.00 |"]
+    assert preset_pair_table(cells[:1] + cells[5:], "dc-net-momentum", "dc") == ""

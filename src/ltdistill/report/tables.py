@@ -508,3 +508,33 @@ def recipe_table(results: list[dict], recipe: str = "sre2l", per_seed: bool = Tr
     return "\n".join([f"| dataset | beta | IPC | method | ltdistill recipe | {recipe} recipe | change | "
                       f"random relabeled: ltdistill / {recipe} | IOR: ltdistill / {recipe} | teacher |",
                       "|---|---|---|---|---|---|---|---|---|---|", *rows]) + "\n"
+
+
+def preset_pair_table(results: list[dict], preset: str, base: str) -> str:
+    """Cells of the suite preset `preset` beside its method's cells `base` of the same setting (dataset, beta, IPC,
+    class order) and seed, over the seeds both were made with: each side's balanced accuracy as mean ± std over
+    seeds (in brackets, its tail), the paired change (base minus preset) as mean ± std, and each seed's change.
+    "" until a seed has both."""
+    def setting(r: dict) -> tuple:
+        return r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"), order_name(r)
+
+    sides: dict[tuple, dict[int, dict[str, dict]]] = {}
+    for r in results:
+        if cell_label(r) in (preset, base):
+            sides.setdefault(setting(r), {}).setdefault(cell_seed(r), {})[cell_label(r)] = r
+    def side(cells: list[dict]) -> str:
+        return f"{over_seeds([r['balanced_acc']['mean'] for r in cells])} ({over_seeds([r.get('few') for r in cells])})"
+
+    rows = []
+    for (dataset, beta, ipc, order), by_seed in sides.items():
+        pairs = [(s[preset], s[base]) for _, s in sorted(by_seed.items()) if len(s) == 2]
+        if not pairs:
+            continue
+        changes = [b["balanced_acc"]["mean"] - p["balanced_acc"]["mean"] for p, b in pairs]
+        rows.append(f"| {dataset} | {beta:g} | {ipc} | {in_order(str(len(pairs)), order)} | "
+                    f"{side([p for p, _ in pairs])} | {side([b for _, b in pairs])} | "
+                    f"{over_seeds(changes, '+')} | {' '.join(f'{100 * c:+.2f}' for c in changes)} |")
+    if not rows:
+        return ""
+    return "\n".join([f"| dataset | beta | IPC | seeds | {preset} | {base} | change | per seed |",
+                      "|---|---|---|---|---|---|---|---|", *rows]) + "\n"
