@@ -62,3 +62,32 @@ def test_an_ipc_above_a_class_is_refused_unless_asked_for(blob_data):
         methods.create("herding", width=4, depth=2, epochs=1).distill(blob_data, 20, progress=False)
     taken = methods.create("random", short_class="all").distill(blob_data, 20, progress=False)
     assert taken.meta["ipc"] == 20 and taken.meta["images_per_class"] == [20, 20, 20, 12]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"epochs": 0}, "evaluate.epochs must be an integer >= 1, got 0"),
+    ({"runs": 0}, "evaluate.runs must be an integer >= 1, got 0"),
+    ({"lr": -1}, "evaluate.lr must be a number > 0 or none, got -1"),
+    ({"labels": "soft"}, "evaluate.labels must be one of 'auto', 'hard', 'stored', 'adsa', got 'soft'"),
+    ({"protocol": "gpu"}, "evaluate.protocol must be one of 'cpu', 'paper' or none, got 'gpu'"),
+    ({"model": "vit"}, "evaluate.model must be a registered model"),
+])
+def test_an_evaluation_config_is_checked_when_it_is_made(bad, message):
+    from ltdistill.evaluate import EvalConfig
+
+    with pytest.raises(BadInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        EvalConfig(**bad)
+    assert EvalConfig(lr=1).lr == 1.0 and isinstance(EvalConfig(lr=1).lr, float)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"imbalance_factor": "10"}, "imbalance_factor must be a number >= 1 or none, got '10'"),
+    ({"seed": -5}, "seed must be an integer >= 0, got -5"),
+    ({"holdout": 2.5}, "holdout must be an integer >= 0, got 2.5"),
+    ({"profile": "linear"}, "profile must be one of 'exp', 'step', 'native', got 'linear'"),
+])
+def test_load_longtail_refuses_bad_arguments_with_one_line(bad, message):
+    from ltdistill.data.longtail import load_longtail
+
+    with pytest.raises(BadInput, match=message):
+        load_longtail(**{"name": "digits", "imbalance_factor": 10, **bad})

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from ltdistill.errors import BadInput
 
 __all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
-           "Positive", "Rate", "Share", "Weight", "check_fields", "check_value", "describe"]
+           "OneOf", "Positive", "Rate", "Share", "Weight", "check_fields", "check_value", "describe"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,18 @@ class Between:
 
 
 @dataclass(frozen=True)
+class OneOf:
+    """A text field with a fixed set of values that callers pass as plain str (Literal would make them cast)."""
+    choices: tuple[str, ...]
+
+    def ok(self, value) -> bool:
+        return value in self.choices
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(c) for c in self.choices)
+
+
+@dataclass(frozen=True)
 class RegisteredModel:
     batchnorm: bool = False  # only models with BatchNorm layers (recovery's observers)
 
@@ -93,7 +105,7 @@ def describe(hint) -> str:
     """What a hint accepts, in words."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        if all(isinstance(c, RegisteredModel) for c in args[1:]):
+        if all(isinstance(c, RegisteredModel | OneOf) for c in args[1:]):  # they name every value
             return str(args[1])
         return f"{describe(args[0])} " + " and ".join(map(str, args[1:]))
     if origin is Literal:

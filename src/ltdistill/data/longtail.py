@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ import torch
 from ltdistill.data.order import check_order, class_rank, counts_in_order
 from ltdistill.data.raw import RawDataset, RawSplit
 from ltdistill.errors import BadInput
+from ltdistill.params import AtLeast, NonNegative, OneOf, Rate, check_value
 
 PROFILES = ("exp", "step")
 # floor() of a product that is an integer in exact arithmetic must not drop to the integer below (50.0 -> 49).
@@ -201,6 +203,12 @@ def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp
     """One call from a dataset name to the (optionally ZCA-whitened) long-tailed dataset."""
     from ltdistill.data.sources import load_source
 
-    check_order(class_order)  # before reading any file: a typo is told at once
+    # (profile "native": what an artifact of a long-tailed source records; build_longtail keeps its own counts)
+    for arg, value, hint in (("imbalance_factor", imbalance_factor, Annotated[float, AtLeast(1)] | None),
+                             ("profile", profile, Annotated[str, OneOf((*PROFILES, "native"))]),
+                             ("seed", seed, NonNegative), ("holdout", holdout, NonNegative),
+                             ("zca_eps", zca_eps, Rate | None), ("class_order", class_order, str)):
+        check_value(arg, value, hint)  # before reading any file: a typo is told at once
+    check_order(class_order)
     data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed, holdout, class_order)
     return data.whitened(zca_eps) if zca_eps is not None else data

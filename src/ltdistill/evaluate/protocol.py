@@ -11,9 +11,9 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
@@ -27,6 +27,7 @@ from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.models import ensemble
+from ltdistill.params import Count, ModelName, OneOf, Rate, check_fields
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.together import chosen, train_together, unsupported
@@ -35,24 +36,31 @@ from ltdistill.train import TrainConfig, TrainingDiverged, predict, train_model
 
 @dataclass(frozen=True)
 class EvalConfig:
-    model: str = "convnet"
+    """How a set is evaluated; every field is checked when the config is made (one BadInput line for a bad one)."""
+    model: ModelName = "convnet"
     model_options: tuple = ()  # ((key, value), ...) passed to models.create, e.g. (("width", 32),)
-    runs: int = 3
-    epochs: int = 300
-    lr: float | None = None  # None: the learned lr of the set when present, else 0.01
-    batch_size: int = 256
+    runs: Count = 3
+    epochs: Count = 300
+    lr: Rate | None = None  # None: the learned lr of the set when present, else 0.01
+    batch_size: Count = 256
     class_balanced: bool = False
-    temperature: float = 1.0
-    labels: str = "auto"  # auto: the set's own regime (relabel with its teacher, else its soft or hard labels);
-    #                       hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no teacher relabeling
-    recipe: str = "ltdistill"  # how a set with a teacher is trained: see RECIPES
-    ranking: str = "ltdistill"  # "ddranking": DD-Ranking's evaluation protocol (see RANKINGS)
+    temperature: Rate = 1.0
+    labels: Annotated[str, OneOf(LABEL_REGIMES)] = "auto"  # auto: the set's own regime (relabel with its
+    #   teacher, else its soft or hard labels); hard: class labels only (DD-Ranking's Acc_syn-hard); stored: no
+    #   teacher relabeling; adsa: the set's own regime with ADSA-calibrated labels
+    recipe: Annotated[str, OneOf(RECIPES)] = "ltdistill"  # how a set with a teacher is trained: see RECIPES
+    ranking: Annotated[str, OneOf(RANKINGS)] = "ltdistill"  # "ddranking": DD-Ranking's protocol (see RANKINGS)
     # the scale of a ConvNet-family evaluation network where model_options leave it open (protocols.py: cpu width 32,
     # paper 128); None: the model's own defaults
-    protocol: str | None = "cpu"
+    protocol: Annotated[str, OneOf(("cpu", "paper"))] | None = "cpu"
     compile: bool = False  # train through torch.compile (train.compiled_model); the same runs to float tolerance
-    runs_together: str = "auto"  # train the runs as one stack of models (together.py): "auto" on a CUDA device,
-    #                              "on", "off"; the same runs to float tolerance
+    # train the runs as one stack of models (together.py): "auto" on a CUDA device; the same runs to float tolerance
+    runs_together: Annotated[str, OneOf(("auto", "on", "off"))] = "auto"
+
+    def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model_options"}
+        for name, value in check_fields(EvalConfig, values, "evaluate", kind="evaluation").items():
+            object.__setattr__(self, name, value)  # an int given for a float becomes the float
 
 
 def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
@@ -314,10 +322,6 @@ def pace_warning(epochs: int, runs_after: int, resume: str):
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
-    if config.labels not in LABEL_REGIMES:
-        raise BadInput(f"labels must be one of {LABEL_REGIMES}, got {config.labels!r}")
-    if config.ranking not in RANKINGS:
-        raise BadInput(f"ranking must be one of {RANKINGS}, got {config.ranking!r}")
     targets, teacher, temperature, calibration = synthetic.labels, None, None, None
 
     stored_teacher = load_teacher(synthetic, data, device) if synthetic.teacher is not None else None
