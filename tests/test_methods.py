@@ -66,3 +66,10 @@ def test_the_library_owns_the_scale_protocol_of_methods_and_evaluation(blob_data
     assert eval_network(EvalConfig(model="convnet_bn", protocol="paper"), (16, 16)) == {"width": 128, "depth": 3}
     assert eval_network(EvalConfig(model="mlp"), (28, 28)) == {}  # an MLP's width is its own, not the ConvNet's
     assert eval_network(EvalConfig(model_options=(("width", 8),)), (28, 28)) == {"width": 8, "depth": 3}
+
+
+@pytest.mark.parametrize("bad, message", [({"device": "tpu"}, "device must be cpu or cuda"),
+                                          ({"seed": "a"}, "seed must be an integer, got 'a'")])
+def test_distill_refuses_a_bad_device_or_seed_before_any_work(blob_data, bad, message):
+    with pytest.raises(BadInput, match=message):
+        methods.create("random").distill(blob_data, 1, progress=False, **bad)

@@ -76,3 +76,10 @@ def test_a_set_whose_learned_lr_crossed_zero_is_refused_as_diverged_and_nothing_
     with pytest.raises(Diverged, match="learned student lr ended at -0.0018"):
         SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), lr=-0.0018).save(tmp_path / "set")
     assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.parametrize("labels", [torch.tensor([0.0, 1.0]), torch.tensor([0, -1])])
+def test_hard_labels_must_be_class_indices(labels):
+    with pytest.raises(BadInput, match="hard labels must be class indices"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), labels)
+    assert SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1])).labels.tolist() == [0, 1]

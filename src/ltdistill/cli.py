@@ -369,13 +369,9 @@ def new_json_path(name: str | None) -> Path | None:
 
 
 def resolve_device(name: str) -> str:
-    import torch
+    from ltdistill.params import check_device
 
-    if name.startswith("cuda"):
-        check(torch.cuda.is_available(), f"--device {name}: CUDA is not available on this machine")
-    else:
-        check(name == "cpu", f"--device must be cpu or cuda[:N], got {name!r}")
-    return name
+    return check_device(name, "--device")
 
 
 def cmd_datasets(args) -> int:

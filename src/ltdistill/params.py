@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from ltdistill.errors import BadInput
 
 __all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
-           "OneOf", "Positive", "Rate", "Share", "Weight", "check_fields", "check_value", "describe"]
+           "OneOf", "Positive", "Rate", "Share", "Weight", "check_device", "check_fields", "check_value", "describe"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,21 @@ def describe(hint) -> str:
     if origin is tuple:
         return f"a non-empty list, each item {describe(args[0])}"
     return _KINDS.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def check_device(device: Any, name: str = "device") -> str:
+    """`device` if it is "cpu", or "cuda" / "cuda:N" on a machine with CUDA; else one BadInput line."""
+    import torch
+
+    text = str(device) if isinstance(device, str | torch.device) else ""
+    kind, _, index = text.partition(":")
+    if kind == "cuda" and (index == "" or index.isdigit()):
+        if not torch.cuda.is_available():
+            raise BadInput(f"{name} {text}: CUDA is not available on this machine")
+        return text
+    if text != "cpu":
+        raise BadInput(f"{name} must be cpu or cuda[:N], got {device!r}")
+    return text
 
 
 def check_value(name: str, value: Any, hint) -> Any:

@@ -63,6 +63,10 @@ class SyntheticSet:
             raise BadInput(f"synthetic images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
         if self.labels.shape[0] != self.images.shape[0] or self.labels.ndim not in (1, 2):
             raise BadInput(f"{self.images.shape[0]} synthetic images but labels of shape {tuple(self.labels.shape)}")
+        if self.labels.ndim == 1 and (self.labels.is_floating_point() or self.labels.is_complex()
+                                      or bool((self.labels < 0).any())):
+            raise BadInput(f"hard labels must be class indices (integers >= 0), got {self.labels.dtype} "
+                           f"{self.labels[:4].tolist()}")
 
     @property
     def soft(self) -> bool:
