@@ -74,8 +74,10 @@ class OneOf:
 class RegisteredModel:
     batchnorm: bool = False  # only models with BatchNorm layers (recovery's observers)
 
-    def ok(self, value) -> bool:
-        return value in self.choices()
+    def ok(self, value) -> bool:  # builds the one model named, not every model (has_batchnorm reads an instance)
+        from ltdistill.models import has_batchnorm, names
+
+        return value in names() and (not self.batchnorm or has_batchnorm(value))
 
     def choices(self) -> list[str]:
         from ltdistill.models import has_batchnorm, names
