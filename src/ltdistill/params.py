@@ -80,9 +80,9 @@ class RegisteredModel:
         return value in names() and (not self.batchnorm or has_batchnorm(value))
 
     def choices(self) -> list[str]:
-        from ltdistill.models import has_batchnorm, names
+        from ltdistill.models import names
 
-        return [name for name in names() if not self.batchnorm or has_batchnorm(name)]
+        return [name for name in names() if self.ok(name)]
 
     def __str__(self) -> str:
         return f"a registered model{' with BatchNorm layers' if self.batchnorm else ''} ({', '.join(self.choices())})"

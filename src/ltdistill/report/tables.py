@@ -522,6 +522,7 @@ def preset_pair_table(results: list[dict], preset: str, base: str) -> str:
     for r in results:
         if cell_label(r) in (preset, base):
             sides.setdefault(setting(r), {}).setdefault(cell_seed(r), {})[cell_label(r)] = r
+
     def side(cells: list[dict]) -> str:
         return f"{over_seeds([r['balanced_acc']['mean'] for r in cells])} ({over_seeds([r.get('few') for r in cells])})"
 
