@@ -13,6 +13,10 @@ respect to 100 images (IPC 10) and the lr, at a few syn_steps.
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
+
+On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
+the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits
+for the device to finish.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from ltdistill.safe_io import write_json
 from ltdistill.train import TrainConfig, train_model
 
 
-def seconds(images, labels, compile: bool, epochs: int) -> dict:
+def seconds(images, labels, compile: bool, epochs: int, device: str = "cpu", width: int = 32) -> dict:
     torch.manual_seed(0)
-    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3)
+    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=width, depth=3).to(device)
     per_epoch: list[float] = []
     config = TrainConfig(epochs=epochs + 1, compile=compile, lr_decay_at_half=False)
     train_model(model, images, labels, config, generator=torch.Generator().manual_seed(0),
@@ -74,24 +78,31 @@ def families() -> dict:
     return rows
 
 
-def unroll(steps: int, repeats: int = 3) -> dict:
-    """Seconds of one meta-gradient (d loss / d images, d loss / d lr) of a `steps`-step unroll of the cpu
-    protocol's ConvNet on 100 images: eager autograd (the full_bptt pattern) against torch.func.grad over the unroll,
-    eager and compiled; the compiled one's first call (the compilation) apart, and how far its gradients are from
-    eager autograd's."""
+def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, ipc: int = 10) -> dict:
+    """Seconds of one meta-gradient (d loss / d images, d loss / d lr) of a `steps`-step unroll of the official
+    ConvNet of depth 3 (the cpu protocol's width 32, or `width`) on 10 x `ipc` images: eager autograd (the full_bptt
+    pattern) against torch.func.grad over the unroll, eager and compiled; the compiled one's first call (the
+    compilation) apart, and how far its gradients are from eager autograd's."""
     from torch.func import grad
 
     from ltdistill.experts.student import FlatModel
     from ltdistill.families.trajectory import student_loss
 
     torch.manual_seed(0)
-    student = FlatModel(models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3,
-                                      stem="official"))
+    student = FlatModel(models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=width, depth=3,
+                                      stem="official").to(device))
     start = torch.cat([p.detach().flatten() for p in student.model.parameters()])
     target = start + 0.01 * torch.randn_like(start)
-    images = torch.randn(100, 1, 28, 28, requires_grad=True)
-    labels = torch.arange(10).repeat_interleave(10)
-    lr = torch.tensor(0.01, requires_grad=True)
+    images = torch.randn(10 * ipc, 1, 28, 28, device=device, requires_grad=True)
+    labels = torch.arange(10, device=device).repeat_interleave(ipc)
+    lr = torch.tensor(0.01, device=device, requires_grad=True)
+
+    def timed(call, *args):
+        started = time.perf_counter()
+        out = call(*args)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return out, time.perf_counter() - started
     denom = (start - target).square().sum()
 
     def autograd_unroll(images, lr):
@@ -109,21 +120,15 @@ def unroll(steps: int, repeats: int = 3) -> dict:
 
     func_unroll = grad(matching_loss, argnums=(0, 1))
     compiled = torch.compile(func_unroll)
-    started = time.perf_counter()
-    reference, first = autograd_unroll(images, lr), time.perf_counter() - started
-    started = time.perf_counter()
-    got = compiled(images, lr)
-    row: dict = {"steps": steps, "compile_s": time.perf_counter() - started, "eager_first_s": first,
+    reference, first = timed(autograd_unroll, images, lr)
+    got, compile_s = timed(compiled, images, lr)
+    row: dict = {"steps": steps, "ipc": ipc, "width": width, "device": device, "compile_s": compile_s,
+                 "eager_first_s": first,
                  # the compiled gradients against eager autograd's, relative to the largest entry of each
                  "relative_diff_images": float((got[0] - reference[0]).abs().max() / reference[0].abs().max()),
                  "relative_diff_lr": float((got[1] - reference[1]).abs() / reference[1].abs())}
     for name, call in (("eager_s", autograd_unroll), ("func_s", func_unroll), ("compiled_s", compiled)):
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            call(images, lr)
-            times.append(time.perf_counter() - started)
-        row[name] = statistics.median(times)
+        row[name] = statistics.median(timed(call, images, lr)[1] for _ in range(repeats))
     row["speedup"] = row["eager_s"] / row["compiled_s"]
     print(json.dumps(row), flush=True)
     return row
@@ -136,14 +141,19 @@ def main() -> None:
     parser.add_argument("--unroll", type=int, default=0, help="time the compiled unroll of this many syn_steps")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=int, default=32, help="the ConvNet's width (evaluation training, unroll)")
+    parser.add_argument("--ipc", type=int, default=10, help="images per class of the unroll")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    if args.families and args.device != "cpu":
+        parser.error("--families times the CPU only")
+    if args.device == "cpu":
+        torch.set_num_threads(1)
     if args.families or args.unroll:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        measured = {"families": families()} if args.families else {"unroll": unroll(args.unroll)}
-        write_json(args.out, {**measured, "host": host(), "torch": torch.__version__,
-                              "note": "one thread; measured beside other jobs on the same machine",
-                              "time": time.strftime("%Y-%m-%d")})
+        measured = ({"families": families()} if args.families
+                    else {"unroll": unroll(args.unroll, device=args.device, width=args.width, ipc=args.ipc)})
+        write_json(args.out, {**measured, **where(args.device)})
         return
     data = load_longtail("fashion-mnist", 100.0)
     index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
@@ -151,14 +161,22 @@ def main() -> None:
             f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, args.epochs_full)}
     rows = {}
     for name, (x, y, epochs) in sets.items():
-        eager, compiled = seconds(x, y, False, epochs), seconds(x, y, True, epochs)
-        rows[name] = {"epochs": epochs, "eager": eager, "compiled": compiled,
+        eager = seconds(x, y, False, epochs, args.device, args.width)
+        compiled = seconds(x, y, True, epochs, args.device, args.width)
+        rows[name] = {"epochs": epochs, "width": args.width, "eager": eager, "compiled": compiled,
                       "speedup": eager["epoch_s"] / compiled["epoch_s"]}
         print(name, json.dumps(rows[name]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, {"rows": rows, "host": host(), "torch": torch.__version__,
-                          "note": "one thread; measured beside other jobs on the same machine",
-                          "time": time.strftime("%Y-%m-%d")})
+    write_json(args.out, {"rows": rows, **where(args.device)})
+
+
+def where(device: str) -> dict:
+    """What the timings ran on: the host, torch, and the GPU or the CPU's one thread beside other jobs."""
+    gpu = device.startswith("cuda")
+    return {"host": host(), "torch": torch.__version__, "device": device,
+            "gpu": torch.cuda.get_device_name() if gpu else None,
+            "note": "alone on the GPU" if gpu else "one thread; measured beside other jobs on the same machine",
+            "time": time.strftime("%Y-%m-%d")}
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_na
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
 BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
                   "bench-fmnist-orders-cpu", "bench-fmnist-balanced-official-cpu", "bench-fmnist-ddranking-cpu",
-                  "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
+                  "bench-fmnist-observers-gpu-h200", "bench-fmnist-gpu", "bench-fmnist-gpu-h200",
                   "bench-fmnist-cpu",
                   "bench-fmnist-gpu-h200-xarch",
                   "bench-fmnist-balanced-gpu",
@@ -232,12 +232,12 @@ KEPT_ROWS = [("LTDD paper preset, earlier defaults", "ltdd-earlier", "fmnist-off
              ("DATM (no default changed)", "datm", "fmnist-official-b100-cpu", "standard")]
 
 
-def kept_sets(*, detail: bool) -> str:
+def kept_sets() -> str:
     """The trajectory sets of beta 100 IPC 10, each kept every 50 iterations, under the earlier defaults and under
     the official code's, a row each: the experts it matches, the soft labels' own-class probability, the initial set
     (iteration 0), the final set and the best of the kept sets (chosen on the test set, as the reference code
-    reports: optimistic); `detail` adds the experts' tail and weakest classes. A row appears once its run is in; ""
-    until one is."""
+    reports: optimistic), with the experts' tail and weakest classes. A row appears once its run is in; "" until one
+    is."""
     rows = [(title, json.loads((KEPT / f"{name}.json").read_text()),
              next(r for r in json.loads((DATA / "experts" / f"{experts}.json").read_text()) if r["kind"] == kind))
             for title, name, experts, kind in KEPT_ROWS if (KEPT / f"{name}.json").exists()]
@@ -267,9 +267,9 @@ def kept_sets(*, detail: bool) -> str:
     columns = [
         ("experts matched: balanced (%)", lambda r, e: "{:.1f} ({})".format(
             100 * e["balanced_acc"], {"cls": "classifier", "standard": "standard"}[e["kind"]])),
-        *([("experts: tail classes (%)", lambda r, e: ", ".join(
+        ("experts: tail classes (%)", lambda r, e: ", ".join(
             f"{r['class_names'][i]} {100 * e['per_class_acc'][i]:.0f}" for i in tail(r))),
-           ("experts: weakest class (%)", weakest)] if detail else []),
+        ("experts: weakest class (%)", weakest),
         ("soft labels: own-class probability / argmax = class", labels),
         ("initial set (iteration 0)", at_start),
         ("final set", lambda r, e: f"{accuracy(r)}"),
@@ -582,7 +582,7 @@ def detail_pages() -> dict[str, tuple[str, str]]:
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
-        kept = kept_sets(detail=True)
+        kept = kept_sets()
         pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "",
                                                               defaults_comparison(detail=True),
                                                               *(["", note("kept-sets"), "", kept] if kept else [])])
@@ -740,10 +740,10 @@ def order_cells() -> dict[str, dict[str, dict]]:
     return columns
 
 
-# the results page's tables hold their cells (the balanced SRe2L cells: the relabel-recipe table; the cells under
-# DD-Ranking's protocol: the protocol table)
+# the results page's tables hold their cells (the balanced SRe2L cells and the larger observers: the relabel-recipe
+# table; the cells under DD-Ranking's protocol: the protocol table)
 SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-balanced-official-cpu",
-               "bench-fmnist-ddranking-cpu")
+               "bench-fmnist-ddranking-cpu", "bench-fmnist-observers-gpu-h200")
 # digits-LT suites whose tables are on their own pages only (the one-minute page reads Fashion-MNIST-LT; quick stays as
 # the smoke test a newcomer runs first)
 DETAIL_ONLY = ("bench-trajectory-digits-cpu", "bench-foundation-digits-cpu")
@@ -819,7 +819,7 @@ def render() -> str:
     if protocols:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:
-        kept = kept_sets(detail=False)
+        kept = any((KEPT / f"{name}.json").exists() for _, name, _, _ in KEPT_ROWS)
         from ltdistill.report.tables import preset_pair_table
 
         momentum = preset_pair_table([json.loads(p.read_text()) for p in sorted((DATA / DEFAULTS_SECTIONS[1]).glob(
@@ -827,7 +827,7 @@ def render() -> str:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
                   defaults_comparison(detail=False),
                   *([note("dc-momentum"), "", momentum] if momentum else []),
-                  *([note("kept-sets-brief"), "", kept] if kept else []),
+                  *([note("kept-sets-brief"), ""] if kept else []),
                   "More: [the comparison](notebook/defaults.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
               "tables above; each has its page under the detail pages, as have the suites made with the pad1 "

@@ -64,7 +64,15 @@ def tm_speed_text(path: Path) -> str:
             "frozen-weights) gradient vs a reference-style implementation of the official code's pattern (flat "
             "parameter vector swapped into the modules, full unroll), in one process. Single-order timings on the "
             "2-core machine drift by up to 25% between runs of the same configuration (compare the recheck file), so "
-            "differences under ~15% are not significant." + (MALLOC_NOTE if "-malloc-" in path.stem else ""))
+            "differences under ~15% are not significant." + (MALLOC_NOTE if "-malloc-" in path.stem else "")
+            + (H200_NOTE if "h200" in path.stem else ""))
+
+
+H200_NOTE = (" On the H200 (`benchmarks/gpu_observers_speed.sh`, alone on the device) at the paper's width 128, "
+             "ltdistill's full unroll against the reference-style one, at equal memory, is 1.21x, 1.12x and 1.15x "
+             "at IPC 10 (10, 20, 40 steps) and 1.00x, 1.02x and 1.02x at IPC 50: short of the 1.3x the speed goal "
+             "asks for. The constant-memory gradient holds 2.3-2.4 GB at IPC 50 where full unrolling grows to 57 GB "
+             "at 40 steps, for 1.25x its time.")
 
 
 def compile_speed_table(path: Path) -> str:
@@ -100,20 +108,28 @@ def compile_speed_table(path: Path) -> str:
         lines.append(f"| {name} | {row['epochs']} | {row['eager']['epoch_s']:.3f} | {row['compiled']['epoch_s']:.3f} | "
                      f"{row['speedup']:.2f}x | {row['compiled']['first_epoch_s']:.1f} |")
     host = data.get("host", {})
-    lines += ["", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians over the "
-              "epochs after the first."]
+    lines += ["", f"{data.get('gpu') or host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
+              "medians over the epochs after the first."]
     return "\n".join(lines)
 
 
 def together_speed_table(path: Path) -> str:
-    """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack."""
+    """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack, grouped
+    convolutions and vmap (files made before the grouped path hold vmap's alone, as `together`)."""
     data = json.loads(path.read_text())
-    lines = ["| models | epochs timed | one by one s/epoch | together s/epoch | speedup |", "|---|---|---|---|---|"]
+    lines = ["| models | epochs timed | one by one s/epoch | grouped s/epoch | speedup | vmap s/epoch | speedup |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in data["rows"].items():
-        lines.append(f"| {name} | {row['epochs']} | {row['one_by_one']['epoch_s']:.3f} | "
-                     f"{row['together']['epoch_s']:.3f} | {row['speedup']:.2f}x |")
-    lines += ["", f"{data['device']}, {data['threads']} thread(s), torch {data.get('torch')}; {data.get('note', '')}; "
-              f"medians over the epochs after the first. Command: `{data['command']}`"]
+        vmap = row.get("together_vmap", row.get("together"))
+        vmap_speedup = row.get("speedup_vmap", row.get("speedup"))
+        grouped = (f"{row['together_grouped']['epoch_s']:.4f} | {row['speedup_grouped']:.2f}x"
+                   if "together_grouped" in row else "- | -")
+        lines.append(f"| {name} | {row['epochs']} | {row['one_by_one']['epoch_s']:.4f} | {grouped} | "
+                     f"{vmap['epoch_s']:.4f} | {vmap_speedup:.2f}x |")
+    where = data.get("gpu") or data["device"]
+    lines += ["", f"{where}, {data['threads']} thread(s), torch {data.get('torch')}, ConvNet width "
+              f"{data.get('width', 32)}; {data.get('note') or 'alone on the device'}; medians over the epochs after "
+              f"the first. Command: `{data['command']}`"]
     return "\n".join(lines)
 
 

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch.func import stack_module_state
 
 from ltdistill import models
-from ltdistill.together import chosen, train_together, unsupported
+from ltdistill.together import chosen, groupable, grouped_forward, train_together, unsupported
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
@@ -28,13 +29,14 @@ def _data(soft: bool = False):
     TrainConfig(epochs=3, batch_size=6, class_balanced=True, augmentation="crop_flip", temperature=2.0),
     TrainConfig(epochs=3, batch_size=5, optimizer="adamw", schedule="cosine", lr=1e-3, weight_decay=0.01),
 ], ids=["dsa-sgd", "balanced-cropflip", "adamw-cosine"])
-def test_models_trained_together_equal_the_sequential_runs(config):
+@pytest.mark.parametrize("stacking", ["grouped", "vmap"])
+def test_models_trained_together_equal_the_sequential_runs(config, stacking):
     x, y = _data(soft=config.temperature != 1.0)
     alone, together = _nets(3), _nets(3)
     for k, net in enumerate(alone):
         train_model(net, x, y, config, generator=torch.Generator().manual_seed(100 + k))
     diverged = train_together(together, x, y, config, generators=[torch.Generator().manual_seed(100 + k)
-                                                                   for k in range(3)])
+                                                                   for k in range(3)], stacking=stacking)
     assert diverged == [None, None, None]
     for a, b in zip(alone, together, strict=True):
         torch.testing.assert_close(b.eval()(x), a.eval()(x), atol=1e-4, rtol=1e-4)
@@ -102,3 +104,28 @@ def test_standard_experts_trained_together_follow_the_trajectories_of_one_by_one
         torch.testing.assert_close(stack.load("standard", i), alone.load("standard", i), atol=2e-5, rtol=1e-4)
     assert not torch.allclose(stack.load("standard", 0)[-1], stack.load("standard", 1)[-1])
     assert list(stack.finished("standard")) == [0, 1, 2] and stack.load_partial("standard", 0) is None
+
+
+@pytest.mark.parametrize("model, options", [("convnet", {"depth": 3}), ("convnet_nn", {}),
+                                            ("convnet", {"stem": "pad1"}), ("convnet_d4", {})])
+def test_a_grouped_stack_gives_each_models_own_logits(model, options):
+    nets = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        nets.append(models.create(model, channels=1, num_classes=4, im_size=(28, 28), width=6, **options))
+    assert groupable(nets[0])
+    params, _ = stack_module_state(nets)
+    x = torch.randn(3, 5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    got = grouped_forward(nets[0], params, x)
+    torch.testing.assert_close(got, torch.stack([net(x[k]) for k, net in enumerate(nets)]), atol=1e-5, rtol=1e-4)
+
+
+def test_grouped_stacking_is_for_convnets_without_batchnorm():
+    mlp = [models.create("mlp", channels=1, num_classes=3, im_size=(8, 8)) for _ in range(2)]
+    assert not groupable(_nets(1, "convnet_bn")[0]) and not groupable(mlp[0])
+    with pytest.raises(ValueError, match="grouped stacking takes ConvNets"):
+        train_together(mlp, *_data(), TrainConfig(epochs=1), stacking="grouped",
+                       generators=[torch.Generator(), torch.Generator()])
+    with pytest.raises(ValueError, match="unknown stacking"):
+        train_together(_nets(2), *_data(), TrainConfig(epochs=1), stacking="loop",
+                       generators=[torch.Generator(), torch.Generator()])

@@ -9,6 +9,12 @@ tensors: SGD with momentum and weight decay, and AdamW, act element by element, 
 equals K optimizers. A model whose loss turns non-finite is reported with that epoch, as its sequential run stops
 there (its weights are no longer numbers, and training it on changes nothing that scores); the others go on.
 
+A ConvNet (instance norm or none) runs its stack as one network of grouped convolutions (`grouped_forward`): the
+K models' batches side by side along the channels, every layer one kernel for all K, the same arithmetic as K
+separate networks. On a GPU, where a small model's step is bound by kernel launches, this is what makes K models
+cost about one; other architectures go through torch.func.vmap, which batches the same way but pays its dispatch
+per operation. `stacking` picks the path ("auto": grouped where it applies).
+
 What this path does not cover (`unsupported` names it, and the caller trains one after another): models with
 BatchNorm running statistics (an in-place buffer update per model, which vmap does not batch), GSAM, a relabeling
 teacher or mixup, compiled training and per-run checkpoints. The choice (`runs_together`): "auto" trains together
@@ -23,12 +29,16 @@ import time
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from ltdistill.data.augment import DSA
+from ltdistill.models.convnet import ConvNet
+from ltdistill.models.registry import pool_if_possible
 from ltdistill.train import TrainConfig, augmented, classification_loss, epoch_order, make_optimizer, set_epoch_lr
 
 CHOICES = ("auto", "on", "off")
+STACKINGS = ("auto", "grouped", "vmap")
 
 
 def chosen(runs_together: str, device: str) -> bool:
@@ -47,17 +57,56 @@ def unsupported(model: nn.Module, config: TrainConfig) -> str | None:
     return None
 
 
+def groupable(model: nn.Module) -> bool:
+    """Whether a stack of `model`s runs as one network of grouped convolutions: a ConvNet whose norm is GroupNorm
+    (instance norm) or none."""
+    if not isinstance(model, ConvNet):
+        return False
+    layers = [list(block.children()) for block in model.blocks]
+    return all(isinstance(conv, nn.Conv2d) and conv.groups == 1 and isinstance(norm, (nn.GroupNorm, nn.Identity))
+               for conv, norm, *_ in layers)
+
+
+def grouped_forward(template: ConvNet, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits [K, B, classes] of K stacked ConvNets (`params` as stack_module_state gives them) on their own batches
+    x [K, B, C, H, W], as one network: model k's images are channel group k, each convolution has groups=K and
+    each model's GroupNorm groups become K times as many, so every layer is one kernel for the K models."""
+    k, b = x.shape[:2]
+    h = x.transpose(0, 1).reshape(b, -1, *x.shape[3:])
+    last = len(template.blocks) - 1
+    for i, block in enumerate(template.blocks):
+        conv, norm, *_ = block.children()
+        assert isinstance(conv, nn.Conv2d)  # groupable() checked it
+        h = F.conv2d(h, params[f"blocks.{i}.0.weight"].flatten(0, 1), _flat(params.get(f"blocks.{i}.0.bias")),
+                     conv.stride, conv.padding, conv.dilation, groups=k)  # type: ignore[arg-type]
+        if isinstance(norm, nn.GroupNorm):
+            h = F.group_norm(h, k * norm.num_groups, _flat(params.get(f"blocks.{i}.1.weight")),
+                             _flat(params.get(f"blocks.{i}.1.bias")), norm.eps)
+        h = pool_if_possible(F.relu(h), template.pool, last=i == last)
+    features = h.reshape(b, k, -1).transpose(0, 1)  # [K, B, C*h*w], each model's flatten(1)
+    return torch.baddbmm(params["classifier.bias"].unsqueeze(1), features, params["classifier.weight"].transpose(1, 2))
+
+
+def _flat(stacked: torch.Tensor | None) -> torch.Tensor | None:
+    return None if stacked is None else stacked.flatten()
+
+
 def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch.Tensor, config: TrainConfig, *,
                    generators: list[torch.Generator], dsa: DSA | None = None, progress: bool = False,
-                   desc: str = "train together", on_epoch=None) -> list[int | None]:
+                   desc: str = "train together", on_epoch=None, stacking: str = "auto") -> list[int | None]:
     """Train `models` (one architecture, on one device) in place on (images, targets), model k drawing through
     generators[k] as train_model would; returns, per model, the epoch (1-based) its training diverged in, or None.
-    `on_epoch(epochs_done, seconds)` runs after each epoch (the pace behind the long-run warning)."""
+    `on_epoch(epochs_done, seconds)` runs after each epoch (the pace behind the long-run warning). `stacking`:
+    "grouped" (one network of grouped convolutions, ConvNets only), "vmap", or "auto" (grouped where it applies)."""
     reason = unsupported(models[0], config)
     if reason is not None:
         raise ValueError(f"these models cannot train together: {reason}")
     if len(generators) != len(models):
         raise ValueError(f"{len(models)} models need as many generators, got {len(generators)}")
+    if stacking not in STACKINGS:
+        raise ValueError(f"unknown stacking {stacking!r}; known: {', '.join(STACKINGS)}")
+    if stacking == "grouped" and not groupable(models[0]):
+        raise ValueError("grouped stacking takes ConvNets with instance norm or none")
     device = next(models[0].parameters()).device
     images, targets = images.to(device), targets.to(device)
     dsa = dsa or DSA()
@@ -69,7 +118,11 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
     def forward(p, b, x):
         return functional_call(template, (p, b), (x,))
 
-    batched = vmap(forward)
+    if stacking == "grouped" or (stacking == "auto" and groupable(models[0])):
+        def batched(p, b, x):
+            return grouped_forward(template, p, x)
+    else:
+        batched = vmap(forward)
     optimizer = make_optimizer(list(params.values()), config)
     diverged: list[int | None] = [None] * len(models)
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):

@@ -331,8 +331,8 @@ def rows_by_setting(groups: dict[tuple, list[Pair]], cell_row: Callable[[tuple, 
 
 def recipe_seeds_row(setting: tuple, pairs: list[Pair]) -> str:
     """recipe_table's row over a setting's suite seeds: mean ± std over the seeds of each seed's mean (balanced
-    accuracy under each recipe, the change, the relabeled random baseline and the IOR under each); a column is "-"
-    where any seed lacks it."""
+    accuracy under each recipe, the change, the relabeled random baseline and the IOR under each, the teacher's
+    balanced accuracy); a column is "-" where any seed lacks it."""
     def relabeled(r: dict | None, key: str):
         dd = (r or {}).get("ddranking") or {}
         return dd.get(key) if str(dd.get("rdm_regime", "")).startswith("relabel") else None
@@ -341,11 +341,14 @@ def recipe_seeds_row(setting: tuple, pairs: list[Pair]) -> str:
     usual = [r["balanced_acc"]["mean"] for r, _ in pairs]
     other = [(v or {})["balanced_acc"]["mean"] for _, v in pairs]
     sides = ([r for r, _ in pairs], [v for _, v in pairs])
+    teacher = [((r.get("models_accuracy") or {}).get("teacher (as evaluated)") or {}).get("balanced_acc")
+               for r, _ in pairs]
     return (f"| {dataset} | {beta:g} | {ipc or 'all'} | {spread_name(label, order, len(pairs))} | "
             f"{over_seeds(usual)} | {over_seeds(other)} | "
             f"{over_seeds([b - a for a, b in zip(usual, other, strict=True)], '+')} | "
             + " / ".join(over_seeds([relabeled(x, "acc_rdm_any") for x in xs]) for xs in sides) + " | "
-            + " / ".join(over_seeds([relabeled(x, "ior") for x in xs], "+") for xs in sides) + " | - |")
+            + " / ".join(over_seeds([relabeled(x, "ior") for x in xs], "+") for xs in sides)
+            + f" | {over_seeds(teacher)} |")
 
 
 def named_cell(r: dict) -> str:
