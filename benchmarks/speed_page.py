@@ -115,17 +115,22 @@ def compile_speed_table(path: Path) -> str:
 
 def together_speed_table(path: Path) -> str:
     """benchmarks/together_speed.py: seconds per epoch of N models one after another and as one stack, grouped
-    convolutions and vmap (files made before the grouped path hold vmap's alone, as `together`)."""
+    convolutions and vmap (files made before the grouped path hold vmap's alone, as `together`), and the operations
+    an epoch launches where the file counted them."""
     data = json.loads(path.read_text())
-    lines = ["| models | epochs timed | one by one s/epoch | grouped s/epoch | speedup | vmap s/epoch | speedup |",
-             "|---|---|---|---|---|---|---|"]
+    counted = any("ops" in row["one_by_one"] for row in data["rows"].values())
+    lines = ["| models | epochs timed | one by one s/epoch | grouped s/epoch | speedup | vmap s/epoch | speedup |"
+             + (" operations an epoch: one by one / grouped / vmap |" if counted else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if counted else "")]
     for name, row in data["rows"].items():
         vmap = row.get("together_vmap", row.get("together"))
         vmap_speedup = row.get("speedup_vmap", row.get("speedup"))
         grouped = (f"{row['together_grouped']['epoch_s']:.4f} | {row['speedup_grouped']:.2f}x"
                    if "together_grouped" in row else "- | -")
+        ops = (" " + " / ".join(str(row[k].get("ops", "-")) for k in ("one_by_one", "together_grouped",
+                                                                      "together_vmap")) + " |" if counted else "")
         lines.append(f"| {name} | {row['epochs']} | {row['one_by_one']['epoch_s']:.4f} | {grouped} | "
-                     f"{vmap['epoch_s']:.4f} | {vmap_speedup:.2f}x |")
+                     f"{vmap['epoch_s']:.4f} | {vmap_speedup:.2f}x |{ops}")
     where = data.get("gpu") or data["device"]
     lines += ["", f"{where}, {data['threads']} thread(s), torch {data.get('torch')}, ConvNet width "
               f"{data.get('width', 32)}; {data.get('note') or 'alone on the device'}; medians over the epochs after "

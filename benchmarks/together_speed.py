@@ -2,7 +2,10 @@
 torch.func vmap over the stacked weights) on Fashion-MNIST-LT sizes: the N evaluation runs of an IPC-10 set (100
 images, one batch an epoch) and N standard experts on a slice of the beta-100 long-tailed set, same epochs, the
 ConvNet of the cpu protocol (width 32, depth 3; `--width 128`, the paper protocol's).
-Seconds per epoch of all N models together, median over the epochs after the first.
+Each path trains for its epochs in one call, as a real run does (setup, copying the weights back and the closing
+checks paid once); seconds per epoch of all N models, the median over the epochs after the first as the trainers
+report them, and the tensor operations one epoch dispatches (OpCount: on a GPU, kernel launches, which bound a
+small model's step).
 
     OMP_NUM_THREADS=1 python benchmarks/together_speed.py --out docs/data/together-speed/cpu.json [--device cuda]
 """
@@ -12,10 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ltdistill import models
 from ltdistill.data.longtail import load_longtail
@@ -34,36 +38,69 @@ def nets(n: int, device: str, width: int = 32) -> list[torch.nn.Module]:
     return made
 
 
-def per_epoch(train_one_epoch, epochs: int, device: str) -> dict:
-    times = []
-    for _ in range(epochs + 1):
-        started = time.perf_counter()
-        train_one_epoch()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return {"first_epoch_s": round(times[0], 4), "epoch_s": statistics.median(times[1:])}
+class OpCount(TorchDispatchMode):
+    """Counts the tensor operations dispatched that would launch a kernel on a GPU (forward, and backward where it
+    runs on this thread, as on a CPU): views and the random draws of the models' host generators apart. Where a
+    small model's step is bound by launches, the count predicts its time on any device. Counted on the CPU it misses
+    the copies of host-drawn parameters to the device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if not func.is_view and kwargs.get("generator") is None:
+            self.ops += 1
+        return func(*args, **kwargs)
+
+
+def one_by_one(images, labels, n: int, epochs: int, device: str, config: TrainConfig, width: int) -> list[list[float]]:
+    """Each of n models trained for `epochs` in one train_model call: its seconds per epoch."""
+    per_model = []
+    for k, net in enumerate(nets(n, device, width)):
+        times: list[float] = []
+        train_model(net, images, labels, replace(config, epochs=epochs), generator=torch.Generator().manual_seed(k),
+                    on_epoch=lambda done, s, times=times: times.append(s))
+        per_model.append(times)
+    return per_model
+
+
+def together(images, labels, n: int, epochs: int, device: str, config: TrainConfig, width: int,
+             stacking: str) -> list[float]:
+    """n models trained together for `epochs` in one train_together call: seconds per epoch of all n."""
+    times: list[float] = []
+    train_together(nets(n, device, width), images, labels, replace(config, epochs=epochs), stacking=stacking,
+                   generators=[torch.Generator().manual_seed(k) for k in range(n)],
+                   on_epoch=lambda done, s: times.append(s))
+    return times
+
+
+def ops_per_epoch(train) -> int:
+    """The operations one more epoch adds to a whole run (a run of 2 epochs against one of 1: setup apart)."""
+    counts = []
+    for epochs in (1, 2):
+        with OpCount() as counted:
+            train(epochs)
+        counts.append(counted.ops)
+    return counts[1] - counts[0]
 
 
 def compare(images, labels, n: int, epochs: int, device: str, config: TrainConfig, width: int) -> dict:
+    """Seconds per epoch (median over the epochs after the first, each path trained for epochs + 1 in one call as
+    a real run is, the per-epoch time as the trainers report it) and operations per epoch: n models one by one
+    (their epoch times summed) against the two stacks."""
     images, labels = images.to(device), labels.to(device)
-    alone = nets(n, device, width)
-    generators = [torch.Generator().manual_seed(k) for k in range(n)]
-
-    def one_by_one():
-        for net, generator in zip(alone, generators, strict=True):
-            train_model(net, images, labels, config, generator=generator)
-
-    def together(stacking: str):
-        stack = nets(n, device, width)
-        stacked_generators = [torch.Generator().manual_seed(k) for k in range(n)]
-        return lambda: train_together(stack, images, labels, config, generators=stacked_generators,
-                                      stacking=stacking)
-
-    sequential = per_epoch(one_by_one, epochs, device)
+    alone = one_by_one(images, labels, n, epochs + 1, device, config, width)
+    sequential = {"first_epoch_s": round(sum(t[0] for t in alone), 4),
+                  "epoch_s": sum(statistics.median(t[1:]) for t in alone),
+                  "ops": ops_per_epoch(lambda e: one_by_one(images, labels, n, e, device, config, width))}
     row = {"models": n, "epochs": epochs, "one_by_one": sequential}
     for stacking in ("grouped", "vmap"):
-        row[f"together_{stacking}"] = per_epoch(together(stacking), epochs, device)
+        times = together(images, labels, n, epochs + 1, device, config, width, stacking)
+        row[f"together_{stacking}"] = {
+            "first_epoch_s": round(times[0], 4), "epoch_s": statistics.median(times[1:]),
+            "ops": ops_per_epoch(lambda e, s=stacking: together(images, labels, n, e, device, config, width, s))}
         row[f"speedup_{stacking}"] = sequential["epoch_s"] / row[f"together_{stacking}"]["epoch_s"]
     return row
 

@@ -61,6 +61,15 @@ def test_a_diverging_model_is_frozen_where_its_run_stops_and_the_others_go_on():
                           generators=[torch.Generator().manual_seed(k) for k in range(2)]) == [None, None]
 
 
+def test_weights_made_non_finite_by_the_last_step_count_as_diverged_in_the_last_epoch():
+    x, y = _data()
+    config = TrainConfig(epochs=1, batch_size=15, lr=10.0, weight_decay=1e38)  # the step, not the loss, overflows
+    with pytest.raises(TrainingDiverged) as stopped:
+        train_model(_nets(1)[0], x, y, config, generator=torch.Generator().manual_seed(0))
+    assert train_together(_nets(2), x, y, config, generators=[torch.Generator().manual_seed(k) for k in range(2)]) \
+        == [stopped.value.epoch] * 2
+
+
 def test_what_cannot_train_together_says_why_and_auto_means_a_cuda_device():
     assert unsupported(_nets(1, "convnet_bn")[0], TrainConfig(epochs=1)) == "its BatchNorm keeps running statistics"
     assert unsupported(_nets(1)[0], TrainConfig(epochs=1, gsam_rho=0.01)) == "GSAM is not batched"

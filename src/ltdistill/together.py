@@ -32,7 +32,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ltdistill.data.augment import DSA
+from ltdistill.data.augment import DSA, image_shape
 from ltdistill.models.convnet import ConvNet
 from ltdistill.models.registry import pool_if_possible
 from ltdistill.train import TrainConfig, augmented, classification_loss, epoch_order, make_optimizer, set_epoch_lr
@@ -87,6 +87,24 @@ def grouped_forward(template: ConvNet, params: dict[str, torch.Tensor], x: torch
     return torch.baddbmm(params["classifier.bias"].unsqueeze(1), features, params["classifier.weight"].transpose(1, 2))
 
 
+def augment_each(x: torch.Tensor, config: TrainConfig, dsa: DSA, generators: list[torch.Generator]) -> torch.Tensor:
+    """Model k's batch x[k] under its own draw through generators[k], as train.augmented draws it. DSA's draws (one
+    op a batch, its parameters per image) are taken on the host in model order, then each op is applied once to
+    the batches of every model that drew it: a few kernels a step for all K models, not a few per model."""
+    if config.augmentation != "dsa":
+        return torch.stack([augmented(batch, config, dsa, g) for batch, g in zip(x, generators, strict=True)])
+    draws = [dsa.sample(x.shape[1], image_shape(x[0]), g) for g in generators]
+    out: list[torch.Tensor | None] = [None] * len(draws)
+    for op in dict.fromkeys(d["op"] for d in draws):
+        ks = [k for k, d in enumerate(draws) if d["op"] == op]
+        merged = {key: torch.cat([draws[k][key] for k in ks]).to(x.device) if isinstance(value, torch.Tensor)
+                  else value for key, value in draws[ks[0]].items()}
+        rows = torch.tensor(ks, device=x.device)
+        for k, y in zip(ks, dsa.apply(x[rows].flatten(0, 1), merged).unflatten(0, (len(ks), -1)), strict=True):
+            out[k] = y
+    return torch.stack(out)  # type: ignore[arg-type]
+
+
 def _flat(stacked: torch.Tensor | None) -> torch.Tensor | None:
     return None if stacked is None else stacked.flatten()
 
@@ -128,19 +146,14 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
         started = time.perf_counter()
         set_epoch_lr(optimizer, config, epoch)
-        orders = [epoch_order(targets.cpu(), config, g).to(device) for g in generators]
+        orders = torch.stack([epoch_order(targets.cpu(), config, g) for g in generators]).to(device)
         last = None
-        for start in range(0, len(orders[0]), config.batch_size):
-            picks = [order[start:start + config.batch_size] for order in orders]
-            batches = []
-            for idx, generator in zip(picks, generators, strict=True):
-                x = images[idx]
-                if config.augment:
-                    x = augmented(x, config, dsa, generator)
-                batches.append(x)
-            logits = batched(params, buffers, torch.stack(batches))
-            last = torch.stack([classification_loss(logits[k], targets[idx], config.temperature)
-                                for k, idx in enumerate(picks)])
+        for start in range(0, orders.shape[1], config.batch_size):
+            picks = orders[:, start:start + config.batch_size]  # [K, B]: each model's batch
+            x = images[picks]
+            if config.augment:
+                x = augment_each(x, config, dsa, generators)
+            last = classification_loss(batched(params, buffers, x), targets[picks], config.temperature)
             optimizer.zero_grad(set_to_none=True)
             last.sum().backward()
             optimizer.step()
@@ -149,12 +162,14 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
                 diverged[k] = diverged[k] or epoch + 1
         if on_epoch is not None:
             on_epoch(epoch + 1, time.perf_counter() - started)
+    # every model's weights finite, read back in one transfer (not one per model and tensor)
+    finite = torch.stack([torch.isfinite(p.detach()).flatten(1).all(1) for p in params.values()]).all(0).tolist()
     for k, model in enumerate(models):
         with torch.no_grad():
             for name, p in model.named_parameters():
                 p.copy_(params[name][k])
             for name, b in model.named_buffers():
                 b.copy_(buffers[name][k])
-        if diverged[k] is None and not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        if diverged[k] is None and not finite[k]:
             diverged[k] = config.epochs
     return diverged

@@ -62,13 +62,18 @@ class TrainConfig:
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """mean_b sum_k softmax(y_b / T)_k * -log softmax(x_b)_k (DATM/LTDD SoftCrossEntropy at T = 1)."""
-    return -(F.softmax(target_logits / temperature, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+    """mean_b sum_k softmax(y_b / T)_k * -log softmax(x_b)_k (DATM/LTDD SoftCrossEntropy at T = 1), over the last
+    two dimensions (a leading one: several models' batches, one loss each)."""
+    return -(F.softmax(target_logits / temperature, dim=-1) * F.log_softmax(logits, dim=-1)).sum(-1).mean(-1)
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    if targets.ndim == 2:
+    """Cross-entropy against class indices or soft target logits: the batch mean of logits [B, classes], or one
+    batch mean per model of logits [K, B, classes] (K models trained together, together.py)."""
+    if targets.ndim == logits.ndim:
         return soft_cross_entropy(logits, targets, temperature)
+    if logits.ndim == 3:
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(-1)
     return F.cross_entropy(logits, targets)
 
 
