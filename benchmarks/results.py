@@ -827,8 +827,8 @@ def render() -> str:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
                   defaults_comparison(detail=False),
                   *([note("dc-momentum"), "", momentum] if momentum else []),
-                  *([note("kept-sets-brief"), ""] if kept else []),
-                  "More: [the comparison](notebook/defaults.md).", ""]
+                  # the kept-sets note ends with the link to the comparison page
+                  *([note("kept-sets-brief"), ""] if kept else ["More: [the comparison](notebook/defaults.md).", ""])]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
               "tables above; each has its page under the detail pages, as have the suites made with the pad1 "
               "network).", ""]

@@ -11,9 +11,9 @@ there (its weights are no longer numbers, and training it on changes nothing tha
 
 A ConvNet (instance norm or none) runs its stack as one network of grouped convolutions (`grouped_forward`): the
 K models' batches side by side along the channels, every layer one kernel for all K, the same arithmetic as K
-separate networks. On a GPU, where a small model's step is bound by kernel launches, this is what makes K models
-cost about one; other architectures go through torch.func.vmap, which batches the same way but pays its dispatch
-per operation. `stacking` picks the path ("auto": grouped where it applies).
+separate networks. On a GPU, where a small model's step is bound by kernel launches, each layer then launches once
+for the K models instead of K times; other architectures go through torch.func.vmap, which batches the same way but
+pays its dispatch per operation. `stacking` picks the path ("auto": grouped where it applies).
 
 What this path does not cover (`unsupported` names it, and the caller trains one after another): models with
 BatchNorm running statistics (an in-place buffer update per model, which vmap does not batch), GSAM, a relabeling
