@@ -232,6 +232,11 @@ KEPT_ROWS = [("LTDD paper preset, earlier defaults", "ltdd-earlier", "fmnist-off
              ("DATM (no default changed)", "datm", "fmnist-official-b100-cpu", "standard")]
 
 
+def made_kept_rows() -> list[tuple[str, str, str, str]]:
+    """The rows of KEPT_ROWS whose kept-set run is in docs/data."""
+    return [row for row in KEPT_ROWS if (KEPT / f"{row[1]}.json").exists()]
+
+
 def kept_sets() -> str:
     """The trajectory sets of beta 100 IPC 10, each kept every 50 iterations, under the earlier defaults and under
     the official code's, a row each: the experts it matches, the soft labels' own-class probability, the initial set
@@ -240,7 +245,7 @@ def kept_sets() -> str:
     is."""
     rows = [(title, json.loads((KEPT / f"{name}.json").read_text()),
              next(r for r in json.loads((DATA / "experts" / f"{experts}.json").read_text()) if r["kind"] == kind))
-            for title, name, experts, kind in KEPT_ROWS if (KEPT / f"{name}.json").exists()]
+            for title, name, experts, kind in made_kept_rows()]
     if not rows:
         return ""
 
@@ -819,7 +824,7 @@ def render() -> str:
     if protocols:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
     if "defaults" in details:
-        kept = any((KEPT / f"{name}.json").exists() for _, name, _, _ in KEPT_ROWS)
+        kept = bool(made_kept_rows())
         from ltdistill.report.tables import preset_pair_table
 
         momentum = preset_pair_table([json.loads(p.read_text()) for p in sorted((DATA / DEFAULTS_SECTIONS[1]).glob(

@@ -123,7 +123,8 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
         raise ValueError(f"{len(models)} models need as many generators, got {len(generators)}")
     if stacking not in STACKINGS:
         raise ValueError(f"unknown stacking {stacking!r}; known: {', '.join(STACKINGS)}")
-    if stacking == "grouped" and not groupable(models[0]):
+    grouped = groupable(models[0]) if stacking == "auto" else stacking == "grouped"
+    if grouped and not groupable(models[0]):
         raise ValueError("grouped stacking takes ConvNets with instance norm or none")
     device = next(models[0].parameters()).device
     images, targets = images.to(device), targets.to(device)
@@ -134,13 +135,11 @@ def train_together(models: list[nn.Module], images: torch.Tensor, targets: torch
     template = copy.deepcopy(models[0]).to("meta")
 
     def forward(p, b, x):
+        if grouped:
+            return grouped_forward(template, p, x)
         return functional_call(template, (p, b), (x,))
 
-    if stacking == "grouped" or (stacking == "auto" and groupable(models[0])):
-        def batched(p, b, x):
-            return grouped_forward(template, p, x)
-    else:
-        batched = vmap(forward)
+    batched = forward if grouped else vmap(forward)
     optimizer = make_optimizer(list(params.values()), config)
     diverged: list[int | None] = [None] * len(models)
     for epoch in tqdm(range(config.epochs), desc=desc, disable=not progress, leave=False):
