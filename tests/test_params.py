@@ -91,3 +91,34 @@ def test_load_longtail_refuses_bad_arguments_with_one_line(bad, message):
 
     with pytest.raises(BadInput, match=message):
         load_longtail(**{"name": "digits", "imbalance_factor": 10, **bad})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"num_experts": 0}, "experts.num_experts must be an integer >= 1, got 0"),
+    ({"lr": math.nan}, "experts.lr must be a number > 0, got nan"),
+    ({"cls_sampler": "uniform"}, "experts.cls_sampler must be one of 'class_aware', 'draws', got 'uniform'"),
+    ({"gsam_alpha": 1.5}, "experts.gsam_alpha must be a number in [0, 1], got 1.5"),
+    ({"gsam_rho": -0.1}, "experts.gsam_rho must be a number >= 0 or none, got -0.1"),
+    ({"maxnorm": 2.0}, "experts.maxnorm must be a number in [0, 1] or none, got 2.0"),
+    ({"model": "vit"}, "experts.model must be a registered model"),
+    ({"seed": -1}, "experts.seed must be an integer >= 0, got -1"),
+    ({"decoupled": 1}, "experts.decoupled must be true or false, got 1"),
+    ({"epochs": 2.5}, "experts.epochs must be an integer >= 1, got 2.5"),
+])
+def test_an_expert_config_is_checked_when_it_is_made(bad, message):
+    from ltdistill.experts.train import ExpertConfig
+
+    escaped = message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(BadInput, match=escaped):
+        ExpertConfig(**bad)
+    assert ExpertConfig(lr=1).lr == 1.0 and isinstance(ExpertConfig(lr=1).lr, float)
+    assert (ExpertConfig().gsam_rho, ExpertConfig(decoupled=True).gsam_rho) == (0.0, 0.01)
+
+
+def test_a_negative_seed_is_refused_by_every_entry_point(blob_data):
+    from ltdistill.evaluate import EvalConfig, evaluate_full
+
+    with pytest.raises(BadInput, match="^seed must be an integer >= 0, got -1$"):
+        methods.create("random").distill(blob_data, 2, seed=-1, progress=False)
+    with pytest.raises(BadInput, match="^seed must be an integer >= 0, got -1$"):
+        evaluate_full(blob_data, EvalConfig(epochs=1, runs=1), seed=-1, progress=False)

@@ -46,14 +46,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{parser.prog}: error: {message}\n")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)  # seeds (numpy refuses negative ones), holdout sizes
 
 
 def existing_dir(text: str) -> str:
@@ -99,13 +105,13 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--imbalance", type=imbalance, default=None,
                    help="imbalance factor beta = n_max/n_min (1 = balanced)")
     p.add_argument("--profile", choices=["exp", "step"], default=None)
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsampling")
+    p.add_argument("--data-seed", type=non_negative_int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", type=existing_dir, default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     p.add_argument("--class-order", default=None, metavar="ORDER",
                    help="which class gets the most images: natural (class 0 the head), hard-tail (the hardest "
                         "classes the tail, as measured: datasets --rank-classes), easy-tail, random:SEED, or a "
                         "permutation head first, e.g. 3,1,0,2")
-    p.add_argument("--holdout", type=int, default=0, metavar="V",
+    p.add_argument("--holdout", type=non_negative_int, default=0, metavar="V",
                    help="hold V images per class of the source train split out as a validation set (tuning)")
 
 
@@ -119,7 +125,8 @@ def data_from_args(args, dataset: str, imbalance: float | None, profile: str | N
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0, or [run] seed of --config)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="random seed (default 0, or [run] seed of --config)")
     p.add_argument("--protocol", choices=["cpu", "paper"], default=None,
                    help="scale protocol: cpu (width-32 nets, 300 eval epochs) or paper (width 128, 1000 epochs)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -250,7 +257,7 @@ def build_parser() -> Parser:
                    "auto: 1 on a CPU, so a cell scores the same however many run beside it; torch's own on a GPU); "
                    "one cell alone runs faster on a CPU with --jobs 1 --threads <cores> (its numbers then differ by "
                    "the float rounding training carries on)")
-    b.add_argument("--nproc", type=int, default=1, help="run the commands that split their work (experts, "
+    b.add_argument("--nproc", type=positive_int, default=1, help="run the commands that split their work (experts, "
                    "evaluate, distill of " + ", ".join(SPLITTING_METHODS) + ") under torchrun with N processes each "
                    "(default 1: one process); results equal one process's")
     b.add_argument("--fresh-interpreters", action="store_true", help="start every command in a new Python "
@@ -484,7 +491,6 @@ def cmd_distill(args) -> int:
     method = methods.create(settings["method"], protocol=protocol, **method_config)  # the library scales it
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
-    check(isinstance(seed, int), f"seed must be an integer, got {seed!r}")
     ensure_writable_dir(out)  # made (and probed) only now that the settings are good; removed if refused later
     if args.restart:
         clear_checkpoint(out)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from ltdistill.errors import BadInput
-from ltdistill.params import AtLeast, Count, check_value
+from ltdistill.params import AtLeast, Count, Seed, check_value
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class RunSettings:
     imbalance: Annotated[float, AtLeast(1)]  # beta = n_max / n_min
     ipc: Count
     profile: Literal["exp", "step"]
-    seed: int
+    seed: Seed
     protocol: Literal["cpu", "paper"]
     iterations: Count
     experts: str

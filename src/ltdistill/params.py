@@ -21,7 +21,8 @@ from typing import Annotated, Any, Literal, Union
 from ltdistill.errors import BadInput
 
 __all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
-           "OneOf", "Positive", "Rate", "Share", "Weight", "check_device", "check_fields", "check_value", "describe"]
+           "OneOf", "Positive", "Rate", "Seed", "Share", "Weight", "check_device", "check_fields", "check_value",
+           "describe"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ BN_MODEL = RegisteredModel(batchnorm=True)
 # the constrained types method configs use
 Count = Annotated[int, AtLeast(1)]  # iterations, steps, epochs, sizes
 NonNegative = Annotated[int, AtLeast(0)]  # start epochs, pixel shifts, iterations that may be 0
+Seed = Annotated[int, AtLeast(0)]  # numpy's generators refuse negative seeds; one rule for every seed
 Rate = Annotated[float, Positive()]  # learning rates, temperatures
 Weight = Annotated[float, AtLeast(0)]  # loss weights; a learning rate that may be 0 (frozen)
 Momentum = Annotated[float, Between(0, 1)]

@@ -17,7 +17,7 @@ import torch
 from ltdistill import models, protocols
 from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput
-from ltdistill.params import check_device, check_fields, check_value
+from ltdistill.params import Seed, check_device, check_fields, check_value
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 
@@ -70,7 +70,7 @@ class Method:
             raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
         if keep_every is not None and (not isinstance(keep_every, int) or keep_every < 1):
             raise BadInput(f"keep_every must be an integer >= 1, got {keep_every!r}")
-        check_value("seed", seed, int)
+        check_value("seed", seed, Seed)
         device = check_device(device)
         self.keep_every = keep_every
         self.config = self.scaled(data.im_size)

@@ -27,7 +27,7 @@ from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.models import ensemble
-from ltdistill.params import Count, ModelName, OneOf, Rate, check_device, check_fields, check_value
+from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, check_fields, check_value
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.together import chosen, train_together, unsupported
@@ -321,7 +321,7 @@ def pace_warning(epochs: int, runs_after: int, resume: str):
 
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
-    check_value("seed", seed, int)
+    check_value("seed", seed, Seed)
     device = check_device(device)
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
     targets, teacher, temperature, calibration = synthetic.labels, None, None, None
@@ -529,7 +529,7 @@ def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device:
                   progress: bool = True, runs_dir: Path | None = None) -> dict:
     """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling); under
     torchrun every rank trains every run on its rows of each batch (data-parallel)."""
-    check_value("seed", seed, int)
+    check_value("seed", seed, Seed)
     device = check_device(device)
     lr = config.lr if config.lr is not None else 0.01
     result = evaluate_training_set(data.train_x, data.train_y, data, config, lr=lr, seed=seed, device=device,

@@ -28,7 +28,8 @@ tests/test_parity_trajectory.py run against it):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Annotated
 
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
@@ -39,34 +40,36 @@ from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
 from ltdistill.keys import LATER_FIELDS, keyed_config
+from ltdistill.params import Between, Count, ModelName, OneOf, Rate, Seed, Weight, check_fields
 from ltdistill.together import chosen, train_together, unsupported
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
 
 @dataclass(frozen=True)
 class ExpertConfig:
-    num_experts: int = 10  # MTT/LTDD: 100
-    epochs: int = 20  # MTT: 50; LTDD representation experts: 100
-    lr: float = 0.01  # lr_teacher
-    batch_size: int = 256
-    weight_decay: float = 0.0  # MTT: 0; decoupled representation experts default to 5e-3 (LTDD)
+    num_experts: Count = 10  # MTT/LTDD: 100
+    epochs: Count = 20  # MTT: 50; LTDD representation experts: 100
+    lr: Rate = 0.01  # lr_teacher
+    batch_size: Count = 256
+    weight_decay: Weight = 0.0  # MTT: 0; decoupled representation experts default to 5e-3 (LTDD)
     decoupled: bool = False
-    rep_weight_decay: float = 5e-3  # LTDD representation experts ("weight balancing" decay)
-    cls_epochs: int = 10  # LTDD classifier experts
-    cls_lr: float = 0.01
-    maxnorm: float | None = None  # MaxNorm threshold fraction on the head's rows (paper text: 0.1); None: off
+    rep_weight_decay: Weight = 5e-3  # LTDD representation experts ("weight balancing" decay)
+    cls_epochs: Count = 10  # LTDD classifier experts
+    cls_lr: Rate = 0.01
+    maxnorm: Annotated[float, Between(0, 1)] | None = None  # MaxNorm threshold fraction on the head's rows (paper
+    #   text: 0.1); None: off
     # classifier experts' epochs: "class_aware" (the reference's ClassAwareSampler: max_count x C samples in runs of
     # 4 from one class, train.class_aware_order) or "draws" (N class-balanced draws)
-    cls_sampler: str = "class_aware"
-    gsam_rho: float | None = None  # GSAM radius; None: 0.01 for decoupled experts (LTDD), 0 (plain SGD) for standard
-    gsam_alpha: float = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
+    cls_sampler: Annotated[str, OneOf(("class_aware", "draws"))] = "class_aware"
+    gsam_rho: Weight | None = None  # GSAM radius; None: 0.01 for decoupled experts (LTDD), 0 (plain SGD) for standard
+    gsam_alpha: Annotated[float, Between(0, 1)] = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
     compile: bool = False  # train through torch.compile (train.compiled_model)
-    model: str = "convnet"
-    width: int = 128
-    depth: int = 3
-    zca_eps: float | None = None  # ZCA whitening of the data the experts see (MTT/DATM/LTDD: 0.1 on CIFAR)
+    model: ModelName = "convnet"
+    width: Count = 128
+    depth: Count = 3
+    zca_eps: Rate | None = None  # ZCA whitening of the data the experts see (MTT/DATM/LTDD: 0.1 on CIFAR)
     augment: bool = True  # DSA during expert training (MTT buffer.py)
-    seed: int = 0
+    seed: Seed = 0
 
     @property
     def rho(self) -> float:
@@ -74,18 +77,11 @@ class ExpertConfig:
         return float(self.gsam_rho or 0.0)
 
     def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in check_fields(ExpertConfig, values, "experts", kind="expert").items():
+            object.__setattr__(self, name, value)  # an int given for a float becomes the float
         if self.gsam_rho is None:  # resolved here, so records hold the radius that trained the buffer
             object.__setattr__(self, "gsam_rho", 0.01 if self.decoupled else 0.0)
-        if not (self.rho >= 0 and 0 <= self.gsam_alpha <= 1):
-            raise BadInput(f"gsam_rho must be >= 0 and gsam_alpha in [0, 1], got {self.gsam_rho}, {self.gsam_alpha}")
-        if self.cls_sampler not in ("draws", "class_aware"):
-            raise BadInput(f"cls_sampler must be 'draws' or 'class_aware', got {self.cls_sampler!r}")
-        for name in ("num_experts", "epochs", "batch_size", "cls_epochs"):
-            if getattr(self, name) < 1:
-                raise BadInput(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.cls_lr <= 0:
-            raise BadInput("expert learning rates must be > 0")
-
 
 class MaxNorm:
     """Projected step of Alshammari et al. 2022: rescale every head row whose L2 norm exceeds the cap to the cap."""
