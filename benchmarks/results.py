@@ -815,7 +815,10 @@ def render() -> str:
                   "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's tau*), "
                   "the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
                   "order, IPC 50 and the ablations are on the suites' pages.", ""]
-    recipes = recipe_table(bench_results, per_seed=False)
+    # the methods, and the observers' presets (what the recipe table asks of a labeler); ablations on their pages
+    observers = [json.loads(p.read_text()) for p in sorted((DATA / "bench-fmnist-observers-gpu-h200").glob("*.json"))]
+    recipes = recipe_table([r for r in bench_results if cell_label(r) == r.get("method")] + [
+        r for r in observers if cell_label(r) != r.get("method")], per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     protocols = protocol_table(*([json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
