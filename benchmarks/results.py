@@ -453,7 +453,9 @@ def headline(chosen: dict[tuple[str, float, int], tuple]) -> str:
                 continue
             r = hit[1]
             marks = ("†" if r.get("device", "cpu") != "cpu" else "") + ("°" if official(r) else "")
-            texts.append(f"{100 * r['balanced_acc']['mean']:.1f} ({100 * r['few']:.0f}){marks}")
+            acc = r["balanced_acc"]
+            spread = f" ± {100 * acc['std']:.1f}" if (r.get("runs") or 1) > 1 else ""
+            texts.append(f"{100 * acc['mean']:.1f}{spread} ({100 * r['few']:.0f}){marks}")
         lines.append(f"| {name} | " + " | ".join(texts) + " |")
     if variants:
         lines += ["", "Presets and ablations, on [the page of every cell](notebook/summary.md) and their suites' "
@@ -787,7 +789,8 @@ def render() -> str:
         "Tables give balanced test accuracy in %; every table names its protocol and device, and the detail pages "
         "(linked below) give each cell's spread, per-class numbers and the commands that made it.", "",
         "## At a glance: Fashion-MNIST-LT balanced accuracy", "",
-        "In brackets: mean accuracy of the 3 tail classes. cpu protocol (ConvNet width 32, 300 evaluation epochs); "
+        "Mean ± std over a set's evaluation runs (one set, seed 0; a row without ± is one run), in brackets the "
+        "mean accuracy of the 3 tail classes. cpu protocol (ConvNet width 32, 300 evaluation epochs); "
         "the full long-tailed set's row repeats at every IPC (it trained " + full_row_note(chosen) + "). † made and "
         "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
         "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
