@@ -789,8 +789,8 @@ def render() -> str:
         "Tables give balanced test accuracy in %; every table names its protocol and device, and the detail pages "
         "(linked below) give each cell's spread, per-class numbers and the commands that made it.", "",
         "## At a glance: Fashion-MNIST-LT balanced accuracy", "",
-        "Mean ± std over a set's evaluation runs (one set, seed 0; a row without ± is one run), in brackets the "
-        "mean accuracy of the 3 tail classes. cpu protocol (ConvNet width 32, 300 evaluation epochs); "
+        "Mean ± std over a set's evaluation runs (one set, seed 0); in brackets the 3 tail classes' mean. "
+        "cpu protocol (ConvNet width 32, 300 evaluation epochs); "
         "the full long-tailed set's row repeats at every IPC (it trained " + full_row_note(chosen) + "). † made and "
         "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
         "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
