@@ -649,14 +649,18 @@ def suite_grid(folder: Path) -> str:
     labels = sorted({cell_label(r) for r in results}, key=lambda n: (n != "full", n))
     def head(c):
         return (f"{c[0]} " if len(datasets) > 1 else "") + f"beta {c[1]:g}" + (f", IPC {c[2]}" if c[2] else "")
+    several_orders = len({order_name(r) for r in results}) > 1
     grid: dict[str, list[str]] = {}
     for label in labels:
         for c in columns:
             hits = [r for r in results if cell_label(r) == label and (r.get("dataset"),
                     r.get("imbalance_factor") or 0, r.get("ipc") or 0) in (c, c[:2] + (0,))]
             means = np.array([100 * r["balanced_acc"]["mean"] for r in hits])
+            orders = sorted({order_name(r) for r in hits})
+            # a lone order is named: the other columns are means over orders
+            one = f" ({orders[0]} only)" if len(orders) == 1 and several_orders else ""
             grid.setdefault(label, []).append(
-                "-" if not hits else accuracy(hits[0]) if len({order_name(r) for r in hits}) == 1 else
+                "-" if not hits else accuracy(hits[0]) + one if len(orders) == 1 else
                 f"{means.mean():.2f} ± {means.std():.2f} ({len(hits)} orders)")
     if len(columns) == 1:  # one setting: the methods across, in three lines
         lines = ["| setting | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels),
@@ -874,7 +878,7 @@ def detail_index(details: dict[str, tuple[str, str]]) -> list[str]:
         line = f"- {group}:"
         for i, slug in enumerate(slugs):
             link = f" [{slug.removeprefix('bench-')}](notebook/{slug}.md)" + ("," if i < len(slugs) - 1 else ".")
-            if len(line) + len(link) > 118:
+            if len(line) + len(link) > 236:
                 lines.append(line)
                 line = " "
             line += link

@@ -187,7 +187,7 @@ def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_order
         (tmp_path / f"{name}.json").write_text(json.dumps(r))
     grid = suite_grid(tmp_path)  # one setting: the methods across
     assert grid.startswith("| setting | a | b |\n|---|---|---|\n"
-                           "| beta 100, IPC 10 | 75.00 ± 5.00 (2 orders) | 75.00 ± 1.00 |\n")
+                           "| beta 100, IPC 10 | 75.00 ± 5.00 (2 orders) | 75.00 ± 1.00 (random:1 only) |\n")
     (tmp_path / "b50.json").write_text(json.dumps({**cell("b", "random:1", 0.5), "ipc": 50}))
     assert "| a | 75.00 ± 5.00 (2 orders) | - |" in suite_grid(tmp_path)  # two: a row a method
     # a preset or ablation is named under the grid, not given a row of the brief
