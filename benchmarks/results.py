@@ -813,8 +813,9 @@ def render() -> str:
                   "More: [the comparison, cell by cell](notebook/stem.md).", ""]
     from ltdistill.report.tables import cell_label, protocol_table, recipe_table, variant_table
 
-    bench_results = [json.loads(p.read_text()) for folder in BENCH_SECTIONS
-                     for p in sorted((DATA / folder).glob("*.json"))]
+    by_folder = {folder: [json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
+                 for folder in BENCH_SECTIONS}
+    bench_results = [r for results in by_folder.values() for r in results]
     calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
                                kinds=("labels",), per_seed=False)
     if calibrated:
@@ -823,9 +824,8 @@ def render() -> str:
                   "the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
                   "order, IPC 50 and the ablations are on the suites' pages.", ""]
     # the methods, and the observers' presets (what the recipe table asks of a labeler); ablations on their pages
-    observers = [json.loads(p.read_text()) for p in sorted((DATA / "bench-fmnist-observers-gpu-h200").glob("*.json"))]
     recipes = recipe_table([r for r in bench_results if cell_label(r) == r.get("method")] + [
-        r for r in observers if cell_label(r) != r.get("method")], per_seed=False)
+        r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
     protocols = protocol_table(*([json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
