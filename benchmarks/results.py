@@ -828,8 +828,7 @@ def render() -> str:
         r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
     if recipes:
         parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
-    protocols = protocol_table(*([json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
-                                 for folder in ("bench-fmnist-defaults-cpu", "bench-fmnist-ddranking-cpu")),
+    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"], by_folder["bench-fmnist-ddranking-cpu"],
                                per_seed=False)
     if protocols:
         parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
