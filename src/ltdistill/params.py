@@ -21,8 +21,8 @@ from typing import Annotated, Any, Literal, Union
 from ltdistill.errors import BadInput
 
 __all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
-           "OneOf", "Positive", "Rate", "Seed", "Share", "Weight", "check_device", "check_fields", "check_value",
-           "describe"]
+           "OneOf", "Positive", "Rate", "Seed", "Share", "Weight", "check_device", "check_fields", "check_own_fields",
+           "check_value", "describe"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +185,11 @@ def check_fields(cls: type, values: dict[str, Any], name: str, kind: str = "meth
     if unknown:
         raise BadInput(f"{kind} {name!r} has no config key(s) {unknown}; it has {sorted(fields)}")
     return {k: check_value(f"{name}.{k}", v, hints[k]) for k, v in values.items()}
+
+
+def check_own_fields(config: Any, name: str, kind: str, skip: tuple[str, ...] = ()) -> None:
+    """check_fields for a frozen dataclass instance's own fields (less `skip`), from its __post_init__: the checked
+    values are written back, so an int given for a float becomes the float."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in skip}
+    for field, value in check_fields(type(config), values, name, kind).items():
+        object.__setattr__(config, field, value)

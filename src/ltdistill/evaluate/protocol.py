@@ -11,7 +11,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +27,7 @@ from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
 from ltdistill.keys import fingerprint
 from ltdistill.models import ensemble
-from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, check_fields, check_value
+from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, check_own_fields, check_value
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.together import chosen, train_together, unsupported
@@ -58,9 +58,7 @@ class EvalConfig:
     runs_together: Annotated[str, OneOf(("auto", "on", "off"))] = "auto"
 
     def __post_init__(self) -> None:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model_options"}
-        for name, value in check_fields(EvalConfig, values, "evaluate", kind="evaluation").items():
-            object.__setattr__(self, name, value)  # an int given for a float becomes the float
+        check_own_fields(self, "evaluate", kind="evaluation", skip=("model_options",))
 
 
 def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:

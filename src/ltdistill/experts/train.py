@@ -28,7 +28,7 @@ tests/test_parity_trajectory.py run against it):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Annotated
 
 import torch
@@ -40,7 +40,7 @@ from ltdistill.data.longtail import LTDataset
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.experts.buffer import ExpertBuffer
 from ltdistill.keys import LATER_FIELDS, keyed_config
-from ltdistill.params import Between, Count, ModelName, OneOf, Rate, Seed, Weight, check_fields
+from ltdistill.params import Between, Count, ModelName, OneOf, Rate, Seed, Weight, check_own_fields
 from ltdistill.together import chosen, train_together, unsupported
 from ltdistill.train import TrainConfig, TrainingDiverged, train_model
 
@@ -77,9 +77,7 @@ class ExpertConfig:
         return float(self.gsam_rho or 0.0)
 
     def __post_init__(self) -> None:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name, value in check_fields(ExpertConfig, values, "experts", kind="expert").items():
-            object.__setattr__(self, name, value)  # an int given for a float becomes the float
+        check_own_fields(self, "experts", kind="expert")
         if self.gsam_rho is None:  # resolved here, so records hold the radius that trained the buffer
             object.__setattr__(self, "gsam_rho", 0.01 if self.decoupled else 0.0)
 
