@@ -36,6 +36,20 @@ def test_dm_from_noise_learns_the_classes(blob_data):
     assert evaluate_synthetic(s, blob_data, EVAL, progress=False)["balanced_acc"]["mean"] > 0.6
 
 
+def test_a_class_shorter_than_ipc_starts_from_its_real_images_repeated(blob_data):
+    """IPC 16 over classes of 60/35/20/12 images: the 12-image class is filled by cycling its real images (no
+    refusal, unlike the coresets), and the set says how many of each class's starting images are distinct."""
+    s = methods.create("dm", iterations=0, **TINY_NET).distill(blob_data, 16, seed=0, progress=False)
+    assert s.meta["distinct_per_class"] == [16, 16, 16, 12]
+    assert torch.bincount(s.labels).tolist() == [16, 16, 16, 16]
+    short = s.images[s.labels == 3].flatten(1)
+    real = blob_data.train_x[blob_data.train_y == 3].flatten(1)
+    assert torch.equal(short[12:], short[:4])  # the cycle starts again after the 12 real images
+    assert all((row == real).all(1).any() for row in short)  # each is one of the class's real images
+    with pytest.raises(BadInput, match="exceeds the real images"):
+        methods.create("random").distill(blob_data, 16, seed=0, progress=False)
+
+
 def test_dc_from_noise_learns_the_classes(blob_data):
     s = methods.create("dc", iterations=12, init="noise", lr_img=0.5, outer_loop=2, inner_loop=2,
                        **TINY_NET).distill(blob_data, 2, seed=0, progress=False)
