@@ -49,15 +49,17 @@ class SRe2L(Method):
         models_seconds = time.perf_counter() - started
         generator = torch.Generator().manual_seed(seed)
         classes, groups = class_major_layout(data.num_classes, ipc)
+        distinct = None  # noise has no real images to repeat
         if cfg.init == "noise":
             start = torch.randn((len(classes), *data.train_x.shape[1:]), generator=generator)
         else:
-            start = real_per_class(data, ipc, generator)[0]
+            start, _, distinct = real_per_class(data, ipc, generator)
         images, record = recover_recorded(model, start, classes, groups, cfg, pixel_range=pixel_range(data),
                                           generator=generator, progress=progress)
         options = network_options(cfg.model, cfg.width, cfg.depth)
         return SyntheticSet(images, logits_of(model, images), meta={
-            "classes": classes.tolist(), **record, "models_seconds": models_seconds, "label_regime": "relabel",
+            "classes": classes.tolist(), "distinct_per_class": distinct, **record, "models_seconds": models_seconds,
+            "label_regime": "relabel",
             "teacher": teacher_meta(cfg.model, options, cfg.temperature),
             "models_accuracy": {"squeezed model (observer and teacher)": model_accuracy(model, data)}},
             teacher=model.state_dict())
