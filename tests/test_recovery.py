@@ -141,12 +141,12 @@ def test_recovery_methods_write_a_relabeling_teacher_and_beat_chance(name, blob_
     assert hard["label_regime"] == "hard"
 
 
-def test_sre2l_from_real_images_records_how_many_are_distinct(blob_data):
+def test_sre2l_from_real_images_records_how_many_are_distinct(blob_data, tmp_path):
     """IPC 16 over classes of 60/35/20/12 images: the 12-image class starts from its real images repeated."""
-    s = methods.create("sre2l", init="real", **{**TINY, "iterations": 0}).distill(blob_data, 16, seed=0,
-                                                                                 progress=False)
+    quick = {**TINY, "iterations": 0, "model_cache": str(tmp_path)}  # one squeezed model serves both runs
+    s = methods.create("sre2l", init="real", **quick).distill(blob_data, 16, seed=0, progress=False)
     assert s.meta["distinct_per_class"] == [16, 16, 16, 12]
-    noise = methods.create("sre2l", **{**TINY, "iterations": 0}).distill(blob_data, 2, seed=0, progress=False)
+    noise = methods.create("sre2l", **quick).distill(blob_data, 2, seed=0, progress=False)
     assert noise.meta["distinct_per_class"] is None
 
 
