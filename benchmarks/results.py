@@ -124,7 +124,8 @@ def suite_coverage(folder: Path) -> str:
     results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
     missing = [c.name for c in cells if c.name not in results]
     stored = {name: r.get("key") or {} for name, r in results.items()}
-    older = [c.name for c in cells if c.name in results and "defaults" in c.key and "defaults" not in stored[c.name]
+    older = [c.name for c in cells if c.name in results and "defaults" in c.key
+             and stored[c.name].get("defaults") != c.key["defaults"]
              and digest({**stored[c.name], "defaults": c.key["defaults"]}) == digest(c.key)]  # all else the same
     changed = [c.name for c in cells if c.name in results and c.name not in older
                and digest(stored[c.name]) != digest(c.key)]

@@ -784,11 +784,13 @@ def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_
 
 def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_from_those_made_before(tmp_path,
                                                                                                        monkeypatch):
-    """DM's siamese DSA and the decoupled buffer's sampler and MaxNorm now default to the official code's: their
+    """DM's siamese DSA, DC's inner momentum and cosine, and the decoupled buffer's sampler and MaxNorm now default
+    to the official code's: their
     cells and buffers get the new defaults in their keys (a cell finished under the earlier defaults is refused, not
     reused), while methods and buffers whose defaults did not change keep the keys they had."""
     suite = tmp_path / "s.toml"
     suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\n[[method]]\nname = "dm"\n'
+                                        '[[method]]\nname = "dc"\n'
                                         '[[method]]\nname = "ltdd"\nexperts = "decoupled"\n[[method]]\nname = "mtt"\n'
                                         'experts = "standard"') +
                      '[experts.standard]\nnum = 1\nepochs = 2\n[experts.decoupled]\nnum = 1\nepochs = 2\n')
@@ -796,6 +798,8 @@ def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_
     cells = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
                                               cross_arch=None).cells}
     assert cells["dm"].key["defaults"] == {"dsa_siamese": "batch"}
+    assert cells["dc"].key["defaults"] == {"dsa_siamese": "batch", "net_momentum": 0.0,
+                                           "cosine_denominator": "norms_plus_eps"}
     assert "defaults" not in cells["random"].key and "defaults" not in cells["mtt"].key
     assert "decoupled" in cells["ltdd"].experts.name and "standard" in cells["mtt"].experts.name
     # the buffers' directories are hashes of their keys: the decoupled one moves, the standard one stays

@@ -22,14 +22,13 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import ltdistill.families.recovery as recovery
-import ltdistill.methods.dc as dc_module
 from conftest import parity_close
 from ltdistill import models
 from ltdistill.bench.ranking import ddranking
 from ltdistill.engine.loop import Learnable, SynthesisState, optimize
 from ltdistill.evaluate.protocol import load_teacher
 from ltdistill.families.randomnet import Context
-from ltdistill.methods.dc import DC, gradient_distance
+from ltdistill.methods.dc import DC, gradient_distance, row_cosine
 from ltdistill.methods.dm import DM
 from ltdistill.train import relabel_loss
 
@@ -214,7 +213,7 @@ def one_iteration(method, net, dtype=torch.float64, real=None) -> SynthesisState
     return state
 
 
-def ltdistill_dc_distances() -> torch.Tensor:
+def ltdistill_dc_distances(cosine_denominator: str = "norms_plus_eps") -> torch.Tensor:
     net = network("convnet", "in")
     params = list(net.parameters())
     x, y, syn = INPUTS["real_x"], INPUTS["real_y"], INPUTS["syn_x"]
@@ -222,43 +221,28 @@ def ltdistill_dc_distances() -> torch.Tensor:
     for c in range(C):
         g_real = torch.autograd.grad(F.cross_entropy(net(x[y == c]), y[y == c]), params)
         g_syn = torch.autograd.grad(F.cross_entropy(net(syn[c * IPC:(c + 1) * IPC]), torch.full((IPC,), c)), params)
-        distances.append(gradient_distance(g_syn, g_real))
+        distances.append(gradient_distance(g_syn, g_real, cosine_denominator))
     return torch.stack(distances)
 
 
-class OfficialCosineDenominator:
-    """Stands in for `F` inside dc.py: cosine_similarity divides by (||a|| ||b|| + eps), as the official distance_wb
-    does, instead of torch's clamp; everything else is torch.nn.functional."""
-
-    def __getattr__(self, name):
-        return getattr(F, name)
-
-    @staticmethod
-    def cosine_similarity(a, b, dim=1, eps=1e-8):
-        return (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim) + eps)
-
-
-@pytest.fixture
-def official_cosine_denominator(monkeypatch):
-    monkeypatch.setattr(dc_module, "F", OfficialCosineDenominator())
-
-
-@pytest.mark.xfail(strict=True, reason="DatasetCondensation utils.py:233 distance_wb divides by "
-                   "||g_real|| ||g_syn|| + 1e-6; ltdistill methods/dc.py gradient_distance uses "
-                   "F.cosine_similarity(eps=1e-6), which clamps instead: rows with small gradients (norm product "
-                   "4e-5 here) differ by ~2%, the per-class distance by up to 1e-3 relative")
 def test_dc_gradient_distance_of_every_class_equals_the_official_match_loss():
     close(ltdistill_dc_distances(), official("dc")["per_class_distance"], what="per-class DC distance ('ours')")
 
 
-def test_dc_gradient_distance_with_the_official_cosine_denominator_equals_the_official_match_loss(
-        official_cosine_denominator):
-    close(ltdistill_dc_distances(), official("dc")["per_class_distance"], what="per-class DC distance ('ours')")
+def test_dc_clamped_cosine_option_is_torchs_cosine_and_leaves_the_official_match_loss():
+    """`cosine_denominator = "clamped"` (ltdistill's earlier default) is F.cosine_similarity(eps=1e-6); on these
+    inputs the second conv layer's rows have norm products of 4e-5 to 6e-5, so its per-class distance moves off
+    DatasetCondensation utils.py:233, which adds 1e-6 to the product."""
+    clamped = ltdistill_dc_distances("clamped")
+    a, b = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
+    close(row_cosine(a, b, "clamped"), F.cosine_similarity(a, b, dim=1, eps=1e-6), what="clamped cosine")
+    with pytest.raises(AssertionError):
+        close(clamped, official("dc")["per_class_distance"], what="per-class DC distance, clamped cosine")
 
 
-def test_dc_iteration_equals_the_official_outer_loop(official_cosine_denominator):
-    """Everything of a DC iteration but the cosine's denominator (see the xfail above): labels, gradients, the
-    layer-wise sum over classes, the image step (SGD lr_img, momentum 0.5) through ltdistill's own loop."""
+def test_dc_iteration_equals_the_official_outer_loop():
+    """A DC iteration: labels, gradients, the layer-wise sum over classes, the image step (SGD lr_img, momentum
+    0.5) through ltdistill's own loop."""
     ref = official("dc")["one_outer"]
     dc = SETUP["dc"]
     method = DC(dsa=False, outer_loop=1, inner_loop=1, lr_img=dc["lr_img"], batch_real=dc["batch_real"])
@@ -266,9 +250,13 @@ def test_dc_iteration_equals_the_official_outer_loop(official_cosine_denominator
     close(state.history, [ref["loss"]], what="sum over classes of the DC distance")
     close(state["images"].grad, ref["image_grad"], what="image gradient")
     close(state["images"], ref["images_after"], what="images after the SGD step")
+    clamped = one_iteration(DC(dsa=False, outer_loop=1, inner_loop=1, lr_img=dc["lr_img"], batch_real=dc["batch_real"],
+                               cosine_denominator="clamped"), network("convnet", "in"))
+    with pytest.raises(AssertionError):
+        close(clamped.history, [ref["loss"]], what="sum over classes of the DC distance, clamped cosine")
 
 
-def test_dc_iteration_with_inner_training_equals_the_official_outer_loop(official_cosine_denominator):
+def test_dc_iteration_with_inner_training_equals_the_official_outer_loop():
     """DatasetCondensation main.py:150 trains the inner network with SGD(net.parameters(), lr=lr_net), no
     momentum: DC's default net_momentum; 0.5 (the default before) leaves the official outer loop."""
     torch.set_default_dtype(torch.float32)

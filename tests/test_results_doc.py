@@ -73,6 +73,23 @@ def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_sui
     assert suite_coverage(folder).endswith("; without cross-architecture lenet yet: `mtt_fashion-mnist_b10_ipc50_s0`.")
 
 
+def test_a_cell_made_under_fewer_of_todays_defaults_is_named_as_made_under_the_earlier_ones(tmp_path):
+    """DC's cell under the official-code defaults of its time (DSA draw per batch, no inner momentum) keys those
+    two; today's key adds the official cosine: the cell is one of the earlier defaults, not of an older suite file."""
+    from docsource import DATA
+    from results import suite_coverage
+
+    folder = tmp_path / "bench-fmnist-defaults-cpu"
+    folder.mkdir()
+    name = "dc_fashion-mnist_b100_ipc10_s0"
+    stored = (DATA / folder.name / f"{name}.json").read_text()
+    assert json.loads(stored)["key"]["defaults"] == {"dsa_siamese": "batch", "net_momentum": 0.0}
+    (folder / f"{name}.json").write_text(stored)
+    line = suite_coverage(folder)
+    assert line.endswith(f"before they followed the official code (keys.changed_defaults): `{name}`.")
+    assert "older suite file" not in line
+
+
 def test_the_cross_architecture_table_shows_every_model_of_a_set_and_the_mean_change():
     from docsource import DATA
     from results import cross_arch_table

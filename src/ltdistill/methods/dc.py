@@ -10,7 +10,10 @@ One iteration (reference VICO-UoE/DatasetCondensation main.py):
     main.py:150 `SGD(net.parameters(), lr=lr_net)`; 0.5, the image optimizer's, is an option), augmented when DSA
     is on, so later matches happen along a training trajectory.
 D is the layer-wise distance "ours": for every weight (biases and norm parameters are skipped), reshape to
-(out, -1) and sum over output units of 1 - cos(g_real, g_syn).
+(out, -1) and sum over output units of 1 - cos(g_real, g_syn), the cosine divided by ||g_real|| ||g_syn|| + 1e-6
+as utils.py:233 distance_wb does (`cosine_denominator = "norms_plus_eps"`); "clamped" is torch's cosine_similarity
+(the norms clamped at 1e-6), ltdistill's earlier default. The two differ where the norm product is not far above
+1e-6, as it often is for the gradient rows of a small ConvNet (docs/fidelity.md).
 (outer_loop, inner_loop) by IPC follow the reference's get_loops: 1 -> (1, 1), 10 -> (10, 50), 20 -> (20, 25),
 30 -> (30, 20), 40 -> (40, 15), 50 -> (50, 10); other IPCs take the nearest of these (the reference has none).
 BatchNorm networks get the reference's treatment: running statistics set from a real batch of 16 per class, then
@@ -24,6 +27,7 @@ skipped when their gradient is not finite.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +50,7 @@ class DCConfig(RandomNetConfig):
     batch_train: Count = 256  # synthetic minibatch of the inner training
     outer_loop: Count | None = None  # image updates per network; None: by IPC (reference get_loops)
     inner_loop: Count | None = None  # network epochs on the synthetic set between image updates; None: by IPC
+    cosine_denominator: Literal["norms_plus_eps", "clamped"] = "norms_plus_eps"  # of D's cosine (docstring)
 
 
 def default_loops(ipc: int) -> tuple[int, int]:
@@ -53,14 +58,25 @@ def default_loops(ipc: int) -> tuple[int, int]:
     return LOOPS_BY_IPC[nearest]
 
 
-def gradient_distance(grads_syn, grads_real) -> torch.Tensor:
+COSINE_EPS = 1e-6  # utils.py:233
+
+
+def row_cosine(a: torch.Tensor, b: torch.Tensor, denominator: str) -> torch.Tensor:
+    """Cosine of each row of a with the same row of b, divided by the norms' product + eps ("norms_plus_eps",
+    distance_wb) or by the product of the norms clamped at eps ("clamped", F.cosine_similarity)."""
+    if denominator == "clamped":
+        return F.cosine_similarity(a, b, dim=1, eps=COSINE_EPS)
+    return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1) + COSINE_EPS)
+
+
+def gradient_distance(grads_syn, grads_real, cosine_denominator: str = "norms_plus_eps") -> torch.Tensor:
     """DC's layer-wise distance: sum over weights and output units of 1 - cos(real, syn); 1-D tensors skipped."""
     total = grads_syn[0].new_zeros(())
     for gs, gr in zip(grads_syn, grads_real, strict=True):
         if gs.ndim == 1:
             continue
         gs, gr = gs.reshape(gs.shape[0], -1), gr.reshape(gr.shape[0], -1)
-        total = total + (1 - F.cosine_similarity(gs, gr, dim=1, eps=1e-6)).sum()
+        total = total + (1 - row_cosine(gs, gr, cosine_denominator)).sum()
     return total
 
 
@@ -99,7 +115,7 @@ class DC(RandomNetMethod):
                                              params)
                 g_syn = torch.autograd.grad(F.cross_entropy(net(syn), ctx.labels[ctx.rows(c)]), params,
                                             create_graph=True)
-                loss = loss + gradient_distance(g_syn, [g.detach() for g in g_real])
+                loss = loss + gradient_distance(g_syn, [g.detach() for g in g_real], cfg.cosine_denominator)
             return loss
 
         def step(it: int) -> float:
