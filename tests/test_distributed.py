@@ -76,7 +76,8 @@ def test_a_command_that_does_not_split_its_work_says_so_under_torchrun(tmp_path)
     assert not (tmp_path / "set").exists()
 
 
-@pytest.mark.parametrize("method, extra", [("dm", []), ("dc", ["--set", "outer_loop=2", "--set", "inner_loop=1"])])
+@pytest.mark.parametrize("method, extra", [("dm", []), ("dc", ["--set", "outer_loop=2", "--set", "inner_loop=1"]),
+                                           ("dm", ["--set", "model='convnet_bn'"])])  # BN: every class on each rank
 def test_random_network_matching_split_over_two_ranks_by_class_makes_the_one_process_set(tmp_path, method, extra):
     """Every rank draws every class's images and augmentation, computes its own classes, and the image gradients
     are summed before every image step (DC: then every rank trains the same network on the same set): the same set

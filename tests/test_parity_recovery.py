@@ -283,10 +283,9 @@ def test_dm_iteration_equals_the_official_embedding_mean_loss():
     close(state["images"], ref["convnet"]["images_after"], what="images after the SGD step")
 
 
-@pytest.mark.xfail(strict=True, reason="DatasetCondensation main_DM.py:165-187 embeds the real (and the synthetic) "
-                   "images of all classes in one batch for a BatchNorm network, so BN uses statistics over classes; "
-                   "ltdistill methods/dm.py:150-154 embeds each class separately")
 def test_dm_iteration_with_a_batchnorm_network_equals_the_official_convnetbn_branch():
+    """main_DM.py:165-187 embeds the real (and the synthetic) images of all classes in one batch for a BatchNorm
+    network, so BN's statistics span the classes; ltdistill's DM does the same for such a network."""
     ref = official("dm")["convnet_bn"]
     picks = [torch.tensor(p) for p in ref["real_indices_per_class"]]
     method = DM(dsa=False, model="convnet_bn", lr_img=SETUP["dm"]["lr_img"], batch_real=SETUP["dm"]["bn_batch_real"])

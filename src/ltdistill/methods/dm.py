@@ -5,7 +5,10 @@ synthetic images of each class under the same DSA draw; the loss is
     sum_c || mean_i psi(A(x^real_{c,i})) - mean_j psi(A(s_{c,j})) ||^2
 with psi the network's feature map before the linear head (the reference's `embed`). Only the images learn, by
 SGD with momentum 0.5. DSA draws one transform for the whole real batch and the same for the synthetic one, as the
-official seeded DiffAugment does (`dsa_siamese='batch'`; 'per_image' pairs draws image by image). Defaults are the
+official seeded DiffAugment does (`dsa_siamese='batch'`; 'per_image' pairs draws image by image). A BatchNorm
+network embeds the real batches of all classes in one forward and the synthetic images in another, so its
+statistics span the classes (main_DM.py:165-187, the ConvNetBN branch); other networks embed class by class,
+which for them is the same. Defaults are the
 reference's (VICO-UoE/DatasetCondensation main_DM.py): 20000 iterations,
 lr_img 1.0, batch_real 256, initialization from real images.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
@@ -36,15 +40,21 @@ class DM(RandomNetMethod):
         def step(it: int) -> float:
             net = ctx.network().requires_grad_(False)
             embed = embedding(net, self.config.compile)
-            loss = torch.zeros((), device=ctx.device)
+            # main_DM.py:165-187: a BatchNorm network embeds every class's batch at once (statistics over classes),
+            # so every rank computes every class, each with 1/size of the loss; others embed class by class
+            joint = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+            pairs = []
             for c in range(ctx.data.num_classes):
+                computed = joint or ctx.mine(c)  # else another rank's class (torchrun): drawn here, computed there
                 real, syn = ctx.augment_pair(ctx.real(c, self.config.batch_real), state["images"][ctx.rows(c)],
-                                             apply=ctx.mine(c))
-                if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
-                    continue
-                with torch.no_grad():
-                    real_mean = embed(real).mean(0)
-                loss = loss + ((real_mean - embed(syn).mean(0)) ** 2).sum()
+                                             apply=computed)
+                if computed:
+                    pairs.append((real, syn))
+            loss = torch.zeros((), device=ctx.device)
+            for real_embedded, syn_embedded in embedded_pairs(embed, pairs, joint):
+                loss = loss + ((real_embedded.mean(0) - syn_embedded.mean(0)) ** 2).sum()
+            if joint:
+                loss = loss / distributed.joined().size
             if loss.requires_grad:
                 loss.backward()
             else:  # no class of this rank: its share of the gradient is zero
@@ -52,3 +62,18 @@ class DM(RandomNetMethod):
             return distributed.sum_gradients([state["images"]], loss.item())
 
         return step
+
+
+def embedded_pairs(embed, pairs: list[tuple[torch.Tensor, torch.Tensor]], joint: bool):
+    """(real, synthetic) embeddings of each class, the real ones without a graph: all real batches in one forward
+    and all synthetic ones in another when `joint`, else class by class."""
+    if not joint:
+        for real, syn in pairs:
+            with torch.no_grad():
+                real_embedded = embed(real)
+            yield real_embedded, embed(syn)
+        return
+    with torch.no_grad():
+        real_embedded = embed(torch.cat([real for real, _ in pairs])).split([len(real) for real, _ in pairs])
+    syn_embedded = embed(torch.cat([syn for _, syn in pairs])).split([len(syn) for _, syn in pairs])
+    yield from zip(real_embedded, syn_embedded, strict=True)
