@@ -811,8 +811,13 @@ def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_
     assert before["dm"].directory != cells["dm"].directory and before["random"].key == cells["random"].key
     (out / "results").mkdir(parents=True)
     bench.result_json(out, before["dm"].name).write_text(json.dumps({"key": before["dm"].key}))
-    with pytest.raises(BadInput, match="defaults differ"):
+    with pytest.raises(BadInput, match="defaults differ: made under the earlier default of dsa_siamese "
+                                       r"\(today's: dsa_siamese='batch', the official code's\)"):
         bench.check_finished_cells([cells["dm"]], out)
+    # --plan says so too, rather than counting the cell as done
+    assert bench.status.cell_status(cells["dm"], out) == ("made with other settings (defaults differ): a run refuses "
+                                                          "this --out")
+    assert bench.status.cell_status(before["dm"], out).startswith("done")
 
 
 def test_a_suite_ranked_as_ddranking_evaluates_every_cell_under_it_and_keys_its_cells_apart(tmp_path):

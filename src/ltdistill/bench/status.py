@@ -13,14 +13,17 @@ from ltdistill.bench.commands import evals_left, runs_dir
 from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.schedule import command_slots, simulated_seconds
-from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json
+from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
 from ltdistill.engine.loop import checkpoint_iteration
 
 
 def cell_status(cell: Cell, out: Path) -> str:
     """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
     if result_json(out, cell.name).exists():
-        left = cross_arch_left(cell, json.loads(result_json(out, cell.name).read_text()))
+        result = json.loads(result_json(out, cell.name).read_text())
+        if result.get("key") and (changed := settings_changed(cell, result["key"], detail=False)):
+            return f"made with other settings ({changed}): a run refuses this --out"
+        left = cross_arch_left(cell, result)
         if not left:
             return "done"
         here = "" if cell.artifact_meta() else " (its artifact is not in this directory)"

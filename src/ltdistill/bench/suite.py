@@ -415,9 +415,25 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
             check(bool(stored), f"{out}: finished cell {cell.name} records no settings key (a result written before "
                                 "results kept one), so it cannot be checked against the suite; move "
                                 f"{target} aside or choose a new --out")
-            changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
+            changed = settings_changed(cell, stored)
             check(not changed, f"{out}: finished cell {cell.name} was made with other settings than the suite now "
-                               f"asks ({', '.join(changed)} differ); choose a new --out")
+                               f"asks ({changed}); choose a new --out, or move {target} aside to make the cell "
+                               "again here")
+
+
+def settings_changed(cell: Cell, stored: dict, detail: bool = True) -> str:
+    """What differs between a finished cell's stored key and the key the suite gives it now ('' when nothing);
+    `detail`: with the defaults that changed since."""
+    changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
+    earlier = earlier_defaults(stored.get("defaults") or {}, cell.key.get("defaults") or {}) if detail else ""
+    return f"{', '.join(changed)} differ{earlier}" if changed else ""
+
+
+def earlier_defaults(stored: dict, today: dict) -> str:
+    """': made under the earlier default of f1, f2 (today's: the official code's)' for a cell key's defaults, or ''."""
+    fields = sorted(k for k in set(stored) | set(today) if stored.get(k) != today.get(k))
+    return (f": made under the earlier default of {', '.join(fields)} (today's: "
+            f"{', '.join(f'{k}={today[k]!r}' for k in fields if k in today)}, the official code's)" if fields else "")
 
 
 @dataclass
