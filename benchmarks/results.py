@@ -580,9 +580,11 @@ def bench_page(folder: str) -> tuple[str, str]:
                              "", *([cross, ""] if cross else [])])
 
 
-def detail_pages() -> dict[str, tuple[str, str]]:
-    """docs/notebook/<slug>.md: (title, body) of every detail page, in the order the results page lists them."""
+def detail_pages(chosen=None) -> dict[str, tuple[str, str]]:
+    """docs/notebook/<slug>.md: (title, body) of every detail page, in the order the results page lists them;
+    `chosen`: the headline's cells (headline_cells), read once by the caller."""
     pages: dict[str, tuple[str, str]] = {}
+    pages[FINDINGS] = findings_page(headline_cells() if chosen is None else chosen)
     pages["summary"] = ("Fashion-MNIST-LT, head vs tail: every cell", "\n".join([
         "Every Fashion-MNIST-LT cell of the detail pages, by beta then IPC (many = the 4 head classes, few = the 3 "
         "tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, 300 evaluation "
@@ -783,6 +785,55 @@ def claims_by_order() -> str:
     return "\n".join(lines) + "\n"
 
 
+CLAIMS_INTRO = ("Natural class order, the cells at a glance: for each setting, the best of the claimed winners minus "
+                "the best of the others, in points (+: the claim holds).")
+FINDINGS = "findings"  # docs/notebook/findings.md: each finding of the results page with its note in full
+
+
+def anchor(heading: str) -> str:
+    """The fragment GitHub gives a Markdown heading."""
+    text = heading.lstrip("#").strip().lower()
+    return re.sub(r"[^a-z0-9 _-]", "", text).replace(" ", "-")
+
+
+def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
+    """(heading, note, what comes before its note, what comes after) of each finding: the results page gives the
+    note in brief (`<note>-brief`), notebook/findings.md in full; a finding whose data is missing is left out."""
+    from ltdistill.report.tables import cell_label, protocol_table, recipe_table, variant_table
+
+    found = [("## Which claims of the seed papers hold here", "unilevel-claims",
+              [CLAIMS_INTRO, "", claims_table(chosen)], [])]
+    across_orders = claims_by_order()
+    if across_orders:
+        found.append(("### Under other class orders", "orders", [], [across_orders]))
+    by_folder = {folder: [json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
+                 for folder in BENCH_SECTIONS}
+    bench_results = [r for results in by_folder.values() for r in results]
+    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
+                               kinds=("labels",), per_seed=False)
+    if calibrated:
+        found.append(("## Soft labels calibrated by ADSA", "adsa", [], [
+            calibrated, "", "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's "
+            "tau*), the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
+            "order, IPC 50 and the ablations are on the suites' pages."]))
+    # the methods, and the observers' presets (what the recipe table asks of a labeler); ablations on their pages
+    recipes = recipe_table([r for r in bench_results if cell_label(r) == r.get("method")] + [
+        r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
+    if recipes:
+        found.append(("## SRe2L's official relabel recipe", "recipes", [], [recipes]))
+    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"], by_folder["bench-fmnist-ddranking-cpu"],
+                               per_seed=False)
+    if protocols:
+        found.append(("## DD-Ranking's protocol", "ddranking-protocol", [], [protocols]))
+    return found
+
+
+def findings_page(chosen) -> tuple[str, str]:
+    return ("The findings in full: the seed papers' claims, class orders, ADSA, SRe2L's recipe, DD-Ranking's protocol",
+            re.sub(r"\n{3,}", "\n\n", "\n".join(part for heading, name, before, after in findings(chosen)
+                                                 for part in (heading, "", *before, "", note(name), "", *after, ""))))
+
+
 def render() -> str:
     """docs/results.md: the page a reader takes in a minute (at a glance, the claims, each suite in brief, links to
     the detail pages of docs/notebook/); from docs/data alone, its first paragraph naming the commit and machine."""
@@ -800,39 +851,16 @@ def render() -> str:
         "evaluated on a GPU; ° made and evaluated with the official ConvNet (next section), the others with the "
         "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
         "shown. At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row).", "",
-        headline(chosen), "",
-        "## Which claims of the seed papers hold here", "",
-        "Natural class order, the cells above: for each setting, the best of the claimed winners minus the best of "
-        "the others, in points (+: the claim holds).", "",
-        claims_table(chosen), "", note("unilevel-claims"), ""]
-    across_orders = claims_by_order()
-    if across_orders:
-        parts += ["### Under other class orders", "", note("orders"), "", across_orders, ""]
-    details = detail_pages()
-    if "stem" in details:
-        parts += ["## The official ConvNet", "", note("stem-brief"), "",
-                  "More: [the comparison, cell by cell](notebook/stem.md).", ""]
-    from ltdistill.report.tables import cell_label, protocol_table, recipe_table, variant_table
-
-    by_folder = {folder: [json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
-                 for folder in BENCH_SECTIONS}
-    bench_results = [r for results in by_folder.values() for r in results]
-    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
-                               kinds=("labels",), per_seed=False)
-    if calibrated:
-        parts += ["## Soft labels calibrated by ADSA", "", note("adsa"), "", calibrated, "",
-                  "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's tau*), "
-                  "the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
-                  "order, IPC 50 and the ablations are on the suites' pages.", ""]
-    # the methods, and the observers' presets (what the recipe table asks of a labeler); ablations on their pages
-    recipes = recipe_table([r for r in bench_results if cell_label(r) == r.get("method")] + [
-        r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
-    if recipes:
-        parts += ["## SRe2L's official relabel recipe", "", note("recipes"), "", recipes, ""]
-    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"], by_folder["bench-fmnist-ddranking-cpu"],
-                               per_seed=False)
-    if protocols:
-        parts += ["## DD-Ranking's protocol", "", note("ddranking-protocol"), "", protocols, ""]
+        headline(chosen), ""]
+    details = detail_pages(chosen)
+    stem = (["## The official ConvNet", "", note("stem-brief"), "",
+             "More: [the comparison, cell by cell](notebook/stem.md).", ""] if "stem" in details else [])
+    for i, (heading, name, before, after) in enumerate(findings(chosen)):
+        if i and heading.startswith("## "):  # the network's section follows the claims and their orders
+            parts, stem = parts + stem, []
+        more = f"In full: [{heading.lstrip('#').strip()}](notebook/{FINDINGS}.md#{anchor(heading)})."
+        parts += [heading, "", *before, "", f"{note(f'{name}-brief')} {more}", "", *after, ""]
+    parts += stem
     if "defaults" in details:
         kept = bool(made_kept_rows())
         from ltdistill.report.tables import preset_pair_table
@@ -860,7 +888,7 @@ def render() -> str:
 DETAIL_GROUPS = (  # (group, whether a page's slug belongs to it), the first that matches
     ("Benchmark suites, one page each", lambda slug: slug.startswith("bench-")),
     ("Trajectory matching and LTDD", lambda slug: slug.startswith(("ltdd-", "trajectory-", "anatomy-", "phase-"))),
-    ("Comparisons", lambda slug: slug in ("summary", "stem", "defaults", "twostage", "foundation")
+    ("Comparisons", lambda slug: slug in ("findings", "summary", "stem", "defaults", "twostage", "foundation")
      or slug.startswith("relabeled-random")),
     ("Tuning, experts, cost, speed, published numbers", lambda slug: True),
 )

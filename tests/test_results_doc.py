@@ -37,7 +37,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     from results import BENCH_SECTIONS, SECTIONS
 
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
-    read |= {"adsa", "compile-families", "compile-speed", "compile-unroll", "cost", "dc-momentum", "ddranking-protocol",
+    read |= {"adsa", "adsa-brief", "ddranking-protocol-brief", "orders-brief", "recipes-brief", "unilevel-claims-brief",
+             "compile-families", "compile-speed", "compile-unroll", "cost", "dc-momentum", "ddranking-protocol",
              "defaults", "defaults-brief", "experts", "grid-cost", "kept-sets-brief", "kept-sets", "orders",
              "phase-cost", "phase-loss", "profile", "published", "recipes", "scaling", "stem", "stem-brief",
              "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
@@ -209,3 +210,19 @@ def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_order
     assert "| a | 75.00 ± 5.00 (2 orders) | - |" in suite_grid(tmp_path)  # two: a row a method
     # a preset or ablation is named under the grid, not given a row of the brief
     assert "| b-no-x |" not in grid and "ablations on the suite's page: b-no-x." in grid
+
+
+def test_each_finding_is_given_in_brief_with_a_link_to_its_note_in_full():
+    """The results page gives each finding's note in brief and links the findings page at that finding's heading,
+    where the note stands in full beside the same table."""
+    from docsource import note
+    from results import anchor
+
+    page = (ROOT / "docs" / "results.md").read_text()
+    full = (NOTEBOOK / "findings.md").read_text()
+    links = re.findall(r"\(notebook/findings\.md#([a-z0-9_-]+)\)", page)
+    headings = {anchor(line): line for line in full.splitlines() if line.startswith("#")}
+    assert len(links) >= 5 and set(links) <= set(headings)
+    for name in ("adsa", "orders", "recipes", "ddranking-protocol", "unilevel-claims"):
+        assert note(f"{name}-brief") in page and note(name) in full and note(name) not in page
+        assert len(note(f"{name}-brief")) < len(note(name))
