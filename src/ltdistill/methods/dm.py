@@ -43,18 +43,19 @@ class DM(RandomNetMethod):
             # main_DM.py:165-187: a BatchNorm network embeds every class's batch at once (statistics over classes),
             # so every rank computes every class, each with 1/size of the loss; others embed class by class
             joint = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-            pairs = []
+            loss, pairs = torch.zeros((), device=ctx.device), []
             for c in range(ctx.data.num_classes):
                 computed = joint or ctx.mine(c)  # else another rank's class (torchrun): drawn here, computed there
                 real, syn = ctx.augment_pair(ctx.real(c, self.config.batch_real), state["images"][ctx.rows(c)],
                                              apply=computed)
-                if computed:
+                if joint:
                     pairs.append((real, syn))
-            loss = torch.zeros((), device=ctx.device)
-            for real_embedded, syn_embedded in embedded_pairs(embed, pairs, joint):
-                loss = loss + ((real_embedded.mean(0) - syn_embedded.mean(0)) ** 2).sum()
+                elif computed:  # class by class: one real batch held at a time
+                    with torch.no_grad():
+                        real_embedded = embed(real)
+                    loss = loss + mean_gap(real_embedded, embed(syn))
             if joint:
-                loss = loss / distributed.joined().size
+                loss = joint_gaps(embed, pairs) / distributed.joined().size
             if loss.requires_grad:
                 loss.backward()
             else:  # no class of this rank: its share of the gradient is zero
@@ -64,16 +65,16 @@ class DM(RandomNetMethod):
         return step
 
 
-def embedded_pairs(embed, pairs: list[tuple[torch.Tensor, torch.Tensor]], joint: bool):
-    """(real, synthetic) embeddings of each class, the real ones without a graph: all real batches in one forward
-    and all synthetic ones in another when `joint`, else class by class."""
-    if not joint:
-        for real, syn in pairs:
-            with torch.no_grad():
-                real_embedded = embed(real)
-            yield real_embedded, embed(syn)
-        return
+def mean_gap(real_embedded: torch.Tensor, syn_embedded: torch.Tensor) -> torch.Tensor:
+    """A class's term: the squared distance between its mean real and mean synthetic embedding."""
+    return ((real_embedded.mean(0) - syn_embedded.mean(0)) ** 2).sum()
+
+
+def joint_gaps(embed, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """The sum of every class's term, all real batches embedded in one forward (without a graph) and all synthetic
+    images in another, as main_DM.py's ConvNetBN branch does."""
     with torch.no_grad():
         real_embedded = embed(torch.cat([real for real, _ in pairs])).split([len(real) for real, _ in pairs])
     syn_embedded = embed(torch.cat([syn for _, syn in pairs])).split([len(syn) for _, syn in pairs])
-    yield from zip(real_embedded, syn_embedded, strict=True)
+    return sum((mean_gap(r, s) for r, s in zip(real_embedded, syn_embedded, strict=True)),
+               start=torch.zeros((), device=pairs[0][1].device))
