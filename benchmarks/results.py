@@ -829,6 +829,7 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
 
 
 def findings_page(chosen) -> tuple[str, str]:
+    """notebook/findings.md: each finding's heading, its note in full and its table."""
     return ("The findings in full: the seed papers' claims, class orders, ADSA, SRe2L's recipe, DD-Ranking's protocol",
             re.sub(r"\n{3,}", "\n\n", "\n".join(part for heading, name, before, after in findings(chosen)
                                                  for part in (heading, "", *before, "", note(name), "", *after, ""))))
