@@ -230,9 +230,9 @@ def test_dc_gradient_distance_of_every_class_equals_the_official_match_loss():
 
 
 def test_dc_clamped_cosine_option_is_torchs_cosine_and_leaves_the_official_match_loss():
-    """`cosine_denominator = "clamped"` (ltdistill's earlier default) is F.cosine_similarity(eps=1e-6); on these
-    inputs the second conv layer's rows have norm products of 4e-5 to 6e-5, so its per-class distance moves off
-    DatasetCondensation utils.py:233, which adds 1e-6 to the product."""
+    """`cosine_denominator = "clamped"` (ltdistill's earlier default) is F.cosine_similarity(eps=1e-6); where rows
+    have small norm products, as the second conv layer's do on these inputs (tests/parity/recovery/README.md), its
+    per-class distance moves off DatasetCondensation utils.py:233, which adds 1e-6 to the product."""
     clamped = ltdistill_dc_distances("clamped")
     a, b = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
     close(row_cosine(a, b, "clamped"), F.cosine_similarity(a, b, dim=1, eps=1e-6), what="clamped cosine")
