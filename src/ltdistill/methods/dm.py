@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from ltdistill import distributed
+from ltdistill import distributed, models
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.params import NonNegative, Rate
 from ltdistill.train import embedding
@@ -37,12 +36,13 @@ class DM(RandomNetMethod):
     Config = DMConfig
 
     def make_step(self, ctx, state):
+        # main_DM.py:165-187: a BatchNorm network embeds every class's batch at once (statistics over classes), so
+        # every rank computes every class, each with 1/size of the loss; others embed class by class
+        joint = models.has_batchnorm(self.config.model)
+
         def step(it: int) -> float:
             net = ctx.network().requires_grad_(False)
             embed = embedding(net, self.config.compile)
-            # main_DM.py:165-187: a BatchNorm network embeds every class's batch at once (statistics over classes),
-            # so every rank computes every class, each with 1/size of the loss; others embed class by class
-            joint = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
             loss, pairs = torch.zeros((), device=ctx.device), []
             for c in range(ctx.data.num_classes):
                 computed = joint or ctx.mine(c)  # else another rank's class (torchrun): drawn here, computed there
