@@ -580,11 +580,11 @@ def bench_page(folder: str) -> tuple[str, str]:
                              "", *([cross, ""] if cross else [])])
 
 
-def detail_pages(chosen=None) -> dict[str, tuple[str, str]]:
+def detail_pages(found=None) -> dict[str, tuple[str, str]]:
     """docs/notebook/<slug>.md: (title, body) of every detail page, in the order the results page lists them;
-    `chosen`: the headline's cells (headline_cells), read once by the caller."""
+    `found`: the findings (findings()), when the caller has them already."""
     pages: dict[str, tuple[str, str]] = {}
-    pages[FINDINGS] = findings_page(headline_cells() if chosen is None else chosen)
+    pages[FINDINGS] = findings_page(findings(headline_cells()) if found is None else found)
     pages["summary"] = ("Fashion-MNIST-LT, head vs tail: every cell", "\n".join([
         "Every Fashion-MNIST-LT cell of the detail pages, by beta then IPC (many = the 4 head classes, few = the 3 "
         "tail classes by training count). Same data, same evaluation protocol (cpu: ConvNet width 32, 300 evaluation "
@@ -828,10 +828,10 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
     return found
 
 
-def findings_page(chosen) -> tuple[str, str]:
+def findings_page(found) -> tuple[str, str]:
     """notebook/findings.md: each finding's heading, its note in full and its table."""
     return ("The findings in full: the seed papers' claims, class orders, ADSA, SRe2L's recipe, DD-Ranking's protocol",
-            re.sub(r"\n{3,}", "\n\n", "\n".join(part for heading, name, before, after in findings(chosen)
+            re.sub(r"\n{3,}", "\n\n", "\n".join(part for heading, name, before, after in found
                                                  for part in (heading, "", *before, "", note(name), "", *after, ""))))
 
 
@@ -853,10 +853,11 @@ def render() -> str:
         "pad1 network; where a cell was made again under the defaults that follow the official code, that one is "
         "shown. At beta 10 the `ltdd` row is the beta-10 preset (lambda_cls 0.2, the reference's beta-10 row).", "",
         headline(chosen), ""]
-    details = detail_pages(chosen)
+    found = findings(chosen)
+    details = detail_pages(found)
     stem = (["## The official ConvNet", "", note("stem-brief"), "",
              "More: [the comparison, cell by cell](notebook/stem.md).", ""] if "stem" in details else [])
-    for i, (heading, name, before, after) in enumerate(findings(chosen)):
+    for i, (heading, name, before, after) in enumerate(found):
         if i and heading.startswith("## "):  # the network's section follows the claims and their orders
             parts, stem = parts + stem, []
         more = f"In full: [{heading.lstrip('#').strip()}](notebook/{FINDINGS}.md#{anchor(heading)})."
