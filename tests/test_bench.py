@@ -820,6 +820,30 @@ def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_
     assert bench.status.cell_status(before["dm"], out).startswith("done")
 
 
+def test_a_recipe_that_took_up_official_settings_keys_its_cells_apart_from_those_evaluated_before(tmp_path,
+                                                                                                  monkeypatch):
+    """EDC's recipe now scores the parameter EMA and spares biases and norms the weight decay: its cells name both
+    in their defaults; a recipe that took up nothing (SRe2L's) keeps its keys."""
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\n[[method]]\nname = "edc"\n'
+                                        'recipe = "edc"\n[[method]]\nname = "sre2l"\nrecipe = "sre2l"'))
+    out = tmp_path / "run"
+    cells = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
+                                              cross_arch=None).cells}
+    assert cells["edc"].key["defaults"] == {"recipe.ema_decay": 0.99, "recipe.decay_matrices_only": True}
+    assert "defaults" not in cells["sre2l"].key
+    monkeypatch.setattr(bench.suite, "recipe_later_settings", lambda recipe: {})
+    before = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
+                                               cross_arch=None).cells}
+    assert before["edc"].directory != cells["edc"].directory and before["sre2l"].key == cells["sre2l"].key
+    (out / "results").mkdir(parents=True)
+    bench.result_json(out, before["edc"].name).write_text(json.dumps({"key": before["edc"].key}))
+    with pytest.raises(BadInput, match=r"made under the earlier default of recipe.decay_matrices_only, "
+                                       r"recipe.ema_decay \(today's: recipe.decay_matrices_only=True, "
+                                       r"recipe.ema_decay=0.99"):
+        bench.check_finished_cells([cells["edc"]], out)
+
+
 def test_a_suite_ranked_as_ddranking_evaluates_every_cell_under_it_and_keys_its_cells_apart(tmp_path):
     suite = tmp_path / "s.toml"
     suite.write_text(TINY_SUITE.replace('description = "test"', 'description = "test"\nranking = "ddranking"'))

@@ -1,6 +1,7 @@
 """EDC against numbers its official code produced (tests/parity/edc/README.md says which file, commit and lines):
 the real-data statistics, the recovery loss and image gradient of one observer, three recovery steps over two
-observers, the conv-hook patch statistics of a resized input, the mse_gt student loss and the lr schedules."""
+observers, the conv-hook patch statistics of a resized input, the mse_gt student loss, the student's weight-decay
+groups and parameter EMA over three steps, and the lr schedules."""
 
 import json
 from dataclasses import replace
@@ -156,3 +157,47 @@ def test_the_recovery_batches_are_the_official_class_major_layout():
         classes = torch.arange(10).repeat_interleave(ipc)
         ours = [chunk.tolist() for chunk in classes.split(batch)]
         assert ours == [b["targets"] for b in OFFICIAL["d_batch_layout"][key]]
+
+
+EMA_STEPS = json.loads((HERE / "edc" / "official_ema.json").read_text())
+OURS = {theirs: ours for ours, theirs in OFFICIAL["state_dict_mapping"]["in"]}  # official name -> ours
+
+
+def student_after_recipe_steps(config: TrainConfig):
+    """Three epochs of one batch (relabel_x, targets [0,1,2,0]) of evaluate's recipe-"edc" trainer, without its
+    augmentation and CutMix: the IN ConvNet student, the BN ConvNet teacher; the model (its scored weights) and the
+    optimizer whose state holds the other set (the trained weights, after the end-of-run swap)."""
+    from ltdistill.train import make_optimizer, parameter_groups, train_model
+
+    student = observer("in").train().requires_grad_(True)
+    optimizer = make_optimizer(parameter_groups(student, config), config)
+    y = torch.tensor([0, 1, 2, 0])
+    train_model(student, SHARED["relabel_x"], y, config, generator=torch.Generator().manual_seed(0),
+                teacher=observer("bn"), classes=y, optimizer=optimizer)
+    return student, optimizer
+
+
+EDC_STEP = TrainConfig(epochs=3, lr=1e-3, batch_size=4, weight_decay=0.01, optimizer="adamw", schedule="multistep",
+                       augment=False, relabel="mse_gt", ce_weight=0.025, ema_decay=0.99, decay_matrices_only=True)
+
+
+def test_the_weight_decay_groups_are_the_official_get_parameters_groups():
+    from ltdistill.train import parameter_groups
+
+    student = observer("in")
+    names = {id(p): name for name, p in student.named_parameters()}
+    decayed, spared = parameter_groups(student, EDC_STEP)
+    assert sorted(names[id(p)] for p in decayed["params"]) == sorted(OURS[n] for n in EMA_STEPS["weight_decay_group"])
+    assert spared["weight_decay"] == 0.0 and len(decayed["params"]) + len(spared["params"]) == len(names)
+
+
+def test_the_edc_recipe_scores_the_official_parameter_ema_after_three_steps():
+    """direct_train.py's student step three times (AdamW over get_parameters' groups, mse_gt, EMAMODEL 0.99 from the
+    weights before training), then ema_swap: the weights the official run scores. The official loss is float32
+    (.float() on the logits), ours float64: the tolerance covers that rounding only."""
+    student, optimizer = student_after_recipe_steps(EDC_STEP)
+    params = dict(student.named_parameters())
+    for theirs, want in EMA_STEPS["after_swap"].items():
+        close(params[OURS[theirs]], want, tol=1e-9)
+    for theirs, want in EMA_STEPS["epochs"][-1]["live"].items():  # the trained weights, now in the state
+        close(optimizer.state[params[OURS[theirs]]]["ema"], want, tol=1e-7)

@@ -1,6 +1,8 @@
-"""SRe2L's official relabel recipe as an evaluation option (evaluate --recipe sre2l; relabel_cifar.py)."""
+"""The official teacher recipes as evaluation options: SRe2L's relabel recipe (evaluate --recipe sre2l;
+relabel_cifar.py) and EDC's student recipe (evaluate --recipe edc; direct_train.py)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -79,3 +81,50 @@ def test_a_relabeling_set_evaluates_under_either_recipe_and_says_which(blob_data
                         ranking="ddranking")
     result = evaluate_synthetic(synthetic, blob_data, config, progress=False)
     assert result["lr_grid"] is None and result["lr"] == 1e-3
+
+
+def test_the_edc_recipe_scores_the_parameter_ema_and_keys_its_runs_apart_from_earlier_ones(blob_data):
+    from ltdistill.evaluate.protocol import recipe_later_settings
+
+    config = EvalConfig(model_options=(("width", 4), ("depth", 2)), runs=1, epochs=1, recipe="edc")
+    settings = train_config(config, blob_data, lr=0.01, temperature=1.0, teacher=True)
+    assert (settings.ema_decay, settings.decay_matrices_only, settings.relabel, settings.batch_size) == \
+        (0.99, True, "mse_gt", 10)
+    assert recipe_later_settings("edc") == {"ema_decay": 0.99, "decay_matrices_only": True}
+    assert recipe_later_settings("sre2l") == {} and recipe_later_settings("ltdistill") == {}
+
+
+def test_a_run_with_a_parameter_ema_is_scored_on_the_average_and_resumes_to_the_unbroken_run(tmp_path):
+    from conftest import Crash
+    from ltdistill import models
+    from ltdistill.evaluate.runstore import PartialRun
+    from ltdistill.train import TrainConfig, train_model
+
+    config = TrainConfig(epochs=4, lr=0.01, batch_size=8, optimizer="adamw", weight_decay=0.01, augment=False,
+                         ema_decay=0.5, decay_matrices_only=True)
+    x = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(16) % 2
+
+    def net():
+        torch.manual_seed(0)
+        return models.create("convnet", channels=1, num_classes=2, im_size=(8, 8), width=4, depth=1)
+
+    def run(config, checkpoint=None):
+        return train_model(net(), x, y, config, generator=torch.Generator().manual_seed(1), checkpoint=checkpoint)
+
+    unbroken, trained = run(config), run(replace(config, ema_decay=None))
+    assert not all(torch.equal(a, b) for a, b in zip(unbroken.parameters(), trained.parameters(), strict=True))
+
+    class DiesAfterTwo(PartialRun):
+        def save(self, epochs_done, *args):
+            self.every_s = 0.0
+            super().save(epochs_done, *args)
+            if epochs_done == 2:
+                raise Crash
+
+    path = tmp_path / "partial.pt"
+    with pytest.raises(Crash):
+        run(config, DiesAfterTwo(path))
+    resumed = run(config, PartialRun(path))
+    for a, b in zip(unbroken.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -51,7 +51,8 @@ def unsupported(model: nn.Module, config: TrainConfig) -> str | None:
     if any(getattr(m, "track_running_stats", False) for m in model.modules()):
         return "its BatchNorm keeps running statistics"
     for field, why in (("gsam_rho", "GSAM"), ("mixup", "mixup"), ("cutmix", "CutMix"),
-                       ("compile", "compiled training")):
+                       ("compile", "compiled training"), ("ema_decay", "a parameter EMA"),
+                       ("decay_matrices_only", "a weight decay by parameter group")):
         if getattr(config, field):
             return f"{why} is not batched"
     return None

@@ -8,7 +8,9 @@ The pieces of SRe2L's relabel recipe (VILA-Lab/SRe2L small_dataset/relabel_cifar
 AdamW and a per-epoch cosine schedule (CosineAnnealingLR, T_max = epochs), RandomCrop(pad 4) + horizontal flip,
 mixup with lambda ~ Beta(0.8, 0.8) and the teacher run on the mixed batch, KL(batchmean) between
 log_softmax(student / T) and softmax(teacher / T) without the T^2 factor, and a teacher in training mode (the
-script never calls .eval(): batch statistics). evaluate/protocol.py's `recipe="sre2l"` sets them together.
+script never calls .eval(): batch statistics). evaluate/protocol.py's `recipe="sre2l"` sets them together; its
+`recipe="edc"` sets EDC's (shaoshitong/EDC train/direct_train.py): AdamW over get_parameters' two groups, x0.5
+steps, RandomResizedCrop + flip and CutMix, MSE to the teacher's logits + CE, and the parameter EMA scored.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class TrainConfig:
     gsam_rho: float = 0.0  # > 0: GSAM steps (gsam_step) with this perturbation radius; 0 is plain SGD
     gsam_alpha: float = 0.0  # GSAM's weight on the gradient component orthogonal to the perturbed one
     compile: bool = False  # the model's forward and backward through torch.compile (compiled_model)
+    ema_decay: float | None = None  # the model trained is scored with an EMA of its parameters (ParameterEMA; EDC)
+    decay_matrices_only: bool = False  # weight decay on weight matrices and kernels alone (parameter_groups; EDC)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -145,6 +149,61 @@ def mixup(x: torch.Tensor, alpha: float, generator: torch.Generator) -> torch.Te
     lam = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator))).beta(alpha, alpha)
     perm = torch.randperm(len(x), generator=generator).to(x.device)
     return lam * x + (1 - lam) * x[perm]
+
+
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups: one, or with `decay_matrices_only` EDC's two (train/utils.py:58-72
+    get_parameters): parameters named "weight" of two or more dimensions under the config's weight decay, biases and
+    norm weights without it."""
+    if not config.decay_matrices_only:
+        return [{"params": list(model.parameters())}]
+    named = list(model.named_parameters())
+    decayed = [p for name, p in named if "weight" in name and p.ndim > 1]
+    return [{"params": decayed}, {"params": [p for name, p in named if not ("weight" in name and p.ndim > 1)],
+                                  "weight_decay": 0.0}]
+
+
+class ParameterEMA:
+    """An exponential moving average of the trained parameters, the weights a run is scored with (EDC's EMAMODEL,
+    direct_train.py:79-98): made from the weights before the first step (:259), after every step
+    ema <- decay ema + (1 - decay) p (ema_step, :86-89), and swapped in for scoring (ema_swap, :350-354: the
+    parameters only; BatchNorm's running statistics stay the trained model's). Each average lives in its parameter's
+    optimizer state under "ema", so it is saved and resumed with the optimizer (evaluate's kept runs)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, decay: float):
+        self.optimizer, self.decay = optimizer, decay
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        # a fresh run (no average in the state yet): the weights before the first step start the average
+        self.start = {i: p.detach().clone() for i, p in enumerate(self.params) if "ema" not in optimizer.state[p]}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            state = self.optimizer.state[p]  # filled by the optimizer's first step, so the average goes in after it
+            if "ema" not in state:
+                state["ema"] = self.start.pop(i)
+            state["ema"].mul_(self.decay).add_(p, alpha=1 - self.decay)
+
+    def started(self) -> bool:
+        """Whether the average exists: a step was taken (an epoch without one, on an empty set, takes none)."""
+        return all("ema" in self.optimizer.state[p] for p in self.params)
+
+    @torch.no_grad()
+    def swap(self) -> None:
+        """Exchange the parameters and their averages (twice: back as they were)."""
+        for p in self.params:
+            average = self.optimizer.state[p]["ema"]
+            kept = p.detach().clone()
+            p.copy_(average)
+            average.copy_(kept)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        self.swap()
+        try:
+            yield
+        finally:
+            self.swap()
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -265,8 +324,9 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             raise ValueError("the mse_gt teacher loss needs each image's class (classes=)")
         classes = classes.to(device)
     dsa = dsa or DSA()
-    optimizer = optimizer or make_optimizer(params if params is not None else model.parameters(), config)
+    optimizer = optimizer or make_optimizer(params if params is not None else parameter_groups(model, config), config)
     start = checkpoint.restore(model, optimizer, generator) if checkpoint is not None else 0
+    ema = ParameterEMA(optimizer, config.ema_decay) if config.ema_decay is not None else None
     model.train()
     network = compiled_model(model) if config.compile else model
     if teacher is not None and config.teacher_batch_stats:
@@ -318,6 +378,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 if config.gsam_rho > 0:
                     gsam_gradient(model, optimizer, batch_loss, config.gsam_rho, config.gsam_alpha)
                 optimizer.step()
+                if ema is not None:
+                    ema.step()
                 if after_step is not None:
                     after_step(model)
                 if epoch_loss is not None:
@@ -329,8 +391,11 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 raise TrainingDiverged(epoch + 1)
             if checkpoint is not None:
                 checkpoint.save(epoch + 1, model, optimizer, generator)
-            if on_epoch is not None:
-                on_epoch(epoch + 1, time.perf_counter() - epoch_started)
+            if on_epoch is not None:  # (a scoring callback scores the averaged weights, as EDC validates them)
+                with ema.swapped() if ema is not None and ema.started() else contextlib.nullcontext():
+                    on_epoch(epoch + 1, time.perf_counter() - epoch_started)
+    if ema is not None and ema.started():
+        ema.swap()  # the model returned holds the averaged weights (the average, the last trained ones)
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
     return model

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
-from ltdistill.evaluate.protocol import RANKINGS, RECIPES  # RECIPES[0]: the protocol of every set
+from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings  # RECIPES[0]: every set's protocol
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
@@ -89,10 +89,12 @@ def method_config(name: str) -> type:
     return METHODS[name].Config
 
 
-def defaults_entry(config_class) -> dict:
-    """What a key holds of the defaults that changed to follow the official code (keys.changed_defaults): nothing
-    while a config has none, so its keys stay as they were; {"defaults": {field: today's default}} otherwise."""
-    changed = changed_defaults(config_class)
+def defaults_entry(config_class, recipe: str | None = None) -> dict:
+    """What a key holds of the defaults that changed to follow the official code: the method config's
+    (keys.changed_defaults) and its evaluation recipe's ("recipe.<setting>": protocol.recipe_later_settings);
+    nothing while there are none, so its keys stay as they were; {"defaults": {field: today's value}} otherwise."""
+    changed = {**changed_defaults(config_class),
+               **{f"recipe.{k}": v for k, v in recipe_later_settings(recipe or "ltdistill").items()}}
     return {"defaults": changed} if changed else {}
 
 
@@ -355,7 +357,7 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                        "epochs": suite.get("epochs"), "models": models,
                        "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
-                       **defaults_entry(method_config(m["name"])), **holding}
+                       **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                 cell_dir = cell_directory(out, f"{label}-{digest(key)}")
                 distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]

@@ -25,7 +25,7 @@ from ltdistill.data.subset import random_per_class
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run_metrics, shot_groups
 from ltdistill.evaluate.runstore import PartialRun, RunStore, tensor_digest
-from ltdistill.keys import fingerprint
+from ltdistill.keys import LATER_FIELDS, fingerprint
 from ltdistill.models import ensemble
 from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, check_own_fields, check_value
 from ltdistill.runtime import host
@@ -78,19 +78,27 @@ def eval_network(config: EvalConfig, im_size: tuple[int, int]) -> dict:
 # "edc": EDC's CIFAR-10 student recipe (shaoshitong/EDC Branch_CIFAR_10 train/train.sh and direct_train.py): AdamW
 # lr 1e-3 weight decay 0.01, x0.5 at epochs 800, 900 and 950 (--ls-type multisteplr), batch 10, RandomResizedCrop
 # (0.08-1) + flip per image, CutMix on every batch, the teacher (the mean logits of all observers) on the mixed
-# batch in eval mode, MSE to its logits + 0.025 x CE to each image's class (mse_gt), 1000 epochs. Departures:
-# no RandAugment before the crop, weight decay on every parameter (EDC's get_parameters spares biases and norm
-# weights), and the last weights scored, not the 0.99 parameter EMA EDC validates.
+# batch in eval mode, MSE to its logits + 0.025 x CE to each image's class (mse_gt), weight decay on weight matrices
+# and kernels only (train/utils.py get_parameters), the run scored with the 0.99 EMA of its parameters (EMAMODEL,
+# --ema-dr 0.99), 1000 epochs. Departure: no RandAugment before the crop.
 RECIPES = ("ltdistill", "sre2l", "edc")
 SRE2L_RECIPE: dict[str, Any] = {
     "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "cosine", "batch_size": 128,
     "augmentation": "crop_flip", "mixup": 0.8, "relabel": "kl", "temperature": 30.0, "teacher_batch_stats": True}
 EDC_RECIPE: dict[str, Any] = {
     "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01, "schedule": "multistep", "batch_size": 10,
-    "augmentation": "resized_crop_flip", "cutmix": True, "relabel": "mse_gt", "ce_weight": 0.025, "temperature": 1.0}
+    "augmentation": "resized_crop_flip", "cutmix": True, "relabel": "mse_gt", "ce_weight": 0.025, "temperature": 1.0,
+    "ema_decay": 0.99, "decay_matrices_only": True}
 RECIPE_SETTINGS = {"sre2l": SRE2L_RECIPE, "edc": EDC_RECIPE}
 SRE2L_EPOCHS = 400
 RECIPE_EPOCHS = {"sre2l": SRE2L_EPOCHS, "edc": 1000}  # each recipe's own script's epochs
+
+
+def recipe_later_settings(recipe: str) -> dict:
+    """The settings a recipe took up after results made under its name existed (keys.LATER_FIELDS: EDC's EMA and
+    weight-decay groups): what a key of its runs and cells adds, so a result made before is not taken for one made
+    now. {} for a recipe that took up none (its keys stay as they were)."""
+    return {k: v for k, v in RECIPE_SETTINGS.get(recipe, {}).items() if k in LATER_FIELDS and v != LATER_FIELDS[k]}
 
 # How a run is scored. "ltdistill": the model after the last epoch, the set's learned lr (else 0.01), DSA on every
 # batch. "ddranking": DD-Ranking's protocol (NUS-HPC-AI-Lab/DD-Ranking b8b0966, ddranking/metrics/soft_label.py):
@@ -230,6 +238,7 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
     for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False)):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
+    per_run.update(recipe_later_settings(config.recipe))
     if lr_grid is not None or redraw is not None:  # a redraw keys its draws (RandomRedraw.key)
         per_run.update(lr_grid=lr_grid, redrawn=getattr(redraw, "key", True) if redraw is not None else False)
     teacher_weights = teacher.state_dict() if teacher is not None else {}
