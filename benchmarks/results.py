@@ -137,8 +137,9 @@ def suite_coverage(folder: Path) -> str:
             f"{len(cells) - len(missing)} of {len(cells)} in this section")
     text += f"; not yet run: {', '.join(f'`{n}`' for n in missing)}" if missing else ", all of them"
     text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in changed)}" if changed else ""
-    text += (f"; made under the method defaults before they followed the official code (keys.changed_defaults): "
-             f"{', '.join(f'`{n}`' for n in older)}" if older else "")
+    text += ("; made under the method or recipe defaults before they followed the official code "
+             f"(keys.changed_defaults, protocol.recipe_later_settings): {', '.join(f'`{n}`' for n in older)}"
+             if older else "")
     for model, names in lacking.items():
         what = (f"labels {model.removeprefix('labels-')}" if model.startswith("labels-")
                 else f"cross-architecture {model}")

@@ -784,13 +784,13 @@ def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_
 
 def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_from_those_made_before(tmp_path,
                                                                                                        monkeypatch):
-    """DM's siamese DSA, DC's inner momentum and cosine, and the decoupled buffer's sampler and MaxNorm now default
-    to the official code's: their
+    """DM's siamese DSA, DC's inner momentum and cosine, SRe2L's recovery jitter and flip, and the decoupled buffer's
+    sampler and MaxNorm now default to the official code's: their
     cells and buffers get the new defaults in their keys (a cell finished under the earlier defaults is refused, not
     reused), while methods and buffers whose defaults did not change keep the keys they had."""
     suite = tmp_path / "s.toml"
     suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\n[[method]]\nname = "dm"\n'
-                                        '[[method]]\nname = "dc"\n'
+                                        '[[method]]\nname = "dc"\n[[method]]\nname = "sre2l"\n'
                                         '[[method]]\nname = "ltdd"\nexperts = "decoupled"\n[[method]]\nname = "mtt"\n'
                                         'experts = "standard"') +
                      '[experts.standard]\nnum = 1\nepochs = 2\n[experts.decoupled]\nnum = 1\nepochs = 2\n')
@@ -800,6 +800,7 @@ def test_a_default_changed_to_the_official_one_keys_its_cells_and_buffers_apart_
     assert cells["dm"].key["defaults"] == {"dsa_siamese": "batch"}
     assert cells["dc"].key["defaults"] == {"dsa_siamese": "batch", "net_momentum": 0.0,
                                            "cosine_denominator": "norms_plus_eps"}
+    assert cells["sre2l"].key["defaults"] == {"flip": False, "jitter_range": "nonnegative"}
     assert "defaults" not in cells["random"].key and "defaults" not in cells["mtt"].key
     assert "decoupled" in cells["ltdd"].experts.name and "standard" in cells["mtt"].experts.name
     # the buffers' directories are hashes of their keys: the decoupled one moves, the standard one stays
@@ -831,7 +832,7 @@ def test_a_recipe_that_took_up_official_settings_keys_its_cells_apart_from_those
     cells = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
                                               cross_arch=None).cells}
     assert cells["edc"].key["defaults"] == {"recipe.ema_decay": 0.99, "recipe.decay_matrices_only": True}
-    assert "defaults" not in cells["sre2l"].key
+    assert not any(k.startswith("recipe.") for k in cells["sre2l"].key.get("defaults", {}))
     monkeypatch.setattr(bench.suite, "recipe_later_settings", lambda recipe: {})
     before = {c.label: c for c in plan_suite(str(suite), out, only=None, device="cpu", data_dir=None,
                                                cross_arch=None).cells}

@@ -79,8 +79,8 @@ def test_group_bn_loss_is_the_sum_of_the_official_bnfeaturehook_loss_of_every_re
 class ReplayJitter:
     """Stands in for `torch` inside recovery.py: randint returns the official jitter offsets in order."""
 
-    def __init__(self, offsets: list[list[int]]):
-        self.queue = [list(o) for o in offsets]
+    def __init__(self, offsets: list[list[int]], jitter: int):
+        self.queue, self.jitter = [list(o) for o in offsets], jitter
 
     def __getattr__(self, name):
         return getattr(torch, name)
@@ -88,18 +88,20 @@ class ReplayJitter:
     def randint(self, low, high, size, generator=None):
         offsets = self.queue.pop(0)
         assert tuple(size) == (2,) and all(low <= o < high for o in offsets), (low, high, offsets)
+        assert (low, high) == (0, self.jitter + 1), "the official offsets are drawn from [0, jitter]"
         return torch.tensor(offsets)
 
 
 @pytest.mark.parametrize("iterations", SETUP["recovery"]["iterations"])
 def test_recovery_equals_the_official_recover_cifar_loop(monkeypatch, iterations):
     """recover() with the CIFAR script's settings (Adam (0.5, 0.9), cosine lr from 0.25, r_bn 0.01, first BN x10,
-    roll jitter, no flip, clip to [0, 1] in CIFAR-normalized space) equals IPC separate official batches."""
+    roll jitter from [0, j], no flip: the defaults; clip to [0, 1] in CIFAR-normalized space) equals IPC separate
+    official batches."""
     rec, ref = SETUP["recovery"], official("recovery")[f"run_{iterations}"]
-    replay = ReplayJitter(ref["offsets"])
+    replay = ReplayJitter(ref["offsets"], rec["jitter"])
     monkeypatch.setattr(recovery, "torch", replay)
     cfg = recovery.RecoveryConfig(iterations=iterations, lr_img=rec["lr"], r_bn=rec["r_bn"],
-                                  first_bn_multiplier=rec["first_bn_multiplier"], jitter=rec["jitter"], flip=False)
+                                  first_bn_multiplier=rec["first_bn_multiplier"], jitter=rec["jitter"])
     classes, groups = recovery.class_major_layout(C, IPC)
     history: list[float] = []
     images = recovery.recover(network("convnet_bn", "bn"), INPUTS["recover_start"], classes, groups, cfg,

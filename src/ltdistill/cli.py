@@ -296,8 +296,8 @@ def build_parser() -> Parser:
                    help="how a set with a teacher is trained: ltdistill (the protocol of every set), sre2l (SRe2L's "
                         "official relabel recipe: AdamW, cosine, crop+flip+mixup, KL at T=30, batch 128, 400 epochs) "
                         "or edc (EDC's: AdamW, x0.5 steps, batch 10, resized crop+flip+CutMix, MSE to the teacher's "
-                        "logits + 0.025 CE, 1000 epochs, the 0.99 weight EMA scored); default: the one the set names (EDC sets: edc) where its "
-                        "teacher relabels, else ltdistill")
+                        "logits + 0.025 CE, 1000 epochs, the 0.99 weight EMA scored); default: the one the set names "
+                        "(EDC sets: edc) where its teacher relabels, else ltdistill")
     e.add_argument("--ranking", choices=["ltdistill", "ddranking"], default="ltdistill",
                    help="how runs are scored: ltdistill (the model after the last epoch) or ddranking (DD-Ranking's "
                         "protocol: the best of every 20 epochs, an lr grid where no lr is given, no augmentation for "

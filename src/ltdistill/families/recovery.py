@@ -4,12 +4,14 @@ whose per-layer BN batch statistics match the model's, and relabel them with a t
 
 - `train_classifier`: a ConvNet-BN trained on the long-tailed set, optionally with a long-tail remedy (REMEDIES).
 - `recalibrate_bn`: BN running statistics recomputed from the training data (the uni-level paper's calibration).
-- `recover`: SRe2L's recovery loss  CE(f(A(x)), y) + r_bn * sum_l w_l (||mu_l(x) - mu*_l||_2 + ||var_l(x) - var*_l||_2)
+- `recover`: SRe2L's recovery loss
+  CE(f(A(x)), y) + r_bn * sum_l w_l (||mu_l(x) - mu*_l||_2 + ||var_l(x) - var*_l||_2)
   (w_1 = first_bn_multiplier, others 1; plain L2 norms; mu/var of the BN layer's *input* over (N, H, W), biased),
-  Adam (betas 0.5, 0.9), lr cosine-decayed to 0, random roll jitter and horizontal flip per iteration, pixels
-  clipped to the valid range (VILA-Lab/SRe2L recover_cifar.py). The images are optimized as independent groups
-  holding one image per class (SRe2L optimizes one batch per ipc index): statistics are per group, so the result
-  is that of IPC separate SRe2L batches, computed in one pass.
+  Adam (betas 0.5, 0.9), lr cosine-decayed to 0, a random roll jitter per iteration with offsets in [0, j] and no
+  flip, pixels clipped to the valid range (VILA-Lab/SRe2L small_dataset/recover_cifar.py:66-111); the Tiny-ImageNet
+  script's symmetric offsets and flip (recover_tiny.py:49-57, without its RandomResizedCrop) are options. The images
+  are optimized as independent groups holding one image per class (SRe2L optimizes one batch per ipc index):
+  statistics are per group, so the result is that of IPC separate SRe2L batches, computed in one pass.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +50,9 @@ class RecoveryConfig:
     r_bn: Weight = 0.01  # weight of the BN-statistics term (SRe2L CIFAR script: 0.01)
     first_bn_multiplier: Weight = 10.0  # w_1 (SRe2L)
     jitter: NonNegative | None = None  # max roll in pixels; None: side / 8 (SRe2L CIFAR: 4 at 32 px)
-    flip: bool = True  # random horizontal flip of the batch per iteration
+    jitter_range: Literal["nonnegative", "symmetric"] = "nonnegative"  # each roll offset from [0, jitter]
+    #   (recover_cifar.py:79-80) | [-jitter, jitter] (recover_tiny.py:56-57; ltdistill before)
+    flip: bool = False  # random horizontal flip of the batch per iteration (recover_cifar.py has none; Tiny's has)
     temperature: Rate = 4.0  # relabeling temperature T of the evaluator (RDED: 4 with mixup)
     model_cache: str | None = None  # a directory where trained observers / teachers / squeezed models are kept and
     #                                 shared between runs (the recovery family's analogue of an expert buffer: IPC
@@ -226,13 +230,14 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
     low, high = (t.to(device).view(1, -1, 1, 1) for t in pixel_range)
     optimizer = torch.optim.Adam([x], lr=cfg.lr_img, betas=(0.5, 0.9), eps=1e-8)
     jitter = cfg.jitter if cfg.jitter is not None else max(1, min(x.shape[2:]) // 8)
+    least = 0 if cfg.jitter_range == "nonnegative" else -jitter  # the smallest roll offset
     bn_loss = GroupBNLoss(observer, groups, cfg.first_bn_multiplier)
     try:
         for it in tqdm(range(cfg.iterations), desc="recover", disable=not progress, leave=False):
             started = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = 0.5 * cfg.lr_img * (1 + math.cos(math.pi * it / cfg.iterations))
-            dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
+            dx, dy = (int(v) for v in torch.randint(least, jitter + 1, (2,), generator=generator))
             view = torch.roll(x, shifts=(dx, dy), dims=(2, 3))
             if cfg.flip and bool(torch.rand(1, generator=generator) < 0.5):
                 view = view.flip(3)
