@@ -62,8 +62,8 @@ def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_sui
     assert counted and int(counted.group(1)) > 60  # every cell the suite file plans, whatever it adds later
     assert "`full_fashion-mnist_b10`" in line and "older" not in line
     # DM's siamese DSA default changed since: its cell is named as made under the earlier defaults, nothing else
-    assert line.endswith("before they followed the official code (keys.changed_defaults): "
-                         "`dm_fashion-mnist_b100_ipc10_s0`.")
+    assert line.endswith("before they followed the official code (keys.changed_defaults, "
+                         "protocol.recipe_later_settings): `dm_fashion-mnist_b100_ipc10_s0`.")
     stale = folder / "dm_fashion-mnist_b100_ipc10_s0.json"
     stale.write_text(stale.read_text().replace('"iterations=2000"', '"iterations=1000"'))
     assert "made under an older suite file: `dm_fashion-mnist_b100_ipc10_s0`" in suite_coverage(folder)
@@ -87,7 +87,8 @@ def test_a_cell_made_under_fewer_of_todays_defaults_is_named_as_made_under_the_e
     assert json.loads(stored)["key"]["defaults"] == {"dsa_siamese": "batch", "net_momentum": 0.0}
     (folder / f"{name}.json").write_text(stored)
     line = suite_coverage(folder)
-    assert line.endswith(f"before they followed the official code (keys.changed_defaults): `{name}`.")
+    assert line.endswith("before they followed the official code (keys.changed_defaults, "
+                         f"protocol.recipe_later_settings): `{name}`.")
     assert "older suite file" not in line
 
 
