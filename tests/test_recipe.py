@@ -128,3 +128,25 @@ def test_a_run_with_a_parameter_ema_is_scored_on_the_average_and_resumes_to_the_
     resumed = run(config, PartialRun(path))
     for a, b in zip(unbroken.parameters(), resumed.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_parameter_ema_leaves_a_parameter_the_loss_never_reaches_as_it_was():
+    from torch import nn
+
+    from ltdistill.train import TrainConfig, train_model
+
+    class WithUnused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.used, self.unused = nn.Linear(4, 2), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.used(x.flatten(1))
+
+    torch.manual_seed(0)
+    model = WithUnused()
+    before = model.unused.weight.detach().clone()
+    config = TrainConfig(epochs=2, lr=0.01, batch_size=4, optimizer="adamw", augment=False, ema_decay=0.9,
+                         decay_matrices_only=True)
+    train_model(model, torch.randn(8, 1, 2, 2), torch.arange(8) % 2, config, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.unused.weight, before)

@@ -179,19 +179,25 @@ class ParameterEMA:
     @torch.no_grad()
     def step(self) -> None:
         for i, p in enumerate(self.params):
-            state = self.optimizer.state[p]  # filled by the optimizer's first step, so the average goes in after it
+            state = self.optimizer.state[p]
             if "ema" not in state:
-                state["ema"] = self.start.pop(i)
+                if p.grad is None:  # not stepped yet: still its start, which is its average (Adam's state stays empty)
+                    continue
+                state["ema"] = self.start.pop(i)  # after the optimizer filled its state on the first step
             state["ema"].mul_(self.decay).add_(p, alpha=1 - self.decay)
+
+    def averaged(self) -> list[torch.Tensor]:
+        return [p for p in self.params if "ema" in self.optimizer.state[p]]
 
     def started(self) -> bool:
         """Whether the average exists: a step was taken (an epoch without one, on an empty set, takes none)."""
-        return all("ema" in self.optimizer.state[p] for p in self.params)
+        return bool(self.averaged())
 
     @torch.no_grad()
     def swap(self) -> None:
-        """Exchange the parameters and their averages (twice: back as they were)."""
-        for p in self.params:
+        """Exchange the parameters and their averages (twice: back as they were); a parameter never stepped is its
+        own average."""
+        for p in self.averaged():
             average = self.optimizer.state[p]["ema"]
             kept = p.detach().clone()
             p.copy_(average)
