@@ -150,3 +150,18 @@ def test_a_parameter_ema_leaves_a_parameter_the_loss_never_reaches_as_it_was():
                          decay_matrices_only=True)
     train_model(model, torch.randn(8, 1, 2, 2), torch.arange(8) % 2, config, generator=torch.Generator().manual_seed(0))
     assert torch.equal(model.unused.weight, before)
+
+
+def test_runs_kept_under_the_edc_recipe_before_its_ema_are_not_read_back_as_todays(blob_data, tmp_path, monkeypatch):
+    from ltdistill.evaluate import protocol
+
+    tiny = {"width": 4, "depth": 2, "epochs": 2, "iterations": 2}
+    synthetic = methods.create("sre2l", **tiny).distill(blob_data, 2, progress=False)
+    config = EvalConfig(model_options=(("width", 4), ("depth", 2)), runs=1, epochs=1, batch_size=8, recipe="edc")
+    runs_dir = tmp_path / "runs"
+    earlier = {**protocol.RECIPE_SETTINGS["edc"], "ema_decay": None, "decay_matrices_only": False}
+    with monkeypatch.context() as patch:  # a run kept by the recipe as it was
+        patch.setitem(protocol.RECIPE_SETTINGS, "edc", earlier)
+        evaluate_synthetic(synthetic, blob_data, config, progress=False, runs_dir=runs_dir)
+    assert evaluate_synthetic(synthetic, blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
+    assert evaluate_synthetic(synthetic, blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 1
