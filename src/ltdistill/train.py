@@ -157,10 +157,11 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     norm weights without it."""
     if not config.decay_matrices_only:
         return [{"params": list(model.parameters())}]
-    named = list(model.named_parameters())
-    decayed = [p for name, p in named if "weight" in name and p.ndim > 1]
-    return [{"params": decayed}, {"params": [p for name, p in named if not ("weight" in name and p.ndim > 1)],
-                                  "weight_decay": 0.0}]
+    decayed: list[nn.Parameter] = []
+    spared: list[nn.Parameter] = []
+    for name, p in model.named_parameters():
+        (decayed if "weight" in name and p.ndim > 1 else spared).append(p)
+    return [{"params": decayed}, {"params": spared, "weight_decay": 0.0}]
 
 
 class ParameterEMA:
@@ -187,11 +188,8 @@ class ParameterEMA:
             state["ema"].mul_(self.decay).add_(p, alpha=1 - self.decay)
 
     def averaged(self) -> list[torch.Tensor]:
+        """The parameters with an average (none before the first step)."""
         return [p for p in self.params if "ema" in self.optimizer.state[p]]
-
-    def started(self) -> bool:
-        """Whether the average exists: a step was taken (an epoch without one, on an empty set, takes none)."""
-        return bool(self.averaged())
 
     @torch.no_grad()
     def swap(self) -> None:
@@ -398,9 +396,9 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
             if checkpoint is not None:
                 checkpoint.save(epoch + 1, model, optimizer, generator)
             if on_epoch is not None:  # (a scoring callback scores the averaged weights, as EDC validates them)
-                with ema.swapped() if ema is not None and ema.started() else contextlib.nullcontext():
+                with ema.swapped() if ema is not None else contextlib.nullcontext():
                     on_epoch(epoch + 1, time.perf_counter() - epoch_started)
-    if ema is not None and ema.started():
+    if ema is not None:
         ema.swap()  # the model returned holds the averaged weights (the average, the last trained ones)
     if not all_finite(model.parameters()):
         raise TrainingDiverged(config.epochs)
