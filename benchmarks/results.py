@@ -759,6 +759,9 @@ def order_cells() -> dict[str, dict[str, dict]]:
 # table; the cells under DD-Ranking's protocol: the protocol table)
 SHOWN_ABOVE = ("bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-balanced-official-cpu",
                "bench-fmnist-ddranking-cpu", "bench-fmnist-observers-gpu-h200")
+# cells of the defaults section made before a method default changed, replaced there by cells made under today's and
+# kept for the tables that pair a set with itself (DD-Ranking's protocol); rendered in no section of their own
+SUPERSEDED = "bench-fmnist-defaults-cpu/superseded"
 # digits-LT suites whose tables are on their own pages only (the one-minute page reads Fashion-MNIST-LT; quick stays as
 # the smoke test a newcomer runs first)
 DETAIL_ONLY = ("bench-trajectory-digits-cpu", "bench-foundation-digits-cpu")
@@ -822,8 +825,11 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
         r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
     if recipes:
         found.append(("## SRe2L's official relabel recipe", "recipes", [], [recipes]))
-    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"], by_folder["bench-fmnist-ddranking-cpu"],
-                               per_seed=False)
+    # the cells under DD-Ranking's protocol beside the same sets: made under today's defaults or, for those scored
+    # before a default changed, the suite's superseded cells (SUPERSEDED)
+    superseded = [json.loads(p.read_text()) for p in sorted((DATA / SUPERSEDED).glob("*.json"))]
+    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"] + superseded,
+                               by_folder["bench-fmnist-ddranking-cpu"], per_seed=False)
     if protocols:
         found.append(("## DD-Ranking's protocol", "ddranking-protocol", [], [protocols]))
     return found

@@ -345,6 +345,23 @@ def test_the_protocol_table_sets_each_cell_beside_the_same_cell_under_the_other_
     assert "| sre2l: 3 seeds | - | - | - |" in protocol_table(usual, [*ranked, cell("sre2l", 2, 0.6)], per_seed=False)
 
 
+def test_the_protocol_table_pairs_a_cell_with_the_same_set_not_one_made_under_other_method_defaults():
+    from ltdistill.report.tables import protocol_table
+
+    def cell(acc, defaults=None):
+        key = {"seed": 0, **({"defaults": defaults} if defaults else {})}
+        return {"label": "sre2l", "dataset": "fashion-mnist", "imbalance_factor": 100.0, "ipc": 10, "runs": 3,
+                "key": key, "balanced_acc": {"mean": acc, "std": 0.01}}
+
+    today = cell(0.6763, {"jitter_range": "nonnegative", "flip": False})
+    ranked = [cell(0.70)]  # scored under DD-Ranking's protocol before the recovery draws changed
+    row = protocol_table([today, cell(0.6335)], ranked).splitlines()[2]
+    assert row.split(" | ")[4] == "63.35 ± 1.00"  # the set made under the same defaults, not today's
+    assert protocol_table([today], ranked).splitlines()[2].split(" | ")[4] == "-"
+    same = [cell(0.70, {"flip": False, "jitter_range": "nonnegative"})]  # the same defaults in another order
+    assert protocol_table([today], same).splitlines()[2].split(" | ")[4] == "67.63 ± 1.00"
+
+
 def test_a_preset_beside_its_method_pairs_cells_seed_by_seed_and_gives_the_paired_change():
     from ltdistill.report.tables import preset_pair_table
 

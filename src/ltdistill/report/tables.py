@@ -424,16 +424,19 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
 
 def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = True) -> str:
     """The cells scored under DD-Ranking's protocol (a suite's `ranking = "ddranking"`) beside the same cells (label,
-    dataset, beta, IPC, seed, class order) under ltdistill's: balanced accuracy (mean ± std over the evaluation
-    runs), the random baseline DD-Ranking ranks each against (Acc_rdm-any: for a relabeling set the random set
-    relabeled by its teacher, else the random set with class labels) and the IOR it makes, in points; "-" where a
-    protocol has no such cell. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds),
-    else its brief one."""
+    dataset, beta, IPC, seed, class order and the method defaults in the cell's key: the same set) under ltdistill's
+    (`usual` may hold a suite's cells made under both its earlier and today's defaults): balanced accuracy (mean ±
+    std over the evaluation runs), the random baseline DD-Ranking ranks each against (Acc_rdm-any: for a relabeling
+    set the random set relabeled by its teacher, else the random set with class labels) and the IOR it makes, in
+    points; "-" where a protocol has no such cell. per_seed: rows_by_setting's full form (every seed's cell, then the
+    row over seeds), else its brief one."""
     def setting(r: dict) -> tuple:  # a cell but for its seed (and, brief, its random order)
         return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), pooled_order(r, per_seed)
 
-    def key(r: dict) -> tuple:  # the cell itself
-        return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r), cell_seed(r)
+    def key(r: dict) -> tuple:  # the set itself: a cell made under other method defaults is another set
+        defaults = json.dumps((r.get("key") or {}).get("defaults") or {}, sort_keys=True)
+        return (cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r), cell_seed(r),
+                defaults)
 
     def scored(r: dict | None) -> str:
         if r is None:
