@@ -811,8 +811,8 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
     if across_orders:
         found.append(("### Under other class orders", "orders", [], [across_orders]))
     by_folder = {folder: [json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
-                 for folder in BENCH_SECTIONS}
-    bench_results = [r for results in by_folder.values() for r in results]
+                 for folder in (*BENCH_SECTIONS, SUPERSEDED)}
+    bench_results = [r for folder in BENCH_SECTIONS for r in by_folder[folder]]
     calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
                                kinds=("labels",), per_seed=False)
     if calibrated:
@@ -827,8 +827,7 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
         found.append(("## SRe2L's official relabel recipe", "recipes", [], [recipes]))
     # the cells under DD-Ranking's protocol beside the same sets: made under today's defaults or, for those scored
     # before a default changed, the suite's superseded cells (SUPERSEDED)
-    superseded = [json.loads(p.read_text()) for p in sorted((DATA / SUPERSEDED).glob("*.json"))]
-    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"] + superseded,
+    protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"] + by_folder[SUPERSEDED],
                                by_folder["bench-fmnist-ddranking-cpu"], per_seed=False)
     if protocols:
         found.append(("## DD-Ranking's protocol", "ddranking-protocol", [], [protocols]))
