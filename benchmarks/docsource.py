@@ -4,6 +4,7 @@ detail pages (docs/notebook/)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,3 +19,8 @@ def note(name: str, *, optional: bool = False) -> str:
     if optional and not path.is_file():
         return ""
     return path.read_text().rstrip("\n")
+
+
+def read_folder(folder: Path) -> dict[str, dict]:
+    """Every result JSON of a docs/data folder, by file stem, in file-name order."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}

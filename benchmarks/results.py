@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from docsource import DATA, NOTEBOOK, ROOT, note
+from docsource import DATA, NOTEBOOK, ROOT, note, read_folder
 from speed_page import speed_page
 
 from ltdistill.report import results_table
@@ -56,7 +56,7 @@ def bench_section(folder: Path) -> str:
     from ltdistill.bench import ddranking
     from ltdistill.report.tables import bench_table
 
-    results = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+    results = read_folder(folder)
     stored = {k: r["ddranking"] for k, r in results.items() if "ddranking" in r}
     ddranking(results, {})
     for k, metrics in stored.items():
@@ -69,7 +69,7 @@ def cross_arch_table(folder: Path) -> str:
     balanced accuracy of the same set on each evaluation model (the suite's main model first), then the mean
     change from the main model over the settings where every model ran. Empty where it would repeat the bench
     table's cross-arch column: one other model, and one setting or one method."""
-    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    results = list(read_folder(folder).values())
     results = [r for r in results if len(r.get("cross_arch", {})) > 1 and not cell_seed(r)]
     models: list[str] = []
     for r in results:
@@ -121,7 +121,7 @@ def suite_coverage(folder: Path) -> str:
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
         cells = plan_suite(suite, Path(out), only=None, device=device, data_dir=None, cross_arch=None,
                            convnet_stem=stem).cells
-    results = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+    results = read_folder(folder)
     missing = [c.name for c in cells if c.name not in results]
     stored = {name: r.get("key") or {} for name, r in results.items()}
     older = [c.name for c in cells if c.name in results and "defaults" in c.key
@@ -358,13 +358,13 @@ def section_folders() -> list[str]:
     return BENCH_SECTIONS + [f for f in SECTIONS if not f.startswith("anatomy-")]
 
 
-def row_name(path: Path, r: dict, *, by_file: bool) -> str:
+def row_name(stem: str, r: dict, *, by_file: bool) -> str:
     """A cell's row name outside its own section table: a bench cell's label, the full-set reference by what it is,
     else the file name (`by_file`: the headline merges sections by it) or the method with its overrides (as the
     section tables of folders outside NAME_ROWS_BY_FILE name it)."""
     if "full" in (r.get("label"), r.get("method")):
         return "full long-tailed set"
-    name = r.get("label") or (file_row_name(path.stem) if by_file else variant(r))
+    name = r.get("label") or (file_row_name(stem) if by_file else variant(r))
     return name + (f" (seed {cell_seed(r)})" if cell_seed(r) else "")
 
 
@@ -372,13 +372,12 @@ def fmnist_cells() -> list[tuple[float, int, str, str, dict]]:
     """(beta, IPC (0 = all), folder, row name, result) of every Fashion-MNIST-LT cell of the sections."""
     cells = []
     for folder in section_folders():
-        for p in sorted((DATA / folder).glob("*.json")):
-            r = json.loads(p.read_text())
+        for stem, r in read_folder(DATA / folder).items():
             beta = r.get("imbalance_factor") or 0
             if r.get("dataset") != "fashion-mnist" or beta <= 1 or r.get("class_order", "natural") != "natural" \
                     or r.get("ranking", "ltdistill") != "ltdistill":
                 continue  # the at-a-glance and claims tables are the natural order's and ltdistill's protocol's
-            cells.append((beta, r.get("ipc") or 0, folder, row_name(p, r, by_file=True), r))
+            cells.append((beta, r.get("ipc") or 0, folder, row_name(stem, r, by_file=True), r))
     return sorted(cells, key=lambda t: (-t[0], t[1], t[2], t[3]))
 
 
@@ -475,14 +474,13 @@ def cost_table() -> str:
     lines = ["| section | method | dataset | beta | IPC | device | iterations | distill s | s/it | peak RSS MB | "
              "CUDA peak MB | experts / models s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for folder in section_folders():
-        for p in sorted((DATA / folder).glob("*.json")):
-            r = json.loads(p.read_text())
+        for stem, r in read_folder(DATA / folder).items():
             d = dict(r.get("distill") or {})
             if "resumed_from" not in d and d.get("timed_iterations") and d.get("iterations"):
                 d["resumed_from"] = d["iterations"] - d["timed_iterations"]  # JSONs from before it was recorded
             if d.get("wall_time_s") is None or "random" in (r.get("label"), r.get("method")):
                 continue
-            name = row_name(p, r, by_file=folder in NAME_ROWS_BY_FILE)
+            name = row_name(stem, r, by_file=folder in NAME_ROWS_BY_FILE)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
@@ -643,7 +641,7 @@ def suite_grid(folder: Path) -> str:
     Where a label ran under several class orders (fmnist-orders), the mean ± std over the orders of their mean
     accuracies, with how many orders. Methods under their own names only: presets and ablations are on the suite's
     page."""
-    results = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    results = list(read_folder(folder).values())
     variants = sorted({cell_label(r) for r in results if cell_label(r) != r.get("method")})
     results = [r for r in results if not cell_seed(r) and cell_label(r) == r.get("method")]
     datasets = {r.get("dataset") for r in results}
@@ -738,8 +736,7 @@ def order_cells() -> dict[str, dict[str, dict]]:
     by_setting: dict[tuple[str, float, int], dict[str, dict]] = {}
     full: dict[tuple[str, float], dict] = {}
     for folder in ORDER_SECTIONS:
-        for p in sorted((DATA / folder).glob("*.json")):
-            r = json.loads(p.read_text())
+        for r in read_folder(DATA / folder).values():
             if cell_seed(r):
                 continue
             if r.get("ipc") is None:
@@ -810,7 +807,7 @@ def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
     across_orders = claims_by_order()
     if across_orders:
         found.append(("### Under other class orders", "orders", [], [across_orders]))
-    by_folder = {folder: [json.loads(p.read_text()) for p in sorted((DATA / folder).glob("*.json"))]
+    by_folder = {folder: list(read_folder(DATA / folder).values())
                  for folder in (*BENCH_SECTIONS, SUPERSEDED)}
     bench_results = [r for folder in BENCH_SECTIONS for r in by_folder[folder]]
     calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
@@ -873,8 +870,8 @@ def render() -> str:
         kept = bool(made_kept_rows())
         from ltdistill.report.tables import preset_pair_table
 
-        momentum = preset_pair_table([json.loads(p.read_text()) for p in sorted((DATA / DEFAULTS_SECTIONS[1]).glob(
-            "*.json"))], "dc-net-momentum", "dc")  # DC's inner momentum alone, over seeds (note dc-momentum)
+        # DC's inner momentum alone, over seeds (note dc-momentum)
+        momentum = preset_pair_table(list(read_folder(DATA / DEFAULTS_SECTIONS[1]).values()), "dc-net-momentum", "dc")
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
                   defaults_comparison(detail=False),
                   *([note("dc-momentum"), "", momentum] if momentum else []),
@@ -886,7 +883,7 @@ def render() -> str:
     for folder in BENCH_SECTIONS:
         if folder in SHOWN_ABOVE or folder in DETAIL_ONLY:
             continue
-        if folder in details and all(official(json.loads(p.read_text())) for p in (DATA / folder).glob("*.json")):
+        if folder in details and all(official(r) for r in read_folder(DATA / folder).values()):
             parts += [f"### [{details[folder][0]}](notebook/{folder}.md)", "", suite_grid(DATA / folder), ""]
     parts += ["## Detail pages", ""]
     parts += detail_index(details)
