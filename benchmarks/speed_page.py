@@ -81,14 +81,22 @@ def compile_speed_table(path: Path) -> str:
     data = json.loads(path.read_text())
     if "unroll" in data:
         row, host = data["unroll"], data.get("host", {})
+        paths = [(name, row[f"{key}_s"], f"{row[compile_key]:.0f}" if compile_key else "-",
+                  f"{row[f'{diff}diff_images']:.1e} / {row[f'{diff}diff_lr']:.1e}" if diff else "-")
+                 for name, key, compile_key, diff in (
+                     ("instance norm's closed-form double backward, compiled", "fused_norm", "fused_compile_s",
+                      "fused_relative_"),
+                     ("torch.func.grad over the unroll, eager", "func", None, None),
+                     ("the same compiled whole", "compiled", "compile_s", "relative_"))
+                 if f"{key}_s" in row]
         return "\n".join([
-            "| syn_steps | eager autograd s | torch.func s | compiled s | speedup | compilation s | relative "
-            "difference: images / lr |", "|---|---|---|---|---|---|---|",
-            f"| {row['steps']} | {row['eager_s']:.2f} | {row['func_s']:.2f} | {row['compiled_s']:.2f} | "
-            f"{row['speedup']:.2f}x | {row['compile_s']:.0f} | {row['relative_diff_images']:.1e} / "
-            f"{row['relative_diff_lr']:.1e} |",
-            "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; medians of 3 calls "
-            "after the first."])
+            "| syn_steps | eager autograd s | path | its s | speedup | compilation s | relative difference: images / "
+            "lr |", "|---|---|---|---|---|---|---|",
+            *(f"| {row['steps']} | {row['eager_s']:.2f} | {name} | {seconds:.2f} | {row['eager_s'] / seconds:.2f}x | "
+              f"{compile_s} | {diff} |" for name, seconds, compile_s, diff in paths),
+            "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; ConvNet width "
+            f"{row.get('width', 32)}, IPC {row.get('ipc', 10)}; medians of the calls after the first (eager and "
+            "compiled calls interleaved where the file has the fused norm)."])
     if "families" in data:
         lines = ["| method | settings | timed | eager s | compiled s | speedup | compiled: first iteration s / whole "
                  "run s |", "|---|---|---|---|---|---|---|"]
@@ -227,7 +235,8 @@ def speed_page() -> tuple[str, str]:
         kind = next((k for k in ("families", "unroll") if k in json.loads(path.read_text())), "training")
         compiled.setdefault(kind, []).append(path)
     titles = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
-              "(`--compile`)", "unroll": "The trajectory unroll compiled whole (torch.func, a probe)"}
+              "(`--compile`)", "unroll": "The trajectory unroll compiled (`--set compile=true`, and torch.func's "
+              "whole unroll, a probe)"}
     notes = {"families": "compile-families", "training": "compile-speed", "unroll": "compile-unroll"}
     for kind in ("training", "families", "unroll"):
         speed += section(titles[kind], notes[kind], compiled.get(kind, []), compile_speed_table)

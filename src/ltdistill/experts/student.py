@@ -9,6 +9,7 @@ from torch.func import functional_call
 from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.experts.buffer import ExpertBuffer
+from ltdistill.models.convnet import ConvNet
 
 
 class FlatModel:
@@ -60,10 +61,17 @@ def open_experts(experts, data, kind: str | None = "standard"):
     return buffer, data
 
 
-def student_model(buffer, data, device: str) -> FlatModel:
+def student_model(buffer, data, device: str, *, compile: bool = False) -> FlatModel:
+    """The buffer's model; `compile`: its instance norms through the compiled closed-form double backward
+    (models/fused_norm.py), a ConvNet's only."""
     model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **models.recorded_options(buffer.index["model"],
                                                               buffer.index["model_options"])).to(device)
+    if compile:
+        if not isinstance(model, ConvNet):
+            raise BadInput(f"compile=true compiles a ConvNet student's instance norms; the experts' model is "
+                           f"{buffer.index['model']!r}")
+        model.use_fused_norm("compiled")
     flat = FlatModel(model)
     expected = [list(s) for _, s in buffer.param_shapes]
     if [list(s) for s in flat.shapes] != expected:

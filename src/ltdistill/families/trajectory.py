@@ -199,10 +199,11 @@ class Matching:
     one RNG for everything random (so a resumed run repeats an uninterrupted one), the student model, and the
     checkpointed outer loop."""
 
-    def __init__(self, experts, data, seed: int, device: str, kind: str | None = "standard"):
+    def __init__(self, experts, data, seed: int, device: str, kind: str | None = "standard", *,
+                 compile: bool = False):
         self.buffer, self.data = open_experts(experts, data, kind)
         self.generator = torch.Generator().manual_seed(seed)
-        self.flat_model = student_model(self.buffer, self.data, device)
+        self.flat_model = student_model(self.buffer, self.data, device, compile=compile)
         self.device = device
 
     def sampler(self, kind: str, name: str, high: int, span: int) -> TrajectorySampler:

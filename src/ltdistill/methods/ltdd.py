@@ -63,6 +63,9 @@ class LTDDConfig:
     dsa: bool = True
     label_experts: Count | None = None  # classifier experts used for image/label initialization; None: all
     checkpoint_every: Count = 50
+    # the student's instance norms through torch.compile with a closed-form double backward (models/fused_norm.py):
+    # the same set to float tolerance, faster unrolls after a compilation per shape
+    compile: bool = False
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)
     label_init: Literal["decoupled", "biased", "onehot"] = "decoupled"
@@ -101,7 +104,7 @@ class LTDD(Method):
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
         class_weights = dam_class_weights(data.counts, cfg.dam_weights).to(device) if cfg.dam else None
-        m = Matching(experts, data, seed, device, kind=None)
+        m = Matching(experts, data, seed, device, kind=None, compile=cfg.compile)
         data, generator, flat_model = m.data, m.generator, m.flat_model
         rep_kind = "rep" if m.buffer.index.get("decoupled") else "standard"
         if cfg.expert_decoupling and rep_kind != "rep":

@@ -35,6 +35,9 @@ class MTTConfig:
     gradient: Literal["full_bptt", "tesla_frozen_weights"] = "full_bptt"
     dsa: bool = True
     checkpoint_every: Count = 50
+    # the student's instance norms through torch.compile with a closed-form double backward (models/fused_norm.py):
+    # the same set to float tolerance, faster unrolls after a compilation per shape
+    compile: bool = False
 
 
 class MTT(Method):
@@ -44,7 +47,7 @@ class MTT(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        m = Matching(experts, data, seed, device)
+        m = Matching(experts, data, seed, device, compile=cfg.compile)
         sampler = m.sampler("standard", "mtt", cfg.max_start_epoch, cfg.expert_epochs)
         images, labels, distinct = real_per_class(m.data, ipc, m.generator)
         state = SynthesisState(pixels_and_lr(images, cfg, device), m.generator)

@@ -10,9 +10,13 @@ registry.recorded_options). Three-channel inputs are the same under both."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
+from ltdistill.errors import BadInput
+from ltdistill.models.fused_norm import instance_norm
 from ltdistill.models.registry import Classifier, check_choice, make_norm, pool_if_possible, register
 
 STEMS = ("official", "pad1")
@@ -35,12 +39,31 @@ class ConvNet(Classifier):
             in_ch = width
         self.blocks = nn.ModuleList(nn.Sequential(*layers[i:i + 3]) for i in range(0, len(layers), 3))
         self.pool = nn.AvgPool2d(2) if pooling == "avg" else nn.MaxPool2d(2)
+        self.norm_kind = norm
+        self.fused_norm: str | None = None  # use_fused_norm
         self._make_head(channels, im_size, num_classes)
+
+    def use_fused_norm(self, kernels: str | None) -> ConvNet:
+        """Run the instance norms as fused_norm.instance_norm with its passes "compiled" or "eager" (None: the
+        modules): for trajectory unrolls, which differentiate twice. The parameters stay the same."""
+        if kernels is not None:
+            check_choice("fused norm kernels", kernels, ("compiled", "eager"))
+            if self.norm_kind != "instance":
+                raise BadInput("the fused instance norm needs a ConvNet with instance norm (norm='instance')")
+        self.fused_norm = kernels
+        return self
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = pool_if_possible(block(x), self.pool, last=i == last)
+            if self.fused_norm is None:
+                x = block(x)
+            else:
+                conv, norm, act = cast(nn.Sequential, block)
+                assert isinstance(norm, nn.GroupNorm)  # use_fused_norm takes instance norm only
+                compiled = self.fused_norm == "compiled"
+                x = act(instance_norm(conv(x), norm.weight, norm.bias, norm.eps, compiled=compiled))
+            x = pool_if_possible(x, self.pool, last=i == last)
         return x.flatten(1)
 
 

@@ -1,0 +1,102 @@
+"""Instance norm as an autograd function whose backward and double backward are written out, so that
+`torch.compile` can fuse them: the part of a trajectory unroll's double backward that compile can take.
+
+Trajectory matching differentiates the student's training steps (a double backward), which `torch.compile` does
+not take. Autograd's double backward of `group_norm` is a composite of some twenty passes over activation-sized
+tensors. Here the first backward is itself an autograd function (`_NormBackward`) whose backward, the double
+backward, is the closed form below, once-differentiable (the unroll never needs a third order); each pass is one
+function of plain tensors, compiled (inductor) when asked. The result is `F.group_norm(x, C, w, b, eps)`'s to float
+tolerance (tests/test_fused_norm.py).
+
+Per sample and channel, over its M pixels, with g the incoming gradient of y:
+    forward   xhat = (x - mean x) r,  r = (var x + eps)^-1/2,  y = w xhat + b
+    backward  dx = r P(w g),  dw = sum g xhat,  db = sum g,  P(t) = t - mean t - xhat mean(t xhat)
+    double    given a = dL/d(dx), p = dL/d(dw), q = dL/d(db):
+              dL/dg = w r P(a) + p xhat + q,  dL/dw = sum g r P(a),
+              dL/dx = r (P(u) - xhat mean(a dx)),  u = -r (a mean(w g xhat) + w g mean(a xhat)) + p g
+(dx depends on x through xhat and r; both are saved from the forward and their dependence is in the closed form.)
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _channel(t: torch.Tensor) -> torch.Tensor:
+    return t.view(1, -1, 1, 1)
+
+
+def _mean(t: torch.Tensor) -> torch.Tensor:
+    return t.mean((2, 3), keepdim=True)
+
+
+def _project(t: torch.Tensor, xhat: torch.Tensor) -> torch.Tensor:
+    return t - _mean(t) - xhat * _mean(t * xhat)
+
+
+def norm_forward(x, weight, bias, eps: float):
+    centered = x - _mean(x)
+    rstd = (_mean(centered.square()) + eps).rsqrt()
+    xhat = centered * rstd
+    return xhat * _channel(weight) + _channel(bias), xhat, rstd
+
+
+def norm_backward(g, xhat, rstd, weight):
+    return rstd * _project(g * _channel(weight), xhat), (g * xhat).sum((0, 2, 3)), g.sum((0, 2, 3))
+
+
+def norm_double_backward(a, p, q, g, xhat, rstd, weight):
+    wg = g * _channel(weight)
+    ra = rstd * _project(a, xhat)
+    grad_g = _channel(weight) * ra + _channel(p) * xhat + _channel(q)
+    grad_x = rstd * _project(wg, xhat)
+    u = -rstd * (a * _mean(wg * xhat) + wg * _mean(a * xhat)) + _channel(p) * g
+    dx = rstd * (_project(u, xhat) - xhat * _mean(a * grad_x))
+    return grad_g, dx, (g * ra).sum((0, 2, 3))
+
+
+@functools.cache
+def _kernels(compiled: bool):
+    passes = (norm_forward, norm_backward, norm_double_backward)
+    return tuple(torch.compile(f, dynamic=False) for f in passes) if compiled else passes
+
+
+class _Norm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, compiled):
+        y, xhat, rstd = _kernels(compiled)[0](x, weight, bias, eps)
+        ctx.save_for_backward(x, weight, xhat, rstd)
+        ctx.compiled = compiled
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, xhat, rstd = ctx.saved_tensors
+        return (*_NormBackward.apply(g, x, weight, xhat, rstd, ctx.compiled), None, None)
+
+
+class _NormBackward(torch.autograd.Function):
+    """(g, x, weight) -> (dx, dw, db); x enters so that the graph reaches it, xhat and rstd as its constants."""
+
+    @staticmethod
+    def forward(ctx, g, x, weight, xhat, rstd, compiled):
+        ctx.save_for_backward(g, weight, xhat, rstd)
+        ctx.compiled = compiled
+        return _kernels(compiled)[1](g, xhat, rstd, weight)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, a, p, q):
+        g, weight, xhat, rstd = ctx.saved_tensors
+        grad_g, dx, dw = _kernels(ctx.compiled)[2](a, p, q, g, xhat, rstd, weight)
+        return grad_g, dx, dw, None, None, None
+
+
+def instance_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, *,
+                  compiled: bool) -> torch.Tensor:
+    """F.group_norm(x, C, weight, bias, eps) with one group per channel, differentiable twice through the closed
+    forms above; `compiled`: its passes through torch.compile (one compilation per shape)."""
+    return _Norm.apply(x, weight, bias, eps, compiled)

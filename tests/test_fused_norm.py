@@ -1,0 +1,106 @@
+"""models/fused_norm.py: the instance norm with a closed-form double backward gives group_norm's first and second
+derivatives; a ConvNet student unrolled through it (eager or compiled) gives the native meta-gradient; trajectory
+methods take it with compile=true."""
+
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from ltdistill import models
+from ltdistill.errors import BadInput
+from ltdistill.models import fused_norm
+from ltdistill.models.fused_norm import instance_norm
+
+
+def second_derivatives(norm, x, weight, bias, probe, seed_grads):
+    """d/d(x, weight) of a function of norm's first derivatives, as an unroll's backward takes them."""
+    grad_x, grad_w, grad_b = torch.autograd.grad((norm(x, weight, bias) * probe).sum(), (x, weight, bias),
+                                                 create_graph=True)
+    a, p, q = seed_grads
+    outer = (grad_x * a).sum() + (grad_w * p).sum() + (grad_b * q).sum() + grad_x.square().sum()
+    return torch.autograd.grad(outer, (x, weight))
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 6, 6), (2, 3, 7, 5)])
+def test_the_closed_form_gives_group_norms_output_and_first_and_second_derivatives(shape, float64_default):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g).requires_grad_(True)
+    weight, bias = (torch.randn(shape[1], generator=g).requires_grad_(True) for _ in range(2))
+    ours = lambda x, w, b: instance_norm(x, w, b, 1e-5, compiled=False)  # noqa: E731
+    native = lambda x, w, b: F.group_norm(x, shape[1], w, b, 1e-5)  # noqa: E731
+    torch.testing.assert_close(ours(x, weight, bias), native(x, weight, bias), rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradgradcheck(ours, (x, weight, bias))
+    probe = torch.randn(*shape, generator=g)
+    seeds = (torch.randn(*shape, generator=g), torch.randn(shape[1], generator=g), torch.randn(shape[1], generator=g))
+    for a, b in zip(second_derivatives(ours, x, weight, bias, probe, seeds),
+                    second_derivatives(native, x, weight, bias, probe, seeds), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+def meta_gradient(kernels, dtype=torch.float64):
+    """dL/d(images, lr) of a 3-step unroll of a tiny ConvNet, L the squared distance to a fixed target."""
+    torch.manual_seed(0)
+    model = models.create("convnet", channels=1, num_classes=3, im_size=(8, 8), width=4, depth=2).to(dtype)
+    model.use_fused_norm(kernels)
+    names = [n for n, _ in model.named_parameters()]
+    start = torch.cat([p.detach().flatten() for p in model.parameters()])
+    g = torch.Generator().manual_seed(1)
+    images = torch.randn(12, 1, 8, 8, generator=g, dtype=dtype).requires_grad_(True)
+    labels, lr = torch.arange(12) % 3, torch.tensor(0.1, dtype=dtype, requires_grad=True)
+    v = start.clone().requires_grad_(True)
+    for step in range(3):
+        rows = slice(4 * step, 4 * step + 8)
+        views = dict(zip(names, (c.view_as(p) for c, p in zip(v.split([p.numel() for p in model.parameters()]),
+                                                                model.parameters(), strict=True)), strict=True))
+        loss = F.cross_entropy(functional_call(model, views, (images[rows],)), labels[rows])
+        v = v - lr * torch.autograd.grad(loss, v, create_graph=True)[0]
+    (v - 0.9 * start).square().sum().backward()
+    return images.grad, lr.grad
+
+
+def test_a_student_unrolled_through_the_fused_norm_gives_the_native_meta_gradient():
+    native = meta_gradient(None)
+    for got, want in zip(meta_gradient("eager"), native, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    assert native[0].abs().sum() > 0
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="torch.compile's CPU backend needs a C compiler")
+def test_the_compiled_passes_give_the_eager_meta_gradient_to_float_tolerance():
+    fused_norm._kernels.cache_clear()
+    eager = meta_gradient(None, torch.float32)
+    for got, want in zip(meta_gradient("compiled", torch.float32), eager, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for_another(tmp_path, monkeypatch):
+    from conftest import blob_raw
+    from ltdistill import methods
+    from ltdistill.data.longtail import build_longtail
+    from ltdistill.experts.train import ExpertConfig, train_experts
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    train_experts(data, ExpertConfig(num_experts=1, epochs=2, width=4, depth=1), tmp_path / "convnet",
+                  progress=False)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)  # eager passes, recorded
+    fused_norm._kernels.cache_clear()
+    sets = {}
+    for compile in (False, True):
+        sets[compile] = methods.create("mtt", iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1,
+                                       compile=compile).distill(data, 2, experts=tmp_path / "convnet", seed=0,
+                                                                progress=False, workdir=tmp_path / str(compile))
+        assert bool(compiled) == compile
+    fused_norm._kernels.cache_clear()
+    torch.testing.assert_close(sets[True].images, sets[False].images, rtol=1e-3, atol=1e-4)
+
+    train_experts(data, ExpertConfig(num_experts=1, epochs=2, model="mlp", width=4), tmp_path / "mlp",
+                  progress=False)
+    with pytest.raises(BadInput, match="compiles a ConvNet student's instance norms"):
+        methods.create("mtt", iterations=1, syn_steps=1, expert_epochs=1, max_start_epoch=1,
+                       compile=True).distill(data, 2, experts=tmp_path / "mlp", seed=0, progress=False,
+                                             workdir=tmp_path / "mlp-set")
