@@ -13,8 +13,8 @@ respect to 100 images (IPC 10) and the lr, at a few syn_steps.
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
-    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --fused-only --repeats 5 \
-        --out docs/data/compile-speed/cpu-fused-norm.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 5 \
+        --out docs/data/compile-speed/cpu-unroll-ops.json
 
 On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
 the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits
@@ -84,10 +84,11 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
            whole: bool = True) -> dict:
     """Seconds of one meta-gradient (d loss / d images, d loss / d lr) of a `steps`-step unroll of the official
     ConvNet of depth 3 (the cpu protocol's width 32, or `width`) on 10 x `ipc` images: eager autograd (the full_bptt
-    pattern) against the same unroll with the instance norms through models/fused_norm.py's compiled passes (the
-    trajectory methods' `compile=true`) and, with `whole`, against torch.func.grad over the unroll, eager and
-    compiled; each compiled path's first call (the compilation) apart, and how far its gradients are from eager
-    autograd's. Eager and fused calls alternate, so a neighbour's load falls on both."""
+    pattern) against the same unroll through models/unroll_ops.py (the instance norm's closed-form double backward
+    and the sliced pooling), the norm's passes eager and compiled (the trajectory methods' `compile=true`), and,
+    with `whole`, against torch.func.grad over the unroll, eager and compiled; each compiled path's first call (the
+    compilation) apart, and how far its gradients are from eager autograd's. The calls alternate, so a neighbour's
+    load falls on each."""
     from torch.func import grad
 
     from ltdistill.experts.student import FlatModel
@@ -123,22 +124,24 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
             v = v - lr * grad(lambda w: student_loss(student(w, images), labels))(v)
         return (v - target).square().sum() / denom
 
-    def fused_unroll(images, lr):
-        student.model.use_fused_norm("compiled")
-        try:
-            return autograd_unroll(images, lr)
-        finally:
-            student.model.use_fused_norm(None)
+    def ops_unroll(kernels):
+        def call(images, lr):
+            student.model.use_unroll_ops(kernels)
+            try:
+                return autograd_unroll(images, lr)
+            finally:
+                student.model.use_unroll_ops(None)
+        return call
 
     def differences(got, prefix: str = "") -> dict:  # against eager autograd's, relative to the largest entry
         return {f"{prefix}relative_diff_images": float((got[0] - reference[0]).abs().max() / reference[0].abs().max()),
                 f"{prefix}relative_diff_lr": float((got[1] - reference[1]).abs() / reference[1].abs())}
 
     reference, first = timed(autograd_unroll, images, lr)
-    fused, fused_compile_s = timed(fused_unroll, images, lr)
+    ops, ops_compile_s = timed(ops_unroll("compiled"), images, lr)
     row: dict = {"steps": steps, "ipc": ipc, "width": width, "device": device, "eager_first_s": first,
-                 "fused_compile_s": fused_compile_s, **differences(fused, "fused_")}
-    calls = {"eager_s": autograd_unroll, "fused_norm_s": fused_unroll}
+                 "ops_compile_s": ops_compile_s, **differences(ops, "ops_")}
+    calls = {"eager_s": autograd_unroll, "ops_eager_s": ops_unroll("eager"), "ops_s": ops_unroll("compiled")}
     if whole:
         func_unroll = grad(matching_loss, argnums=(0, 1))
         compiled = torch.compile(func_unroll)
@@ -146,11 +149,16 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
         row.update(differences(got))
         calls.update(func_s=func_unroll, compiled_s=compiled)
     seconds: dict[str, list[float]] = {name: [] for name in calls}
+    cpu_seconds: dict[str, list[float]] = {name: [] for name in calls}  # this process's: a neighbour's load left out
     for _ in range(repeats):
         for name, call in calls.items():
+            cpu_started = time.process_time()
             seconds[name].append(timed(call, images, lr)[1])
+            cpu_seconds[name].append(time.process_time() - cpu_started)
     row.update({name: statistics.median(s) for name, s in seconds.items()})
-    row["fused_speedup"] = row["eager_s"] / row["fused_norm_s"]
+    row["cpu_seconds"] = {name: statistics.median(s) for name, s in cpu_seconds.items()}
+    row["ops_speedup"] = row["eager_s"] / row["ops_s"]
+    row["ops_cpu_speedup"] = row["cpu_seconds"]["eager_s"] / row["cpu_seconds"]["ops_s"]
     if whole:
         row["speedup"] = row["eager_s"] / row["compiled_s"]
     print(json.dumps(row), flush=True)
@@ -162,8 +170,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--families", action="store_true", help="time the distillation families instead")
     parser.add_argument("--unroll", type=int, default=0, help="time the compiled unroll of this many syn_steps")
-    parser.add_argument("--fused-only", action="store_true",
-                        help="with --unroll: eager against the fused instance norm only (not torch.func's unroll)")
+    parser.add_argument("--ops-only", action="store_true",
+                        help="with --unroll: eager against the unroll ops only (not torch.func's unroll)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls of each unroll (the median is kept)")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
@@ -179,7 +187,7 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         measured = ({"families": families()} if args.families
                     else {"unroll": unroll(args.unroll, args.repeats, device=args.device, width=args.width,
-                                           ipc=args.ipc, whole=not args.fused_only)})
+                                           ipc=args.ipc, whole=not args.ops_only)})
         write_json(args.out, {**measured, **where(args.device)})
         return
     data = load_longtail("fashion-mnist", 100.0)

@@ -58,11 +58,11 @@ def measured_speedups(folder: Path) -> dict[str, tuple[float, str]]:
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     training = json.loads((folder / "cpu.json").read_text())["rows"]
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
-    fused = json.loads((folder / "cpu-fused-norm.json").read_text())["unroll"]
+    ops = json.loads((folder / "cpu-unroll-ops.json").read_text())["unroll"]
     small, full = training["ipc10 (100 images)"]["speedup"], training["full beta 100 (14886 images)"]["speedup"]
     return {
         TRAJECTORY_PART: max((unroll["speedup"], "cpu-unroll: the unroll compiled whole"),
-                             (fused["fused_speedup"], "cpu-fused-norm: the instance norm's compiled double backward")),
+                             (ops["ops_speedup"], "cpu-unroll-ops: the unroll ops, compiled")),
         "distillation: dc": (families["dc"]["speedup"], "cpu-families: dc"),
         "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),

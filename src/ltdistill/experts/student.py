@@ -62,8 +62,8 @@ def open_experts(experts, data, kind: str | None = "standard"):
 
 
 def student_model(buffer, data, device: str, *, compile: bool = False) -> FlatModel:
-    """The buffer's model; `compile`: its instance norms through the compiled closed-form double backward
-    (models/fused_norm.py), a ConvNet's only."""
+    """The buffer's model; `compile`: its instance norms and pooling through models/unroll_ops.py (the norm's
+    closed-form double backward compiled), a ConvNet's only."""
     model = models.create(buffer.index["model"], channels=data.channels, num_classes=data.num_classes,
                           im_size=data.im_size, **models.recorded_options(buffer.index["model"],
                                                               buffer.index["model_options"])).to(device)
@@ -71,7 +71,7 @@ def student_model(buffer, data, device: str, *, compile: bool = False) -> FlatMo
         if not isinstance(model, ConvNet):
             raise BadInput(f"compile=true compiles a ConvNet student's instance norms; the experts' model is "
                            f"{buffer.index['model']!r}")
-        model.use_fused_norm("compiled")
+        model.use_unroll_ops("compiled")
     flat = FlatModel(model)
     expected = [list(s) for _, s in buffer.param_shapes]
     if [list(s) for s in flat.shapes] != expected:

@@ -63,8 +63,8 @@ class LTDDConfig:
     dsa: bool = True
     label_experts: Count | None = None  # classifier experts used for image/label initialization; None: all
     checkpoint_every: Count = 50
-    # the student's instance norms through torch.compile with a closed-form double backward (models/fused_norm.py):
-    # the same set to float tolerance, faster unrolls after a compilation per shape
+    # the student's instance norms (their double backward in closed form, compiled) and pooling through
+    # models/unroll_ops.py: the same set to float tolerance, faster unrolls after a compilation per shape
     compile: bool = False
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)

@@ -35,8 +35,8 @@ class MTTConfig:
     gradient: Literal["full_bptt", "tesla_frozen_weights"] = "full_bptt"
     dsa: bool = True
     checkpoint_every: Count = 50
-    # the student's instance norms through torch.compile with a closed-form double backward (models/fused_norm.py):
-    # the same set to float tolerance, faster unrolls after a compilation per shape
+    # the student's instance norms (their double backward in closed form, compiled) and pooling through
+    # models/unroll_ops.py: the same set to float tolerance, faster unrolls after a compilation per shape
     compile: bool = False
 
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ltdistill.errors import BadInput
-from ltdistill.models.fused_norm import instance_norm
 from ltdistill.models.registry import Classifier, check_choice, make_norm, pool_if_possible, register
+from ltdistill.models.unroll_ops import avg_pool2x2, instance_norm
 
 STEMS = ("official", "pad1")
 
@@ -39,31 +39,31 @@ class ConvNet(Classifier):
             in_ch = width
         self.blocks = nn.ModuleList(nn.Sequential(*layers[i:i + 3]) for i in range(0, len(layers), 3))
         self.pool = nn.AvgPool2d(2) if pooling == "avg" else nn.MaxPool2d(2)
-        self.norm_kind = norm
-        self.fused_norm: str | None = None  # use_fused_norm
+        self.kinds = (norm, pooling)
+        self.unroll_ops: str | None = None  # use_unroll_ops
         self._make_head(channels, im_size, num_classes)
 
-    def use_fused_norm(self, kernels: str | None) -> ConvNet:
-        """Run the instance norms as fused_norm.instance_norm with its passes "compiled" or "eager" (None: the
-        modules): for trajectory unrolls, which differentiate twice. The parameters stay the same."""
+    def use_unroll_ops(self, kernels: str | None) -> ConvNet:
+        """Run the instance norms and the pooling as unroll_ops.py's functions, written out to the second order,
+        the norm's passes "compiled" or "eager" (None: the modules): for trajectory unrolls, which differentiate
+        twice. The parameters stay the same."""
         if kernels is not None:
-            check_choice("fused norm kernels", kernels, ("compiled", "eager"))
-            if self.norm_kind != "instance":
-                raise BadInput("the fused instance norm needs a ConvNet with instance norm (norm='instance')")
-        self.fused_norm = kernels
+            check_choice("unroll kernels", kernels, ("compiled", "eager"))
+            if self.kinds != ("instance", "avg"):
+                raise BadInput("the unroll ops need a ConvNet with instance norm and average pooling")
+        self.unroll_ops = kernels
         return self
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            if self.fused_norm is None:
-                x = block(x)
-            else:
-                conv, norm, act = cast(nn.Sequential, block)
-                assert isinstance(norm, nn.GroupNorm)  # use_fused_norm takes instance norm only
-                compiled = self.fused_norm == "compiled"
-                x = act(instance_norm(conv(x), norm.weight, norm.bias, norm.eps, compiled=compiled))
-            x = pool_if_possible(x, self.pool, last=i == last)
+            if self.unroll_ops is None:
+                x = pool_if_possible(block(x), self.pool, last=i == last)
+                continue
+            conv, norm, act = cast(nn.Sequential, block)
+            assert isinstance(norm, nn.GroupNorm)  # use_unroll_ops takes instance norm only
+            x = act(instance_norm(conv(x), norm.weight, norm.bias, norm.eps, compiled=self.unroll_ops == "compiled"))
+            x = pool_if_possible(x, avg_pool2x2, last=i == last)
         return x.flatten(1)
 
 

@@ -136,7 +136,7 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     raise BadInput(f"unknown norm {kind!r}; known: instance, batch, none")
 
 
-def pool_if_possible(x: torch.Tensor, pool: nn.Module, last: bool) -> torch.Tensor:
+def pool_if_possible(x: torch.Tensor, pool: Callable[[torch.Tensor], torch.Tensor], last: bool) -> torch.Tensor:
     """2x2 pooling that never hands a following layer a 1-pixel map (instance norm needs > 1 value per channel),
     so deep nets accept small images (digits 16x16, ConvNetD4 on 28x28). The last pool may reach 1 pixel."""
     return pool(x) if min(x.shape[-2:]) >= (2 if last else 4) else x

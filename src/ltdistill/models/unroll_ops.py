@@ -1,12 +1,14 @@
-"""Instance norm as an autograd function whose backward and double backward are written out, so that
-`torch.compile` can fuse them: the part of a trajectory unroll's double backward that compile can take.
+"""The ConvNet's instance norm and 2x2 average pooling as autograd functions written out to the second order, for
+trajectory unrolls (ConvNet.use_unroll_ops): the part of an unroll's double backward that `torch.compile` can take,
+and a pooling that is cheaper than `avg_pool2d` on a CPU.
 
 Trajectory matching differentiates the student's training steps (a double backward), which `torch.compile` does
 not take. Autograd's double backward of `group_norm` is a composite of some twenty passes over activation-sized
-tensors. Here the first backward is itself an autograd function (`_NormBackward`) whose backward, the double
+tensors. Here the norm's first backward is itself an autograd function (`_NormBackward`) whose backward, the double
 backward, is the closed form below, once-differentiable (the unroll never needs a third order); each pass is one
-function of plain tensors, compiled (inductor) when asked. The result is `F.group_norm(x, C, w, b, eps)`'s to float
-tolerance (tests/test_fused_norm.py).
+function of plain tensors, compiled (inductor) when asked. The pooling sums strided slices (rows, then columns) and
+its adjoint spreads each value over its window; being linear, each is the other's backward, to any order.
+Both give `group_norm` / `avg_pool2d`'s values and derivatives to float tolerance (tests/test_unroll_ops.py).
 
 Per sample and channel, over its M pixels, with g the incoming gradient of y:
     forward   xhat = (x - mean x) r,  r = (var x + eps)^-1/2,  y = w xhat + b
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
@@ -100,3 +103,43 @@ def instance_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps
     """F.group_norm(x, C, weight, bias, eps) with one group per channel, differentiable twice through the closed
     forms above; `compiled`: its passes through torch.compile (one compilation per shape)."""
     return _Norm.apply(x, weight, bias, eps, compiled)
+
+
+def _pooled(x: torch.Tensor) -> torch.Tensor:
+    """2x2 average pooling, floor mode: the rows' pair sums, then the columns'."""
+    x = x[..., : x.shape[-2] // 2 * 2, : x.shape[-1] // 2 * 2]
+    rows = x[..., 0::2, :] + x[..., 1::2, :]
+    return (rows[..., 0::2] + rows[..., 1::2]) * 0.25
+
+
+def _spread(g: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """The pooling's adjoint: each value / 4 over its 2x2 window, zeros in a row or column the pooling dropped."""
+    n, c, h, w = g.shape
+    up = (g * 0.25)[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
+    return F.pad(up, (0, size[-1] - 2 * w, 0, size[-2] - 2 * h))
+
+
+class _Pool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.size = x.shape
+        return _pooled(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _Spread.apply(g, ctx.size)
+
+
+class _Spread(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, g, size):
+        return _spread(g, size)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return _Pool.apply(gg), None
+
+
+def avg_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """F.avg_pool2d(x, 2), differentiable to any order through its adjoint."""
+    return _Pool.apply(x)

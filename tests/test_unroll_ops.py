@@ -1,6 +1,6 @@
-"""models/fused_norm.py: the instance norm with a closed-form double backward gives group_norm's first and second
-derivatives; a ConvNet student unrolled through it (eager or compiled) gives the native meta-gradient; trajectory
-methods take it with compile=true."""
+"""models/unroll_ops.py: the instance norm with a closed-form double backward and the sliced 2x2 pooling give
+group_norm's and avg_pool2d's values and first and second derivatives; a ConvNet student unrolled through them (the
+norm's passes eager or compiled) gives the native meta-gradient; trajectory methods take them with compile=true."""
 
 import shutil
 
@@ -11,8 +11,8 @@ from torch.func import functional_call
 
 from ltdistill import models
 from ltdistill.errors import BadInput
-from ltdistill.models import fused_norm
-from ltdistill.models.fused_norm import instance_norm
+from ltdistill.models import unroll_ops
+from ltdistill.models.unroll_ops import avg_pool2x2, instance_norm
 
 
 def second_derivatives(norm, x, weight, bias, probe, seed_grads):
@@ -40,11 +40,25 @@ def test_the_closed_form_gives_group_norms_output_and_first_and_second_derivativ
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 6, 8), (2, 3, 7, 5)])
+def test_the_sliced_pooling_gives_avg_pool2d_and_its_first_and_second_derivatives(shape, float64_default):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g).requires_grad_(True)
+    torch.testing.assert_close(avg_pool2x2(x), F.avg_pool2d(x, 2), rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradgradcheck(avg_pool2x2, (x,))
+    probe = torch.randn(shape[0], shape[1], shape[2] // 2, shape[3] // 2, generator=g)
+    grads = []
+    for pool in (avg_pool2x2, lambda t: F.avg_pool2d(t, 2)):  # a nonlinear function of the first derivative
+        (first,) = torch.autograd.grad((pool(x.square()) * probe).sum(), x, create_graph=True)
+        grads.append(torch.autograd.grad((first ** 3).sum(), x)[0])
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
 def meta_gradient(kernels, dtype=torch.float64):
     """dL/d(images, lr) of a 3-step unroll of a tiny ConvNet, L the squared distance to a fixed target."""
     torch.manual_seed(0)
     model = models.create("convnet", channels=1, num_classes=3, im_size=(8, 8), width=4, depth=2).to(dtype)
-    model.use_fused_norm(kernels)
+    model.use_unroll_ops(kernels)
     names = [n for n, _ in model.named_parameters()]
     start = torch.cat([p.detach().flatten() for p in model.parameters()])
     g = torch.Generator().manual_seed(1)
@@ -61,7 +75,7 @@ def meta_gradient(kernels, dtype=torch.float64):
     return images.grad, lr.grad
 
 
-def test_a_student_unrolled_through_the_fused_norm_gives_the_native_meta_gradient():
+def test_a_student_unrolled_through_the_unroll_ops_gives_the_native_meta_gradient():
     native = meta_gradient(None)
     for got, want in zip(meta_gradient("eager"), native, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
@@ -71,7 +85,7 @@ def test_a_student_unrolled_through_the_fused_norm_gives_the_native_meta_gradien
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile's CPU backend needs a C compiler")
 def test_the_compiled_passes_give_the_eager_meta_gradient_to_float_tolerance():
-    fused_norm._kernels.cache_clear()
+    unroll_ops._kernels.cache_clear()
     eager = meta_gradient(None, torch.float32)
     for got, want in zip(meta_gradient("compiled", torch.float32), eager, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
@@ -88,14 +102,14 @@ def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for
                   progress=False)
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)  # eager passes, recorded
-    fused_norm._kernels.cache_clear()
+    unroll_ops._kernels.cache_clear()
     sets = {}
     for compile in (False, True):
         sets[compile] = methods.create("mtt", iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1,
                                        compile=compile).distill(data, 2, experts=tmp_path / "convnet", seed=0,
                                                                 progress=False, workdir=tmp_path / str(compile))
         assert bool(compiled) == compile
-    fused_norm._kernels.cache_clear()
+    unroll_ops._kernels.cache_clear()
     torch.testing.assert_close(sets[True].images, sets[False].images, rtol=1e-3, atol=1e-4)
 
     train_experts(data, ExpertConfig(num_experts=1, epochs=2, model="mlp", width=4), tmp_path / "mlp",
