@@ -15,6 +15,8 @@ respect to 100 images (IPC 10) and the lr, at a few syn_steps.
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 5 \
         --out docs/data/compile-speed/cpu-unroll-ops.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/mtt/fmnist-lt-b100-ipc10.toml \
+        EXPERTS --class-order random:1 --out docs/data/compile-speed/cpu-mtt.json
 
 On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
 the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits
@@ -78,6 +80,30 @@ def families() -> dict:
         rows[name] = row
         print(name, json.dumps(row), flush=True)
     return rows
+
+
+def trajectory_run(preset: str, experts: str, class_order: str, iterations: int) -> dict:
+    """A trajectory method's preset distilled for `iterations` from its experts, eager and with `compile=true`
+    (models/unroll_ops.py): the median seconds of an iteration after the first two (the first pays the
+    compilation), and how far the compiled run's matching losses drift from the eager run's."""
+    from ltdistill import methods
+    from ltdistill.config import load_preset
+
+    settings, run = load_preset(preset)
+    data = load_longtail(run["dataset"], float(run["imbalance"]), class_order=class_order)
+    row: dict = {"preset": preset, "class_order": class_order, "iterations": iterations}
+    for compile in (False, True):
+        synthetic = methods.create(run["method"], protocol=run.get("protocol", "cpu"), **{
+            **settings, "iterations": iterations, "compile": compile}).distill(
+            data, int(run["ipc"]), experts=experts, seed=0, progress=False)
+        its = [t for t in synthetic.meta["iteration_seconds"] if t is not None]
+        row["compiled" if compile else "eager"] = {"first_iteration_s": its[0], "iteration_s": statistics.median(
+            its[2:]), "losses": synthetic.meta["loss_history"]}
+    eager, compiled = row["eager"]["losses"], row["compiled"]["losses"]
+    row["speedup"] = row["eager"]["iteration_s"] / row["compiled"]["iteration_s"]
+    row["loss_relative_diff"] = max(abs(c - e) / abs(e) for e, c in zip(eager, compiled, strict=True))
+    print(json.dumps({k: v for k, v in row.items() if k not in ("eager", "compiled")}), flush=True)
+    return row
 
 
 def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, ipc: int = 10,
@@ -173,6 +199,10 @@ def main() -> None:
     parser.add_argument("--ops-only", action="store_true",
                         help="with --unroll: eager against the unroll ops only (not torch.func's unroll)")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls of each unroll (the median is kept)")
+    parser.add_argument("--trajectory", nargs=2, metavar=("PRESET", "EXPERTS"),
+                        help="time a trajectory preset's iterations from these experts, eager against compile=true")
+    parser.add_argument("--class-order", default="natural", help="with --trajectory: the experts' class order")
+    parser.add_argument("--iterations", type=int, default=12, help="with --trajectory: iterations of each run")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -183,6 +213,11 @@ def main() -> None:
         parser.error("--families times the CPU only")
     if args.device == "cpu":
         torch.set_num_threads(1)
+    if args.trajectory:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        row = trajectory_run(*args.trajectory, class_order=args.class_order, iterations=args.iterations)
+        write_json(args.out, {"trajectory": row, **where(args.device)})
+        return
     if args.families or args.unroll:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         measured = ({"families": families()} if args.families

@@ -19,7 +19,8 @@ from pathlib import Path
 from ltdistill.safe_io import write_json
 
 TRAJECTORY, RECOVERY = ("mtt", "datm", "ltdd"), ("sre2l", "unilevel")  # EDC, unmeasured, is a part of its own
-TRAJECTORY_PART = f"distillation: trajectory matching ({', '.join(TRAJECTORY)})"
+# trajectory matching by IPC: its unroll ops' speedup grows with the unrolled images
+TRAJECTORY_PART = f"distillation: trajectory matching ({', '.join(TRAJECTORY)}), IPC {{ipc}}"
 RECOVERY_PART = f"distillation: recovery ({', '.join(RECOVERY)})"
 
 
@@ -41,8 +42,8 @@ def cell_costs(folder: Path) -> dict[str, float]:
             continue
         add(f"evaluation: IPC {r.get('ipc')} sets", evaluation)
         distill = (r.get("distill") or {}).get("wall_time_s") or 0.0
-        family = (TRAJECTORY_PART if method in TRAJECTORY else RECOVERY_PART if method in RECOVERY
-                  else f"distillation: {method}")
+        family = (TRAJECTORY_PART.format(ipc=r.get("ipc")) if method in TRAJECTORY else RECOVERY_PART
+                  if method in RECOVERY else f"distillation: {method}")
         if distill:
             add(family, distill)
         buffer = (r.get("key") or {}).get("experts")
@@ -58,11 +59,13 @@ def measured_speedups(folder: Path) -> dict[str, tuple[float, str]]:
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     training = json.loads((folder / "cpu.json").read_text())["rows"]
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
-    ops = json.loads((folder / "cpu-unroll-ops.json").read_text())["unroll"]
     small, full = training["ipc10 (100 images)"]["speedup"], training["full beta 100 (14886 images)"]["speedup"]
+    ops = {ipc: json.loads((folder / name).read_text())["unroll"]["ops_speedup"]
+           for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
     return {
-        TRAJECTORY_PART: max((unroll["speedup"], "cpu-unroll: the unroll compiled whole"),
-                             (ops["ops_speedup"], "cpu-unroll-ops: the unroll ops, compiled")),
+        **{TRAJECTORY_PART.format(ipc=ipc): max((unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)"),
+                                                (ops[ipc], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})"))
+           for ipc in (10, 50)},
         "distillation: dc": (families["dc"]["speedup"], "cpu-families: dc"),
         "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),

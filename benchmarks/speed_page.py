@@ -79,6 +79,16 @@ def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile (with --families: each
     distillation family's run or iteration)."""
     data = json.loads(path.read_text())
+    if "trajectory" in data:
+        row = data["trajectory"]
+        return "\n".join([
+            "| preset | class order | iterations | eager s / iteration | compile=true s / iteration | speedup | "
+            "compile=true first iteration s | largest relative difference of a matching loss |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {row['preset']} | {row['class_order']} | {row['iterations']} | {row['eager']['iteration_s']:.2f} | "
+            f"{row['compiled']['iteration_s']:.2f} | {row['speedup']:.2f}x | "
+            f"{row['compiled']['first_iteration_s']:.1f} | {row['loss_relative_diff']:.1e} |",
+            "", f"Medians of the iterations after the first two; {data.get('note', '')}."])
     if "unroll" in data:
         row, host = data["unroll"], data.get("host", {})
         cpu = row.get("cpu_seconds", {})  # the process's own CPU seconds, where recorded
@@ -92,8 +102,8 @@ def compile_speed_table(path: Path) -> str:
                      ("the same compiled whole", "compiled", "compile_s", "relative_"))
                  if f"{key}_s" in row]
         return "\n".join([
-            "| syn_steps | eager autograd s | path | its s | speedup | CPU-time speedup | compilation s | relative "
-            "difference: images / lr |", "|---|---|---|---|---|---|---|---|",
+            "| syn_steps | eager autograd s | path | its s | speedup | CPU-time speedup | first call s (compiling) | "
+            "relative difference: images / lr |", "|---|---|---|---|---|---|---|---|",
             *(f"| {row['steps']} | {row['eager_s']:.2f} | {name} | {seconds:.2f} | {row['eager_s'] / seconds:.2f}x | "
               f"{cpu_speedup} | {compile_s} | {diff} |" for name, seconds, cpu_speedup, compile_s, diff in paths),
             "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; ConvNet width "
@@ -234,7 +244,8 @@ def speed_page() -> tuple[str, str]:
         speed += [f"## Trajectory-matching cost: {path.stem}", "", tm_speed_text(path), "", speed_table(path)]
     compiled: dict[str, list[Path]] = {}
     for path in sorted((DATA / "compile-speed").glob("*.json")):
-        kind = next((k for k in ("families", "unroll") if k in json.loads(path.read_text())), "training")
+        data = json.loads(path.read_text())
+        kind = "unroll" if "trajectory" in data else next((k for k in ("families", "unroll") if k in data), "training")
         compiled.setdefault(kind, []).append(path)
     titles = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
               "(`--compile`)", "unroll": "The trajectory unroll compiled (`--set compile=true`, and torch.func's "

@@ -1,6 +1,7 @@
-"""models/unroll_ops.py: the instance norm with a closed-form double backward and the sliced 2x2 pooling give
-group_norm's and avg_pool2d's values and first and second derivatives; a ConvNet student unrolled through them (the
-norm's passes eager or compiled) gives the native meta-gradient; trajectory methods take them with compile=true."""
+"""models/unroll_ops.py: the instance norm and ReLU with a closed-form double backward and the sliced 2x2 pooling give
+relu(group_norm)'s and avg_pool2d's values and first and second derivatives; a ConvNet student unrolled through them
+(the norm's passes eager or compiled) gives the native meta-gradient; trajectory methods take them with
+compile=true."""
 
 import shutil
 
@@ -12,7 +13,7 @@ from torch.func import functional_call
 from ltdistill import models
 from ltdistill.errors import BadInput
 from ltdistill.models import unroll_ops
-from ltdistill.models.unroll_ops import avg_pool2x2, instance_norm
+from ltdistill.models.unroll_ops import avg_pool2x2, norm_relu
 
 
 def second_derivatives(norm, x, weight, bias, probe, seed_grads):
@@ -25,12 +26,12 @@ def second_derivatives(norm, x, weight, bias, probe, seed_grads):
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 6, 6), (2, 3, 7, 5)])
-def test_the_closed_form_gives_group_norms_output_and_first_and_second_derivatives(shape, float64_default):
+def test_the_closed_form_gives_the_norm_and_relus_output_and_first_and_second_derivatives(shape, float64_default):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=g).requires_grad_(True)
     weight, bias = (torch.randn(shape[1], generator=g).requires_grad_(True) for _ in range(2))
-    ours = lambda x, w, b: instance_norm(x, w, b, 1e-5, compiled=False)  # noqa: E731
-    native = lambda x, w, b: F.group_norm(x, shape[1], w, b, 1e-5)  # noqa: E731
+    ours = lambda x, w, b: norm_relu(x, w, b, 1e-5, compiled=False)  # noqa: E731
+    native = lambda x, w, b: torch.relu(F.group_norm(x, shape[1], w, b, 1e-5))  # noqa: E731
     torch.testing.assert_close(ours(x, weight, bias), native(x, weight, bias), rtol=1e-12, atol=1e-12)
     assert torch.autograd.gradgradcheck(ours, (x, weight, bias))
     probe = torch.randn(*shape, generator=g)
@@ -85,7 +86,7 @@ def test_a_student_unrolled_through_the_unroll_ops_gives_the_native_meta_gradien
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile's CPU backend needs a C compiler")
 def test_the_compiled_passes_give_the_eager_meta_gradient_to_float_tolerance():
-    unroll_ops._kernels.cache_clear()
+    unroll_ops._compiled_passes.cache_clear()
     eager = meta_gradient(None, torch.float32)
     for got, want in zip(meta_gradient("compiled", torch.float32), eager, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
@@ -102,14 +103,14 @@ def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for
                   progress=False)
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)  # eager passes, recorded
-    unroll_ops._kernels.cache_clear()
+    unroll_ops._compiled_passes.cache_clear()
     sets = {}
     for compile in (False, True):
         sets[compile] = methods.create("mtt", iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1,
                                        compile=compile).distill(data, 2, experts=tmp_path / "convnet", seed=0,
                                                                 progress=False, workdir=tmp_path / str(compile))
         assert bool(compiled) == compile
-    unroll_ops._kernels.cache_clear()
+    unroll_ops._compiled_passes.cache_clear()
     torch.testing.assert_close(sets[True].images, sets[False].images, rtol=1e-3, atol=1e-4)
 
     train_experts(data, ExpertConfig(num_experts=1, epochs=2, model="mlp", width=4), tmp_path / "mlp",

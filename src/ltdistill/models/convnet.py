@@ -17,7 +17,7 @@ from torch import nn
 
 from ltdistill.errors import BadInput
 from ltdistill.models.registry import Classifier, check_choice, make_norm, pool_if_possible, register
-from ltdistill.models.unroll_ops import avg_pool2x2, instance_norm
+from ltdistill.models.unroll_ops import avg_pool2x2, norm_relu
 
 STEMS = ("official", "pad1")
 
@@ -44,9 +44,9 @@ class ConvNet(Classifier):
         self._make_head(channels, im_size, num_classes)
 
     def use_unroll_ops(self, kernels: str | None) -> ConvNet:
-        """Run the instance norms and the pooling as unroll_ops.py's functions, written out to the second order,
-        the norm's passes "compiled" or "eager" (None: the modules): for trajectory unrolls, which differentiate
-        twice. The parameters stay the same."""
+        """Run each block's instance norm and ReLU, and the pooling, as unroll_ops.py's functions, written out to
+        the second order, the norm's passes "compiled" or "eager" (None: the modules): for trajectory unrolls, which
+        differentiate twice. The parameters stay the same."""
         if kernels is not None:
             check_choice("unroll kernels", kernels, ("compiled", "eager"))
             if self.kinds != ("instance", "avg"):
@@ -60,9 +60,9 @@ class ConvNet(Classifier):
             if self.unroll_ops is None:
                 x = pool_if_possible(block(x), self.pool, last=i == last)
                 continue
-            conv, norm, act = cast(nn.Sequential, block)
+            conv, norm, _ = cast(nn.Sequential, block)  # the ReLU is norm_relu's
             assert isinstance(norm, nn.GroupNorm)  # use_unroll_ops takes instance norm only
-            x = act(instance_norm(conv(x), norm.weight, norm.bias, norm.eps, compiled=self.unroll_ops == "compiled"))
+            x = norm_relu(conv(x), norm.weight, norm.bias, norm.eps, compiled=self.unroll_ops == "compiled")
             x = pool_if_possible(x, avg_pool2x2, last=i == last)
         return x.flatten(1)
 
