@@ -92,30 +92,38 @@ def test_the_compiled_passes_give_the_eager_meta_gradient_to_float_tolerance():
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
 
 
-def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for_another(tmp_path, monkeypatch):
+TINY = {"mtt": {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1},
+        "datm": {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1, "min_start_epoch": 0,
+                 "current_max_start_epoch": 1, "expansion_end_epoch": 2},
+        "ltdd": {"n_rep": 2, "n_cls": 2, "expert_epochs": 1, "t_rep_min": 0, "t_rep": 1, "t_rep_max": 1,
+                 "t_cls_min": 0, "t_cls": 1, "t_cls_max": 1}}
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for_another(name, tmp_path, monkeypatch):
     from conftest import blob_raw
     from ltdistill import methods
     from ltdistill.data.longtail import build_longtail
     from ltdistill.experts.train import ExpertConfig, train_experts
 
     data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
-    train_experts(data, ExpertConfig(num_experts=1, epochs=2, width=4, depth=1), tmp_path / "convnet",
-                  progress=False)
+    decoupled = methods.METHODS[name].buffer_kind == "decoupled"
+    train_experts(data, ExpertConfig(num_experts=1, epochs=2, cls_epochs=1, decoupled=decoupled, width=4, depth=1),
+                  tmp_path / "convnet", progress=False)
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)  # eager passes, recorded
     unroll_ops._compiled_passes.cache_clear()
     sets = {}
     for compile in (False, True):
-        sets[compile] = methods.create("mtt", iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1,
-                                       compile=compile).distill(data, 2, experts=tmp_path / "convnet", seed=0,
-                                                                progress=False, workdir=tmp_path / str(compile))
+        sets[compile] = methods.create(name, iterations=2, compile=compile, **TINY[name]).distill(
+            data, 2, experts=tmp_path / "convnet", seed=0, progress=False, workdir=tmp_path / str(compile))
         assert bool(compiled) == compile
     unroll_ops._compiled_passes.cache_clear()
-    torch.testing.assert_close(sets[True].images, sets[False].images, rtol=1e-3, atol=1e-4)
+    for field in ("images", "labels"):  # soft-label logits where the method learns them
+        torch.testing.assert_close(getattr(sets[True], field), getattr(sets[False], field), rtol=1e-3, atol=1e-4)
 
-    train_experts(data, ExpertConfig(num_experts=1, epochs=2, model="mlp", width=4), tmp_path / "mlp",
-                  progress=False)
+    train_experts(data, ExpertConfig(num_experts=1, epochs=2, cls_epochs=1, decoupled=decoupled, model="mlp",
+                                     width=4), tmp_path / "mlp", progress=False)
     with pytest.raises(BadInput, match="compiles a ConvNet student's instance norms"):
-        methods.create("mtt", iterations=1, syn_steps=1, expert_epochs=1, max_start_epoch=1,
-                       compile=True).distill(data, 2, experts=tmp_path / "mlp", seed=0, progress=False,
-                                             workdir=tmp_path / "mlp-set")
+        methods.create(name, iterations=1, compile=True, **TINY[name]).distill(
+            data, 2, experts=tmp_path / "mlp", seed=0, progress=False, workdir=tmp_path / "mlp-set")
