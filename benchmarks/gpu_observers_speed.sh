@@ -4,7 +4,7 @@
 # OBS_SECONDS: the width-128 and full ResNet-18-BN observers take hours on one CPU core. Then, alone on the GPU, the
 # speed benchmarks whose GPU side only a GPU can give: N evaluation runs and K experts trained together against one
 # after another (together_speed.py), the unrolled student against the official pattern at the paper's width
-# (tm_speed.py), evaluation training and the whole unroll compiled (compile_speed.py), each under its own time
+# (tm_speed.py), evaluation training and the unroll ops compiled (compile_speed.py), each under its own time
 # limit. Results (and the suite's cell directories, without files over 8 MB) come back as one archive.
 # Usage: benchmarks/gpu_observers_speed.sh RUN_DIR PACK_DIR [OBS_SECONDS]
 #   e.g. PYTHONPATH=src LTDISTILL_DATA=.data bash benchmarks/gpu_observers_speed.sh runs/gpu $OUT 270
@@ -27,8 +27,8 @@ done
 speed 50 benchmarks/tm_speed.py --device cuda --width 128 --ipcs 10,50 --steps 10,20,40 --repeats 3 \
   --malloc default --out "$root/speed/tm-cuda-w128.json"
 speed 80 benchmarks/compile_speed.py --device cuda --epochs-small 20 --out "$root/speed/compile-cuda.json"
-speed 90 benchmarks/compile_speed.py --device cuda --unroll 3 --width 128 --ipc 10 \
-  --out "$root/speed/compile-cuda-unroll.json"
+speed 90 benchmarks/compile_speed.py --device cuda --unroll 20 --ops-only --repeats 3 --width 128 --ipc 10 \
+  --out "$root/speed/compile-cuda-unroll-ops.json"
 echo "all stopped after $(( $(date +%s) - start )) s"
 find "$root" -type f -size +8M -print >"$root/left-out.txt"
 tar czf "$pack/gpu.tgz" -X "$root/left-out.txt" "$root"
