@@ -13,10 +13,14 @@ respect to 100 images (IPC 10) and the lr, at a few syn_steps.
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
-    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 5 \
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 7 \
         --out docs/data/compile-speed/cpu-unroll-ops.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ipc 50 --ops-only --repeats 3 \
+        --out docs/data/compile-speed/cpu-unroll-ops-ipc50.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/mtt/fmnist-lt-b100-ipc10.toml \
         EXPERTS --class-order random:1 --out docs/data/compile-speed/cpu-mtt.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/ltdd/fmnist-lt-b100-ipc50.toml \
+        EXPERTS --class-order random:1 --iterations 8 --out docs/data/compile-speed/cpu-ltdd-ipc50.json
 
 On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
 the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits

@@ -70,16 +70,19 @@ def norm_double_backward(a, p, q, g, xhat, rstd, weight, bias):
     return _passed(grad_g, xhat, weight, bias), dx, (g * ra).sum((0, 2, 3))
 
 
+PASSES = (norm_forward, norm_backward, norm_double_backward)
+
+
 @functools.cache
 def _compiled_passes():
     # shapes static on the first call, symbolic from the second shape on: a ConvNet's layers share one compilation
-    return tuple(torch.compile(f) for f in (norm_forward, norm_backward, norm_double_backward))
+    return tuple(torch.compile(f) for f in PASSES)
 
 
 def _run(which: int, compiled: bool, *tensors, **constants):
     """One pass, on contiguous tensors outside any graph (the functions here own the graph), so a compiled pass
     sees one layout and one requires_grad whatever the caller's tensors carry."""
-    passes = _compiled_passes() if compiled else (norm_forward, norm_backward, norm_double_backward)
+    passes = _compiled_passes() if compiled else PASSES
     return passes[which](*(t.detach().contiguous() for t in tensors), **constants)
 
 
