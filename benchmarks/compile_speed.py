@@ -5,10 +5,11 @@ the steady cost, the list shows the warm-up), one thread. `--families`: each dis
 loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's `compile=True`: DM's
 iterations (median seconds per iteration after the first, which pays the compilation), and the whole distillation
 of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs,
-one recovery iteration). `--unroll`: the trajectory family's full unroll (match_trajectory's full_bptt, whose
-meta-gradient needs a double backward that torch.compile's autograd cannot take) written instead as torch.func.grad
-over the whole unroll and compiled as one first-order graph, against the eager autograd unroll: the gradient with
-respect to 100 images (IPC 10) and the lr, at a few syn_steps.
+one recovery iteration). `--dc IPC`: DC's iterations eager, with its network training compiled only, and with
+its matching through the unroll ops too. `--unroll`: the trajectory family's full unroll (match_trajectory's
+full_bptt, whose meta-gradient needs a double backward that torch.compile's autograd cannot take) written instead
+as torch.func.grad over the whole unroll and compiled as one first-order graph, against the eager autograd unroll:
+the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
@@ -21,6 +22,10 @@ respect to 100 images (IPC 10) and the lr, at a few syn_steps.
         EXPERTS --class-order random:1 --out docs/data/compile-speed/cpu-mtt.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/ltdd/fmnist-lt-b100-ipc50.toml \
         EXPERTS --class-order random:1 --iterations 8 --out docs/data/compile-speed/cpu-ltdd-ipc50.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc 10 --iterations 6 \
+        --out docs/data/compile-speed/cpu-dc.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc 50 --iterations 4 \
+        --out docs/data/compile-speed/cpu-dc-ipc50.json
 
 On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
 the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits
@@ -30,10 +35,12 @@ for the device to finish.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -86,27 +93,56 @@ def families() -> dict:
     return rows
 
 
+def iteration_times(name: str, settings: dict, data, ipc: int, paths: dict, **distill) -> dict:
+    """A method distilled once for each path (its `compile` and what to patch meanwhile): the median seconds of an
+    iteration after the first two (the first pays the compilation), and how far each path's losses drift from the
+    first path's."""
+    from ltdistill import methods
+
+    row: dict = {}
+    for path, (compile, patches) in paths.items():
+        with contextlib.ExitStack() as stack:
+            for target, value in patches.items():
+                stack.enter_context(mock.patch(target, value))
+            synthetic = methods.create(name, **{**settings, "compile": compile}).distill(
+                data, ipc, seed=0, progress=False, **distill)
+        its = [t for t in synthetic.meta["iteration_seconds"] if t is not None]
+        row[path] = {"first_iteration_s": its[0], "iteration_s": statistics.median(its[2:]),
+                     "losses": synthetic.meta["loss_history"]}
+    first, *others = paths
+    for path in others:
+        row[f"{path}_speedup"] = row[first]["iteration_s"] / row[path]["iteration_s"]
+        row[f"{path}_loss_relative_diff"] = max(abs(c - e) / abs(e) for e, c in zip(
+            row[first]["losses"], row[path]["losses"], strict=True))
+    return row
+
+
 def trajectory_run(preset: str, experts: str, class_order: str, iterations: int) -> dict:
     """A trajectory method's preset distilled for `iterations` from its experts, eager and with `compile=true`
-    (models/unroll_ops.py): the median seconds of an iteration after the first two (the first pays the
-    compilation), and how far the compiled run's matching losses drift from the eager run's."""
-    from ltdistill import methods
+    (models/unroll_ops.py)."""
     from ltdistill.config import load_preset
 
     settings, run = load_preset(preset)
     data = load_longtail(run["dataset"], float(run["imbalance"]), class_order=class_order)
     row: dict = {"preset": preset, "class_order": class_order, "iterations": iterations}
-    for compile in (False, True):
-        synthetic = methods.create(run["method"], protocol=run.get("protocol", "cpu"), **{
-            **settings, "iterations": iterations, "compile": compile}).distill(
-            data, int(run["ipc"]), experts=experts, seed=0, progress=False)
-        its = [t for t in synthetic.meta["iteration_seconds"] if t is not None]
-        row["compiled" if compile else "eager"] = {"first_iteration_s": its[0], "iteration_s": statistics.median(
-            its[2:]), "losses": synthetic.meta["loss_history"]}
-    eager, compiled = row["eager"]["losses"], row["compiled"]["losses"]
-    row["speedup"] = row["eager"]["iteration_s"] / row["compiled"]["iteration_s"]
-    row["loss_relative_diff"] = max(abs(c - e) / abs(e) for e, c in zip(eager, compiled, strict=True))
+    row.update(iteration_times(run["method"], {**settings, "protocol": run.get("protocol", "cpu"),
+                                               "iterations": iterations}, data, int(run["ipc"]),
+                               {"eager": (False, {}), "compiled": (True, {})}, experts=experts))
+    row["speedup"], row["loss_relative_diff"] = row.pop("compiled_speedup"), row.pop("compiled_loss_relative_diff")
     print(json.dumps({k: v for k, v in row.items() if k not in ("eager", "compiled")}), flush=True)
+    return row
+
+
+def dc_run(ipc: int, iterations: int) -> dict:
+    """DC at Fashion-MNIST-LT beta 100 (the cpu protocol) for `iterations`: eager; with `compile=true` but its
+    matching kept on autograd (the network's training compiled only, as before the unroll ops); and with
+    `compile=true` (the matching's double backward through models/unroll_ops.py too)."""
+    data = load_longtail("fashion-mnist", 100.0)
+    no_ops = {"ltdistill.methods.dc.unroll_ops_where_taken": lambda net, kernels=None: contextlib.nullcontext(net)}
+    row: dict = {"method": "dc", "ipc": ipc, "iterations": iterations}
+    row.update(iteration_times("dc", {"protocol": "cpu", "iterations": iterations}, data, ipc, {
+        "eager": (False, {}), "compiled_training": (True, no_ops), "compiled": (True, {})}))
+    print(json.dumps({k: v for k, v in row.items() if not isinstance(v, dict)}), flush=True)
     return row
 
 
@@ -206,7 +242,9 @@ def main() -> None:
     parser.add_argument("--trajectory", nargs=2, metavar=("PRESET", "EXPERTS"),
                         help="time a trajectory preset's iterations from these experts, eager against compile=true")
     parser.add_argument("--class-order", default="natural", help="with --trajectory: the experts' class order")
-    parser.add_argument("--iterations", type=int, default=12, help="with --trajectory: iterations of each run")
+    parser.add_argument("--dc", type=int, metavar="IPC", help="time DC's iterations at this IPC: eager, compiled "
+                        "training only, compiled training and matching")
+    parser.add_argument("--iterations", type=int, default=12, help="with --trajectory or --dc: iterations of each run")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -221,6 +259,10 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         row = trajectory_run(*args.trajectory, class_order=args.class_order, iterations=args.iterations)
         write_json(args.out, {"trajectory": row, **where(args.device)})
+        return
+    if args.dc:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, {"dc": dc_run(args.dc, args.iterations), **where(args.device)})
         return
     if args.families or args.unroll:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -127,3 +127,26 @@ def test_trajectory_methods_take_compile_for_a_convnet_student_and_refuse_it_for
     with pytest.raises(BadInput, match="compiles a ConvNet student's instance norms"):
         methods.create(name, iterations=1, compile=True, **TINY[name]).distill(
             data, 2, experts=tmp_path / "mlp", seed=0, progress=False, workdir=tmp_path / "mlp-set")
+
+
+@pytest.mark.parametrize("model, reaches_the_ops", [("convnet", True), ("convnet_bn", False)])
+def test_dc_matches_through_the_unroll_ops_with_compile_where_its_network_takes_them(model, reaches_the_ops, tmp_path,
+                                                                                      monkeypatch):
+    """DC's matching differentiates the network's gradient (a double backward): with compile=true an instance-norm
+    ConvNet runs it through the unroll ops and gives the eager set; a batch-norm one runs as it was."""
+    from conftest import blob_raw
+    from ltdistill import methods
+    from ltdistill.data.longtail import build_longtail
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)  # eager passes, recorded
+    unroll_ops._compiled_passes.cache_clear()
+    sets = {}
+    for compile in (False, True):
+        sets[compile] = methods.create("dc", iterations=2, width=4, depth=2, outer_loop=2, inner_loop=1,
+                                       batch_real=16, model=model, compile=compile).distill(
+            data, 2, seed=0, progress=False, workdir=tmp_path / str(compile))
+    unroll_ops._compiled_passes.cache_clear()
+    assert set(unroll_ops.PASSES) <= set(compiled) if reaches_the_ops else not set(unroll_ops.PASSES) & set(compiled)
+    torch.testing.assert_close(sets[True].images, sets[False].images, rtol=1e-4, atol=1e-5)

@@ -20,6 +20,9 @@ BatchNorm networks get the reference's treatment: running statistics set from a 
 frozen during matching.
 Decision: initialization from real images (the reference's default is noise; its README says both reach similar
 accuracy, and real images converge within the scaled-down CPU budgets).
+`compile = true` trains the network through torch.compile and, for an instance-norm ConvNet, runs the matching's
+forward, backward and the loss's double backward through models/unroll_ops.py (the norm's closed-form passes
+compiled): the same set to float tolerance, after a compilation per shape (benchmarks/notes/compile-unroll.md).
 The last image update of an iteration goes through the shared loop (NaN guard, checkpoint); the earlier ones are
 skipped when their gradient is not finite.
 """
@@ -35,6 +38,7 @@ from torch import nn
 
 from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
+from ltdistill.models.convnet import unroll_ops_where_taken
 from ltdistill.params import Count, Momentum, NonNegative, Rate
 from ltdistill.train import TrainConfig, train_model
 
@@ -104,6 +108,10 @@ class DC(RandomNetMethod):
                                  weight_decay=0.0, lr_decay_at_half=False, augment=cfg.dsa, compile=cfg.compile)
 
         def match(net) -> torch.Tensor:
+            with unroll_ops_where_taken(net, "compiled" if cfg.compile else None):
+                return match_classes(net)
+
+        def match_classes(net) -> torch.Tensor:
             params = [p for p in net.parameters() if p.requires_grad]
             loss = torch.zeros((), device=ctx.device)
             for c in range(ctx.data.num_classes):

@@ -10,6 +10,7 @@ registry.recorded_options). Three-channel inputs are the same under both."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import cast
 
 import torch
@@ -49,10 +50,13 @@ class ConvNet(Classifier):
         differentiate twice. The parameters stay the same."""
         if kernels is not None:
             check_choice("unroll kernels", kernels, ("compiled", "eager"))
-            if self.kinds != ("instance", "avg"):
+            if not self.takes_unroll_ops():
                 raise BadInput("the unroll ops need a ConvNet with instance norm and average pooling")
         self.unroll_ops = kernels
         return self
+
+    def takes_unroll_ops(self) -> bool:
+        return self.kinds == ("instance", "avg")
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.blocks) - 1
@@ -65,6 +69,22 @@ class ConvNet(Classifier):
             x = norm_relu(conv(x), norm.weight, norm.bias, norm.eps, compiled=self.unroll_ops == "compiled")
             x = pool_if_possible(x, avg_pool2x2, last=i == last)
         return x.flatten(1)
+
+
+@contextlib.contextmanager
+def unroll_ops_where_taken(net: nn.Module, kernels: str | None = "compiled"):
+    """`net` through the unroll ops for the block's duration where it is a ConvNet that takes them (instance norm,
+    average pooling); any other network, or kernels None, as it is. For methods that differentiate a network's
+    gradient once inside other, first-order work (DC's matching between its network's training epochs)."""
+    if kernels is None or not isinstance(net, ConvNet) or not net.takes_unroll_ops():
+        yield net
+        return
+    before = net.unroll_ops
+    net.use_unroll_ops(kernels)
+    try:
+        yield net
+    finally:
+        net.use_unroll_ops(before)
 
 
 @register
