@@ -12,6 +12,7 @@ from pathlib import Path
 from ltdistill.distributed import SPLITTING_COMMANDS, SPLITTING_METHODS
 from ltdistill.errors import BadInput, Diverged, check
 from ltdistill.runtime import keep_freed_memory
+from ltdistill.train import PRECISIONS
 
 
 class Parser(argparse.ArgumentParser):
@@ -139,6 +140,13 @@ def add_compile(p: argparse.ArgumentParser) -> None:
                         "batch shape, then faster steps; results equal to float tolerance")
 
 
+def add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="bfloat16: mixed-precision training (forward passes in bfloat16, weights and optimizer in "
+                        "float32): faster where the CPU or GPU has bfloat16 units, scores within seed noise of "
+                        "float32's (benchmarks/precision_check.py), not the same runs")
+
+
 def add_log_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-dir", default=None, metavar="DIR",
                    help="write TensorBoard event files of the run's curves here (tensorboard --logdir DIR); needs "
@@ -183,6 +191,7 @@ def build_parser() -> Parser:
                         "otherwise")
     x.add_argument("--gsam-alpha", type=float, default=0.3, help="GSAM's alpha (released LTDD configs: 0.3)")
     add_compile(x)
+    add_precision(x)
     x.add_argument("--together", choices=["auto", "on", "off"], default="auto",
                    help="train standard experts as one stack of models (one vmapped step for all): auto (default) on "
                         "a CUDA device, one by one on a CPU; the same trajectories to float rounding")
@@ -318,6 +327,7 @@ def build_parser() -> Parser:
     add_common(e)
     add_log_dir(e)
     add_compile(e)
+    add_precision(e)
     e.add_argument("--runs-together", choices=["auto", "on", "off"], default="auto",
                    help="train the runs as one stack of models (one vmapped step for all): auto (default) on a CUDA "
                         "device, one by one on a CPU; the same runs to float tolerance")
@@ -541,7 +551,8 @@ def cmd_experts(args) -> int:
                           weight_decay=args.weight_decay or 0.0,
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
                           cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler,
-                          gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, compile=args.compile, model=args.model,
+                          gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, compile=args.compile,
+                          precision=args.precision, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
                           seed=args.seed or 0)
     if not here.main:
@@ -671,7 +682,7 @@ def cmd_evaluate(args) -> int:
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,
                         epochs=args.epochs or default_epochs, lr=args.lr, batch_size=args.batch_size,
                         labels=args.labels, recipe=recipe, ranking=args.ranking, compile=args.compile,
-                        protocol=protocol, runs_together=args.runs_together)
+                        precision=args.precision, protocol=protocol, runs_together=args.runs_together)
     progress = not args.no_progress
     if synthetic is None:
         result = evaluate_full(data, config, seed=args.seed or 0, device=device, progress=progress,

@@ -17,7 +17,7 @@ def fingerprint(settings: dict) -> str:
 # such a record did: left out at that value, so the older records still match (buffers resume, checkpoints too)
 LATER_FIELDS = {"dsa_siamese": "per_image", "cls_sampler": "draws", "net_momentum": 0.5, "gsam_rho": 0.0,
                 "gsam_alpha": 0.3, "compile": False, "cosine_denominator": "clamped", "ema_decay": None,
-                "decay_matrices_only": False, "jitter_range": "symmetric"}
+                "decay_matrices_only": False, "jitter_range": "symmetric", "precision": "float32"}
 # config fields that existed with another default before their default became the official code's, with that
 # earlier default (records hold these fields, so only keys that leave defaults out need them: bench cells, buffers)
 EARLIER_DEFAULTS = {"maxnorm": 0.1, "remedy_scaling": "weight_sum", "flip": True}

@@ -55,6 +55,8 @@ def unsupported(model: nn.Module, config: TrainConfig) -> str | None:
                        ("decay_matrices_only", "a weight decay by parameter group")):
         if getattr(config, field):
             return f"{why} is not batched"
+    if config.precision != "float32":
+        return f"{config.precision} training is not batched"
     return None
 
 

@@ -31,6 +31,19 @@ from ltdistill.data.augment import DSA, resized_crop_flip
 from ltdistill.errors import Diverged
 from ltdistill.models import Classifier
 
+# "float32": every pass in float32 (the official code's); "bfloat16": mixed precision, the model's and the teacher's
+# forward passes under torch.autocast in bfloat16 (convolutions and matrix products), the weights, their gradients,
+# the optimizer and the loss in float32. Not bit-compatible with float32: its scores are compared with float32's
+# seed-to-seed spread in benchmarks/precision_check.py.
+PRECISIONS = ("float32", "bfloat16")
+
+
+def forward_precision(device: torch.device | str, precision: str):
+    """The context of a forward pass under `precision` (PRECISIONS): bfloat16 autocast, or nothing."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -61,6 +74,7 @@ class TrainConfig:
     gsam_rho: float = 0.0  # > 0: GSAM steps (gsam_step) with this perturbation radius; 0 is plain SGD
     gsam_alpha: float = 0.0  # GSAM's weight on the gradient component orthogonal to the perturbed one
     compile: bool = False  # the model's forward and backward through torch.compile (compiled_model)
+    precision: str = "float32"  # "bfloat16": the forward passes in bfloat16 (forward_precision); see PRECISIONS
     ema_decay: float | None = None  # the model trained is scored with an EMA of its parameters (ParameterEMA; EDC)
     decay_matrices_only: bool = False  # weight decay on weight matrices and kernels alone (parameter_groups; EDC)
 
@@ -362,17 +376,19 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                         x = mixup(x, config.mixup, generator)
                     if config.cutmix:
                         x = cutmix(x, generator)
-                    with torch.no_grad():
-                        teacher_logits = teacher(x)
+                    with torch.no_grad(), forward_precision(device, config.precision):
+                        teacher_logits = teacher(x).float()
 
                 def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
+                    with forward_precision(device, config.precision):
+                        logits = network(x).float()
                     if teacher_logits is not None and classes is not None and config.relabel == "mse_gt":
-                        return mse_gt_loss(network(x), teacher_logits, classes[idx], config.ce_weight)
+                        return mse_gt_loss(logits, teacher_logits, classes[idx], config.ce_weight)
                     if teacher_logits is not None:
-                        return teacher_loss(network(x), teacher_logits, config.temperature)
+                        return teacher_loss(logits, teacher_logits, config.temperature)
                     if loss_fn is not None:
-                        return loss_fn(network(x), targets[idx], epoch)
-                    return classification_loss(network(x), targets[idx], config.temperature)
+                        return loss_fn(logits, targets[idx], epoch)
+                    return classification_loss(logits, targets[idx], config.temperature)
 
                 optimizer.zero_grad(set_to_none=True)
                 loss = batch_loss() * share if rows is not None else batch_loss()

@@ -31,7 +31,7 @@ from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, 
 from ltdistill.runtime import host
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.together import chosen, train_together, unsupported
-from ltdistill.train import TrainConfig, TrainingDiverged, predict, train_model
+from ltdistill.train import PRECISIONS, TrainConfig, TrainingDiverged, predict, train_model
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class EvalConfig:
     # paper 128); None: the model's own defaults
     protocol: Annotated[str, OneOf(("cpu", "paper"))] | None = "cpu"
     compile: bool = False  # train through torch.compile (train.compiled_model); the same runs to float tolerance
+    precision: Annotated[str, OneOf(PRECISIONS)] = "float32"  # "bfloat16": mixed-precision training (train.PRECISIONS)
     # train the runs as one stack of models (together.py): "auto" on a CUDA device; the same runs to float tolerance
     runs_together: Annotated[str, OneOf(("auto", "on", "off"))] = "auto"
 
@@ -118,7 +119,8 @@ def train_config(config: EvalConfig, data: LTDataset, *, lr: float, temperature:
     learns class labels (DD-Ranking trains those without augmentation)."""
     base = TrainConfig(epochs=config.epochs, lr=lr, batch_size=config.batch_size, class_balanced=config.class_balanced,
                        temperature=temperature if temperature is not None else config.temperature,
-                       augment=not (config.ranking == "ddranking" and hard and not teacher), compile=config.compile)
+                       augment=not (config.ranking == "ddranking" and hard and not teacher), compile=config.compile,
+                       precision=config.precision)
     if config.recipe == "ltdistill":
         return base
     if not teacher:
@@ -235,7 +237,8 @@ def evaluate_training_set(images, targets, data: LTDataset, config: EvalConfig, 
         raise BadInput(f"evaluation lr must be a finite number > 0, got {lr}; give one with --lr")
     # a run depends neither on how many run nor on the protocol's name (its network is keyed in full below)
     per_run = {k: v for k, v in asdict(config).items() if k not in ("runs", "protocol", "runs_together")}
-    for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False)):
+    for field, value in (("recipe", "ltdistill"), ("ranking", "ltdistill"), ("compile", False),
+                         ("precision", "float32")):
         if per_run[field] == value:  # keys of runs kept before recipes and rankings existed stay as they were
             del per_run[field]
     per_run.update(recipe_later_settings(config.recipe))

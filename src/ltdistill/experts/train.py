@@ -42,7 +42,7 @@ from ltdistill.experts.buffer import ExpertBuffer
 from ltdistill.keys import LATER_FIELDS, keyed_config
 from ltdistill.params import Between, Count, ModelName, OneOf, Rate, Seed, Weight, check_own_fields
 from ltdistill.together import chosen, train_together, unsupported
-from ltdistill.train import TrainConfig, TrainingDiverged, train_model
+from ltdistill.train import PRECISIONS, TrainConfig, TrainingDiverged, train_model
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class ExpertConfig:
     gsam_rho: Weight | None = None  # GSAM radius; None: 0.01 for decoupled experts (LTDD), 0 (plain SGD) for standard
     gsam_alpha: Annotated[float, Between(0, 1)] = 0.3  # GSAM's alpha (the released LTDD configs: 0.3)
     compile: bool = False  # train through torch.compile (train.compiled_model)
+    precision: Annotated[str, OneOf(PRECISIONS)] = "float32"  # "bfloat16": mixed-precision training (train.PRECISIONS)
     model: ModelName = "convnet"
     width: Count = 128
     depth: Count = 3
@@ -116,7 +117,8 @@ def classifier_config(config: ExpertConfig) -> TrainConfig:
     return TrainConfig(epochs=1, lr=config.cls_lr, batch_size=config.batch_size, momentum=0.0, weight_decay=0.0,
                        lr_decay_at_half=False, augment=config.augment, class_balanced=True,
                        class_aware_runs=4 if config.cls_sampler == "class_aware" else None,
-                       gsam_rho=config.rho, gsam_alpha=config.gsam_alpha, compile=config.compile)
+                       gsam_rho=config.rho, gsam_alpha=config.gsam_alpha, compile=config.compile,
+                       precision=config.precision)
 
 
 def comparable_index(index: dict) -> dict:
@@ -244,7 +246,7 @@ def train_experts(data: LTDataset, config: ExpertConfig, out, *, shard: tuple[in
     rep_config = TrainConfig(epochs=1, lr=config.lr, batch_size=config.batch_size, momentum=0.0,
                              weight_decay=config.rep_weight_decay if config.decoupled else config.weight_decay,
                              lr_decay_at_half=False, augment=config.augment, gsam_rho=config.rho,
-                             gsam_alpha=config.gsam_alpha, compile=config.compile)
+                             gsam_alpha=config.gsam_alpha, compile=config.compile, precision=config.precision)
     cls_config = classifier_config(config)
     left = per_expert * len(mine)  # epochs this process may still train (finished experts are taken off as met)
 

@@ -1,0 +1,60 @@
+"""--precision bfloat16 (train.forward_precision): the forward passes run in bfloat16 while the weights, their
+gradients and the optimizer stay float32; a run lands near float32's without being it, and an evaluation or expert
+buffer made in bfloat16 is never taken for a float32 one."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ltdistill import models
+from ltdistill.evaluate.protocol import EvalConfig, evaluate_full
+from ltdistill.together import unsupported
+from ltdistill.train import TrainConfig, predict, train_model
+
+
+def trained(precision: str, data, seen: list | None = None):
+    torch.manual_seed(0)
+    model = models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=8, depth=2)
+    if seen is not None:
+        model.blocks[0][0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+        model.classifier.register_full_backward_hook(lambda m, gi, go: seen.append(go[0].dtype))
+    config = TrainConfig(epochs=8, batch_size=32, precision=precision)
+    train_model(model, data.train_x, data.train_y, config, generator=torch.Generator().manual_seed(0))
+    return model
+
+
+def accuracy(model, data) -> float:
+    return float((predict(model, data.test_x) == data.test_y).float().mean())
+
+
+def test_bfloat16_runs_the_forward_in_bfloat16_keeps_float32_weights_and_lands_near_float32(blob_data):
+    seen: list = []
+    half = trained("bfloat16", blob_data, seen)
+    full = trained("float32", blob_data)
+    assert torch.bfloat16 in seen  # the convolutions ran in bfloat16
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(half.parameters(), full.parameters(), strict=True))
+    assert accuracy(full, blob_data) > 0.8
+    assert abs(accuracy(half, blob_data) - accuracy(full, blob_data)) < 0.1
+
+
+def test_a_bfloat16_evaluation_is_recorded_and_never_reuses_a_float32_run(blob_data, tmp_path):
+    config = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=2, batch_size=32)
+    runs_dir = tmp_path / "runs"
+    evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)
+    half = evaluate_full(blob_data, replace(config, precision="bfloat16"), progress=False, runs_dir=runs_dir)
+    assert half["runs_read_back"] == 0 and half["eval_config"]["precision"] == "bfloat16"
+    assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 1
+
+
+def test_an_unknown_precision_is_refused_and_bfloat16_is_not_batched():
+    from ltdistill.errors import BadInput
+    from ltdistill.experts.train import ExpertConfig
+
+    for make in (lambda: EvalConfig(precision="float16"), lambda: ExpertConfig(precision="half")):
+        with pytest.raises(BadInput, match="precision"):
+            make()
+    model = models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=4, depth=1)
+    assert unsupported(model, TrainConfig(epochs=1, precision="bfloat16")) == "bfloat16 training is not batched"
+    assert unsupported(model, TrainConfig(epochs=1)) is None
