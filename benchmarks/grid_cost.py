@@ -1,13 +1,16 @@
 """Where the Fashion-MNIST-LT grid's CPU hours go, part by part, and what the faster paths measured on this machine
 would make of them: the stored costs of the grid's cells (each result's distillation wall time, evaluation
 seconds per run x runs, and each expert buffer's training once) grouped by the code that spends them, each part set
-beside the speedup measured for its faster path (benchmarks/compile_speed.py's JSON files), and the total that
-would follow. A projection from measured ratios, not a rerun of the grid: the ratios were timed on a few iterations
-or epochs, the grid's costs on whole runs, often beside other jobs. It also gives the bound that decides the goal
-of a third: the part no measured path speeds up.
+beside the speedup measured for its faster path (benchmarks/compile_speed.py's JSON files; with --precision,
+bfloat16 training from precision_check.py's, taken only where its scores stayed within float32's spread), and the
+total that would follow. A projection from measured ratios, not a rerun of the grid: the ratios were timed on a few
+iterations or epochs, the grid's costs on whole runs, often beside other jobs. It also gives the bound that decides
+the goal of a third: the part no measured path speeds up.
 
     python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
         --out docs/data/grid-cost/cpu.json
+    python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
+        --precision docs/data/precision/cpu.json --out docs/data/grid-cost/cpu-bfloat16.json
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ltdistill.safe_io import write_json
 TRAJECTORY, RECOVERY = ("mtt", "datm", "ltdd"), ("sre2l", "unilevel")  # EDC, unmeasured, is a part of its own
 # trajectory matching by IPC: its unroll ops' speedup grows with the unrolled images
 TRAJECTORY_PART = f"distillation: trajectory matching ({', '.join(TRAJECTORY)}), IPC {{ipc}}"
+DC_PART = "distillation: dc, IPC {ipc}"  # by IPC too: the unroll ops' share of DC's matching grows with it
 RECOVERY_PART = f"distillation: recovery ({', '.join(RECOVERY)})"
 
 
@@ -43,7 +47,8 @@ def cell_costs(folder: Path) -> dict[str, float]:
         add(f"evaluation: IPC {r.get('ipc')} sets", evaluation)
         distill = (r.get("distill") or {}).get("wall_time_s") or 0.0
         family = (TRAJECTORY_PART.format(ipc=r.get("ipc")) if method in TRAJECTORY else RECOVERY_PART
-                  if method in RECOVERY else f"distillation: {method}")
+                  if method in RECOVERY else DC_PART.format(ipc=r.get("ipc")) if method == "dc"
+                  else f"distillation: {method}")
         if distill:
             add(family, distill)
         buffer = (r.get("key") or {}).get("experts")
@@ -54,27 +59,58 @@ def cell_costs(folder: Path) -> dict[str, float]:
     return parts
 
 
-def measured_speedups(folder: Path) -> dict[str, tuple[float, str]]:
+def dc_speedups(folder: Path, families: dict) -> dict[str, tuple[float, str]]:
+    """DC's parts by IPC: compile=true's steady iterations where compile_speed.py --dc timed them (the matching
+    through the unroll ops), else the whole short run of cpu-families (the network's training compiled only)."""
+    parts = {}
+    for ipc, name in ((10, "cpu-dc.json"), (50, "cpu-dc-ipc50.json")):
+        if (folder / name).is_file():
+            dc = json.loads((folder / name).read_text())["dc"]
+            parts[DC_PART.format(ipc=ipc)] = (dc["compiled_speedup"], f"{name[:-5]}: dc compile=true, IPC {ipc}")
+        else:
+            parts[DC_PART.format(ipc=ipc)] = (families["dc"]["speedup"], "cpu-families: dc (IPC 10)")
+    return parts
+
+
+def precision_speedups(path: Path) -> dict[str, float] | None:
+    """bfloat16 compiled training's speedup over float32 eager (precision_check.py) for the IPC-10 set and the whole
+    beta-100 set, when its scores stayed within float32's spread in every set checked; else None."""
+    if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    if not report.get("scores") or not all(row["within_spread"] for row in report["scores"]):
+        return None
+    rows = report["speed"]
+    small = next(row for name, row in rows.items() if name.startswith("ipc10"))
+    full = next(row for name, row in rows.items() if name.startswith("full"))
+    return {"small": small["speedup"]["bfloat16 compiled"], "full": full["speedup"]["bfloat16 compiled"]}
+
+
+def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     training = json.loads((folder / "cpu.json").read_text())["rows"]
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
     small, full = training["ipc10 (100 images)"]["speedup"], training["full beta 100 (14886 images)"]["speedup"]
+    training_path = "compiled"
+    mixed = precision_speedups(precision) if precision is not None else None
+    if mixed is not None and mixed["small"] > small and mixed["full"] > full:
+        small, full, training_path = mixed["small"], mixed["full"], "bfloat16 compiled"
     ops = {ipc: json.loads((folder / name).read_text())["unroll"]["ops_speedup"]
            for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
     return {
         **{TRAJECTORY_PART.format(ipc=ipc): max((unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)"),
                                                 (ops[ipc], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})"))
            for ipc in (10, 50)},
-        "distillation: dc": (families["dc"]["speedup"], "cpu-families: dc"),
+        **dc_speedups(folder, families),
         "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),
         RECOVERY_PART: (families["sre2l"]["speedup"],
                                                      "cpu-families: sre2l (3 epochs of its model)"),
-        "evaluation: IPC 10 sets": (small, "cpu: training an IPC-10 set"),
-        "evaluation: IPC 50 sets": (small, "cpu: training an IPC-10 set (IPC 50 not timed)"),
-        "evaluation: the full long-tailed set": (full, "cpu: training on the whole beta-100 set"),
-        "expert buffers": (full, "cpu: training on the whole beta-100 set (experts not timed)"),
+        "evaluation: IPC 10 sets": (small, f"{training_path}: training an IPC-10 set"),
+        "evaluation: IPC 50 sets": (small, f"{training_path}: training an IPC-10 set (IPC 50 not timed)"),
+        "evaluation: the full long-tailed set": (full, f"{training_path}: training on the whole beta-100 set"),
+        "expert buffers": (full, f"{training_path}: training on the whole beta-100 set (experts not timed)"),
     }
 
 
@@ -97,12 +133,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, required=True, help="a suite's stored results (docs/data/...)")
     parser.add_argument("--compile", type=Path, required=True, help="compile_speed.py's JSON files")
+    parser.add_argument("--precision", type=Path, default=None,
+                        help="precision_check.py's JSON: bfloat16 training taken where its scores held")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    report = project(cell_costs(args.results), measured_speedups(args.compile))
+    report = project(cell_costs(args.results), measured_speedups(args.compile, args.precision))
+    precision = f" --precision {args.precision}" if args.precision else ""
     report.update(results=str(args.results), cells=len(list(args.results.glob("*.json"))),
-                  command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile} "
-                          f"--out {args.out}")
+                  command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile}"
+                          f"{precision} --out {args.out}")
     write_json(args.out, report)
     print(f"{report['total_hours']:.1f} h -> {report['projected_hours']:.1f} h ({report['projected_ratio']:.2f}x); "
           f"{100 * report['untouched_share']:.0f}% of today's hours have no faster path")

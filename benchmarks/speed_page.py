@@ -79,6 +79,20 @@ def compile_speed_table(path: Path) -> str:
     """benchmarks/compile_speed.py: seconds per training epoch, eager against torch.compile (with --families: each
     distillation family's run or iteration)."""
     data = json.loads(path.read_text())
+    if "dc" in data:
+        row = data["dc"]
+        paths = (("eager", "eager"), ("compile=true, the network's training compiled only", "compiled_training"),
+                 ("compile=true, its matching through the unroll ops too", "compiled"))
+        return "\n".join([
+            "| IPC | iterations | path | s / iteration | speedup | first iteration s | largest relative difference "
+            "of a matching loss |", "|---|---|---|---|---|---|---|",
+            *(f"| {row['ipc']} | {row['iterations']} | {name} | {row[key]['iteration_s']:.2f} | "
+              f"{row.get(f'{key}_speedup', 1.0):.2f}x | {row[key]['first_iteration_s']:.1f} | "
+              f"{row[f'{key}_loss_relative_diff']:.1e} |" if key != "eager" else
+              f"| {row['ipc']} | {row['iterations']} | {name} | {row[key]['iteration_s']:.2f} | 1.00x | "
+              f"{row[key]['first_iteration_s']:.1f} | - |" for name, key in paths if key in row),
+            "", f"Fashion-MNIST-LT beta 100, the cpu protocol; medians of the iterations after the first two; "
+            f"{data.get('note', '')}."])
     if "trajectory" in data:
         row = data["trajectory"]
         return "\n".join([
@@ -225,6 +239,34 @@ def grid_cost_table(path: Path) -> str:
                                f"Command: `{r['command']}`\n")
 
 
+def precision_table(path: Path) -> str:
+    """benchmarks/precision_check.py: an epoch's seconds under each precision and path, and each set's scores in
+    float32 (eager) and bfloat16 (compiled)."""
+    r = json.loads(path.read_text())
+    lines = []
+    if "speed" in r:
+        paths = list(next(iter(r["speed"].values()))["speedup"])
+        lines += ["| training set | epochs timed | " + " | ".join(f"{p} s / epoch" for p in paths) + " |",
+                  "|---|---|" + "---|" * len(paths)]
+        lines += [f"| {name} | {row['epochs']} | " + " | ".join(
+            f"{row[p]['epoch_s']:.3f} ({row['speedup'][p]:.2f}x)" for p in paths) + " |"
+            for name, row in r["speed"].items()]
+        lines.append("")
+    if r.get("scores"):
+        lines += ["| set | float32 eager: balanced | bfloat16 compiled: balanced | change | within the larger std | "
+                  "few: float32 / bfloat16 | s / run: float32 / bfloat16 |", "|---|---|---|---|---|---|---|"]
+        for row in r["scores"]:
+            full, half = row["float32 eager"], row["bfloat16 compiled"]
+            name = (f"{row['method']} beta {row['beta']:g} IPC {row['ipc']} seed {row['seed']}"
+                    + (f" ({row['class_order']})" if row["class_order"] != "natural" else ""))
+            lines.append(f"| {name} | {100 * full['mean']:.2f} ± {100 * full['std']:.2f} | {100 * half['mean']:.2f} ± "
+                         f"{100 * half['std']:.2f} | {100 * row['change']:+.2f} | "
+                         f"{'yes' if row['within_spread'] else 'no'} | {100 * full['few']:.1f} / "
+                         f"{100 * half['few']:.1f} | {full['seconds_per_run']:.0f} / {half['seconds_per_run']:.0f} |")
+        lines.append("")
+    return "\n".join(lines) + f"{r['host'].get('cpu', 'CPU')}, torch {r['torch']}, {r['note']}.\n"
+
+
 def section(title: str, note_name: str, paths: list[Path], table: Callable[[Path], str]) -> list[str]:
     """One heading and its note for a kind of timing file, then its table (a sub-heading a file where several)."""
     if len(paths) == 1:
@@ -245,7 +287,8 @@ def speed_page() -> tuple[str, str]:
     compiled: dict[str, list[Path]] = {}
     for path in sorted((DATA / "compile-speed").glob("*.json")):
         data = json.loads(path.read_text())
-        kind = "unroll" if "trajectory" in data else next((k for k in ("families", "unroll") if k in data), "training")
+        kind = ("unroll" if "trajectory" in data else "families" if "dc" in data
+                else next((k for k in ("families", "unroll") if k in data), "training"))
         compiled.setdefault(kind, []).append(path)
     titles = {"families": "Compiled distillation loops (`--set compile=true`)", "training": "Compiled training "
               "(`--compile`)", "unroll": "The trajectory unroll compiled (`--set compile=true`, and torch.func's "
@@ -253,6 +296,8 @@ def speed_page() -> tuple[str, str]:
     notes = {"families": "compile-families", "training": "compile-speed", "unroll": "compile-unroll"}
     for kind in ("training", "families", "unroll"):
         speed += section(titles[kind], notes[kind], compiled.get(kind, []), compile_speed_table)
+    speed += section("Mixed precision (`--precision bfloat16`)", "precision",
+                     sorted((DATA / "precision").glob("*.json")), precision_table)
     speed += section("Many models at once (`--runs-together`, `experts --together`)", "together-speed",
                      sorted((DATA / "together-speed").glob("*.json")), together_speed_table)
     speed += section("Commands started warm (`bench`, `--fresh-interpreters`)", "warm-start",

@@ -77,3 +77,20 @@ def test_a_compiled_embedding_gives_the_eager_features_and_image_gradients_for_e
             grads.append((features.detach(), images.grad))
         torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-4, atol=1e-5)
+
+
+def test_a_compiled_run_over_one_channel_dsa_batches_compiles_one_graph():
+    """DSA leaves a one-channel batch with either of two strides on its size-1 channel dimension; each would be one
+    more compilation (up to dynamo's recompile limit, then eager) without train.canonical_strides."""
+    import torch._dynamo
+
+    from ltdistill.train import canonical_strides
+
+    torch._dynamo.reset()
+    stats = torch._dynamo.utils.counters["stats"]
+    before = stats["unique_graphs"]
+    trained(True, 0)
+    assert stats["unique_graphs"] - before == 1
+    x = torch.randn(3, 8, 8, 1).permute(0, 3, 1, 2)  # (3, 1, 8, 8), channel stride 1
+    assert x.is_contiguous() and x.stride() != (64, 64, 8, 1)
+    assert canonical_strides(x).stride() == (64, 64, 8, 1) and torch.equal(canonical_strides(x), x)

@@ -365,6 +365,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 x = images[idx]
                 if config.augment:
                     x = augmented(x, config, dsa, generator)
+                if config.compile:
+                    x = canonical_strides(x)
                 rows = split.rows(len(idx)) if split is not None else None
                 share = 1.0
                 if rows is not None:  # this rank's rows of the batch every rank drew alike
@@ -430,6 +432,18 @@ def augmented(x: torch.Tensor, config: TrainConfig, dsa: DSA, generator: torch.G
     return crop_flip(x, config.crop_fill, generator)
 
 
+def canonical_strides(x: torch.Tensor) -> torch.Tensor:
+    """x, contiguous, with the strides a new tensor of its shape has: a size-1 dimension's stride depends on the op
+    that made x (DSA's transforms of a one-channel batch leave either), and a compiled model compiles once more for
+    every stride it meets."""
+    x = x.contiguous()
+    strides, step = [], 1
+    for size in reversed(x.shape):
+        strides.insert(0, step)
+        step *= max(size, 1)
+    return x if x.stride() == tuple(strides) else x.as_strided(x.shape, strides, x.storage_offset())
+
+
 def compiled_model(model: nn.Module) -> nn.Module:
     """The model's forward (and, through AOTAutograd, its backward) compiled by torch.compile: first-order training
     only (a double backward, as full trajectory unrolling needs, is not supported by compile). Its parameters are
@@ -454,7 +468,7 @@ def embedding(net: Classifier, compile: bool = False):
         return net.embed
     if _compiled_embed is None:
         _compiled_embed = torch.compile(_embed)
-    return lambda x: _compiled_embed(net, x)
+    return lambda x: _compiled_embed(net, canonical_strides(x))
 
 
 def gsam_gradient(model: nn.Module, optimizer: torch.optim.Optimizer, batch_loss, rho: float, alpha: float,
