@@ -437,7 +437,8 @@ def canonical_strides(x: torch.Tensor) -> torch.Tensor:
     that made x (DSA's transforms of a one-channel batch leave either), and a compiled model compiles once more for
     every stride it meets."""
     x = x.contiguous()
-    strides, step = [], 1
+    strides: list[int] = []
+    step = 1
     for size in reversed(x.shape):
         strides.insert(0, step)
         step *= max(size, 1)
