@@ -6,7 +6,8 @@ loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the 
 iterations (median seconds per iteration after the first, which pays the compilation), and the whole distillation
 of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs,
 one recovery iteration). `--dc IPC`: DC's iterations eager, with its network training compiled only, and with
-its matching through the unroll ops too. `--unroll`: the trajectory family's full unroll (match_trajectory's
+its matching through the unroll ops too; `--dc-matching IPC`: its matching alone, the two paths interleaved.
+`--unroll`: the trajectory family's full unroll (match_trajectory's
 full_bptt, whose meta-gradient needs a double backward that torch.compile's autograd cannot take) written instead
 as torch.func.grad over the whole unroll and compiled as one first-order graph, against the eager autograd unroll:
 the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
@@ -22,6 +23,8 @@ the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
         EXPERTS --class-order random:1 --out docs/data/compile-speed/cpu-mtt.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/ltdd/fmnist-lt-b100-ipc50.toml \
         EXPERTS --class-order random:1 --iterations 8 --out docs/data/compile-speed/cpu-ltdd-ipc50.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc-matching 10 --repeats 7 \
+        --out docs/data/compile-speed/cpu-dc-matching.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc 10 --iterations 6 \
         --out docs/data/compile-speed/cpu-dc.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc 50 --iterations 4 \
@@ -231,6 +234,39 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
     return row
 
 
+def dc_matching(ipc: int, repeats: int) -> dict:
+    """DC's matching alone (methods/dc.py DC.matching_loss and its backward to the images: the real passes
+    first-order, the synthetic ones twice) on a fresh network of the cpu protocol, eager against compile=true (the
+    synthetic pass through the unroll ops), the two calls interleaved over the same draws; the image gradients'
+    largest difference relative to the largest entry."""
+    from ltdistill import methods
+    from ltdistill.families.init import real_per_class
+    from ltdistill.families.randomnet import Context
+
+    data = load_longtail("fashion-mnist", 100.0)
+    paths = {"eager": methods.create("dc", protocol="cpu"), "compiled": methods.create("dc", protocol="cpu",
+                                                                                        compile=True)}
+    images, labels, _ = real_per_class(data, ipc, torch.Generator().manual_seed(0))
+    ctx = Context(paths["eager"], data, ipc, labels, torch.Generator().manual_seed(0), "cpu")
+    net = ctx.network()
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    grads: dict[str, torch.Tensor] = {}
+    for r in range(repeats + 1):  # the first call of each pays its compilation
+        for name, method in paths.items():
+            ctx.generator = torch.Generator().manual_seed(r)
+            x = images.clone().requires_grad_(True)
+            start = time.perf_counter()
+            method.matching_loss(ctx, net, x).backward(inputs=[x])
+            times[name].append(time.perf_counter() - start)
+            grads[name] = x.grad
+    row: dict = {"ipc": ipc, "repeats": repeats, **{f"{name}_first_s": t[0] for name, t in times.items()},
+                 **{f"{name}_s": statistics.median(t[1:]) for name, t in times.items()}}
+    row["speedup"] = row["eager_s"] / row["compiled_s"]
+    row["relative_diff_images"] = float((grads["compiled"] - grads["eager"]).abs().max() / grads["eager"].abs().max())
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -244,6 +280,8 @@ def main() -> None:
     parser.add_argument("--class-order", default="natural", help="with --trajectory: the experts' class order")
     parser.add_argument("--dc", type=int, metavar="IPC", help="time DC's iterations at this IPC: eager, compiled "
                         "training only, compiled training and matching")
+    parser.add_argument("--dc-matching", type=int, metavar="IPC", help="time DC's matching alone at this IPC: "
+                        "eager against compile=true, interleaved (--repeats calls each)")
     parser.add_argument("--iterations", type=int, default=12, help="with --trajectory or --dc: iterations of each run")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
@@ -259,6 +297,10 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         row = trajectory_run(*args.trajectory, class_order=args.class_order, iterations=args.iterations)
         write_json(args.out, {"trajectory": row, **where(args.device)})
+        return
+    if args.dc_matching:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, {"dc_matching": dc_matching(args.dc_matching, args.repeats), **where(args.device)})
         return
     if args.dc:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -99,6 +99,24 @@ class DC(RandomNetMethod):
     name = "dc"
     Config = DCConfig
 
+    def matching_loss(self, ctx, net, images: torch.Tensor) -> torch.Tensor:
+        """sum over classes of D(grad CE on the augmented real batch, grad CE on the augmented synthetic rows), the
+        latter differentiable in `images`; with compile, the synthetic pass (the one differentiated twice) runs
+        through the unroll ops where the network takes them, the real pass (first-order) as it is."""
+        cfg = self.config
+        params = [p for p in net.parameters() if p.requires_grad]
+        loss = torch.zeros((), device=ctx.device)
+        for c in range(ctx.data.num_classes):
+            real, syn = ctx.augment_pair(ctx.real(c, cfg.batch_real), images[ctx.rows(c)], apply=ctx.mine(c))
+            if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
+                continue
+            labels = ctx.labels[ctx.rows(c)]
+            g_real = torch.autograd.grad(F.cross_entropy(net(real), labels[:1].expand(len(real))), params)
+            with unroll_ops_where_taken(net, "compiled" if cfg.compile else None):
+                g_syn = torch.autograd.grad(F.cross_entropy(net(syn), labels), params, create_graph=True)
+            loss = loss + gradient_distance(g_syn, [g.detach() for g in g_real], cfg.cosine_denominator)
+        return loss
+
     def make_step(self, ctx, state):
         cfg = self.config
         outer, inner = default_loops(ctx.ipc)
@@ -107,25 +125,6 @@ class DC(RandomNetMethod):
         net_config = TrainConfig(epochs=inner, lr=cfg.lr_net, batch_size=cfg.batch_train, momentum=cfg.net_momentum,
                                  weight_decay=0.0, lr_decay_at_half=False, augment=cfg.dsa, compile=cfg.compile)
 
-        def match(net) -> torch.Tensor:
-            with unroll_ops_where_taken(net, "compiled" if cfg.compile else None):
-                return match_classes(net)
-
-        def match_classes(net) -> torch.Tensor:
-            params = [p for p in net.parameters() if p.requires_grad]
-            loss = torch.zeros((), device=ctx.device)
-            for c in range(ctx.data.num_classes):
-                real, syn = ctx.augment_pair(ctx.real(c, cfg.batch_real), images.tensor[ctx.rows(c)],
-                                             apply=ctx.mine(c))
-                if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
-                    continue
-                g_real = torch.autograd.grad(F.cross_entropy(net(real), ctx.labels[ctx.rows(c)][:1].expand(len(real))),
-                                             params)
-                g_syn = torch.autograd.grad(F.cross_entropy(net(syn), ctx.labels[ctx.rows(c)]), params,
-                                            create_graph=True)
-                loss = loss + gradient_distance(g_syn, [g.detach() for g in g_real], cfg.cosine_denominator)
-            return loss
-
         def step(it: int) -> float:
             net = ctx.network()
             net_optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.net_momentum)
@@ -133,7 +132,7 @@ class DC(RandomNetMethod):
             for ol in range(outer):
                 freeze_batchnorm(net, ctx)
                 images.optimizer.zero_grad(set_to_none=True)
-                loss = match(net)
+                loss = self.matching_loss(ctx, net, images.tensor)
                 if loss.requires_grad:
                     loss.backward(inputs=[images.tensor])
                 else:  # no class of this rank: its share of the gradient is zero
