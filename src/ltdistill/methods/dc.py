@@ -40,7 +40,7 @@ from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.models.convnet import unroll_ops_where_taken
 from ltdistill.params import Count, Momentum, NonNegative, Rate
-from ltdistill.train import TrainConfig, train_model
+from ltdistill.train import TrainConfig, canonical_strides, compiled_model, train_model
 
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 
@@ -101,17 +101,20 @@ class DC(RandomNetMethod):
 
     def matching_loss(self, ctx, net, images: torch.Tensor) -> torch.Tensor:
         """sum over classes of D(grad CE on the augmented real batch, grad CE on the augmented synthetic rows), the
-        latter differentiable in `images`; with compile, the synthetic pass (the one differentiated twice) runs
-        through the unroll ops where the network takes them, the real pass (first-order) as it is."""
+        latter differentiable in `images`; with compile, the real pass (first-order) runs through torch.compile and
+        the synthetic one (differentiated twice) through the unroll ops where the network takes them."""
         cfg = self.config
         params = [p for p in net.parameters() if p.requires_grad]
+        real_net = compiled_model(net) if cfg.compile else net
         loss = torch.zeros((), device=ctx.device)
         for c in range(ctx.data.num_classes):
             real, syn = ctx.augment_pair(ctx.real(c, cfg.batch_real), images[ctx.rows(c)], apply=ctx.mine(c))
             if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
                 continue
             labels = ctx.labels[ctx.rows(c)]
-            g_real = torch.autograd.grad(F.cross_entropy(net(real), labels[:1].expand(len(real))), params)
+            if cfg.compile:
+                real = canonical_strides(real)
+            g_real = torch.autograd.grad(F.cross_entropy(real_net(real), labels[:1].expand(len(real))), params)
             with unroll_ops_where_taken(net, "compiled" if cfg.compile else None):
                 g_syn = torch.autograd.grad(F.cross_entropy(net(syn), labels), params, create_graph=True)
             loss = loss + gradient_distance(g_syn, [g.detach() for g in g_real], cfg.cosine_denominator)
