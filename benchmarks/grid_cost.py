@@ -95,7 +95,7 @@ def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, 
     training_path = "cpu"
     mixed = precision_speedups(precision) if precision is not None else None
     if mixed is not None and mixed["small"] > small and mixed["full"] > full:
-        small, full, training_path = mixed["small"], mixed["full"], f"{precision.stem} (bfloat16, compiled)"
+        small, full, training_path = mixed["small"], mixed["full"], f"precision/{precision.stem} (bfloat16, compiled)"
     ops = {ipc: json.loads((folder / name).read_text())["unroll"]["ops_speedup"]
            for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
     return {

@@ -40,8 +40,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     read |= {"adsa", "adsa-brief", "ddranking-protocol-brief", "orders-brief", "recipes-brief", "unilevel-claims-brief",
              "compile-families", "compile-speed", "compile-unroll", "cost", "dc-momentum", "ddranking-protocol",
              "defaults", "defaults-brief", "experts", "grid-cost", "kept-sets-brief", "kept-sets", "orders",
-             "phase-cost", "phase-loss", "profile", "published", "recipes", "scaling", "stem", "stem-brief",
-             "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
+             "phase-cost", "phase-loss", "precision", "profile", "published", "recipes", "scaling", "stem",
+             "stem-brief", "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
