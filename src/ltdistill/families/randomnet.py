@@ -40,8 +40,9 @@ class RandomNetConfig:
     width: Count = 128  # ConvNet width (the cpu protocol sets 32)
     depth: Count = 3  # ConvNet depth (the cpu protocol sets 2 for 16x16 images)
     checkpoint_every: Count = 50
-    compile: bool = False  # DM's embeddings and DC's network training through torch.compile, DC's matching through
-    #                        the unroll ops (the same set to float tolerance; pays off over thousands of iterations)
+    compile: bool = False  # DM's embeddings, DC's network training and its matching's real pass through
+    #                        torch.compile, its synthetic pass through the unroll ops (the same set to float
+    #                        tolerance; pays off over thousands of iterations)
 
 
 class Context:

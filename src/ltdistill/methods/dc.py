@@ -20,9 +20,10 @@ BatchNorm networks get the reference's treatment: running statistics set from a 
 frozen during matching.
 Decision: initialization from real images (the reference's default is noise; its README says both reach similar
 accuracy, and real images converge within the scaled-down CPU budgets).
-`compile = true` trains the network through torch.compile and, for an instance-norm ConvNet, runs the matching's
-forward, backward and the loss's double backward through models/unroll_ops.py (the norm's closed-form passes
-compiled): the same set to float tolerance, after a compilation per shape (benchmarks/notes/compile-unroll.md).
+`compile = true` trains the network through torch.compile, runs the matching's real pass (first-order) through it
+too, and, for an instance-norm ConvNet, the synthetic pass, whose gradient the loss differentiates again, through
+models/unroll_ops.py (the norm's closed-form passes compiled): the same set to float tolerance, after a compilation
+per shape (benchmarks/notes/compile-families.md).
 The last image update of an iteration goes through the shared loop (NaN guard, checkpoint); the earlier ones are
 skipped when their gradient is not finite.
 """
