@@ -89,7 +89,7 @@ def compile_speed_table(path: Path) -> str:
             f"{row['speedup']:.2f}x | {row['synthetic_only_s']:.2f} / {row['synthetic_only_speedup']:.2f}x | "
             f"{row['eager_first_s']:.1f} / {row['compiled_first_s']:.1f} | {row['relative_diff_images']:.1e} |",
             "", f"DC's matching and its backward to the images alone, one fresh network of the cpu protocol, "
-            f"Fashion-MNIST-LT beta 100; medians of the calls after the first, the two paths interleaved; "
+            f"Fashion-MNIST-LT beta 100; medians of the calls after the first, the paths interleaved; "
             f"{data.get('note', '')}."])
     if "dc" in data:
         row = data["dc"]
