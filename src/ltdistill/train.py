@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,8 +366,6 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 x = images[idx]
                 if config.augment:
                     x = augmented(x, config, dsa, generator)
-                if config.compile:
-                    x = canonical_strides(x)
                 rows = split.rows(len(idx)) if split is not None else None
                 share = 1.0
                 if rows is not None:  # this rank's rows of the batch every rank drew alike
@@ -445,13 +444,14 @@ def canonical_strides(x: torch.Tensor) -> torch.Tensor:
     return x if x.stride() == tuple(strides) else x.as_strided(x.shape, strides, x.storage_offset())
 
 
-def compiled_model(model: nn.Module) -> nn.Module:
+def compiled_model(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's forward (and, through AOTAutograd, its backward) compiled by torch.compile: first-order training
     only (a double backward, as full trajectory unrolling needs, is not supported by compile). Its parameters are
     graph inputs (torch._dynamo inlines nn.Modules), so every model of one architecture and input shape reuses the
     first compilation in the process: the N runs of an evaluation compile once. The first call pays the compilation
-    (tens of seconds on a CPU); each batch size compiles once more."""
-    return torch.compile(model)  # type: ignore[return-value]
+    (tens of seconds on a CPU); each batch size compiles once more (inputs take canonical_strides first)."""
+    compiled = torch.compile(model)
+    return lambda x: compiled(canonical_strides(x))
 
 
 def _embed(net: Classifier, x: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ from ltdistill import distributed
 from ltdistill.families.randomnet import RandomNetConfig, RandomNetMethod
 from ltdistill.models.convnet import unroll_ops_where_taken
 from ltdistill.params import Count, Momentum, NonNegative, Rate
-from ltdistill.train import TrainConfig, canonical_strides, compiled_model, train_model
+from ltdistill.train import TrainConfig, compiled_model, train_model
 
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 
@@ -113,8 +113,6 @@ class DC(RandomNetMethod):
             if not ctx.mine(c):  # another rank's class (torchrun): drawn above, computed there
                 continue
             labels = ctx.labels[ctx.rows(c)]
-            if cfg.compile:
-                real = canonical_strides(real)
             g_real = torch.autograd.grad(F.cross_entropy(real_net(real), labels[:1].expand(len(real))), params)
             with unroll_ops_where_taken(net, "compiled" if cfg.compile else None):
                 g_syn = torch.autograd.grad(F.cross_entropy(net(syn), labels), params, create_graph=True)
