@@ -56,11 +56,21 @@ from ltdistill.safe_io import write_json
 from ltdistill.train import TrainConfig, train_model
 
 
-def seconds(images, labels, compile: bool, epochs: int, device: str = "cpu", width: int = 32) -> dict:
+def training_sets(epochs_small: int, epochs_full: int) -> dict:
+    """{name: (images, labels, epochs)}: an IPC-10 set of Fashion-MNIST-LT beta 100 (its first ten images a class)
+    and the whole beta-100 set."""
+    data = load_longtail("fashion-mnist", 100.0)
+    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
+    return {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], epochs_small),
+            f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, epochs_full)}
+
+
+def seconds(images, labels, compile: bool, epochs: int, device: str = "cpu", width: int = 32,
+            precision: str = "float32") -> dict:
     torch.manual_seed(0)
     model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=width, depth=3).to(device)
     per_epoch: list[float] = []
-    config = TrainConfig(epochs=epochs + 1, compile=compile, lr_decay_at_half=False)
+    config = TrainConfig(epochs=epochs + 1, compile=compile, precision=precision, lr_decay_at_half=False)
     train_model(model, images, labels, config, generator=torch.Generator().manual_seed(0),
                 on_epoch=lambda done, s: per_epoch.append(s))
     return {"first_epoch_s": per_epoch[0], "epoch_s": statistics.median(per_epoch[1:]),
@@ -323,12 +333,8 @@ def main() -> None:
                                            ipc=args.ipc, whole=not args.ops_only)})
         write_json(args.out, {**measured, **where(args.device)})
         return
-    data = load_longtail("fashion-mnist", 100.0)
-    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
-    sets = {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], args.epochs_small),
-            f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, args.epochs_full)}
     rows = {}
-    for name, (x, y, epochs) in sets.items():
+    for name, (x, y, epochs) in training_sets(args.epochs_small, args.epochs_full).items():
         eager = seconds(x, y, False, epochs, args.device, args.width)
         compiled = seconds(x, y, True, epochs, args.device, args.width)
         rows[name] = {"epochs": epochs, "width": args.width, "eager": eager, "compiled": compiled,

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
+from compile_speed import seconds, training_sets
 
-from ltdistill.data.longtail import load_longtail
 from ltdistill.runtime import host
 from ltdistill.safe_io import write_json
 
@@ -29,29 +28,12 @@ PATHS = {"float32 eager": ("float32", False), "float32 compiled": ("float32", Tr
          "bfloat16 eager": ("bfloat16", False), "bfloat16 compiled": ("bfloat16", True)}
 
 
-def epoch_seconds(images, labels, precision: str, compile: bool, epochs: int) -> dict:
-    from ltdistill import models
-    from ltdistill.train import TrainConfig, train_model
-
-    torch.manual_seed(0)
-    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3)
-    per_epoch: list[float] = []
-    config = TrainConfig(epochs=epochs + 1, compile=compile, precision=precision, lr_decay_at_half=False)
-    train_model(model, images, labels, config, generator=torch.Generator().manual_seed(0),
-                on_epoch=lambda done, s: per_epoch.append(s))
-    return {"first_epoch_s": per_epoch[0], "epoch_s": statistics.median(per_epoch[1:])}
-
-
 def speed(epochs_small: int, epochs_full: int) -> dict:
-    data = load_longtail("fashion-mnist", 100.0)
-    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
-    sets = {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], epochs_small),
-            f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, epochs_full)}
     rows = {}
-    for name, (x, y, epochs) in sets.items():
+    for name, (x, y, epochs) in training_sets(epochs_small, epochs_full).items():
         row: dict = {"epochs": epochs}
         for path, (precision, compile) in PATHS.items():
-            row[path] = epoch_seconds(x, y, precision, compile, epochs)
+            row[path] = seconds(x, y, compile, epochs, precision=precision)
         base = row["float32 eager"]["epoch_s"]
         row["speedup"] = {path: base / row[path]["epoch_s"] for path in PATHS}
         rows[name] = row
