@@ -1,16 +1,17 @@
 """Evaluation training eager against torch.compile (train.compiled_model, `--compile`) on Fashion-MNIST-LT sizes:
-a distilled set of IPC 10 (100 images, one batch an epoch) and the full long-tailed set at beta 100. Each is
-timed over the same epochs after a first epoch that pays the compilation (reported apart; the median of the rest is
-the steady cost, the list shows the warm-up), one thread. `--families`: each distillation family's first-order
-loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's `compile=True`: DM's
-iterations (median seconds per iteration after the first, which pays the compilation), and the whole distillation
-of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs,
-one recovery iteration). `--dc IPC`: DC's iterations eager, with its network training compiled only, and with
-its matching through the unroll ops too; `--dc-matching IPC`: its matching alone, the paths interleaved.
-`--unroll`: the trajectory family's full unroll (match_trajectory's
-full_bptt, whose meta-gradient needs a double backward that torch.compile's autograd cannot take) written instead
-as torch.func.grad over the whole unroll and compiled as one first-order graph, against the eager autograd unroll:
-the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
+distilled sets of IPC 10 and 50 (100 and 500 images: one and two batches an epoch) and the full long-tailed set at
+beta 100. Each is timed over the same epochs after a first epoch that pays the compilation (reported apart; the
+median of the rest is the steady cost, the list shows the warm-up), one thread. `--families`: each distillation
+family's first-order loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's
+`compile=True`: DM's iterations (median seconds per iteration after the first, which pays the compilation), and the
+whole distillation of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed
+model's epochs, one recovery iteration). `--experts EPOCHS`: an expert of each kind (standard, decoupled) eager,
+compiled and in bfloat16 compiled. `--dc IPC`: DC's iterations eager, with its network training compiled only, and
+with its matching through the unroll ops too; `--dc-matching IPC`: its matching alone, the paths interleaved.
+`--unroll`: the trajectory family's full unroll (match_trajectory's full_bptt, whose meta-gradient needs a double
+backward that torch.compile's autograd cannot take) written instead as torch.func.grad over the whole unroll and
+compiled as one first-order graph, against the eager autograd unroll: the gradient with respect to 100 images (IPC
+10) and the lr, at a few syn_steps.
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
@@ -31,6 +32,7 @@ the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
         --out docs/data/compile-speed/cpu-dc.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --dc 50 --iterations 4 \
         --out docs/data/compile-speed/cpu-dc-ipc50.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --experts 2 --out docs/data/compile-speed/cpu-experts.json
 
 On a GPU (`--device cuda`) the same timings of evaluation training and of the unroll, `--width` and `--ipc` setting
 the ConvNet's width and the unrolled images (IPC 10 at width 32 by default, the cpu protocol's); every timing waits
@@ -57,12 +59,14 @@ from ltdistill.train import TrainConfig, train_model
 
 
 def training_sets(epochs_small: int, epochs_full: int) -> dict:
-    """{name: (images, labels, epochs)}: an IPC-10 set of Fashion-MNIST-LT beta 100 (its first ten images a class)
-    and the whole beta-100 set."""
+    """{name: (images, labels, epochs)}: an IPC-10 and an IPC-50 set of Fashion-MNIST-LT beta 100 (its first ten or
+    fifty images a class; the tail's fewest classes hold more than fifty) and the whole beta-100 set."""
     data = load_longtail("fashion-mnist", 100.0)
-    index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
-    return {"ipc10 (100 images)": (data.train_x[index], data.train_y[index], epochs_small),
-            f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, epochs_full)}
+    sets = {}
+    for ipc in (10, 50):
+        index = torch.cat([data.indices_of(c)[:ipc] for c in range(10)])
+        sets[f"ipc{ipc} ({len(index)} images)"] = (data.train_x[index], data.train_y[index], epochs_small)
+    return {**sets, f"full beta 100 ({len(data.train_y)} images)": (data.train_x, data.train_y, epochs_full)}
 
 
 def seconds(images, labels, compile: bool, epochs: int, device: str = "cpu", width: int = 32,
@@ -105,6 +109,41 @@ def families() -> dict:
         row["speedup"] = row["eager"][steady] / row["compiled"][steady]
         rows[name] = row
         print(name, json.dumps(row), flush=True)
+    return rows
+
+
+EXPERT_PATHS = {"float32 eager": ("float32", False), "float32 compiled": ("float32", True),
+                "bfloat16 compiled": ("bfloat16", True)}
+SUITE_EXPERT_EPOCHS = {"standard": 20, "rep": 20, "cls": 5}  # the fmnist suite's buffers (benchmarks/suites)
+
+
+def experts(epochs: int) -> dict:
+    """One expert of each kind the fmnist suite trains, on the whole beta-100 set at the cpu protocol's width, under
+    each path (ExpertConfig's `compile` and `precision`): standard (SGD, DSA) and decoupled (GSAM representation
+    epochs, then the class-aware classifier epochs on the head). Per epoch: the median after the first, which pays
+    the compilation, from the seconds the buffer records; per expert: those epochs weighted as the suite trains
+    them (20 + 5 for decoupled), the speedup over float32 eager."""
+    import tempfile
+
+    from ltdistill.experts.train import ExpertConfig, train_experts
+
+    data = load_longtail("fashion-mnist", 100.0)
+    rows = {}
+    for kind, parts in (("standard", ("standard",)), ("decoupled", ("rep", "cls"))):
+        row: dict = {"epochs": epochs}
+        for path, (precision, compile) in EXPERT_PATHS.items():
+            config = ExpertConfig(num_experts=1, epochs=epochs + 1, cls_epochs=epochs + 1, width=32, depth=3,
+                                  decoupled=kind == "decoupled", compile=compile, precision=precision)
+            with tempfile.TemporaryDirectory() as out:
+                buffer = train_experts(data, config, out, progress=False, together="off")
+                per_part = {part: buffer.epoch_seconds(part, 0) or [] for part in parts}
+            row[path] = {**{f"{part}_epoch_s": statistics.median(t[1:]) for part, t in per_part.items()},
+                         **{f"{part}_epochs_s": [round(x, 3) for x in t] for part, t in per_part.items()}}
+            row[path]["expert_s"] = sum(SUITE_EXPERT_EPOCHS[part] * row[path][f"{part}_epoch_s"] for part in parts)
+        base = row["float32 eager"]["expert_s"]
+        row["speedup"] = {path: base / row[path]["expert_s"] for path in EXPERT_PATHS}
+        rows[kind] = row
+        print(kind, json.dumps(row["speedup"]), flush=True)
     return rows
 
 
@@ -302,6 +341,8 @@ def main() -> None:
                         "training only, compiled training and matching")
     parser.add_argument("--dc-matching", type=int, metavar="IPC", help="time DC's matching alone at this IPC: "
                         "eager, compile=true and its synthetic pass alone compiled, interleaved (--repeats calls each)")
+    parser.add_argument("--experts", type=int, metavar="EPOCHS", help="time an expert of each kind over this many "
+                        "epochs after the first: eager, compiled, bfloat16 compiled")
     parser.add_argument("--iterations", type=int, default=12, help="with --trajectory or --dc: iterations of each run")
     parser.add_argument("--epochs-small", type=int, default=40)
     parser.add_argument("--epochs-full", type=int, default=2)
@@ -321,6 +362,10 @@ def main() -> None:
     if args.dc_matching:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json(args.out, {"dc_matching": dc_matching(args.dc_matching, args.repeats), **where(args.device)})
+        return
+    if args.experts:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, {"experts": experts(args.experts), **where(args.device)})
         return
     if args.dc:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

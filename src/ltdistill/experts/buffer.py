@@ -94,15 +94,21 @@ class ExpertBuffer:
             raise BadInput(f"{path}: trajectory holds NaN/Inf")
         return trajectory
 
+    def epoch_seconds(self, kind: str, i: int) -> list[float] | None:
+        """Wall seconds of each epoch of a finished expert; None when its trajectory predates timing (an epoch
+        resumed from an untimed partial state is not counted)."""
+        with safe_open(str(trajectory_file(self.directory, kind, i)), "pt") as f:
+            return f.get_tensor("epoch_seconds").tolist() if "epoch_seconds" in f.keys() else None
+
     def train_seconds(self, kind: str) -> float | None:
         """Wall seconds spent training the finished experts of one kind (summed over their epochs); None when a
-        trajectory predates timing (an epoch resumed from an untimed partial state is not counted)."""
+        trajectory predates timing."""
         total = 0.0
         for i in self.finished(kind):
-            with safe_open(str(trajectory_file(self.directory, kind, i)), "pt") as f:
-                if "epoch_seconds" not in f.keys():
-                    return None
-                total += float(f.get_tensor("epoch_seconds").sum())
+            seconds = self.epoch_seconds(kind, i)
+            if seconds is None:
+                return None
+            total += sum(seconds)
         return total
 
     def save(self, kind: str, i: int, trajectory: torch.Tensor, epoch_seconds: list[float] | None = None) -> None:
