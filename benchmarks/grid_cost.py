@@ -26,6 +26,7 @@ TRAJECTORY, RECOVERY = ("mtt", "datm", "ltdd"), ("sre2l", "unilevel")  # EDC, un
 TRAJECTORY_PART = f"distillation: trajectory matching ({', '.join(TRAJECTORY)}), IPC {{ipc}}"
 DC_PART = "distillation: dc, IPC {ipc}"  # by IPC too: the unroll ops' share of DC's matching grows with it
 RECOVERY_PART = f"distillation: recovery ({', '.join(RECOVERY)})"
+EXPERTS_PART = "expert buffers: {kind}"  # a buffer's key starts with its kind: standard (MTT, DATM) or decoupled (LTDD)
 
 
 def cell_costs(folder: Path) -> dict[str, float]:
@@ -54,8 +55,8 @@ def cell_costs(folder: Path) -> dict[str, float]:
         buffer = (r.get("key") or {}).get("experts")
         if buffer and r.get("experts_seconds"):
             buffers[buffer] = r["experts_seconds"]
-    if buffers:
-        parts["expert buffers"] = sum(buffers.values())
+    for kind in sorted({buffer.split("-")[0] for buffer in buffers}):
+        parts[EXPERTS_PART.format(kind=kind)] = sum(t for b, t in buffers.items() if b.split("-")[0] == kind)
     return parts
 
 
@@ -73,29 +74,31 @@ def dc_speedups(folder: Path, families: dict) -> dict[str, tuple[float, str]]:
 
 
 def precision_speedups(path: Path) -> dict[str, float] | None:
-    """bfloat16 compiled training's speedup over float32 eager (precision_check.py) for the IPC-10 set and the whole
-    beta-100 set, when its scores stayed within float32's spread in every set checked; else None."""
+    """bfloat16 compiled training's speedup over float32 eager (precision_check.py) for each set it timed (by the
+    name's first word: ipc10, ipc50, full), when its scores stayed within float32's spread in every set checked;
+    else None."""
     if not path.is_file():
         return None
     report = json.loads(path.read_text())
     if not report.get("scores") or not all(row["within_spread"] for row in report["scores"]):
         return None
-    rows = report["speed"]
-    small = next(row for name, row in rows.items() if name.startswith("ipc10"))
-    full = next(row for name, row in rows.items() if name.startswith("full"))
-    return {"small": small["speedup"]["bfloat16 compiled"], "full": full["speedup"]["bfloat16 compiled"]}
+    return {name.split()[0]: row["speedup"]["bfloat16 compiled"] for name, row in report["speed"].items()}
 
 
 def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
-    training = json.loads((folder / "cpu.json").read_text())["rows"]
-    unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
-    small, full = training["ipc10 (100 images)"]["speedup"], training["full beta 100 (14886 images)"]["speedup"]
-    training_path = "cpu"
+    training = {name.split()[0]: (row["speedup"], "cpu")
+                for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
+    float32_full = training["full"][0]
     mixed = precision_speedups(precision) if precision is not None else None
-    if mixed is not None and mixed["small"] > small and mixed["full"] > full:
-        small, full, training_path = mixed["small"], mixed["full"], f"precision/{precision.stem} (bfloat16, compiled)"
+    if mixed is not None and all(mixed.get(name, 0.0) > training[name][0] for name in ("ipc10", "full")):
+        training.update({name: (ratio, f"precision/{precision.stem} (bfloat16, compiled)")
+                         for name, ratio in mixed.items() if ratio > training.get(name, (0.0, ""))[0]})
+    (small, small_path), (full, full_path) = training["ipc10"], training["full"]
+    ipc50 = ((*training["ipc50"], "training an IPC-50 set") if "ipc50" in training
+             else (small, small_path, "training an IPC-10 set (IPC 50 not timed)"))
+    unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
     ops = {ipc: json.loads((folder / name).read_text())["unroll"]["ops_speedup"]
            for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
     return {
@@ -107,11 +110,24 @@ def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, 
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),
         RECOVERY_PART: (families["sre2l"]["speedup"],
                                                      "cpu-families: sre2l (3 epochs of its model)"),
-        "evaluation: IPC 10 sets": (small, f"{training_path}: training an IPC-10 set"),
-        "evaluation: IPC 50 sets": (small, f"{training_path}: training an IPC-10 set (IPC 50 not timed)"),
-        "evaluation: the full long-tailed set": (full, f"{training_path}: training on the whole beta-100 set"),
-        "expert buffers": (full, f"{training_path}: training on the whole beta-100 set (experts not timed)"),
+        "evaluation: IPC 10 sets": (small, f"{small_path}: training an IPC-10 set"),
+        "evaluation: IPC 50 sets": (ipc50[0], f"{ipc50[1]}: {ipc50[2]}"),
+        "evaluation: the full long-tailed set": (full, f"{full_path}: training on the whole beta-100 set"),
+        **expert_speedups(folder, float32_full),
     }
+
+
+def expert_speedups(folder: Path, full: float) -> dict[str, tuple[float, str]]:
+    """Each kind of expert buffer compiled in float32, as compile_speed.py --experts timed a whole expert of it (its
+    bfloat16 path is timed there too but not taken: no distillation from bfloat16 experts has been scored), else
+    `full`, the float32 compiled training of the whole beta-100 set."""
+    if not (folder / "cpu-experts.json").is_file():
+        return {EXPERTS_PART.format(kind=kind): (full, "cpu: training on the whole beta-100 set (experts not timed)")
+                for kind in ("standard", "decoupled")}
+    rows = json.loads((folder / "cpu-experts.json").read_text())["experts"]
+    return {EXPERTS_PART.format(kind=kind): (row["speedup"]["float32 compiled"],
+                                             f"cpu-experts: a {kind} expert, compiled")
+            for kind, row in rows.items()}
 
 
 def project(parts: dict[str, float], speedups: dict[str, tuple[float, str]]) -> dict:

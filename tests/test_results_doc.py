@@ -166,7 +166,7 @@ def test_the_defaults_comparison_pairs_cells_by_name_and_names_the_defaults_in_e
 
 def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert_buffer_once(tmp_path):
     """benchmarks/grid_cost.py: a part whose faster path was measured slower keeps its hours, a buffer shared by
-    two cells is counted once, the full set's evaluation is a part of its own."""
+    two cells is counted once and under its kind, the full set's evaluation is a part of its own."""
     from grid_cost import cell_costs, project
 
     cells = {
@@ -176,12 +176,14 @@ def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert
                    "key": {"experts": "standard-b100-x"}, "experts_seconds": 1800},
         "dm_a": {"method": "dm", "ipc": 50, "seconds_per_run": 200, "runs": 3, "distill": {"wall_time_s": 3600}},
         "full": {"method": "full", "training_set": "full", "seconds_per_run": 2400, "runs": 3},
+        "ltdd_a": {"method": "ltdd", "ipc": 10, "key": {"experts": "decoupled-b100-y"}, "experts_seconds": 600},
     }
     for name, cell in cells.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(cell))
     parts = cell_costs(tmp_path)
     trajectory = "distillation: trajectory matching (mtt, datm, ltdd), IPC 10"
-    assert parts["expert buffers"] == 1800 and parts[trajectory] == 10800
+    assert parts["expert buffers: standard"] == 1800 and parts["expert buffers: decoupled"] == 600
+    assert parts[trajectory] == 10800
     assert parts["evaluation: IPC 10 sets"] == 600 and parts["evaluation: IPC 50 sets"] == 600
     assert parts["evaluation: the full long-tailed set"] == 7200
     speedups = {trajectory: (0.5, "slower"), "distillation: dm": (2.0, "")}
@@ -189,9 +191,41 @@ def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert
     rows = {r["part"]: r for r in report["rows"]}
     assert rows[trajectory]["projected_hours"] == 3.0
     assert rows["distillation: dm"]["projected_hours"] == 0.5
-    total = 3 + 1 + 8400 / 3600 + 0.5
+    total = 3 + 1 + 9000 / 3600 + 0.5
     assert report["total_hours"] == pytest.approx(total) and report["projected_hours"] == pytest.approx(total - 0.5)
     assert report["untouched_share"] == pytest.approx((total - 1) / total)
+
+
+def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_where_timed_and_scored(tmp_path):
+    """benchmarks/grid_cost.py: IPC-50 evaluation from the IPC-50 set's timing and each kind of expert buffer from
+    its expert's, not from a proxy; bfloat16 where precision_check timed it, float32 compiled where it did not, and
+    never for experts."""
+    from grid_cost import measured_speedups
+
+    def write(name, content):
+        (tmp_path / name).write_text(json.dumps(content))
+
+    write("cpu-families.json", {"families": {m: {"speedup": 1.1} for m in ("dc", "dm", "herding", "sre2l")}})
+    write("cpu-unroll.json", {"unroll": {"speedup": 0.5}})
+    for name in ("cpu-unroll-ops.json", "cpu-unroll-ops-ipc50.json"):
+        write(name, {"unroll": {"ops_speedup": 1.5}})
+    write("cpu.json", {"rows": {"ipc10 (100 images)": {"speedup": 2.0}, "ipc50 (500 images)": {"speedup": 1.8},
+                                "full beta 100 (14886 images)": {"speedup": 1.4}}})
+    speedups = measured_speedups(tmp_path)
+    assert speedups["evaluation: IPC 50 sets"][0] == 1.8
+    assert speedups["expert buffers: standard"][0] == speedups["expert buffers: decoupled"][0] == 1.4
+    write("cpu-experts.json", {"experts": {kind: {"speedup": {"float32 compiled": ratio, "bfloat16 compiled": 9.0}}
+                                           for kind, ratio in (("standard", 1.6), ("decoupled", 1.3))}})
+    precision = tmp_path / "precision.json"
+    precision.write_text(json.dumps({"scores": [{"within_spread": True}], "speed": {
+        "ipc10 (100 images)": {"speedup": {"bfloat16 compiled": 3.0}},
+        "full beta 100 (14886 images)": {"speedup": {"bfloat16 compiled": 1.7}}}}))
+    speedups = measured_speedups(tmp_path, precision)
+    assert speedups["evaluation: IPC 10 sets"][0] == 3.0 and speedups["evaluation: the full long-tailed set"][0] == 1.7
+    assert speedups["evaluation: IPC 50 sets"][0] == 1.8  # not timed in bfloat16: float32 compiled's
+    assert speedups["expert buffers: standard"][0] == 1.6 and speedups["expert buffers: decoupled"][0] == 1.3
+    precision.write_text(json.dumps({"scores": [{"within_spread": False}], "speed": {}}))
+    assert measured_speedups(tmp_path, precision)["evaluation: IPC 10 sets"][0] == 2.0
 
 
 def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):
