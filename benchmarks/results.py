@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from docsource import DATA, NOTEBOOK, ROOT, note, read_folder
-from speed_page import speed_page
+from speed_page import speed_page, speed_summary
 
 from ltdistill.report import results_table
 from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, order_name, variant
@@ -877,6 +877,8 @@ def render() -> str:
                   *([note("dc-momentum"), "", momentum] if momentum else []),
                   # the kept-sets note ends with the link to the comparison page
                   *([note("kept-sets-brief"), ""] if kept else ["More: [the comparison](notebook/defaults.md).", ""])]
+    parts += ["## Speed", "", note("speed-brief"), "", speed_summary(), "",
+              "More: [each timing, its command and note](notebook/speed.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
               "tables above; each has its page under the detail pages, as have the suites made with the pad1 "
               "network).", ""]

@@ -105,6 +105,19 @@ def compile_speed_table(path: Path) -> str:
               f"{row[key]['first_iteration_s']:.1f} | - |" for name, key in paths if key in row),
             "", f"Fashion-MNIST-LT beta 100, the cpu protocol; medians of the iterations after the first two; "
             f"{data.get('note', '')}."])
+    if "experts" in data:
+        paths = list(next(iter(data["experts"].values()))["speedup"])
+        lines = ["| expert | epochs | " + " | ".join(f"{p}: s / epoch" for p in paths) + " | an expert of the suite: "
+                 + " / ".join(paths) + " |", "|---|---|" + "---|" * (len(paths) + 1)]
+        for kind, row in data["experts"].items():
+            parts = [key.removesuffix("_epoch_s") for key in row[paths[0]] if key.endswith("_epoch_s")]
+            lines += [f"| {kind}{f' ({part} epochs)' if len(parts) > 1 else ''} | {row['epochs']} | " + " | ".join(
+                f"{row[p][f'{part}_epoch_s']:.2f}" for p in paths) + " | " + (" / ".join(
+                    f"{row['speedup'][p]:.2f}x" for p in paths) if i == 0 else "") + " |"
+                for i, part in enumerate(parts)]
+        return "\n".join([*lines, "", f"One expert of each kind on the whole Fashion-MNIST-LT beta-100 set, the cpu "
+                          f"protocol's ConvNet; medians of the epochs after the first; an expert as the fmnist suite "
+                          f"trains it: 20 epochs, and 5 classifier epochs for decoupled; {data.get('note', '')}."])
     if "trajectory" in data:
         row = data["trajectory"]
         return "\n".join([
@@ -277,6 +290,80 @@ def precision_table(path: Path) -> str:
                          f"{100 * half['few']:.1f} | {full['seconds_per_run']:.0f} / {half['seconds_per_run']:.0f} |")
         lines.append("")
     return "\n".join(lines) + f"{r['host'].get('cpu', 'CPU')}, torch {r['torch']}, {r['note']}.\n"
+
+
+def read(folder: str, name: str) -> dict | None:
+    path = DATA / folder / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def speedup_rows() -> list[tuple[str, list[float | None]]]:
+    """The results page's side-by-side rows: each workload's faster paths as speedups over its eager float32 path
+    on the same machine (SUMMARY_COLUMNS; None where not timed), from the timing files the speed page shows."""
+    training, h200 = read("compile-speed", "cpu"), read("compile-speed", "cuda-h200")
+    precision, experts = read("precision", "cpu"), read("compile-speed", "cpu-experts")
+    together = {device: read("together-speed", name) for device, name in (("cpu", "cpu"), ("h200", "cuda-h200-w32"))}
+    families, dc = read("compile-speed", "cpu-families"), read("compile-speed", "cpu-dc")
+    ops = {ipc: read("compile-speed", name) for ipc, name in ((10, "cpu-unroll-ops"), (50, "cpu-unroll-ops-ipc50"))}
+
+    def by_set(data: dict | None, prefix: str, key=lambda row: row["speedup"]) -> float | None:
+        rows = (data or {}).get("rows") or (data or {}).get("speed") or {}
+        return next((key(row) for name, row in rows.items() if name.startswith(prefix)), None)
+
+    def stacked(device: str, prefix: str) -> float | None:
+        return by_set(together[device], prefix, lambda row: row.get("speedup_grouped", row.get("speedup")))
+
+    bf16 = lambda row: row["speedup"]["bfloat16 compiled"]  # noqa: E731
+    rows: list[tuple[str, list[float | None]]] = [
+        ("evaluation training, an IPC-10 set (5 runs at once)", [
+            by_set(training, "ipc10"), by_set(precision, "ipc10", bf16), stacked("cpu", "5 evaluation"),
+            by_set(h200, "ipc10"), stacked("h200", "5 evaluation")]),
+        ("evaluation training, an IPC-50 set", [by_set(training, "ipc50"), by_set(precision, "ipc50", bf16),
+                                                None, None, None]),
+        ("evaluation training, the whole beta-100 set", [
+            by_set(training, "full"), by_set(precision, "full", bf16), None, by_set(h200, "full"), None])]
+    for kind in ("standard", "decoupled"):
+        row = (experts or {}).get("experts", {}).get(kind)
+        many = kind == "standard"  # only standard experts train as a stack (experts --together)
+        rows.append((f"an expert buffer's expert, {kind}" + " (8 at once)" * many, [
+            row and row["speedup"]["float32 compiled"], row and row["speedup"]["bfloat16 compiled"],
+            stacked("cpu", "8 standard") if many else None, None, stacked("h200", "8 standard") if many else None]))
+    for name, label in (("dm", "DM, an iteration"), ("herding", "herding, a run"), ("sre2l", "SRe2L, a short run")):
+        ratio = (families or {}).get("families", {}).get(name, {}).get("speedup")
+        rows.append((label, [ratio, None, None, None, None]))
+    rows.append(("DC, an IPC-10 iteration", [dc and dc["dc"]["compiled_speedup"], None, None, None, None]))
+    for ipc, data in ops.items():
+        rows.append((f"trajectory matching's unroll, IPC {ipc}",
+                     [data and data["unroll"]["ops_speedup"], None, None, None, None]))
+    return rows
+
+
+SUMMARY_COLUMNS = ("compiled (CPU)", "bfloat16 compiled (CPU)", "many at once (CPU)", "compiled (H200)",
+                   "many at once (H200, width 32)")
+
+
+def speed_summary() -> str:
+    """The results page's speed section: the side-by-side speedups, the roofline fractions and the grid's hours."""
+    lines = ["| workload | " + " | ".join(SUMMARY_COLUMNS) + " |", "|---|" + "---|" * len(SUMMARY_COLUMNS)]
+    lines += [f"| {name} | " + " | ".join("-" if x is None else f"{x:.2f}x" for x in ratios) + " |"
+              for name, ratios in speedup_rows() if any(x is not None for x in ratios)]
+    profile = read("profile", "cpu")
+    if profile:
+        rates = "; ".join(f"{name}: {x['gflop_per_s']:.1f} GFLOP/s, {100 * x['fraction_of_matmul']:.0f}%"
+                          for name, x in profile["rates"].items())
+        tops = "; ".join(f"{name}: {', '.join(o['op'].removeprefix('aten::') for o in x['top_ops'][:2])}"
+                         for name, x in profile["profiles"].items())
+        lines += ["", f"Against this CPU's dense float32 matmul ({profile['matmul_gflop_per_s']:.1f} GFLOP/s, "
+                  f"{profile['threads']} thread): {rates}. Most self time: {tops}. Command: `{profile['command']}`."]
+    paths = {"cpu": "the compiled paths", "cpu-bfloat16": "bfloat16 evaluation training too, where scored"}
+    grids = {name: grid for name in paths if (grid := read("grid-cost", name))}
+    if grids:
+        first = next(iter(grids.values()))
+        hours = "; ".join(f"{grid['projected_hours']:.1f} projected with {paths[name]} ({grid['projected_ratio']:.2f}x)"
+                          for name, grid in grids.items())
+        lines += ["", f"The Fashion-MNIST-LT grid ({first['cells']} cells) cost {first['total_hours']:.1f} CPU hours; "
+                  f"{hours}. Commands: " + ", ".join(f"`{grid['command']}`" for grid in grids.values()) + "."]
+    return "\n".join(lines)
 
 
 def section(title: str, note_name: str, paths: list[Path], table: Callable[[Path], str]) -> list[str]:

@@ -41,7 +41,7 @@ def test_every_section_has_its_note_and_every_note_is_read():
              "compile-families", "compile-speed", "compile-unroll", "cost", "dc-momentum", "ddranking-protocol",
              "defaults", "defaults-brief", "experts", "grid-cost", "kept-sets-brief", "kept-sets", "orders",
              "phase-cost", "phase-loss", "precision", "profile", "published", "recipes", "scaling", "stem",
-             "stem-brief", "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
+             "speed-brief", "stem-brief", "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
     on_disk = {str(p.relative_to(NOTES).with_suffix("")) for p in NOTES.rglob("*.md")}
     assert on_disk == read
@@ -262,3 +262,26 @@ def test_each_finding_is_given_in_brief_with_a_link_to_its_note_in_full():
     for name in ("adsa", "orders", "recipes", "ddranking-protocol", "unilevel-claims"):
         assert note(f"{name}-brief") in page and note(name) in full and note(name) not in page
         assert len(note(f"{name}-brief")) < len(note(name))
+
+
+def test_the_speed_summary_sets_each_workload_beside_its_timed_paths_only(tmp_path, monkeypatch):
+    """benchmarks/speed_page.py's results-page table: a path not timed reads "-", a workload with no timing at all
+    is left out, and each ratio is the one its file holds for that workload."""
+    import speed_page
+
+    monkeypatch.setattr(speed_page, "DATA", tmp_path)
+    for folder, name, content in (
+            ("compile-speed", "cpu", {"rows": {"ipc10 (100 images)": {"speedup": 2.2},
+                                               "ipc50 (500 images)": {"speedup": 1.9},
+                                               "full beta 100 (14886 images)": {"speedup": 1.4}}}),
+            ("precision", "cpu", {"speed": {"ipc10 (100 images)": {"speedup": {"bfloat16 compiled": 2.9}}}}),
+            ("compile-speed", "cpu-experts", {"experts": {"standard": {"speedup": {
+                "float32 compiled": 1.6, "bfloat16 compiled": 2.5}}}})):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / f"{name}.json").write_text(json.dumps(content))
+    rows = speed_page.speed_summary().splitlines()
+    assert rows[2] == "| evaluation training, an IPC-10 set (5 runs at once) | 2.20x | 2.90x | - | - | - |"
+    assert rows[3] == "| evaluation training, an IPC-50 set | 1.90x | - | - | - | - |"
+    assert rows[4] == "| evaluation training, the whole beta-100 set | 1.40x | - | - | - | - |"
+    assert rows[5] == "| an expert buffer's expert, standard (8 at once) | 1.60x | 2.50x | - | - | - |"
+    assert len(rows) == 6  # DM, DC, the unroll, decoupled experts: untimed here, left out
