@@ -120,7 +120,7 @@ def suite_coverage(folder: Path) -> str:
     suite, out, device, stem = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
         cells = plan_suite(suite, Path(out), only=None, device=device, data_dir=None, cross_arch=None,
-                           convnet_stem=stem).cells
+                           overrides={"convnet_stem": stem}).cells
     results = read_folder(folder)
     missing = [c.name for c in cells if c.name not in results]
     stored = {name: r.get("key") or {} for name, r in results.items()}

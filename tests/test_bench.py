@@ -1033,3 +1033,45 @@ def test_a_shipped_suite_plans_the_same_cells_from_any_folder(tmp_path, monkeypa
     assert configs and all(Path(p).is_absolute() and Path(p).is_file() for p in configs)
     assert all(not Path(c.distill[c.distill.index("--config") + 1]).is_absolute()  # from the root: as written
                for c in here.values() if "--config" in c.distill)
+
+
+def test_bench_compile_and_precision_reach_every_command_that_takes_them_and_key_their_cells_apart(tmp_path):
+    """`compile` (bench --compile): experts and evaluations get --compile, a method with its own loops
+    `--set compile=true`; `precision`: every evaluation, the relabeled baseline's too, but not the experts. Both sit
+    in the keys of cells, buffers and references where taken, so nothing is shared with the plain run, whose keys
+    stay as they were."""
+    from ltdistill.bench.ranking import relabeled_baselines
+    from ltdistill.bench.suite import plan_suite
+
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "mtt"\nexperts = "standard"\n[[method]]\nname = "sre2l"\n'
+                     "[experts.standard]\nnum = 1\nepochs = 2\n")
+    plain = plan_suite(str(suite), tmp_path / "o", only=None, device="cpu", data_dir=None, cross_arch=None)
+    fast = plan_suite(str(suite), tmp_path / "o", only=None, device="cpu", data_dir=None, cross_arch=None,
+                      overrides={"compile": True, "precision": "bfloat16", "convnet_stem": None})
+    for cell in fast.cells:
+        for command in cell.evals.values():
+            assert "--compile" in command and command[command.index("--precision") + 1] == "bfloat16"
+        assert cell.key["compile"] is True and cell.key["precision"] == "bfloat16"
+    by_label = {c.label: c for c in fast.cells}
+    assert "compile=true" in by_label["mtt"].distill and "compile=true" in by_label["sre2l"].distill
+    assert "compile=true" not in by_label["random"].distill  # no loop of its own
+    experts = next(iter(fast.experts.values()))
+    assert "--compile" in experts.command and "--precision" not in experts.command
+    assert experts.directory != next(iter(plain.experts.values())).directory
+    for before, after in zip(plain.cells, fast.cells, strict=True):
+        assert "compile" not in before.key and "precision" not in before.key
+        assert before.directory != after.directory
+        assert not any("--compile" in command or "--precision" in command for command in before.evals.values())
+    random, sre2l = by_label["random"], by_label["sre2l"]
+    for cell in (random, sre2l):
+        (cell.artifact / "meta.json").parent.mkdir(parents=True)
+        (cell.artifact / "meta.json").write_text("{}")
+    results = {c.name: {"key": c.key, "cell": c.directory.name} for c in (random, sre2l)}
+    results[sre2l.name]["label_regime"] = "relabel"
+    (_, _, command, _), = relabeled_baselines(sre2l.name, results[sre2l.name], results, tmp_path / "o", [],
+                                              fast.suite)
+    assert "--compile" in command and command[command.index("--precision") + 1] == "bfloat16"
+    with pytest.raises(BadInput, match="precision must be one of"):
+        plan_suite(str(suite), tmp_path / "o", only=None, device="cpu", data_dir=None, cross_arch=None,
+                   overrides={"precision": "float16"})

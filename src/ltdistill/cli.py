@@ -278,6 +278,12 @@ def build_parser() -> Parser:
     b.add_argument("--no-figures", action="store_true", help="write the table and results but not the report's "
                    "figures (report/; `ltdistill report OUT` draws them later)")
     add_stem(b)
+    b.add_argument("--compile", action="store_const", const=True, default=None, help="the suite's evaluations, "
+                   "experts and the methods' own first-order loops through torch.compile (the suite's `compile`): "
+                   "faster on a CPU, the same runs to float rounding; cells, buffers and references keyed apart")
+    b.add_argument("--precision", choices=PRECISIONS, default=None, help="the suite's evaluation training in this "
+                   "precision (the suite's `precision`, default float32); bfloat16 scored within seed noise of "
+                   "float32 (benchmarks/precision_check.py), keyed apart; experts stay float32")
 
     r = sub.add_parser("report", help="image grids, per-class bars, loss curves and tables for a run directory")
     r.add_argument("paths", nargs="+", metavar="PATH",
@@ -813,15 +819,16 @@ def cmd_bench(args) -> int:
 
     only = args.only.split(",") if args.only else None
     cross_arch = args.cross_arch.split(",") if args.cross_arch else None
+    overrides = {"convnet_stem": args.convnet_stem, "compile": args.compile, "precision": args.precision}
     if args.plan:
         print(suite_plan(args.suite, args.out, only=only, device=args.device, data_dir=args.data_dir,
-                         cross_arch=cross_arch, convnet_stem=args.convnet_stem, jobs=args.jobs), end="")
+                         cross_arch=cross_arch, overrides=overrides, jobs=args.jobs), end="")
         return 0
     resolve_device(args.device)
     table = run_suite(args.suite, args.out, device=args.device, data_dir=args.data_dir,
                       progress=not args.no_progress, only=only, jobs=args.jobs, threads=args.threads,
                       cross_arch=cross_arch,
-                      convnet_stem=args.convnet_stem, nproc=args.nproc,
+                      overrides=overrides, nproc=args.nproc,
                       fresh_interpreters=args.fresh_interpreters, figures=not args.no_figures)
     print(table.read_text(), end="")
     print(f"wrote {table}" + ("" if args.no_figures else f" and {Path(args.out) / 'report' / 'index.md'} (figures)"))

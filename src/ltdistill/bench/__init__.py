@@ -11,7 +11,9 @@ Suite files: benchmarks/suites/NAME.toml (or a path). Keys:
     adds more for one run, e.g. the costly ones on a GPU), ddranking (bool), ranking ("ltdistill" | "ddranking"),
     convnet_stem, calibrations = ["adsa"] (every soft-label cell also with calibrated labels), recipes = ["sre2l"]
     (every relabeling cell also under that relabel recipe; both outside the key, added later they evaluate the
-    finished cells alone),
+    finished cells alone), compile (bool: evaluations, experts and the methods' own first-order loops through
+    torch.compile) and precision ("float32" | "bfloat16": evaluation training), both in the keys where taken
+    (`bench --compile`, `--precision`, `--convnet-stem` set them for one run),
     anatomy = [{before = LABEL, after = LABEL}] (what the `after` cells' iterations changed: hybrids of the two
     sets, bench/anatomy.py),
     [data] dataset, imbalance = [..], ipc = [..], class_order (a name or a list: one cell per order), holdout (V

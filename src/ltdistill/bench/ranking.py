@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json
 from ltdistill.bench.schedule import in_parallel
-from ltdistill.bench.suite import CLI, cell_directory
+from ltdistill.bench.suite import CLI, cell_directory, evaluation_flags
 
 
 def same_data(a: dict, b: dict) -> bool:
@@ -146,9 +146,8 @@ def relabeled_baselines(name: str, r: dict, results: dict, out: Path, common,
         return []  # an artifact is gone (results copied without cells): ddranking keeps the stored baseline
     set_dir, random_dir = dirs
     cmd = [*CLI, "evaluate", str(random_dir / "artifact"), "--teacher-from", str(set_dir / "artifact"),
-           "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common]
-    cmd += [] if suite.get("ranking", "ltdistill") == "ltdistill" else ["--ranking", suite["ranking"]]
-    cmd += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []  # as the cells' evaluations
+           "--runs", str(suite.get("runs", 3)), "--protocol", suite.get("protocol", "cpu"), *common,
+           *evaluation_flags(suite)]  # as the cells' evaluations
     recipe = (r.get("eval_config") or {}).get("recipe", "ltdistill")  # the set's own: the same for both
     usual = set_dir / "eval-random-relabeled.json"
     if usual.exists() and json.loads(usual.read_text()).get("recipe", "ltdistill") != recipe:

@@ -42,7 +42,7 @@ def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, d
 
 def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str | None = None,
               progress: bool = True, only: list[str] | None = None, jobs: int = 1,
-              cross_arch: list[str] | None = None, convnet_stem: str | None = None, nproc: int = 1,
+              cross_arch: list[str] | None = None, overrides: dict | None = None, nproc: int = 1,
               figures: bool = True) -> Path:
     """Run (or resume) a suite; `only`: run just these cells (see `select`). The table, and DD-Ranking, cover every
     finished cell of the suite in `out`, so pieces run one after another add up. `jobs`: how many commands run at
@@ -54,7 +54,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     check(nproc >= 1, f"--nproc must be at least 1, got {nproc}")
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
-                         convnet_stem=convnet_stem)
+                         overrides=overrides)
     path, suite, common, cells = planned.path, planned.suite, planned.common, planned.selected
     out.mkdir(parents=True, exist_ok=True)
     check_finished_cells(planned.cells, out)

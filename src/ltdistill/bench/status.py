@@ -116,13 +116,13 @@ def wall_left(planned, out: Path, device: str, jobs: int) -> float:
 
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
                data_dir: str | None = None, cross_arch: list[str] | None = None,
-               convnet_stem: str | None = None, jobs: int | str = "auto") -> str:
+               overrides: dict | None = None, jobs: int | str = "auto") -> str:
     """`bench --plan`: every cell of the suite and where it stands in `out` for a run with this device, data
     directory and added cross-architecture models, and how long what is left takes at `jobs` commands at once (as
     `bench --jobs`); runs nothing."""
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
-                         convnet_stem=convnet_stem)
+                         overrides=overrides)
     rows, left = plan_rows(planned, out, device)
     width = max(len(name) for name, *_ in rows) + 2
     second = max(len(status) for _, status, _ in rows) + 2

@@ -20,7 +20,10 @@ from ltdistill.methods.registry import METHODS
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
-              "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes", "anatomy"}
+              "data", "experts", "method", "convnet_stem", "ranking", "calibrations", "recipes", "anatomy",
+              "compile", "precision"}
+# suite keys a bench flag may set for one run (bench --convnet-stem, --compile, --precision: plan_suite's overrides)
+OVERRIDABLE = ("convnet_stem", "compile", "precision")
 DATA_KEYS = {"dataset", "imbalance", "ipc", "class_order", "holdout"}
 METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", "recipe", "seeds", "grid",
                "cross_arch", "calibrations", "recipes"}
@@ -116,9 +119,7 @@ def load_suite(path: Path) -> dict:
         raise BadInput(f"{path}: not a readable suite file ({e})") from None
     unknown = sorted(set(suite) - SUITE_KEYS)
     check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
-    from ltdistill.models.convnet import STEMS
-
-    check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
+    check_overridable(path, suite)
     check(suite.get("ranking", "ltdistill") in RANKINGS, f"{path}: ranking must be one of {list(RANKINGS)}")
     check("data" in suite and "method" in suite, f"{path}: a suite needs [data] and [[method]] entries")
     check(isinstance(suite["data"], dict), f"{path}: [data] must be a table")
@@ -156,6 +157,37 @@ def load_suite(path: Path) -> dict:
         check(isinstance(pair, dict) and set(pair) == {"before", "after"} and {pair["before"], pair["after"]} <= labels,
               f"{path}: anatomy entries are {{before = LABEL, after = LABEL}} of two [[method]] labels, got {pair!r}")
     return suite
+
+
+def check_overridable(path: Path | str, suite: dict) -> None:
+    """The suite keys a bench flag may also set (OVERRIDABLE), from the file or from the flags."""
+    from ltdistill.models.convnet import STEMS
+    from ltdistill.train import PRECISIONS
+
+    check(suite.get("convnet_stem", "official") in STEMS, f"{path}: convnet_stem must be one of {list(STEMS)}")
+    check(isinstance(suite.get("compile", False), bool), f"{path}: compile must be true or false, got "
+          f"{suite.get('compile')!r}")
+    check(suite.get("precision", "float32") in PRECISIONS, f"{path}: precision must be one of {list(PRECISIONS)}, "
+          f"got {suite.get('precision')!r}")
+
+
+def speed_entry(suite: dict) -> dict:
+    """What a suite's faster paths add to a key, only where taken, so the keys of suites without them stay as they
+    were: `compile` (evaluation, experts and the methods' own loops through torch.compile: the same runs to float
+    rounding, not bit for bit) and `precision` (bfloat16 evaluation training, a different run)."""
+    return ({"compile": True} if suite.get("compile") else {}) | (
+        {"precision": suite["precision"]} if suite.get("precision", "float32") != "float32" else {})
+
+
+def evaluation_flags(suite: dict) -> list[str]:
+    """The flags every evaluation of a suite's cells and baselines ends with, beyond its runs and protocol: how it
+    ranks, its epochs, and its faster paths (evaluate --compile, --precision; experts take `compile` only: no
+    distillation from bfloat16 experts has been scored)."""
+    ranking = suite.get("ranking", "ltdistill")
+    flags = [] if ranking == "ltdistill" else ["--ranking", ranking]
+    flags += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
+    flags += ["--compile"] if suite.get("compile") else []
+    return flags + (["--precision", suite["precision"]] if suite.get("precision", "float32") != "float32" else [])
 
 
 def check_evaluations(path: Path, entry: dict, who: str) -> None:
@@ -321,22 +353,22 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
         for kind, spec in suite.get("experts", {}).items():
             key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering, **holding}
             key.update(stem_entry(stem))
+            key.update({"compile": True} if suite.get("compile") else {})
             key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
-                   "--out", str(where), *common]
+                   "--out", str(where), *common, *(["--compile"] if suite.get("compile") else [])]
             cls_epochs = spec.get("cls_epochs", 5) if kind == "decoupled" else 0
             if kind == "decoupled":
                 cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(cls_epochs)]
             experts_cmds[f"{kind}-b{beta}{tag}"] = Experts(cmd, where, spec["num"] * (spec["epochs"] + cls_epochs))
         ranking = suite.get("ranking", "ltdistill")  # how every evaluation scores its runs (evaluate --ranking)
-        eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common]
-        eval_tail += [] if ranking == "ltdistill" else ["--ranking", ranking]
-        eval_tail += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
+        eval_tail = ["--runs", str(runs), "--protocol", protocol, "--convnet-stem", stem, *common,
+                     *evaluation_flags(suite)]
         eval_tail += ["--split", "val"] if holdout else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
                     "epochs": suite.get("epochs"), **stem_entry(stem), **ordering, **ranking_entry(ranking),
-                    **holding}
+                    **holding, **speed_entry(suite)}
         full_eval = [*CLI, "evaluate", "--full", *base[:4], *base[8:], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
@@ -357,13 +389,15 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                        "epochs": suite.get("epochs"), "models": models,
                        "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
-                       **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding}
+                       **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding, **speed_entry(suite)}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                 cell_dir = cell_directory(out, f"{label}-{digest(key)}")
                 distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                 distill += ["--config", preset] if preset else []
                 for text in m.get("set", []):
                     distill += ["--set", text]
+                if suite.get("compile") and has_setting(m["name"], "compile"):  # its own first-order loops
+                    distill += ["--set", "compile=true"]
                 if experts is not None:
                     distill += ["--experts", str(experts.directory)]
                 if shares_models(m["name"]):  # one observer/teacher training per beta, not per cell
@@ -388,12 +422,15 @@ def ranks(suite: dict) -> bool:
     return suite.get("ddranking", not suite["data"].get("holdout", 0))
 
 
+def has_setting(method: str, name: str) -> bool:
+    """Whether a registered method's config has the field `name`."""
+    cls = METHODS.get(method)
+    return cls is not None and name in {f.name for f in dataclasses.fields(cls.Config)}
+
+
 def shares_models(method: str) -> bool:
     """Whether a method trains models on the data that cells can share (the recovery family's model_cache)."""
-    from ltdistill import methods
-
-    cls = methods.METHODS.get(method)
-    return cls is not None and "model_cache" in {f.name for f in dataclasses.fields(cls.Config)}
+    return has_setting(method, "model_cache")
 
 
 def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
@@ -451,13 +488,15 @@ class SuitePlan:
 
 
 def plan_suite(name: str, out: Path, *, only: list[str] | None, device: str, data_dir: str | None,
-               cross_arch: list[str] | None, convnet_stem: str | None = None) -> SuitePlan:
-    """Find and check the suite file `name`, add the `--cross-arch` models, apply `--convnet-stem` (over the
-    suite's own convnet_stem), and plan its cells into `out`."""
+               cross_arch: list[str] | None, overrides: dict | None = None) -> SuitePlan:
+    """Find and check the suite file `name`, add the `--cross-arch` models, apply `overrides` (OVERRIDABLE keys
+    the bench flags set over the suite's own; None: the suite's), and plan its cells into `out`."""
     path = find_suite(name)
     suite = with_cross_arch(load_suite(path), cross_arch)
-    if convnet_stem is not None:
-        suite = {**suite, "convnet_stem": convnet_stem}
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    check(set(given) <= set(OVERRIDABLE), f"a bench run may set {list(OVERRIDABLE)} only, not {sorted(given)}")
+    suite = {**suite, **given}
+    check_overridable("bench flags", suite)
     common = command_flags(device, data_dir)
     cells, experts = plan(suite, out, common, root=suite_root(path))
     return SuitePlan(path, suite, common, cells, experts, select(cells, only))
