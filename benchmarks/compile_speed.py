@@ -1,17 +1,17 @@
 """Evaluation training eager against torch.compile (train.compiled_model, `--compile`) on Fashion-MNIST-LT sizes:
 distilled sets of IPC 10 and 50 (100 and 500 images: one and two batches an epoch) and the full long-tailed set at
 beta 100. Each is timed over the same epochs after a first epoch that pays the compilation (reported apart; the
-median of the rest is the steady cost, the list shows the warm-up), one thread. `--families`: each distillation
-family's first-order loop at Fashion-MNIST-LT beta 100 IPC 10 (the cpu protocol), eager and with the method's
-`compile=True`: DM's iterations (median seconds per iteration after the first, which pays the compilation), and the
-whole distillation of DC (a few outer iterations), herding (its feature extractor's epochs) and SRe2L (its squeezed
-model's epochs, one recovery iteration). `--experts EPOCHS`: an expert of each kind (standard, decoupled) eager,
-compiled and in bfloat16 compiled. `--dc IPC`: DC's iterations eager, with its network training compiled only, and
-with its matching through the unroll ops too; `--dc-matching IPC`: its matching alone, the paths interleaved.
-`--unroll`: the trajectory family's full unroll (match_trajectory's full_bptt, whose meta-gradient needs a double
-backward that torch.compile's autograd cannot take) written instead as torch.func.grad over the whole unroll and
-compiled as one first-order graph, against the eager autograd unroll: the gradient with respect to 100 images (IPC
-10) and the lr, at a few syn_steps.
+median of the rest is the steady cost, the list shows the warm-up), one thread; the same compiled in bfloat16 beside
+them (precision_check.py scores it). `--families`: each distillation family's first-order loop at Fashion-MNIST-LT
+beta 100 IPC 10 (the cpu protocol), eager and with the method's `compile=True`: DM's iterations (median seconds per
+iteration after the first, which pays the compilation), and the whole distillation of DC (a few outer iterations),
+herding (its feature extractor's epochs) and SRe2L (its squeezed model's epochs, one recovery iteration). `--experts
+EPOCHS`: an expert of each kind (standard, decoupled) eager, compiled and in bfloat16 compiled. `--dc IPC`: DC's
+iterations eager, with its network training compiled only, and with its matching through the unroll ops too;
+`--dc-matching IPC`: its matching alone, the paths interleaved. `--unroll`: the trajectory family's full unroll
+(match_trajectory's full_bptt, whose meta-gradient needs a double backward that torch.compile's autograd cannot
+take) written instead as torch.func.grad over the whole unroll and compiled as one first-order graph, against the
+eager autograd unroll: the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
@@ -382,8 +382,10 @@ def main() -> None:
     for name, (x, y, epochs) in training_sets(args.epochs_small, args.epochs_full).items():
         eager = seconds(x, y, False, epochs, args.device, args.width)
         compiled = seconds(x, y, True, epochs, args.device, args.width)
+        half = seconds(x, y, True, epochs, args.device, args.width, precision="bfloat16")
         rows[name] = {"epochs": epochs, "width": args.width, "eager": eager, "compiled": compiled,
-                      "speedup": eager["epoch_s"] / compiled["epoch_s"]}
+                      "speedup": eager["epoch_s"] / compiled["epoch_s"], "bfloat16_compiled": half,
+                      "bfloat16_speedup": eager["epoch_s"] / half["epoch_s"]}
         print(name, json.dumps(rows[name]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, {"rows": rows, **where(args.device)})
