@@ -44,7 +44,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import signal
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from unittest import mock
@@ -349,34 +352,66 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--width", type=int, default=32, help="the ConvNet's width (evaluation training, unroll)")
     parser.add_argument("--ipc", type=int, default=10, help="images per class of the unroll")
+    parser.add_argument("--pause", metavar="PATTERN", help="stop the processes whose command line matches PATTERN "
+                        "(pgrep -f) while timing, and continue them after: timings alone on a busy machine")
     args = parser.parse_args()
     if args.families and args.device != "cpu":
         parser.error("--families times the CPU only")
     if args.device == "cpu":
         torch.set_num_threads(1)
+    with paused(args.pause) as stopped:
+        measure(args, where(args.device, stopped and f"one thread; the {len(stopped)} other processes matching "
+                            f"{args.pause!r} paused meanwhile"))
+
+
+@contextlib.contextmanager
+def paused(pattern: str | None):
+    """The processes whose command line matches `pattern` (pgrep -f), this one and its ancestors aside, stopped
+    (SIGSTOP) while the block runs and continued after, however it ends; yields their ids. Linux only (/proc)."""
+    if not pattern:
+        yield []
+        return
+    mine, pid = set(), os.getpid()  # this process and those that started it (their command lines hold the pattern)
+    while pid > 1:
+        mine.add(pid)
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    pids = [int(pid) for pid in found if int(pid) not in mine]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pids
+    finally:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def measure(args, place: dict) -> None:
+    """Run the timing `args` ask for and write it with `place` (where)."""
     if args.trajectory:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         row = trajectory_run(*args.trajectory, class_order=args.class_order, iterations=args.iterations)
-        write_json(args.out, {"trajectory": row, **where(args.device)})
+        write_json(args.out, {"trajectory": row, **place})
         return
     if args.dc_matching:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, {"dc_matching": dc_matching(args.dc_matching, args.repeats), **where(args.device)})
+        write_json(args.out, {"dc_matching": dc_matching(args.dc_matching, args.repeats), **place})
         return
     if args.experts:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, {"experts": experts(args.experts), **where(args.device)})
+        write_json(args.out, {"experts": experts(args.experts), **place})
         return
     if args.dc:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, {"dc": dc_run(args.dc, args.iterations), **where(args.device)})
+        write_json(args.out, {"dc": dc_run(args.dc, args.iterations), **place})
         return
     if args.families or args.unroll:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         measured = ({"families": families()} if args.families
                     else {"unroll": unroll(args.unroll, args.repeats, device=args.device, width=args.width,
                                            ipc=args.ipc, whole=not args.ops_only)})
-        write_json(args.out, {**measured, **where(args.device)})
+        write_json(args.out, {**measured, **place})
         return
     rows = {}
     for name, (x, y, epochs) in training_sets(args.epochs_small, args.epochs_full).items():
@@ -388,15 +423,16 @@ def main() -> None:
                       "bfloat16_speedup": eager["epoch_s"] / half["epoch_s"]}
         print(name, json.dumps(rows[name]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out, {"rows": rows, **where(args.device)})
+    write_json(args.out, {"rows": rows, **place})
 
 
-def where(device: str) -> dict:
-    """What the timings ran on: the host, torch, and the GPU or the CPU's one thread beside other jobs."""
+def where(device: str, note: str | None = None) -> dict:
+    """What the timings ran on: the host, torch, and the GPU or the CPU's one thread beside other jobs (or `note`)."""
     gpu = device.startswith("cuda")
     return {"host": host(), "torch": torch.__version__, "device": device,
             "gpu": torch.cuda.get_device_name() if gpu else None,
-            "note": "alone on the GPU" if gpu else "one thread; measured beside other jobs on the same machine",
+            "note": note or ("alone on the GPU" if gpu else "one thread; measured beside other jobs on the same "
+                                                            "machine"),
             "time": time.strftime("%Y-%m-%d")}
 
 

@@ -1,11 +1,11 @@
 """Where the Fashion-MNIST-LT grid's CPU hours go, part by part, and what the faster paths measured on this machine
-would make of them: the stored costs of the grid's cells (each result's distillation wall time, evaluation
-seconds per run x runs, and each expert buffer's training once) grouped by the code that spends them, each part set
-beside the speedup measured for its faster path (benchmarks/compile_speed.py's JSON files; with --precision,
-bfloat16 training from precision_check.py's, taken only where its scores stayed within float32's spread), and the
-total that would follow. A projection from measured ratios, not a rerun of the grid: the ratios were timed on a few
-iterations or epochs, the grid's costs on whole runs, often beside other jobs. It also gives the bound that decides
-the goal of a third: the part no measured path speeds up.
+would make of them: the stored costs of the grid's cells (each result's distillation wall time, evaluation seconds
+per run x runs, and each expert buffer's training once) grouped by the code that spends them, each part set beside
+the speedup measured for its faster path (benchmarks/compile_speed.py's JSON files; with --precision, bfloat16
+compiled training as compile_speed.py timed it, taken only where precision_check.py's scores stayed within float32's
+spread), and the total that would follow. A projection from measured ratios, not a rerun of the grid: the ratios
+were timed on a few iterations or epochs, the grid's costs on whole runs, often beside other jobs. It also gives the
+bound that decides the goal of a third: the part no measured path speeds up.
 
     python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
         --out docs/data/grid-cost/cpu.json
@@ -73,28 +73,23 @@ def dc_speedups(folder: Path, families: dict) -> dict[str, tuple[float, str]]:
     return parts
 
 
-def precision_speedups(path: Path) -> dict[str, float] | None:
-    """bfloat16 compiled training's speedup over float32 eager (precision_check.py) for each set it timed (by the
-    name's first word: ipc10, ipc50, full), when its scores stayed within float32's spread in every set checked;
-    else None."""
+def bfloat16_scored(path: Path) -> bool:
+    """Whether precision_check.py's scores stayed within float32's spread in every set it checked."""
     if not path.is_file():
-        return None
-    report = json.loads(path.read_text())
-    if not report.get("scores") or not all(row["within_spread"] for row in report["scores"]):
-        return None
-    return {name.split()[0]: row["speedup"]["bfloat16 compiled"] for name, row in report["speed"].items()}
+        return False
+    scores = json.loads(path.read_text()).get("scores")
+    return bool(scores) and all(row["within_spread"] for row in scores)
 
 
 def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
-    training = {name.split()[0]: (row["speedup"], "cpu")
-                for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
+    rows = {name.split()[0]: row for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
+    training = {name: (row["speedup"], "cpu") for name, row in rows.items()}
     float32_full = training["full"][0]
-    mixed = precision_speedups(precision) if precision is not None else None
-    if mixed is not None and all(mixed.get(name, 0.0) > training[name][0] for name in ("ipc10", "full")):
-        training.update({name: (ratio, f"precision/{precision.stem} (bfloat16, compiled)")
-                         for name, ratio in mixed.items() if ratio > training.get(name, (0.0, ""))[0]})
+    if precision is not None and bfloat16_scored(precision):  # timed in the same run as float32's paths
+        training.update({name: (row["bfloat16_speedup"], f"cpu, bfloat16 (scored in precision/{precision.stem})")
+                         for name, row in rows.items() if row.get("bfloat16_speedup", 0.0) > row["speedup"]})
     (small, small_path), (full, full_path) = training["ipc10"], training["full"]
     ipc50 = ((*training["ipc50"], "training an IPC-50 set") if "ipc50" in training
              else (small, small_path, "training an IPC-10 set (IPC 50 not timed)"))

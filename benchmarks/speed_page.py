@@ -161,11 +161,14 @@ def compile_speed_table(path: Path) -> str:
         return "\n".join([*lines, "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
                           "Fashion-MNIST-LT beta 100, IPC 10, the cpu protocol; an iteration's time is the median "
                           "after the first."])
-    lines = ["| training set | epochs timed | eager s/epoch | compiled s/epoch | speedup | compiled first epoch s |",
-             "|---|---|---|---|---|---|"]
+    half = all("bfloat16_compiled" in row for row in data["rows"].values())  # (older files: float32 only)
+    lines = ["| training set | epochs timed | eager s/epoch | compiled s/epoch | speedup | compiled first epoch s |"
+             + " bfloat16 compiled s/epoch | speedup |" * half, "|---|---|---|---|---|---|" + "---|---|" * half]
     for name, row in data["rows"].items():
         lines.append(f"| {name} | {row['epochs']} | {row['eager']['epoch_s']:.3f} | {row['compiled']['epoch_s']:.3f} | "
-                     f"{row['speedup']:.2f}x | {row['compiled']['first_epoch_s']:.1f} |")
+                     f"{row['speedup']:.2f}x | {row['compiled']['first_epoch_s']:.1f} |"
+                     + (f" {row['bfloat16_compiled']['epoch_s']:.3f} | {row['bfloat16_speedup']:.2f}x |" if half
+                        else ""))
     host = data.get("host", {})
     lines += ["", f"{data.get('gpu') or host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
               "medians over the epochs after the first."]
@@ -301,7 +304,7 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
     """The results page's side-by-side rows: each workload's faster paths as speedups over its eager float32 path
     on the same machine (SUMMARY_COLUMNS; None where not timed), from the timing files the speed page shows."""
     training, h200 = read("compile-speed", "cpu"), read("compile-speed", "cuda-h200")
-    precision, experts = read("precision", "cpu"), read("compile-speed", "cpu-experts")
+    experts = read("compile-speed", "cpu-experts")
     together = {device: read("together-speed", name) for device, name in (("cpu", "cpu"), ("h200", "cuda-h200-w32"))}
     families, dc = read("compile-speed", "cpu-families"), read("compile-speed", "cpu-dc")
     ops = {ipc: read("compile-speed", name) for ipc, name in ((10, "cpu-unroll-ops"), (50, "cpu-unroll-ops-ipc50"))}
@@ -313,15 +316,15 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
     def stacked(device: str, prefix: str) -> float | None:
         return by_set(together[device], prefix, lambda row: row.get("speedup_grouped", row.get("speedup")))
 
-    bf16 = lambda row: row["speedup"]["bfloat16 compiled"]  # noqa: E731
+    bf16 = lambda row: row.get("bfloat16_speedup")  # noqa: E731  (timed beside float32's paths)
     rows: list[tuple[str, list[float | None]]] = [
         ("evaluation training, an IPC-10 set (5 runs at once)", [
-            by_set(training, "ipc10"), by_set(precision, "ipc10", bf16), stacked("cpu", "5 evaluation"),
+            by_set(training, "ipc10"), by_set(training, "ipc10", bf16), stacked("cpu", "5 evaluation"),
             by_set(h200, "ipc10"), stacked("h200", "5 evaluation")]),
-        ("evaluation training, an IPC-50 set", [by_set(training, "ipc50"), by_set(precision, "ipc50", bf16),
+        ("evaluation training, an IPC-50 set", [by_set(training, "ipc50"), by_set(training, "ipc50", bf16),
                                                 None, None, None]),
         ("evaluation training, the whole beta-100 set", [
-            by_set(training, "full"), by_set(precision, "full", bf16), None, by_set(h200, "full"), None])]
+            by_set(training, "full"), by_set(training, "full", bf16), None, by_set(h200, "full"), None])]
     for kind in ("standard", "decoupled"):
         row = (experts or {}).get("experts", {}).get(kind)
         many = kind == "standard"  # only standard experts train as a stack (experts --together)
