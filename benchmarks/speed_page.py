@@ -350,10 +350,10 @@ def speed_summary() -> str:
     lines = ["| workload | " + " | ".join(SUMMARY_COLUMNS) + " |", "|---|" + "---|" * len(SUMMARY_COLUMNS)]
     lines += [f"| {name} | " + " | ".join("-" if x is None else f"{x:.2f}x" for x in ratios) + " |"
               for name, ratios in speedup_rows() if any(x is not None for x in ratios)]
-    lines += ["", "Made by `benchmarks/compile_speed.py` (compiled rows; `--experts 2` the experts, `--families` DM, "
-              "herding and SRe2L, `--dc 10` DC, `--unroll 20 --ops-only` the unroll), `benchmarks/precision_check.py` "
-              "(bfloat16) and `benchmarks/together_speed.py` (many at once); each file's full command is on the speed "
-              "page."]
+    lines += ["", "Made by `benchmarks/compile_speed.py` (compiled and bfloat16: by default the evaluation sets, "
+              "`--experts 2` the experts, `--families` DM, herding and SRe2L, `--dc 10` DC, `--unroll 20 --ops-only` "
+              "the unroll) and `benchmarks/together_speed.py` (many at once); bfloat16's scores by "
+              "`benchmarks/precision_check.py`; each file's full command is on the speed page."]
     profile = read("profile", "cpu")
     if profile:
         rates = "; ".join(f"{name}: {x['gflop_per_s']:.1f} GFLOP/s, {100 * x['fraction_of_matmul']:.0f}%"
