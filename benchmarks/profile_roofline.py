@@ -4,10 +4,16 @@ FLOP/s achieved (torch.utils.flop_counter) against this machine's measured dense
 
     OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts runs/fmnist-official/experts/standard-b100-<key> \
         --model-cache runs/fmnist-official/models --out docs/data/profile/cpu.json
+    OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py \
+        --experts runs/fmnist-orders/experts/standard-b100_random1-<key> \
+        --model-cache runs/fmnist-orders/models --class-order random:1 --pause "serve_commands|ltdistill bench" \
+        --out docs/data/profile/cpu-alone.json
 
 --experts: a standard expert buffer of the fmnist suite (MTT replays it); --model-cache: the suite's trained models
-(SRe2L loads its squeezed model from it instead of training 50 epochs). Timings include everything the method
-does in those iterations; the first iteration of each is left out of the rates.
+(SRe2L loads its squeezed model from it instead of training 50 epochs); --class-order: the order both were made in
+(the data follows it); --pause: the processes matching the pattern stopped meanwhile (compile_speed.paused), for
+rates taken alone on a busy machine. Timings include everything the method does in those iterations; the first
+iteration of each is left out of the rates. DC runs its own, fewer iterations (each is ten matchings).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import tomllib
 from pathlib import Path
 
 import torch
+from compile_speed import paused
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -84,8 +91,24 @@ def main() -> None:
     parser.add_argument("--model-cache", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--dc-iterations", type=int, default=2)
+    parser.add_argument("--class-order", default="natural")
+    parser.add_argument("--pause", metavar="PATTERN", help="stop the processes matching PATTERN (pgrep -f) meanwhile")
     args = parser.parse_args()
-    data = load_longtail("fashion-mnist", 100)
+    with paused(args.pause) as stopped:
+        report = measure(args)
+    where = (f"one thread; the {len(stopped)} other processes matching {args.pause!r} paused meanwhile" if stopped
+             else "one thread, beside the machine's other jobs")
+    order = f" --class-order {args.class_order}" * (args.class_order != "natural")
+    pause = f" --pause {args.pause!r}" * bool(args.pause)
+    command = ("OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "
+               f"--out {args.out} --iterations {args.iterations} --dc-iterations {args.dc_iterations}{order}{pause}")
+    write_json(Path(args.out), {**report, "where": where, "command": command})
+
+
+def measure(args) -> dict:
+    """The profiles and rates of every cell, and the matmul rate they are set against."""
+    data = load_longtail("fashion-mnist", 100, class_order=args.class_order)
     net = {"width": 32, "depth": 3}
     peak = matmul_rate()
     mtt_preset = tomllib.loads((ROOT / "configs" / "mtt" / "fmnist-lt-b100-ipc10.toml").read_text())["method"]
@@ -96,6 +119,8 @@ def main() -> None:
         "mtt": lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, progress=False),
         "sre2l": lambda: methods.create("sre2l", iterations=args.iterations, model_cache=args.model_cache).distill(
             data, 10, progress=False),
+        "dc": lambda: methods.create("dc", iterations=args.dc_iterations).distill(data, 10, progress=False),
+        "herding": lambda: methods.create("herding", epochs=1).distill(data, 10, progress=False),
     }
     profiles, rates = {}, {}
     for name, run in cells.items():
@@ -104,19 +129,18 @@ def main() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             run()
         profiles[name] = {"seconds": round(time.perf_counter() - started, 3), "top_ops": top_ops(prof)}
-        if name.startswith("evaluation") or name == "mtt":
+        if name.startswith("evaluation") or name in ("mtt", "dc"):
             flops, seconds = counted(run), timed(run, 5 if name.startswith("evaluation") else 2)
             rates[name] = {"gflop": round(flops / 1e9, 3), "seconds": round(seconds, 4),
                            "gflop_per_s": round(flops / seconds / 1e9, 2),
                            "fraction_of_matmul": round(flops / seconds / 1e9 / peak, 4)}
         print(name, profiles[name]["seconds"], rates.get(name), flush=True)
-    write_json(Path(args.out), {
+    return {
         "device": "cpu", "threads": torch.get_num_threads(), "host": host(), "matmul_gflop_per_s": round(peak, 2),
-        "iterations": args.iterations, "profiles": profiles, "rates": rates,
+        "iterations": args.iterations, "dc_iterations": args.dc_iterations, "class_order": args.class_order,
+        "profiles": profiles, "rates": rates,
         "note": "per cell: one warm-up run, then the profiled run; rates: FLOPs of one run (flop_counter) over its "
-                "median wall time; MTT's run includes its expert loading and evaluation-free setup",
-        "command": "OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "
-                   f"--out {args.out} --iterations {args.iterations}"})
+                "median wall time; MTT's run includes its expert loading and evaluation-free setup"}
 
 
 if __name__ == "__main__":

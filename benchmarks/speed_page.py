@@ -241,12 +241,14 @@ def profile_tables(path: Path) -> str:
     """benchmarks/profile_roofline.py's output: the achieved FLOP rates against the measured matmul rate, then the
     operators taking the most self CPU time in each profiled cell."""
     r = json.loads(path.read_text())
-    lines = [f"Dense float32 matmul on {r['threads']} thread(s): {r['matmul_gflop_per_s']:.1f} GFLOP/s.", "",
+    lines = [f"Dense float32 matmul on {r['threads']} thread(s): {r['matmul_gflop_per_s']:.1f} GFLOP/s"
+             + (f"; {r['where']}" if "where" in r else "") + ".", "",
              "| run | GFLOP | seconds | GFLOP/s | share of the matmul rate |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {x['gflop']:.2f} | {x['seconds']:.3f} | {x['gflop_per_s']:.1f} | "
               f"{100 * x['fraction_of_matmul']:.0f}% |" for name, x in r["rates"].items()]
-    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method; one epoch of "
-              "evaluation training):", "", "| cell | seconds | top operators (share of self CPU time) |",
+    dc = f", DC {r['dc_iterations']}" if "dc_iterations" in r else ""
+    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method{dc}; one epoch "
+              "of evaluation training):", "", "| cell | seconds | top operators (share of self CPU time) |",
               "|---|---|---|"]
     for name, x in r["profiles"].items():
         ops = ", ".join(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%" for o in x["top_ops"][:5])
@@ -354,14 +356,15 @@ def speed_summary() -> str:
               "`--experts 2` the experts, `--families` DM, herding and SRe2L, `--dc 10` DC, `--unroll 20 --ops-only` "
               "the unroll) and `benchmarks/together_speed.py` (many at once); bfloat16's scores by "
               "`benchmarks/precision_check.py`; each file's full command is on the speed page."]
-    profile = read("profile", "cpu")
+    profile = read("profile", "cpu-alone") or read("profile", "cpu")  # alone on the machine where measured so
     if profile:
         rates = "; ".join(f"{name}: {x['gflop_per_s']:.1f} GFLOP/s, {100 * x['fraction_of_matmul']:.0f}%"
                           for name, x in profile["rates"].items())
         tops = "; ".join(f"{name}: {', '.join(o['op'].removeprefix('aten::') for o in x['top_ops'][:2])}"
                          for name, x in profile["profiles"].items())
+        where = profile.get("where", f"{profile['threads']} thread")
         lines += ["", f"Against this CPU's dense float32 matmul ({profile['matmul_gflop_per_s']:.1f} GFLOP/s, "
-                  f"{profile['threads']} thread): {rates}. Most self time: {tops}. Command: `{profile['command']}`."]
+                  f"{where}): {rates}. Most self time: {tops}. Command: `{profile['command']}`."]
     paths = {"cpu": "the compiled paths", "cpu-bfloat16": "bfloat16 evaluation training too, where scored"}
     grids = {name: grid for name in paths if (grid := read("grid-cost", name))}
     if grids:
