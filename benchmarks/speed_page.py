@@ -5,6 +5,7 @@ benchmarks/notes/. Part of benchmarks/results.py's rendering."""
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -373,7 +374,9 @@ def speed_summary() -> str:
                           for name, grid in grids.items())
         lines += ["", f"The Fashion-MNIST-LT grid ({first['cells']} cells) cost {first['total_hours']:.1f} CPU hours; "
                   f"{hours}. Commands: " + ", ".join(f"`{grid['command']}`" for grid in grids.values()) + "."]
-    return "\n".join(lines)
+    # prose wrapped as the notes are, the table left as it is
+    return "\n".join(line if line.startswith("|") else textwrap.fill(line, width=118, break_on_hyphens=False,
+                                                                       break_long_words=False) for line in lines)
 
 
 def section(title: str, note_name: str, paths: list[Path], table: Callable[[Path], str]) -> list[str]:
