@@ -353,19 +353,15 @@ def speed_summary() -> str:
     lines = ["| workload | " + " | ".join(SUMMARY_COLUMNS) + " |", "|---|" + "---|" * len(SUMMARY_COLUMNS)]
     lines += [f"| {name} | " + " | ".join("-" if x is None else f"{x:.2f}x" for x in ratios) + " |"
               for name, ratios in speedup_rows() if any(x is not None for x in ratios)]
-    lines += ["", "Made by `benchmarks/compile_speed.py` (compiled and bfloat16: by default the evaluation sets, "
-              "`--experts 2` the experts, `--families` DM, herding and SRe2L, `--dc 10` DC, `--unroll 20 --ops-only` "
-              "the unroll) and `benchmarks/together_speed.py` (many at once); bfloat16's scores by "
-              "`benchmarks/precision_check.py`; each file's full command is on the speed page."]
+    lines += ["", "Made by `benchmarks/compile_speed.py` and `together_speed.py`; commands on the speed page."]
     profile = read("profile", "cpu-alone") or read("profile", "cpu")  # alone on the machine where measured so
     if profile:
         rates = "; ".join(f"{name}: {x['gflop_per_s']:.1f} GFLOP/s, {100 * x['fraction_of_matmul']:.0f}%"
                           for name, x in profile["rates"].items())
-        tops = "; ".join(f"{name}: {', '.join(o['op'].removeprefix('aten::') for o in x['top_ops'][:2])}"
-                         for name, x in profile["profiles"].items())
         where = profile.get("where", f"{profile['threads']} thread")
         lines += ["", f"Against this CPU's dense float32 matmul ({profile['matmul_gflop_per_s']:.1f} GFLOP/s, "
-                  f"{where}): {rates}. Most self time: {tops}. Command: `{profile['command']}`."]
+                  f"{where}): {rates} (`benchmarks/profile_roofline.py`; the operators each family spends its time "
+                  "in are on the speed page)."]
     paths = {"cpu": "the compiled paths", "cpu-bfloat16": "bfloat16 evaluation training too, where scored"}
     grids = {name: grid for name in paths if (grid := read("grid-cost", name))}
     if grids:
@@ -373,7 +369,7 @@ def speed_summary() -> str:
         hours = "; ".join(f"{grid['projected_hours']:.1f} projected with {paths[name]} ({grid['projected_ratio']:.2f}x)"
                           for name, grid in grids.items())
         lines += ["", f"The Fashion-MNIST-LT grid ({first['cells']} cells) cost {first['total_hours']:.1f} CPU hours; "
-                  f"{hours}. Commands: " + ", ".join(f"`{grid['command']}`" for grid in grids.values()) + "."]
+                  f"{hours} (`benchmarks/grid_cost.py`)."]
     # prose wrapped as the notes are, the table left as it is
     return "\n".join(line if line.startswith("|") else textwrap.fill(line, width=118, break_on_hyphens=False,
                                                                        break_long_words=False) for line in lines)
