@@ -13,7 +13,8 @@ iterations eager, with its network training compiled only, and with its matching
 take) written instead as torch.func.grad over the whole unroll and compiled as one first-order graph, against the
 eager autograd unroll: the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
 
-    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --out docs/data/compile-speed/cpu.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --pause "serve_commands|ltdistill bench" \
+        --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 7 \
@@ -360,8 +361,8 @@ def main() -> None:
     if args.device == "cpu":
         torch.set_num_threads(1)
     with paused(args.pause) as stopped:
-        measure(args, where(args.device, stopped and f"one thread; the {len(stopped)} other processes matching "
-                            f"{args.pause!r} paused meanwhile"))
+        alone = f"one thread; the {len(stopped)} other processes matching {args.pause!r} paused meanwhile"
+        measure(args, where(args.device, alone if stopped else None))
 
 
 @contextlib.contextmanager

@@ -313,13 +313,15 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
     ops = {ipc: read("compile-speed", name) for ipc, name in ((10, "cpu-unroll-ops"), (50, "cpu-unroll-ops-ipc50"))}
 
     def by_set(data: dict | None, prefix: str, key=lambda row: row["speedup"]) -> float | None:
-        rows = (data or {}).get("rows") or (data or {}).get("speed") or {}
+        rows = (data or {}).get("rows", {})
         return next((key(row) for name, row in rows.items() if name.startswith(prefix)), None)
 
     def stacked(device: str, prefix: str) -> float | None:
         return by_set(together[device], prefix, lambda row: row.get("speedup_grouped", row.get("speedup")))
 
-    bf16 = lambda row: row.get("bfloat16_speedup")  # noqa: E731  (timed beside float32's paths)
+    def bf16(row: dict) -> float | None:  # timed in the same run as float32's paths
+        return row.get("bfloat16_speedup")
+
     rows: list[tuple[str, list[float | None]]] = [
         ("evaluation training, an IPC-10 set (5 runs at once)", [
             by_set(training, "ipc10"), by_set(training, "ipc10", bf16), stacked("cpu", "5 evaluation"),
