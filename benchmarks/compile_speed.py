@@ -11,16 +11,17 @@ iterations eager, with its network training compiled only, and with its matching
 `--dc-matching IPC`: its matching alone, the paths interleaved. `--unroll`: the trajectory family's full unroll
 (match_trajectory's full_bptt, whose meta-gradient needs a double backward that torch.compile's autograd cannot
 take) written instead as torch.func.grad over the whole unroll and compiled as one first-order graph, against the
-eager autograd unroll: the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps.
+eager autograd unroll: the gradient with respect to 100 images (IPC 10) and the lr, at a few syn_steps; the unroll
+ops also under bfloat16 autocast (the trajectory methods' precision="bfloat16").
 
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --pause "serve_commands|ltdistill bench" \
         --out docs/data/compile-speed/cpu.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --families --out docs/data/compile-speed/cpu-families.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 3 --out docs/data/compile-speed/cpu-unroll.json
-    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 7 \
-        --out docs/data/compile-speed/cpu-unroll-ops.json
-    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ipc 50 --ops-only --repeats 3 \
-        --out docs/data/compile-speed/cpu-unroll-ops-ipc50.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ops-only --repeats 5 \
+        --pause "serve_commands|ltdistill" --out docs/data/compile-speed/cpu-unroll-ops.json
+    OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --unroll 20 --ipc 50 --ops-only --repeats 2 \
+        --pause "serve_commands|ltdistill" --out docs/data/compile-speed/cpu-unroll-ops-ipc50.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/mtt/fmnist-lt-b100-ipc10.toml \
         EXPERTS --class-order random:1 --out docs/data/compile-speed/cpu-mtt.json
     OMP_NUM_THREADS=1 python benchmarks/compile_speed.py --trajectory configs/ltdd/fmnist-lt-b100-ipc50.toml \
@@ -54,12 +55,13 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
 
 from ltdistill import models
 from ltdistill.data.longtail import load_longtail
 from ltdistill.runtime import host
 from ltdistill.safe_io import write_json
-from ltdistill.train import TrainConfig, train_model
+from ltdistill.train import TrainConfig, forward_precision, train_model
 
 
 def training_sets(epochs_small: int, epochs_full: int) -> dict:
@@ -248,11 +250,12 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
             v = v - lr * grad(lambda w: student_loss(student(w, images), labels))(v)
         return (v - target).square().sum() / denom
 
-    def ops_unroll(kernels):
+    def ops_unroll(kernels, precision: str = "float32"):
         def call(images, lr):
             student.model.use_unroll_ops(kernels)
             try:
-                return autograd_unroll(images, lr)
+                with forward_precision(device, precision):  # the trajectory methods' precision="bfloat16"
+                    return autograd_unroll(images, lr)
             finally:
                 student.model.use_unroll_ops(None)
         return call
@@ -265,7 +268,11 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
     ops, ops_compile_s = timed(ops_unroll("compiled"), images, lr)
     row: dict = {"steps": steps, "ipc": ipc, "width": width, "device": device, "eager_first_s": first,
                  "ops_compile_s": ops_compile_s, **differences(ops, "ops_")}
-    calls = {"eager_s": autograd_unroll, "ops_eager_s": ops_unroll("eager"), "ops_s": ops_unroll("compiled")}
+    half, row["ops_bfloat16_compile_s"] = timed(ops_unroll("compiled", "bfloat16"), images, lr)
+    row.update(differences(half, "ops_bfloat16_"))
+    row["ops_bfloat16_cosine_images"] = float(F.cosine_similarity(half[0].flatten(), reference[0].flatten(), dim=0))
+    calls = {"eager_s": autograd_unroll, "ops_eager_s": ops_unroll("eager"), "ops_s": ops_unroll("compiled"),
+             "ops_bfloat16_s": ops_unroll("compiled", "bfloat16")}
     if whole:
         func_unroll = grad(matching_loss, argnums=(0, 1))
         compiled = torch.compile(func_unroll)
@@ -283,6 +290,7 @@ def unroll(steps: int, repeats: int = 3, device: str = "cpu", width: int = 32, i
     row["cpu_seconds"] = {name: statistics.median(s) for name, s in cpu_seconds.items()}
     row["ops_speedup"] = row["eager_s"] / row["ops_s"]
     row["ops_cpu_speedup"] = row["cpu_seconds"]["eager_s"] / row["cpu_seconds"]["ops_s"]
+    row["ops_bfloat16_speedup"] = row["eager_s"] / row["ops_bfloat16_s"]
     if whole:
         row["speedup"] = row["eager_s"] / row["compiled_s"]
     print(json.dumps(row), flush=True)

@@ -138,6 +138,8 @@ def compile_speed_table(path: Path) -> str:
                  for name, key, compile_key, diff in (
                      ("unroll ops, the norm's passes eager", "ops_eager", None, None),
                      ("unroll ops, compiled (`compile=true`)", "ops", "ops_compile_s", "ops_relative_"),
+                     ("unroll ops, compiled, in bfloat16 (`precision=bfloat16`)", "ops_bfloat16",
+                      "ops_bfloat16_compile_s", "ops_bfloat16_relative_"),
                      ("torch.func.grad over the unroll, eager", "func", None, None),
                      ("the same compiled whole", "compiled", "compile_s", "relative_"))
                  if f"{key}_s" in row]

@@ -58,3 +58,42 @@ def test_an_unknown_precision_is_refused_and_bfloat16_is_not_batched():
     model = models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=4, depth=1)
     assert unsupported(model, TrainConfig(epochs=1, precision="bfloat16")) == "bfloat16 training is not batched"
     assert unsupported(model, TrainConfig(epochs=1)) is None
+
+
+@pytest.mark.parametrize("name", ["mtt", "datm", "ltdd"])
+def test_a_trajectory_method_in_bfloat16_unrolls_its_student_in_autocast_and_moves_the_images_as_float32(
+        name, tmp_path, monkeypatch):
+    """precision="bfloat16" on MTT, DATM and LTDD: every unroll of the student runs under bfloat16 autocast (float32's
+    never does), the pixels stay float32 and move the way float32's move, not bit for bit; a bad value is
+    refused at the boundary."""
+    from conftest import blob_raw
+    from ltdistill import methods
+    from ltdistill.data.longtail import build_longtail
+    from ltdistill.errors import BadInput
+    from ltdistill.experts.train import ExpertConfig, train_experts
+    from ltdistill.families import trajectory
+    from test_unroll_ops import TINY
+
+    data = build_longtail(blob_raw(), imbalance_factor=5, seed=0)
+    decoupled = methods.METHODS[name].buffer_kind == "decoupled"
+    train_experts(data, ExpertConfig(num_experts=1, epochs=2, cls_epochs=1, decoupled=decoupled, width=4, depth=1),
+                  tmp_path / "experts", progress=False)
+    autocast: list[bool] = []  # at each unroll (a soft-label initialization outside it keeps float32)
+    unroll = trajectory.match_trajectory
+    monkeypatch.setattr(trajectory, "match_trajectory", lambda *a, **k: autocast.append(
+        torch.is_autocast_enabled("cpu")) or unroll(*a, **k))
+    sets = {}
+    for precision, iterations in (("float32", 0), ("float32", 3), ("bfloat16", 3)):
+        autocast.clear()
+        method = methods.create(name, iterations=iterations, precision=precision, **TINY[name])
+        sets[precision, iterations] = method.distill(data, 2, experts=tmp_path / "experts", seed=0, progress=False,
+                                                     workdir=tmp_path / f"{precision}{iterations}")
+        if iterations:
+            assert autocast and all(autocast) == any(autocast) == (precision == "bfloat16")
+    start = sets["float32", 0].images
+    moved = {p: (sets[p, 3].images - start).flatten() for p in ("float32", "bfloat16")}
+    assert sets["bfloat16", 3].images.dtype == torch.float32 and moved["float32"].abs().max() > 0
+    assert not torch.equal(moved["float32"], moved["bfloat16"])
+    assert torch.nn.functional.cosine_similarity(moved["float32"], moved["bfloat16"], dim=0) > 0.95
+    with pytest.raises(BadInput, match="precision"):
+        methods.create(name, precision="float16")

@@ -28,6 +28,7 @@ from ltdistill.data.augment import DSA, image_shape
 from ltdistill.engine.loop import Learnable, run_synthesis
 from ltdistill.errors import BadInput
 from ltdistill.experts.student import FlatModel, open_experts, student_model
+from ltdistill.train import forward_precision
 
 GRADIENT_MODES = ("full_bptt", "tesla_frozen_weights")
 
@@ -200,11 +201,11 @@ class Matching:
     checkpointed outer loop."""
 
     def __init__(self, experts, data, seed: int, device: str, kind: str | None = "standard", *,
-                 compile: bool = False):
+                 compile: bool = False, precision: str = "float32"):
         self.buffer, self.data = open_experts(experts, data, kind)
         self.generator = torch.Generator().manual_seed(seed)
         self.flat_model = student_model(self.buffer, self.data, device, compile=compile)
-        self.device = device
+        self.device, self.precision = device, precision
 
     def sampler(self, kind: str, name: str, high: int, span: int) -> TrajectorySampler:
         sampler = TrajectorySampler(self.buffer, kind, self.generator, self.device)
@@ -213,10 +214,12 @@ class Matching:
 
     def match(self, state, labels, start, target, cfg, dsa, *, syn_steps: int, **options) -> float:
         """match_trajectory on the state's images and lr, with the config's student settings (batch_syn, gradient)
-        and this run's generator; options are match_trajectory's keywords (class_weights, matched, ...)."""
-        return match_trajectory(self.flat_model, start, target, state["images"], labels, state["lr"],
-                                syn_steps=syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=self.generator,
-                                gradient=cfg.gradient, **options)
+        and this run's generator; options are match_trajectory's keywords (class_weights, matched, ...). Under
+        `precision` bfloat16 the whole unroll, its backward passes included, runs in autocast."""
+        with forward_precision(self.device, self.precision):
+            return match_trajectory(self.flat_model, start, target, state["images"], labels, state["lr"],
+                                    syn_steps=syn_steps, batch_syn=cfg.batch_syn, dsa=dsa, generator=self.generator,
+                                    gradient=cfg.gradient, **options)
 
     def run(self, method, state, step, *, ipc: int, seed: int, workdir, progress: bool, make_set=None) -> dict:
         """Optimize with checkpoints in workdir; return the metadata every trajectory artifact records."""

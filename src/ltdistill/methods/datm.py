@@ -56,7 +56,7 @@ class DATM(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        m = Matching(experts, data, seed, device, compile=cfg.compile)
+        m = Matching(experts, data, seed, device, compile=cfg.compile, precision=cfg.precision)
         sampler = m.sampler("standard", "datm", cfg.max_start_epoch, cfg.expert_epochs)
         finals = sampler.finals(cfg.label_experts)
         images, classes, distinct = correct_per_class(m.data, ipc, m.flat_model, finals, m.generator)

@@ -22,7 +22,7 @@ label_init "biased" (logits of the long-tailed representation experts, as DATM) 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 
@@ -32,8 +32,9 @@ from ltdistill.engine.method import Method, with_meta
 from ltdistill.errors import BadInput
 from ltdistill.families.init import correct_per_class, expert_soft_labels
 from ltdistill.families.trajectory import Matching, pixels_and_lr
-from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
+from ltdistill.params import Count, Momentum, NonNegative, OneOf, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
+from ltdistill.train import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class LTDDConfig:
     # the student's instance norms (their double backward in closed form, compiled) and pooling through
     # models/unroll_ops.py: the same set to float tolerance, faster unrolls after a compilation per shape
     compile: bool = False
+    # "bfloat16": the student's unroll under bfloat16 autocast (train.PRECISIONS), weights, pixels and lr float32:
+    # its meta-gradients within float rounding of bfloat16, a different set (unscored: off by default)
+    precision: Annotated[str, OneOf(PRECISIONS)] = "float32"
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)
     label_init: Literal["decoupled", "biased", "onehot"] = "decoupled"
@@ -104,7 +108,7 @@ class LTDD(Method):
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
         class_weights = dam_class_weights(data.counts, cfg.dam_weights).to(device) if cfg.dam else None
-        m = Matching(experts, data, seed, device, kind=None, compile=cfg.compile)
+        m = Matching(experts, data, seed, device, kind=None, compile=cfg.compile, precision=cfg.precision)
         data, generator, flat_model = m.data, m.generator, m.flat_model
         rep_kind = "rep" if m.buffer.index.get("decoupled") else "standard"
         if cfg.expert_decoupling and rep_kind != "rep":

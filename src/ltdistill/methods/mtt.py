@@ -10,15 +10,16 @@ Defaults are MTT distill.py's; presets carry the per-setting values (configs/).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from ltdistill.data.augment import DSA
 from ltdistill.engine.loop import SynthesisState
 from ltdistill.engine.method import Method, with_meta
 from ltdistill.families.init import real_per_class
 from ltdistill.families.trajectory import Matching, pixels_and_lr
-from ltdistill.params import Count, NonNegative, Rate, Weight
+from ltdistill.params import Count, NonNegative, OneOf, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
+from ltdistill.train import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class MTTConfig:
     # the student's instance norms (their double backward in closed form, compiled) and pooling through
     # models/unroll_ops.py: the same set to float tolerance, faster unrolls after a compilation per shape
     compile: bool = False
+    # "bfloat16": the student's unroll under bfloat16 autocast (train.PRECISIONS), weights, pixels and lr float32:
+    # its meta-gradients within float rounding of bfloat16, a different set (unscored: off by default)
+    precision: Annotated[str, OneOf(PRECISIONS)] = "float32"
 
 
 class MTT(Method):
@@ -47,7 +51,7 @@ class MTT(Method):
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config
-        m = Matching(experts, data, seed, device, compile=cfg.compile)
+        m = Matching(experts, data, seed, device, compile=cfg.compile, precision=cfg.precision)
         sampler = m.sampler("standard", "mtt", cfg.max_start_epoch, cfg.expert_epochs)
         images, labels, distinct = real_per_class(m.data, ipc, m.generator)
         state = SynthesisState(pixels_and_lr(images, cfg, device), m.generator)
