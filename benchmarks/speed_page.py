@@ -344,7 +344,8 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
     rows.append(("DC, an IPC-10 iteration", [dc and dc["dc"]["compiled_speedup"], None, None, None, None]))
     for ipc, data in ops.items():
         rows.append((f"trajectory matching's unroll, IPC {ipc}",
-                     [data and data["unroll"]["ops_speedup"], None, None, None, None]))
+                     [data and data["unroll"]["ops_speedup"], data and data["unroll"].get("ops_bfloat16_speedup"),
+                      None, None, None]))
     return rows
 
 
