@@ -118,9 +118,9 @@ def fake_matching(monkeypatch, module, samplers: dict, data) -> None:
     """Replace a method module's Matching: fixed trajectories, the test's model, no files, no checkpoints."""
 
     class FakeMatching(T.Matching):
-        def __init__(self, experts, data_, seed, device, kind="standard", *, compile=False):
+        def __init__(self, experts, data_, seed, device, kind="standard", *, compile=False, precision="float32"):
             self.buffer = SimpleNamespace(index={"decoupled": "rep" in samplers}, directory="(fake)")
-            self.data, self.device = data, device
+            self.data, self.device, self.precision = data, device, precision
             self.generator = torch.Generator().manual_seed(seed)
             self.flat_model = flat_model()
 
