@@ -369,8 +369,7 @@ def main() -> None:
     if args.device == "cpu":
         torch.set_num_threads(1)
     with paused(args.pause) as stopped:
-        alone = f"one thread; the {len(stopped)} other processes matching {args.pause!r} paused meanwhile"
-        measure(args, where(args.device, alone if stopped else None))
+        measure(args, where(args.device, paused_note(args.pause, stopped)))
 
 
 @contextlib.contextmanager
@@ -394,6 +393,11 @@ def paused(pattern: str | None):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+
+
+def paused_note(pattern: str | None, stopped: list[int]) -> str | None:
+    """How timings taken inside `paused(pattern)` ran, given the ids it stopped; None when it stopped none."""
+    return f"one thread; the {len(stopped)} other processes matching {pattern!r} paused meanwhile" if stopped else None
 
 
 def measure(args, place: dict) -> None:

@@ -24,7 +24,7 @@ import tomllib
 from pathlib import Path
 
 import torch
-from compile_speed import paused
+from compile_speed import paused, paused_note
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -97,8 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     with paused(args.pause) as stopped:
         report = measure(args)
-    where = (f"one thread; the {len(stopped)} other processes matching {args.pause!r} paused meanwhile" if stopped
-             else "one thread, beside the machine's other jobs")
+    where = paused_note(args.pause, stopped) or "one thread, beside the machine's other jobs"
     order = f" --class-order {args.class_order}" * (args.class_order != "natural")
     pause = f" --pause {args.pause!r}" * bool(args.pause)
     command = ("OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "

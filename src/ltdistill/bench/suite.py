@@ -186,8 +186,9 @@ def evaluation_flags(suite: dict) -> list[str]:
     ranking = suite.get("ranking", "ltdistill")
     flags = [] if ranking == "ltdistill" else ["--ranking", ranking]
     flags += ["--epochs", str(suite["epochs"])] if "epochs" in suite else []
-    flags += ["--compile"] if suite.get("compile") else []
-    return flags + (["--precision", suite["precision"]] if suite.get("precision", "float32") != "float32" else [])
+    speed = speed_entry(suite)
+    flags += ["--compile"] if "compile" in speed else []
+    return flags + (["--precision", speed["precision"]] if "precision" in speed else [])
 
 
 def check_evaluations(path: Path, entry: dict, who: str) -> None:
@@ -345,6 +346,8 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
     entries = [{**m, "label": m.get("label", m["name"]) + suffix, "set": [*m.get("set", []), *settings]}
                for m in suite["method"] for suffix, settings in grid_points(m)]
     experts_cmds, cells = {}, []
+    speed = speed_entry(suite)  # in every key where taken; experts take `compile` only
+    compiled = {key: value for key, value in speed.items() if key == "compile"}
     for order, beta in itertools.product(class_orders(data), data.get("imbalance", [1])):
         tag, ordering = order_tag(order), ({} if order == "natural" else {"class_order": order})
         base = ["--dataset", dataset, "--imbalance", str(beta), "--protocol", protocol, "--convnet-stem", stem]
@@ -353,11 +356,11 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
         for kind, spec in suite.get("experts", {}).items():
             key = {"dataset": dataset, "beta": beta, "protocol": protocol, **spec, **ordering, **holding}
             key.update(stem_entry(stem))
-            key.update({"compile": True} if suite.get("compile") else {})
+            key.update(compiled)
             key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
-                   "--out", str(where), *common, *(["--compile"] if suite.get("compile") else [])]
+                   "--out", str(where), *common, *["--compile"] * bool(compiled)]
             cls_epochs = spec.get("cls_epochs", 5) if kind == "decoupled" else 0
             if kind == "decoupled":
                 cmd[len(CLI) + 1:len(CLI) + 1] = ["--decoupled", "--cls-epochs", str(cls_epochs)]
@@ -368,7 +371,7 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
         eval_tail += ["--split", "val"] if holdout else []
         full_key = {"full": dataset, "beta": beta, "protocol": protocol, "runs": runs, "model": models[0],
                     "epochs": suite.get("epochs"), **stem_entry(stem), **ordering, **ranking_entry(ranking),
-                    **holding, **speed_entry(suite)}
+                    **holding, **speed}
         full_eval = [*CLI, "evaluate", "--full", *base[:4], *base[8:], "--model", models[0], *eval_tail]
         if suite.get("full", True):
             cells.append(Cell(f"full_{dataset}_b{beta}{tag}", "full", full_key,
@@ -389,14 +392,14 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                        "epochs": suite.get("epochs"), "models": models,
                        "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
-                       **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding, **speed_entry(suite)}
+                       **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding, **speed}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                 cell_dir = cell_directory(out, f"{label}-{digest(key)}")
                 distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                 distill += ["--config", preset] if preset else []
                 for text in m.get("set", []):
                     distill += ["--set", text]
-                if suite.get("compile") and has_setting(m["name"], "compile"):  # its own first-order loops
+                if "compile" in speed and has_setting(m["name"], "compile"):  # its own first-order loops
                     distill += ["--set", "compile=true"]
                 if experts is not None:
                     distill += ["--experts", str(experts.directory)]
