@@ -377,3 +377,30 @@ def test_a_preset_beside_its_method_pairs_cells_seed_by_seed_and_gives_the_paire
     assert rows[2:] == ["| fashion-mnist | 100 | 10 | 2 | 79.50 ± 0.50 (90.00 ± 0.00) | 81.00 ± 0.00 (90.00 ± 0.00) | "
                         "+1.50 ± 0.50 | +1.00 +2.00 |"]
     assert preset_pair_table(cells[:1] + cells[5:], "dc-net-momentum", "dc") == ""
+
+
+def test_calibrated_cells_made_under_earlier_defaults_never_pool_with_those_made_under_todays():
+    from ltdistill.report.tables import variant_table
+
+    def seeded(seed, before, after, defaults):
+        return {"dataset": "fashion-mnist", "imbalance_factor": 100, "ipc": 10, "label": "edc", "few": 0.5,
+                "class_order": "hard-tail", "balanced_acc": {"mean": before, "std": 0.01},
+                "key": {"seed": seed, **({"defaults": defaults} if defaults else {})},
+                "calibrated": {"adsa": {"balanced_acc": {"mean": after, "std": 0.0}, "few": 0.7,
+                                        "calibration": {"tau": 1.0}}}}
+
+    today = {"recipe.ema_decay": 0.99, "recipe.decay_matrices_only": True}
+    cells = [seeded(0, 0.80, 0.82, None), seeded(1, 0.81, 0.84, today), seeded(2, 0.79, 0.82, today)]
+    brief = [row.split(" | ")[3:8] for row in variant_table(cells, per_seed=False).splitlines()[2:]]
+    assert brief == [["edc, earlier defaults (hard-tail order)", "labels adsa", "80.00 ± 1.00", "82.00 ± 0.00",
+                      "+2.00"],
+                     ["edc (hard-tail order): 2 seeds", "labels adsa", "80.00 ± 1.00", "83.00 ± 1.00",
+                      "+3.00 ± 0.00"]]
+    full = [row.split(" | ")[3] for row in variant_table(cells).splitlines()[2:]]
+    assert full == ["edc, earlier defaults (hard-tail order)", "edc (seed 1) (hard-tail order)",
+                    "edc (seed 2) (hard-tail order)", "edc (hard-tail order): 2 seeds"]
+    one_change = {"recipe.ema_decay": 0.99}  # a key naming some of the later defaults: its own rows, counted
+    rows = variant_table([*cells, seeded(3, 0.7, 0.7, one_change)]).splitlines()[2:]
+    assert [row.split(" | ")[3] for row in rows][-1] == "edc, earlier defaults (1 of 2) (seed 3) (hard-tail order)"
+    # made under one set of defaults, the rows read as before
+    assert "earlier" not in variant_table(cells[1:]) and "2 seeds" in variant_table(cells[1:])

@@ -351,10 +351,27 @@ def recipe_seeds_row(setting: tuple, pairs: list[Pair]) -> str:
             + f" | {over_seeds(teacher)} |")
 
 
-def named_cell(r: dict) -> str:
-    """A cell's row name where cells of several seeds and class orders share a table: its label, with the seed and
-    the class order where they are not 0 and natural."""
-    return in_order(cell_label(r) + (f" (seed {cell_seed(r)})" if cell_seed(r) else ""), order_name(r))
+def named_cell(r: dict, label: str | None = None) -> str:
+    """A cell's row name where cells of several seeds and class orders share a table: its label (`label`, else
+    cell_label's), with the seed and the class order where they are not 0 and natural."""
+    name = label or cell_label(r)
+    return in_order(name + (f" (seed {cell_seed(r)})" if cell_seed(r) else ""), order_name(r))
+
+
+def key_defaults(r: dict) -> str:
+    """The defaults a cell's key names (bench.suite.defaults_entry: those that changed to follow the official code,
+    the method's and its recipe's), as one string: cells that differ in it were made under different defaults."""
+    return json.dumps((r.get("key") or {}).get("defaults") or {}, sort_keys=True)
+
+
+def earlier_mark(setting: tuple, made: dict[tuple, list]) -> str:
+    """", earlier defaults" for a setting's cells (keyed as variant_table's, key_defaults last) whose key names fewer
+    of the changed defaults than another group of the same setting does: made before those defaults changed, so
+    their rows stand apart and say so ("(k of n)" where the key names k of the n that the latest names); ""
+    otherwise (a setting made under one set of defaults reads as before)."""
+    names = len(json.loads(setting[-1]))
+    most = max(len(json.loads(other[-1])) for other in made if other[:-1] == setting[:-1])
+    return "" if names == most else ", earlier defaults" + (f" ({names} of {most})" if names else "")
 
 
 def in_order(name: str, order: str) -> str:
@@ -383,22 +400,24 @@ def variant_table(results: list[dict], kinds: tuple[str, ...] = ("labels", "reci
     accuracy in %, the change, and the calibration strength found; "" where no result has one. `kinds`: which of
     the two to show. per_seed: rows_by_setting's full form (every seed's cell, then the row over seeds), else its
     brief one, with the random class orders pooled as seeds are (pooled_order)."""
-    groups: dict[tuple, list[Pair]] = {}
+    made: dict[tuple, list[Pair]] = {}  # by setting and the defaults the cells' keys name: those never pool
     for r in results:
         for field, kind in (("calibrated", "labels"), ("recipes", "recipe")):
             if kind in kinds:
                 for name, variant in (r.get(field) or {}).items():
                     if variant is not None:
-                        groups.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"),
-                                           cell_label(r), pooled_order(r, per_seed), kind, name),
-                                          []).append((r, variant))
+                        made.setdefault((r.get("dataset", "?"), r.get("imbalance_factor", 0), r.get("ipc"),
+                                         cell_label(r), pooled_order(r, per_seed), kind, name, key_defaults(r)),
+                                        []).append((r, variant))
+    groups = {(*setting[:3], setting[3] + earlier_mark(setting, made), *setting[4:7]): pairs
+              for setting, pairs in made.items()}
 
     def cell_row(setting: tuple, r: dict, variant: dict | None) -> str:
-        variant, (kind, name) = variant or {}, setting[5:]
+        variant, (label, _, kind, name) = variant or {}, setting[3:]
         before, after = 100 * r["balanced_acc"]["mean"], 100 * variant["balanced_acc"]["mean"]
         tau = (variant.get("calibration") or {}).get("tau")
         return (f"| {r.get('dataset', '?')} | {r.get('imbalance_factor', 0):g} | {r.get('ipc') or 'all'} | "
-                f"{named_cell(r)} | {kind} {name} | {accuracy(r)} | {accuracy({**r, **variant})} | "
+                f"{named_cell(r, label)} | {kind} {name} | {accuracy(r)} | {accuracy({**r, **variant})} | "
                 f"{after - before:+.2f} | {_pct(r.get('few'))} / {_pct(variant.get('few'))} | "
                 f"{'-' if tau is None else f'{tau:.2f}'} |")
 
