@@ -259,8 +259,8 @@ def test_adsa_at_distill_time_stores_the_calibration_with_the_teacher_and_every_
     torch.testing.assert_close(wrapped(own.images) - plain(own.images),
                                torch.tensor(record["offsets"], dtype=torch.float32).expand(len(own.images), -1))
     assert main(["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
-                 "--labels", "adsa", "--out", str(tmp_path / "hard")]) == 2  # nothing to calibrate: said, set kept
-    assert (tmp_path / "hard" / "meta.json").exists()
+                 "--labels", "adsa", "--out", str(tmp_path / "hard")]) == 2  # nothing to calibrate: said up front
+    assert not (tmp_path / "hard").exists()
 
 
 def test_a_stored_calibration_that_does_not_fit_is_refused():
@@ -288,3 +288,17 @@ def test_a_strength_at_the_top_of_the_search_says_it_was_cut_short():
     assert not estimate(logits, classes, counts).cut_short
     balanced = estimate(logits, classes, [10, 10])
     assert balanced.tau == 0 and not balanced.cut_short  # nothing to correct: the weakest strength, not "cut short"
+
+
+@pytest.mark.parametrize("method, settings", [("random", []), ("dm", ["--set", "iterations=1"]),
+                                               ("datm", ["--set", "soft_labels=false"])])
+def test_distill_labels_adsa_is_refused_before_distilling_a_method_that_makes_class_labels_only(
+        tmp_path, capsys, method, settings):
+    from ltdistill.cli import main
+
+    code = main(["distill", "--method", method, "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+                 *settings, "--labels", "adsa", "--experts", str(tmp_path / "none"), "--out", str(tmp_path / "set"),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "class labels only" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.iterdir())  # refused before any work: no set, no half-made directory

@@ -29,6 +29,9 @@ SMALL = {"iterations": 4, "checkpoint_every": 2, "width": 4, "depth": 1, "epochs
          "lr_lr": 1e-7}  # a tiny net's student lr would otherwise cross zero within a few iterations
 
 
+BUILT_IN = ("random", "herding", "dc", "dm", "mtt", "datm", "ltdd", "sre2l", "unilevel", "edc")
+
+
 def tiny(name: str) -> dict:
     fields = {f.name for f in dataclasses.fields(methods.METHODS[name].Config)}
     return {k: v for k, v in SMALL.items() if k in fields}
@@ -69,6 +72,10 @@ def test_every_method_distills_saves_loads_and_evaluates_a_tiny_set(name, blob_d
     result = evaluate_synthetic(loaded, blob_data, EvalConfig(runs=1, epochs=2, model_options=(("width", 4),)),
                                 progress=False)
     assert 0 <= result["balanced_acc"]["mean"] <= 1 and len(result["per_class_acc"]) == 4
+    # the labels it declares (distill --labels adsa is refused up front on that word) are the labels it made
+    declared = methods.create(name, **tiny(name)).makes_soft_labels()
+    assert declared in (None, synthetic.soft or synthetic.teacher is not None)
+    assert declared is not None or name not in BUILT_IN  # every built-in method declares its labels
 
 
 @pytest.mark.parametrize("name", methods.names())
@@ -138,6 +145,10 @@ def test_a_method_declared_by_an_entry_point_is_a_method_for_the_cli_and_the_sui
     assert main(["distill", "--method", "nearest", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
                  "--out", str(tmp_path / "set"), "--no-progress"]) == 0
     assert SyntheticSet.load(tmp_path / "set").meta["method"] == "nearest"
+    # it declares no labels (Method.labels): distill --labels adsa finds out once the set is made, says so, keeps it
+    assert main(["distill", "--method", "nearest", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+                 "--labels", "adsa", "--out", str(tmp_path / "hard"), "--no-progress"]) == 2
+    assert "without calibration" in capsys.readouterr().err and (tmp_path / "hard" / "meta.json").exists()
     suite = tmp_path / "s.toml"
     suite.write_text('description = "t"\nruns = 1\nepochs = 2\n[data]\ndataset = "digits"\nimbalance = [10]\n'
                      'ipc = [2]\n[[method]]\nname = "nearest"\n')

@@ -295,6 +295,20 @@ def test_evaluate_lr_must_be_finite_and_positive(tmp_path, capsys, lr):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("option, match", [(["--labels", "adsa"], "class labels only"),
+                                           (["--labels", "stored"], "class labels only"),
+                                           (["--teacher-from", "elsewhere"], "--teacher-from"),
+                                           (["--snapshots"], "--snapshots")])
+def test_evaluate_full_refuses_what_acts_on_a_sets_labels_teacher_or_kept_sets(tmp_path, capsys, option, match):
+    """The full long-tailed set has class labels and nothing else: an option that would calibrate, replace or add
+    to a set's labels is refused before any training, not silently ignored."""
+    code, _, err = run(capsys, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--epochs", "1",
+                       "--runs", "1", *option, "--json", str(tmp_path / "r.json"), "--runs-dir",
+                       str(tmp_path / "runs"), "--no-progress")
+    assert code == 2 and match in one_line(err)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_run_that_diverges_in_its_last_epoch_is_caught(blob_data):
     """lr NaN: the first epoch's losses are finite (each is computed before its step), the weights after it are not."""
     from ltdistill import models

@@ -505,6 +505,9 @@ def cmd_distill(args) -> int:
           f"not split its work over processes yet; run it as one process (under torchrun: "
           f"{', '.join(SPLITTING_METHODS)})")
     method = methods.create(settings["method"], protocol=protocol, **method_config)  # the library scales it
+    check(args.labels != "adsa" or method.makes_soft_labels() is not False,
+          f"--labels adsa calibrates soft labels or a relabeling teacher; {settings['method']} makes sets with class "
+          f"labels only (ADSA applies to the sets of {', '.join(methods.soft_label_methods())})")
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     ensure_writable_dir(out)  # made (and probed) only now that the settings are good; removed if refused later
@@ -660,6 +663,12 @@ def cmd_evaluate(args) -> int:
     if args.full:
         check(args.artifact is None, "give either an artifact directory or --full, not both")
         check(args.dataset is not None, "evaluate --full needs --dataset and --imbalance")
+        # options that act on a set's labels, teacher or kept sets: the full set has class labels and nothing else
+        check(args.labels in ("auto", "hard"), f"--labels {args.labels} acts on a set's soft labels or teacher; "
+              "the full long-tailed set has class labels only")
+        check(args.teacher_from is None, "--teacher-from relabels a set's images; the full long-tailed set is "
+              "scored with its class labels")
+        check(not args.snapshots, "--snapshots evaluates the sets an artifact kept; the full long-tailed set has none")
         synthetic = None
         data = data_from_args(args, args.dataset, args.imbalance, args.profile)
         protocol = args.protocol or "cpu"

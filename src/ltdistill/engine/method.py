@@ -59,6 +59,15 @@ class Method:
 
     # the expert buffer it matches (`ltdistill experts`, `--decoupled` for "decoupled"); None: it needs none
     buffer_kind: ClassVar[str | None] = None
+    # what its sets carry: "soft" (soft labels or a relabeling teacher), "hard" (class labels only); None: not
+    # declared (known once it has run)
+    labels: ClassVar[str | None] = None
+
+    def makes_soft_labels(self) -> bool | None:
+        """Whether its sets will carry soft labels or a relabeling teacher, under this config: what `distill
+        --labels adsa` calibrates, so that a run whose set could not be calibrated is refused before it starts;
+        None where the method does not say."""
+        return None if self.labels is None else self.labels == "soft"
     keep_every: int | None = None  # keep the set every so many iterations in workdir/snapshots (loop.Snapshots)
     run_meta: dict = {}  # what every set of the run records (the final one, and the snapshots)
 

@@ -51,8 +51,12 @@ def window_upper(cfg: DATMConfig, it: int) -> int:
 
 class DATM(Method):
     name = "datm"
+    labels = "soft"
     buffer_kind = "standard"
     Config = DATMConfig
+
+    def makes_soft_labels(self) -> bool:
+        return self.config.soft_labels  # soft_labels = false: the corrected real images' class labels
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
         cfg = self.config

@@ -98,6 +98,7 @@ def freeze_batchnorm(net: nn.Module, ctx) -> None:
 
 class DC(RandomNetMethod):
     name = "dc"
+    labels = "hard"
     Config = DCConfig
 
     def matching_loss(self, ctx, net, images: torch.Tensor) -> torch.Tensor:

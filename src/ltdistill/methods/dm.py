@@ -33,6 +33,7 @@ class DMConfig(RandomNetConfig):
 
 class DM(RandomNetMethod):
     name = "dm"
+    labels = "hard"
     Config = DMConfig
 
     def make_step(self, ctx, state):

@@ -65,6 +65,7 @@ class EDCConfig:
 
 class EDC(Method):
     name = "edc"
+    labels = "soft"
     Config = EDCConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

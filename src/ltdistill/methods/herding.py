@@ -50,6 +50,7 @@ def herd(features: torch.Tensor, k: int) -> list[int]:
 
 class Herding(Method):
     name = "herding"
+    labels = "hard"
     Config = HerdingConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

@@ -102,6 +102,7 @@ def upper(initial: int, final: int, it: int, cfg: LTDDConfig) -> int:
 
 class LTDD(Method):
     name = "ltdd"
+    labels = "soft"
     buffer_kind = "decoupled"
     Config = LTDDConfig
 

@@ -46,6 +46,7 @@ class MTTConfig:
 
 class MTT(Method):
     name = "mtt"
+    labels = "hard"
     buffer_kind = "standard"
     Config = MTTConfig
 

@@ -23,6 +23,7 @@ class RandomConfig:
 
 class RandomSelection(Method):
     name = "random"
+    labels = "hard"
     Config = RandomConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

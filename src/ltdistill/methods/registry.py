@@ -53,3 +53,9 @@ def create(name: str, **config) -> Method:
 
 def names() -> list[str]:
     return sorted(METHODS)
+
+
+def soft_label_methods() -> list[str]:
+    """The methods whose sets carry soft labels or a relabeling teacher by default (Method.labels): those ADSA
+    calibrates."""
+    return sorted(name for name, cls in METHODS.items() if cls.labels == "soft")

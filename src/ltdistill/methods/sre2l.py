@@ -39,6 +39,7 @@ class SRe2LConfig(RecoveryConfig):
 
 class SRe2L(Method):
     name = "sre2l"
+    labels = "soft"
     Config = SRe2LConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):

@@ -130,6 +130,7 @@ def multi_round_select(views: torch.Tensor, scores: torch.Tensor, features: torc
 
 class Unilevel(Method):
     name = "unilevel"
+    labels = "soft"
     Config = UnilevelConfig
 
     def _distill(self, data, ipc, *, experts, seed, progress, device, workdir):
