@@ -189,7 +189,7 @@ TM_BAD = [
     (["distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--experts",
       "/nonexistent"], "not an expert buffer"),
     (["experts", "--dataset", "digits", "--imbalance", "10", "--shard", "3/2"], "--shard"),
-    (["experts", "--dataset", "digits", "--imbalance", "10", "--maxnorm", "big"], "--maxnorm"),
+    (["experts", "--dataset", "digits", "--imbalance", "10", "--decoupled", "--maxnorm", "big"], "--maxnorm"),
     (["experts", "--dataset", "digits", "--imbalance", "10", "--epochs", "0"], "--epochs"),
     (["evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--epochs", "-5"], "--epochs"),
 ]

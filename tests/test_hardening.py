@@ -309,6 +309,21 @@ def test_evaluate_full_refuses_what_acts_on_a_sets_labels_teacher_or_kept_sets(t
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("option", [["--cls-epochs", "5"], ["--maxnorm", "0.1"], ["--cls-sampler", "draws"]])
+def test_experts_refuses_a_classifier_expert_option_without_decoupled(tmp_path, capsys, option):
+    """Standard experts have no classifier experts: their options are refused, not silently ignored, and with
+    --decoupled they reach the buffer's config."""
+    common = ["experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "1", "--width", "4",
+              "--no-progress", *option]
+    code, _, err = run(capsys, *common, "--out", str(tmp_path / "standard"))
+    assert code == 2 and option[0] in one_line(err) and "--decoupled" in one_line(err)
+    assert not list(tmp_path.iterdir())
+    assert run(capsys, *common, "--decoupled", "--out", str(tmp_path / "decoupled"))[0] == 0
+    config = json.loads((tmp_path / "decoupled" / "accuracy.json").read_text())[0]["config"]
+    field, value = option[0][2:].replace("-", "_"), option[1]
+    assert config[field] == (float(value) if field == "maxnorm" else int(value) if field == "cls_epochs" else value)
+
+
 def test_a_run_that_diverges_in_its_last_epoch_is_caught(blob_data):
     """lr NaN: the first epoch's losses are finite (each is computed before its step), the weights after it are not."""
     from ltdistill import models

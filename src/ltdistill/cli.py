@@ -182,9 +182,10 @@ def build_parser() -> Parser:
     x.add_argument("--epochs", type=positive_int, default=20, help="epochs per expert (MTT 50, LTDD 100)")
     x.add_argument("--decoupled", action="store_true",
                    help="LTDD Expert Decoupling: representation experts, then classifier experts")
-    x.add_argument("--cls-epochs", type=positive_int, default=10, help="classifier-expert epochs (decoupled)")
-    x.add_argument("--maxnorm", default="off", help="MaxNorm threshold fraction for classifier experts (the paper's "
-                   "text: 0.1), or 'off' (default: the reference's buffer path applies none)")
+    x.add_argument("--cls-epochs", type=positive_int, default=None,
+                   help="classifier-expert epochs (--decoupled; default 10)")
+    x.add_argument("--maxnorm", default=None, help="MaxNorm threshold fraction for classifier experts (--decoupled; "
+                   "the paper's text: 0.1), or 'off' (default: the reference's buffer path applies none)")
     x.add_argument("--gsam", type=float, default=None, metavar="RHO",
                    help="train the experts with GSAM of this radius (twice the cost of SGD), as LTDD's and DATM's FTD "
                         "buffers; default: 0.01 for --decoupled (LTDD's released buffers), 0 = plain SGD (MTT) "
@@ -195,9 +196,9 @@ def build_parser() -> Parser:
     x.add_argument("--together", choices=["auto", "on", "off"], default="auto",
                    help="train standard experts as one stack of models (one vmapped step for all): auto (default) on "
                         "a CUDA device, one by one on a CPU; the same trajectories to float rounding")
-    x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default="class_aware",
-                   help="classifier experts' epoch: the reference's ClassAwareSampler (default: max class count x C "
-                        "samples in runs of 4 from one class), or N class-balanced draws")
+    x.add_argument("--cls-sampler", choices=["class_aware", "draws"], default=None,
+                   help="classifier experts' epoch (--decoupled): the reference's ClassAwareSampler (default: max "
+                        "class count x C samples in runs of 4 from one class), or N class-balanced draws")
     x.add_argument("--lr", type=learning_rate, default=0.01, help="expert lr (lr_teacher)")
     x.add_argument("--weight-decay", type=float, default=None,
                    help="default: 0 (standard), 5e-3 (decoupled representation experts)")
@@ -553,13 +554,18 @@ def cmd_experts(args) -> int:
     shard = (here.rank, here.size) if here.size > 1 else parse_shard(args.shard)
     out = Path(args.out)
     device = resolve_device(args.device)
-    maxnorm = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
+    classifier = {"cls_epochs": args.cls_epochs, "maxnorm": args.maxnorm, "cls_sampler": args.cls_sampler}
+    given = [f"--{k.replace('_', '-')}" for k, v in classifier.items() if v is not None]
+    check(args.decoupled or not given, f"{', '.join(given)}: the classifier experts of a decoupled buffer; standard "
+          "experts have none (add --decoupled)")
+    if args.maxnorm is not None:
+        classifier["maxnorm"] = None if args.maxnorm == "off" else _float(args.maxnorm, "--maxnorm")
     data = data_from_args(args, args.dataset, args.imbalance, args.profile)
     net = protocols.network(args.protocol or "cpu", data.im_size)
     config = ExpertConfig(num_experts=args.num, epochs=args.epochs, lr=args.lr, decoupled=args.decoupled,
                           weight_decay=args.weight_decay or 0.0,
                           rep_weight_decay=5e-3 if args.weight_decay is None else args.weight_decay,
-                          cls_epochs=args.cls_epochs, maxnorm=maxnorm, cls_sampler=args.cls_sampler,
+                          **{k: v for k, v in classifier.items() if v is not None},
                           gsam_rho=args.gsam, gsam_alpha=args.gsam_alpha, compile=args.compile,
                           precision=args.precision, model=args.model,
                           width=args.width or net["width"], depth=args.depth or net["depth"], zca_eps=args.zca,
