@@ -53,9 +53,31 @@ def test_suite_files_are_checked(tmp_path):
     with pytest.raises(BadInput, match="not defined under"):
         load_suite(bad)
     assert main(["bench", "--suite", "nosuch", "--out", str(tmp_path / "o")]) == 2
-    bad.write_text(TINY_SUITE + '[[method]]\nname = "random"\nset = ["x=1"]\n')  # same cell name twice
+    bad.write_text(TINY_SUITE + '[[method]]\nname = "random"\nset = ["short_class=\'all\'"]\n')  # a name twice
     with pytest.raises(BadInput, match="twice"):
         plan(load_suite(bad), tmp_path / "o", [])
+
+
+@pytest.mark.parametrize("change, match", [
+    (("runs = 1", "runs = 0"), "runs must be an integer >= 1"),
+    (("epochs = 2", "epochs = 1.5"), "epochs must be an integer >= 1"),
+    (("ipc = [2]", "ipc = [0]"), r"\[data\] ipc must be an integer >= 1"),
+    (("ipc = [2]", "ipc = []"), r"\[data\] ipc must be a non-empty list"),
+    (("imbalance = [10]", "imbalance = [0.5]"), r"\[data\] imbalance must be"),
+    (('name = "random"', 'name = "random"\nset = ["iterations=3"]'), "'random'.*has no config key"),
+    (('name = "random"', 'name = "random"\nset = ["short_class=\'some\'"]'), "'random'.*short_class"),
+    (('name = "random"', 'name = "dm"\ngrid = {lr_img = [1.0, -1.0]}'), "'dm@lr_img=-1.0'.*lr_img"),
+    (('name = "random"', 'name = "ltdd"\npreset = "configs/ltdd/fmnist-lt-b100-ipc10.toml"\nset = ["dam=1"]'),
+     r"'ltdd' \(preset .*fmnist-lt-b100-ipc10.toml\).*dam"),
+])
+def test_a_suite_whose_cells_could_not_run_is_refused_before_any_cell_runs(tmp_path, capsys, change, match):
+    """Every setting a cell's commands would refuse (a count, a [data] list, a method's config from its preset, set
+    and grid) is refused when the suite is read and planned: one line, exit 2, nothing written."""
+    suite = tmp_path / "s.toml"
+    text = TINY_SUITE.replace(*change)
+    suite.write_text(text.replace("[data]", "[data]\nholdout = 2") if "grid" in text else text)
+    assert main(["bench", "--suite", str(suite), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert re.search(match, capsys.readouterr().err) and not (tmp_path / "run").exists()
 
 
 def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
@@ -712,13 +734,14 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
     # a preset never made before is estimated from its method's cells, and its row names the stand-in
-    suite.write_text(TINY_SUITE + '[[method]]\nname = "random"\nlabel = "random-other"\nset = ["x=1"]\n')
+    x, y = "short_class='all'", "short_class='error'"  # two settings of random's config (both checked by plan)
+    suite.write_text(TINY_SUITE + f'[[method]]\nname = "random"\nlabel = "random-other"\nset = ["{x}"]\n')
     plan = suite_plan(str(suite), out, only=["random-other"])  # with the overrides the stand-in's cost lacks
-    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: x=1\)", plan), plan
-    suite.write_text(TINY_SUITE.replace('name = "random"', 'name = "random"\nset = ["y=2"]')
-                     + '[[method]]\nname = "random"\nlabel = "random-other"\nset = ["y=2", "x=1"]\n')
-    plan = suite_plan(str(suite), out, only=["random-other"])  # y=2 is the method's own cell's too
-    assert re.search(r"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: x=1\)", plan), plan
+    assert re.search(rf"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: {x}\)", plan), plan
+    suite.write_text(TINY_SUITE.replace('name = "random"', f'name = "random"\nset = ["{y}"]')
+                     + f'[[method]]\nname = "random"\nlabel = "random-other"\nset = ["{y}", "{x}"]\n')
+    plan = suite_plan(str(suite), out, only=["random-other"])  # y is the method's own cell's too
+    assert re.search(rf"random-other_digits_b10_ipc2_s0 +to run +~2 min \(as random; not in it: {x}\)", plan), plan
     assert "(as random)" not in suite_plan(str(suite), out, only=["random_digits_b10_ipc2_s0"])
     # under DD-Ranking's protocol: the same cell's cost under it, else under ltdistill's, named as the stand-in
     suite.write_text(TINY_SUITE.replace("[data]", 'ranking = "ddranking"\n[data]', 1))

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from ltdistill import methods
-from ltdistill.cli import load_artifact_data, parse_override
+from ltdistill.cli import load_artifact_data
+from ltdistill.config import parse_override
 from ltdistill.errors import BadInput
 
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),

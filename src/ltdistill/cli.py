@@ -341,18 +341,6 @@ def build_parser() -> Parser:
     return parser
 
 
-def parse_override(text: str) -> tuple[str, object]:
-    import tomllib
-
-    key, sep, value = text.partition("=")
-    check(bool(sep) and key.strip() != "", f"--set wants KEY=VALUE, got {text!r}")
-    try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        parsed = value  # a bare word is a string
-    return key.strip(), parsed
-
-
 MADE_FOR_OUTPUT: list[Path] = []  # the directories this command created for its outputs (the topmost new one of each)
 
 
@@ -465,7 +453,7 @@ def adsa_at_distill(synthetic, data, device: str):
 
 def cmd_distill(args) -> int:
     from ltdistill import methods
-    from ltdistill.config import load_preset
+    from ltdistill.config import load_preset, method_settings
     from ltdistill.engine.loop import clear_checkpoint
 
     method_config, run = load_preset(args.config) if args.config else ({}, {})
@@ -478,12 +466,7 @@ def cmd_distill(args) -> int:
     ipc, dataset = settings["ipc"], str(settings["dataset"])
     check(isinstance(ipc, int) and ipc >= 1, f"ipc must be an integer >= 1, got {ipc!r}")
     assert isinstance(ipc, int)  # for the type checker: check() raised otherwise
-    iterations = args.iterations or run.get("iterations")
-    if iterations is not None:
-        method_config["iterations"] = iterations
-    for text in args.set:
-        key, value = parse_override(text)
-        method_config[key] = value
+    method_config = method_settings(method_config, run, args.set, args.iterations)
     out = Path(args.out)
     from ltdistill.synthetic import holds_result
 

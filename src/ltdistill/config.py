@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, check
 from ltdistill.params import AtLeast, Count, Seed, check_value
 
 
@@ -55,3 +55,27 @@ def load_preset(path: str | Path) -> tuple[dict, dict]:
     if data:
         raise BadInput(f"{p}: unknown top-level key(s) {sorted(data)}; use [run] and [method] tables")
     return method, run
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """`--set KEY=VALUE`: the value read as TOML (a bare word is a string)."""
+    key, sep, value = text.partition("=")
+    check(bool(sep) and key.strip() != "", f"--set wants KEY=VALUE, got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value  # a bare word is a string
+    return key.strip(), parsed
+
+
+def method_settings(method: dict, run: dict, overrides: list[str], iterations: int | None = None) -> dict:
+    """The method config a distill command builds, before the method checks it: a preset's [method] table, its
+    [run] iterations (`iterations`, the flag, first), then each `--set KEY=VALUE` in order. Bench suites build
+    their cells' configs with it too, so a suite is checked as its commands will be."""
+    config = dict(method)
+    if (iterations or run.get("iterations")) is not None:
+        config["iterations"] = iterations or run["iterations"]
+    for text in overrides:
+        key, value = parse_override(text)
+        config[key] = value
+    return config

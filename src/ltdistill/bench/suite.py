@@ -10,13 +10,16 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
+from ltdistill.config import load_preset, method_settings
 from ltdistill.data.order import check_order
 from ltdistill.errors import BadInput, check
 from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings  # RECIPES[0]: every set's protocol
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
+from ltdistill.params import AtLeast, Count, check_value
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
@@ -127,6 +130,15 @@ def load_suite(path: Path) -> dict:
     check(not unknown, f"{path}: unknown [data] key(s) {unknown}; known: {sorted(DATA_KEYS)}")
     for order in class_orders(suite["data"]):
         check_order(order)
+    for key in ("runs", "epochs"):  # what every evaluation command of the suite would otherwise refuse, cell by cell
+        if key in suite:
+            check_value(f"{path}: {key}", suite[key], Count)
+    for key, hint, default in (("ipc", Count, [10]), ("imbalance", Annotated[float, AtLeast(1)], [1])):
+        values = suite["data"].get(key, default)  # plan's defaults
+        check(isinstance(values, list) and bool(values),
+              f"{path}: [data] {key} must be a non-empty list, got {values!r}")
+        for value in values:
+            check_value(f"{path}: [data] {key}", value, hint)
     holdout = suite["data"].get("holdout", 0)
     check(isinstance(holdout, int) and not isinstance(holdout, bool) and holdout >= 0,
           f"{path}: [data] holdout must be an integer >= 0 (validation images per class), got {holdout!r}")
@@ -386,6 +398,7 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                 preset = preset_path(m.get("preset", "").format(ipc=ipc, imbalance=beta), root) or None
                 preset_text = Path(preset).read_text() if preset and Path(preset).is_file() else None
                 check(preset is None or preset_text is not None, f"suite preset {preset} does not exist")
+                check_method_settings(m, preset, protocol)
                 experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
                 key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
                        "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
@@ -418,6 +431,18 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
     check(not twice, f"suite names cell(s) {twice} twice: give one of the [[method]] entries a label, or split "
                      "their ipc/imbalance lists")
     return cells, experts_cmds
+
+
+def check_method_settings(method: dict, preset: str | None, protocol: str) -> None:
+    """A [[method]] entry's config for one cell, from its preset and `set` (grid points included), checked as the
+    cell's distill command will check it (config.method_settings, then the method's constructor): an unknown key
+    or a bad value refuses the suite before any cell runs, not hours into it."""
+    config = method_settings(*(load_preset(preset) if preset else ({}, {})), method.get("set", []))
+    try:
+        METHODS[method["name"]](protocol=protocol, **config)
+    except BadInput as e:
+        where = f"[[method]] {method['label']!r}" + (f" (preset {preset})" if preset else "")
+        raise BadInput(f"{where}: {e}") from None
 
 
 def ranks(suite: dict) -> bool:
