@@ -45,7 +45,7 @@ def test_a_run_resumed_after_a_crash_keeps_the_snapshots_an_unbroken_run_keeps(b
         assert torch.equal(once.images, twice.images), name
 
 
-def test_evaluate_snapshots_reports_the_best_kept_set_beside_the_final_one(tmp_path, capsys):
+def test_evaluate_snapshots_reports_the_best_kept_set_beside_the_final_one(tmp_path, capsys, monkeypatch):
     art = tmp_path / "dm"
     assert main(["distill", "--method", "dm", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
                  "iterations=4", "--set", "width=4", "--keep-every", "2", "--out", str(art), "--no-progress"]) == 0
@@ -58,5 +58,11 @@ def test_evaluate_snapshots_reports_the_best_kept_set_beside_the_final_one(tmp_p
     every = [r["balanced_acc"]["mean"] for r in result["snapshots"]] + [result["balanced_acc"]["mean"]]
     assert best["balanced_acc"] == max(every)
     assert "best of 4 kept sets" in capsys.readouterr().out
+    capsys.readouterr()
+    started = []
+    import ltdistill.evaluate as evaluation
+
+    monkeypatch.setattr(evaluation, "evaluate_synthetic", lambda *a, **k: started.append(1))
     assert main(["evaluate", str(tmp_path / "dm" / "snapshots" / "iteration_000000"), "--runs", "1", "--epochs", "1",
                  "--snapshots", "--no-progress"]) == 2  # a snapshot keeps none of its own
+    assert "keeps no snapshots" in capsys.readouterr().err and not started  # said before the final set trains

@@ -666,6 +666,11 @@ def cmd_evaluate(args) -> int:
         check(args.holdout == 0, "--holdout is read from the artifact's metadata; give it only with --full")
         synthetic, data = load_artifact_data(args.artifact, args.data_dir)
         meta = synthetic.meta
+        if args.snapshots:  # before the final set's evaluation, not after it
+            from ltdistill.engine.loop import SNAPSHOT_DIR
+
+            check(any((Path(args.artifact) / SNAPSHOT_DIR).glob("iteration_*")),
+                  f"{args.artifact} keeps no snapshots: distill it with --keep-every K")
         protocol = args.protocol or meta.get("protocol", "cpu")
     if args.split == "val":
         data = data.validation()
@@ -704,7 +709,6 @@ def cmd_evaluate(args) -> int:
     if args.snapshots:
         from ltdistill.evaluate.protocol import evaluate_snapshots
 
-        check(synthetic is not None, "--snapshots evaluates the sets kept in an artifact; give an artifact, not --full")
         result.update(evaluate_snapshots(Path(args.artifact), result, data, config, seed=args.seed or 0,
                                          device=device, progress=progress, runs_dir=runs_dir))
     print_summary(result, data.class_names)
