@@ -62,14 +62,14 @@ class Method:
     # what its sets carry: "soft" (soft labels or a relabeling teacher), "hard" (class labels only); None: not
     # declared (known once it has run)
     labels: ClassVar[str | None] = None
+    keep_every: int | None = None  # keep the set every so many iterations in workdir/snapshots (loop.Snapshots)
+    run_meta: dict = {}  # what every set of the run records (the final one, and the snapshots)
 
     def makes_soft_labels(self) -> bool | None:
         """Whether its sets will carry soft labels or a relabeling teacher, under this config: what `distill
         --labels adsa` calibrates, so that a run whose set could not be calibrated is refused before it starts;
         None where the method does not say."""
         return None if self.labels is None else self.labels == "soft"
-    keep_every: int | None = None  # keep the set every so many iterations in workdir/snapshots (loop.Snapshots)
-    run_meta: dict = {}  # what every set of the run records (the final one, and the snapshots)
 
     def distill(self, data: LTDataset, ipc: int, *, experts=None, seed: int = 0, progress: bool = True,
                 device: str = "cpu", workdir=None, keep_every: int | None = None) -> SyntheticSet:
