@@ -273,18 +273,10 @@ def grid_cost_table(path: Path) -> str:
 
 
 def precision_table(path: Path) -> str:
-    """benchmarks/precision_check.py: an epoch's seconds under each precision and path, and each set's scores in
-    float32 (eager) and bfloat16 (compiled)."""
+    """benchmarks/precision_check.py: each set's scores in float32 (eager) and bfloat16 (compiled); the epoch
+    timings of both are compile_speed.py's, in the compiled-training section."""
     r = json.loads(path.read_text())
     lines = []
-    if "speed" in r:
-        paths = list(next(iter(r["speed"].values()))["speedup"])
-        lines += ["| training set | epochs timed | " + " | ".join(f"{p} s / epoch" for p in paths) + " |",
-                  "|---|---|" + "---|" * len(paths)]
-        lines += [f"| {name} | {row['epochs']} | " + " | ".join(
-            f"{row[p]['epoch_s']:.3f} ({row['speedup'][p]:.2f}x)" for p in paths) + " |"
-            for name, row in r["speed"].items()]
-        lines.append("")
     if r.get("scores"):
         lines += ["| set | float32 eager: balanced | bfloat16 compiled: balanced | change | within the larger std | "
                   "few: float32 / bfloat16 | s / run: float32 / bfloat16 |", "|---|---|---|---|---|---|---|"]
