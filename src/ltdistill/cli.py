@@ -667,10 +667,9 @@ def cmd_evaluate(args) -> int:
         synthetic, data = load_artifact_data(args.artifact, args.data_dir)
         meta = synthetic.meta
         if args.snapshots:  # before the final set's evaluation, not after it
-            from ltdistill.engine.loop import SNAPSHOT_DIR
+            from ltdistill.evaluate.protocol import kept_snapshots
 
-            check(any((Path(args.artifact) / SNAPSHOT_DIR).glob("iteration_*")),
-                  f"{args.artifact} keeps no snapshots: distill it with --keep-every K")
+            kept_snapshots(Path(args.artifact))
         protocol = args.protocol or meta.get("protocol", "cpu")
     if args.split == "val":
         data = data.validation()

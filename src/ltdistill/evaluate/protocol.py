@@ -430,19 +430,24 @@ def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig
             f"soft (stored logits), ADSA-calibrated (tau {calibration.tau:g})")
 
 
+def kept_snapshots(artifact: Path) -> list[Path]:
+    """The sets an artifact kept along its run (distill --keep-every), in iteration order; BadInput if none."""
+    from ltdistill.engine.loop import SNAPSHOT_DIR
+
+    folders = sorted((Path(artifact) / SNAPSHOT_DIR).glob("iteration_*"))
+    if not folders:
+        raise BadInput(f"{artifact} keeps no snapshots: distill it with --keep-every K")
+    return folders
+
+
 def evaluate_snapshots(artifact: Path, final: dict, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
     """The reference code's protocol (MTT distill.py, DATM.py, LTDD DAM-ED_tesla.py evaluate the set every eval_it
     iterations, iteration 0 included, and report the best): every set kept in <artifact>/snapshots evaluated as the
     final one was (`final`, its result), and the best of them all. The best is chosen on the test set, so it is an
     optimistic number, labelled as such; the final set's is the one ltdistill's tables report."""
-    from ltdistill.engine.loop import SNAPSHOT_DIR
-
-    folders = sorted((artifact / SNAPSHOT_DIR).glob("iteration_*"))
-    if not folders:
-        raise BadInput(f"{artifact} keeps no snapshots: distill it with --keep-every K")
     rows = []
-    for folder in folders:
+    for folder in kept_snapshots(artifact):
         snapshot = SyntheticSet.load(folder)
         if tuple(snapshot.images.shape[1:]) != tuple(data.train_x.shape[1:]):
             raise BadInput(f"{folder}: its images do not fit {data.name}")

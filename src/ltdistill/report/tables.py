@@ -453,9 +453,8 @@ def protocol_table(usual: list[dict], ddranking: list[dict], per_seed: bool = Tr
         return cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), pooled_order(r, per_seed)
 
     def key(r: dict) -> tuple:  # the set itself: a cell made under other method defaults is another set
-        defaults = json.dumps((r.get("key") or {}).get("defaults") or {}, sort_keys=True)
         return (cell_label(r), r.get("dataset"), r.get("imbalance_factor"), r.get("ipc"), order_name(r), cell_seed(r),
-                defaults)
+                key_defaults(r))
 
     def scored(r: dict | None) -> str:
         if r is None:
