@@ -109,6 +109,21 @@ def test_a_link_at_the_final_name_is_refused_and_left_as_it_is(tmp_path, capsys)
     assert sorted(p.name for p in out.iterdir()) == ["meta.json"]
 
 
+@pytest.mark.parametrize("taken", ["dangling link", "file"])
+def test_an_out_whose_name_is_taken_says_by_what(tmp_path, capsys, taken):
+    """mkdir's own error says only "File exists"; the line names a dangling link's target or a file."""
+    out = tmp_path / "out"
+    if taken == "file":
+        out.write_text("keep me")
+    else:
+        out.symlink_to(tmp_path / "gone")
+    code, _, err = run(capsys, "distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc",
+                       "1", "--out", str(out), "--no-progress")
+    expected = "exists and is not a directory" if taken == "file" else f"a link to {tmp_path / 'gone'}, which does not"
+    assert code == 2 and expected in one_line(err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and os.path.lexists(out)
+
+
 def test_an_evaluation_run_in_progress_is_never_saved_through_a_planted_link(tmp_path):
     from ltdistill.evaluate.runstore import PartialRun
 

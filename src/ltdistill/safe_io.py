@@ -117,7 +117,17 @@ def check_writable(directory: str | os.PathLike) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        raise BadInput(f"cannot write to {directory}: {e.strerror or e}") from None
+        raise BadInput(f"cannot write to {directory}: {why_not_a_directory(directory) or e.strerror or e}") from None
+
+
+def why_not_a_directory(path: Path) -> str | None:
+    """Why mkdir(exist_ok=True) found `path` taken, in words (its OSError says only "File exists"); None when it
+    is a directory or absent."""
+    if path.is_symlink() and not path.exists():
+        return f"it is a link to {os.readlink(path)}, which does not exist"
+    if os.path.lexists(path) and not path.is_dir():
+        return "it exists and is not a directory"
+    return None
 
 
 def refuse_non_regular(path: Path) -> None:
