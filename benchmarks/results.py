@@ -224,6 +224,15 @@ def defaults_comparison(*, detail: bool) -> str:
                     if same else "")
 
 
+def dc_momentum() -> list[str]:
+    """DC's inner network momentum alone, over seeds (note dc-momentum): a blank line, the note and its table; [] when
+    the pair was not made."""
+    from ltdistill.report.tables import preset_pair_table
+
+    table = preset_pair_table(list(read_folder(DATA / DEFAULTS_SECTIONS[1]).values()), "dc-net-momentum", "dc")
+    return ["", note("dc-momentum"), "", table] if table else []
+
+
 KEPT = DATA / "kept-sets"  # evaluate --snapshots of the trajectory sets made with distill --keep-every 50
 # (row, its kept-set JSON, the expert summary and kind it matched): LTDD's classifier phase matches the
 # classifier experts; MTT and DATM the standard ones, whose buffer no changed default touched
@@ -594,6 +603,7 @@ def detail_pages(found=None) -> dict[str, tuple[str, str]]:
         kept = kept_sets()
         pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "",
                                                               defaults_comparison(detail=True),
+                                                              *dc_momentum(),
                                                               *(["", note("kept-sets"), "", kept] if kept else [])])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
@@ -797,6 +807,10 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", text).replace(" ", "-")
 
 
+# findings whose tables the findings page gives and the results page does not: the page stays a minute's read
+TABLES_IN_FULL_ONLY = ("recipes", "ddranking-protocol")
+
+
 def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
     """(heading, note, what comes before its note, what comes after) of each finding: the results page gives the
     note in brief (`<note>-brief`), notebook/findings.md in full; a finding whose data is missing is left out."""
@@ -864,19 +878,14 @@ def render() -> str:
         if i and heading.startswith("## "):  # the network's section follows the claims and their orders
             parts, stem = parts + stem, []
         more = f"In full: [{heading.lstrip('#').strip()}](notebook/{FINDINGS}.md#{anchor(heading)})."
-        parts += [heading, "", *before, "", f"{note(f'{name}-brief')} {more}", "", *after, ""]
+        parts += [heading, "", *before, "", f"{note(f'{name}-brief')} {more}", "",
+                  *(after if name not in TABLES_IN_FULL_ONLY else []), ""]
     parts += stem
     if "defaults" in details:
-        kept = bool(made_kept_rows())
-        from ltdistill.report.tables import preset_pair_table
-
-        # DC's inner momentum alone, over seeds (note dc-momentum)
-        momentum = preset_pair_table(list(read_folder(DATA / DEFAULTS_SECTIONS[1]).values()), "dc-net-momentum", "dc")
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",
                   defaults_comparison(detail=False),
-                  *([note("dc-momentum"), "", momentum] if momentum else []),
-                  # the kept-sets note ends with the link to the comparison page
-                  *([note("kept-sets-brief"), ""] if kept else ["More: [the comparison](notebook/defaults.md).", ""])]
+                  "More: [every cell, DC's inner momentum alone over seeds, the trajectory sets kept every 50 "
+                  "iterations](notebook/defaults.md).", ""]
     parts += ["## Speed", "", note("speed-brief"), "", speed_summary(), "",
               "More: [each timing, its command and note](notebook/speed.md).", ""]
     parts += ["## Suites in brief", "", "The other suites on the official ConvNet (the `fmnist` suite's cells are the "
