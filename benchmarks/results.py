@@ -112,7 +112,8 @@ STEM_SECTIONS = ("bench-fmnist-cpu", "bench-fmnist-official-cpu")  # the same su
 def suite_coverage(folder: Path) -> str:
     """Which cells of the section's suite, as its file stands now, are in the section and which are not: planned by
     bench.plan_suite with the run's --out and --device, so this list is computed, never typed. A result whose key
-    differs from the planned cell's was made under an older version of the suite file and is listed as such."""
+    differs from the planned cell's was made under an older version of the suite file and is listed as such; one
+    without a key was made by its command run by hand (evaluate --full, distill), not by bench."""
     import contextlib
 
     from ltdistill.bench import cross_arch_left, digest, plan_suite
@@ -127,7 +128,8 @@ def suite_coverage(folder: Path) -> str:
     older = [c.name for c in cells if c.name in results and "defaults" in c.key
              and stored[c.name].get("defaults") != c.key["defaults"]
              and digest({**stored[c.name], "defaults": c.key["defaults"]}) == digest(c.key)]  # all else the same
-    changed = [c.name for c in cells if c.name in results and c.name not in older
+    outside = [c.name for c in cells if c.name in results and not stored[c.name]]  # its command run by hand
+    changed = [c.name for c in cells if c.name in results and c.name not in older + outside
                and digest(stored[c.name]) != digest(c.key)]
     lacking: dict[str, list[str]] = {}
     for c in cells:
@@ -137,6 +139,8 @@ def suite_coverage(folder: Path) -> str:
             f"{len(cells) - len(missing)} of {len(cells)} in this section")
     text += f"; not yet run: {', '.join(f'`{n}`' for n in missing)}" if missing else ", all of them"
     text += f"; made under an older suite file: {', '.join(f'`{n}`' for n in changed)}" if changed else ""
+    text += (f"; made by its command outside bench (no key to compare): {', '.join(f'`{n}`' for n in outside)}"
+             if outside else "")
     text += ("; made under the method or recipe defaults before they followed the official code "
              f"(keys.changed_defaults, protocol.recipe_later_settings): {', '.join(f'`{n}`' for n in older)}"
              if older else "")

@@ -72,6 +72,11 @@ def test_the_suite_coverage_line_lists_missing_cells_and_results_of_an_older_sui
     del result["cross_arch"]["lenet"]
     lacking.write_text(json.dumps(result))
     assert suite_coverage(folder).endswith("; without cross-architecture lenet yet: `mtt_fashion-mnist_b10_ipc50_s0`.")
+    # a result with no key (its command run by hand, as evaluate --full) is not called a cell of an older suite file
+    (folder / "full_fashion-mnist_b10.json").write_text(json.dumps({"balanced_acc": {"mean": 0.9, "std": 0.0}}))
+    line = suite_coverage(folder)
+    assert "made by its command outside bench (no key to compare): `full_fashion-mnist_b10`;" in line
+    assert "`full_fashion-mnist_b10`" not in line.split("older suite file")[1].split(";")[0]
 
 
 def test_a_cell_made_under_fewer_of_todays_defaults_is_named_as_made_under_the_earlier_ones(tmp_path):
