@@ -117,12 +117,17 @@ def check_writable(directory: str | os.PathLike) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        raise BadInput(f"cannot write to {directory}: {why_not_a_directory(directory) or e.strerror or e}") from None
+        raise cannot_write(directory, e) from None
+
+
+def cannot_write(directory: Path, error: OSError) -> BadInput:
+    """The one line for an output directory that could not be made or written, saying why in words where mkdir's
+    error would not (a dangling link or a file at its name: "File exists")."""
+    return BadInput(f"cannot write to {directory}: {why_not_a_directory(directory) or error.strerror or error}")
 
 
 def why_not_a_directory(path: Path) -> str | None:
-    """Why mkdir(exist_ok=True) found `path` taken, in words (its OSError says only "File exists"); None when it
-    is a directory or absent."""
+    """Why mkdir(exist_ok=True) found `path` taken, in words; None when it is a directory or absent."""
     if path.is_symlink() and not path.exists():
         return f"it is a link to {os.readlink(path)}, which does not exist"
     if os.path.lexists(path) and not path.is_dir():

@@ -24,7 +24,7 @@ from torch.utils.data import TensorDataset
 from ltdistill import __version__
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.params import AtLeast, NonNegative, Rate, check_value
-from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, json_bytes
+from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, cannot_write, json_bytes
 
 __all__ = ["SyntheticSet", "atomic_save_tensors", "atomic_write_bytes", "holds_result", "git_revision"]
 
@@ -120,7 +120,7 @@ class SyntheticSet:
                     **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
             atomic_write_bytes(out / META, json_bytes(meta))
         except OSError as e:
-            raise BadInput(f"cannot write to {out}: {e.strerror or e}") from None
+            raise cannot_write(out, e) from None
         return out
 
     @classmethod

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 
 from ltdistill.errors import BadInput
-from ltdistill.safe_io import atomic_save_tensors, write_json
+from ltdistill.safe_io import atomic_save_tensors, cannot_write, write_json
 
 INDEX = "index.json"
 KINDS = ("standard", "rep", "cls")
@@ -56,7 +56,7 @@ class ExpertBuffer:
             path.mkdir(parents=True, exist_ok=True)
             write_json(path / INDEX, index)
         except OSError as e:
-            raise BadInput(f"cannot write to {path}: {e.strerror or e}") from None
+            raise cannot_write(path, e) from None
         return cls(path, index)
 
     @classmethod
