@@ -269,6 +269,27 @@ def test_a_piece_gathers_the_cells_another_piece_finished_while_it_ran(tmp_path,
     assert "ior" in json.loads(herding_json.read_text())["ddranking"]
 
 
+def test_a_cell_result_with_a_nan_is_written_as_json_every_parser_reads(tmp_path, monkeypatch):
+    """A NaN in a cell's result (a run that diverged, a ratio of zero to zero) is stored as null, not as the bare
+    NaN token that json.dumps writes and strict parsers (JavaScript's, jq's) refuse."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE)
+    real_run_cell = bench.run_cell
+
+    def run_cell_with_a_nan(cell, log, nproc=1):
+        return {**real_run_cell(cell, log, nproc), "lt_test_std": float("nan")}
+
+    monkeypatch.setattr(bench.run, "run_cell", run_cell_with_a_nan)
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False, only=["random"])
+
+    def refuse(token):
+        raise ValueError(f"bare {token} in a result file")
+
+    stored = json.loads((out / "results" / "random_digits_b10_ipc2_s0.json").read_text(), parse_constant=refuse)
+    assert stored["lt_test_std"] is None and stored["balanced_acc"]
+
+
 def test_every_shipped_suite_loads_and_plans(tmp_path):
     """Each suite under benchmarks/suites parses, names existing presets, and restricts cells as it says."""
     from ltdistill.bench import SUITE_DIRS

@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ltdistill import methods
-from ltdistill.errors import BadInput
+from ltdistill.errors import BadInput, Diverged
 from ltdistill.evaluate import EvalConfig, evaluate_synthetic
 from ltdistill.families.recovery import GroupBNLoss, RecoveryConfig, recalibrate_bn, recover, remedy_loss
+from ltdistill.families.statmatch import recover_matched
 from ltdistill.methods.unilevel import multi_round_select, random_resized_crops
 from ltdistill.synthetic import SyntheticSet
 
@@ -83,9 +84,39 @@ def test_recovery_skips_a_non_finite_step():
     model[3].register_forward_hook(poison_second_call)
     counters, history = {}, []
     out = recover(model, torch.randn(2, 1, 4, 4), torch.arange(2), torch.zeros(2, dtype=torch.long),
-                  RecoveryConfig(iterations=4, lr_img=0.1), pixel_range=(torch.tensor([-3.0]), torch.tensor([3.0])),
+                  RecoveryConfig(iterations=5, lr_img=0.1), pixel_range=(torch.tensor([-3.0]), torch.tensor([3.0])),
                   generator=torch.Generator().manual_seed(0), progress=False, history=history, counters=counters)
-    assert counters["skipped_nonfinite"] == 1 and len(history) == 3 and torch.isfinite(out).all()
+    assert counters["skipped_nonfinite"] == 1 and len(history) == 4 and torch.isfinite(out).all()
+
+
+class NoMatching:
+    """A stand-in for EDC's StatisticMatcher that adds nothing to the loss."""
+    labels = None
+
+    def pop(self, first_multiplier):
+        return torch.zeros(())
+
+
+@pytest.mark.parametrize("family", ["recover", "recover_matched"])
+def test_a_recovery_that_skips_more_than_a_fifth_of_its_steps_stops_there_as_diverged(family):
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 16, 2)).eval()
+    calls = []
+
+    def poison(module, inputs, output):
+        calls.append(1)
+        return output * float("nan")
+
+    model[3].register_forward_hook(poison)
+    images, classes, bounds = torch.randn(2, 1, 4, 4), torch.arange(2), (torch.tensor([-3.0]), torch.tensor([3.0]))
+    with pytest.raises(Diverged, match=r"skipped 3 of its 10 image steps .*lower lr_img \(now 0.1\)"):
+        if family == "recover":
+            recover(model, images, classes, torch.zeros(2, dtype=torch.long), RecoveryConfig(iterations=10, lr_img=0.1),
+                    pixel_range=bounds, generator=torch.Generator().manual_seed(0), progress=False)
+        else:
+            recover_matched([model], [NoMatching()], images, classes, batch_size=1, iterations=5, lr=0.1, r_loss=1.0,
+                            first_multiplier=1.0, pixel_range=bounds, generator=torch.Generator().manual_seed(0),
+                            augment=False)
+    assert len(calls) == 3  # stopped as soon as the share was out of reach, not after all 10 steps
 
 
 def test_remedies_reduce_to_cross_entropy_where_they_should():

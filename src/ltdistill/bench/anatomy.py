@@ -13,13 +13,13 @@ cached like a cell's, in evals/."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json, exclusive, shown
 from ltdistill.bench.suite import Cell
 from ltdistill.errors import check
-from ltdistill.synthetic import SyntheticSet, atomic_write_bytes
+from ltdistill.safe_io import write_json
+from ltdistill.synthetic import SyntheticSet
 
 HYBRIDS = {  # name: (images from, labels from, note)
     "after-images+before-labels": ("after", "before", "matched images, initial labels"),
@@ -74,8 +74,8 @@ def run_anatomy(suite: dict, cells: list[Cell], results: dict[str, dict], out: P
                                    where / "evals" / "after-lr=before.json")
         for name, (cmd, cached) in rows.items():
             result = {**evaluation_json(cmd, cached, log), "commands": [shown(cmd)]}
-            atomic_write_bytes(where / f"{name}.json", json.dumps(result, indent=2).encode())
+            write_json(where / f"{name}.json", result)
         for name, cell in (("before", before_cell), ("after", after_cell)):
-            atomic_write_bytes(where / f"{name}.json", json.dumps(results[cell.name], indent=2).encode())
+            write_json(where / f"{name}.json", results[cell.name])
         made.append(where)
     return made

@@ -26,7 +26,7 @@ from ltdistill.bench.suite import (
 from ltdistill.bench.tuning import write_tuning
 from ltdistill.bench.warm import commands_served
 from ltdistill.errors import check
-from ltdistill.synthetic import atomic_write_bytes
+from ltdistill.safe_io import atomic_write_bytes, write_json
 
 
 def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, device: str = "cpu",
@@ -58,7 +58,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     path, suite, common, cells = planned.path, planned.suite, planned.common, planned.selected
     out.mkdir(parents=True, exist_ok=True)
     check_finished_cells(planned.cells, out)
-    atomic_write_bytes(out / "suite.json", json.dumps({"suite": suite, "file": str(path)}, indent=2).encode())
+    write_json(out / "suite.json", {"suite": suite, "file": str(path)})
     log = Log(out / "log.txt", out / "log.txt")
 
     def train(experts: Experts) -> None:
@@ -67,7 +67,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
                 return
             seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs),
                                   nproc)
-            atomic_write_bytes(experts.directory / "bench_time.json", json.dumps({"seconds": seconds}).encode())
+            write_json(experts.directory / "bench_time.json", {"seconds": seconds})
 
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned.cells, out)
@@ -88,7 +88,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             result["experts_epochs"] = next((e.epochs for e in planned.experts.values()
                                              if e.directory == cell.experts), None)
         with exclusive(results_lock(out)):
-            atomic_write_bytes(result_json(out, cell.name), json.dumps(result, indent=2).encode())
+            write_json(result_json(out, cell.name), result)
         bar.update()
 
     def make_baselines(cell: Cell) -> None:
@@ -118,7 +118,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             ddranking(results, teacher_evals)
             rank_recipes(results, recipe_evals)
             for stem, r in results.items():
-                atomic_write_bytes(result_json(out, stem), json.dumps(r, indent=2).encode())
+                write_json(result_json(out, stem), r)
     run_anatomy(suite, planned.cells, results, out, log)  # suites with `anatomy` pairs: the hybrids' evaluations
     write_tuning(path, suite, planned.cells, results, out)  # suites with method grids: the points, best first
     from ltdistill.report.tables import bench_table

@@ -9,11 +9,10 @@ come from a suite without a holdout."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ltdistill.bench.suite import Cell
-from ltdistill.synthetic import atomic_write_bytes
+from ltdistill.safe_io import write_json
 
 
 def validation_score(result: dict) -> dict:
@@ -54,5 +53,5 @@ def write_tuning(path: Path, suite: dict, cells: list[Cell], results: dict[str, 
     if not any(m.get("grid") for m in suite["method"]):
         return None
     target = out / "tuning.json"
-    atomic_write_bytes(target, json.dumps(tuning_summary(path, suite, cells, results), indent=2).encode())
+    write_json(target, tuning_summary(path, suite, cells, results))
     return target

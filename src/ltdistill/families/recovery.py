@@ -31,7 +31,8 @@ from torch import nn
 from tqdm import tqdm
 
 from ltdistill import distributed, models
-from ltdistill.errors import BadInput
+from ltdistill.engine.loop import MAX_SKIPPED_SHARE
+from ltdistill.errors import BadInput, Diverged
 from ltdistill.params import BNModelName, Count, NonNegative, Rate, Weight
 from ltdistill.train import TrainConfig, train_model
 
@@ -246,7 +247,8 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
             ce = torch.zeros(bn_loss.num_groups, device=device).index_add(0, groups, per_image)
             ce = (ce / bn_loss.group_sizes).sum()
             loss = ce + cfg.r_bn * bn_loss.pop()
-            if not image_step(optimizer, loss, x, (low, high), counters):
+            if not image_step(optimizer, loss, x, (low, high), counters,
+                              budget=(cfg.iterations, f"lr_img (now {cfg.lr_img}) or r_bn (now {cfg.r_bn})")):
                 tqdm.write(f"recover: iteration {it}: non-finite loss or gradient, step skipped")
                 continue
             if history is not None:
@@ -259,13 +261,21 @@ def recover(observer: nn.Module, images: torch.Tensor, classes: torch.Tensor, gr
 
 
 def image_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, x: torch.Tensor,
-               bounds: tuple[torch.Tensor, torch.Tensor], counters: dict) -> bool:
+               bounds: tuple[torch.Tensor, torch.Tensor], counters: dict,
+               budget: tuple[int, str] | None = None) -> bool:
     """One optimizer step of recovered pixels x: backward, step, clip to [low, high]. A non-finite loss or image
-    gradient skips the step (counted in counters["skipped_nonfinite"]); returns whether it stepped."""
+    gradient skips the step (counted in counters["skipped_nonfinite"]); returns whether it stepped. `budget`: the
+    optimization's number of steps and what to lower when it blows up; once more than MAX_SKIPPED_SHARE of those
+    steps were skipped, the recovery did not do what its settings say (the synthesis loop's rule, engine/loop.py),
+    and Diverged stops it there instead of writing images that were hardly optimized."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if not (torch.isfinite(loss) and x.grad is not None and torch.isfinite(x.grad).all()):
         counters["skipped_nonfinite"] += 1
+        if budget is not None and counters["skipped_nonfinite"] > MAX_SKIPPED_SHARE * budget[0]:
+            raise Diverged(f"recovery skipped {counters['skipped_nonfinite']} of its {budget[0]} image steps as "
+                           f"non-finite (more than {MAX_SKIPPED_SHARE:.0%}): lower {budget[1]} and rerun (no "
+                           f"artifact was written)")
         return False
     optimizer.step()
     with torch.no_grad():

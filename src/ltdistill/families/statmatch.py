@@ -217,7 +217,8 @@ def recover_matched(observers: list[nn.Module], matchers: list[StatisticMatcher]
             logits = observers[k](view)
             matched = matchers[k].pop(first_multiplier)
             loss = F.cross_entropy(logits, y) + r_loss * matched
-            if not image_step(optimizer, loss, x, (low, high), counters):
+            if not image_step(optimizer, loss, x, (low, high), counters, budget=(
+                    iterations * len(starts), f"lr_img (now {lr}) or r_loss (now {r_loss})")):
                 continue
             if history is not None:
                 history.append(loss.item())
