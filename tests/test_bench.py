@@ -776,6 +776,14 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert re.search(r"random_digits_b10_ipc2_s0 +to run +~21 min\n", plan), plan  # 100 + 2 x 600 s: 21.7 min
     suite.write_text(TINY_SUITE)
     assert re.search(r"random_digits_b10_ipc2_s0 +to run +~2 min\n", suite_plan(str(suite), out, only=["random"]))
+    # a cell made at another IPC only: the nearest IPC's cost scaled by the ratio (160 s at IPC 2: 320 s at IPC 4),
+    # named; none where the label was never made in that setting at all
+    suite.write_text(TINY_SUITE.replace("ipc = [2]", "ipc = [4, 3]"))
+    plan = suite_plan(str(suite), out, only=["random"])
+    assert re.search(r"random_digits_b10_ipc4_s0 +to run +~5 min \(as random at IPC 2, x2\)\n", plan), plan
+    assert re.search(r"random_digits_b10_ipc3_s0 +to run +~4 min \(as random at IPC 2, x1.5\)\n", plan), plan
+    suite.write_text(TINY_SUITE.replace("imbalance = [10]", "imbalance = [20]").replace("ipc = [2]", "ipc = [4]"))
+    assert re.search(r"random_digits_b20_ipc4_s0 +to run +no estimate\n", suite_plan(str(suite), out, only=["random"]))
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

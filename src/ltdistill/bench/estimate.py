@@ -1,7 +1,8 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-*
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
-runs (a preset never made before: its method's), less what the cell's directory already holds (its set made, its
+runs (a preset never made before: its method's; a cell made at smaller IPCs only: the nearest one's, scaled up
+by the ratio of the IPCs), less what the cell's directory already holds (its set made, its
 evaluation runs kept); an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the
 same dataset and kind scaled by the images each trains on and by its size, times the share of its epochs its
 directory does not hold yet. Where nothing matches, there is no estimate."""
@@ -107,6 +108,28 @@ def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
             if label is not None and (label, *setting, ranking) in costs:
                 stand_in = label if ranking == key.get("ranking") else f"{label}, ltdistill's ranking"
                 return costs[(label, *setting, ranking)].left(cell), stand_in
+    return scaled_from_another_ipc(cell, costs, setting)
+
+
+def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, str | None]:
+    """A cell whose label (else method) was made at a smaller IPC only, in the same dataset, beta and ranking
+    protocol: that cost scaled up by the ratio of the IPCs (the nearest smaller IPC made). Distillation and
+    evaluation grow with the images at most in proportion (less where a batch holds a whole small set), so an
+    estimate so made errs long, as the plan wants (scaled down, the fixed costs would make it promise too little);
+    its row names the IPC it was scaled from."""
+    dataset, beta, ipc = setting
+    if not ipc:
+        return None, None
+    for label in dict.fromkeys([cell.label, cell.key.get("method")]):
+        made = [k[3] for k in costs
+                if k[:3] == (label, dataset, beta) and k[4] == cell.key.get("ranking") and k[3] and k[3] < ipc]
+        if label is None or not made:
+            continue
+        nearest = max(made)
+        stored = costs[(label, dataset, beta, nearest, cell.key.get("ranking"))]
+        ratio = ipc / nearest
+        return (CellCost(stored.distill * ratio, stored.evaluation * ratio).left(cell),
+                f"{label} at IPC {nearest}, x{ratio:g}")
     return None, None
 
 
