@@ -11,6 +11,14 @@ bound that decides the goal of a third: the part no measured path speeds up.
         --out docs/data/grid-cost/cpu.json
     python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
         --precision docs/data/precision/cpu.json --out docs/data/grid-cost/cpu-bfloat16.json
+
+With --trajectory-cells (trajectory_precision.py's JSON: MTT's IPC-10 cell distilled end to end on the faster
+paths and scored against its float32 cell), trajectory matching takes what a whole distillation gained, not its
+unroll's ops alone: the ops' speedup at each IPC times the share of it the whole distillation kept at the JSON's
+IPC (the expert loading, augmentation and image update around the unroll gain nothing), for each path scored within
+float32's spread (the float32 compiled unroll; with --precision also the bfloat16 one, and the standard buffers'
+experts compiled in bfloat16 where a set distilled from them scored so). Decoupled buffers, never scored in
+bfloat16, keep their float32 compiled path.
 """
 
 from __future__ import annotations
@@ -81,25 +89,61 @@ def bfloat16_scored(path: Path) -> bool:
     return bool(scores) and all(row["within_spread"] for row in scores)
 
 
-def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, tuple[float, str]]:
+def scored_cells(path: Path | None) -> dict[str, dict] | None:
+    """trajectory_precision.py's rows that scored within float32's spread, by variant (its first row, the float32
+    cell itself, is what they were scored against); None without such a file."""
+    if path is None or not path.is_file():
+        return None
+    return {r["variant"]: r for r in json.loads(path.read_text())["rows"][1:] if r["within_spread"]}
+
+
+def trajectory_speedups(timed: dict[int, dict], cells: dict[str, dict] | None, source: str,
+                        bfloat16: bool) -> dict[int, tuple[float, str]]:
+    """Each IPC's unroll ops speedup (eager over compiled); with whole cells scored (`cells`), only for the paths
+    scored within float32's spread (float32 compiled, and bfloat16 compiled where `bfloat16`), times the share of
+    the ops' gain MTT's whole distillation kept in trajectory_precision.py's IPC-10 cell."""
+    if cells is None:
+        return {ipc: (row["ops_speedup"], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})")
+                for ipc, row in timed.items()}
+    paths = [("float32 compiled unroll", "ops_s", "")]
+    paths += [("bfloat16 unroll", "ops_bfloat16_s", " in bfloat16")] if bfloat16 else []
+    best: dict[int, tuple[float, str]] = {}
+    for variant, seconds, how in paths:
+        if variant not in cells:
+            continue
+        share = cells[variant]["distill_speedup"] / (timed[10]["eager_s"] / timed[10][seconds])
+        for ipc, row in timed.items():
+            taken = (row["eager_s"] / row[seconds] * share,
+                     f"cpu-unroll-ops: the unroll ops, compiled{how} (IPC {ipc}), x {share:.2f}: the share of their "
+                     f"gain MTT's whole distillation kept at IPC 10 ({source})")
+            best[ipc] = max(best.get(ipc, taken), taken)
+    return best
+
+
+def measured_speedups(folder: Path, precision: Path | None = None,
+                      trajectory_cells: Path | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     rows = {name.split()[0]: row for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
     training = {name: (row["speedup"], "cpu") for name, row in rows.items()}
     float32_full = training["full"][0]
-    if precision is not None and bfloat16_scored(precision):  # timed in the same run as float32's paths
+    bfloat16 = precision is not None and bfloat16_scored(precision)
+    if bfloat16:  # timed in the same run as float32's paths
         training.update({name: (row["bfloat16_speedup"], f"cpu, bfloat16 (scored in precision/{precision.stem})")
                          for name, row in rows.items() if row.get("bfloat16_speedup", 0.0) > row["speedup"]})
     (small, small_path), (full, full_path) = training["ipc10"], training["full"]
     ipc50 = ((*training["ipc50"], "training an IPC-50 set") if "ipc50" in training
              else (small, small_path, "training an IPC-10 set (IPC 50 not timed)"))
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
-    ops = {ipc: json.loads((folder / name).read_text())["unroll"]["ops_speedup"]
-           for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
+    timed = {ipc: json.loads((folder / name).read_text())["unroll"]
+             for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
+    cells = scored_cells(trajectory_cells)
+    source = f"precision/{trajectory_cells.stem}" if trajectory_cells is not None else ""
+    ops = trajectory_speedups(timed, cells, source, bfloat16)
+    whole = (unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)")
+    experts_scored = bfloat16 and "bfloat16 experts" in (cells or {})
     return {
-        **{TRAJECTORY_PART.format(ipc=ipc): max((unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)"),
-                                                (ops[ipc], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})"))
-           for ipc in (10, 50)},
+        **{TRAJECTORY_PART.format(ipc=ipc): max(whole, ops[ipc]) if ipc in ops else whole for ipc in (10, 50)},
         **dc_speedups(folder, families),
         "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),
@@ -108,21 +152,26 @@ def measured_speedups(folder: Path, precision: Path | None = None) -> dict[str, 
         "evaluation: IPC 10 sets": (small, f"{small_path}: training an IPC-10 set"),
         "evaluation: IPC 50 sets": (ipc50[0], f"{ipc50[1]}: {ipc50[2]}"),
         "evaluation: the full long-tailed set": (full, f"{full_path}: training on the whole beta-100 set"),
-        **expert_speedups(folder, float32_full),
+        **expert_speedups(folder, float32_full, source if experts_scored else None),
     }
 
 
-def expert_speedups(folder: Path, full: float) -> dict[str, tuple[float, str]]:
-    """Each kind of expert buffer compiled in float32, as compile_speed.py --experts timed a whole expert of it (its
-    bfloat16 path is timed there too but not taken: no distillation from bfloat16 experts has been scored), else
-    `full`, the float32 compiled training of the whole beta-100 set."""
+def expert_speedups(folder: Path, full: float, bfloat16_scored_in: str | None = None) -> dict[str, tuple[float, str]]:
+    """Each kind of expert buffer compiled in float32, as compile_speed.py --experts timed a whole expert of it, else
+    `full`, the float32 compiled training of the whole beta-100 set; the standard kind compiled in bfloat16 where a
+    set distilled from such a buffer scored within float32's spread (`bfloat16_scored_in`)."""
     if not (folder / "cpu-experts.json").is_file():
         return {EXPERTS_PART.format(kind=kind): (full, "cpu: training on the whole beta-100 set (experts not timed)")
                 for kind in ("standard", "decoupled")}
     rows = json.loads((folder / "cpu-experts.json").read_text())["experts"]
-    return {EXPERTS_PART.format(kind=kind): (row["speedup"]["float32 compiled"],
-                                             f"cpu-experts: a {kind} expert, compiled")
-            for kind, row in rows.items()}
+    parts = {EXPERTS_PART.format(kind=kind): (row["speedup"]["float32 compiled"],
+                                              f"cpu-experts: a {kind} expert, compiled")
+             for kind, row in rows.items()}
+    if bfloat16_scored_in is not None and "standard" in rows:
+        parts[EXPERTS_PART.format(kind="standard")] = (
+            rows["standard"]["speedup"]["bfloat16 compiled"],
+            f"cpu-experts: a standard expert, compiled in bfloat16 (scored in {bfloat16_scored_in})")
+    return parts
 
 
 def project(parts: dict[str, float], speedups: dict[str, tuple[float, str]]) -> dict:
@@ -146,10 +195,16 @@ def main() -> None:
     parser.add_argument("--compile", type=Path, required=True, help="compile_speed.py's JSON files")
     parser.add_argument("--precision", type=Path, default=None,
                         help="precision_check.py's JSON: bfloat16 training taken where its scores held")
+    parser.add_argument("--trajectory-cells", type=Path, default=None,
+                        help="trajectory_precision.py's JSON: what whole trajectory cells gained on the paths it "
+                             "scored within float32's spread")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    report = project(cell_costs(args.results), measured_speedups(args.compile, args.precision))
+    report = project(cell_costs(args.results),
+                     measured_speedups(args.compile, args.precision, args.trajectory_cells))
     precision = f" --precision {args.precision}" if args.precision else ""
+    if args.trajectory_cells:
+        precision += f" --trajectory-cells {args.trajectory_cells}"
     report.update(results=str(args.results), cells=len(list(args.results.glob("*.json"))),
                   command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile}"
                           f"{precision} --out {args.out}")

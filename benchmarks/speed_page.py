@@ -272,10 +272,31 @@ def grid_cost_table(path: Path) -> str:
                                f"Command: `{r['command']}`\n")
 
 
+def trajectory_cells_table(r: dict) -> str:
+    """benchmarks/trajectory_precision.py: one trajectory cell made again on each faster path, scored and timed
+    beside the float32 eager cell (its first row)."""
+    lines = ["| path | balanced | change | within the larger std | distillation s / iteration (median) | "
+             "speedup: whole / median iteration | buffer s | buffer speedup |", "|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        timing = f"{row['s_per_iteration']:.2f} ({row['s_per_iteration_median']:.2f})"
+        if "change" in row:
+            against = (f"{row['change']:+.2f} | {'yes' if row['within_spread'] else 'no'} | {timing} | "
+                       f"{row['distill_speedup']:.2f}x / {row['median_iteration_speedup']:.2f}x | "
+                       f"{row['buffer_seconds']:.0f} | {row['buffer_speedup']:.2f}x")
+        else:
+            against = f"- | - | {timing} | - | {row['buffer_seconds']:.0f} | -"
+        lines.append(f"| {row['variant']} | {row['mean']:.2f} ± {row['std']:.2f} | {against} |")
+    return "\n".join(lines) + (f"\n\n{r['method'].upper()}, Fashion-MNIST-LT beta {r['beta']:g} IPC {r['ipc']}, "
+                               f"{r['class_order']} order, {r['device']}. Command: `{r['command']}`\n")
+
+
 def precision_table(path: Path) -> str:
     """benchmarks/precision_check.py: each set's scores in float32 (eager) and bfloat16 (compiled); the epoch
-    timings of both are compile_speed.py's, in the compiled-training section."""
+    timings of both are compile_speed.py's, in the compiled-training section. A trajectory_precision.py file: its
+    cells (trajectory_cells_table)."""
     r = json.loads(path.read_text())
+    if "rows" in r:
+        return trajectory_cells_table(r)
     lines = []
     if r.get("scores"):
         lines += ["| set | float32 eager: balanced | bfloat16 compiled: balanced | change | within the larger std | "
@@ -338,6 +359,11 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
         rows.append((f"trajectory matching's unroll, IPC {ipc}",
                      [data and data["unroll"]["ops_speedup"], data and data["unroll"].get("ops_bfloat16_speedup"),
                       None, None, None]))
+    cell = {r["variant"]: r for r in (read("precision", "mtt-random1-cpu") or {}).get("rows", [])}
+    if cell:  # trajectory_precision.py: a whole cell's distillation, scored
+        rows.append(("MTT's whole distillation, IPC 10 (scored)",
+                     [cell.get("float32 compiled unroll", {}).get("distill_speedup"),
+                      cell.get("bfloat16 unroll", {}).get("distill_speedup"), None, None, None]))
     return rows
 
 
@@ -359,7 +385,8 @@ def speed_summary() -> str:
         lines += ["", f"Against this CPU's dense float32 matmul ({profile['matmul_gflop_per_s']:.1f} GFLOP/s, "
                   f"{where}): {rates} (`benchmarks/profile_roofline.py`; the operators each family spends its time "
                   "in are on the speed page)."]
-    paths = {"cpu": "the compiled paths", "cpu-bfloat16": "bfloat16 evaluation training too, where scored"}
+    paths = {"cpu": "the compiled paths", "cpu-bfloat16": "the bfloat16 paths too, where scored (evaluation "
+             "training, standard buffers, the trajectory unroll)"}
     grids = {name: grid for name in paths if (grid := read("grid-cost", name))}
     if grids:
         first = next(iter(grids.values()))

@@ -204,7 +204,8 @@ def test_the_grid_cost_projection_takes_only_faster_paths_and_counts_each_expert
 def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_where_timed_and_scored(tmp_path):
     """benchmarks/grid_cost.py: IPC-50 evaluation from the IPC-50 set's timing and each kind of expert buffer from
     its expert's, not from a proxy; bfloat16 compiled where it was timed beside float32 and precision_check's scores
-    held, float32 compiled elsewhere, and never for experts."""
+    held, float32 compiled elsewhere; for the standard experts and the trajectory unroll only where
+    trajectory_precision.py scored a set made so within float32's spread."""
     from grid_cost import measured_speedups
 
     def write(name, content):
@@ -213,7 +214,7 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     write("cpu-families.json", {"families": {m: {"speedup": 1.1} for m in ("dc", "dm", "herding", "sre2l")}})
     write("cpu-unroll.json", {"unroll": {"speedup": 0.5}})
     for name in ("cpu-unroll-ops.json", "cpu-unroll-ops-ipc50.json"):
-        write(name, {"unroll": {"ops_speedup": 1.5}})
+        write(name, {"unroll": {"ops_speedup": 1.5, "eager_s": 4.0, "ops_s": 4.0 / 1.5, "ops_bfloat16_s": 2.0}})
     write("cpu.json", {"rows": {"ipc10 (100 images)": {"speedup": 2.0, "bfloat16_speedup": 3.0},
                                 "ipc50 (500 images)": {"speedup": 1.8},
                                 "full beta 100 (14886 images)": {"speedup": 1.4, "bfloat16_speedup": 1.7}}})
@@ -230,6 +231,28 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     assert speedups["expert buffers: standard"][0] == 1.6 and speedups["expert buffers: decoupled"][0] == 1.3
     precision.write_text(json.dumps({"scores": [{"within_spread": True}, {"within_spread": False}]}))
     assert measured_speedups(tmp_path, precision)["evaluation: IPC 10 sets"][0] == 2.0
+    # whole trajectory cells scored on the faster paths: the ops' gain times the share a whole distillation kept
+    trajectory = tmp_path / "mtt.json"
+    unroll = "distillation: trajectory matching (mtt, datm, ltdd), IPC {}"
+
+    def scored(compiled: bool, half: bool, experts: bool, bfloat16: Path | None) -> dict:
+        trajectory.write_text(json.dumps({"rows": [
+            {"variant": "float32 eager (the suite's cell)"},
+            {"variant": "float32 compiled unroll", "within_spread": compiled, "distill_speedup": 1.2},
+            {"variant": "bfloat16 unroll", "within_spread": half, "distill_speedup": 1.6},
+            {"variant": "bfloat16 experts", "within_spread": experts, "distill_speedup": 1.0}]}))
+        return measured_speedups(tmp_path, bfloat16, trajectory)
+
+    precision.write_text(json.dumps({"scores": [{"within_spread": True}]}))
+    speedups = scored(True, True, True, None)  # the float32 projection: float32 paths only
+    assert speedups[unroll.format(10)][0] == pytest.approx(1.2)  # ops 1.5 x the share 1.2 / 1.5 kept whole
+    assert speedups["expert buffers: standard"][0] == 1.6
+    speedups = scored(True, True, True, precision)  # with bfloat16: ops 2.0 x 1.6 / 2.0; standard experts 9.0
+    assert speedups[unroll.format(50)][0] == pytest.approx(1.6) and speedups["expert buffers: standard"][0] == 9.0
+    assert speedups["expert buffers: decoupled"][0] == 1.3  # never scored in bfloat16
+    speedups = scored(True, False, False, precision)  # unscored paths are not taken
+    assert speedups[unroll.format(50)][0] == pytest.approx(1.2) and speedups["expert buffers: standard"][0] == 1.6
+    assert scored(False, False, False, precision)[unroll.format(10)][0] == 0.5  # nothing scored: no ops path
 
 
 def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):

@@ -68,7 +68,7 @@ class LTDDConfig:
     # models/unroll_ops.py: the same set to float tolerance, faster unrolls after a compilation per shape
     compile: bool = False
     # "bfloat16": the student's unroll under bfloat16 autocast (train.PRECISIONS), weights, pixels and lr float32:
-    # its meta-gradients within float rounding of bfloat16, a different set (unscored: off by default)
+    # its meta-gradients within float rounding of bfloat16, a different set (one MTT cell scored: off by default)
     precision: Annotated[str, OneOf(PRECISIONS)] = "float32"
     dam: bool = True  # ablation switch: Distribution-agnostic Matching
     expert_decoupling: bool = True  # ablation switch: Expert Decoupling (classifier phase + decoupled init)
