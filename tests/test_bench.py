@@ -226,6 +226,20 @@ def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():
     assert "hlr" not in results["m"]["ddranking"] and "lrs" not in results["m"]["ddranking"]
 
 
+def test_only_takes_shell_style_patterns_of_labels_and_cell_names(tmp_path):
+    from ltdistill.bench.suite import select
+
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE.replace("ipc = [2]", "ipc = [2, 4]") + '[[method]]\nname = "herding"\n')
+    cells = plan_suite(str(suite), tmp_path / "run", only=None, device="cpu", data_dir=None, cross_arch=None).cells
+    names = {c.name for c in select(cells, ["*_ipc4_*"])}
+    assert names == {"random_digits_b10_ipc4_s0", "herding_digits_b10_ipc4_s0"}
+    assert {c.name for c in select(cells, ["herd*", "random_digits_b10_ipc2_s0"])} == {
+        "herding_digits_b10_ipc2_s0", "herding_digits_b10_ipc4_s0", "random_digits_b10_ipc2_s0"}
+    with pytest.raises(BadInput, match=r"no cell has label or name \['\*_ipc8_\*'\]"):
+        select(cells, ["herding", "*_ipc8_*"])  # a pattern that matches nothing is named, not skipped
+
+
 def test_only_runs_the_named_cells_and_the_table_gathers_every_finished_one(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')

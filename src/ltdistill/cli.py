@@ -259,7 +259,7 @@ def build_parser() -> Parser:
     b.add_argument("--data-dir", type=existing_dir, default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar over cells")
     b.add_argument("--only", default=None, help="comma-separated method labels (full = the whole-set reference) "
-                   "or cell names (see --plan): run just those")
+                   "or cell names (see --plan), or shell-style patterns of them ('edc_*_ipc50_*'): run just those")
     b.add_argument("--jobs", type=count_or_auto, default="auto", help="commands run at once (default auto: on a "
                    "CPU as many as there are cores, on a GPU one; several small cells can share one GPU); with more "
                    "than one, each cell logs to its own log.txt")

@@ -4,6 +4,7 @@ its directory (named by a hash of the key) and the CLI commands that make and ev
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import itertools
 import json
 import sys
@@ -463,13 +464,18 @@ def shares_models(method: str) -> bool:
 
 def select(cells: list[Cell], only: list[str] | None) -> list[Cell]:
     """`--only`: the cells whose label (a method variant, or "full" for the whole-set references) or cell name (as
-    `--plan` lists them) is named; every cell when nothing is named."""
+    `--plan` lists them) is named, or matches a shell-style pattern (`edc_*_ipc50_*`); every cell when nothing is
+    named. A name or pattern that matches no cell is refused, so a typo does not run nothing quietly."""
     if not only:
         return cells
-    unknown = sorted(set(only) - {c.label for c in cells} - {c.name for c in cells})
+
+    def named(cell: Cell, entry: str) -> bool:
+        return fnmatch.fnmatchcase(cell.label, entry) or fnmatch.fnmatchcase(cell.name, entry)
+
+    unknown = [entry for entry in only if not any(named(c, entry) for c in cells)]
     check(not unknown, f"--only: no cell has label or name {unknown}; labels: {sorted({c.label for c in cells})} "
                        "(cell names: see --plan)")
-    return [c for c in cells if c.label in only or c.name in only]
+    return [c for c in cells if any(named(c, entry) for entry in only)]
 
 
 def check_finished_cells(cells: list[Cell], out: Path) -> None:
