@@ -27,6 +27,8 @@ import argparse
 import json
 from pathlib import Path
 
+from trajectory_precision import EXPERTS_BFLOAT16, UNROLL_BFLOAT16, UNROLL_COMPILED
+
 from ltdistill.safe_io import write_json
 
 TRAJECTORY, RECOVERY = ("mtt", "datm", "ltdd"), ("sre2l", "unilevel")  # EDC, unmeasured, is a part of its own
@@ -105,8 +107,8 @@ def trajectory_speedups(timed: dict[int, dict], cells: dict[str, dict] | None, s
     if cells is None:
         return {ipc: (row["ops_speedup"], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})")
                 for ipc, row in timed.items()}
-    paths = [("float32 compiled unroll", "ops_s", "")]
-    paths += [("bfloat16 unroll", "ops_bfloat16_s", " in bfloat16")] if bfloat16 else []
+    paths = [(UNROLL_COMPILED, "ops_s", "")]
+    paths += [(UNROLL_BFLOAT16, "ops_bfloat16_s", " in bfloat16")] if bfloat16 else []
     best: dict[int, tuple[float, str]] = {}
     for variant, seconds, how in paths:
         if variant not in cells:
@@ -141,7 +143,7 @@ def measured_speedups(folder: Path, precision: Path | None = None,
     source = f"precision/{trajectory_cells.stem}" if trajectory_cells is not None else ""
     ops = trajectory_speedups(timed, cells, source, bfloat16)
     whole = (unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)")
-    experts_scored = bfloat16 and "bfloat16 experts" in (cells or {})
+    experts_scored = bfloat16 and EXPERTS_BFLOAT16 in (cells or {})
     return {
         **{TRAJECTORY_PART.format(ipc=ipc): max(whole, ops[ipc]) if ipc in ops else whole for ipc in (10, 50)},
         **dc_speedups(folder, families),

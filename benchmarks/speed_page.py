@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from docsource import DATA, ROOT, note
+from trajectory_precision import UNROLL_BFLOAT16, UNROLL_COMPILED
 
 MALLOC_NOTE = (
     " The -malloc- pair ran back to back (`--malloc default`, then `--malloc tuned`) with the background jobs "
@@ -362,8 +363,8 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
     cell = {r["variant"]: r for r in (read("precision", "mtt-random1-cpu") or {}).get("rows", [])}
     if cell:  # trajectory_precision.py: a whole cell's distillation, scored
         rows.append(("MTT's whole distillation, IPC 10 (scored)",
-                     [cell.get("float32 compiled unroll", {}).get("distill_speedup"),
-                      cell.get("bfloat16 unroll", {}).get("distill_speedup"), None, None, None]))
+                     [cell.get(UNROLL_COMPILED, {}).get("distill_speedup"),
+                      cell.get(UNROLL_BFLOAT16, {}).get("distill_speedup"), None, None, None]))
     return rows
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from ltdistill.safe_io import write_json
 
+# the paths a variant may take, by the names benchmarks/grid_cost.py looks them up by
+EXPERTS_BFLOAT16, UNROLL_COMPILED, UNROLL_BFLOAT16 = "bfloat16 experts", "float32 compiled unroll", "bfloat16 unroll"
+
 
 def buffer_seconds(experts: Path) -> float:
     """A buffer's training seconds, as its accuracy.json records them."""
@@ -54,6 +57,10 @@ def main() -> None:
     parser.add_argument("--variant", nargs=3, action="append", default=[], metavar=("LABEL", "EVAL_JSON", "EXPERTS"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    known = (EXPERTS_BFLOAT16, UNROLL_COMPILED, UNROLL_BFLOAT16)
+    for label, *_ in args.variant:
+        if label not in known:
+            parser.error(f"--variant {label!r}: the label names its path, one of {list(known)}")
     cell = json.loads(args.baseline.read_text())
     baseline = row_of("float32 eager (the suite's cell)", cell["balanced_acc_runs"], cell["distill"],
                       args.baseline_experts, None)
