@@ -92,11 +92,25 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
             for k, v in cells.items()}, buffers
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What an estimate stands on: the label whose stored cost it takes, that cost made under ltdistill's ranking
+    protocol in place of DD-Ranking's, and the smaller IPC it was scaled up from (with the ratio)."""
+    label: str
+    other_ranking: bool = False
+    ipc: int | None = None
+    ratio: float = 1.0
+
+    def __str__(self) -> str:
+        return (self.label + ", ltdistill's ranking" * self.other_ranking
+                + (f" at IPC {self.ipc}, x{self.ratio:g}" if self.ipc else ""))
+
+
 def estimate(cell: Cell, costs: dict) -> float | None:
     return estimate_basis(cell, costs)[0]
 
 
-def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
+def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]:
     """(a cell's estimated seconds left, CellCost.left, and what gave them): its own label's stored cost at the
     same dataset, beta, IPC and ranking protocol, else, for a preset or ablation never made before, its method's;
     else, for a cell under DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the
@@ -106,30 +120,29 @@ def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, str | None]:
     for ranking in dict.fromkeys([key.get("ranking"), None]):
         for label in dict.fromkeys([cell.label, key.get("method")]):
             if label is not None and (label, *setting, ranking) in costs:
-                stand_in = label if ranking == key.get("ranking") else f"{label}, ltdistill's ranking"
-                return costs[(label, *setting, ranking)].left(cell), stand_in
+                return costs[(label, *setting, ranking)].left(cell), Basis(label, ranking != key.get("ranking"))
     return scaled_from_another_ipc(cell, costs, setting)
 
 
-def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, str | None]:
+def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, Basis | None]:
     """A cell whose label (else method) was made at a smaller IPC only, in the same dataset, beta and ranking
     protocol: that cost scaled up by the ratio of the IPCs (the nearest smaller IPC made). Distillation and
     evaluation grow with the images at most in proportion (less where a batch holds a whole small set), so an
     estimate so made errs long, as the plan wants (scaled down, the fixed costs would make it promise too little);
     its row names the IPC it was scaled from."""
     dataset, beta, ipc = setting
+    ranking = cell.key.get("ranking")
     if not ipc:
         return None, None
     for label in dict.fromkeys([cell.label, cell.key.get("method")]):
-        made = [k[3] for k in costs
-                if k[:3] == (label, dataset, beta) and k[4] == cell.key.get("ranking") and k[3] and k[3] < ipc]
+        made = [k[3] for k in costs if k[:3] == (label, dataset, beta) and k[4] == ranking and k[3] and k[3] < ipc]
         if label is None or not made:
             continue
         nearest = max(made)
-        stored = costs[(label, dataset, beta, nearest, cell.key.get("ranking"))]
+        stored = costs[(label, dataset, beta, nearest, ranking)]
         ratio = ipc / nearest
         return (CellCost(stored.distill * ratio, stored.evaluation * ratio).left(cell),
-                f"{label} at IPC {nearest}, x{ratio:g}")
+                Basis(label, ipc=nearest, ratio=ratio))
     return None, None
 
 

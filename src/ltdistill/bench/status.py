@@ -166,8 +166,8 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         cost, basis = (None, None) if finished else estimate_basis(c, costs)
         left += [] if finished else [cost]
         stand_in = ""
-        if basis is not None and basis != c.label:
-            from_method = basis.split(" at IPC ")[0] == c.key.get("method")  # its method's cost, at its IPC or scaled
+        if basis is not None and str(basis) != c.label:
+            from_method = basis.label == c.key.get("method") and not basis.other_ranking  # at its IPC or scaled
             lacks = own_settings(c, planned.cells) if from_method else []
             stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
