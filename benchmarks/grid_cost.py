@@ -12,13 +12,14 @@ bound that decides the goal of a third: the part no measured path speeds up.
     python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
         --precision docs/data/precision/cpu.json --out docs/data/grid-cost/cpu-bfloat16.json
 
-With --trajectory-cells (trajectory_precision.py's JSON: MTT's IPC-10 cell distilled end to end on the faster
-paths and scored against its float32 cell), trajectory matching takes what a whole distillation gained, not its
-unroll's ops alone: the ops' speedup at each IPC times the share of it the whole distillation kept at the JSON's
-IPC (the expert loading, augmentation and image update around the unroll gain nothing), for each path scored within
-float32's spread (the float32 compiled unroll; with --precision also the bfloat16 one, and the standard buffers'
-experts compiled in bfloat16 where a set distilled from them scored so). Decoupled buffers, never scored in
-bfloat16, keep their float32 compiled path.
+With --trajectory-cells (trajectory_precision.py's JSONs, one a cell: a trajectory cell distilled end to end on
+the faster paths and scored against its float32 cell), trajectory matching takes what a whole distillation gained,
+not its unroll's ops alone: the ops' speedup at each IPC times the share of it the whole distillation kept in the
+cell of that IPC, else of the nearest IPC (the expert loading, augmentation and image update around the unroll gain
+nothing), for each path scored within float32's spread (the float32 compiled unroll; with --precision also the
+bfloat16 one, and the standard buffers' experts compiled in bfloat16 where a set distilled from them scored so). At
+a cell's own IPC that is the speedup its whole distillation measured. Decoupled buffers, never scored in bfloat16,
+keep their float32 compiled path.
 """
 
 from __future__ import annotations
@@ -91,39 +92,48 @@ def bfloat16_scored(path: Path) -> bool:
     return bool(scores) and all(row["within_spread"] for row in scores)
 
 
-def scored_cells(path: Path | None) -> dict[str, dict] | None:
+def scored_cells(paths: list[Path]) -> dict[int, tuple[dict[str, dict], str, str]]:
     """trajectory_precision.py's rows that scored within float32's spread, by variant (its first row, the float32
-    cell itself, is what they were scored against); None without such a file."""
-    if path is None or not path.is_file():
-        return None
-    return {r["variant"]: r for r in json.loads(path.read_text())["rows"][1:] if r["within_spread"]}
+    cell itself, is what they were scored against), with whose distillation it was and the file's name, by the IPC
+    of its cell; files not there are passed over."""
+    cells = {}
+    for path in paths:
+        if path.is_file():
+            report = json.loads(path.read_text())
+            rows = {r["variant"]: r for r in report["rows"][1:] if r["within_spread"]}
+            who = f"{str(report.get('method', 'the')).upper()}'s whole distillation"
+            cells[int(report.get("ipc", 10))] = (rows, who, f"precision/{path.stem}")
+    return cells
 
 
-def trajectory_speedups(timed: dict[int, dict], cells: dict[str, dict] | None, source: str,
+def trajectory_speedups(timed: dict[int, dict], cells: dict[int, tuple[dict[str, dict], str, str]],
                         bfloat16: bool) -> dict[int, tuple[float, str]]:
-    """Each IPC's unroll ops speedup (eager over compiled); with whole cells scored (`cells`), only for the paths
-    scored within float32's spread (float32 compiled, and bfloat16 compiled where `bfloat16`), times the share of
-    the ops' gain MTT's whole distillation kept in trajectory_precision.py's IPC-10 cell."""
-    if cells is None:
+    """Each IPC's unroll ops speedup (eager over compiled); with whole cells scored (`cells`, by IPC), only for the
+    paths scored within float32's spread (float32 compiled, and bfloat16 compiled where `bfloat16`), times the share
+    of the ops' gain the whole distillation kept in the cell of the nearest IPC."""
+    if not cells:
         return {ipc: (row["ops_speedup"], f"cpu-unroll-ops: the unroll ops, compiled (IPC {ipc})")
                 for ipc, row in timed.items()}
     paths = [(UNROLL_COMPILED, "ops_s", "")]
     paths += [(UNROLL_BFLOAT16, "ops_bfloat16_s", " in bfloat16")] if bfloat16 else []
     best: dict[int, tuple[float, str]] = {}
-    for variant, seconds, how in paths:
-        if variant not in cells:
-            continue
-        share = cells[variant]["distill_speedup"] / (timed[10]["eager_s"] / timed[10][seconds])
-        for ipc, row in timed.items():
+    for ipc, row in timed.items():
+        cell_ipc = min(cells, key=lambda c: (abs(c - ipc), c))
+        scored, who, source = cells[cell_ipc]
+        for variant, seconds, how in paths:
+            if variant not in scored or cell_ipc not in timed:
+                continue
+            ops = timed[cell_ipc]
+            share = scored[variant]["distill_speedup"] / (ops["eager_s"] / ops[seconds])
             taken = (row["eager_s"] / row[seconds] * share,
                      f"cpu-unroll-ops: the unroll ops, compiled{how} (IPC {ipc}), x {share:.2f}: the share of their "
-                     f"gain MTT's whole distillation kept at IPC 10 ({source})")
+                     f"gain {who} kept at IPC {cell_ipc} ({source})")
             best[ipc] = max(best.get(ipc, taken), taken)
     return best
 
 
 def measured_speedups(folder: Path, precision: Path | None = None,
-                      trajectory_cells: Path | None = None) -> dict[str, tuple[float, str]]:
+                      trajectory_cells: list[Path] | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     rows = {name.split()[0]: row for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
@@ -139,11 +149,10 @@ def measured_speedups(folder: Path, precision: Path | None = None,
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
     timed = {ipc: json.loads((folder / name).read_text())["unroll"]
              for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
-    cells = scored_cells(trajectory_cells)
-    source = f"precision/{trajectory_cells.stem}" if trajectory_cells is not None else ""
-    ops = trajectory_speedups(timed, cells, source, bfloat16)
+    cells = scored_cells(trajectory_cells or [])
+    ops = trajectory_speedups(timed, cells, bfloat16)
     whole = (unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)")
-    experts_scored = bfloat16 and EXPERTS_BFLOAT16 in (cells or {})
+    experts_in = next((source for scored, _, source in cells.values() if EXPERTS_BFLOAT16 in scored), None)
     return {
         **{TRAJECTORY_PART.format(ipc=ipc): max(whole, ops[ipc]) if ipc in ops else whole for ipc in (10, 50)},
         **dc_speedups(folder, families),
@@ -154,7 +163,7 @@ def measured_speedups(folder: Path, precision: Path | None = None,
         "evaluation: IPC 10 sets": (small, f"{small_path}: training an IPC-10 set"),
         "evaluation: IPC 50 sets": (ipc50[0], f"{ipc50[1]}: {ipc50[2]}"),
         "evaluation: the full long-tailed set": (full, f"{full_path}: training on the whole beta-100 set"),
-        **expert_speedups(folder, float32_full, source if experts_scored else None),
+        **expert_speedups(folder, float32_full, experts_in if bfloat16 else None),
     }
 
 
@@ -197,16 +206,16 @@ def main() -> None:
     parser.add_argument("--compile", type=Path, required=True, help="compile_speed.py's JSON files")
     parser.add_argument("--precision", type=Path, default=None,
                         help="precision_check.py's JSON: bfloat16 training taken where its scores held")
-    parser.add_argument("--trajectory-cells", type=Path, default=None,
-                        help="trajectory_precision.py's JSON: what whole trajectory cells gained on the paths it "
-                             "scored within float32's spread")
+    parser.add_argument("--trajectory-cells", type=Path, nargs="+", default=None,
+                        help="trajectory_precision.py's JSONs: what whole trajectory cells gained on the paths they "
+                             "scored within float32's spread, one cell a file")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     report = project(cell_costs(args.results),
                      measured_speedups(args.compile, args.precision, args.trajectory_cells))
     precision = f" --precision {args.precision}" if args.precision else ""
     if args.trajectory_cells:
-        precision += f" --trajectory-cells {args.trajectory_cells}"
+        precision += f" --trajectory-cells {' '.join(map(str, args.trajectory_cells))}"
     report.update(results=str(args.results), cells=len(list(args.results.glob("*.json"))),
                   command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile}"
                           f"{precision} --out {args.out}")

@@ -241,7 +241,7 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
             {"variant": "float32 compiled unroll", "within_spread": compiled, "distill_speedup": 1.2},
             {"variant": "bfloat16 unroll", "within_spread": half, "distill_speedup": 1.6},
             {"variant": "bfloat16 experts", "within_spread": experts, "distill_speedup": 1.0}]}))
-        return measured_speedups(tmp_path, bfloat16, trajectory)
+        return measured_speedups(tmp_path, bfloat16, [trajectory])
 
     precision.write_text(json.dumps({"scores": [{"within_spread": True}]}))
     speedups = scored(True, True, True, None)  # the float32 projection: float32 paths only
@@ -253,6 +253,17 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     speedups = scored(True, False, False, precision)  # unscored paths are not taken
     assert speedups[unroll.format(50)][0] == pytest.approx(1.2) and speedups["expert buffers: standard"][0] == 1.6
     assert scored(False, False, False, precision)[unroll.format(10)][0] == 0.5  # nothing scored: no ops path
+    # a second cell at IPC 50: that IPC takes its own whole distillation's gain, IPC 10 still the IPC-10 cell's
+    scored(True, True, True, None)
+    wide = tmp_path / "mtt-ipc50.json"
+    wide.write_text(json.dumps({"method": "mtt", "ipc": 50, "rows": [
+        {"variant": "float32 eager (the suite's cell)"},
+        {"variant": "float32 compiled unroll", "within_spread": True, "distill_speedup": 1.4}]}))
+    speedups = measured_speedups(tmp_path, None, [trajectory, wide])
+    assert speedups[unroll.format(50)][0] == pytest.approx(1.4) and "at IPC 50" in speedups[unroll.format(50)][1]
+    assert speedups[unroll.format(10)][0] == pytest.approx(1.2) and "at IPC 10" in speedups[unroll.format(10)][1]
+    # the IPC-50 cell alone: IPC 10 takes the share kept at the nearest IPC, 50
+    assert measured_speedups(tmp_path, None, [wide])[unroll.format(10)][0] == pytest.approx(1.4)
 
 
 def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):
