@@ -12,14 +12,14 @@ bound that decides the goal of a third: the part no measured path speeds up.
     python benchmarks/grid_cost.py --results docs/data/bench-fmnist-cpu --compile docs/data/compile-speed \
         --precision docs/data/precision/cpu.json --out docs/data/grid-cost/cpu-bfloat16.json
 
-With --trajectory-cells (trajectory_precision.py's JSONs, one a cell: a trajectory cell distilled end to end on
-the faster paths and scored against its float32 cell), trajectory matching takes what a whole distillation gained,
-not its unroll's ops alone: the ops' speedup at each IPC times the share of it the whole distillation kept in the
-cell of that IPC, else of the nearest IPC (the expert loading, augmentation and image update around the unroll gain
-nothing), for each path scored within float32's spread (the float32 compiled unroll; with --precision also the
-bfloat16 one, and the standard buffers' experts compiled in bfloat16 where a set distilled from them scored so). At
-a cell's own IPC that is the speedup its whole distillation measured. Decoupled buffers, never scored in bfloat16,
-keep their float32 compiled path.
+With --cells (faster_cells.py's JSONs, one a cell: a cell distilled end to end on the faster paths and scored
+against its float32 cell), trajectory matching takes what a whole distillation gained, not its unroll's ops alone:
+the ops' speedup at each IPC times the share of it the whole distillation kept in the trajectory cell of that IPC,
+else of the nearest IPC (the expert loading, augmentation and image update around the unroll gain nothing), for
+each path scored within float32's spread (the float32 compiled unroll; with --precision also the bfloat16 one, and
+the standard buffers' experts compiled in bfloat16 where a set distilled from them scored so). At a cell's own IPC
+that is the speedup its whole distillation measured. Decoupled buffers, never scored in bfloat16, keep their
+float32 compiled path. DC takes, at the IPC of a DC cell scored compiled, what that whole cell gained.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trajectory_precision import EXPERTS_BFLOAT16, UNROLL_BFLOAT16, UNROLL_COMPILED
+from faster_cells import COMPILED, EXPERTS_BFLOAT16, UNROLL_BFLOAT16, UNROLL_COMPILED
 
 from ltdistill.safe_io import write_json
 
@@ -38,6 +38,8 @@ TRAJECTORY_PART = f"distillation: trajectory matching ({', '.join(TRAJECTORY)}),
 DC_PART = "distillation: dc, IPC {ipc}"  # by IPC too: the unroll ops' share of DC's matching grows with it
 RECOVERY_PART = f"distillation: recovery ({', '.join(RECOVERY)})"
 EXPERTS_PART = "expert buffers: {kind}"  # a buffer's key starts with its kind: standard (MTT, DATM) or decoupled (LTDD)
+# faster_cells.py's scored cells of a family, by IPC: the rows within float32's spread by variant, whose, which file
+Cells = dict[int, tuple[dict[str, dict], str, str]]
 
 
 def cell_costs(folder: Path) -> dict[str, float]:
@@ -71,12 +73,18 @@ def cell_costs(folder: Path) -> dict[str, float]:
     return parts
 
 
-def dc_speedups(folder: Path, families: dict) -> dict[str, tuple[float, str]]:
-    """DC's parts by IPC: compile=true's steady iterations where compile_speed.py --dc timed them (the matching
-    through the unroll ops), else the whole short run of cpu-families (the network's training compiled only)."""
+def dc_speedups(folder: Path, families: dict, cells: Cells | None = None) -> dict[str, tuple[float, str]]:
+    """DC's parts by IPC: what a whole DC cell made compiled gained where faster_cells.py scored one at that IPC
+    within float32's spread (`cells`, by IPC), else compile=true's steady iterations where compile_speed.py --dc
+    timed them (the matching through the unroll ops), else the whole short run of cpu-families (the network's
+    training compiled only)."""
     parts = {}
     for ipc, name in ((10, "cpu-dc.json"), (50, "cpu-dc-ipc50.json")):
-        if (folder / name).is_file():
+        scored, who, source = (cells or {}).get(ipc, ({}, "", ""))
+        if COMPILED in scored:
+            parts[DC_PART.format(ipc=ipc)] = (scored[COMPILED]["distill_speedup"],
+                                              f"{source}: {who}, compile=true, scored (IPC {ipc})")
+        elif (folder / name).is_file():
             dc = json.loads((folder / name).read_text())["dc"]
             parts[DC_PART.format(ipc=ipc)] = (dc["compiled_speedup"], f"{name[:-5]}: dc compile=true, IPC {ipc}")
         else:
@@ -92,22 +100,20 @@ def bfloat16_scored(path: Path) -> bool:
     return bool(scores) and all(row["within_spread"] for row in scores)
 
 
-def scored_cells(paths: list[Path]) -> dict[int, tuple[dict[str, dict], str, str]]:
-    """trajectory_precision.py's rows that scored within float32's spread, by variant (its first row, the float32
-    cell itself, is what they were scored against), with whose distillation it was and the file's name, by the IPC
-    of its cell; files not there are passed over."""
+def scored_cells(paths: list[Path], methods: tuple[str, ...]) -> Cells:
+    """faster_cells.py's rows that scored within float32's spread, by variant (its first row, the float32 cell
+    itself, is what they were scored against), with whose distillation it was and the file's name, by the IPC of
+    its cell, for the cells of `methods`; files not there are passed over."""
     cells = {}
     for path in paths:
-        if path.is_file():
-            report = json.loads(path.read_text())
+        if path.is_file() and (report := json.loads(path.read_text())).get("method", "mtt") in methods:
             rows = {r["variant"]: r for r in report["rows"][1:] if r["within_spread"]}
-            who = f"{str(report.get('method', 'the')).upper()}'s whole distillation"
+            who = f"{str(report.get('method')).upper()}'s whole distillation"
             cells[int(report.get("ipc", 10))] = (rows, who, f"precision/{path.stem}")
     return cells
 
 
-def trajectory_speedups(timed: dict[int, dict], cells: dict[int, tuple[dict[str, dict], str, str]],
-                        bfloat16: bool) -> dict[int, tuple[float, str]]:
+def trajectory_speedups(timed: dict[int, dict], cells: Cells, bfloat16: bool) -> dict[int, tuple[float, str]]:
     """Each IPC's unroll ops speedup (eager over compiled); with whole cells scored (`cells`, by IPC), only for the
     paths scored within float32's spread (float32 compiled, and bfloat16 compiled where `bfloat16`), times the share
     of the ops' gain the whole distillation kept in the cell of the nearest IPC."""
@@ -133,7 +139,7 @@ def trajectory_speedups(timed: dict[int, dict], cells: dict[int, tuple[dict[str,
 
 
 def measured_speedups(folder: Path, precision: Path | None = None,
-                      trajectory_cells: list[Path] | None = None) -> dict[str, tuple[float, str]]:
+                      faster_cells: list[Path] | None = None) -> dict[str, tuple[float, str]]:
     """Each part's faster path and its measured speedup over eager, with the measurement it comes from."""
     families = json.loads((folder / "cpu-families.json").read_text())["families"]
     rows = {name.split()[0]: row for name, row in json.loads((folder / "cpu.json").read_text())["rows"].items()}
@@ -149,13 +155,13 @@ def measured_speedups(folder: Path, precision: Path | None = None,
     unroll = json.loads((folder / "cpu-unroll.json").read_text())["unroll"]
     timed = {ipc: json.loads((folder / name).read_text())["unroll"]
              for ipc, name in ((10, "cpu-unroll-ops.json"), (50, "cpu-unroll-ops-ipc50.json"))}
-    cells = scored_cells(trajectory_cells or [])
+    cells = scored_cells(faster_cells or [], TRAJECTORY)
     ops = trajectory_speedups(timed, cells, bfloat16)
     whole = (unroll["speedup"], "cpu-unroll: the unroll compiled whole (IPC 10)")
     experts_in = next((source for scored, _, source in cells.values() if EXPERTS_BFLOAT16 in scored), None)
     return {
         **{TRAJECTORY_PART.format(ipc=ipc): max(whole, ops[ipc]) if ipc in ops else whole for ipc in (10, 50)},
-        **dc_speedups(folder, families),
+        **dc_speedups(folder, families, scored_cells(faster_cells or [], ("dc",))),
         "distillation: dm": (families["dm"]["speedup"], "cpu-families: dm (steady iteration)"),
         "distillation: herding": (families["herding"]["speedup"], "cpu-families: herding"),
         RECOVERY_PART: (families["sre2l"]["speedup"],
@@ -206,16 +212,16 @@ def main() -> None:
     parser.add_argument("--compile", type=Path, required=True, help="compile_speed.py's JSON files")
     parser.add_argument("--precision", type=Path, default=None,
                         help="precision_check.py's JSON: bfloat16 training taken where its scores held")
-    parser.add_argument("--trajectory-cells", type=Path, nargs="+", default=None,
-                        help="trajectory_precision.py's JSONs: what whole trajectory cells gained on the paths they "
-                             "scored within float32's spread, one cell a file")
+    parser.add_argument("--cells", type=Path, nargs="+", default=None,
+                        help="faster_cells.py's JSONs: what whole cells (trajectory matching, DC) gained on the paths "
+                             "they scored within float32's spread, one cell a file")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     report = project(cell_costs(args.results),
-                     measured_speedups(args.compile, args.precision, args.trajectory_cells))
+                     measured_speedups(args.compile, args.precision, args.cells))
     precision = f" --precision {args.precision}" if args.precision else ""
-    if args.trajectory_cells:
-        precision += f" --trajectory-cells {' '.join(map(str, args.trajectory_cells))}"
+    if args.cells:
+        precision += f" --cells {' '.join(map(str, args.cells))}"
     report.update(results=str(args.results), cells=len(list(args.results.glob("*.json"))),
                   command=f"python benchmarks/grid_cost.py --results {args.results} --compile {args.compile}"
                           f"{precision} --out {args.out}")

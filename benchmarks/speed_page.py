@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from docsource import DATA, ROOT, note
-from trajectory_precision import UNROLL_BFLOAT16, UNROLL_COMPILED
+from faster_cells import COMPILED, UNROLL_BFLOAT16, UNROLL_COMPILED
 
 MALLOC_NOTE = (
     " The -malloc- pair ran back to back (`--malloc default`, then `--malloc tuned`) with the background jobs "
@@ -273,19 +273,22 @@ def grid_cost_table(path: Path) -> str:
                                f"Command: `{r['command']}`\n")
 
 
-def trajectory_cells_table(r: dict) -> str:
-    """benchmarks/trajectory_precision.py: one trajectory cell made again on each faster path, scored and timed
-    beside the float32 eager cell (its first row)."""
+def faster_cells_table(r: dict) -> str:
+    """benchmarks/faster_cells.py: one cell made again on each faster path, scored and timed beside the float32
+    eager cell (its first row); the buffer's columns where the cell has one (trajectory matching)."""
+    buffer = "buffer_seconds" in r["rows"][0]
     lines = ["| path | balanced | change | within the larger std | distillation s / iteration (median) | "
-             "speedup: whole / median iteration | buffer s | buffer speedup |", "|---|---|---|---|---|---|---|---|"]
+             "speedup: whole / median iteration |" + " buffer s | buffer speedup |" * buffer,
+             "|---|---|---|---|---|---|" + "---|---|" * buffer]
     for row in r["rows"]:
         timing = f"{row['s_per_iteration']:.2f} ({row['s_per_iteration_median']:.2f})"
+        seconds = f" | {row['buffer_seconds']:.0f}" if buffer else ""
         if "change" in row:
             against = (f"{row['change']:+.2f} | {'yes' if row['within_spread'] else 'no'} | {timing} | "
-                       f"{row['distill_speedup']:.2f}x / {row['median_iteration_speedup']:.2f}x | "
-                       f"{row['buffer_seconds']:.0f} | {row['buffer_speedup']:.2f}x")
+                       f"{row['distill_speedup']:.2f}x / {row['median_iteration_speedup']:.2f}x{seconds}"
+                       + (f" | {row['buffer_speedup']:.2f}x" if buffer else ""))
         else:
-            against = f"- | - | {timing} | - | {row['buffer_seconds']:.0f} | -"
+            against = f"- | - | {timing} | -{seconds}" + (" | -" if buffer else "")
         lines.append(f"| {row['variant']} | {row['mean']:.2f} ± {row['std']:.2f} | {against} |")
     return "\n".join(lines) + (f"\n\n{r['method'].upper()}, Fashion-MNIST-LT beta {r['beta']:g} IPC {r['ipc']}, "
                                f"{r['class_order']} order, {r['device']}. Command: `{r['command']}`\n")
@@ -293,11 +296,11 @@ def trajectory_cells_table(r: dict) -> str:
 
 def precision_table(path: Path) -> str:
     """benchmarks/precision_check.py: each set's scores in float32 (eager) and bfloat16 (compiled); the epoch
-    timings of both are compile_speed.py's, in the compiled-training section. A trajectory_precision.py file: its
-    cells (trajectory_cells_table)."""
+    timings of both are compile_speed.py's, in the compiled-training section. A faster_cells.py file: its cell
+    (faster_cells_table)."""
     r = json.loads(path.read_text())
     if "rows" in r:
-        return trajectory_cells_table(r)
+        return faster_cells_table(r)
     lines = []
     if r.get("scores"):
         lines += ["| set | float32 eager: balanced | bfloat16 compiled: balanced | change | within the larger std | "
@@ -360,11 +363,14 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
         rows.append((f"trajectory matching's unroll, IPC {ipc}",
                      [data and data["unroll"]["ops_speedup"], data and data["unroll"].get("ops_bfloat16_speedup"),
                       None, None, None]))
-    cell = {r["variant"]: r for r in (read("precision", "mtt-random1-cpu") or {}).get("rows", [])}
-    if cell:  # trajectory_precision.py: a whole cell's distillation, scored
-        rows.append(("MTT's whole distillation, IPC 10 (scored)",
-                     [cell.get(UNROLL_COMPILED, {}).get("distill_speedup"),
-                      cell.get(UNROLL_BFLOAT16, {}).get("distill_speedup"), None, None, None]))
+    for path in sorted((DATA / "precision").glob("*.json")):  # faster_cells.py: whole cells' distillations, scored
+        report = json.loads(path.read_text())
+        cell = {r["variant"]: r for r in report.get("rows", [])}
+        if cell:
+            compiled = cell.get(UNROLL_COMPILED, cell.get(COMPILED, {}))
+            rows.append((f"{report['method'].upper()}'s whole distillation, IPC {report['ipc']} (scored)",
+                         [compiled.get("distill_speedup"), cell.get(UNROLL_BFLOAT16, {}).get("distill_speedup"),
+                          None, None, None]))
     return rows
 
 

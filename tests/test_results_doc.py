@@ -205,7 +205,7 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     """benchmarks/grid_cost.py: IPC-50 evaluation from the IPC-50 set's timing and each kind of expert buffer from
     its expert's, not from a proxy; bfloat16 compiled where it was timed beside float32 and precision_check's scores
     held, float32 compiled elsewhere; for the standard experts and the trajectory unroll only where
-    trajectory_precision.py scored a set made so within float32's spread."""
+    faster_cells.py scored a set made so within float32's spread."""
     from grid_cost import measured_speedups
 
     def write(name, content):
@@ -264,6 +264,17 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     assert speedups[unroll.format(10)][0] == pytest.approx(1.2) and "at IPC 10" in speedups[unroll.format(10)][1]
     # the IPC-50 cell alone: IPC 10 takes the share kept at the nearest IPC, 50
     assert measured_speedups(tmp_path, None, [wide])[unroll.format(10)][0] == pytest.approx(1.4)
+    # a DC cell made compiled: DC at its IPC takes what the whole cell gained, only where it scored within spread;
+    # trajectory matching never reads it
+    dc = tmp_path / "dc.json"
+    for within, expected in ((True, 1.9), (False, 1.1)):
+        dc.write_text(json.dumps({"method": "dc", "ipc": 10, "rows": [
+            {"variant": "float32 eager (the suite's cell)"},
+            {"variant": "float32 compiled", "within_spread": within, "distill_speedup": 1.9}]}))
+        speedups = measured_speedups(tmp_path, None, [dc, wide])
+        assert speedups["distillation: dc, IPC 10"][0] == expected
+        assert speedups["distillation: dc, IPC 50"][0] == 1.1
+        assert speedups[unroll.format(10)][0] == pytest.approx(1.4)  # from the IPC-50 trajectory cell, not DC's
 
 
 def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):
@@ -322,3 +333,43 @@ def test_the_speed_summary_sets_each_workload_beside_its_timed_paths_only(tmp_pa
     assert rows[4] == "| evaluation training, the whole beta-100 set | 1.40x | - | - | - | - |"
     assert rows[5] == "| an expert buffer's expert, standard (8 at once) | 1.60x | 2.50x | - | - | - |"
     assert rows[6] == ""  # DM, DC, the unroll, decoupled experts: untimed here, left out
+
+
+def test_a_cell_made_again_on_its_faster_paths_is_scored_against_its_eager_twin_with_or_without_a_buffer(
+        tmp_path, monkeypatch, capsys):
+    """benchmarks/faster_cells.py: each variant's change against the eager cell, within the larger spread or not,
+    and its distillation's speedup; a cell without an expert buffer (DC) has no buffer columns, and a variant given
+    a buffer the eager cell lacks is refused. The speed page renders either form."""
+    import faster_cells
+    from speed_page import faster_cells_table
+
+    timing = {"s_per_iteration": 20.0, "s_per_iteration_median": 19.0}
+    (tmp_path / "cell.json").write_text(json.dumps({"method": "dc", "cell": "dc-x", "class_order": "random:2",
+                                                    "ipc": 10, "imbalance_factor": 100, "device": "cpu",
+                                                    "balanced_acc_runs": [0.81, 0.81, 0.81], "distill": timing}))
+    for name, runs in (("near", [0.811, 0.809, 0.81]), ("far", [0.79, 0.79, 0.79])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "balanced_acc_runs": runs, "distill": {"s_per_iteration": 12.5, "s_per_iteration_median": 10.0}}))
+    out = tmp_path / "dc.json"
+
+    def run(*variants: str) -> None:
+        args = ["--baseline", str(tmp_path / "cell.json"), "--out", str(out)]
+        for v in variants:
+            args += ["--variant", *(part.replace("\0", " ") for part in v.split())]
+        monkeypatch.setattr(sys, "argv", ["faster_cells.py", *args])
+        faster_cells.main()
+
+    run(f"{faster_cells.COMPILED.replace(' ', chr(0))} {tmp_path / 'near.json'}")
+    report = json.loads(out.read_text())
+    assert [r["variant"] for r in report["rows"]][1:] == ["float32 compiled"]
+    row = report["rows"][1]
+    assert row["within_spread"] and row["distill_speedup"] == pytest.approx(1.6)
+    assert row["median_iteration_speedup"] == pytest.approx(1.9) and "buffer_seconds" not in row
+    table = faster_cells_table(report)
+    assert "buffer" not in table
+    assert "| float32 compiled | 81.00 ± 0.08 | +0.00 | yes | 12.50 (10.00) | 1.60x / 1.90x |" in table
+    run(f"float32\0compiled {tmp_path / 'far.json'}")
+    assert not json.loads(out.read_text())["rows"][1]["within_spread"]
+    with pytest.raises(SystemExit) as exit_:
+        run(f"float32\0compiled {tmp_path / 'near.json'} {tmp_path}")  # a buffer, but the eager cell has none
+    assert exit_.value.code == 2 and "its evaluation JSON only" in capsys.readouterr().err
