@@ -106,7 +106,7 @@ def scored_cells(paths: list[Path], methods: tuple[str, ...]) -> Cells:
     its cell, for the cells of `methods`; files not there are passed over."""
     cells = {}
     for path in paths:
-        if path.is_file() and (report := json.loads(path.read_text())).get("method", "mtt") in methods:
+        if path.is_file() and (report := json.loads(path.read_text())).get("method") in methods:
             rows = {r["variant"]: r for r in report["rows"][1:] if r["within_spread"]}
             who = f"{str(report.get('method')).upper()}'s whole distillation"
             cells[int(report.get("ipc", 10))] = (rows, who, f"precision/{path.stem}")

@@ -236,7 +236,7 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
     unroll = "distillation: trajectory matching (mtt, datm, ltdd), IPC {}"
 
     def scored(compiled: bool, half: bool, experts: bool, bfloat16: Path | None) -> dict:
-        trajectory.write_text(json.dumps({"rows": [
+        trajectory.write_text(json.dumps({"method": "mtt", "ipc": 10, "rows": [
             {"variant": "float32 eager (the suite's cell)"},
             {"variant": "float32 compiled unroll", "within_spread": compiled, "distill_speedup": 1.2},
             {"variant": "bfloat16 unroll", "within_spread": half, "distill_speedup": 1.6},
