@@ -9,9 +9,9 @@ conditions. It reads what the commands wrote (bench's result of the float32 cell
 which carries its distillation's timing, and each buffer's accuracy.json); it runs nothing.
 
     python benchmarks/faster_cells.py --baseline RESULT.json --baseline-experts EXPERTS \
-        --variant "bfloat16 experts" EVAL.json EXPERTS ... --out docs/data/precision/mtt-random1-cpu.json
+        --variant "bfloat16 experts" EVAL.json EXPERTS ... --out docs/data/faster-cells/mtt-random1-cpu.json
     python benchmarks/faster_cells.py --baseline RESULT.json --variant "float32 compiled" EVAL.json \
-        --out docs/data/precision/dc-random2-cpu.json
+        --out docs/data/faster-cells/dc-random2-cpu.json
 """
 
 from __future__ import annotations

@@ -296,11 +296,8 @@ def faster_cells_table(r: dict) -> str:
 
 def precision_table(path: Path) -> str:
     """benchmarks/precision_check.py: each set's scores in float32 (eager) and bfloat16 (compiled); the epoch
-    timings of both are compile_speed.py's, in the compiled-training section. A faster_cells.py file: its cell
-    (faster_cells_table)."""
+    timings of both are compile_speed.py's, in the compiled-training section."""
     r = json.loads(path.read_text())
-    if "rows" in r:
-        return faster_cells_table(r)
     lines = []
     if r.get("scores"):
         lines += ["| set | float32 eager: balanced | bfloat16 compiled: balanced | change | within the larger std | "
@@ -363,7 +360,7 @@ def speedup_rows() -> list[tuple[str, list[float | None]]]:
         rows.append((f"trajectory matching's unroll, IPC {ipc}",
                      [data and data["unroll"]["ops_speedup"], data and data["unroll"].get("ops_bfloat16_speedup"),
                       None, None, None]))
-    for path in sorted((DATA / "precision").glob("*.json")):  # faster_cells.py: whole cells' distillations, scored
+    for path in sorted((DATA / "faster-cells").glob("*.json")):  # faster_cells.py: whole distillations, scored
         report = json.loads(path.read_text())
         cell = {r["variant"]: r for r in report.get("rows", [])}
         if cell:
@@ -437,6 +434,9 @@ def speed_page() -> tuple[str, str]:
         speed += section(titles[kind], notes[kind], compiled.get(kind, []), compile_speed_table)
     speed += section("Mixed precision (`--precision bfloat16`)", "precision",
                      sorted((DATA / "precision").glob("*.json")), precision_table)
+    speed += section("Whole cells made again on the faster paths", "faster-cells",
+                     sorted((DATA / "faster-cells").glob("*.json")),
+                     lambda path: faster_cells_table(json.loads(path.read_text())))
     speed += section("Many models at once (`--runs-together`, `experts --together`)", "together-speed",
                      sorted((DATA / "together-speed").glob("*.json")), together_speed_table)
     speed += section("Commands started warm (`bench`, `--fresh-interpreters`)", "warm-start",
