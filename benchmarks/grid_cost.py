@@ -109,7 +109,7 @@ def scored_cells(paths: list[Path], methods: tuple[str, ...]) -> Cells:
         if path.is_file() and (report := json.loads(path.read_text())).get("method") in methods:
             rows = {r["variant"]: r for r in report["rows"][1:] if r["within_spread"]}
             who = f"{str(report.get('method')).upper()}'s whole distillation"
-            cells[int(report.get("ipc", 10))] = (rows, who, f"precision/{path.stem}")
+            cells[int(report.get("ipc", 10))] = (rows, who, f"{path.parent.name}/{path.stem}")
     return cells
 
 
