@@ -798,6 +798,18 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert re.search(r"random_digits_b10_ipc3_s0 +to run +~4 min \(as random at IPC 2, x1.5\)\n", plan), plan
     suite.write_text(TINY_SUITE.replace("imbalance = [10]", "imbalance = [20]").replace("ipc = [2]", "ipc = [4]"))
     assert re.search(r"random_digits_b20_ipc4_s0 +to run +no estimate\n", suite_plan(str(suite), out, only=["random"]))
+    # a cell made at another beta only: the same IPC's cost at the nearest beta (on a log scale), named, before any
+    # IPC scaling
+    suite.write_text(TINY_SUITE.replace("imbalance = [10]", "imbalance = [20]"))
+    plan = suite_plan(str(suite), out, only=["random"])
+    assert re.search(r"random_digits_b20_ipc2_s0 +to run +~2 min \(as random at beta 10\)\n", plan), plan
+    (out / "results" / "steep.json").write_text(json.dumps({
+        "label": "random", "method": "random", "dataset": "digits", "imbalance_factor": 100.0, "ipc": 2,
+        "device": "cpu", "distill": {"wall_time_s": 100.0}, "seconds_per_run": 600.0, "runs": 2,
+        "commands": ["ltdistill distill x", "ltdistill evaluate a"]}))
+    suite.write_text(TINY_SUITE.replace("imbalance = [10]", "imbalance = [50]"))  # nearer 100 than 10
+    plan = suite_plan(str(suite), out, only=["random"])
+    assert re.search(r"random_digits_b50_ipc2_s0 +to run +~2\d min \(as random at beta 100\)\n", plan), plan
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

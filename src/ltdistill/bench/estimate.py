@@ -1,8 +1,9 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-*
 (in a source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is
 its distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation
-runs (a preset never made before: its method's; a cell made at smaller IPCs only: the nearest one's, scaled up
-by the ratio of the IPCs), less what the cell's directory already holds (its set made, its
+runs (a preset never made before: its method's; a cell made at another beta only: the nearest beta's at the same
+IPC; a cell made at smaller IPCs only: the nearest one's, scaled up by the ratio of the IPCs), less what the cell's
+directory already holds (its set made, its
 evaluation runs kept); an expert buffer's is the stored experts_seconds of the same buffer, else of a buffer of the
 same dataset and kind scaled by the images each trains on and by its size, times the share of its epochs its
 directory does not hold yet. Where nothing matches, there is no estimate."""
@@ -10,6 +11,7 @@ directory does not hold yet. Where nothing matches, there is no estimate."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,14 +97,17 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
 @dataclass(frozen=True)
 class Basis:
     """What an estimate stands on: the label whose stored cost it takes, that cost made under ltdistill's ranking
-    protocol in place of DD-Ranking's, and the smaller IPC it was scaled up from (with the ratio)."""
+    protocol in place of DD-Ranking's, the other beta it was made at, and the smaller IPC it was scaled up from
+    (with the ratio)."""
     label: str
     other_ranking: bool = False
     ipc: int | None = None
     ratio: float = 1.0
+    beta: float | None = None
 
     def __str__(self) -> str:
         return (self.label + ", ltdistill's ranking" * self.other_ranking
+                + (f" at beta {self.beta:g}" if self.beta is not None else "")
                 + (f" at IPC {self.ipc}, x{self.ratio:g}" if self.ipc else ""))
 
 
@@ -114,14 +119,35 @@ def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]
     """(a cell's estimated seconds left, CellCost.left, and what gave them): its own label's stored cost at the
     same dataset, beta, IPC and ranking protocol, else, for a preset or ablation never made before, its method's;
     else, for a cell under DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the
-    plan names the stand-in, as it does a method standing in for a preset, whose budget may differ)."""
+    plan names the stand-in, as it does a method standing in for a preset, whose budget may differ); else the same
+    at the nearest other beta (from_another_beta), else scaled from a smaller IPC (scaled_from_another_ipc)."""
     key = cell.key
     setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"))
     for ranking in dict.fromkeys([key.get("ranking"), None]):
         for label in dict.fromkeys([cell.label, key.get("method")]):
             if label is not None and (label, *setting, ranking) in costs:
                 return costs[(label, *setting, ranking)].left(cell), Basis(label, ranking != key.get("ranking"))
-    return scaled_from_another_ipc(cell, costs, setting)
+    cost, basis = from_another_beta(cell, costs, setting)
+    return (cost, basis) if basis is not None else scaled_from_another_ipc(cell, costs, setting)
+
+
+def from_another_beta(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, Basis | None]:
+    """A cell whose label (else method) was made at the same dataset, IPC and ranking protocol under another beta
+    only: the cost of the nearest beta (on a log scale; the larger of two as near). A set of IPC images a class
+    costs about the same to make and to evaluate whatever beta its source had; what beta moves (the models a
+    recovery trains on the long-tailed set) is a small share, where scaling by the IPCs would take a fixed cost of
+    the smaller IPC five times over."""
+    dataset, beta, ipc = setting
+    ranking = cell.key.get("ranking")
+    if not beta:
+        return None, None
+    for label in dict.fromkeys([cell.label, cell.key.get("method")]):
+        made = [k[2] for k in costs if k[:2] == (label, dataset) and k[3] == ipc and k[4] == ranking and k[2]]
+        if label is None or not made:
+            continue
+        nearest = min(made, key=lambda b: (abs(math.log(b / beta)), -b))
+        return costs[(label, dataset, nearest, ipc, ranking)].left(cell), Basis(label, beta=nearest)
+    return None, None
 
 
 def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, Basis | None]:
