@@ -87,3 +87,42 @@ def test_an_evaluation_records_its_network_in_full_and_keys_its_runs_by_it(tmp_p
         pad1 = evaluate_training_set(images, targets, blob_data, config, lr=0.01, progress=False, runs_dir=tmp_path)
     assert pad1["model_options"]["stem"] == "pad1" and pad1["runs_read_back"] == 0  # not the official run's file
     assert len(list(tmp_path.glob("*.json"))) == 2
+
+
+@pytest.mark.parametrize("name, unroll_ops", [("convnet", None), ("convnet", "eager"), ("convnet_bn", None)])
+def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, unroll_ops):
+    """Every Fashion-MNIST number rests on this network: with the same weights (ours, moved off their initial
+    norm affines) and images, its logits, loss, image gradients and first-layer weight gradient equal those of the
+    official networks.py ConvNet in float64 (tests/parity/networks/README.md), the instance-norm net in eval mode,
+    also through the unroll ops trajectory matching differentiates, and the BatchNorm net in train mode with its
+    running statistics."""
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    folder = Path(__file__).parent / "parity" / "networks"
+    inputs = load_file(folder / "convnet28_inputs.safetensors")
+    golden = json.loads((folder / "official_convnet28.json").read_text())[name]
+    net = models.create(name, channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3).double()
+    state = {k.removeprefix(f"{name}."): v.double() for k, v in inputs.items() if k.startswith(f"{name}.")}
+    assert set(state) == {k for k, _ in net.named_parameters()}
+    net.load_state_dict(state, strict=False)
+    net.train(golden["mode"] == "train")
+    if unroll_ops:
+        net.use_unroll_ops(unroll_ops)
+    images = inputs["x"].double().requires_grad_(True)
+    logits = net(images)
+    loss = F.cross_entropy(logits, inputs["y"])
+    grad_images, grad_weight = torch.autograd.grad(loss, [images, net.blocks[0][0].weight])
+
+    def equal(ours: torch.Tensor, theirs: list) -> None:
+        expected = torch.tensor(theirs, dtype=torch.float64)
+        assert torch.allclose(ours.detach().flatten(), expected.flatten(), rtol=1e-9, atol=1e-12), \
+            (ours.detach().flatten() - expected.flatten()).abs().max()
+
+    equal(logits, golden["logits"])
+    assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
+    equal(grad_images, golden["grad_images"])
+    equal(grad_weight, golden["grad_first_conv_weight"])
+    if golden["mode"] == "train":
+        equal(net.blocks[0][1].running_mean, golden["running_mean_block0"])
+        equal(net.blocks[0][1].running_var, golden["running_var_block0"])
