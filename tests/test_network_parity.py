@@ -100,8 +100,8 @@ def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, 
     from safetensors.torch import load_file
 
     folder = Path(__file__).parent / "parity" / "networks"
-    inputs = load_file(folder / "convnet28_inputs.safetensors")
-    golden = json.loads((folder / "official_convnet28.json").read_text())[name]
+    inputs = load_file(folder / "inputs_28x28.safetensors")
+    golden = json.loads((folder / "official_28x28.json").read_text())[name]
     net = models.create(name, channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3).double()
     state = {k.removeprefix(f"{name}."): v.double() for k, v in inputs.items() if k.startswith(f"{name}.")}
     assert set(state) == {k for k, _ in net.named_parameters()}
@@ -126,3 +126,30 @@ def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, 
     if golden["mode"] == "train":
         equal(net.blocks[0][1].running_mean, golden["running_mean_block0"])
         equal(net.blocks[0][1].running_var, golden["running_var_block0"])
+
+
+@pytest.mark.parametrize("name", ["mlp", "lenet"])
+def test_the_cross_architecture_models_on_28x28_compute_what_the_official_ones_compute(name):
+    """MLP and LeNet, the suites' cross-architecture models, with weights drawn in parameter order from one
+    generator (the official side drew them the same way, tests/parity/networks/README.md): the same parameter
+    shapes in the same order, and the same logits, loss and image gradients in float64."""
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    folder = Path(__file__).parent / "parity" / "networks"
+    inputs = load_file(folder / "inputs_28x28.safetensors")
+    golden = json.loads((folder / "official_28x28.json").read_text())[name]
+    net = models.create(name, channels=1, num_classes=10, im_size=(28, 28)).double().train()
+    assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float32))
+    images = inputs["x"].double().requires_grad_(True)
+    logits = net(images)
+    loss = F.cross_entropy(logits, inputs["y"])
+    (grad_images,) = torch.autograd.grad(loss, [images])
+    assert torch.allclose(logits.detach(), torch.tensor(golden["logits"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
+    assert torch.allclose(grad_images.flatten(), torch.tensor(golden["grad_images"], dtype=torch.float64),
+                          rtol=1e-9, atol=1e-12)
