@@ -1,5 +1,6 @@
 """Every registered model against the official networks.py (DatasetCondensation and mtt-distillation): parameter
-count and feature size before the head, measured by running the official code (tests/parity/networks/README.md)."""
+count and feature size before the head; on 1x28x28, the ConvNet, ConvNet-BN, MLP and LeNet also by value (logits,
+loss, gradients). Both measured by running the official code (tests/parity/networks/README.md)."""
 
 import json
 from pathlib import Path
