@@ -275,6 +275,10 @@ def test_the_grid_cost_takes_each_part_from_its_own_timing_and_bfloat16_only_whe
         assert speedups["distillation: dc, IPC 10"][0] == expected
         assert speedups["distillation: dc, IPC 50"][0] == 1.1
         assert speedups[unroll.format(10)][0] == pytest.approx(1.4)  # from the IPC-50 trajectory cell, not DC's
+    twin = tmp_path / "mtt-ipc50-again.json"
+    twin.write_text(wide.read_text())
+    with pytest.raises(SystemExit, match="two cells of mtt/datm/ltdd at IPC 50"):
+        measured_speedups(tmp_path, None, [wide, twin])
 
 
 def test_the_brief_grid_of_a_suite_over_several_orders_gives_the_mean_over_orders(tmp_path):
