@@ -1,6 +1,7 @@
 """Every registered model against the official networks.py (DatasetCondensation and mtt-distillation): parameter
-count and feature size before the head; on 1x28x28, the ConvNet, ConvNet-BN, MLP and LeNet also by value (logits,
-loss, gradients). Both measured by running the official code (tests/parity/networks/README.md)."""
+count and feature size before the head; by value (logits, loss, gradients), the ConvNet, ConvNet-BN, MLP and LeNet
+on 1x28x28 and AlexNet, VGG-11 and ResNet-18 on 3x32x32. Both measured by running the official code
+(tests/parity/networks/README.md)."""
 
 import json
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, 
 
     folder = Path(__file__).parent / "parity" / "networks"
     inputs = load_file(folder / "inputs_28x28.safetensors")
-    golden = json.loads((folder / "official_28x28.json").read_text())[name]
+    golden = json.loads((folder / "official_values.json").read_text())[name]
     net = models.create(name, channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3).double()
     state = {k.removeprefix(f"{name}."): v.double() for k, v in inputs.items() if k.startswith(f"{name}.")}
     assert set(state) == {k for k, _ in net.named_parameters()}
@@ -139,7 +140,7 @@ def test_the_cross_architecture_models_on_28x28_compute_what_the_official_ones_c
 
     folder = Path(__file__).parent / "parity" / "networks"
     inputs = load_file(folder / "inputs_28x28.safetensors")
-    golden = json.loads((folder / "official_28x28.json").read_text())[name]
+    golden = json.loads((folder / "official_values.json").read_text())[name]
     net = models.create(name, channels=1, num_classes=10, im_size=(28, 28)).double().train()
     assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
     generator = torch.Generator().manual_seed(2)
@@ -154,3 +155,33 @@ def test_the_cross_architecture_models_on_28x28_compute_what_the_official_ones_c
     assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
     assert torch.allclose(grad_images.flatten(), torch.tensor(golden["grad_images"], dtype=torch.float64),
                           rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet18_bn"])
+def test_the_gpu_cross_architecture_models_on_3x32x32_compute_what_the_official_ones_compute(name):
+    """AlexNet, VGG-11 and ResNet-18 (with BatchNorm in train mode where they have it), the uni-level paper's
+    cross-architecture set, with weights, images and the image gradient's projections drawn from seeded generators
+    as the official side drew them (tests/parity/networks/README.md): the same parameter shapes in the same order,
+    logits, loss and projected image gradient in float64."""
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    folder = Path(__file__).parent / "parity" / "networks"
+    labels = load_file(folder / "inputs_28x28.safetensors")["y"]
+    golden = json.loads((folder / "official_values.json").read_text())[f"{name}_3x32x32"]
+    net = models.create(name, channels=3, num_classes=10, im_size=(32, 32)).double().train(golden["mode"] == "train")
+    assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float32))
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
+    images = images.double().requires_grad_(True)
+    logits = net(images)
+    loss = F.cross_entropy(logits, labels)
+    (grad_images,) = torch.autograd.grad(loss, [images])
+    directions = torch.randn(grad_images.numel(), 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    assert torch.allclose(logits.detach(), torch.tensor(golden["logits"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
+    assert torch.allclose(grad_images.flatten() @ directions,
+                          torch.tensor(golden["grad_images_projected"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
