@@ -91,6 +91,44 @@ def test_an_evaluation_records_its_network_in_full_and_keys_its_runs_by_it(tmp_p
     assert len(list(tmp_path.glob("*.json"))) == 2
 
 
+VALUES = Path(__file__).parent / "parity" / "networks"
+
+
+def official_values(entry: str) -> dict:
+    return json.loads((VALUES / "official_values.json").read_text())[entry]
+
+
+def inputs_28x28() -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(VALUES / "inputs_28x28.safetensors")
+
+
+def with_drawn_weights(net: torch.nn.Module, golden: dict) -> torch.nn.Module:
+    """The weights as the official side drew them: parameter order, 0.1 * randn in float32 from one generator
+    seeded 2; the parameter shapes must come in the official order."""
+    assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float32))
+    return net
+
+
+def loss_and_gradients(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *more: torch.Tensor):
+    """(logits, cross-entropy loss, its gradients in the images and in `more`), the images in float64."""
+    images = images.double().requires_grad_(True)
+    logits = net(images)
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    return logits, loss, torch.autograd.grad(loss, [images, *more])
+
+
+def equal(ours: torch.Tensor, theirs: list) -> None:
+    expected = torch.tensor(theirs, dtype=torch.float64).flatten()
+    assert torch.allclose(ours.detach().flatten(), expected, rtol=1e-9, atol=1e-12), \
+        (ours.detach().flatten() - expected).abs().max()
+
+
 @pytest.mark.parametrize("name, unroll_ops", [("convnet", None), ("convnet", "eager"), ("convnet_bn", None)])
 def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, unroll_ops):
     """Every Fashion-MNIST number rests on this network: with the same weights (ours, moved off their initial
@@ -98,12 +136,7 @@ def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, 
     official networks.py ConvNet in float64 (tests/parity/networks/README.md), the instance-norm net in eval mode,
     also through the unroll ops trajectory matching differentiates, and the BatchNorm net in train mode with its
     running statistics."""
-    import torch.nn.functional as F
-    from safetensors.torch import load_file
-
-    folder = Path(__file__).parent / "parity" / "networks"
-    inputs = load_file(folder / "inputs_28x28.safetensors")
-    golden = json.loads((folder / "official_values.json").read_text())[name]
+    inputs, golden = inputs_28x28(), official_values(name)
     net = models.create(name, channels=1, num_classes=10, im_size=(28, 28), width=32, depth=3).double()
     state = {k.removeprefix(f"{name}."): v.double() for k, v in inputs.items() if k.startswith(f"{name}.")}
     assert set(state) == {k for k, _ in net.named_parameters()}
@@ -111,16 +144,8 @@ def test_the_convnet_on_28x28_computes_what_the_official_convnet_computes(name, 
     net.train(golden["mode"] == "train")
     if unroll_ops:
         net.use_unroll_ops(unroll_ops)
-    images = inputs["x"].double().requires_grad_(True)
-    logits = net(images)
-    loss = F.cross_entropy(logits, inputs["y"])
-    grad_images, grad_weight = torch.autograd.grad(loss, [images, net.blocks[0][0].weight])
-
-    def equal(ours: torch.Tensor, theirs: list) -> None:
-        expected = torch.tensor(theirs, dtype=torch.float64)
-        assert torch.allclose(ours.detach().flatten(), expected.flatten(), rtol=1e-9, atol=1e-12), \
-            (ours.detach().flatten() - expected.flatten()).abs().max()
-
+    logits, loss, (grad_images, grad_weight) = loss_and_gradients(net, inputs["x"], inputs["y"],
+                                                                  net.blocks[0][0].weight)
     equal(logits, golden["logits"])
     assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
     equal(grad_images, golden["grad_images"])
@@ -135,26 +160,12 @@ def test_the_cross_architecture_models_on_28x28_compute_what_the_official_ones_c
     """MLP and LeNet, the suites' cross-architecture models, with weights drawn in parameter order from one
     generator (the official side drew them the same way, tests/parity/networks/README.md): the same parameter
     shapes in the same order, and the same logits, loss and image gradients in float64."""
-    import torch.nn.functional as F
-    from safetensors.torch import load_file
-
-    folder = Path(__file__).parent / "parity" / "networks"
-    inputs = load_file(folder / "inputs_28x28.safetensors")
-    golden = json.loads((folder / "official_values.json").read_text())[name]
-    net = models.create(name, channels=1, num_classes=10, im_size=(28, 28)).double().train()
-    assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
-    generator = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float32))
-    images = inputs["x"].double().requires_grad_(True)
-    logits = net(images)
-    loss = F.cross_entropy(logits, inputs["y"])
-    (grad_images,) = torch.autograd.grad(loss, [images])
-    assert torch.allclose(logits.detach(), torch.tensor(golden["logits"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    inputs, golden = inputs_28x28(), official_values(name)
+    net = with_drawn_weights(models.create(name, channels=1, num_classes=10, im_size=(28, 28)).double(), golden)
+    logits, loss, (grad_images,) = loss_and_gradients(net.train(), inputs["x"], inputs["y"])
+    equal(logits, golden["logits"])
     assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
-    assert torch.allclose(grad_images.flatten(), torch.tensor(golden["grad_images"], dtype=torch.float64),
-                          rtol=1e-9, atol=1e-12)
+    equal(grad_images, golden["grad_images"])
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet18_bn"])
@@ -163,25 +174,12 @@ def test_the_gpu_cross_architecture_models_on_3x32x32_compute_what_the_official_
     cross-architecture set, with weights, images and the image gradient's projections drawn from seeded generators
     as the official side drew them (tests/parity/networks/README.md): the same parameter shapes in the same order,
     logits, loss and projected image gradient in float64."""
-    import torch.nn.functional as F
-    from safetensors.torch import load_file
-
-    folder = Path(__file__).parent / "parity" / "networks"
-    labels = load_file(folder / "inputs_28x28.safetensors")["y"]
-    golden = json.loads((folder / "official_values.json").read_text())[f"{name}_3x32x32"]
-    net = models.create(name, channels=3, num_classes=10, im_size=(32, 32)).double().train(golden["mode"] == "train")
-    assert [list(p.shape) for p in net.parameters()] == golden["parameter_shapes"]
-    generator = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.copy_(0.1 * torch.randn(p.shape, generator=generator, dtype=torch.float32))
+    golden = official_values(f"{name}_3x32x32")
+    net = with_drawn_weights(models.create(name, channels=3, num_classes=10, im_size=(32, 32)).double(), golden)
     images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
-    images = images.double().requires_grad_(True)
-    logits = net(images)
-    loss = F.cross_entropy(logits, labels)
-    (grad_images,) = torch.autograd.grad(loss, [images])
+    logits, loss, (grad_images,) = loss_and_gradients(net.train(golden["mode"] == "train"), images,
+                                                      inputs_28x28()["y"])
     directions = torch.randn(grad_images.numel(), 8, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    assert torch.allclose(logits.detach(), torch.tensor(golden["logits"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    equal(logits, golden["logits"])
     assert loss.item() == pytest.approx(golden["loss"], rel=1e-12)
-    assert torch.allclose(grad_images.flatten() @ directions,
-                          torch.tensor(golden["grad_images_projected"], dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    equal(grad_images.flatten() @ directions, golden["grad_images_projected"])
