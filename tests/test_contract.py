@@ -88,10 +88,17 @@ def test_every_method_refuses_a_bad_config_value_before_any_work(name):
         methods.create(name, no_such_field=1)
 
 
+@pytest.mark.parametrize("saved_by", ["iterations", "seconds"])
 @pytest.mark.parametrize("name", methods.names())
-def test_every_checkpointing_method_resumes_a_killed_run_to_the_same_set(name, blob_data, experts, tmp_path,
+def test_every_checkpointing_method_resumes_a_killed_run_to_the_same_set(name, saved_by, blob_data, experts, tmp_path,
                                                                          monkeypatch):
+    """Killed after its checkpoint of iteration 2 (checkpoint_every 2), or of iteration 3 where the clock, not the
+    count, called for it: a resume from any iteration repeats the unbroken run."""
     config, calls = tiny(name), []
+    done = 2 if saved_by == "iterations" else 3
+    if saved_by == "seconds":
+        config.update({"checkpoint_every": 100} if "checkpoint_every" in config else {})  # not by count before the end
+        monkeypatch.setattr(loop, "CHECKPOINT_SECONDS", 0.0)
     optimize = loop.optimize
 
     def counted(state, iterations, step, *args, **kwargs):
@@ -103,8 +110,8 @@ def test_every_checkpointing_method_resumes_a_killed_run_to_the_same_set(name, b
     if not calls:
         pytest.skip(f"{name} runs no checkpointed loop")
 
-    def dying(state, iterations, step, *args, **kwargs):  # killed during the 3rd iteration, after checkpoint 2
-        return optimize(state, iterations, crash_after(2, step), *args, **kwargs)
+    def dying(state, iterations, step, *args, **kwargs):  # killed during the iteration after checkpoint `done`
+        return optimize(state, iterations, crash_after(done, step), *args, **kwargs)
 
     monkeypatch.setattr(loop, "optimize", dying)
     with pytest.raises(Crash):
@@ -113,7 +120,7 @@ def test_every_checkpointing_method_resumes_a_killed_run_to_the_same_set(name, b
     monkeypatch.setattr(loop, "optimize", optimize)
     resumed = methods.create(name, **config).distill(blob_data, 2, experts=experts, seed=1, progress=False,
                                                      workdir=tmp_path)
-    assert resumed.meta["resumed_from"] == 2
+    assert resumed.meta["resumed_from"] == done
     assert torch.equal(resumed.images, whole.images) and torch.equal(resumed.labels, whole.labels)
     assert resumed.meta["loss_history"] == whole.meta["loss_history"]
 

@@ -2,7 +2,9 @@
 their SGD optimizers, a NaN/Inf guard, and resumable checkpoints.
 
 Checkpoint: one safetensors file `<workdir>/.checkpoint/state.safetensors` written atomically every
-`checkpoint_every` iterations, holding the tensors, the optimizers' momentum buffers and the RNG state, with the
+`checkpoint_every` iterations, and after any iteration that ends CHECKPOINT_SECONDS or more after the last write (so
+a run of slow iterations loses minutes when stopped, not `checkpoint_every` iterations, as an evaluation run keeps
+its state, evaluate/runstore.py), holding the tensors, the optimizers' momentum buffers and the RNG state, with the
 iteration, loss history, seconds per iteration and a fingerprint of the run's settings in its metadata. A rerun
 with the same settings resumes from it and reaches the same result as an uninterrupted run on CPU (all randomness
 flows through one torch.Generator whose state is saved); a checkpoint made with other settings is refused.
@@ -41,6 +43,7 @@ from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 CHECKPOINT_DIR = ".checkpoint"
 MAX_SKIPPED_SHARE = 0.2  # of a run's iterations, skipped as non-finite or rolled back, before it counts as diverged
 PACE_ITERATIONS = 3  # the iterations whose median time predicts the rest (watch.warn_if_long)
+CHECKPOINT_SECONDS = 120.0  # a checkpoint is also written once this long has passed since the last one
 STEP_SIZE_FIELDS = ("lr_img", "lr_lr", "lr_y", "max_start_epoch", "syn_steps")  # what to lower when a run blows up
 
 
@@ -95,10 +98,18 @@ class SynthesisState:
 
 
 class Checkpointer:
-    def __init__(self, workdir: str | Path | None, settings: dict, every: int):
+    def __init__(self, workdir: str | Path | None, settings: dict, every: int, every_s: float | None = None):
         self.path = Path(workdir) / CHECKPOINT_DIR / "state.safetensors" if workdir is not None else None
         self.fingerprint = fingerprint(settings)
-        self.every = every
+        self.every, self.every_s = every, every_s
+        self.last_save = time.perf_counter()
+
+    def due(self, iteration: int, last: int) -> bool:
+        """Whether to save after `iteration` (the iterations done) of a run of `last`: every `every` iterations, at the
+        end, and once `every_s` seconds have passed since the last save. Where a run saves never changes its result: a
+        resume restores every tensor and the generator whatever the iteration."""
+        return (iteration % self.every == 0 or iteration == last
+                or (self.every_s is not None and time.perf_counter() - self.last_save >= self.every_s))
 
     def save(self, state: SynthesisState) -> None:
         if self.path is None or not distributed.joined().main:  # under torchrun rank 0 writes, every rank resumes
@@ -110,6 +121,7 @@ class Checkpointer:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_save_tensors(state.to_tensors(), self.path, metadata=meta)
+            self.last_save = time.perf_counter()
         except OSError as e:  # a full disk: one line, and the last checkpoint that was written still resumes
             raise BadInput(f"cannot write the checkpoint at iteration {state.iteration} to {self.path.parent}: "
                            f"{e.strerror or e}; the previous checkpoint is kept: free space and rerun the same "
@@ -227,7 +239,7 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
             watch_iteration(state, desc, loss)
         if progress and it == state.resumed_from + PACE_ITERATIONS - 1 and it + 1 < iterations:
             warn_if_long(state, iterations, desc, checkpointer)
-        if checkpointer is not None and (state.iteration % checkpointer.every == 0 or state.iteration == iterations):
+        if checkpointer is not None and checkpointer.due(state.iteration, iterations):
             checkpointer.save(state)
         if after is not None:
             after(state.iteration)
@@ -240,7 +252,7 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
     and the method's `keep_every` (distill --keep-every), snapshots of the set are kept along the way."""
     full = {"method": method.name, "config": keyed_config(method.config), "stem": models.convnet_stem(),
             **settings}
-    checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every)
+    checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every, every_s=CHECKPOINT_SECONDS)
     iterations = method.config.iterations
     snapshots = Snapshots(workdir, getattr(method, "keep_every", None), make_set,
                           getattr(method, "run_meta", {}))
@@ -254,12 +266,16 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
 def warn_if_long(state: SynthesisState, iterations: int, desc: str, checkpointer: Checkpointer | None) -> None:
     """After this process's first PACE_ITERATIONS iterations: warn when the rest, at their median time, exceeds
     watch.LONG_RUN_S."""
-    resume = (f"it checkpoints every {checkpointer.every} iterations: stop it at any time and rerun the same "
-              "command to resume" if checkpointer is not None and checkpointer.path is not None
+    resume = (f"it checkpoints every {checkpointer.every} iterations{every_seconds(checkpointer)}: stop it at any "
+              "time and rerun the same command to resume" if checkpointer is not None and checkpointer.path is not None
               else "it keeps no checkpoint")
     measured = sorted(s for s in state.seconds[-PACE_ITERATIONS:] if s is not None)
     if measured:
         watch.warn_if_long(desc, measured[len(measured) // 2], iterations - state.iteration, "iteration", resume)
+
+
+def every_seconds(checkpointer: Checkpointer) -> str:
+    return "" if checkpointer.every_s is None else f" and every {checkpointer.every_s:g} s"
 
 
 def watch_iteration(state: SynthesisState, desc: str, loss: float | None) -> None:
