@@ -74,7 +74,10 @@ H200_NOTE = (" On the H200 (`benchmarks/gpu_observers_speed.sh`, alone on the de
              "ltdistill's full unroll against the reference-style one, at equal memory, is 1.21x, 1.12x and 1.15x "
              "at IPC 10 (10, 20, 40 steps) and 1.00x, 1.02x and 1.02x at IPC 50: short of the 1.3x the speed goal "
              "asks for. The constant-memory gradient holds 2.3-2.4 GB at IPC 50 where full unrolling grows to 57 GB "
-             "at 40 steps, for 1.25x its time.")
+             "at 40 steps, for 1.25x its time. Those are eager float32; the unroll's faster paths (the unroll ops "
+             "compiled, bfloat16 autocast: `--set compile=true`, `--set precision='bfloat16'`) are timed against "
+             "the same reference by `benchmarks/gpu_speed_goals.sh` (tm_speed.py's `--impls \"ltdistill full_bptt "
+             "compiled bfloat16\"`), not yet on a GPU.")
 
 
 def compile_speed_table(path: Path) -> str:

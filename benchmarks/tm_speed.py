@@ -5,6 +5,12 @@ modules, ReparamModule-style, full unroll) run side by side in the same process.
 
     python benchmarks/tm_speed.py --out runs/tm_speed.json [--device cuda] [--width 32] [--repeats 3]
 
+An implementation of ltdistill's is "ltdistill GRADIENT [compiled] [bfloat16]": the gradient mode of
+match_trajectory, then the faster paths a trajectory method takes with `--set compile=true` (the instance norm and
+pooling through models/unroll_ops.py, the norm's double backward compiled) and `--set precision='bfloat16'` (the
+unroll under bfloat16 autocast, train.forward_precision), e.g. `--impls "ltdistill full_bptt,ltdistill full_bptt
+compiled bfloat16,reference-style full unroll"`.
+
 `--malloc default` measures with glibc's own malloc settings, as every file written before the ltdistill command
 began raising them (ltdistill/runtime.py; `--malloc tuned`, the default, measures what the command runs with).
 
@@ -30,6 +36,9 @@ from ltdistill.data.augment import DSA
 from ltdistill.experts.student import FlatModel
 from ltdistill.families.trajectory import match_trajectory
 from ltdistill.runtime import keep_freed_memory
+from ltdistill.train import forward_precision
+
+FASTER_PATHS = ("compiled", "bfloat16")
 
 
 class ReferenceStyleUnroll:
@@ -113,11 +122,15 @@ def measure(impl: str, ipc: int, steps: int, args, C: int = 10) -> dict:
         def once():
             ref.loss(start, target, images, labels, lr, steps, dsa, gen).backward()
     else:
-        flat, mode = FlatModel(model), impl.split()[1]
+        mode, *paths = impl.split()[1:]
+        if "compiled" in paths:
+            model.use_unroll_ops("compiled")
+        flat, precision = FlatModel(model), "bfloat16" if "bfloat16" in paths else "float32"
 
         def once():
-            match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=None, dsa=dsa,
-                             generator=gen, gradient=mode)
+            with forward_precision(device, precision):
+                match_trajectory(flat, start, target, images, labels, lr, syn_steps=steps, batch_syn=None, dsa=dsa,
+                                 generator=gen, gradient=mode)
     row = {"ipc": ipc, "syn_steps": steps, "impl": impl}
     try:
         once()  # warm-up
@@ -150,6 +163,12 @@ def main():
     parser.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
                         help="glibc malloc as the ltdistill command sets it (ltdistill/runtime.py) or left as is")
     args = parser.parse_args()
+    for impl in args.impls.split(","):
+        words = impl.split()
+        if not impl.startswith("reference") and (words[0] != "ltdistill" or len(words) < 2
+                                                 or any(w not in FASTER_PATHS for w in words[2:])):
+            parser.error(f"--impls: {impl!r} is not 'reference-style full unroll' or 'ltdistill GRADIENT "
+                         f"[{'] ['.join(FASTER_PATHS)}]'")
     if args.malloc == "tuned" and not keep_freed_memory():
         parser.error("--malloc tuned: the settings did not take (not glibc, or MALLOC_* / LD_PRELOAD already set)")
     rows = []

@@ -97,3 +97,36 @@ def test_a_trajectory_method_in_bfloat16_unrolls_its_student_in_autocast_and_mov
     assert torch.nn.functional.cosine_similarity(moved["float32"], moved["bfloat16"], dim=0) > 0.95
     with pytest.raises(BadInput, match="precision"):
         methods.create(name, precision="float16")
+
+
+def test_the_unroll_timing_takes_the_faster_paths_by_name_and_refuses_an_unknown_one(tmp_path, monkeypatch):
+    """benchmarks/tm_speed.py (the GPU speed goal's unroll against the official pattern): "ltdistill GRADIENT
+    [compiled] [bfloat16]" runs match_trajectory under that precision; a misspelt path is an error, not eager."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import tm_speed
+
+    out = tmp_path / "tm.json"
+    argv = ["tm_speed.py", "--out", str(out), "--width", "4", "--size", "8", "--ipcs", "1", "--steps", "2",
+            "--repeats", "1", "--malloc", "default"]
+    seen: list[torch.dtype] = []
+    real = tm_speed.match_trajectory
+
+    def recording(flat, *args, **kwargs):
+        seen.append(flat.model.blocks[0][0](torch.zeros(1, 1, 8, 8)).dtype)  # a conv under the caller's autocast
+        return real(flat, *args, **kwargs)
+
+    monkeypatch.setattr(tm_speed, "match_trajectory", recording)
+    monkeypatch.setattr(sys, "argv", [*argv, "--impls", "ltdistill full_bptt bfloat16,ltdistill full_bptt"])
+    tm_speed.main()
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["impl"] for r in rows] == ["ltdistill full_bptt bfloat16", "ltdistill full_bptt"]
+    assert all(r["s_per_iter"] > 0 for r in rows)
+    assert set(seen[:2]) == {torch.bfloat16} and set(seen[2:]) == {torch.float32}  # warm-up + 1 repeat each
+    monkeypatch.setattr(sys, "argv", [*argv, "--impls", "ltdistill full_bptt fast"])
+    with pytest.raises(SystemExit) as refused:
+        tm_speed.main()
+    assert refused.value.code == 2
