@@ -9,11 +9,16 @@ FLOP/s achieved (torch.utils.flop_counter) against this machine's measured dense
         --model-cache runs/fmnist-orders/models --class-order random:1 --pause "serve_commands|ltdistill bench" \
         --out docs/data/profile/cpu-alone.json
 
+On a GPU (`--device cuda`) the same cells, their device time in the tables and every timing waiting for the device;
+the rates are set against the device's dense matmul rate in TF32, the precision cuDNN runs float32 convolutions in by
+default (torch.backends.cudnn.allow_tf32), the float32 rate beside it.
+
 --experts: a standard expert buffer of the fmnist suite (MTT replays it); --model-cache: the suite's trained models
-(SRe2L loads its squeezed model from it instead of training 50 epochs); --class-order: the order both were made in
-(the data follows it); --pause: the processes matching the pattern stopped meanwhile (compile_speed.paused), for
-rates taken alone on a busy machine. Timings include everything the method does in those iterations; the first
-iteration of each is left out of the rates. DC runs its own, fewer iterations (each is ten matchings).
+(SRe2L loads its squeezed model from it instead of training 50 epochs; an empty folder: its warm-up trains it);
+--class-order: the order both were made in (the data follows it); --pause: the processes matching the pattern
+stopped meanwhile (compile_speed.paused), for rates taken alone on a busy machine. Timings include everything the
+method does in those iterations; the first iteration of each is left out of the rates. DC runs its own, fewer
+iterations (each is ten matchings).
 """
 
 from __future__ import annotations
@@ -37,31 +42,46 @@ from ltdistill.train import TrainConfig, train_model
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def matmul_rate(n: int = 1024, repeats: int = 8) -> float:
-    """The best of `repeats` dense float32 n x n matmuls, in GFLOP/s: the ceiling a ConvNet step is set against."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
+def matmul_rate(n: int = 1024, repeats: int = 8, device: str = "cpu", tf32: bool = False) -> float:
+    """The best of `repeats` dense float32 n x n matmuls (in TF32 where asked, on a GPU), in GFLOP/s: the ceiling a
+    ConvNet step is set against."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    allowed = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        best = float("inf")
+        for _ in range(repeats):
+            synchronize(device)
+            started = time.perf_counter()
+            a @ b
+            synchronize(device)
+            best = min(best, time.perf_counter() - started)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = allowed
     return 2 * n**3 / best / 1e9
 
 
-def top_ops(prof, rows: int = 10) -> list[dict]:
-    """The operators with the most self CPU time, with their share of the whole."""
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
-    total = sum(e.self_cpu_time_total for e in events) or 1
-    return [{"op": e.key, "calls": e.count, "self_ms": round(e.self_cpu_time_total / 1e3, 2),
-             "share": round(e.self_cpu_time_total / total, 4)} for e in events[:rows]]
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
-def eval_step(data, net_options: dict):
+def top_ops(prof, rows: int = 10, device: str = "cpu") -> list[dict]:
+    """The operators with the most self time (the device's on a GPU, the host's on a CPU), with their share."""
+    def own(e) -> float:
+        return e.self_device_time_total if device.startswith("cuda") else e.self_cpu_time_total
+    events = sorted(prof.key_averages(), key=own, reverse=True)
+    total = sum(own(e) for e in events) or 1
+    return [{"op": e.key, "calls": e.count, "self_ms": round(own(e) / 1e3, 2), "share": round(own(e) / total, 4)}
+            for e in events[:rows]]
+
+
+def eval_step(data, net_options: dict, device: str = "cpu"):
     """One evaluation training epoch on a random IPC-10 set (100 images: one batch, DSA), as a closure."""
     torch.manual_seed(0)
-    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), **net_options)
+    model = models.create("convnet", channels=1, num_classes=10, im_size=(28, 28), **net_options).to(device)
     index = torch.cat([data.indices_of(c)[:10] for c in range(10)])
-    images, labels = data.train_x[index], data.train_y[index]
+    images, labels = data.train_x[index].to(device), data.train_y[index].to(device)
     generator = torch.Generator().manual_seed(0)
 
     def step():
@@ -69,12 +89,14 @@ def eval_step(data, net_options: dict):
     return step
 
 
-def timed(step, repeats: int) -> float:
+def timed(step, repeats: int, device: str = "cpu") -> float:
     step()  # warm-up
     times = []
     for _ in range(repeats):
+        synchronize(device)
         started = time.perf_counter()
         step()
+        synchronize(device)
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2]
 
@@ -93,6 +115,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--dc-iterations", type=int, default=2)
     parser.add_argument("--class-order", default="natural")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--pause", metavar="PATTERN", help="stop the processes matching PATTERN (pgrep -f) meanwhile")
     args = parser.parse_args()
     with paused(args.pause) as stopped:
@@ -100,8 +123,10 @@ def main() -> None:
     where = paused_note(args.pause, stopped) or "one thread, beside the machine's other jobs"
     order = f" --class-order {args.class_order}" * (args.class_order != "natural")
     pause = f" --pause {args.pause!r}" * bool(args.pause)
+    device = f" --device {args.device}" * (args.device != "cpu")
     command = ("OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "
-               f"--out {args.out} --iterations {args.iterations} --dc-iterations {args.dc_iterations}{order}{pause}")
+               f"--out {args.out} --iterations {args.iterations} --dc-iterations {args.dc_iterations}{order}{pause}"
+               f"{device}")
     write_json(Path(args.out), {**report, "where": where, "command": command})
 
 
@@ -109,33 +134,41 @@ def measure(args) -> dict:
     """The profiles and rates of every cell, and the matmul rate they are set against."""
     data = load_longtail("fashion-mnist", 100, class_order=args.class_order)
     net = {"width": 32, "depth": 3}
-    peak = matmul_rate()
+    device, gpu = args.device, args.device.startswith("cuda")
+    float32_peak = matmul_rate(4096 if gpu else 1024, device=device)
+    peak = matmul_rate(4096, device=device, tf32=True) if gpu else float32_peak  # what a float32 conv runs at
     mtt_preset = tomllib.loads((ROOT / "configs" / "mtt" / "fmnist-lt-b100-ipc10.toml").read_text())["method"]
     mtt_config = {**{k: v for k, v in mtt_preset.items() if k != "checkpoint_every"}, "iterations": args.iterations}
+    on = {"progress": False, "device": device}
     cells = {
-        "evaluation epoch (IPC 10, batch 100, DSA)": eval_step(data, net),
-        "dm": lambda: methods.create("dm", iterations=args.iterations).distill(data, 10, progress=False),
-        "mtt": lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, progress=False),
+        "evaluation epoch (IPC 10, batch 100, DSA)": eval_step(data, net, device),
+        "dm": lambda: methods.create("dm", iterations=args.iterations).distill(data, 10, **on),
+        "mtt": lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, **on),
         "sre2l": lambda: methods.create("sre2l", iterations=args.iterations, model_cache=args.model_cache).distill(
-            data, 10, progress=False),
-        "dc": lambda: methods.create("dc", iterations=args.dc_iterations).distill(data, 10, progress=False),
-        "herding": lambda: methods.create("herding", epochs=1).distill(data, 10, progress=False),
+            data, 10, **on),
+        "dc": lambda: methods.create("dc", iterations=args.dc_iterations).distill(data, 10, **on),
+        "herding": lambda: methods.create("herding", epochs=1).distill(data, 10, **on),
     }
+    activities = [ProfilerActivity.CPU, *[ProfilerActivity.CUDA] * gpu]
     profiles, rates = {}, {}
     for name, run in cells.items():
         run()  # warm-up (and any one-off loading)
+        synchronize(device)
         started = time.perf_counter()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
+        with profile(activities=activities) as prof:
             run()
-        profiles[name] = {"seconds": round(time.perf_counter() - started, 3), "top_ops": top_ops(prof)}
+            synchronize(device)
+        profiles[name] = {"seconds": round(time.perf_counter() - started, 3), "top_ops": top_ops(prof, device=device)}
         if name.startswith("evaluation") or name in ("mtt", "dc"):
-            flops, seconds = counted(run), timed(run, 5 if name.startswith("evaluation") else 2)
+            flops, seconds = counted(run), timed(run, 5 if name.startswith("evaluation") else 2, device)
             rates[name] = {"gflop": round(flops / 1e9, 3), "seconds": round(seconds, 4),
                            "gflop_per_s": round(flops / seconds / 1e9, 2),
                            "fraction_of_matmul": round(flops / seconds / 1e9 / peak, 4)}
         print(name, profiles[name]["seconds"], rates.get(name), flush=True)
     return {
-        "device": "cpu", "threads": torch.get_num_threads(), "host": host(), "matmul_gflop_per_s": round(peak, 2),
+        "device": device, "gpu": torch.cuda.get_device_name() if gpu else None, "threads": torch.get_num_threads(),
+        "host": host(), "matmul_gflop_per_s": round(peak, 2),
+        **({"matmul_precision": "tf32", "matmul_float32_gflop_per_s": round(float32_peak, 2)} if gpu else {}),
         "iterations": args.iterations, "dc_iterations": args.dc_iterations, "class_order": args.class_order,
         "profiles": profiles, "rates": rates,
         "note": "per cell: one warm-up run, then the profiled run; rates: FLOPs of one run (flop_counter) over its "
