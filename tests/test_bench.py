@@ -116,6 +116,29 @@ def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
         run_suite(str(suite), out, progress=False)
 
 
+def test_plan_names_a_finished_cell_whose_dd_ranking_scores_a_stopped_run_left_unmade(tmp_path):
+    """DD-Ranking's scores come in a closing pass after a run's cells: a run stopped between a cell's result and that
+    pass leaves the cell finished but unscored. --plan says so (not plain "done"), and a rerun scores it."""
+    suite, out = tmp_path / "tiny.toml", tmp_path / "run"
+    suite.write_text(TINY_SUITE + '[[method]]\nname = "herding"\n')
+    run_suite(str(suite), out, progress=False)
+    result_path = out / "results" / "herding_digits_b10_ipc2_s0.json"
+    scored = json.loads(result_path.read_text())
+    assert scored["ddranking"]["ior"] is not None
+    result_path.write_text(json.dumps({k: v for k, v in scored.items() if k != "ddranking"}))
+    plan_text = suite_plan(str(suite), out)
+    assert "herding_digits_b10_ipc2_s0  done; DD-Ranking scores left: a rerun makes them\n" in plan_text
+    assert re.search(r"\nrandom_digits_b10_ipc2_s0 +done *\n", plan_text)  # the others as they were
+    run_suite(str(suite), out, progress=False)
+    assert json.loads(result_path.read_text())["ddranking"] == scored["ddranking"]
+    assert re.search(r"\nherding_digits_b10_ipc2_s0 +done *\n", suite_plan(str(suite), out))
+    # a relabeling cell's scores need its relabeled-random baseline first; without its Random cell here, none
+    random = json.loads((out / "results" / "random_digits_b10_ipc2_s0.json").read_text())
+    relabeled = {"label": "sre2l", "key": {**random["key"], "method": "sre2l"}, "label_regime": "relabel (teacher)"}
+    assert status.ranking_left(relabeled, {"random": random}).endswith(", its relabeled-random baseline first")
+    assert status.ranking_left(relabeled, {}) == ""
+
+
 def test_a_cross_arch_model_added_later_is_evaluated_on_the_finished_cells_alone(tmp_path):
     suite, out = tmp_path / "tiny.toml", tmp_path / "run"
     suite.write_text(TINY_SUITE)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ltdistill.bench.commands import evals_left, runs_dir
 from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
+from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
 from ltdistill.engine.loop import checkpoint_iteration
@@ -148,6 +149,10 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
     cells = planned.selected
     rows = [("cell", "status", "estimate")]
     statuses = [cell_status(c, out) for c in cells]
+    if ranks(planned.suite):
+        results = finished_results(planned.cells, out)
+        statuses = [status + ranking_left(results.get(c.name), results) if status.startswith("done") else status
+                    for c, status in zip(cells, statuses, strict=True)]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
     costs, buffer_costs = stored_costs(out, device)
     left: list[float | None] = []
@@ -172,6 +177,19 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
     return rows, left
+
+
+def ranking_left(result: dict | None, results: dict[str, dict]) -> str:
+    """What a finished cell still lacks of DD-Ranking's scores, which a suite makes in a closing pass once the cells
+    of a run are done (its relabeled-random baseline first): a run stopped between the cell's result and that pass
+    leaves them unmade, and running the suite again makes them. Said only where its Random cell is finished here,
+    so that the pass would score it."""
+    if result is None or result.get("label") in ("full", "random") or result.get("ddranking"):
+        return ""
+    if random_cell(results, result.get("key", {})) is None:
+        return ""
+    relabels = str(result.get("label_regime", "")).startswith("relabel")
+    return "; DD-Ranking scores left: a rerun makes them" + ", its relabeled-random baseline first" * relabels
 
 
 def own_settings(cell: Cell, cells: list[Cell]) -> list[str]:
