@@ -41,6 +41,15 @@ from ltdistill.train import forward_precision
 FASTER_PATHS = ("compiled", "bfloat16")
 
 
+def ltdistill_impl(impl: str) -> tuple[str, list[str]]:
+    """(gradient mode, faster paths) of "ltdistill GRADIENT [compiled] [bfloat16]"; ValueError for anything else."""
+    kind, *rest = impl.split() or [""]
+    if kind != "ltdistill" or not rest or any(w not in FASTER_PATHS for w in rest[1:]):
+        raise ValueError(f"--impls: {impl!r} is not 'reference-style full unroll' or 'ltdistill GRADIENT "
+                         f"[{'] ['.join(FASTER_PATHS)}]'")
+    return rest[0], rest[1:]
+
+
 class ReferenceStyleUnroll:
     """The official code's pattern: modules whose parameters are replaced by views of one flat vector before each
     forward, then a full unroll student_params.append(w - lr * grad(create_graph=True))."""
@@ -122,7 +131,7 @@ def measure(impl: str, ipc: int, steps: int, args, C: int = 10) -> dict:
         def once():
             ref.loss(start, target, images, labels, lr, steps, dsa, gen).backward()
     else:
-        mode, *paths = impl.split()[1:]
+        mode, paths = ltdistill_impl(impl)
         if "compiled" in paths:
             model.use_unroll_ops("compiled")
         flat, precision = FlatModel(model), "bfloat16" if "bfloat16" in paths else "float32"
@@ -164,11 +173,11 @@ def main():
                         help="glibc malloc as the ltdistill command sets it (ltdistill/runtime.py) or left as is")
     args = parser.parse_args()
     for impl in args.impls.split(","):
-        words = impl.split()
-        if not impl.startswith("reference") and (words[0] != "ltdistill" or len(words) < 2
-                                                 or any(w not in FASTER_PATHS for w in words[2:])):
-            parser.error(f"--impls: {impl!r} is not 'reference-style full unroll' or 'ltdistill GRADIENT "
-                         f"[{'] ['.join(FASTER_PATHS)}]'")
+        if not impl.startswith("reference"):
+            try:
+                ltdistill_impl(impl)
+            except ValueError as e:
+                parser.error(str(e))
     if args.malloc == "tuned" and not keep_freed_memory():
         parser.error("--malloc tuned: the settings did not take (not glibc, or MALLOC_* / LD_PRELOAD already set)")
     rows = []
