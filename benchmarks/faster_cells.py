@@ -5,8 +5,10 @@ matching) or, for trajectory matching, the expert buffer trained compiled in bfl
 --precision bfloat16`). Each row gives the set's balanced accuracy over its evaluation runs, the change against the
 float32 cell beside the larger of the two spreads (the rule of precision_check.py), and the measured seconds of its
 distillation per iteration and of its buffer where it has one, as ratios to the float32 cell's made in the same
-conditions. It reads what the commands wrote (bench's result of the float32 cell, each variant's evaluation JSON,
-which carries its distillation's timing, and each buffer's accuracy.json); it runs nothing.
+conditions, and whether both were timed on one processor (`same_host`: False where their distillations' last
+stretches name two, None where one does not name its processor). It reads what the commands wrote (bench's result
+of the float32 cell, each variant's evaluation JSON, which carries its distillation's timing, and each buffer's
+accuracy.json); it runs nothing.
 
     python benchmarks/faster_cells.py --baseline RESULT.json --baseline-experts EXPERTS \
         --variant "bfloat16 experts" EVAL.json EXPERTS ... --out docs/data/faster-cells/mtt-random1-cpu.json
@@ -40,17 +42,34 @@ def scored(runs: list[float]) -> dict:
             "std": 100 * statistics.pstdev(runs)}
 
 
+def timed_on(distill: dict) -> str | None:
+    """Where the iterations a distillation's timings speak of ran (the finishing stretch: evaluate.distill_timing),
+    None where that is not known: not recorded, or a bare 'cpu' recorded before the processor was."""
+    stretches = distill.get("iteration_devices") or []
+    where = stretches[-1][1] if stretches else None
+    return None if where in (None, "cpu") else where
+
+
+def same_host(row: dict, baseline: dict) -> bool | None:
+    """Whether a variant and the float32 cell were timed on one processor (None: not known for one of them). A
+    speedup between two hosts of one brand is a comparison of hosts as much as of paths."""
+    if row["timed_on"] is None or baseline["timed_on"] is None:
+        return None
+    return row["timed_on"] == baseline["timed_on"]
+
+
 def row_of(label: str, runs: list[float], distill: dict, experts: Path | None, baseline: dict | None) -> dict:
     """`distill`: the evaluation JSON's timing of the set's distillation (wall seconds per iteration, the first
     iterations' compilation included, and the median iteration); `experts`: its buffer, None for a method without
     one."""
     row = {"variant": label, **scored(runs), "s_per_iteration": distill["s_per_iteration"],
-           "s_per_iteration_median": distill["s_per_iteration_median"]}
+           "s_per_iteration_median": distill["s_per_iteration_median"], "timed_on": timed_on(distill)}
     if experts is not None:
         row.update(buffer=experts.name, buffer_seconds=buffer_seconds(experts))
     if baseline is not None:
         row["change"] = row["mean"] - baseline["mean"]
         row["within_spread"] = abs(row["change"]) <= max(row["std"], baseline["std"])
+        row["same_host"] = same_host(row, baseline)
         row["distill_speedup"] = baseline["s_per_iteration"] / row["s_per_iteration"]
         row["median_iteration_speedup"] = baseline["s_per_iteration_median"] / row["s_per_iteration_median"]
         if "buffer_seconds" in row and "buffer_seconds" in baseline:
@@ -92,6 +111,9 @@ def main() -> None:
                    f"--out {args.out}"})
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "runs"}))
+        if row.get("same_host") is False:
+            print(f"warning: {row['variant']} was timed on {row['timed_on']}, the float32 cell on "
+                  f"{baseline['timed_on']}: grid_cost.py does not take its speedup")
 
 
 if __name__ == "__main__":

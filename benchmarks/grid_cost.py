@@ -101,14 +101,16 @@ def bfloat16_scored(path: Path) -> bool:
 
 
 def scored_cells(paths: list[Path], methods: tuple[str, ...]) -> Cells:
-    """faster_cells.py's rows that scored within float32's spread, by variant (its first row, the float32 cell
-    itself, is what they were scored against), with whose distillation it was and the file's name, by the IPC of
-    its cell, for the cells of `methods`; files not there are passed over. Two cells of a family at one IPC are
-    refused: which of them the projection should take is the caller's to say."""
+    """faster_cells.py's rows that scored within float32's spread and were not timed on another processor than the
+    float32 cell, by variant (its first row, the float32 cell itself, is what they were scored against), with whose
+    distillation it was and the file's name, by the IPC of its cell, for the cells of `methods`; files not there
+    are passed over. Two cells of a family at one IPC are refused: which of them the projection should take is the
+    caller's to say."""
     cells: Cells = {}
     for path in paths:
         if path.is_file() and (report := json.loads(path.read_text())).get("method") in methods:
-            rows = {r["variant"]: r for r in report["rows"][1:] if r["within_spread"]}
+            rows = {r["variant"]: r for r in report["rows"][1:]
+                    if r["within_spread"] and r.get("same_host") is not False}
             who = f"{str(report.get('method')).upper()}'s whole distillation"
             ipc = int(report.get("ipc", 10))
             if ipc in cells:

@@ -12,6 +12,8 @@ from pathlib import Path
 from docsource import DATA, ROOT, note
 from faster_cells import COMPILED, UNROLL_BFLOAT16, UNROLL_COMPILED
 
+from ltdistill.runtime import processor
+
 MALLOC_NOTE = (
     " The -malloc- pair ran back to back (`--malloc default`, then `--malloc tuned`) with the background jobs "
     "paused: the same code under glibc's own malloc settings and under the ones the ltdistill command sets since "
@@ -152,7 +154,7 @@ def compile_speed_table(path: Path) -> str:
             "relative difference: images / lr |", "|---|---|---|---|---|---|---|---|",
             *(f"| {row['steps']} | {row['eager_s']:.2f} | {name} | {seconds:.2f} | {row['eager_s'] / seconds:.2f}x | "
               f"{cpu_speedup} | {compile_s} | {diff} |" for name, seconds, cpu_speedup, compile_s, diff in paths),
-            "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; ConvNet width "
+            "", f"{processor(host)}, torch {data.get('torch')}, {data.get('note', '')}; ConvNet width "
             f"{row.get('width', 32)}, IPC {row.get('ipc', 10)}; medians of the calls after the first (eager and "
             "the other calls interleaved where the file has the unroll ops)."])
     if "families" in data:
@@ -165,7 +167,7 @@ def compile_speed_table(path: Path) -> str:
                          f"{row['eager'][steady]:.2f} | {row['compiled'][steady]:.2f} | {row['speedup']:.2f}x | "
                          f"{'-' if first is None else f'{first:.1f}'} / {row['compiled']['wall_s']:.1f} |")
         host = data.get("host", {})
-        return "\n".join([*lines, "", f"{host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
+        return "\n".join([*lines, "", f"{processor(host)}, torch {data.get('torch')}, {data.get('note', '')}; "
                           "Fashion-MNIST-LT beta 100, IPC 10, the cpu protocol; an iteration's time is the median "
                           "after the first."])
     half = all("bfloat16_compiled" in row for row in data["rows"].values())  # (older files: float32 only)
@@ -177,7 +179,7 @@ def compile_speed_table(path: Path) -> str:
                      + (f" {row['bfloat16_compiled']['epoch_s']:.3f} | {row['bfloat16_speedup']:.2f}x |" if half
                         else ""))
     host = data.get("host", {})
-    lines += ["", f"{data.get('gpu') or host.get('cpu', 'CPU')}, torch {data.get('torch')}, {data.get('note', '')}; "
+    lines += ["", f"{data.get('gpu') or processor(host)}, torch {data.get('torch')}, {data.get('note', '')}; "
               "medians over the epochs after the first."]
     return "\n".join(lines)
 
@@ -288,7 +290,8 @@ def faster_cells_table(r: dict) -> str:
         seconds = f" | {row['buffer_seconds']:.0f}" if buffer else ""
         if "change" in row:
             against = (f"{row['change']:+.2f} | {'yes' if row['within_spread'] else 'no'} | {timing} | "
-                       f"{row['distill_speedup']:.2f}x / {row['median_iteration_speedup']:.2f}x{seconds}"
+                       f"{row['distill_speedup']:.2f}x / {row['median_iteration_speedup']:.2f}x"
+                       f"{' (timed on another processor)' if row.get('same_host') is False else ''}{seconds}"
                        + (f" | {row['buffer_speedup']:.2f}x" if buffer else ""))
         else:
             against = f"- | - | {timing} | -{seconds}" + (" | -" if buffer else "")
@@ -314,7 +317,7 @@ def precision_table(path: Path) -> str:
                          f"{'yes' if row['within_spread'] else 'no'} | {100 * full['few']:.1f} / "
                          f"{100 * half['few']:.1f} | {full['seconds_per_run']:.0f} / {half['seconds_per_run']:.0f} |")
         lines.append("")
-    return "\n".join(lines) + f"{r['host'].get('cpu', 'CPU')}, torch {r['torch']}, {r['note']}.\n"
+    return "\n".join(lines) + f"{processor(r['host'])}, torch {r['torch']}, {r['note']}.\n"
 
 
 def read(folder: str, name: str) -> dict | None:

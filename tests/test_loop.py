@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ltdistill.engine.loop import Checkpointer, Learnable, SynthesisState, checkpoint_iteration, optimize
+from ltdistill.runtime import processor
 
 
 def make_state():
@@ -117,11 +118,18 @@ def test_a_run_resumed_on_another_device_records_where_each_stretch_ran(tmp_path
         optimize(state, iterations, step, Checkpointer(tmp_path, {"lr": 0.1}, every=2), progress=False)
         return state
 
+    cpu = loop.device_name(torch.device("cpu"))
+    assert cpu.startswith("cpu (") and processor() in cpu  # the CPU is named by its processor
     monkeypatch.setattr(loop, "device_name", lambda device: "cuda (Fake GPU)")
     run(4)
     monkeypatch.undo()
-    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, "cpu"]]
-    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, "cpu"]]  # finished: nothing ran, nothing added
+    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, cpu]]
+    assert run(6).devices == [[0, "cuda (Fake GPU)"], [4, cpu]]  # finished: nothing ran, nothing added
     loop.clear_checkpoint(tmp_path)
     run(2)
-    assert run(4).devices == [[0, "cpu"]]  # a resume on the same device is one stretch
+    assert run(4).devices == [[0, cpu]]  # a resume on the same device is one stretch
+    # taken up on another host whose CPU is of the same brand: its iterations are not this processor's
+    loop.clear_checkpoint(tmp_path)
+    run(2)
+    monkeypatch.setattr(loop, "processor", lambda: "AMD EPYC (family 25, model 17), AVX512")
+    assert run(4).devices == [[0, cpu], [2, "cpu (AMD EPYC (family 25, model 17), AVX512)"]]

@@ -9,6 +9,7 @@ from ltdistill import methods
 from ltdistill.errors import BadInput
 from ltdistill.evaluate import EvalConfig, evaluate_synthetic
 from ltdistill.methods.dc import default_loops, gradient_distance
+from ltdistill.runtime import processor
 
 TINY_NET = {"width": 8, "depth": 2}
 EVAL = EvalConfig(model_options=(("width", 8), ("depth", 2)), runs=1, epochs=40)
@@ -75,7 +76,7 @@ def test_resume_after_a_crash_gives_the_same_result(method, extra, blob_data, tm
     seconds = resumed.meta["iteration_seconds"]
     assert len(seconds) == 7 and all(isinstance(t, float) and t > 0 for t in seconds)
     assert resumed.meta["resumed_from"] == 3 and whole.meta["resumed_from"] == 0  # the crash came after checkpoint 3
-    assert resumed.meta["iteration_devices"] == whole.meta["iteration_devices"] == [[0, "cpu"]]  # one device
+    assert resumed.meta["iteration_devices"] == whole.meta["iteration_devices"] == [[0, f"cpu ({processor()})"]]
 
 
 def test_bad_init_is_refused(blob_data):

@@ -377,3 +377,33 @@ def test_a_cell_made_again_on_its_faster_paths_is_scored_against_its_eager_twin_
     with pytest.raises(SystemExit) as exit_:
         run(f"float32\0compiled {tmp_path / 'near.json'} {tmp_path}")  # a buffer, but the eager cell has none
     assert exit_.value.code == 2 and "its evaluation JSON only" in capsys.readouterr().err
+
+
+def test_a_faster_path_timed_on_another_processor_than_its_eager_twin_is_flagged_and_not_projected(
+        tmp_path, monkeypatch, capsys):
+    """benchmarks/faster_cells.py and grid_cost.py: the twin and the cell ran on two hosts of one brand (a run's
+    stretches name the processor, engine/loop.py): its speedup is shown as such and the projection does not take
+    it; where either processor is unknown (a bare 'cpu') the row is kept as before."""
+    import faster_cells
+    from grid_cost import scored_cells
+    from speed_page import faster_cells_table
+
+    def timing(where):
+        return {"s_per_iteration": 20.0, "s_per_iteration_median": 19.0, "iteration_devices": [[0, "cpu"], [3, where]]}
+
+    (tmp_path / "cell.json").write_text(json.dumps({"method": "dc", "ipc": 10, "class_order": "random:2",
+                                                    "imbalance_factor": 100, "device": "cpu",
+                                                    "balanced_acc_runs": [0.81] * 3,
+                                                    "distill": timing("cpu (AMD EPYC (family 26, model 2), AVX512)")}))
+    out = tmp_path / "dc.json"
+    for where, expected in (("cpu (AMD EPYC (family 25, model 17), AVX512)", False),
+                            ("cpu (AMD EPYC (family 26, model 2), AVX512)", True), ("cpu", None)):
+        (tmp_path / "twin.json").write_text(json.dumps({"balanced_acc_runs": [0.81] * 3, "distill": timing(where)}))
+        monkeypatch.setattr(sys, "argv", ["faster_cells.py", "--baseline", str(tmp_path / "cell.json"), "--out",
+                                          str(out), "--variant", faster_cells.COMPILED, str(tmp_path / "twin.json")])
+        faster_cells.main()
+        report = json.loads(out.read_text())
+        assert report["rows"][1]["same_host"] is expected and report["rows"][1]["within_spread"]
+        assert ("timed on another processor" in faster_cells_table(report)) is (expected is False)
+        assert ("warning" in capsys.readouterr().out) is (expected is False)
+        assert (faster_cells.COMPILED in scored_cells([out], ("dc",))[10][0]) is (expected is not False)

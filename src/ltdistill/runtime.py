@@ -48,13 +48,36 @@ def keep_freed_memory(environ=os.environ) -> bool:
     return TUNED
 
 
-def cpu_model() -> str | None:
-    """The processor's model name as Linux reports it (/proc/cpuinfo), None where there is no such file."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return None
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+def cpuinfo(field: str, text: str | None = None) -> str | None:
+    """The first processor's `field` as Linux reports it (/proc/cpuinfo), None where there is no such file or
+    field."""
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == field:
+            return value.strip()
+    return None
+
+
+def cpu_generation(text: str | None = None) -> str | None:
+    """The processor's family and model numbers ("family 26, model 2"), None where Linux does not report them.
+    A virtual machine's model name is often only the brand ("AMD EPYC"), and two hosts of that name, both with
+    AVX-512, can be generations apart: these numbers tell them apart where a wall time is compared."""
+    family, model = cpuinfo("cpu family", text), cpuinfo("model", text)
+    return None if family is None or model is None else f"family {family}, model {model}"
+
+
+def processor(record: dict | None = None) -> str:
+    """The processor a host record names (runtime.host(); this process's when None), e.g. 'AMD EPYC (family 26,
+    model 2), AVX512': brand, generation where recorded, and the instruction set torch's kernels dispatch to."""
+    record = host() if record is None else record
+    generation, kernels = record.get("cpu_generation"), record.get("cpu_kernels")
+    return ((record.get("cpu") or "CPU") + (f" ({generation})" if generation else "")
+            + (f", {kernels}" if kernels else ""))
 
 
 def host() -> dict:
@@ -62,9 +85,11 @@ def host() -> dict:
     `cpu_kernels`, the instruction set torch's CPU kernels dispatch to (AVX2, AVX512, ...), is also what the last
     digits of a CPU result depend on: the same seed and code give the same bits on one machine, and may not on a
     processor with another instruction set (the quick suite's DATM and SRe2L cells moved by 0.1-0.25 points
-    between two clean-clone runs with the same code for them and the same expert buffer, docs/results.md)."""
+    between two clean-clone runs with the same code for them and the same expert buffer, docs/results.md).
+    `cpu` and `cpu_generation` name the processor (None off Linux)."""
     import torch
 
     return {"threads": torch.get_num_threads(), "torch": torch.__version__,
             "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it",
-            "cpu": cpu_model(), "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
+            "cpu": cpuinfo("model name"), "cpu_generation": cpu_generation(),
+            "cpu_kernels": torch.backends.cpu.get_cpu_capability()}

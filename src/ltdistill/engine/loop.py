@@ -16,9 +16,11 @@ threshold, `skipped_threshold`) do not count.
 Timing: the wall seconds of every iteration (the step and the update, not the checkpoint write) go into
 `iteration_seconds`, so a cost table can tell a steady per-iteration cost from a run that slows down; iterations
 restored from a checkpoint written before timing was recorded read None. A run begun on one device and resumed on
-another (e.g. a GPU's checkpoint finished on the CPU) records where each stretch ran in `iteration_devices`:
-[[first iteration, device], ...], a new entry whenever a process on another device takes the run up (None for the
-stretch a checkpoint written before devices were recorded holds), so its cost is never read as one device's.
+another (e.g. a GPU's checkpoint finished on the CPU, or a CPU run taken up on another host) records where each
+stretch ran in `iteration_devices`: [[first iteration, device], ...] (device_name: the GPU's name, the CPU's
+processor), a new entry whenever a process elsewhere takes the run up (None for the stretch a checkpoint written
+before devices were recorded holds; bare 'cpu' for one written before processors were), so its cost is never read
+as one device's.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tqdm import tqdm
 from ltdistill import distributed, models, watch
 from ltdistill.errors import BadInput, Diverged
 from ltdistill.keys import fingerprint, keyed_config
+from ltdistill.runtime import processor
 from ltdistill.synthetic import SyntheticSet, atomic_save_tensors
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -199,7 +202,8 @@ def optimize(state: SynthesisState, iterations: int, step: Callable[[int], float
         state.resumed_from = state.iteration
         if progress:
             tqdm.write(f"resumed from {checkpointer.path} at iteration {state.iteration}")
-    here = device_name(next(iter(state.learnables.values())).tensor.device) if state.learnables else "cpu"
+    first = next(iter(state.learnables.values()), None)
+    here = device_name(first.tensor.device if first is not None else torch.device("cpu"))
     if not state.devices or state.devices[-1][1] != here:
         state.devices.append([state.iteration, here])
     if after is not None:
@@ -306,10 +310,12 @@ def check_skipped_share(method, state: SynthesisState, iterations: int, workdir)
 
 
 def device_name(device: torch.device) -> str:
-    """'cpu', or the accelerator's kind and name, e.g. 'cuda (NVIDIA H200)'."""
+    """Where a stretch of iterations runs: the accelerator's kind and name, e.g. 'cuda (NVIDIA H200)', or the
+    processor, e.g. 'cpu (AMD EPYC (family 26, model 2), AVX512)': hosts of one brand differ in speed, so a run
+    resumed on another host starts a new stretch as one resumed on another device does."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
+    return f"cpu ({processor()})" if device.type == "cpu" else device.type
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:
