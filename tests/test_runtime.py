@@ -6,7 +6,7 @@ import resource
 import pytest
 import torch
 
-from ltdistill.runtime import USER_TUNING, cpu_generation, cpuinfo, host, keep_freed_memory, on_glibc
+from ltdistill.runtime import USER_TUNING, cpu_generation, cpuinfo, host, keep_freed_memory, on_glibc, read_cpuinfo
 
 glibc = pytest.mark.skipif(not on_glibc(), reason="mallopt is glibc's")
 
@@ -46,7 +46,7 @@ def test_timings_carry_the_host_they_ran_on():
         assert recorded["threads"] == torch.get_num_threads() and recorded["torch"] == torch.__version__
         assert recorded["malloc"] in ("freed memory kept (ltdistill)", "as the environment sets it")
         assert recorded["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()  # what the last digits depend on
-        assert recorded["cpu_generation"] == cpu_generation()
+        assert recorded["cpu_generation"] == cpu_generation(read_cpuinfo())
     threads = torch.get_num_threads()
     assert device_label(result) == f"cpu, {threads} thread" + "s" * (threads != 1)  # the tables' device column
     assert device_label({**result, "device": "cuda"}) == "cuda"

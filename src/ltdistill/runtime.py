@@ -48,14 +48,16 @@ def keep_freed_memory(environ=os.environ) -> bool:
     return TUNED
 
 
-def cpuinfo(field: str, text: str | None = None) -> str | None:
-    """The first processor's `field` as Linux reports it (/proc/cpuinfo), None where there is no such file or
-    field."""
-    if text is None:
-        try:
-            text = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return None
+def read_cpuinfo() -> str:
+    """/proc/cpuinfo's text, empty where there is no such file (off Linux)."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpuinfo(field: str, text: str) -> str | None:
+    """The first processor's `field` in cpuinfo's `text` (read_cpuinfo), None where it has no such field."""
     for line in text.splitlines():
         name, _, value = line.partition(":")
         if name.strip() == field:
@@ -63,7 +65,7 @@ def cpuinfo(field: str, text: str | None = None) -> str | None:
     return None
 
 
-def cpu_generation(text: str | None = None) -> str | None:
+def cpu_generation(text: str) -> str | None:
     """The processor's family and model numbers ("family 26, model 2"), None where Linux does not report them.
     A virtual machine's model name is often only the brand ("AMD EPYC"), and two hosts of that name, both with
     AVX-512, can be generations apart: these numbers tell them apart where a wall time is compared."""
@@ -89,7 +91,8 @@ def host() -> dict:
     `cpu` and `cpu_generation` name the processor (None off Linux)."""
     import torch
 
+    text = read_cpuinfo()
     return {"threads": torch.get_num_threads(), "torch": torch.__version__,
             "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it",
-            "cpu": cpuinfo("model name"), "cpu_generation": cpu_generation(),
+            "cpu": cpuinfo("model name", text), "cpu_generation": cpu_generation(text),
             "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
