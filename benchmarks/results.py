@@ -866,6 +866,7 @@ def render() -> str:
         f"(commit {commit()}, rendered on {platform.machine()} with Python {platform.python_version()}). "
         "Tables give balanced test accuracy in %; every table names its protocol and device, and the detail pages "
         "(linked below) give each cell's spread, per-class numbers and the commands that made it.", "",
+        "## In short", "", note("in-short"), "",
         "## At a glance: Fashion-MNIST-LT balanced accuracy", "",
         "Mean ± std over a set's evaluation runs (one set, seed 0); in brackets the 3 tail classes' mean. "
         "cpu protocol (ConvNet width 32, 300 evaluation epochs); "
