@@ -302,6 +302,22 @@ def kept_sets() -> str:
     return "\n".join(lines) + "\n"
 
 
+LONGER = KEPT / "ltdd-official-1200.json"  # evaluate --snapshots of LTDD's paper preset run to 1200 iterations
+
+
+def longer_run() -> str:
+    """LTDD's paper preset (official-code defaults) run four times its 300 iterations, its set kept every 100: the
+    balanced accuracy and the tail of each kept set, a column each; "" until the run is in."""
+    if not LONGER.exists():
+        return ""
+    snapshots = sorted(json.loads(LONGER.read_text())["snapshots"], key=lambda s: s["iteration"])
+    rows = [("balanced (%)", lambda s: f"{100 * s['balanced_acc']['mean']:.2f} ± {100 * s['balanced_acc']['std']:.2f}"),
+            ("tail: few (%)", lambda s: f"{100 * s['few']:.1f}")]
+    return "\n".join([f"| kept set: iteration | {' | '.join(str(s['iteration']) for s in snapshots)} |",
+                      "|---" * (len(snapshots) + 1) + "|",
+                      *(f"| {name} | {' | '.join(cell(s) for s in snapshots)} |" for name, cell in rows)]) + "\n"
+
+
 TWOSTAGE_SETS = [("random", "Random"), ("dm", "DM"), ("dc", "DC"), ("mtt", "MTT")]
 TWOSTAGE_ROWS = [  # (file stem, training data of stage 1 / stage 2, paper table); missing files are skipped
     ("original-single", "original (single stage)", "1"),
@@ -604,11 +620,11 @@ def detail_pages(found=None) -> dict[str, tuple[str, str]]:
     if all(any((DATA / s).glob("*.json")) for s in STEM_SECTIONS):
         pages["stem"] = titled("stem")[0], "\n".join([titled("stem")[1], "", stem_comparison()])
     if all(any((DATA / s).glob("*.json")) for s in DEFAULTS_SECTIONS):
-        kept = kept_sets()
-        pages["defaults"] = titled("defaults")[0], "\n".join([titled("defaults")[1], "",
-                                                              defaults_comparison(detail=True),
-                                                              *dc_momentum(),
-                                                              *(["", note("kept-sets"), "", kept] if kept else [])])
+        kept, longer = kept_sets(), longer_run()
+        pages["defaults"] = titled("defaults")[0], "\n".join([
+            titled("defaults")[1], "", defaults_comparison(detail=True), *dc_momentum(),
+            *(["", note("kept-sets"), "", kept] if kept else []),
+            *(["", note("ltdd-longer"), "", longer] if longer else [])])
     for folder in BENCH_SECTIONS:
         if (DATA / folder).is_dir() and any((DATA / folder).glob("*.json")):
             pages[folder] = bench_page(folder)

@@ -407,3 +407,18 @@ def test_a_faster_path_timed_on_another_processor_than_its_eager_twin_is_flagged
         assert ("timed on another processor" in faster_cells_table(report)) is (expected is False)
         assert ("warning" in capsys.readouterr().out) is (expected is False)
         assert (faster_cells.COMPILED in scored_cells([out], ("dc",))[10][0]) is (expected is not False)
+
+
+def test_the_longer_run_lists_each_kept_set_by_iteration_with_its_tail(tmp_path, monkeypatch):
+    import results as doc
+
+    monkeypatch.setattr(doc, "LONGER", tmp_path / "nothing.json")
+    assert doc.longer_run() == ""
+    snapshots = [{"iteration": it, "balanced_acc": {"mean": acc, "std": 0.001}, "few": few}
+                 for it, acc, few in [(200, 0.80, 0.91), (0, 0.7735, 0.898), (100, 0.79, 0.905)]]
+    monkeypatch.setattr(doc, "LONGER", tmp_path / "run.json")
+    (tmp_path / "run.json").write_text(json.dumps({"snapshots": snapshots}))
+    table = doc.longer_run()
+    assert table.splitlines()[0] == "| kept set: iteration | 0 | 100 | 200 |"
+    assert "| balanced (%) | 77.35 ± 0.10 | 79.00 ± 0.10 | 80.00 ± 0.10 |" in table
+    assert "| tail: few (%) | 89.8 | 90.5 | 91.0 |" in table
