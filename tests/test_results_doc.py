@@ -39,7 +39,8 @@ def test_every_section_has_its_note_and_every_note_is_read():
     read = {f"sections/{folder}" for folder in BENCH_SECTIONS + SECTIONS}
     read |= {"adsa", "adsa-brief", "ddranking-protocol-brief", "orders-brief", "recipes-brief", "unilevel-claims-brief",
              "compile-families", "compile-speed", "compile-unroll", "cost", "dc-momentum", "ddranking-protocol",
-             "defaults", "defaults-brief", "experts", "in-short", "faster-cells", "grid-cost", "kept-sets", "orders",
+             "defaults", "defaults-brief", "experts", "in-short", "ltdd-longer", "faster-cells", "grid-cost",
+             "kept-sets", "orders",
              "phase-cost", "phase-loss", "precision", "profile", "published", "recipes", "scaling", "stem",
              "speed-brief", "stem-brief", "together-speed", "tuning", "twostage", "unilevel-claims", "warm-start"}
     read |= {f"tuning/{p.parent.name}" for p in (ROOT / "docs" / "data").glob("tune-*/tuning.json")}
