@@ -268,8 +268,7 @@ def kept_sets() -> str:
         return [i for i, _ in sorted(enumerate(result["train_counts"]), key=lambda x: x[1])[:3]]
 
     def at_start(result: dict, _) -> str:
-        first = next(r for r in result["snapshots"] if r["iteration"] == 0)
-        return f"{100 * first['balanced_acc']['mean']:.2f} ± {100 * first['balanced_acc']['std']:.2f}"
+        return accuracy(next(r for r in result["snapshots"] if r["iteration"] == 0))
 
     def best(result: dict, _) -> str:
         b = result["best_of_snapshots"]
@@ -311,8 +310,7 @@ def longer_run() -> str:
     if not LONGER.exists():
         return ""
     snapshots = sorted(json.loads(LONGER.read_text())["snapshots"], key=lambda s: s["iteration"])
-    rows = [("balanced (%)", lambda s: f"{100 * s['balanced_acc']['mean']:.2f} ± {100 * s['balanced_acc']['std']:.2f}"),
-            ("tail: few (%)", lambda s: f"{100 * s['few']:.1f}")]
+    rows = [("balanced (%)", accuracy), ("tail: few (%)", lambda s: f"{100 * s['few']:.1f}")]
     return "\n".join([f"| kept set: iteration | {' | '.join(str(s['iteration']) for s in snapshots)} |",
                       "|---" * (len(snapshots) + 1) + "|",
                       *(f"| {name} | {' | '.join(cell(s) for s in snapshots)} |" for name, cell in rows)]) + "\n"
