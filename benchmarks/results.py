@@ -116,7 +116,7 @@ def suite_coverage(folder: Path) -> str:
     without a key was made by its command run by hand (evaluate --full, distill), not by bench."""
     import contextlib
 
-    from ltdistill.bench import cross_arch_left, digest, plan_suite
+    from ltdistill.bench import comparable_key, cross_arch_left, digest, plan_suite
 
     suite, out, device, stem = SUITE_OF_SECTION[folder.name]
     with contextlib.chdir(ROOT):  # the suite names its presets relative to the repository
@@ -124,7 +124,7 @@ def suite_coverage(folder: Path) -> str:
                            overrides={"convnet_stem": stem}).cells
     results = read_folder(folder)
     missing = [c.name for c in cells if c.name not in results]
-    stored = {name: r.get("key") or {} for name, r in results.items()}
+    stored = {name: comparable_key(r.get("key") or {}) for name, r in results.items()}
     older = [c.name for c in cells if c.name in results and "defaults" in c.key
              and stored[c.name].get("defaults") != c.key["defaults"]
              and digest({**stored[c.name], "defaults": c.key["defaults"]}) == digest(c.key)]  # all else the same
@@ -207,6 +207,8 @@ def defaults_comparison(*, detail: bool) -> str:
     defaults (both on the official ConvNet), with the defaults its key names (keys.changed_defaults): a cell whose
     method changed no default is the same cell in both, made once. `detail` adds the cells made under today's
     defaults alone (other seeds and settings: no comparison to show)."""
+    from ltdistill.bench import comparable_key
+
     old_dir, new_dir = (DATA / s for s in DEFAULTS_SECTIONS)
 
     def changed(old, new):
@@ -218,7 +220,8 @@ def defaults_comparison(*, detail: bool) -> str:
         return ", ".join(named)
 
     def moved(r, old):  # a cell whose key names a changed default, or whose expert buffer was made again under them
-        return bool((r.get("key") or {}).get("defaults")) or (old is not None and old.get("key") != r.get("key"))
+        return bool((r.get("key") or {}).get("defaults")) or (
+            old is not None and comparable_key(old.get("key") or {}) != comparable_key(r.get("key") or {}))
     same = sorted(cell_label(json.loads(p.read_text())) for p in new_dir.glob("*.json") if (old_dir / p.name).exists()
                   and not moved(json.loads(p.read_text()), json.loads((old_dir / p.name).read_text())))
     table = paired_table(old_dir, new_dir, "earlier defaults", "official-code defaults",

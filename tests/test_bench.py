@@ -346,7 +346,7 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
         (b, k) for b in (10, 50, 100) for k in (10, 50)}
     for cell in (c for c in fmnist if c.label == "ltdd"):  # LTDD's preset is per beta: lambda_cls 0.2 at beta 10
         assert f"fmnist-lt-b{cell.key['beta']}-ipc{cell.key['ipc']}.toml" in " ".join(cell.distill)
-        assert ("lambda_cls = 0.2" in cell.key["preset"]) == (cell.key["beta"] == 10)
+        assert (cell.key["preset"]["method"]["lambda_cls"] == 0.2) == (cell.key["beta"] == 10)
     # the recovery family shares one model cache per suite; other methods get no such flag
     shared = {c.label: "model_cache=" in " ".join(c.distill) for c in fmnist}
     assert shared["unilevel"] and shared["sre2l"] and shared["unilevel-no-remedy"]
@@ -655,6 +655,34 @@ def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_ma
     bench.result_json(out, pad1.name).write_text(json.dumps({"key": pad1.key, "cell": pad1.directory.name}))
     with pytest.raises(BadInput, match="stem differ"):
         bench.check_finished_cells([official], out)
+
+
+def test_a_presets_comments_never_change_its_cells_but_its_settings_do(tmp_path):
+    """A cell's key holds its preset's parsed settings: rewording the preset's comments keeps its cells (directory and
+    finished result), a changed value keys them apart, and a result stored when keys held the preset's text still
+    counts as the same cell."""
+    preset = tmp_path / "dm.toml"
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace('name = "random"', f'name = "dm"\npreset = "{preset}"'))
+    out = tmp_path / "run"
+
+    def planned(text):
+        preset.write_text(text)
+        return plan_suite(str(suite), out, only=["dm"], device="cpu", data_dir=None, cross_arch=None).selected[0]
+
+    settings = '[method]\niterations = 3\n'
+    cell = planned("# measured: 80.1\n" + settings)
+    assert cell.key["preset"] == {"method": {"iterations": 3}}
+    reworded = planned("# see docs/results.md\n" + settings + "# end\n")
+    assert reworded.key == cell.key and reworded.directory == cell.directory
+    assert planned(settings.replace("3", "4")).directory != cell.directory
+    (out / "results").mkdir(parents=True)
+    stored = {**cell.key, "preset": "# an older comment\n" + settings}  # as a key held the text before
+    bench.result_json(out, cell.name).write_text(json.dumps({"key": stored}))
+    bench.check_finished_cells([reworded], out)  # the same cell: nothing raised
+    assert bench.status.cell_status(reworded, out).startswith("done")
+    with pytest.raises(BadInput, match="preset differ"):
+        bench.check_finished_cells([planned(settings.replace("3", "4"))], out)
 
 
 def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(tmp_path):

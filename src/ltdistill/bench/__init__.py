@@ -54,6 +54,7 @@ from ltdistill.bench.suite import (
     cell_directory,
     check_finished_cells,
     command_flags,
+    comparable_key,
     cross_arch_left,
     digest,
     find_suite,
@@ -64,6 +65,6 @@ from ltdistill.bench.suite import (
 )
 
 __all__ = ["CLI", "SUITE_DIRS", "Cell", "RunningCells", "Task", "buffers_needed", "cell_directory", "cell_status",
-           "check_finished_cells", "dependencies", "command_flags", "cross_arch_left", "ddranking", "digest",
-           "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "plan_suite",
+           "check_finished_cells", "dependencies", "command_flags", "comparable_key", "cross_arch_left", "ddranking",
+           "digest", "exclusive", "find_suite", "in_parallel", "load_suite", "plan", "plan_suite",
            "result_json", "run_cell", "run_suite", "run_tasks", "runs_dir", "suite_plan"]

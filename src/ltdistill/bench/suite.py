@@ -304,6 +304,24 @@ def digest(obj) -> str:
     return fingerprint(obj)[:10]
 
 
+def preset_settings(text: str | None) -> dict | None:
+    """A preset as a cell's key holds it: its parsed settings, so that a preset's comments and layout never change a
+    cell (keys written before held the file's text: comparable_key)."""
+    return tomllib.loads(text) if text is not None else None
+
+
+def comparable_key(key: dict) -> dict:
+    """A stored cell key as the plan writes one today: a preset held as the file's text is parsed, so a finished
+    cell compares with the suite by its preset's settings, not by the preset's comments."""
+    preset = key.get("preset")
+    if not isinstance(preset, str):
+        return key
+    try:
+        return {**key, "preset": tomllib.loads(preset)}
+    except tomllib.TOMLDecodeError:  # not a preset's text: left as it is, so it differs from every planned key
+        return key
+
+
 def class_orders(data: dict) -> list[str]:
     """The suite's class orders ([data] class_order: one or a list; data/order.py), natural by default."""
     orders = data.get("class_order", "natural")
@@ -402,8 +420,8 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                 check_method_settings(m, preset, protocol)
                 experts = experts_cmds[f"{m['experts']}-b{beta}{tag}"] if m.get("experts") else None
                 key = {"dataset": dataset, "beta": beta, "ipc": ipc, "seed": seed, "method": m["name"],
-                       "preset": preset_text, "set": m.get("set", []), "protocol": protocol, "runs": runs,
-                       "epochs": suite.get("epochs"), "models": models,
+                       "preset": preset_settings(preset_text), "set": m.get("set", []), "protocol": protocol,
+                       "runs": runs, "epochs": suite.get("epochs"), "models": models,
                        "experts": experts and experts.directory.name, **stem_entry(stem), **ordering,
                        **ranking_entry(ranking), **({"recipe": m["recipe"]} if m.get("recipe") else {}),
                        **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding, **speed}
@@ -497,6 +515,7 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
 def settings_changed(cell: Cell, stored: dict, detail: bool = True) -> str:
     """What differs between a finished cell's stored key and the key the suite gives it now ('' when nothing);
     `detail`: with the defaults that changed since."""
+    stored = comparable_key(stored)
     changed = sorted(k for k in set(cell.key) | set(stored) if stored.get(k) != cell.key.get(k))
     earlier = earlier_defaults(stored.get("defaults") or {}, cell.key.get("defaults") or {}) if detail else ""
     return f"{', '.join(changed)} differ{earlier}" if changed else ""
