@@ -1,4 +1,5 @@
-"""Reference parity of SRe2L recovery/relabeling, DC, DM and DD-Ranking's scores with the official code (issue 42).
+"""Reference parity of SRe2L recovery/relabeling, DC, DM, uni-level's remedy (GLMC's loss) and DD-Ranking's scores
+with the official code (issue 42).
 
 tests/parity/recovery/official_*.json hold numbers that the official repositories' own code produced on the tiny
 fixed inputs in inputs.safetensors / inputs.json (3 classes, 2 synthetic images per class, 3x8x8 images, real counts
@@ -23,7 +24,7 @@ from safetensors.torch import load_file
 
 import ltdistill.families.recovery as recovery
 from conftest import parity_close
-from ltdistill import models
+from ltdistill import methods, models
 from ltdistill.bench.ranking import ddranking
 from ltdistill.engine.loop import Learnable, SynthesisState, optimize
 from ltdistill.evaluate.protocol import load_teacher
@@ -297,7 +298,33 @@ def test_dm_iteration_with_a_batchnorm_network_equals_the_official_convnetbn_bra
     close(state["images"].grad, ref["image_grad"], what="image gradient")
 
 
-# ------------------------------------------------------------------------------------------- (e) DD-Ranking
+# ------------------------------------------------------------------------------- (e) uni-level's remedy (GLMC)
+
+def test_the_debias_curriculum_is_glmcs_balance_and_rebalance_loss_on_one_view():
+    """Uni-level's remedy `debias_curriculum` with `remedy_scaling="batch"` (its default) against GLMC's own
+    Trainer.update_weight and the loss lines of Trainer.train (Trainer.py:42-45, 77-120, with alpha as line 49 sets
+    it), run with the class-reweighted loader's batch set to the batch itself, so that GLMC_mixed's mixup and cutmix
+    leave both views as they are: GLMC's loss is then the one-view loss counted twice (its two views), at every
+    epoch of the curriculum, and its class weights are the n_c^-q weights at mean one that the remedy uses. GLMC's
+    consistency term and second head are not in the remedy (methods/unilevel.py), so contrast_weight was 0 there."""
+    glmc = official("glmc")
+    inputs = glmc["inputs"]
+    logits, labels = torch.tensor(inputs["logits"]), torch.tensor(inputs["labels"])
+    loss = recovery.remedy_loss("debias_curriculum", inputs["counts"], inputs["epochs"], q=inputs["label_weighting"],
+                                scaling="batch")
+    for row in glmc["losses"]:
+        assert row["mixed_views_equal_the_batch"]
+        close(2 * loss(logits, labels, row["epoch"]), row["loss"], RTOL_FLOAT32, f"GLMC's loss at epoch {row['epoch']}")
+    # at the curriculum's end the loss of one image of class c is w_c CE: the weights themselves
+    one = [int(torch.nonzero(labels == c)[0]) for c in range(len(inputs["counts"]))]
+    weights = [loss(logits[i:i + 1], labels[i:i + 1], inputs["epochs"])
+               / F.cross_entropy(logits[i:i + 1], labels[i:i + 1]) for i in one]
+    close(torch.stack(weights), glmc["per_cls_weights"], RTOL_FLOAT32, "GLMC's per_cls_weights")
+    unilevel = methods.create("unilevel").config
+    assert unilevel.remedy == "debias_curriculum" and unilevel.remedy_scaling == "batch"
+
+
+# ------------------------------------------------------------------------------------------- (f) DD-Ranking
 
 def ltdistill_scores(accs: dict, scale: float = 1.0) -> dict:
     """ltdistill's ddranking() on one relabeling cell whose runs had these accuracies (means over runs)."""

@@ -6,7 +6,8 @@ unbiased on long-tailed data. Every component is a switch, so the ablation is a 
    'debias_curriculum', the paper's L_debias (CE blended into n_c^-q-weighted CE by (t/T)^2). Its second term, the
    GLMC mixed-view consistency loss, is not implemented (it needs a projector and predictor head on the model);
    'balanced_softmax' is the cheap standard alternative; 'none' is SRe2L's squeeze. The tail-weighted term is
-   divided by the batch size, as GLMC's Trainer.py:43-44,112-120 does (`remedy_scaling='batch'`, default);
+   divided by the batch size, as GLMC's Trainer.py:43-44,112-120 does (`remedy_scaling='batch'`, default; equal to
+   GLMC's loss on one unmixed view: tests/test_parity_recovery.py);
    'weight_sum' divides it by the batch's weight sum (F.cross_entropy(weight=w)), several times larger on a
    head-heavy batch.
 2. `recalibration`: BN statistics recomputed from one frozen pass over the long-tailed set with the paper's
