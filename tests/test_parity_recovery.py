@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from torch import nn
 
 import ltdistill.families.recovery as recovery
 from conftest import parity_close
@@ -322,6 +323,62 @@ def test_the_debias_curriculum_is_glmcs_balance_and_rebalance_loss_on_one_view()
     close(torch.stack(weights), glmc["per_cls_weights"], RTOL_FLOAT32, "GLMC's per_cls_weights")
     unilevel = methods.create("unilevel").config
     assert unilevel.remedy == "debias_curriculum" and unilevel.remedy_scaling == "batch"
+
+
+def test_the_glmc_remedy_mixes_weights_and_scores_a_batch_as_glmcs_trainer_does():
+    """Remedy "glmc" (families/glmc.py) against GLMC's own GLMC_mixed (with its recorded draws: the Beta(1, 1) lambda
+    and the box centre; Trainer.py:97's unused draw comes first), update_weight, SimSiamLoss and the loss lines of
+    Trainer.train, on a stand-in backbone f = tanh(flat(x) A) with given heads: the mixup and cutmix views (on
+    6x7 images, so the box's rows and columns cannot be swapped), the mixed targets and their class weights, the
+    loss and its gradient with respect to every parameter (the consistency term's stop-gradient included), at
+    epochs 0 and 6 of 10."""
+    from ltdistill.families import glmc
+
+    ref = official("glmc_mixed")
+    inputs = {k: torch.tensor(v) for k, v in ref["inputs"].items()}
+    counts = ref["inputs"]["counts"]
+    weights = glmc.class_weights(counts, glmc.LABEL_WEIGHTING).double()
+    close(weights, ref["per_cls_weights"], RTOL_FLOAT32, "per_cls_weights")
+
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.A = nn.Parameter(inputs["A"].clone())
+            self.classifier = nn.Linear(*inputs["fc.weight"].T.shape)
+
+        def embed(self, x):
+            return torch.tanh(x.flatten(1) @ self.A)
+
+    for step in ref["steps"]:
+        hidden = len(inputs["projection.bias"])
+        model, heads = Backbone(), glmc.GLMCHeads(*inputs["fc_cb.weight"].T.shape, hidden=hidden)
+        named = ((model.classifier, "fc"), (heads.fc_cb, "fc_cb"), (heads.projection_head, "projection"),
+                 (heads.contrast_head, "predictor"))
+        with torch.no_grad():
+            for module, name in named:
+                module.weight.copy_(inputs[f"{name}.weight"])
+                module.bias.copy_(inputs[f"{name}.bias"])
+        (_, unused), (_, lam), (_, cx), (_, cy) = step["draws"]
+        height, width = inputs["org1"].shape[2:]
+        mix, cut = glmc.mixed_views(inputs["org1"], inputs["org2"], inputs["invs1"], inputs["invs2"], lam,
+                                    glmc.cutmix_box(height, width, lam, cx, cy))
+        close(mix, step["mix_x"], RTOL_FLOAT32, "mixup view")
+        close(cut, step["cut_x"], RTOL_FLOAT32, "cutmix view")
+        targets = lam * F.one_hot(inputs["labels"], len(counts)) + (1 - lam) * F.one_hot(inputs["partner_labels"],
+                                                                                         len(counts))
+        for name in ("mixup_y", "mixcut_y"):
+            close(targets, step[name], RTOL_FLOAT32, name)
+        for name in ("mixup_y_w", "cutmix_y_w"):
+            close(weights[None, :] * targets, step[name], RTOL_FLOAT32, name)
+        loss = glmc.glmc_loss(model, heads, mix, cut, targets, weights, alpha=1 - (step["epoch"] / step["epochs"]) ** 2)
+        close(loss, step["loss"], RTOL_FLOAT32, f"loss at epoch {step['epoch']}")
+        loss.backward()
+        grads = {"A": model.A, "fc": model.classifier, "fc_cb": heads.fc_cb, "projection": heads.projection_head,
+                 "predictor": heads.contrast_head}
+        for name, expected in step["grad"].items():
+            owner = grads[name.split(".")[0]]
+            got = owner.grad if name == "A" else getattr(owner, name.split(".")[1]).grad
+            close(got, expected, RTOL_FLOAT32, f"gradient of {name} at epoch {step['epoch']}")
 
 
 # ------------------------------------------------------------------------------------------- (f) DD-Ranking

@@ -271,14 +271,17 @@ def test_the_debias_curriculum_weighted_term_divides_by_the_weight_sum_or_as_glm
     assert methods.create("unilevel", remedy_scaling="batch").config.remedy_scaling == "batch"
 
 
-def test_an_observer_training_stopped_part_way_resumes_at_its_last_saved_epoch(blob_data, tmp_path, monkeypatch):
+@pytest.mark.parametrize("remedy", ["none", "glmc"])
+def test_an_observer_training_stopped_part_way_resumes_at_its_last_saved_epoch(blob_data, tmp_path, monkeypatch,
+                                                                               remedy):
     """A wide observer trains for hours on a CPU: stopped after epoch 3 of 6, the rerun restores epoch 3 from the
-    partial file beside the kept model, and ends with the weights of an unbroken training; the partial file goes."""
+    partial file beside the kept model, and ends with the weights of an unbroken training; the partial file goes.
+    GLMC's heads and its draws (second views, partner batches, lambda, boxes) resume too."""
     from ltdistill.evaluate.runstore import PartialRun
     from ltdistill.families import recovery
 
     cfg = methods.create("sre2l", **{**TINY, "epochs": 6}).config
-    kwargs = {"model": cfg.model, "remedy": "none", "seed": 0, "role": "squeezed", "device": "cpu",
+    kwargs = {"model": cfg.model, "remedy": remedy, "seed": 0, "role": "squeezed", "device": "cpu",
               "progress": False}
     unbroken = recovery.trained_classifier(blob_data, cfg, workdir=None, **kwargs)
 
@@ -305,3 +308,43 @@ def test_an_observer_training_stopped_part_way_resumes_at_its_last_saved_epoch(b
         assert torch.equal(resumed.state_dict()[name], value), name
     assert not list((tmp_path / ".checkpoint").glob("*.partial.pt"))
     assert (tmp_path / ".checkpoint" / "squeezed.safetensors").exists()
+
+
+def test_the_glmc_remedy_trains_its_heads_with_the_model_and_hands_back_the_model_predicting_with_fc_cb(blob_data,
+                                                                                                      monkeypatch):
+    """Remedy "glmc" (families/glmc.py): GLMC's heads train beside the model under the trainer's optimizer, the
+    model handed back is an ordinary one of its kind (no heads left on it) whose classifier is the trained fc_cb, as
+    GLMC predicts with fc_cb; the same seed gives the same model, and it differs from the debias curriculum's."""
+    from ltdistill.families import glmc, recovery
+
+    cfg = methods.create("unilevel", **{**TINY, "epochs": 4}).config
+    heads, finish, losses, initial = [], glmc.GLMCObjective.finish, [], []
+    call, init = glmc.GLMCObjective.__call__, glmc.GLMCObjective.__init__
+
+    def keep_initial(self, model, *args):
+        init(self, model, *args)
+        initial.append({k: v.clone() for k, v in model.glmc_heads.state_dict().items()})
+
+    def keep_heads(self):
+        heads.append({k: v.clone() for k, v in self.model.glmc_heads.state_dict().items()})
+        finish(self)
+
+    monkeypatch.setattr(glmc.GLMCObjective, "finish", keep_heads)
+    monkeypatch.setattr(glmc.GLMCObjective, "__init__", keep_initial)
+    monkeypatch.setattr(glmc.GLMCObjective, "__call__", lambda self, *a: losses.append(call(self, *a)) or losses[-1])
+    kwargs = {"model": cfg.model, "seed": 0, "role": "observer", "device": "cpu", "progress": False, "workdir": None}
+    trained = recovery.trained_classifier(blob_data, cfg, remedy="glmc", **kwargs)
+    assert not hasattr(trained, "glmc_heads") and len(losses) == 4 * 1  # 127 images: one batch an epoch
+    plain = recovery.trained_classifier(blob_data, cfg, remedy="debias_curriculum", **kwargs)
+    assert set(trained.state_dict()) == set(plain.state_dict())
+    assert torch.equal(trained.classifier.weight, heads[0]["fc_cb.weight"])
+    assert torch.equal(trained.classifier.bias, heads[0]["fc_cb.bias"])
+    again = recovery.trained_classifier(blob_data, cfg, remedy="glmc", **kwargs)
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in trained.state_dict().items())
+    assert torch.equal(heads[1]["projection_head.weight"], heads[0]["projection_head.weight"])
+    assert all(not torch.equal(heads[0][k], initial[0][k]) for k in initial[0])  # every head trained
+    assert not torch.equal(trained.classifier.weight, plain.classifier.weight)
+    with pytest.raises(ValueError, match="objective"):
+        from ltdistill.train import TrainConfig, train_model
+        train_model(plain, blob_data.train_x, blob_data.train_y, TrainConfig(epochs=1, gsam_rho=0.01),
+                    generator=torch.Generator(), objective=lambda x, idx, epoch: x.sum())

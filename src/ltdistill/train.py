@@ -314,11 +314,13 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                 desc: str = "train", after_step=None, optimizer: torch.optim.Optimizer | None = None,
                 loss_fn=None, teacher: nn.Module | None = None, checkpoint=None,
                 watch_as: str | None = None, watch_from: int = 0, on_epoch=None,
-                classes: torch.Tensor | None = None, data_parallel: bool = False) -> nn.Module:
+                classes: torch.Tensor | None = None, data_parallel: bool = False, objective=None) -> nn.Module:
     """Train `model` in place on (images, targets); `params` restricts which parameters move (e.g. the head only);
     `after_step(model)` runs after each optimizer step (e.g. MaxNorm); `optimizer` continues a caller's optimizer
     (DC's network keeps its momentum across outer loops) instead of a fresh SGD from the config;
     `loss_fn(logits, targets, epoch)` replaces the classification loss (long-tail remedies of observer/teacher models);
+    `objective(x, idx, epoch)` replaces the whole batch loss, for a loss that needs more than the batch's logits (it
+    gets the augmented batch and its rows; families/glmc.py);
     `teacher`: relabeling (SRe2L/RDED, DD-Ranking soft_label_mode 'M'): each augmented batch's targets are the
     teacher's logits on that very batch, learned with the temperature-T soft cross-entropy of `relabel_loss` (or
     the config's other teacher loss; "mse_gt" also needs `classes`, each image's own class).
@@ -334,8 +336,10 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
     (distributed.BatchSplit: the one-process steps to float rounding); which rank saves is the checkpoint's
     choice (evaluate's run store: rank 0)."""
     split = distributed.BatchSplit(model) if data_parallel and distributed.joined().size > 1 else None
-    if split is not None and (config.gsam_rho > 0 or teacher is not None):
-        raise ValueError("data-parallel training takes neither a GSAM step nor a teacher")
+    if split is not None and (config.gsam_rho > 0 or teacher is not None or objective is not None):
+        raise ValueError("data-parallel training takes neither a GSAM step, a teacher nor an objective")
+    if objective is not None and (config.gsam_rho > 0 or teacher is not None):
+        raise ValueError("an objective draws its own batch: it takes neither a GSAM step nor a teacher")
     device = next(model.parameters()).device
     images, targets = images.to(device), targets.to(device)
     if teacher is not None and config.relabel == "mse_gt":
@@ -381,6 +385,8 @@ def train_model(model: nn.Module, images: torch.Tensor, targets: torch.Tensor, c
                         teacher_logits = teacher(x).float()
 
                 def batch_loss(x=x, idx=idx, teacher_logits=teacher_logits, epoch=epoch) -> torch.Tensor:
+                    if objective is not None:
+                        return objective(x, idx, epoch)
                     with forward_precision(device, config.precision):
                         logits = network(x).float()
                     if teacher_logits is not None and classes is not None and config.relabel == "mse_gt":

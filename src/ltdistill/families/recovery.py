@@ -33,10 +33,11 @@ from tqdm import tqdm
 from ltdistill import distributed, models
 from ltdistill.engine.loop import MAX_SKIPPED_SHARE
 from ltdistill.errors import BadInput, Diverged
+from ltdistill.families.glmc import GLMCObjective, class_weights, trainer_augment
 from ltdistill.params import BNModelName, Count, NonNegative, Rate, Weight
 from ltdistill.train import TrainConfig, train_model
 
-REMEDIES = ("none", "balanced_softmax", "debias_curriculum")
+REMEDIES = ("none", "balanced_softmax", "debias_curriculum", "glmc")
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,19 @@ def remedy_loss(remedy: str, counts: list[int], epochs: int, q: float = 1.0, sca
       over classes; `scaling` says what the weighted term divides by: "weight_sum", sum_i w_{y_i} over the batch
       (F.cross_entropy(weight=w)'s mean), or "batch", the batch size, as GLMC does (ynu-yangpeng/GLMC Trainer.py:
       mean-one weights, loss summed and divided by the batch size). A head-heavy batch has a small weight sum, so
-      "weight_sum" makes the term several times larger than GLMC's (fidelity audit: ~6x at beta 100, ~1.7x at 10)."""
+      "weight_sum" makes the term several times larger than GLMC's (fidelity audit: ~6x at beta 100, ~1.7x at 10);
+    - glmc: GLMC's whole loss (families/glmc.py: the uni-level paper's L_robust + L_debias, two mixed views, a
+      class-reweighted partner batch, a second head and a consistency term), which needs more than the logits:
+      train_classifier gives it to the trainer as its objective, and this returns None for it, as for "none"."""
     if remedy not in REMEDIES:
         raise BadInput(f"remedy must be one of {REMEDIES}, got {remedy!r}")
-    if remedy == "none":
+    if remedy in ("none", "glmc"):  # glmc: a whole objective of its own (train_classifier)
         return None
-    n = torch.tensor(counts, dtype=torch.float).clamp_min(1)
     if remedy == "balanced_softmax":
+        n = torch.tensor(counts, dtype=torch.float).clamp_min(1)
         log_prior = (n / n.sum()).log()
         return lambda logits, y, epoch: F.cross_entropy(logits + log_prior.to(logits.device), y)
-    weights = n.pow(-q)
-    weights = weights / weights.mean()
+    weights = class_weights(counts, q)
 
     def weighted(logits, y):
         if scaling == "batch":
@@ -108,10 +111,14 @@ def train_classifier(data, *, model: str, options: dict, epochs: int, lr: float,
     torch.manual_seed(seed)
     net = models.create(model, channels=data.channels, num_classes=data.num_classes, im_size=data.im_size,
                         **options).to(device)
-    train_model(net, data.train_x, data.train_y, TrainConfig(epochs=epochs, lr=lr, compile=compile),
-                generator=torch.Generator().manual_seed(seed), progress=progress, desc=desc,
-                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=True,
-                checkpoint=checkpoint)
+    config, generator = TrainConfig(epochs=epochs, lr=lr, compile=compile), torch.Generator().manual_seed(seed)
+    objective = GLMCObjective(net, data.train_x, data.train_y, data.counts, epochs, trainer_augment(config, generator),
+                              generator) if remedy == "glmc" else None
+    train_model(net, data.train_x, data.train_y, config, generator=generator, progress=progress, desc=desc,
+                loss_fn=remedy_loss(remedy, data.counts, epochs, scaling=scaling), data_parallel=objective is None,
+                checkpoint=checkpoint, objective=objective)
+    if objective is not None:
+        objective.finish()
     return net.eval()
 
 

@@ -3,8 +3,10 @@ Framework with Unbiased Recovery and Relabeling", arXiv 2511.18858): SRe2L-style
 unbiased on long-tailed data. Every component is a switch, so the ablation is a rerun:
 
 1. `remedy`: observer (recovery) and teacher (relabeling) trained with a long-tail remedy. Default
-   'debias_curriculum', the paper's L_debias (CE blended into n_c^-q-weighted CE by (t/T)^2). Its second term, the
-   GLMC mixed-view consistency loss, is not implemented (it needs a projector and predictor head on the model);
+   'debias_curriculum', the paper's L_debias (CE blended into n_c^-q-weighted CE by (t/T)^2). 'glmc' is the paper's
+   whole loss L = gamma_1 L_robust + gamma_2 L_debias (its Section 3.1) as GLMC trains it (families/glmc.py: mixup and
+   cutmix views with a class-reweighted partner batch, a second head, the mixed-view consistency term); the paper
+   gives no gammas and no code, so it is an option beside the default the stored results were made with.
    'balanced_softmax' is the cheap standard alternative; 'none' is SRe2L's squeeze. The tail-weighted term is
    divided by the batch size, as GLMC's Trainer.py:43-44,112-120 does (`remedy_scaling='batch'`, default; equal to
    GLMC's loss on one unmixed view: tests/test_parity_recovery.py);
@@ -62,7 +64,7 @@ from ltdistill.train import embed
 class UnilevelConfig(RecoveryConfig):
     iterations: NonNegative = 500  # fewer than SRe2L's 1000: recovery starts from selected real views, not noise
     lr_img: Rate = 0.01  # from real views: SRe2L's 0.25 is made for noise and wipes out the selected views
-    remedy: Literal["debias_curriculum", "none", "balanced_softmax"] = "debias_curriculum"
+    remedy: Literal["debias_curriculum", "none", "balanced_softmax", "glmc"] = "debias_curriculum"
     # what the tail-weighted term of debias_curriculum divides by (recovery.remedy_loss): the batch size, as GLMC's
     # Trainer.py:43-44,112-120 does (default), or the batch's weight sum (the default before it followed GLMC)
     remedy_scaling: Literal["batch", "weight_sum"] = "batch"
