@@ -20,8 +20,9 @@ Each batch of the trainer (two augmented views x1, x2 of the same images):
 GLMC predicts with fc_cb (ResNet_cifar.py:103-106), so the trained model's classifier takes fc_cb's weights and the
 observer or teacher is an ordinary model of its kind. Departures: the views are the trainer's own augmentation
 (GLMC's RandomCrop + flip on CIFAR), and the optimizer, schedule, batch and epochs stay the recovery family's
-observer settings (GLMC: SGD wd 5e-3, cosine, batch 64, 200 epochs). tests/test_parity_recovery.py checks the
-mixing, the weights and the loss with its gradient against GLMC's own functions.
+observer settings (GLMC: SGD wd 5e-3, cosine, batch 64, 200 epochs). It runs eager (the model's `compile` does not
+reach it), and under torchrun every rank trains the whole model alike rather than a share of each batch.
+tests/test_parity_recovery.py checks the mixing, the weights and the loss with its gradient against GLMC's own code.
 """
 
 from __future__ import annotations
