@@ -863,6 +863,47 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert re.search(r"random_digits_b50_ipc2_s0 +to run +~2\d min \(as random at beta 100\)\n", plan), plan
 
 
+def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(tmp_path, monkeypatch):
+    """docs/data's costs were made on other processors: where the run directory holds finished cells that are also
+    stored there, every stored cost is scaled by the median ratio of their costs (here 2 and 3: x2.5), a cell
+    finished here costs what it took here, and the plan says by how much and on how many cells; with none finished
+    here nothing is scaled."""
+    from ltdistill.bench import estimate
+
+    def result(ipc, distill, seconds_per_run):
+        return json.dumps({"label": "random", "method": "random", "dataset": "digits", "imbalance_factor": 10.0,
+                           "ipc": ipc, "device": "cpu", "distill": {"wall_time_s": distill},
+                           "seconds_per_run": seconds_per_run, "runs": 2, "experts_seconds": 10.0 * ipc,
+                           "key": {"experts": f"standard-b10-{ipc}"},
+                           "commands": ["ltdistill distill x", "ltdistill evaluate a"]})
+
+    data = tmp_path / "data"
+    (data / "bench-x").mkdir(parents=True)
+    for ipc, distill, per_run in ((2, 100.0, 30.0), (3, 40.0, 10.0), (4, 40.0, 30.0)):  # 160, 60 and 100 s
+        (data / "bench-x" / f"{ipc}.json").write_text(result(ipc, distill, per_run))
+    monkeypatch.setattr(estimate, "DATA", data)
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_SUITE.replace("ipc = [2]", "ipc = [2, 3, 4]"))
+    out = tmp_path / "run"
+    (out / "results").mkdir(parents=True)
+    cells = {c.key["ipc"]: c for c in plan_suite(str(suite), out, only=["random"], device="cpu", data_dir=None,
+                                                  cross_arch=None).selected}
+    costs, _, pace = estimate.stored_costs(out, "cpu")
+    assert pace == (1.0, 0) and estimate.estimate(cells[3], costs) == 60.0
+    assert "made elsewhere" not in suite_plan(str(suite), out, only=["random"])
+    (out / "results" / "here2.json").write_text(result(2, 200.0, 60.0))  # 320 s: twice as long here
+    (out / "results" / "here4.json").write_text(result(4, 120.0, 90.0))  # 300 s: three times
+    costs, _, pace = estimate.stored_costs(out, "cpu")
+    assert pace == (2.5, 2)
+    assert estimate.estimate(cells[2], costs) == 320.0 and estimate.estimate(cells[4], costs) == 300.0
+    assert estimate.estimate(cells[3], costs) == 150.0
+    buffers = sorted((b.name, b.seconds) for b in estimate.stored_costs(out, "cpu")[1][("digits", "standard")])
+    assert buffers == [("standard-b10-2", 20.0), ("standard-b10-2", 50.0), ("standard-b10-3", 75.0),
+                       ("standard-b10-4", 40.0), ("standard-b10-4", 100.0)]  # stored ones x2.5, those made here not
+    assert "(those made elsewhere x2.50: the pace of the 2 cells finished here against the same cells stored)" in \
+        suite_plan(str(suite), out, only=["random"])
+
+
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,
                                                                                                       monkeypatch):
     """An expert buffer's estimate: the stored time of the same buffer; else the buffers of its dataset and kind

@@ -9,6 +9,7 @@ share of its epochs its directory does not hold yet. Where nothing matches, ther
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -68,13 +69,10 @@ class BufferCost:
     epochs: int | None = None  # its experts' training epochs, summed (None: made before results kept them)
 
 
-def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
-    """(cell signature -> CellCost, (dataset, experts kind) -> [BufferCost]) over the stored results made on a
-    device of `device`'s kind; a cell made several times costs the median of each part."""
-    kind = device.split(":")[0]
+def read_costs(paths, kind: str) -> tuple[dict[tuple, list[CellCost]], dict[tuple, list[BufferCost]]]:
+    """The cell and buffer costs of the results at `paths` made on a device of kind `kind`."""
     cells: dict[tuple, list[CellCost]] = {}
     buffers: dict[tuple, list[BufferCost]] = {}
-    paths = sorted(DATA.glob("bench-*/*.json")) + sorted((out / "results").glob("*.json"))
     for path in paths:
         try:
             r = json.loads(path.read_text())
@@ -89,8 +87,42 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict]:
             stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts,
                                 r.get("experts_epochs"))
             buffers.setdefault((r.get("dataset"), stored.name.split("-")[0]), []).append(stored)
-    return {k: CellCost(statistics.median(c.distill for c in v), statistics.median(c.evaluation for c in v))
-            for k, v in cells.items()}, buffers
+    return cells, buffers
+
+
+def median_cost(costs: list[CellCost], scale: float = 1.0) -> CellCost:
+    return CellCost(statistics.median(c.distill for c in costs) * scale,
+                    statistics.median(c.evaluation for c in costs) * scale)
+
+
+def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]]) -> tuple[float, int]:
+    """(how much longer the cells finished in the run directory took than the same cells stored in docs/data, as the
+    median ratio of their whole costs; how many cells it stands on): 1.0 on none. The stored costs were made on
+    other processors, and one host can take 2-3 times as long as another for the same cell."""
+    ratios = [total(median_cost(here[k])) / total(median_cost(stored[k])) for k in here
+              if k in stored and total(median_cost(stored[k])) > 0 and total(median_cost(here[k])) > 0]
+    return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
+
+
+def total(cost: CellCost) -> float:
+    return cost.distill + cost.evaluation
+
+
+def stored_costs(out: Path, device: str) -> tuple[dict, dict, tuple[float, int]]:
+    """(cell signature -> CellCost, (dataset, experts kind) -> [BufferCost], pace) over the stored results made on
+    a device of `device`'s kind: a cell made several times costs the median of each part, those finished in the run
+    directory as they took here, the others (docs/data) scaled by the pace of this run directory's finished cells
+    against the same cells stored (pace), so that an estimate follows the processor it runs on."""
+    kind = device.split(":")[0]
+    here, here_buffers = read_costs(sorted((out / "results").glob("*.json")), kind)
+    stored, stored_buffers = read_costs(sorted(DATA.glob("bench-*/*.json")), kind)
+    factor, count = pace(here, stored)
+    cells = {k: median_cost(v, factor) for k, v in stored.items()}
+    cells.update({k: median_cost(v) for k, v in here.items()})
+    buffers = {k: [dataclasses.replace(b, seconds=b.seconds * factor) for b in v] for k, v in stored_buffers.items()}
+    for k, v in here_buffers.items():
+        buffers.setdefault(k, []).extend(v)
+    return cells, buffers, (factor, count)
 
 
 @dataclass(frozen=True)

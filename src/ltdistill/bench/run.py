@@ -100,7 +100,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
                 evaluation_json(cmd, where, log.of(where.parent / "log.txt", jobs))
 
     # one at a time, the order is the suite's (buffers first); side by side, the longest path first (schedule.py)
-    costs, buffer_costs = stored_costs(out, device) if jobs > 1 else ({}, {})
+    costs, buffer_costs = stored_costs(out, device)[:2] if jobs > 1 else ({}, {})
     tasks = suite_tasks(todo, buffers, planned.cells, ranked=ranks(suite), costs=costs, buffer_costs=buffer_costs,
                         train=train, run_cell=run_one, make_baselines=make_baselines)
     try:

@@ -110,7 +110,7 @@ def wall_left(planned, out: Path, device: str, jobs: int) -> float:
     """What is left of a suite in wall time at `jobs` commands at once: the bench's own schedule (graph.py,
     schedule.py) played over the stored costs; a piece without an estimate counts no time."""
     todo, buffers = left_to_run(planned, finished_results(planned.cells, out))
-    costs, buffer_costs = stored_costs(out, device)
+    costs, buffer_costs, _ = stored_costs(out, device)
     return simulated_seconds(suite_tasks(todo, buffers, planned.cells, ranked=ranks(planned.suite), costs=costs,
                                          buffer_costs=buffer_costs), jobs)
 
@@ -138,8 +138,11 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     elif not known:  # nothing stored matches: a sum or a schedule of zeros would read as minutes
         total = f"; what is left has no stored cost of the same cells here ({unknown})"
     else:
+        factor, count = stored_costs(out, device)[2]
+        scaled = (f" (those made elsewhere x{factor:.2f}: the pace of the {count} cell{'s' * (count > 1)} finished "
+                  "here against the same cells stored)") * (count > 0)
         total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the "
-                 f"stored costs of the same cells" + (f", {unknown}" if len(known) < len(left) else "") + wall)
+                 f"stored costs of the same cells{scaled}" + (f", {unknown}" if len(known) < len(left) else "") + wall)
     return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
 
 
@@ -154,7 +157,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         statuses = [status + ranking_left(results.get(c.name), results) if status.startswith("done") else status
                     for c, status in zip(cells, statuses, strict=True)]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
-    costs, buffer_costs = stored_costs(out, device)
+    costs, buffer_costs, _ = stored_costs(out, device)
     left: list[float | None] = []
     for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
