@@ -659,8 +659,8 @@ def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_ma
 
 def test_a_presets_comments_never_change_its_cells_but_its_settings_do(tmp_path):
     """A cell's key holds its preset's parsed settings: rewording the preset's comments keeps its cells (directory and
-    finished result), a changed value keys them apart, and a result stored when keys held the preset's text still
-    counts as the same cell."""
+    finished result), a changed value keys them apart, and a result stored, or a cell begun, when keys held the
+    preset's text still counts as the same cell."""
     preset = tmp_path / "dm.toml"
     suite = tmp_path / "s.toml"
     suite.write_text(TINY_SUITE.replace('name = "random"', f'name = "dm"\npreset = "{preset}"'))
@@ -683,6 +683,11 @@ def test_a_presets_comments_never_change_its_cells_but_its_settings_do(tmp_path)
     assert bench.status.cell_status(reworded, out).startswith("done")
     with pytest.raises(BadInput, match="preset differ"):
         bench.check_finished_cells([planned(settings.replace("3", "4"))], out)
+    # a cell begun while keys held the preset's text resumes in the directory it was begun in
+    text = "# measured: 80.1\n" + settings
+    begun = bench.cell_directory(out, f"dm-{bench.digest({**cell.key, 'preset': text})}")
+    begun.mkdir(parents=True)
+    assert planned(text).directory == begun and planned(settings).directory == cell.directory
 
 
 def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(tmp_path):

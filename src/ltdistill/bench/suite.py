@@ -427,6 +427,9 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
                        **defaults_entry(method_config(m["name"]), m.get("recipe")), **holding, **speed}
                 cell_name = f"{label}_{dataset}_b{beta}_ipc{ipc}_s{seed}{tag}"
                 cell_dir = cell_directory(out, f"{label}-{digest(key)}")
+                if preset_text is not None:  # a cell begun while keys held the preset's text resumes where it is
+                    before = cell_directory(out, f"{label}-{digest({**key, 'preset': preset_text})}")
+                    cell_dir = before if before.exists() and not cell_dir.exists() else cell_dir
                 distill = [*CLI, "distill", "--method", m["name"], *base, "--ipc", str(ipc), "--seed", str(seed)]
                 distill += ["--config", preset] if preset else []
                 for text in m.get("set", []):
