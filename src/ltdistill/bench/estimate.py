@@ -37,6 +37,10 @@ class CellCost:
     distill: float
     evaluation: float
 
+    @property
+    def total(self) -> float:
+        return self.distill + self.evaluation
+
     def left(self, cell: Cell) -> float:
         """What is left of it for `cell` as its directory stands: all of it before its set is made, then the share
         of its evaluation runs neither finished nor kept (a resumed evaluation reads its kept runs back)."""
@@ -99,13 +103,9 @@ def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]])
     """(how much longer the cells finished in the run directory took than the same cells stored in docs/data, as the
     median ratio of their whole costs; how many cells it stands on): 1.0 on none. The stored costs were made on
     other processors, and one host can take 2-3 times as long as another for the same cell."""
-    ratios = [total(median_cost(here[k])) / total(median_cost(stored[k])) for k in here
-              if k in stored and total(median_cost(stored[k])) > 0 and total(median_cost(here[k])) > 0]
+    pairs = [(median_cost(here[k]).total, median_cost(stored[k]).total) for k in here if k in stored]
+    ratios = [mine / theirs for mine, theirs in pairs if mine > 0 and theirs > 0]
     return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
-
-
-def total(cost: CellCost) -> float:
-    return cost.distill + cost.evaluation
 
 
 def stored_costs(out: Path, device: str) -> tuple[dict, dict, tuple[float, int]]:

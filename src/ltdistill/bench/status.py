@@ -124,7 +124,7 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     out = Path(out)
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          overrides=overrides)
-    rows, left = plan_rows(planned, out, device)
+    rows, left, (factor, count) = plan_rows(planned, out, device)
     width = max(len(name) for name, *_ in rows) + 2
     second = max(len(status) for _, status, _ in rows) + 2
     lines = [f"{name:<{width}}{status:<{second}}{cost}".rstrip() for name, status, cost in rows]
@@ -138,7 +138,6 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     elif not known:  # nothing stored matches: a sum or a schedule of zeros would read as minutes
         total = f"; what is left has no stored cost of the same cells here ({unknown})"
     else:
-        factor, count = stored_costs(out, device)[2]
         scaled = (f" (those made elsewhere x{factor:.2f}: the pace of the {count} cell{'s' * (count > 1)} finished "
                   "here against the same cells stored)") * (count > 0)
         total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the "
@@ -146,9 +145,10 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
 
 
-def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str]], list[float | None]]:
+def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str]], list[float | None],
+                                                          tuple[float, int]]:
     """([(name, status, estimate)] for the buffers and cells of a planned suite, with a header row; the estimated
-    seconds of each piece left, None where nothing stored matches it)."""
+    seconds of each piece left, None where nothing stored matches it; the pace the stored costs were scaled by)."""
     cells = planned.selected
     rows = [("cell", "status", "estimate")]
     statuses = [cell_status(c, out) for c in cells]
@@ -157,7 +157,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         statuses = [status + ranking_left(results.get(c.name), results) if status.startswith("done") else status
                     for c, status in zip(cells, statuses, strict=True)]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
-    costs, buffer_costs, _ = stored_costs(out, device)
+    costs, buffer_costs, pace = stored_costs(out, device)
     left: list[float | None] = []
     for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
@@ -179,7 +179,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             lacks = own_settings(c, planned.cells) if from_method else []
             stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
-    return rows, left
+    return rows, left, pace
 
 
 def ranking_left(result: dict | None, results: dict[str, dict]) -> str:
