@@ -70,9 +70,9 @@ def cutmix_box(height: int, width: int, lam: float, cx: int, cy: int) -> tuple[i
 
 def mixed_views(x1, x2, p1, p2, lam: float, box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """GLMC_mixed's images: the mixup view of (x1, p1) and the cutmix view of x2 with `box` from p2."""
-    x1_, y1, x2_, y2 = box
+    top, left, bottom, right = box
     cut = x2.clone()
-    cut[:, :, x1_:x2_, y1:y2] = p2[:, :, x1_:x2_, y1:y2]
+    cut[:, :, top:bottom, left:right] = p2[:, :, top:bottom, left:right]
     return lam * x1 + (1 - lam) * p1, cut
 
 
