@@ -872,14 +872,15 @@ def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(
     """docs/data's costs were made on other processors: where the run directory holds finished cells that are also
     stored there, every stored cost is scaled by the median ratio of their costs (here 2 and 3: x2.5), a cell
     finished here costs what it took here, and the plan says by how much and on how many cells; with none finished
-    here nothing is scaled."""
+    here nothing is scaled. A stored result timed on this processor (a result of the run directory copied into
+    docs/data) is neither a second timing for the pace nor scaled by it."""
     from ltdistill.bench import estimate
 
-    def result(ipc, distill, seconds_per_run):
+    def result(ipc, distill, seconds_per_run, processor=None):
         return json.dumps({"label": "random", "method": "random", "dataset": "digits", "imbalance_factor": 10.0,
                            "ipc": ipc, "device": "cpu", "distill": {"wall_time_s": distill},
                            "seconds_per_run": seconds_per_run, "runs": 2, "experts_seconds": 10.0 * ipc,
-                           "key": {"experts": f"standard-b10-{ipc}"},
+                           "key": {"experts": f"standard-b10-{ipc}"}, "host": {"cpu_generation": processor},
                            "commands": ["ltdistill distill x", "ltdistill evaluate a"]})
 
     data = tmp_path / "data"
@@ -887,6 +888,7 @@ def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(
     for ipc, distill, per_run in ((2, 100.0, 30.0), (3, 40.0, 10.0), (4, 40.0, 30.0)):  # 160, 60 and 100 s
         (data / "bench-x" / f"{ipc}.json").write_text(result(ipc, distill, per_run))
     monkeypatch.setattr(estimate, "DATA", data)
+    monkeypatch.setattr(estimate, "cpu_generation", lambda text: "family 9, model 9")  # this processor
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE.replace("ipc = [2]", "ipc = [2, 3, 4]"))
     out = tmp_path / "run"
@@ -896,8 +898,9 @@ def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(
     costs, _, pace = estimate.stored_costs(out, "cpu")
     assert pace == (1.0, 0) and estimate.estimate(cells[3], costs) == 60.0
     assert "made elsewhere" not in suite_plan(str(suite), out, only=["random"])
-    (out / "results" / "here2.json").write_text(result(2, 200.0, 60.0))  # 320 s: twice as long here
-    (out / "results" / "here4.json").write_text(result(4, 120.0, 90.0))  # 300 s: three times
+    here2, here4 = result(2, 200.0, 60.0, "family 9, model 9"), result(4, 120.0, 90.0, "family 9, model 9")
+    (out / "results" / "here2.json").write_text(here2)  # 320 s: twice as long here
+    (out / "results" / "here4.json").write_text(here4)  # 300 s: three times
     costs, _, pace = estimate.stored_costs(out, "cpu")
     assert pace == (2.5, 2)
     assert estimate.estimate(cells[2], costs) == 320.0 and estimate.estimate(cells[4], costs) == 300.0
@@ -905,8 +908,17 @@ def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(
     buffers = sorted((b.name, b.seconds) for b in estimate.stored_costs(out, "cpu")[1][("digits", "standard")])
     assert buffers == [("standard-b10-2", 20.0), ("standard-b10-2", 50.0), ("standard-b10-3", 75.0),
                        ("standard-b10-4", 40.0), ("standard-b10-4", 100.0)]  # stored ones x2.5, those made here not
-    assert "(those made elsewhere x2.50: the pace of the 2 cells finished here against the same cells stored)" in \
-        suite_plan(str(suite), out, only=["random"])
+    assert "(those made elsewhere x2.50: the pace of the 2 cells finished here against the same cells timed on " \
+        "other processors)" in suite_plan(str(suite), out, only=["random"])
+    # the results made here copied into docs/data, and a cell timed on this processor stored there: the pace stands
+    # on the other processors' timings alone, and what was timed here is taken as it is
+    (data / "bench-x" / "here2.json").write_text(here2)
+    (data / "bench-x" / "here4.json").write_text(here4)
+    (data / "bench-x" / "3-here.json").write_text(result(3, 90.0, 15.0, "family 9, model 9"))  # 120 s
+    costs, buffers, pace = estimate.stored_costs(out, "cpu")
+    assert pace == (2.5, 2)
+    assert estimate.estimate(cells[3], costs) == 135.0  # the median of 60 x 2.5 and 120
+    assert sorted(b.seconds for b in buffers[("digits", "standard")] if b.name == "standard-b10-3") == [30.0, 75.0]
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

@@ -20,6 +20,7 @@ from ltdistill.bench.commands import evals_left, needless_eval
 from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
+from ltdistill.runtime import cpu_generation, read_cpuinfo
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 
@@ -36,6 +37,7 @@ class CellCost:
     """A cell's seconds: its distillation, and its evaluations (every run of every evaluate command)."""
     distill: float
     evaluation: float
+    processor: str | None = None  # the family and model it was timed on (runtime.cpu_generation); None: not recorded
 
     @property
     def total(self) -> float:
@@ -59,8 +61,8 @@ def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     per_iteration, iterations = distill.get("s_per_iteration"), distill.get("iterations")
     made = per_iteration * iterations if per_iteration and iterations else distill.get("wall_time_s") or 0.0
     evaluations = sum(1 for c in r.get("commands", []) if " evaluate " in f" {c} ") or 1
-    return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations), \
-        r.get("experts_seconds")
+    return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations,
+                    (r.get("host") or {}).get("cpu_generation")), r.get("experts_seconds")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class BufferCost:
     stem: str | None  # the ConvNet stem of its cells' key (None: made before the key named one)
     seconds: float
     epochs: int | None = None  # its experts' training epochs, summed (None: made before results kept them)
+    processor: str | None = None  # as CellCost's
 
 
 def read_costs(paths, kind: str) -> tuple[dict[tuple, list[CellCost]], dict[tuple, list[BufferCost]]]:
@@ -89,22 +92,31 @@ def read_costs(paths, kind: str) -> tuple[dict[tuple, list[CellCost]], dict[tupl
         key = r.get("key") or {}
         if experts and key.get("experts"):
             stored = BufferCost(str(key["experts"]), tuple(r.get("train_counts") or ()), key.get("stem"), experts,
-                                r.get("experts_epochs"))
+                                r.get("experts_epochs"), spent.processor)
             buffers.setdefault((r.get("dataset"), stored.name.split("-")[0]), []).append(stored)
     return cells, buffers
 
 
-def median_cost(costs: list[CellCost], scale: float = 1.0) -> CellCost:
-    return CellCost(statistics.median(c.distill for c in costs) * scale,
-                    statistics.median(c.evaluation for c in costs) * scale)
+def median_cost(costs: list[CellCost]) -> CellCost:
+    return CellCost(statistics.median(c.distill for c in costs), statistics.median(c.evaluation for c in costs))
+
+
+def elsewhere(processor: str | None, here: set[str | None]) -> bool:
+    """Whether a cost timed on `processor` was made on another processor than those of `here`: an unrecorded one
+    counts as another, so that a result copied from the run directory into docs/data is not taken for a second
+    timing of its cell."""
+    return processor is None or processor not in here
 
 
 def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]]) -> tuple[float, int]:
-    """(how much longer the cells finished in the run directory took than the same cells stored in docs/data, as the
-    median ratio of their whole costs; how many cells it stands on): 1.0 on none. The stored costs were made on
-    other processors, and one host can take 2-3 times as long as another for the same cell."""
-    pairs = [(median_cost(here[k]).total, median_cost(stored[k]).total) for k in here if k in stored]
-    ratios = [mine / theirs for mine, theirs in pairs if mine > 0 and theirs > 0]
+    """(how much longer the cells finished in the run directory took than the same cells stored in docs/data made on
+    other processors, as the median ratio of their whole costs; how many cells it stands on): 1.0 on none. One host
+    can take 2-3 times as long as another for the same cell."""
+    ratios = []
+    for k, mine in here.items():
+        theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, {m.processor for m in mine} - {None})]
+        if theirs and median_cost(mine).total > 0 and median_cost(theirs).total > 0:
+            ratios.append(median_cost(mine).total / median_cost(theirs).total)
     return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
 
 
@@ -112,14 +124,22 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict, tuple[float, int]]
     """(cell signature -> CellCost, (dataset, experts kind) -> [BufferCost], pace) over the stored results made on
     a device of `device`'s kind: a cell made several times costs the median of each part, those finished in the run
     directory as they took here, the others (docs/data) scaled by the pace of this run directory's finished cells
-    against the same cells stored (pace), so that an estimate follows the processor it runs on."""
+    against the same cells stored (pace) where they were timed on another processor than this one, so that an
+    estimate follows the processor it runs on."""
     kind = device.split(":")[0]
     here, here_buffers = read_costs(sorted((out / "results").glob("*.json")), kind)
     stored, stored_buffers = read_costs(sorted(DATA.glob("bench-*/*.json")), kind)
     factor, count = pace(here, stored)
-    cells = {k: median_cost(v, factor) for k, v in stored.items()}
+    this = {cpu_generation(read_cpuinfo())} - {None}
+
+    def scale(processor: str | None) -> float:
+        return factor if elsewhere(processor, this) else 1.0
+
+    cells = {k: median_cost([CellCost(c.distill * scale(c.processor), c.evaluation * scale(c.processor)) for c in v])
+             for k, v in stored.items()}
     cells.update({k: median_cost(v) for k, v in here.items()})
-    buffers = {k: [dataclasses.replace(b, seconds=b.seconds * factor) for b in v] for k, v in stored_buffers.items()}
+    buffers = {k: [dataclasses.replace(b, seconds=b.seconds * scale(b.processor)) for b in v]
+               for k, v in stored_buffers.items()}
     for k, v in here_buffers.items():
         buffers.setdefault(k, []).extend(v)
     return cells, buffers, (factor, count)
