@@ -1,5 +1,6 @@
 """`ltdistill bench`: suite files checked at the boundary, cells cached and skipped on rerun, DD-Ranking metrics."""
 
+import dataclasses
 import functools
 import io
 import json
@@ -637,6 +638,25 @@ def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_
     for where, device in [(out, "cpu"), (out, "cuda"), ("run/", "cuda"), ("./run", "cpu")]:
         assert re.search(r"mtt_digits_b10_ipc2_s0 +distilling \(checkpoint at iteration 7\)",
                          suite_plan(str(suite), where, device=device)), (where, device)
+
+
+def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_does_not_hold(tmp_path):
+    """A cell distilling from a checkpoint at iteration 150 of a stored cell's 200 has a quarter of that cell's
+    distillation left, and all of its evaluation; past the stored count, none of its distillation; without a
+    checkpoint, or with a stored cost that does not say how many iterations it ran, all of it."""
+    from ltdistill.bench import estimate
+
+    _, _, cell = planned_trajectory_cell(tmp_path)
+    cost = estimate.CellCost(distill=800.0, evaluation=100.0, iterations=200)
+    assert cost.left(cell) == 900.0
+    write_checkpoint(cell, 150)
+    assert cost.left(cell) == 300.0
+    assert estimate.CellCost(distill=800.0, evaluation=100.0).left(cell) == 900.0
+    write_checkpoint(cell, 250)
+    assert cost.left(cell) == 100.0
+    result = {"distill": {"s_per_iteration": 4.0, "iterations": 200}, "seconds_per_run": 50.0, "runs": 2}
+    assert estimate.result_seconds(result)[0] == cost
+    assert estimate.median_cost([cost, dataclasses.replace(cost, distill=400.0, iterations=100)]).iterations == 150
 
 
 def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):

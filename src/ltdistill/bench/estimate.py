@@ -19,6 +19,7 @@ from pathlib import Path
 from ltdistill.bench.commands import evals_left, needless_eval
 from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
+from ltdistill.engine.loop import checkpoint_iteration
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
 from ltdistill.runtime import cpu_generation, read_cpuinfo
 
@@ -38,16 +39,19 @@ class CellCost:
     distill: float
     evaluation: float
     processor: str | None = None  # the family and model it was timed on (runtime.cpu_generation); None: not recorded
+    iterations: int | None = None  # its distillation's iterations (None: not recorded)
 
     @property
     def total(self) -> float:
         return self.distill + self.evaluation
 
     def left(self, cell: Cell) -> float:
-        """What is left of it for `cell` as its directory stands: all of it before its set is made, then the share
-        of its evaluation runs neither finished nor kept (a resumed evaluation reads its kept runs back)."""
+        """What is left of it for `cell` as its directory stands: before its set is made, the share of its
+        iterations its checkpoint does not hold yet and all of its evaluation; then the share of its evaluation runs
+        neither finished nor kept (a resumed evaluation reads its kept runs back)."""
         if cell.distill and not (cell.artifact / "meta.json").exists():
-            return self.distill + self.evaluation
+            done = checkpoint_iteration(cell.artifact) or 0
+            return self.distill * (1 - min(done / self.iterations, 1.0) if self.iterations else 1) + self.evaluation
         meta = cell.artifact_meta()
         needed = sum(not needless_eval(name, meta) for name in cell.evals)
         runs = int(cell.key.get("runs") or 1)
@@ -62,7 +66,7 @@ def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     made = per_iteration * iterations if per_iteration and iterations else distill.get("wall_time_s") or 0.0
     evaluations = sum(1 for c in r.get("commands", []) if " evaluate " in f" {c} ") or 1
     return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations,
-                    (r.get("host") or {}).get("cpu_generation")), r.get("experts_seconds")
+                    (r.get("host") or {}).get("cpu_generation"), iterations), r.get("experts_seconds")
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,9 @@ def read_costs(paths, kind: str) -> tuple[dict[tuple, list[CellCost]], dict[tupl
 
 
 def median_cost(costs: list[CellCost]) -> CellCost:
-    return CellCost(statistics.median(c.distill for c in costs), statistics.median(c.evaluation for c in costs))
+    counts = [c.iterations for c in costs if c.iterations]
+    return CellCost(statistics.median(c.distill for c in costs), statistics.median(c.evaluation for c in costs),
+                    iterations=int(statistics.median(counts)) if counts else None)
 
 
 def elsewhere(processor: str | None, here: set[str | None]) -> bool:
@@ -135,7 +141,8 @@ def stored_costs(out: Path, device: str) -> tuple[dict, dict, tuple[float, int]]
     def scale(processor: str | None) -> float:
         return factor if elsewhere(processor, this) else 1.0
 
-    cells = {k: median_cost([CellCost(c.distill * scale(c.processor), c.evaluation * scale(c.processor)) for c in v])
+    cells = {k: median_cost([dataclasses.replace(c, distill=c.distill * scale(c.processor),
+                                                 evaluation=c.evaluation * scale(c.processor)) for c in v])
              for k, v in stored.items()}
     cells.update({k: median_cost(v) for k, v in here.items()})
     buffers = {k: [dataclasses.replace(b, seconds=b.seconds * scale(b.processor)) for b in v]
@@ -218,8 +225,8 @@ def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[fl
         nearest = max(made)
         stored = costs[(label, dataset, beta, nearest, ranking)]
         ratio = ipc / nearest
-        return (CellCost(stored.distill * ratio, stored.evaluation * ratio).left(cell),
-                Basis(label, ipc=nearest, ratio=ratio))
+        scaled = dataclasses.replace(stored, distill=stored.distill * ratio, evaluation=stored.evaluation * ratio)
+        return scaled.left(cell), Basis(label, ipc=nearest, ratio=ratio)
     return None, None
 
 
