@@ -3,9 +3,10 @@ source checkout) and the finished cells of the run directory, on the same kind o
 distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation runs (a
 preset never made before: its method's; a cell made at another beta only: the nearest beta's at the same IPC; a cell
 made at smaller IPCs only: the nearest one's, scaled up by the ratio of the IPCs), less what the cell's directory
-already holds (its set made, its evaluation runs kept); an expert buffer's is the stored experts_seconds of the same
-buffer, else of a buffer of the same dataset and kind scaled by the images each trains on and by its size, times the
-share of its epochs its directory does not hold yet. Where nothing matches, there is no estimate."""
+already holds (the iterations its checkpoint holds, its set made, its evaluation runs kept); an expert buffer's is
+the stored experts_seconds of the same buffer, else of a buffer of the same dataset and kind scaled by the images
+each trains on and by its size, times the share of its epochs its directory does not hold yet. Where nothing matches,
+there is no estimate."""
 
 from __future__ import annotations
 
