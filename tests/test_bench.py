@@ -888,12 +888,12 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert re.search(r"random_digits_b50_ipc2_s0 +to run +~2\d min \(as random at beta 100\)\n", plan), plan
 
 
-def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(tmp_path, monkeypatch):
+def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_timed_on_this_processor(tmp_path, monkeypatch):
     """docs/data's costs were made on other processors: where the run directory holds finished cells that are also
     stored there, every stored cost is scaled by the median ratio of their costs (here 2 and 3: x2.5), a cell
-    finished here costs what it took here, and the plan says by how much and on how many cells; with none finished
-    here nothing is scaled. A stored result timed on this processor (a result of the run directory copied into
-    docs/data) is neither a second timing for the pace nor scaled by it."""
+    finished here costs what it took here, and the plan says by how much and on how many cells; with none timed on
+    this processor nothing is scaled. A result stored in docs/data as timed on this processor counts for the pace
+    (also in a fresh run directory) and is not scaled by it; a copy of the run directory's is not a second timing."""
     from ltdistill.bench import estimate
 
     def result(ipc, distill, seconds_per_run, processor=None):
@@ -928,17 +928,25 @@ def test_stored_costs_made_elsewhere_follow_the_pace_of_the_cells_finished_here(
     buffers = sorted((b.name, b.seconds) for b in estimate.stored_costs(out, "cpu")[1][("digits", "standard")])
     assert buffers == [("standard-b10-2", 20.0), ("standard-b10-2", 50.0), ("standard-b10-3", 75.0),
                        ("standard-b10-4", 40.0), ("standard-b10-4", 100.0)]  # stored ones x2.5, those made here not
-    assert "(those made elsewhere x2.50: the pace of the 2 cells finished here against the same cells timed on " \
-        "other processors)" in suite_plan(str(suite), out, only=["random"])
-    # the results made here copied into docs/data, and a cell timed on this processor stored there: the pace stands
-    # on the other processors' timings alone, and what was timed here is taken as it is
+    assert "(those made elsewhere x2.50: the pace of the 2 cells timed on this processor against the same cells " \
+        "timed on others)" in suite_plan(str(suite), out, only=["random"])
+    # the results made here copied into docs/data, and a cell timed on this processor stored there (120 s against
+    # 60: twice as long): a copy is not a second timing, the pace stands on every cell timed on this processor, in
+    # the run directory or in docs/data, against the other processors' timings alone (2, 3 and 2), also for a fresh
+    # run directory, and what was timed on this processor is taken as it is
     (data / "bench-x" / "here2.json").write_text(here2)
     (data / "bench-x" / "here4.json").write_text(here4)
-    (data / "bench-x" / "3-here.json").write_text(result(3, 90.0, 15.0, "family 9, model 9"))  # 120 s
+    (data / "bench-x" / "3-here.json").write_text(result(3, 90.0, 15.0, "family 9, model 9"))
     costs, buffers, pace = estimate.stored_costs(out, "cpu")
-    assert pace == (2.5, 2)
-    assert estimate.estimate(cells[3], costs) == 135.0  # the median of 60 x 2.5 and 120
-    assert sorted(b.seconds for b in buffers[("digits", "standard")] if b.name == "standard-b10-3") == [30.0, 75.0]
+    assert pace == (2.0, 3)
+    assert estimate.estimate(cells[3], costs) == 120.0  # the median of 60 x 2 and 120
+    assert sorted(b.seconds for b in buffers[("digits", "standard")] if b.name == "standard-b10-3") == [30.0, 60.0]
+    (tmp_path / "fresh" / "results").mkdir(parents=True)
+    assert estimate.stored_costs(tmp_path / "fresh", "cpu")[2] == (2.0, 3)
+    # two timings here, one of them also copied into docs/data: the median of 320 and 160 against 160
+    cost = estimate.CellCost
+    here_only = [cost(320.0, 0.0, "family 9, model 9"), cost(160.0, 0.0, "family 9, model 9")]
+    assert estimate.pace({"c": here_only}, {"c": [here_only[0], cost(160.0, 0.0)]}, {"family 9, model 9"}) == (1.5, 1)
 
 
 def test_a_buffer_is_estimated_from_its_own_stored_time_else_from_buffers_alike_scaled_by_their_images(tmp_path,

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import statistics
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,21 +109,24 @@ def median_cost(costs: list[CellCost]) -> CellCost:
                     iterations=int(statistics.median(counts)) if counts else None)
 
 
-def elsewhere(processor: str | None, here: set[str | None]) -> bool:
+def elsewhere(processor: str | None, here: AbstractSet[str | None]) -> bool:
     """Whether a cost timed on `processor` was made on another processor than those of `here`: an unrecorded one
-    counts as another, so that a result copied from the run directory into docs/data is not taken for a second
-    timing of its cell."""
+    counts as another."""
     return processor is None or processor not in here
 
 
-def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]]) -> tuple[float, int]:
-    """(how much longer the cells finished in the run directory took than the same cells stored in docs/data made on
-    other processors, as the median ratio of their whole costs; how many cells it stands on): 1.0 on none. One host
-    can take 2-3 times as long as another for the same cell."""
+def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]], this: set[str]) -> tuple[float, int]:
+    """(how much longer the cells timed on this processor took than the same cells timed on other processors, as the
+    median ratio of their whole costs; how many cells it stands on): 1.0 on none. Timed on this processor: the cells
+    finished in the run directory (`here`), and those docs/data stores (`stored`) as timed on a processor of `this`
+    (runtime.cpu_generation), so that a fresh run directory on a processor docs/data has seen follows its pace too.
+    One host can take 2-3 times as long as another for the same cell."""
     ratios = []
-    for k, mine in here.items():
-        theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, {m.processor for m in mine} - {None})]
-        if theirs and median_cost(mine).total > 0 and median_cost(theirs).total > 0:
+    for k in here.keys() | stored.keys():
+        # a result of the run directory copied into docs/data is one timing, not two
+        mine = list(dict.fromkeys(here.get(k, []) + [c for c in stored.get(k, []) if not elsewhere(c.processor, this)]))
+        theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, this | {m.processor for m in mine} - {None})]
+        if mine and theirs and median_cost(mine).total > 0 and median_cost(theirs).total > 0:
             ratios.append(median_cost(mine).total / median_cost(theirs).total)
     return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
 
@@ -130,14 +134,13 @@ def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]])
 def stored_costs(out: Path, device: str) -> tuple[dict, dict, tuple[float, int]]:
     """(cell signature -> CellCost, (dataset, experts kind) -> [BufferCost], pace) over the stored results made on
     a device of `device`'s kind: a cell made several times costs the median of each part, those finished in the run
-    directory as they took here, the others (docs/data) scaled by the pace of this run directory's finished cells
-    against the same cells stored (pace) where they were timed on another processor than this one, so that an
-    estimate follows the processor it runs on."""
+    directory as they took here, the others (docs/data) scaled by this processor's pace (pace) where they were timed
+    on another processor than this one, so that an estimate follows the processor it runs on."""
     kind = device.split(":")[0]
     here, here_buffers = read_costs(sorted((out / "results").glob("*.json")), kind)
     stored, stored_buffers = read_costs(sorted(DATA.glob("bench-*/*.json")), kind)
-    factor, count = pace(here, stored)
-    this = {cpu_generation(read_cpuinfo())} - {None}
+    this = {g for g in [cpu_generation(read_cpuinfo())] if g is not None}
+    factor, count = pace(here, stored, this)
 
     def scale(processor: str | None) -> float:
         return factor if elsewhere(processor, this) else 1.0

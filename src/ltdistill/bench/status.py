@@ -138,8 +138,8 @@ def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, dev
     elif not known:  # nothing stored matches: a sum or a schedule of zeros would read as minutes
         total = f"; what is left has no stored cost of the same cells here ({unknown})"
     else:
-        scaled = (f" (those made elsewhere x{factor:.2f}: the pace of the {count} cell{'s' * (count > 1)} finished "
-                  "here against the same cells timed on other processors)") * (count > 0)
+        scaled = (f" (those made elsewhere x{factor:.2f}: the pace of the {count} cell{'s' * (count > 1)} timed on "
+                  "this processor against the same cells timed on others)") * (count > 0)
         total = (f"; what is left: {duration(sum(known))} on one {device.split(':')[0]} thread per job from the "
                  f"stored costs of the same cells{scaled}" + (f", {unknown}" if len(known) < len(left) else "") + wall)
     return "\n".join(lines + [f"{done} of {len(planned.selected)} cells done in {out}{total}"]) + "\n"
