@@ -53,7 +53,8 @@ class CellCost:
         neither finished nor kept (a resumed evaluation reads its kept runs back)."""
         if cell.distill and not (cell.artifact / "meta.json").exists():
             done = checkpoint_iteration(cell.artifact) or 0
-            return self.distill * (1 - min(done / self.iterations, 1.0) if self.iterations else 1) + self.evaluation
+            share_done = min(done / self.iterations, 1.0) if self.iterations else 0.0
+            return self.distill * (1 - share_done) + self.evaluation
         meta = cell.artifact_meta()
         needed = sum(not needless_eval(name, meta) for name in cell.evals)
         runs = int(cell.key.get("runs") or 1)
@@ -125,7 +126,7 @@ def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]],
     for k in here.keys() | stored.keys():
         # a result of the run directory copied into docs/data is one timing, not two
         mine = list(dict.fromkeys(here.get(k, []) + [c for c in stored.get(k, []) if not elsewhere(c.processor, this)]))
-        theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, this | {m.processor for m in mine} - {None})]
+        theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, this | ({m.processor for m in mine} - {None}))]
         if mine and theirs and median_cost(mine).total > 0 and median_cost(theirs).total > 0:
             ratios.append(median_cost(mine).total / median_cost(theirs).total)
     return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
