@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -588,6 +589,45 @@ def test_a_planned_run_plays_the_schedule_over_the_estimates():
     assert simulated_seconds(tasks[:3] + [Task("e", idle, 45.0, ("c",))], jobs=2) == 85.0  # the chain a-c-e
 
 
+def test_tasks_start_side_by_side_only_while_their_estimated_memory_fits():
+    """Two cells that each need 12 GB run one after the other in 20 GB, and side by side in 30 GB; a small task
+    fills the room the large one leaves; a task larger than the memory given runs, alone. The plan plays the same."""
+    from ltdistill.bench import Task, run_tasks
+    from ltdistill.bench.schedule import simulated_seconds
+
+    running, most, lock = set(), [], threading.Lock()
+
+    def work(name):
+        def run():
+            with lock:
+                running.add(name)
+                most.append(set(running))
+            time.sleep(0.1)
+            with lock:
+                running.discard(name)
+        return run
+
+    def tasks():
+        return [Task("a", work("a"), 50.0, memory_mb=12000.0), Task("b", work("b"), 40.0, memory_mb=12000.0),
+                Task("c", work("c"), 10.0, memory_mb=500.0)]
+
+    run_tasks(tasks(), jobs=2, memory_mb=20000.0)
+    assert {"a", "b"} not in most and {"a", "c"} in most  # c beside a, then b once a is done
+    assert simulated_seconds(tasks(), jobs=2, memory_mb=20000.0) == 90.0  # a (c beside it), then b
+    most.clear()
+    run_tasks(tasks(), jobs=2, memory_mb=30000.0)
+    assert {"a", "b"} in most
+    assert simulated_seconds(tasks(), jobs=2, memory_mb=30000.0) == 50.0  # a beside b, then c
+    most.clear()
+    run_tasks(tasks(), jobs=2, memory_mb=8000.0)  # a and b each alone; c beside neither
+    assert all(len(s) == 1 for s in most) and len(most) == 3
+    assert simulated_seconds(tasks(), jobs=2, memory_mb=8000.0) == 100.0
+    if Path("/proc/meminfo").exists():  # what `bench` gives them: the memory free now
+        from ltdistill.runtime import available_memory_mb
+
+        assert 0 < available_memory_mb() < math.inf
+
+
 def test_a_failed_task_or_item_starts_nothing_new_and_its_error_is_raised():
     from ltdistill.bench import Task, in_parallel, run_tasks
 
@@ -643,7 +683,8 @@ def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_
 def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_does_not_hold(tmp_path):
     """A cell distilling from a checkpoint at iteration 150 of a stored cell's 200 has a quarter of that cell's
     distillation left, and all of its evaluation; past the stored count, none of its distillation; without a
-    checkpoint, or with a stored cost that does not say how many iterations it ran, all of it."""
+    checkpoint, or with a stored cost that does not say how many iterations it ran, all of it. Its peak memory, the
+    largest of its stored timings', is taken as needed until its set is made."""
     from ltdistill.bench import estimate
 
     _, _, cell = planned_trajectory_cell(tmp_path)
@@ -657,6 +698,15 @@ def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_
     result = {"distill": {"s_per_iteration": 4.0, "iterations": 200}, "seconds_per_run": 50.0, "runs": 2}
     assert estimate.result_seconds(result)[0] == cost
     assert estimate.median_cost([cost, dataclasses.replace(cost, distill=400.0, iterations=100)]).iterations == 150
+    # its peak memory, the largest of the stored ones, counts until its set is made (schedule.run_tasks)
+    result["distill"]["peak_rss_mb"] = 9000.0
+    stored = estimate.median_cost([estimate.result_seconds(result)[0], dataclasses.replace(cost, peak_mb=12000.0)])
+    assert stored.peak_mb == 12000.0 and stored.memory_left(cell) == 12000.0
+    assert estimate.memory_estimate(cell, {("mtt", "digits", 10.0, 2, None): stored}) == 12000.0
+    assert estimate.memory_estimate(cell, {("mtt", "digits", 10.0, 3, None): stored}) == 0.0
+    cell.artifact.mkdir(parents=True, exist_ok=True)
+    (cell.artifact / "meta.json").write_text("{}")
+    assert stored.memory_left(cell) == 0.0
 
 
 def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):

@@ -16,6 +16,7 @@ GLIBC_TUNABLES, LD_PRELOAD) or sets LTDISTILL_MALLOC=default.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import platform
 from pathlib import Path
@@ -54,6 +55,20 @@ def read_cpuinfo() -> str:
         return Path("/proc/cpuinfo").read_text()
     except OSError:
         return ""
+
+
+def available_memory_mb() -> float:
+    """The memory the kernel says new work can take without swapping (/proc/meminfo's MemAvailable), in MB; infinite
+    where it does not say (off Linux)."""
+    try:
+        text = Path("/proc/meminfo").read_text()
+    except OSError:
+        return math.inf
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemAvailable" and value.split() and value.split()[0].isdigit():
+            return int(value.split()[0]) / 1024
+    return math.inf
 
 
 def cpuinfo(field: str, text: str) -> str | None:

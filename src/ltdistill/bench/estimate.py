@@ -42,6 +42,7 @@ class CellCost:
     evaluation: float
     processor: str | None = None  # the family and model it was timed on (runtime.cpu_generation); None: not recorded
     iterations: int | None = None  # its distillation's iterations (None: not recorded)
+    peak_mb: float | None = None  # its distillation's peak resident memory (None: not recorded)
 
     @property
     def total(self) -> float:
@@ -61,6 +62,11 @@ class CellCost:
         runs_left = sum(runs - min(runs, kept) for kept in evals_left(cell, meta).values())
         return self.evaluation * runs_left / (runs * needed) if needed else 0.0
 
+    def memory_left(self, cell: Cell) -> float:
+        """The peak memory `cell` is estimated to need from here on, in MB: its distillation's while its set is not
+        made (an evaluation's is far smaller), 0 where unknown."""
+        return (self.peak_mb or 0.0) if cell.distill and not (cell.artifact / "meta.json").exists() else 0.0
+
 
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     """(the cell's cost, its expert buffer's seconds) from a finished cell's result."""
@@ -69,7 +75,8 @@ def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     made = per_iteration * iterations if per_iteration and iterations else distill.get("wall_time_s") or 0.0
     evaluations = sum(1 for c in r.get("commands", []) if " evaluate " in f" {c} ") or 1
     return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations,
-                    (r.get("host") or {}).get("cpu_generation"), iterations), r.get("experts_seconds")
+                    (r.get("host") or {}).get("cpu_generation"), iterations, distill.get("peak_rss_mb")), \
+        r.get("experts_seconds")
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,10 @@ def read_costs(paths, kind: str) -> tuple[dict[tuple, list[CellCost]], dict[tupl
 
 
 def median_cost(costs: list[CellCost]) -> CellCost:
-    counts = [c.iterations for c in costs if c.iterations]
+    counts, peaks = [c.iterations for c in costs if c.iterations], [c.peak_mb for c in costs if c.peak_mb]
     return CellCost(statistics.median(c.distill for c in costs), statistics.median(c.evaluation for c in costs),
-                    iterations=int(statistics.median(counts)) if counts else None)
+                    iterations=int(statistics.median(counts)) if counts else None,
+                    peak_mb=max(peaks) if peaks else None)  # the largest: memory, unlike time, is a hard limit
 
 
 def elsewhere(processor: str | None, here: AbstractSet[str | None]) -> bool:
@@ -176,6 +184,17 @@ class Basis:
 
 def estimate(cell: Cell, costs: dict) -> float | None:
     return estimate_basis(cell, costs)[0]
+
+
+def memory_estimate(cell: Cell, costs: dict) -> float:
+    """The peak memory in MB `cell` still needs (CellCost.memory_left) by the stored costs of its own label (else its
+    method) in the same dataset, beta, IPC and ranking protocol; 0 where none is stored."""
+    key = cell.key
+    setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"), key.get("ranking"))
+    for label in dict.fromkeys([cell.label, key.get("method")]):
+        if label is not None and (label, *setting) in costs:
+            return costs[(label, *setting)].memory_left(cell)
+    return 0.0
 
 
 def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]:

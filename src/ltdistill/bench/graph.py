@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from ltdistill.bench.estimate import buffer_estimate, estimate
+from ltdistill.bench.estimate import buffer_estimate, estimate, memory_estimate
 from ltdistill.bench.ranking import random_for
 from ltdistill.bench.schedule import Task
 from ltdistill.bench.suite import Cell, Experts, shares_models
@@ -58,8 +58,8 @@ def suite_tasks(todo: list[Cell], buffers: list[Experts], cells: list[Cell], *, 
     waits = dependencies(todo, {e.directory for e in buffers})
     tasks = [Task(buffer_task(e.directory), functools.partial(train, e),
                   buffer_estimate(e, cells, buffer_costs) or math.inf) for e in buffers]
-    tasks += [Task(c.name, functools.partial(run_cell, c), estimate(c, costs) or math.inf, waits[c.name])
-              for c in todo]
+    tasks += [Task(c.name, functools.partial(run_cell, c), estimate(c, costs) or math.inf, waits[c.name],
+                   memory_estimate(c, costs)) for c in todo]
     for cell in todo if ranked else []:
         random = random_of(cell, cells)
         if random is not None and shares_models(cell.key.get("method", "")):  # the recovery family relabels

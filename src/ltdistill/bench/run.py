@@ -26,6 +26,7 @@ from ltdistill.bench.suite import (
 from ltdistill.bench.tuning import write_tuning
 from ltdistill.bench.warm import commands_served
 from ltdistill.errors import check
+from ltdistill.runtime import available_memory_mb
 from ltdistill.safe_io import atomic_write_bytes, write_json
 
 
@@ -104,7 +105,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     tasks = suite_tasks(todo, buffers, planned.cells, ranked=ranks(suite), costs=costs, buffer_costs=buffer_costs,
                         train=train, run_cell=run_one, make_baselines=make_baselines)
     try:
-        run_tasks(tasks, jobs)
+        run_tasks(tasks, jobs, available_memory_mb())
     finally:
         running.stopped.set()
         bar.close()

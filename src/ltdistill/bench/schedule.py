@@ -2,8 +2,10 @@
 of work, `run_tasks` for tasks that wait on others (graph.py: an expert buffer before the cells that replay it, the
 first recovery-family cell of a beta before the cells that load its models). Of the tasks ready to start, the one
 with the longest estimated path to the end of the run starts first (critical-path list scheduling): a long task
-started late would otherwise run alone at the end while the other cores idle. `simulated_seconds` plays the same
-schedule over the estimates (`bench --plan`)."""
+started late would otherwise run alone at the end while the other cores idle. A task starts beside the running ones
+only while their estimated peak memory and its own fit in the memory given (a trajectory cell at IPC 50 can hold half
+of a small machine's memory: two at once would be killed for it); alone, a task starts whatever it needs.
+`simulated_seconds` plays the same schedule over the estimates (`bench --plan`)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class Task:
     work: Callable[[], None]
     seconds: float = math.inf  # estimated; unknown: as long as can be, so that it is not left for the end
     after: tuple[str, ...] = ()  # tasks that must finish first (names not among the tasks are already done)
+    memory_mb: float = 0.0  # its peak memory, estimated (0: unknown)
 
 
 def path_seconds(tasks: list[Task]) -> dict[str, float]:
@@ -91,8 +94,12 @@ class Ready:
     def __bool__(self) -> bool:
         return bool(self.ready)
 
-    def take(self) -> Task:
-        task = min(self.ready, key=lambda t: (-self.lengths[t.name], self.listed[t.name]))
+    def take(self, room_mb: float = math.inf) -> Task | None:
+        """The ready task to start of those whose memory fits in `room_mb`; None where none fits."""
+        fitting = [t for t in self.ready if t.memory_mb <= room_mb]
+        if not fitting:
+            return None
+        task = min(fitting, key=lambda t: (-self.lengths[t.name], self.listed[t.name]))
         self.ready.remove(task)
         return task
 
@@ -104,20 +111,22 @@ class Ready:
                     self.ready.append(other)
 
 
-def run_tasks(tasks: list[Task], jobs: int) -> None:
-    """Every task once the tasks it waits on have finished, `jobs` at a time; of those ready, the longest path
-    first, then the one listed first. On a failure no new task starts; the running ones finish (their commands are
-    not killed half-way), then the error is raised."""
+def run_tasks(tasks: list[Task], jobs: int, memory_mb: float = math.inf) -> None:
+    """Every task once the tasks it waits on have finished, `jobs` at a time and within `memory_mb` of estimated
+    peak memory (room_left); of those ready, the longest path first, then the one listed first. On a failure no new
+    task starts; the running ones finish (their commands are not killed half-way), then the error is raised."""
     ready = Ready(tasks)
     changed = threading.Condition()
-    state: dict = {"running": 0, "left": len(tasks), "error": None}
+    state: dict = {"running": 0, "left": len(tasks), "error": None, "memory": 0.0}
 
     def take() -> Task | None:
         with changed:
             while state["error"] is None and state["left"]:
-                if ready:
+                task = ready.take(room_left(memory_mb, state["memory"], state["running"])) if ready else None
+                if task is not None:
                     state["running"] += 1
-                    return ready.take()
+                    state["memory"] += task.memory_mb
+                    return task
                 assert state["running"], "tasks wait on each other"
                 changed.wait()
             return None
@@ -125,6 +134,7 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
     def done(task: Task, error: BaseException | None) -> None:
         with changed:
             state["running"] -= 1
+            state["memory"] -= task.memory_mb
             state["left"] -= 1
             if error is not None:
                 state["error"] = state["error"] or error
@@ -154,15 +164,24 @@ def run_tasks(tasks: list[Task], jobs: int) -> None:
         raise state["error"]
 
 
-def simulated_seconds(tasks: list[Task], jobs: int) -> float:
-    """The wall time of `run_tasks(tasks, jobs)` were every task to take its estimated seconds (an unknown one: no
-    time, so this is a lower bound where some are unknown): the same choice of what starts when a slot frees."""
+def room_left(memory_mb: float, running_mb: float, running: int) -> float:
+    """The memory a task may need to start beside `running` tasks whose estimates sum to `running_mb`: all of it
+    where none runs, so that a task larger than the machine still runs, alone."""
+    return memory_mb - running_mb if running else math.inf
+
+
+def simulated_seconds(tasks: list[Task], jobs: int, memory_mb: float = math.inf) -> float:
+    """The wall time of `run_tasks(tasks, jobs, memory_mb)` were every task to take its estimated seconds (an
+    unknown one: no time, so this is a lower bound where some are unknown): the same choice of what starts when a
+    slot frees."""
     ready = Ready(tasks)
     running: list[tuple[float, int, Task]] = []  # (end, listed, task)
     now = 0.0
     while ready or running:
         while ready and len(running) < jobs:
-            task = ready.take()
+            task = ready.take(room_left(memory_mb, sum(t.memory_mb for *_, t in running), len(running)))
+            if task is None:
+                break
             seconds = task.seconds if math.isfinite(task.seconds) else 0.0
             heapq.heappush(running, (now + seconds, ready.listed[task.name], task))
         now, _, task = heapq.heappop(running)

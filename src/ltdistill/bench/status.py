@@ -16,6 +16,7 @@ from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
 from ltdistill.engine.loop import checkpoint_iteration
+from ltdistill.runtime import available_memory_mb
 
 
 def cell_status(cell: Cell, out: Path) -> str:
@@ -112,7 +113,7 @@ def wall_left(planned, out: Path, device: str, jobs: int) -> float:
     todo, buffers = left_to_run(planned, finished_results(planned.cells, out))
     costs, buffer_costs, _ = stored_costs(out, device)
     return simulated_seconds(suite_tasks(todo, buffers, planned.cells, ranked=ranks(planned.suite), costs=costs,
-                                         buffer_costs=buffer_costs), jobs)
+                                         buffer_costs=buffer_costs), jobs, available_memory_mb())
 
 
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
