@@ -66,8 +66,9 @@ def available_memory_mb() -> float:
         return math.inf
     for line in text.splitlines():
         name, _, value = line.partition(":")
-        if name == "MemAvailable" and value.split() and value.split()[0].isdigit():
-            return int(value.split()[0]) / 1024
+        kilobytes = value.split()[:1]  # "MemAvailable:   11983024 kB"
+        if name == "MemAvailable" and kilobytes and kilobytes[0].isdigit():
+            return int(kilobytes[0]) / 1024
     return math.inf
 
 

@@ -149,7 +149,7 @@ def run_cell(cell: Cell, log: Log, nproc: int = 1) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
     with exclusive(cell_dir / ".distill.lock"):
-        if cell.distill and not (cell.artifact / "meta.json").exists():
+        if cell.set_to_make:
             run_command(cell.distill, log, nproc)
     evals: dict[str, dict] = {}
     meta = cell.artifact_meta()

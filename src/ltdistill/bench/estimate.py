@@ -52,7 +52,7 @@ class CellCost:
         """What is left of it for `cell` as its directory stands: before its set is made, the share of its
         iterations its checkpoint does not hold yet and all of its evaluation; then the share of its evaluation runs
         neither finished nor kept (a resumed evaluation reads its kept runs back)."""
-        if cell.distill and not (cell.artifact / "meta.json").exists():
+        if cell.set_to_make:
             done = checkpoint_iteration(cell.artifact) or 0
             share_done = min(done / self.iterations, 1.0) if self.iterations else 0.0
             return self.distill * (1 - share_done) + self.evaluation
@@ -65,7 +65,7 @@ class CellCost:
     def memory_left(self, cell: Cell) -> float:
         """The peak memory `cell` is estimated to need from here on, in MB: its distillation's while its set is not
         made (an evaluation's is far smaller), 0 where unknown."""
-        return (self.peak_mb or 0.0) if cell.distill and not (cell.artifact / "meta.json").exists() else 0.0
+        return (self.peak_mb or 0.0) if cell.set_to_make else 0.0
 
 
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
@@ -135,8 +135,10 @@ def pace(here: dict[tuple, list[CellCost]], stored: dict[tuple, list[CellCost]],
         # a result of the run directory copied into docs/data is one timing, not two
         mine = list(dict.fromkeys(here.get(k, []) + [c for c in stored.get(k, []) if not elsewhere(c.processor, this)]))
         theirs = [c for c in stored.get(k, []) if elsewhere(c.processor, this | ({m.processor for m in mine} - {None}))]
-        if mine and theirs and median_cost(mine).total > 0 and median_cost(theirs).total > 0:
-            ratios.append(median_cost(mine).total / median_cost(theirs).total)
+        if mine and theirs:
+            mine_s, theirs_s = median_cost(mine).total, median_cost(theirs).total
+            if mine_s > 0 and theirs_s > 0:
+                ratios.append(mine_s / theirs_s)
     return (statistics.median(ratios), len(ratios)) if ratios else (1.0, 0)
 
 
@@ -189,12 +191,25 @@ def estimate(cell: Cell, costs: dict) -> float | None:
 def memory_estimate(cell: Cell, costs: dict) -> float:
     """The peak memory in MB `cell` still needs (CellCost.memory_left) by the stored costs of its own label (else its
     method) in the same dataset, beta, IPC and ranking protocol; 0 where none is stored."""
+    found = own_cost(cell, costs, [cell.key.get("ranking")])
+    return found[0].memory_left(cell) if found else 0.0
+
+
+def setting_of(cell: Cell) -> tuple:
+    """(dataset, beta, IPC) of a cell, as its stored costs are keyed after the label (cell_signature)."""
     key = cell.key
-    setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"), key.get("ranking"))
-    for label in dict.fromkeys([cell.label, key.get("method")]):
-        if label is not None and (label, *setting) in costs:
-            return costs[(label, *setting)].memory_left(cell)
-    return 0.0
+    return key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc")
+
+
+def own_cost(cell: Cell, costs: dict, rankings: list) -> tuple[CellCost, Basis] | None:
+    """The stored cost of `cell`'s own label, else its method's, at its dataset, beta and IPC, under the first of
+    `rankings` that has one, with the Basis naming it; None where none does."""
+    key, setting = cell.key, setting_of(cell)
+    for ranking in dict.fromkeys(rankings):
+        for label in dict.fromkeys([cell.label, key.get("method")]):
+            if label is not None and (label, *setting, ranking) in costs:
+                return costs[(label, *setting, ranking)], Basis(label, ranking != key.get("ranking"))
+    return None
 
 
 def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]:
@@ -203,12 +218,10 @@ def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]
     else, for a cell under DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the
     plan names the stand-in, as it does a method standing in for a preset, whose budget may differ); else the same
     at the nearest other beta (from_another_beta), else scaled from a smaller IPC (scaled_from_another_ipc)."""
-    key = cell.key
-    setting = (key.get("dataset") or key.get("full"), float(key.get("beta") or 0), key.get("ipc"))
-    for ranking in dict.fromkeys([key.get("ranking"), None]):
-        for label in dict.fromkeys([cell.label, key.get("method")]):
-            if label is not None and (label, *setting, ranking) in costs:
-                return costs[(label, *setting, ranking)].left(cell), Basis(label, ranking != key.get("ranking"))
+    found = own_cost(cell, costs, [cell.key.get("ranking"), None])
+    if found:
+        return found[0].left(cell), found[1]
+    setting = setting_of(cell)
     cost, basis = from_another_beta(cell, costs, setting)
     return (cost, basis) if basis is not None else scaled_from_another_ipc(cell, costs, setting)
 

@@ -30,7 +30,7 @@ def cell_status(cell: Cell, out: Path) -> str:
             return "done"
         here = "" if cell.artifact_meta() else " (its artifact is not in this directory)"
         return f"done; cross-arch {', '.join(left)} left{here}"
-    if cell.distill and not (cell.artifact / "meta.json").exists():
+    if cell.set_to_make:
         it = checkpoint_iteration(cell.artifact)
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"

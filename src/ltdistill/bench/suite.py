@@ -52,6 +52,11 @@ class Cell:
     def artifact(self) -> Path:
         return self.directory / "artifact"
 
+    @property
+    def set_to_make(self) -> bool:
+        """Whether its distillation is still to run: it distills, and its artifact is not finished."""
+        return bool(self.distill) and not (self.artifact / "meta.json").exists()
+
     def artifact_meta(self) -> dict:
         """The finished artifact's metadata, {} while it is not made yet."""
         path = self.artifact / "meta.json"
