@@ -18,7 +18,7 @@ import pytest
 import torch
 from tqdm import tqdm
 
-from ltdistill import bench, watch
+from ltdistill import bench, runtime, watch
 from ltdistill.bench import ddranking, load_suite, plan, status, suite_plan
 from ltdistill.bench import run_suite as bench_run_suite
 from ltdistill.bench.suite import plan_suite
@@ -649,23 +649,27 @@ def test_a_failed_task_or_item_starts_nothing_new_and_its_error_is_raised():
     assert 0 in started and len(started) < 50
 
 
-def planned_trajectory_cell(tmp_path, stem: str = "official"):
-    """A one-cell MTT suite on digits and its cell as `ltdistill bench` plans it for a CPU run: (suite, out, cell)."""
+def planned_trajectory_cell(tmp_path, stem: str = "official", iterations: int | None = None):
+    """A one-cell MTT suite on digits and its cell as `ltdistill bench` plans it for a CPU run: (suite, out, cell);
+    `iterations`: its --set iterations (else MTT's default)."""
     suite = tmp_path / "traj.toml"
+    settings = f'\nset = ["iterations={iterations}"]' * (iterations is not None)
     suite.write_text(f'convnet_stem = "{stem}"\n'
-                     + TINY_SUITE.replace('name = "random"', 'name = "mtt"\nexperts = "standard"')
+                     + TINY_SUITE.replace('name = "random"', f'name = "mtt"\nexperts = "standard"{settings}')
                      + "[experts.standard]\nnum = 1\nepochs = 2\n")
     out = tmp_path / "run"
     cells, _ = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))
     return suite, out, cells[-1]
 
 
-def write_checkpoint(cell, iteration: int) -> None:
+def write_checkpoint(cell, iteration: int, seconds: list | None = None, devices: list | None = None) -> None:
+    """A checkpoint at `iteration`, with the loop's timings and stretches where given (engine/loop.py's fields)."""
     from safetensors.torch import save_file
 
     path = cell.artifact / ".checkpoint" / "state.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"x": torch.zeros(1)}, str(path), metadata={"iteration": str(iteration)})
+    timing = {} if seconds is None else {"seconds": json.dumps(seconds), "devices": json.dumps(devices)}
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"iteration": str(iteration), **timing})
 
 
 def test_a_trajectory_cell_is_the_same_cell_whatever_the_device_or_the_spelling_of_out(tmp_path, monkeypatch):
@@ -687,7 +691,8 @@ def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_
     largest of its stored timings', is taken as needed until its set is made."""
     from ltdistill.bench import estimate
 
-    _, _, cell = planned_trajectory_cell(tmp_path)
+    _, _, cell = planned_trajectory_cell(tmp_path, iterations=200)
+    assert cell.iterations == 200
     cost = estimate.CellCost(distill=800.0, evaluation=100.0, iterations=200)
     assert cost.left(cell) == 900.0
     write_checkpoint(cell, 150)
@@ -707,6 +712,52 @@ def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_
     cell.artifact.mkdir(parents=True, exist_ok=True)
     (cell.artifact / "meta.json").write_text("{}")
     assert stored.memory_left(cell) == 0.0
+
+
+def test_a_resumed_distillation_counts_the_rest_at_the_pace_its_checkpoint_timed_on_this_device(tmp_path):
+    """Where its checkpoint timed OWN_PACE_ITERATIONS or more iterations on the device it runs on, a distilling cell
+    counts the iterations left of its own count at their mean (the newest OWN_PACE_WINDOW), whatever a stored cost
+    made on another host says; iterations timed on another device, or too few here, leave the stored pace. Its own
+    count is its command's (--set iterations), not the stored cell's."""
+    from ltdistill.bench import estimate
+    from ltdistill.engine.loop import checkpoint_seconds
+
+    _, _, cell = planned_trajectory_cell(tmp_path, iterations=100)
+    here, gpu = "cpu (AMD EPYC (family 25, model 17), AVX512)", "cuda (NVIDIA H200)"
+    stored = estimate.CellCost(distill=800.0, evaluation=100.0, iterations=200)  # 4 s an iteration elsewhere
+    assert stored.left(cell, here) == 4.0 * 100 + 100.0  # its own 100 iterations, not the stored 200
+    # 10 iterations: 4 untimed (an older checkpoint's), 3 on a GPU, then 3 here
+    write_checkpoint(cell, 10, [0.5, 0.5, 0.5, 10.0, 20.0, 30.0], [[0, None], [4, gpu], [7, here]])
+    assert checkpoint_seconds(cell.artifact, here) == [10.0, 20.0, 30.0]
+    assert checkpoint_seconds(cell.artifact, gpu) == [0.5, 0.5, 0.5]
+    assert stored.left(cell, here) == 4.0 * 90 + 100.0  # 3 timed here: too few
+    write_checkpoint(cell, 8, [0.5] * 3 + [10.0, 20.0, 30.0, 10.0, 20.0], [[0, gpu], [3, here]])
+    assert stored.left(cell, here) == 18.0 * 92 + 100.0  # 5 here: their mean
+    assert stored.left(cell, gpu) == 4.0 * 92 + 100.0 and stored.left(cell) == 4.0 * 92 + 100.0
+    write_checkpoint(cell, 60, [1.0] * 10 + [3.0] * 50, [[0, here]])
+    assert stored.left(cell, here) == 3.0 * 40 + 100.0  # the newest 50
+    assert estimate.estimate(cell, {("mtt", "digits", 10.0, 2, None): stored}, here) == 220.0
+    write_checkpoint(cell, 150, [2.0] * 150, [[0, here]])
+    assert stored.left(cell, here) == 100.0  # past its own count: its evaluation is left
+
+
+def test_the_plan_says_where_a_resumed_distillation_is_counted_at_its_own_pace(tmp_path, monkeypatch):
+    from ltdistill.bench import estimate
+    from ltdistill.engine.loop import device_here
+
+    suite, out, cell = planned_trajectory_cell(tmp_path, iterations=100)
+    assert device_here("cpu") == f"cpu ({runtime.processor()})"
+    if not torch.cuda.is_available():
+        assert device_here("cuda") is None
+    stored = {("mtt", "digits", 10.0, 2, None): estimate.CellCost(distill=800.0, evaluation=100.0, iterations=200)}
+    monkeypatch.setattr(status, "stored_costs", lambda out, device: (stored, {}, (1.0, 0)))
+    write_checkpoint(cell, 60, [3.0] * 60, [[0, device_here("cpu")]])
+    row = next(line for line in suite_plan(str(suite), out).splitlines() if line.startswith(cell.name))
+    assert re.search(r"distilling \(checkpoint at iteration 60\) +~3 min \(its iterations at the 3\.0 s each it has "
+                     r"taken here\)$", row), row
+    write_checkpoint(cell, 60, [3.0] * 60, [[0, "cuda (NVIDIA H200)"]])
+    row = next(line for line in suite_plan(str(suite), out).splitlines() if line.startswith(cell.name))
+    assert row.endswith("~4 min"), row  # 40 iterations at the stored 4 s, and 100 s of evaluation
 
 
 def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):

@@ -1,9 +1,13 @@
 """What a cell costs, estimated from the stored costs of the same cell made before: the JSONs of docs/data/bench-* (in a
 source checkout) and the finished cells of the run directory, on the same kind of device. A cell's cost is its
-distillation's wall time (per iteration times iterations, so a resumed cell counts whole) plus its evaluation runs (a
+distillation's wall time (the stored seconds per iteration, so a resumed cell counts whole, times the iterations its
+own command runs) plus its evaluation runs (a
 preset never made before: its method's; a cell made at another beta only: the nearest beta's at the same IPC; a cell
 made at smaller IPCs only: the nearest one's, scaled up by the ratio of the IPCs), less what the cell's directory
-already holds (the iterations its checkpoint holds, its set made, its evaluation runs kept); an expert buffer's is
+already holds (the iterations its checkpoint holds, its set made, its evaluation runs kept); a distillation resumed
+where its checkpoint timed OWN_PACE_ITERATIONS or more of its iterations on the device it runs on counts the rest at
+their pace (the newest OWN_PACE_WINDOW of them): the stored cost's host may run this cell at another pace than the
+cells the processor's pace stands on, and a busy machine slows every cell on it; an expert buffer's is
 the stored experts_seconds of the same buffer, else of a buffer of the same dataset and kind scaled by the images
 each trains on and by its size, times the share of its epochs its directory does not hold yet. Where nothing matches,
 there is no estimate."""
@@ -21,11 +25,13 @@ from pathlib import Path
 from ltdistill.bench.commands import evals_left, needless_eval
 from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
-from ltdistill.engine.loop import checkpoint_iteration
+from ltdistill.engine.loop import checkpoint_iteration, checkpoint_seconds
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
 from ltdistill.runtime import cpu_generation, read_cpuinfo
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
+OWN_PACE_ITERATIONS = 5  # a resumed cell's iterations timed here before their pace stands in for the stored one
+OWN_PACE_WINDOW = 50  # the newest of them it takes: the pace of the machine as it is loaded now
 
 
 def cell_signature(r: dict) -> tuple:
@@ -48,14 +54,19 @@ class CellCost:
     def total(self) -> float:
         return self.distill + self.evaluation
 
-    def left(self, cell: Cell) -> float:
-        """What is left of it for `cell` as its directory stands: before its set is made, the share of its
-        iterations its checkpoint does not hold yet and all of its evaluation; then the share of its evaluation runs
-        neither finished nor kept (a resumed evaluation reads its kept runs back)."""
+    def left(self, cell: Cell, here: str | None = None) -> float:
+        """What is left of it for `cell` as its directory stands: before its set is made, the iterations of the
+        cell's own count (Cell.iterations, else the stored cost's) its checkpoint does not hold yet, at the pace the
+        checkpoint timed them on `here` (the device_name of the device it runs on) where own_pace has one, else at
+        the stored cost's, and all of its evaluation; then the share of its evaluation runs neither finished nor kept
+        (a resumed evaluation reads its kept runs back)."""
         if cell.set_to_make:
+            if not self.iterations:  # how its distillation divides into iterations is not known
+                return self.distill + self.evaluation
             done = checkpoint_iteration(cell.artifact) or 0
-            share_done = min(done / self.iterations, 1.0) if self.iterations else 0.0
-            return self.distill * (1 - share_done) + self.evaluation
+            total = cell.iterations or self.iterations
+            pace = own_pace(cell, here) or self.distill / self.iterations
+            return pace * max(total - done, 0) + self.evaluation
         meta = cell.artifact_meta()
         needed = sum(not needless_eval(name, meta) for name in cell.evals)
         runs = int(cell.key.get("runs") or 1)
@@ -66,6 +77,14 @@ class CellCost:
         """The peak memory `cell` is estimated to need from here on, in MB: its distillation's while its set is not
         made (an evaluation's is far smaller), 0 where unknown."""
         return (self.peak_mb or 0.0) if cell.set_to_make else 0.0
+
+
+def own_pace(cell: Cell, here: str | None) -> float | None:
+    """The mean loop seconds of the newest OWN_PACE_WINDOW iterations `cell`'s checkpoint timed on `here` (a
+    device_name), None where it timed fewer than OWN_PACE_ITERATIONS there. The mean, not the median: what is left
+    is their sum, and some methods alternate cheap and full iterations (DATM skips the update above its threshold)."""
+    seconds = checkpoint_seconds(cell.artifact, here)[-OWN_PACE_WINDOW:] if here is not None else []
+    return statistics.fmean(seconds) if len(seconds) >= OWN_PACE_ITERATIONS else None
 
 
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
@@ -184,8 +203,8 @@ class Basis:
                 + (f" at IPC {self.ipc}, x{self.ratio:g}" if self.ipc else ""))
 
 
-def estimate(cell: Cell, costs: dict) -> float | None:
-    return estimate_basis(cell, costs)[0]
+def estimate(cell: Cell, costs: dict, here: str | None = None) -> float | None:
+    return estimate_basis(cell, costs, here)[0]
 
 
 def memory_estimate(cell: Cell, costs: dict) -> float:
@@ -212,21 +231,22 @@ def own_cost(cell: Cell, costs: dict, rankings: list) -> tuple[CellCost, Basis] 
     return None
 
 
-def estimate_basis(cell: Cell, costs: dict) -> tuple[float | None, Basis | None]:
-    """(a cell's estimated seconds left, CellCost.left, and what gave them): its own label's stored cost at the
-    same dataset, beta, IPC and ranking protocol, else, for a preset or ablation never made before, its method's;
+def estimate_basis(cell: Cell, costs: dict, here: str | None = None) -> tuple[float | None, Basis | None]:
+    """(a cell's estimated seconds left on `here`, CellCost.left, and what gave them): its own label's stored cost at
+    the same dataset, beta, IPC and ranking protocol, else, for a preset or ablation never made before, its method's;
     else, for a cell under DD-Ranking's protocol never made under it, the same under ltdistill's (it costs more: the
     plan names the stand-in, as it does a method standing in for a preset, whose budget may differ); else the same
     at the nearest other beta (from_another_beta), else scaled from a smaller IPC (scaled_from_another_ipc)."""
     found = own_cost(cell, costs, [cell.key.get("ranking"), None])
     if found:
-        return found[0].left(cell), found[1]
+        return found[0].left(cell, here), found[1]
     setting = setting_of(cell)
-    cost, basis = from_another_beta(cell, costs, setting)
-    return (cost, basis) if basis is not None else scaled_from_another_ipc(cell, costs, setting)
+    cost, basis = from_another_beta(cell, costs, setting, here)
+    return (cost, basis) if basis is not None else scaled_from_another_ipc(cell, costs, setting, here)
 
 
-def from_another_beta(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, Basis | None]:
+def from_another_beta(cell: Cell, costs: dict, setting: tuple, here: str | None) -> tuple[float | None,
+                                                                                         Basis | None]:
     """A cell whose label (else method) was made at the same dataset, IPC and ranking protocol under another beta
     only: the cost of the nearest beta (on a log scale; the larger of two as near). A set of IPC images a class
     costs about the same to make and to evaluate whatever beta its source had; what beta moves (the models a
@@ -241,11 +261,12 @@ def from_another_beta(cell: Cell, costs: dict, setting: tuple) -> tuple[float | 
         if label is None or not made:
             continue
         nearest = min(made, key=lambda b: (abs(math.log(b / beta)), -b))
-        return costs[(label, dataset, nearest, ipc, ranking)].left(cell), Basis(label, beta=nearest)
+        return costs[(label, dataset, nearest, ipc, ranking)].left(cell, here), Basis(label, beta=nearest)
     return None, None
 
 
-def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[float | None, Basis | None]:
+def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple, here: str | None) -> tuple[float | None,
+                                                                                              Basis | None]:
     """A cell whose label (else method) was made at a smaller IPC only, in the same dataset, beta and ranking
     protocol: that cost scaled up by the ratio of the IPCs (the nearest smaller IPC made). Distillation and
     evaluation grow with the images at most in proportion (less where a batch holds a whole small set), so an
@@ -263,7 +284,7 @@ def scaled_from_another_ipc(cell: Cell, costs: dict, setting: tuple) -> tuple[fl
         stored = costs[(label, dataset, beta, nearest, ranking)]
         ratio = ipc / nearest
         scaled = dataclasses.replace(stored, distill=stored.distill * ratio, evaluation=stored.evaluation * ratio)
-        return scaled.left(cell), Basis(label, ipc=nearest, ratio=ratio)
+        return scaled.left(cell, here), Basis(label, ipc=nearest, ratio=ratio)
     return None, None
 
 

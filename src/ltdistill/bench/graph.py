@@ -49,16 +49,17 @@ def nothing(_) -> None:
 
 
 def suite_tasks(todo: list[Cell], buffers: list[Experts], cells: list[Cell], *, ranked: bool, costs: dict,
-                buffer_costs: dict, train: Callable[[Experts], None] = nothing,
+                buffer_costs: dict, here: str | None = None, train: Callable[[Experts], None] = nothing,
                 run_cell: Callable[[Cell], None] = nothing,
                 make_baselines: Callable[[Cell], None] = nothing) -> list[Task]:
     """The tasks of a run that has `todo` cells and `buffers` to train, of the suite's `cells`; `ranked`: the suite
     ranks its cells (DD-Ranking), so each relabeling cell gets its baselines made once it and its random cell are
-    done. Listed buffers first, then cells in the suite's order, then baselines: the order one at a time."""
+    done. Listed buffers first, then cells in the suite's order, then baselines: the order one at a time. `here`:
+    the device_name the cells run on, where a resumed distillation's own pace counts (estimate.own_pace)."""
     waits = dependencies(todo, {e.directory for e in buffers})
     tasks = [Task(buffer_task(e.directory), functools.partial(train, e),
                   buffer_estimate(e, cells, buffer_costs) or math.inf) for e in buffers]
-    tasks += [Task(c.name, functools.partial(run_cell, c), estimate(c, costs) or math.inf, waits[c.name],
+    tasks += [Task(c.name, functools.partial(run_cell, c), estimate(c, costs, here) or math.inf, waits[c.name],
                    memory_estimate(c, costs)) for c in todo]
     for cell in todo if ranked else []:
         random = random_of(cell, cells)

@@ -25,6 +25,7 @@ from ltdistill.bench.suite import (
 )
 from ltdistill.bench.tuning import write_tuning
 from ltdistill.bench.warm import commands_served
+from ltdistill.engine.loop import device_here
 from ltdistill.errors import check
 from ltdistill.runtime import available_memory_mb
 from ltdistill.safe_io import atomic_write_bytes, write_json
@@ -103,7 +104,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     # one at a time, the order is the suite's (buffers first); side by side, the longest path first (schedule.py)
     costs, buffer_costs = stored_costs(out, device)[:2] if jobs > 1 else ({}, {})
     tasks = suite_tasks(todo, buffers, planned.cells, ranked=ranks(suite), costs=costs, buffer_costs=buffer_costs,
-                        train=train, run_cell=run_one, make_baselines=make_baselines)
+                        here=device_here(device), train=train, run_cell=run_one, make_baselines=make_baselines)
     try:
         run_tasks(tasks, jobs, available_memory_mb())
     finally:

@@ -10,12 +10,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import evals_left, runs_dir
-from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, share_left, stored_costs
+from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, own_pace, share_left, stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
-from ltdistill.engine.loop import checkpoint_iteration
+from ltdistill.engine.loop import checkpoint_iteration, device_here
 from ltdistill.runtime import available_memory_mb
 
 
@@ -112,8 +112,9 @@ def wall_left(planned, out: Path, device: str, jobs: int) -> float:
     schedule.py) played over the stored costs; a piece without an estimate counts no time."""
     todo, buffers = left_to_run(planned, finished_results(planned.cells, out))
     costs, buffer_costs, _ = stored_costs(out, device)
-    return simulated_seconds(suite_tasks(todo, buffers, planned.cells, ranked=ranks(planned.suite), costs=costs,
-                                         buffer_costs=buffer_costs), jobs, available_memory_mb())
+    tasks = suite_tasks(todo, buffers, planned.cells, ranked=ranks(planned.suite), costs=costs,
+                        buffer_costs=buffer_costs, here=device_here(device))
+    return simulated_seconds(tasks, jobs, available_memory_mb())
 
 
 def suite_plan(name: str, out: str | Path, *, only: list[str] | None = None, device: str = "cpu",
@@ -159,6 +160,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
                     for c, status in zip(cells, statuses, strict=True)]
     needed = buffers_needed(cells, {c.name for c in cells if result_json(out, c.name).exists()})
     costs, buffer_costs, pace = stored_costs(out, device)
+    here = device_here(device)
     left: list[float | None] = []
     for experts in planned.experts.values():
         if any(c.experts == experts.directory for c in cells):
@@ -172,14 +174,16 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
     for c, status in zip(cells, statuses, strict=True):
         finished = status.startswith("done")  # a cross-arch evaluation left is minutes: no estimate of its own
-        cost, basis = (None, None) if finished else estimate_basis(c, costs)
+        cost, basis = (None, None) if finished else estimate_basis(c, costs, here)
         left += [] if finished else [cost]
         stand_in = ""
         if basis is not None and str(basis) != c.label:
             from_method = basis.label == c.key.get("method") and not basis.other_ranking  # at its IPC or scaled
             lacks = own_settings(c, planned.cells) if from_method else []
             stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
-        rows.append((c.name, status, "" if finished else duration(cost) + stand_in))
+        measured = own_pace(c, here) if cost is not None and c.set_to_make else None
+        at_own_pace = f" (its iterations at the {measured:.1f} s each it has taken here)" if measured else ""
+        rows.append((c.name, status, "" if finished else duration(cost) + stand_in + at_own_pace))
     return rows, left, pace
 
 

@@ -57,6 +57,22 @@ class Cell:
         """Whether its distillation is still to run: it distills, and its artifact is not finished."""
         return bool(self.distill) and not (self.artifact / "meta.json").exists()
 
+    @property
+    def iterations(self) -> int | None:
+        """Its distillation's iterations as its command sets them (its preset, its `--set`, else its method's
+        default): the count its checkpoint's iteration runs to. None for a method without them (or a key that no
+        longer resolves, such as one holding a preset's text)."""
+        preset = self.key.get("preset") or {}
+        if not self.distill or not isinstance(preset, dict):
+            return None
+        try:
+            config = method_settings(preset.get("method", {}), preset.get("run", {}), self.key.get("set") or [])
+            method = METHODS[self.key["method"]](protocol=self.key.get("protocol"), **config)
+        except (BadInput, KeyError, TypeError, ValueError):
+            return None
+        count = getattr(method.config, "iterations", None)
+        return count if isinstance(count, int) else None
+
     def artifact_meta(self) -> dict:
         """The finished artifact's metadata, {} while it is not made yet."""
         path = self.artifact / "meta.json"

@@ -153,13 +153,37 @@ class Checkpointer:
         return True
 
 
+def checkpoint_meta(workdir: str | Path) -> dict[str, str] | None:
+    """The metadata of the checkpoint in workdir, as written (JSON in strings); None when it has no readable one."""
+    try:
+        with safe_open(str(Path(workdir) / CHECKPOINT_DIR / "state.safetensors"), "pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError):
+        return None
+
+
 def checkpoint_iteration(workdir: str | Path) -> int | None:
     """The iteration a run in workdir would resume from; None when it has no readable checkpoint."""
     try:
-        with safe_open(str(Path(workdir) / CHECKPOINT_DIR / "state.safetensors"), "pt") as f:
-            return int(f.metadata()["iteration"])
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError):
+        return int((checkpoint_meta(workdir) or {})["iteration"])
+    except (KeyError, ValueError, TypeError):
         return None
+
+
+def checkpoint_seconds(workdir: str | Path, device: str) -> list[float]:
+    """The loop seconds of the iterations the checkpoint in workdir timed on `device` (device_name), oldest first;
+    [] where it holds none (no checkpoint, no timings, or none made there)."""
+    meta = checkpoint_meta(workdir) or {}
+    try:
+        iteration = int(meta["iteration"])
+        seconds = json.loads(meta.get("seconds", "[]"))
+        stretches = json.loads(meta.get("devices", "null")) or [[0, None]]
+    except (KeyError, ValueError, TypeError):
+        return []
+    first = iteration - len(seconds)  # the untimed iterations of an older checkpoint are not in the list
+    ends = [start for start, _ in stretches[1:]] + [iteration]
+    return [t for (start, where), end in zip(stretches, ends, strict=True) if where == device
+            for t in seconds[max(start - first, 0):max(end - first, 0)] if isinstance(t, int | float)]
 
 
 def clear_checkpoint(workdir: str | Path) -> None:
@@ -316,6 +340,14 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({processor()})" if device.type == "cpu" else device.type
+
+
+def device_here(device: str) -> str | None:
+    """device_name of this host's `device` ('cpu', 'cuda', 'cuda:1'), None where it has no such device."""
+    try:
+        return device_name(torch.device(device))
+    except (RuntimeError, AssertionError):  # no CUDA here, or not that many devices
+        return None
 
 
 def _finite(loss: float, state: SynthesisState) -> bool:
