@@ -758,6 +758,11 @@ def test_the_plan_says_where_a_resumed_distillation_is_counted_at_its_own_pace(t
     write_checkpoint(cell, 60, [3.0] * 60, [[0, "cuda (NVIDIA H200)"]])
     row = next(line for line in suite_plan(str(suite), out).splitlines() if line.startswith(cell.name))
     assert row.endswith("~4 min"), row  # 40 iterations at the stored 4 s, and 100 s of evaluation
+    # a distillation that peaks over LARGE_PEAK_MB by its stored cost says so, until its set is made
+    stored[("mtt", "digits", 10.0, 2, None)] = dataclasses.replace(stored[("mtt", "digits", 10.0, 2, None)],
+                                                                   peak_mb=12288.0)
+    row = next(line for line in suite_plan(str(suite), out).splitlines() if line.startswith(cell.name))
+    assert row.endswith("~4 min; 12.0 GB at its peak"), row
 
 
 def test_the_convnet_stem_is_in_every_key_and_command_and_pad1_keys_are_those_made_before_it(tmp_path):

@@ -10,13 +10,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.commands import evals_left, runs_dir
-from ltdistill.bench.estimate import buffer_estimate, duration, estimate_basis, own_pace, share_left, stored_costs
+from ltdistill.bench.estimate import (
+    buffer_estimate,
+    duration,
+    estimate_basis,
+    memory_estimate,
+    own_pace,
+    share_left,
+    stored_costs,
+)
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
 from ltdistill.engine.loop import checkpoint_iteration, device_here
 from ltdistill.runtime import available_memory_mb
+
+LARGE_PEAK_MB = 4096.0  # a cell whose distillation peaks above this says so in the plan (bench --jobs weighs it)
 
 
 def cell_status(cell: Cell, out: Path) -> str:
@@ -183,7 +193,9 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             stand_in = f" (as {basis}" + (f"; not in it: {', '.join(lacks)}" if lacks else "") + ")"
         measured = own_pace(c, here) if cost is not None and c.set_to_make else None
         at_own_pace = f" (its iterations at the {measured:.1f} s each it has taken here)" if measured else ""
-        rows.append((c.name, status, "" if finished else duration(cost) + stand_in + at_own_pace))
+        peak = memory_estimate(c, costs) if not finished else 0.0
+        large = f"; {peak / 1024:.1f} GB at its peak" if peak >= LARGE_PEAK_MB else ""
+        rows.append((c.name, status, "" if finished else duration(cost) + stand_in + at_own_pace + large))
     return rows, left, pace
 
 
