@@ -739,6 +739,13 @@ def test_a_resumed_distillation_counts_the_rest_at_the_pace_its_checkpoint_timed
     assert estimate.estimate(cell, {("mtt", "digits", 10.0, 2, None): stored}, here) == 220.0
     write_checkpoint(cell, 150, [2.0] * 150, [[0, here]])
     assert stored.left(cell, here) == 100.0  # past its own count: its evaluation is left
+    write_checkpoint(cell, 60, [3.0] * 60, [[0, here]])  # a stored cost that never said its iterations
+    assert estimate.CellCost(distill=800.0, evaluation=100.0).left(cell, here) == 3.0 * 40 + 100.0
+    assert estimate.CellCost(distill=800.0, evaluation=100.0).left(cell) == 900.0
+    for seconds, devices in (({"a": 1}, [[0, here]]), ([2.0] * 10, [[0, here, 1]]), ([2.0] * 10, [["x", here]]),
+                             ([2.0] * 10, 5)):  # timings this loop never writes: the stored pace
+        write_checkpoint(cell, 10, seconds, devices)
+        assert checkpoint_seconds(cell.artifact, here) == [] and stored.left(cell, here) == 4.0 * 90 + 100.0
 
 
 def test_the_plan_says_where_a_resumed_distillation_is_counted_at_its_own_pace(tmp_path, monkeypatch):

@@ -61,12 +61,11 @@ class CellCost:
         the stored cost's, and all of its evaluation; then the share of its evaluation runs neither finished nor kept
         (a resumed evaluation reads its kept runs back)."""
         if cell.set_to_make:
-            if not self.iterations:  # how its distillation divides into iterations is not known
-                return self.distill + self.evaluation
-            done = checkpoint_iteration(cell.artifact) or 0
             total = cell.iterations or self.iterations
-            pace = own_pace(cell, here) or self.distill / self.iterations
-            return pace * max(total - done, 0) + self.evaluation
+            pace = own_pace(cell, here) or (self.distill / self.iterations if self.iterations else None)
+            if not total or pace is None:  # how its distillation divides into iterations is not known
+                return self.distill + self.evaluation
+            return pace * max(total - (checkpoint_iteration(cell.artifact) or 0), 0) + self.evaluation
         meta = cell.artifact_meta()
         needed = sum(not needless_eval(name, meta) for name in cell.evals)
         runs = int(cell.key.get("runs") or 1)

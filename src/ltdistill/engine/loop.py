@@ -176,9 +176,9 @@ def checkpoint_seconds(workdir: str | Path, device: str) -> list[float]:
     meta = checkpoint_meta(workdir) or {}
     try:
         iteration = int(meta["iteration"])
-        seconds = json.loads(meta.get("seconds", "[]"))
-        stretches = json.loads(meta.get("devices", "null")) or [[0, None]]
-    except (KeyError, ValueError, TypeError):
+        seconds = list(json.loads(meta.get("seconds", "[]")))
+        stretches = [(int(start), where) for start, where in json.loads(meta.get("devices", "null")) or [[0, None]]]
+    except (KeyError, ValueError, TypeError):  # not written by this loop: no timings to read
         return []
     first = iteration - len(seconds)  # the untimed iterations of an older checkpoint are not in the list
     ends = [start for start, _ in stretches[1:]] + [iteration]
