@@ -13,7 +13,9 @@ On a GPU (`--device cuda`) the same cells, their device time in the tables and e
 the rates are set against the device's dense matmul rate in TF32, the precision cuDNN runs float32 convolutions in by
 default (torch.backends.cudnn.allow_tf32), the float32 rate beside it.
 
---experts: a standard expert buffer of the fmnist suite (MTT replays it); --model-cache: the suite's trained models
+--cells: which to profile (CELLS by default; `mtt-compiled`: MTT with its unroll's norm and pooling compiled,
+`--set compile=true`, its FLOPs counted on the eager run, whose convolutions are the same); --experts: a standard
+expert buffer of the fmnist suite (MTT replays it); --model-cache: the suite's trained models
 (SRe2L loads its squeezed model from it instead of training 50 epochs; an empty folder: its warm-up trains it);
 --class-order: the order both were made in (the data follows it); --pause: the processes matching the pattern
 stopped meanwhile (compile_speed.paused), for rates taken alone on a busy machine. Timings include everything the
@@ -40,6 +42,7 @@ from ltdistill.safe_io import write_json
 from ltdistill.train import TrainConfig, train_model
 
 ROOT = Path(__file__).resolve().parent.parent
+CELLS = ["evaluation", "dm", "mtt", "sre2l", "dc", "herding"]  # by default; `mtt-compiled` when asked
 
 
 def matmul_rate(n: int = 1024, repeats: int = 8, device: str = "cpu", tf32: bool = False) -> float:
@@ -117,6 +120,8 @@ def main() -> None:
     parser.add_argument("--class-order", default="natural")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--pause", metavar="PATTERN", help="stop the processes matching PATTERN (pgrep -f) meanwhile")
+    parser.add_argument("--cells", type=lambda text: text.split(","), default=CELLS,
+                        help=f"which cells, comma-separated (default: {','.join(CELLS)})")
     args = parser.parse_args()
     with paused(args.pause) as stopped:
         report = measure(args)
@@ -124,9 +129,10 @@ def main() -> None:
     order = f" --class-order {args.class_order}" * (args.class_order != "natural")
     pause = f" --pause {args.pause!r}" * bool(args.pause)
     device = f" --device {args.device}" * (args.device != "cpu")
+    cells = f" --cells {','.join(args.cells)}" * (args.cells != CELLS)
     command = ("OMP_NUM_THREADS=1 python benchmarks/profile_roofline.py --experts EXPERTS --model-cache MODELS "
                f"--out {args.out} --iterations {args.iterations} --dc-iterations {args.dc_iterations}{order}{pause}"
-               f"{device}")
+               f"{device}{cells}")
     write_json(Path(args.out), {**report, "where": where, "command": command})
 
 
@@ -140,27 +146,35 @@ def measure(args) -> dict:
     mtt_preset = tomllib.loads((ROOT / "configs" / "mtt" / "fmnist-lt-b100-ipc10.toml").read_text())["method"]
     mtt_config = {**{k: v for k, v in mtt_preset.items() if k != "checkpoint_every"}, "iterations": args.iterations}
     on = {"progress": False, "device": device}
-    cells = {
-        "evaluation epoch (IPC 10, batch 100, DSA)": eval_step(data, net, device),
-        "dm": lambda: methods.create("dm", iterations=args.iterations).distill(data, 10, **on),
-        "mtt": lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, **on),
-        "sre2l": lambda: methods.create("sre2l", iterations=args.iterations, model_cache=args.model_cache).distill(
-            data, 10, **on),
-        "dc": lambda: methods.create("dc", iterations=args.dc_iterations).distill(data, 10, **on),
-        "herding": lambda: methods.create("herding", epochs=1).distill(data, 10, **on),
+    cells = {  # --cells key: (the name its rows carry, one run)
+        "evaluation": ("evaluation epoch (IPC 10, batch 100, DSA)", eval_step(data, net, device)),
+        "dm": ("dm", lambda: methods.create("dm", iterations=args.iterations).distill(data, 10, **on)),
+        "mtt": ("mtt", lambda: methods.create("mtt", **mtt_config).distill(data, 10, experts=args.experts, **on)),
+        "mtt-compiled": ("mtt, unroll compiled (--set compile=true)", lambda: methods.create(
+            "mtt", **mtt_config, compile=True).distill(data, 10, experts=args.experts, **on)),
+        "sre2l": ("sre2l", lambda: methods.create("sre2l", iterations=args.iterations,
+                                                  model_cache=args.model_cache).distill(data, 10, **on)),
+        "dc": ("dc", lambda: methods.create("dc", iterations=args.dc_iterations).distill(data, 10, **on)),
+        "herding": ("herding", lambda: methods.create("herding", epochs=1).distill(data, 10, **on)),
     }
+    unknown = set(args.cells) - set(cells)
+    if unknown:
+        raise SystemExit(f"--cells: unknown {sorted(unknown)}; known: {', '.join(cells)}")
     activities = [ProfilerActivity.CPU, *[ProfilerActivity.CUDA] * gpu]
     profiles, rates = {}, {}
-    for name, run in cells.items():
-        run()  # warm-up (and any one-off loading)
+    for key in args.cells:
+        name, run = cells[key]
+        run()  # warm-up (and any one-off loading, and the compilation)
         synchronize(device)
         started = time.perf_counter()
         with profile(activities=activities) as prof:
             run()
             synchronize(device)
         profiles[name] = {"seconds": round(time.perf_counter() - started, 3), "top_ops": top_ops(prof, device=device)}
-        if name.startswith("evaluation") or name in ("mtt", "dc"):
-            flops, seconds = counted(run), timed(run, 5 if name.startswith("evaluation") else 2, device)
+        if key in ("evaluation", "mtt", "mtt-compiled", "dc"):
+            # the compiled unroll does the eager one's convolutions, the only FLOPs flop_counter counts in either
+            flops = counted(cells["mtt"][1] if key == "mtt-compiled" else run)
+            seconds = timed(run, 5 if key == "evaluation" else 2, device)
             rates[name] = {"gflop": round(flops / 1e9, 3), "seconds": round(seconds, 4),
                            "gflop_per_s": round(flops / seconds / 1e9, 2),
                            "fraction_of_matmul": round(flops / seconds / 1e9 / peak, 4)}

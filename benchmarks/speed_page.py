@@ -255,12 +255,17 @@ def profile_tables(path: Path) -> str:
              "| run | GFLOP | seconds | GFLOP/s | share of the matmul rate |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {x['gflop']:.2f} | {x['seconds']:.3f} | {x['gflop_per_s']:.1f} | "
               f"{100 * x['fraction_of_matmul']:.0f}% |" for name, x in r["rates"].items()]
-    dc = f", DC {r['dc_iterations']}" if "dc_iterations" in r else ""
-    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method{dc}; one epoch "
-              "of evaluation training):", "", "| cell | seconds | top operators (share of self CPU time) |",
-              "|---|---|---|"]
+    dc = f", DC {r['dc_iterations']}" if "dc_iterations" in r and "dc" in r["profiles"] else ""
+    epoch = "; one epoch of evaluation training" * any(name.startswith("evaluation") for name in r["profiles"])
+    lines += ["", f"Operators with the most self CPU time ({r['iterations']} iterations of each method{dc}{epoch}):",
+              "", "| cell | seconds | top operators (share of self CPU time) |", "|---|---|---|"]
     for name, x in r["profiles"].items():
-        ops = ", ".join(f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%" for o in x["top_ops"][:5])
+        shares: dict[str, float] = {}
+        for o in x["top_ops"]:  # inductor's graphs, each named by a hash, count as one
+            op = "compiled graphs" if "CompiledFxGraph" in o["op"] else o["op"].removeprefix("aten::")
+            shares[op] = shares.get(op, 0.0) + o["share"]
+        top = sorted(shares.items(), key=lambda item: -item[1])[:5]
+        ops = ", ".join(f"{op} {100 * share:.0f}%" for op, share in top)
         lines.append(f"| {name} | {x['seconds']:.1f} | {ops} |")
     return "\n".join(lines) + f"\n\nCommand: `{r['command']}`\n"
 
