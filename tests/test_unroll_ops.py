@@ -92,6 +92,27 @@ def test_the_compiled_passes_give_the_eager_meta_gradient_to_float_tolerance():
         torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-5)
 
 
+def test_a_one_channel_batch_strided_as_channels_last_reaches_the_unroll_ops_in_nchw_without_a_copy():
+    """DSA's crop returns a one-channel batch whose strides read as channels-last too; through the unroll ops its
+    first convolution's output would be channels-last, which every pass copies back. The network views it as NCHW
+    (copying nothing) and scores it as it scores the same batch in NCHW."""
+    from ltdistill.models.convnet import standard_layout
+
+    model = models.create("convnet", channels=1, num_classes=3, im_size=(8, 8), width=4, depth=2)
+    crop_like = torch.randn(5, 8, 8, 1).permute(0, 3, 1, 2)  # as the crop builds its output (NHWC, permuted)
+    batch = crop_like.clone(memory_format=torch.contiguous_format)
+    assert crop_like.stride() == (64, 1, 8, 1) and crop_like.is_contiguous()
+    viewed = standard_layout(crop_like)
+    assert viewed.stride() == (64, 64, 8, 1) and viewed.data_ptr() == crop_like.data_ptr()
+    channels_last = torch.randn(5, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    assert standard_layout(channels_last).stride() == (192, 64, 8, 1)
+    outputs = []
+    model.blocks[0][0].register_forward_hook(lambda module, inputs, out: outputs.append(out.is_contiguous()))
+    model.use_unroll_ops("eager")
+    torch.testing.assert_close(model(crop_like), model(batch))
+    assert outputs == [True, True]  # NCHW, not channels-last
+
+
 TINY = {"mtt": {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1},
         "datm": {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1, "min_start_epoch": 0,
                  "current_max_start_epoch": 1, "expansion_end_epoch": 2},

@@ -60,6 +60,8 @@ class ConvNet(Classifier):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.blocks) - 1
+        if self.unroll_ops is not None:
+            x = standard_layout(x)
         for i, block in enumerate(self.blocks):
             if self.unroll_ops is None:
                 x = pool_if_possible(block(x), self.pool, last=i == last)
@@ -69,6 +71,13 @@ class ConvNet(Classifier):
             x = norm_relu(conv(x), norm.weight, norm.bias, norm.eps, compiled=self.unroll_ops == "compiled")
             x = pool_if_possible(x, avg_pool2x2, last=i == last)
         return x.flatten(1)
+
+
+def standard_layout(x: torch.Tensor) -> torch.Tensor:
+    """x with NCHW strides. A one-channel batch whose strides also read as channels-last (DSA's crop returns one, as
+    the reference's does) makes the first convolution's output channels-last, which each unroll pass, taking
+    contiguous tensors, and each convolution backward would copy back; the view copies nothing."""
+    return x.reshape(len(x), -1).view(x.shape) if x.is_contiguous() else x.contiguous()
 
 
 @contextlib.contextmanager
