@@ -736,6 +736,8 @@ def test_a_resumed_distillation_counts_the_rest_at_the_pace_its_checkpoint_timed
     assert stored.left(cell, gpu) == 4.0 * 92 + 100.0 and stored.left(cell) == 4.0 * 92 + 100.0
     write_checkpoint(cell, 60, [1.0] * 10 + [3.0] * 50, [[0, here]])
     assert stored.left(cell, here) == 3.0 * 40 + 100.0  # the newest 50
+    write_checkpoint(cell, 60, [3.0] * 58 + [400.0, 3.0], [[0, here]])  # one iteration stopped for minutes
+    assert stored.left(cell, here) == 3.0 * 40 + 100.0
     assert estimate.estimate(cell, {("mtt", "digits", 10.0, 2, None): stored}, here) == 220.0
     write_checkpoint(cell, 150, [2.0] * 150, [[0, here]])
     assert stored.left(cell, here) == 100.0  # past its own count: its evaluation is left

@@ -32,6 +32,7 @@ from ltdistill.runtime import cpu_generation, read_cpuinfo
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 OWN_PACE_ITERATIONS = 5  # a resumed cell's iterations timed here before their pace stands in for the stored one
 OWN_PACE_WINDOW = 50  # the newest of them it takes: the pace of the machine as it is loaded now
+STALLED = 3.0  # an iteration over this many times the median was stopped while it ran, not slow
 
 
 def cell_signature(r: dict) -> tuple:
@@ -81,9 +82,14 @@ class CellCost:
 def own_pace(cell: Cell, here: str | None) -> float | None:
     """The mean loop seconds of the newest OWN_PACE_WINDOW iterations `cell`'s checkpoint timed on `here` (a
     device_name), None where it timed fewer than OWN_PACE_ITERATIONS there. The mean, not the median: what is left
-    is their sum, and some methods alternate cheap and full iterations (DATM skips the update above its threshold)."""
+    is their sum, and some methods alternate cheap and full iterations (DATM skips the update above its threshold);
+    but without the iterations over STALLED times the median, which a process stopped mid-iteration (SIGSTOP, a
+    suspended laptop) makes of any."""
     seconds = checkpoint_seconds(cell.artifact, here)[-OWN_PACE_WINDOW:] if here is not None else []
-    return statistics.fmean(seconds) if len(seconds) >= OWN_PACE_ITERATIONS else None
+    if len(seconds) < OWN_PACE_ITERATIONS:
+        return None
+    typical = statistics.median(seconds) * STALLED
+    return statistics.fmean(t for t in seconds if t <= typical)
 
 
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
