@@ -6,7 +6,7 @@ import resource
 import pytest
 import torch
 
-from ltdistill.runtime import USER_TUNING, cpu_generation, cpuinfo, host, keep_freed_memory, on_glibc, read_cpuinfo
+from ltdistill.runtime import USER_TUNING, cpu_generation, host, keep_freed_memory, on_glibc, proc_field, read_cpuinfo
 
 glibc = pytest.mark.skipif(not on_glibc(), reason="mallopt is glibc's")
 
@@ -56,6 +56,6 @@ def test_the_processor_is_named_by_family_and_model_not_only_its_brand():
     # two processors a hypervisor both calls "AMD EPYC": only the numbers tell them apart
     zen4 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
     zen5 = zen4.replace(": 25", ": 26").replace(": 17", ": 2")
-    assert cpuinfo("model name", zen4) == cpuinfo("model name", zen5) == "AMD EPYC"
+    assert proc_field("model name", zen4) == proc_field("model name", zen5) == "AMD EPYC"
     assert cpu_generation(zen4) == "family 25, model 17" and cpu_generation(zen5) == "family 26, model 2"
     assert cpu_generation("model name\t: AMD EPYC\n") is None  # no numbers reported: none made up

@@ -64,16 +64,13 @@ def available_memory_mb() -> float:
         text = Path("/proc/meminfo").read_text()
     except OSError:
         return math.inf
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        kilobytes = value.split()[:1]  # "MemAvailable:   11983024 kB"
-        if name == "MemAvailable" and kilobytes and kilobytes[0].isdigit():
-            return int(kilobytes[0]) / 1024
-    return math.inf
+    kilobytes = (proc_field("MemAvailable", text) or "").split()[:1]  # "MemAvailable:   11983024 kB"
+    return int(kilobytes[0]) / 1024 if kilobytes and kilobytes[0].isdigit() else math.inf
 
 
-def cpuinfo(field: str, text: str) -> str | None:
-    """The first processor's `field` in cpuinfo's `text` (read_cpuinfo), None where it has no such field."""
+def proc_field(field: str, text: str) -> str | None:
+    """The first `field` in the "name: value" lines of a /proc file's `text` (read_cpuinfo's: the first processor's;
+    /proc/meminfo's), None where it has no such field."""
     for line in text.splitlines():
         name, _, value = line.partition(":")
         if name.strip() == field:
@@ -85,7 +82,7 @@ def cpu_generation(text: str) -> str | None:
     """The processor's family and model numbers ("family 26, model 2"), None where Linux does not report them.
     A virtual machine's model name is often only the brand ("AMD EPYC"), and two hosts of that name, both with
     AVX-512, can be generations apart: these numbers tell them apart where a wall time is compared."""
-    family, model = cpuinfo("cpu family", text), cpuinfo("model", text)
+    family, model = proc_field("cpu family", text), proc_field("model", text)
     return None if family is None or model is None else f"family {family}, model {model}"
 
 
@@ -110,5 +107,5 @@ def host() -> dict:
     text = read_cpuinfo()
     return {"threads": torch.get_num_threads(), "torch": torch.__version__,
             "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it",
-            "cpu": cpuinfo("model name", text), "cpu_generation": cpu_generation(text),
+            "cpu": proc_field("model name", text), "cpu_generation": cpu_generation(text),
             "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
