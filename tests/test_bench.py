@@ -959,6 +959,10 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     assert status.warn_if_long(planned, out, "cpu", 1)
     assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
+    selected = plan_suite(str(suite), out, only=["random"], device="cpu", data_dir=None, cross_arch=None)
+    monkeypatch.setattr(watch, "LONG_RUN_S", 0)
+    assert status.warn_if_long(selected, out, "cpu", 1)  # --only: the warning speaks of those cells, not the suite
+    assert "warning: what is left of the cells --only selects takes ~" in capsys.readouterr().err
     # a preset never made before is estimated from its method's cells, and its row names the stand-in
     x, y = "short_class='all'", "short_class='error'"  # two settings of random's config (both checked by plan)
     suite.write_text(TINY_SUITE + f'[[method]]\nname = "random"\nlabel = "random-other"\nset = ["{x}"]\n')

@@ -224,14 +224,16 @@ def own_settings(cell: Cell, cells: list[Cell]) -> list[str]:
 
 
 def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
-    """Before a run: warn (stderr) when the stored costs put what is left over watch.LONG_RUN_S of wall time at
-    `jobs` commands at once (wall_left). Returns whether it warned."""
+    """Before a run: warn (stderr) when the stored costs put what is left of the selected cells (the suite's, or
+    `--only`'s) over watch.LONG_RUN_S of wall time at `jobs` commands at once (wall_left). Returns whether it
+    warned."""
     from ltdistill.watch import LONG_RUN_S
 
     wall = wall_left(planned, out, device, jobs)
     if wall <= LONG_RUN_S:
         return False
-    print(f"warning: what is left of this suite takes {duration(wall)} here at --jobs {jobs}, from the stored "
+    scope = "this suite" if len(planned.selected) == len(planned.cells) else "the cells --only selects"
+    print(f"warning: what is left of {scope} takes {duration(wall)} here at --jobs {jobs}, from the stored "
           f"costs of the same cells (bench --plan lists them); it resumes where it stops: rerun the same command",
           file=sys.stderr)
     return True
