@@ -1265,7 +1265,7 @@ def test_a_method_entry_with_its_own_seeds_adds_seeds_to_the_settings_it_names(t
     assert [c.name for c in sets] == ["random_digits_b10_ipc2_s0", "random_digits_b10_ipc2_s1",
                                       "random_digits_b10_ipc2_s2", "random_digits_b10_ipc3_s0"]
     assert len({c.directory for c in sets}) == 4
-    for bad in ("[]", "[-1]", '["1"]', "[true]", "3"):
+    for bad in ("[]", "[-1]", '["1"]', "[true]", "3", "[4294967296]"):
         suite.write_text(TINY_SUITE + f'[[method]]\nname = "herding"\nseeds = {bad}\n')
         with pytest.raises(BadInput, match="seeds must be a non-empty list"):
             load_suite(suite)

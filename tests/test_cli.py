@@ -65,13 +65,18 @@ BAD_INPUTS = [
     # recovery aligns BN statistics: a model without BN is refused before its observer trains
     (["distill", "--method", "sre2l", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
       "model='mlp'", "--set", "epochs=1"], "sre2l.model must be a registered model with BatchNorm layers (convnet_bn,"),
-    # numpy's generators refuse negative seeds: every seed flag takes integers >= 0, a preset's [run] seed too
+    # numpy's generators refuse negative seeds, torch's those over 2**64 - 1: every seed flag takes one range
+    # (params.Seed), a preset's [run] seed too
     (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--seed", "-1"],
-     "--seed: must be >= 0, got -1"),
+     "--seed: must be in [0, 4294967295], got -1"),
+    (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--seed",
+      "99999999999999999999"], "--seed: must be in [0, 4294967295], got 99999999999999999999"),
     (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--data-seed",
-      "-2"], "--data-seed: must be >= 0, got -2"),
+      "-2"], "--data-seed: must be in [0, 4294967295], got -2"),
     (["experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "1", "--seed", "-1"],
-     "--seed: must be >= 0, got -1"),
+     "--seed: must be in [0, 4294967295], got -1"),
+    (["experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "1", "--seed",
+      "4294967296"], "--seed: must be in [0, 4294967295], got 4294967296"),
 ]
 
 
@@ -228,7 +233,8 @@ def test_preset_seed_is_used_and_the_flag_overrides_it(tmp_path, capsys):
     assert json.loads((tmp_path / "b" / "meta.json").read_text())["seed"] == 3
     preset.write_text(preset.read_text().replace("seed = 7", "seed = -7"))
     code, _, err = run(capsys, "distill", "--config", str(preset), "--out", str(tmp_path / "c"), "--no-progress")
-    assert code == 2 and "[run] seed must be an integer >= 0, got -7" in err and not (tmp_path / "c").exists()
+    assert code == 2 and "[run] seed must be an integer in [0, 4294967295], got -7" in err
+    assert not (tmp_path / "c").exists()
 
 
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):

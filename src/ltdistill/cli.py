@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ltdistill.distributed import SPLITTING_COMMANDS, SPLITTING_METHODS
 from ltdistill.errors import BadInput, Diverged, check
+from ltdistill.params import MAX_SEED
 from ltdistill.runtime import keep_freed_memory
 from ltdistill.train import PRECISIONS
 
@@ -47,20 +48,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{parser.prog}: error: {message}\n")
 
 
-def int_at_least(low: int):
+def int_at_least(low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}" if high is None
+                                             else f"must be in [{low}, {high}], got {value}")
         return value
     return parse
 
 
 positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)  # seeds (numpy refuses negative ones), holdout sizes
+non_negative_int = int_at_least(0)  # holdout sizes
+seed_int = int_at_least(0, MAX_SEED)  # params.Seed's range
 
 
 def existing_dir(text: str) -> str:
@@ -106,7 +109,7 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--imbalance", type=imbalance, default=None,
                    help="imbalance factor beta = n_max/n_min (1 = balanced)")
     p.add_argument("--profile", choices=["exp", "step"], default=None)
-    p.add_argument("--data-seed", type=non_negative_int, default=0, help="seed of the long-tailed subsampling")
+    p.add_argument("--data-seed", type=seed_int, default=0, help="seed of the long-tailed subsampling")
     p.add_argument("--data-dir", type=existing_dir, default=None, help="where dataset files are (also $LTDISTILL_DATA)")
     p.add_argument("--class-order", default=None, metavar="ORDER",
                    help="which class gets the most images: natural (class 0 the head), hard-tail (the hardest "
@@ -126,7 +129,7 @@ def data_from_args(args, dataset: str, imbalance: float | None, profile: str | N
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--seed", type=non_negative_int, default=None,
+    p.add_argument("--seed", type=seed_int, default=None,
                    help="random seed (default 0, or [run] seed of --config)")
     p.add_argument("--protocol", choices=["cpu", "paper"], default=None,
                    help="scale protocol: cpu (width-32 nets, 300 eval epochs) or paper (width 128, 1000 epochs)")

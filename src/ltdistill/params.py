@@ -20,9 +20,9 @@ from typing import Annotated, Any, Literal, Union
 
 from ltdistill.errors import BadInput
 
-__all__ = ["BN_MODEL", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum", "NonNegative",
-           "OneOf", "Positive", "Rate", "Seed", "Share", "Weight", "check_device", "check_fields", "check_own_fields",
-           "check_value", "describe"]
+__all__ = ["BN_MODEL", "MAX_SEED", "MODEL", "AtLeast", "BNModelName", "Between", "Count", "ModelName", "Momentum",
+           "NonNegative", "OneOf", "Positive", "Rate", "Seed", "Share", "Weight", "check_device", "check_fields",
+           "check_own_fields", "check_value", "describe", "fits"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,12 @@ class Between:
         return (value > self.low if self.low_open else value >= self.low) and value <= self.high
 
     def __str__(self) -> str:
-        return f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        return f"in {'(' if self.low_open else '['}{_shown(self.low)}, {_shown(self.high)}]"
+
+
+def _shown(bound: float) -> str:
+    """A bound as a user typed it: an integer in full (a seed's 4294967295, not 4.29497e+09), a float short."""
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,10 @@ BN_MODEL = RegisteredModel(batchnorm=True)
 # the constrained types method configs use
 Count = Annotated[int, AtLeast(1)]  # iterations, steps, epochs, sizes
 NonNegative = Annotated[int, AtLeast(0)]  # start epochs, pixel shifts, iterations that may be 0
-Seed = Annotated[int, AtLeast(0)]  # numpy's generators refuse negative seeds; one rule for every seed
+# one rule for every seed: numpy's generators refuse negative ones, torch's above 2**64 - 1, and the seeds derived
+# from one (an expert's seed * 100_003 + its index, an evaluation run's seed + its index) must stay in torch's range
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Between(0, MAX_SEED)]
 Rate = Annotated[float, Positive()]  # learning rates, temperatures
 Weight = Annotated[float, AtLeast(0)]  # loss weights; a learning rate that may be 0 (frozen)
 Momentum = Annotated[float, Between(0, 1)]
@@ -142,6 +150,11 @@ def check_value(name: str, value: Any, hint) -> Any:
     if not ok:
         raise BadInput(f"{name} must be {describe(hint)}, got {value!r}")
     return checked
+
+
+def fits(value, hint) -> bool:
+    """Whether `value` fits `hint`, as check_value would take it."""
+    return _fits(value, hint)[0]
 
 
 def _fits(value, hint) -> tuple[bool, Any]:

@@ -20,7 +20,7 @@ from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
-from ltdistill.params import AtLeast, Count, check_value
+from ltdistill.params import AtLeast, Count, Seed, check_value, describe, fits
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
@@ -173,10 +173,9 @@ def load_suite(path: Path) -> dict:
         check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
         seeds = method_seeds(suite, m)
-        natural = isinstance(seeds, list) and len(seeds) > 0 and all(
-            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds)
-        check(natural,
-              f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+        natural = isinstance(seeds, list) and len(seeds) > 0 and all(fits(x, Seed) for x in seeds)
+        check(natural, f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers "
+              f"{describe(Seed).removeprefix('an integer ')}, got {seeds!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
         check_grid(path, m, holdout)

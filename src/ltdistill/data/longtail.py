@@ -26,7 +26,7 @@ import torch
 from ltdistill.data.order import check_order, class_rank, counts_in_order
 from ltdistill.data.raw import RawDataset, RawSplit
 from ltdistill.errors import BadInput
-from ltdistill.params import AtLeast, NonNegative, OneOf, Rate, check_value
+from ltdistill.params import AtLeast, NonNegative, OneOf, Rate, Seed, check_value
 
 PROFILES = ("exp", "step")
 # floor() of a product that is an integer in exact arithmetic must not drop to the integer below (50.0 -> 49).
@@ -206,7 +206,7 @@ def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp
     # (profile "native": what an artifact of a long-tailed source records; build_longtail keeps its own counts)
     for arg, value, hint in (("imbalance_factor", imbalance_factor, Annotated[float, AtLeast(1)] | None),
                              ("profile", profile, Annotated[str, OneOf((*PROFILES, "native"))]),
-                             ("seed", seed, NonNegative), ("holdout", holdout, NonNegative),
+                             ("seed", seed, Seed), ("holdout", holdout, NonNegative),
                              ("zca_eps", zca_eps, Rate | None), ("class_order", class_order, str)):
         check_value(arg, value, hint)  # before reading any file: a typo is told at once
     check_order(class_order)
