@@ -15,6 +15,7 @@ from typing import Annotated
 
 from ltdistill.config import load_preset, method_settings
 from ltdistill.data.order import check_order
+from ltdistill.data.sources import get_source
 from ltdistill.errors import BadInput, check
 from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings  # RECIPES[0]: every set's protocol
 from ltdistill.experts.train import ExpertConfig
@@ -150,8 +151,14 @@ def load_suite(path: Path) -> dict:
     check(isinstance(suite["data"], dict), f"{path}: [data] must be a table")
     unknown = sorted(set(suite["data"]) - DATA_KEYS)
     check(not unknown, f"{path}: unknown [data] key(s) {unknown}; known: {sorted(DATA_KEYS)}")
-    for order in class_orders(suite["data"]):
-        check_order(order)
+    dataset = suite["data"].get("dataset")
+    check(isinstance(dataset, str), f"{path}: [data] dataset must name a dataset, got {dataset!r}")
+    try:  # the name, not the files: a suite is planned where its data is not installed
+        get_source(dataset)
+        for order in class_orders(suite["data"]):
+            check_order(order)
+    except BadInput as e:
+        raise BadInput(f"{path}: [data] {e}") from None
     for key in ("runs", "epochs"):  # what every evaluation command of the suite would otherwise refuse, cell by cell
         if key in suite:
             check_value(f"{path}: {key}", suite[key], Count)
