@@ -48,7 +48,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{parser.prog}: error: {message}\n")
 
 
-def int_at_least(low: int, high: int | None = None):
+def int_in_range(low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -61,9 +61,9 @@ def int_at_least(low: int, high: int | None = None):
     return parse
 
 
-positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)  # holdout sizes
-seed_int = int_at_least(0, MAX_SEED)  # params.Seed's range
+positive_int = int_in_range(1)
+non_negative_int = int_in_range(0)  # holdout sizes
+seed_int = int_in_range(0, MAX_SEED)  # params.Seed's range
 
 
 def existing_dir(text: str) -> str:
