@@ -70,6 +70,36 @@ def test_evaluate_synthetic_reports_every_key(blob_data):
     assert full["training_set"] == "full-longtail" and full["balanced_acc"]["mean"] > 0.5
 
 
+def test_evaluate_synthetic_refuses_a_set_made_from_other_data_before_any_training(blob_data, monkeypatch):
+    """The API's one boundary (synthetic.check_fits), which the CLI's loader shares: a set evaluated on data of
+    another shape, class count, class order or imbalance would be scored with the wrong shot groups and prior."""
+    from conftest import blob_raw
+    from ltdistill.data.longtail import build_longtail
+    from ltdistill.errors import BadInput
+    from ltdistill.evaluate import protocol
+
+    monkeypatch.setattr(protocol, "evaluate_training_set", lambda *a, **k: pytest.fail("trained before checking"))
+    index = torch.cat([blob_data.indices_of(c)[:2] for c in range(4)])
+    made = SyntheticSet(blob_data.train_x[index], blob_data.train_y[index], meta={"method": "random", "ipc": 2,
+                                                                                   **blob_data.describe()})
+    config = EvalConfig(runs=1, epochs=1)
+    reordered = build_longtail(blob_raw(), imbalance_factor=5, seed=0, class_order="3,2,1,0")
+    for data, match in [(reordered, "distilled with class_order 'natural', the data given has '3,2,1,0'"),
+                        (build_longtail(blob_raw(), imbalance_factor=2, seed=0), "imbalance_factor 5.0, the data "
+                         "given has 2.0"),
+                        (build_longtail(blob_raw(size=6), imbalance_factor=5, seed=0), r"images \(1, 8, 8\) do not"),
+                        (build_longtail(blob_raw(num_classes=3), imbalance_factor=5, seed=0), "labels outside"),
+                        ("blobs", "an LTDataset is needed")]:
+        with pytest.raises(BadInput, match=match):
+            evaluate_synthetic(made, data, config, progress=False)
+    with pytest.raises(BadInput, match="a SyntheticSet is needed"):
+        evaluate_synthetic(None, blob_data, config, progress=False)
+    hand_made = SyntheticSet(made.images, made.labels, meta={"method": "random", "ipc": 2})  # records no data
+    for synthetic, data in [(made, blob_data), (hand_made, reordered)]:
+        with pytest.raises(pytest.fail.Exception, match="trained before checking"):  # passed the check
+            evaluate_synthetic(synthetic, data, config, progress=False)
+
+
 def test_a_diverging_run_stops_and_is_reported_not_scored_silently(blob_data, capsys):
     """A loss gone to inf/NaN leaves NaN weights, whose logits send every image to class 0: the run looks like a
     model that learned one class. The evaluation stops it at that epoch and says so in the result and on stderr."""

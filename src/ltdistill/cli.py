@@ -618,16 +618,6 @@ def print_summary(result: dict, class_names: list[str]) -> None:
     print("per class          " + "  ".join(f"{n[:8]}:{100 * a:.0f}" for n, a in per_class))
 
 
-def check_labels_fit(synthetic, num_classes: int, where) -> None:
-    labels = synthetic.labels
-    if synthetic.soft:
-        check(labels.shape[1] == num_classes,
-              f"{where}: soft labels have {labels.shape[1]} classes, the dataset has {num_classes}")
-    else:
-        check(int(labels.min()) >= 0 and int(labels.max()) < num_classes,
-              f"{where}: labels outside [0, {num_classes}) for a {num_classes}-class dataset")
-
-
 def cmd_report(args) -> int:
     from ltdistill.report.build import build_report
 
@@ -745,16 +735,13 @@ def load_artifact_data(artifact, data_dir):
     synthetic = SyntheticSet.load(artifact)
     meta = synthetic.meta
     check("dataset" in meta, f"{artifact}/meta.json does not name its dataset")
-    from ltdistill.synthetic import check_data_meta
+    from ltdistill.synthetic import check_data_meta, check_fits
 
     check_data_meta(Path(artifact), meta)
     data = load_longtail(meta["dataset"], meta.get("imbalance_factor") if meta.get("profile") != "native" else None,
                          meta.get("profile", "exp"), meta.get("data_seed", 0), data_dir, zca_eps=meta.get("zca_eps"),
                          holdout=meta.get("holdout", 0), class_order=meta.get("class_order", "natural"))
-    check(tuple(synthetic.images.shape[1:]) == tuple(data.train_x.shape[1:]),
-          f"artifact images {tuple(synthetic.images.shape[1:])} do not match {meta['dataset']} "
-          f"images {tuple(data.train_x.shape[1:])}")
-    check_labels_fit(synthetic, data.num_classes, artifact)
+    check_fits(synthetic, data, str(artifact))
     return synthetic, data
 
 

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 from torch.utils.data import TensorDataset
 
 from ltdistill import __version__
-from ltdistill.errors import BadInput, Diverged
+from ltdistill.errors import BadInput, Diverged, check
 from ltdistill.params import AtLeast, NonNegative, Rate, check_value
 from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, cannot_write, json_bytes
 
@@ -171,6 +171,37 @@ def check_data_meta(path: Path, meta: dict) -> None:
         from ltdistill.data.order import check_order
 
         check_order(meta["class_order"])
+
+
+# what a data field reads where a record leaves it out: the LTDataset's description (data.longtail describe) omits
+# a holdout of 0 and the natural order; sets made before a field existed were made at these
+_DATA_DEFAULTS = {"profile": "exp", "data_seed": 0, "holdout": 0, "zca_eps": None, "class_order": "natural"}
+
+
+def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
+    """That `synthetic` can be evaluated on `data` (an LTDataset): images of its shape, labels within its classes,
+    and the data its meta.json records (DataRecord's fields, where recorded) the same, so that the shot groups, the
+    class prior ADSA calibrates with and a relabeling teacher's classes are those the set was made for."""
+    check(isinstance(synthetic, SyntheticSet), f"a SyntheticSet is needed (a method's distill or SyntheticSet.load), "
+          f"got {type(synthetic).__name__}")
+    described = getattr(data, "describe", None)
+    check(callable(described), f"an LTDataset is needed (data.longtail.load_longtail), got {type(data).__name__}")
+    record = data.describe()
+    shape, data_shape = tuple(synthetic.images.shape[1:]), tuple(record["image_shape"])
+    check(shape == data_shape, f"{where}: images {shape} do not match {record['dataset']} images {data_shape}")
+    num_classes, labels = record["num_classes"], synthetic.labels
+    if synthetic.soft:
+        check(labels.shape[1] == num_classes,
+              f"{where}: soft labels have {labels.shape[1]} classes, the dataset has {num_classes}")
+    else:
+        check(int(labels.min()) >= 0 and int(labels.max()) < num_classes,
+              f"{where}: labels outside [0, {num_classes}) for a {num_classes}-class dataset")
+    if "dataset" not in synthetic.meta:  # a set made by hand records no data; every distill records it
+        return
+    for key in DataRecord.__dataclass_fields__:
+        made, given = (r.get(key, _DATA_DEFAULTS.get(key)) for r in (synthetic.meta, record))
+        check(made == given, f"{where} was distilled with {key} {made!r}, the data given has {given!r}: evaluate "
+              f"it on the data it was made from (its meta.json's settings)")
 
 
 def check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -29,7 +29,7 @@ from ltdistill.keys import LATER_FIELDS, fingerprint
 from ltdistill.models import ensemble
 from ltdistill.params import Count, ModelName, OneOf, Rate, Seed, check_device, check_own_fields, check_value
 from ltdistill.runtime import host
-from ltdistill.synthetic import SyntheticSet
+from ltdistill.synthetic import SyntheticSet, check_fits
 from ltdistill.together import chosen, train_together, unsupported
 from ltdistill.train import PRECISIONS, TrainConfig, TrainingDiverged, predict, train_model
 
@@ -331,6 +331,7 @@ def pace_warning(epochs: int, runs_after: int, resume: str):
 
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
+    check_fits(synthetic, data)
     check_value("seed", seed, Seed)
     device = check_device(device)
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
