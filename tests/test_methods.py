@@ -70,7 +70,8 @@ def test_the_library_owns_the_scale_protocol_of_methods_and_evaluation(blob_data
 
 @pytest.mark.parametrize("bad, message", [({"device": "tpu"}, "device must be cpu or cuda"),
                                           ({"seed": "a"}, r"seed must be an integer in \[0, 4294967295\], got 'a'"),
-                                          ({"seed": 2**64}, r"seed must be an integer in \[0, 4294967295\], got 1844")])
+                                          ({"seed": 2**64}, r"seed must be an integer in \[0, 4294967295\], got 1844"),
+                                          ({"data": "digits"}, "an LTDataset is needed .*, got str")])
 def test_distill_refuses_a_bad_device_or_seed_before_any_work(blob_data, bad, message):
     with pytest.raises(BadInput, match=message):
-        methods.create("random").distill(blob_data, 1, progress=False, **bad)
+        methods.create("random").distill(bad.pop("data", blob_data), 1, progress=False, **bad)

@@ -184,8 +184,9 @@ def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
     class prior ADSA calibrates with and a relabeling teacher's classes are those the set was made for."""
     check(isinstance(synthetic, SyntheticSet), f"a SyntheticSet is needed (a method's distill or SyntheticSet.load), "
           f"got {type(synthetic).__name__}")
-    check(callable(getattr(data, "describe", None)),
-          f"an LTDataset is needed (data.longtail.load_longtail), got {type(data).__name__}")
+    from ltdistill.data.longtail import check_dataset
+
+    check_dataset(data)
     record = data.describe()
     shape, data_shape = tuple(synthetic.images.shape[1:]), tuple(record["image_shape"])
     check(shape == data_shape, f"{where}: images {shape} do not match {record['dataset']} images {data_shape}")

@@ -197,6 +197,13 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
                      val_x=val_x, val_y=val_y, class_order=class_order)
 
 
+def check_dataset(data) -> None:
+    """One BadInput line where an API call is given something other than a dataset (an LTDataset, or anything that
+    describes itself as one) for its data."""
+    if not callable(getattr(data, "describe", None)):
+        raise BadInput(f"an LTDataset is needed (data.longtail.load_longtail), got {type(data).__name__}")
+
+
 def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
                   data_dir=None, zca_eps: float | None = None, holdout: int = 0,
                   class_order: str = "natural") -> LTDataset:

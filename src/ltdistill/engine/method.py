@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 import torch
 
 from ltdistill import models, protocols
-from ltdistill.data.longtail import LTDataset
+from ltdistill.data.longtail import LTDataset, check_dataset
 from ltdistill.errors import BadInput
 from ltdistill.params import Seed, check_device, check_fields, check_value
 from ltdistill.runtime import host
@@ -75,6 +75,7 @@ class Method:
                 device: str = "cpu", workdir=None, keep_every: int | None = None) -> SyntheticSet:
         """Validate, time and seed the run, then call the method's `_distill`; `keep_every`: snapshots of an
         optimized set every so many iterations (iteration 0 too) in workdir/snapshots, for evaluate --snapshots."""
+        check_dataset(data)
         if not isinstance(ipc, int) or ipc < 1:
             raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
         if keep_every is not None and (not isinstance(keep_every, int) or keep_every < 1):
