@@ -83,3 +83,15 @@ def test_hard_labels_must_be_class_indices(labels):
     with pytest.raises(BadInput, match="hard labels must be class indices"):
         SyntheticSet(torch.zeros(2, 1, 4, 4), labels)
     assert SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1])).labels.tolist() == [0, 1]
+
+
+def test_a_set_that_load_would_refuse_is_refused_when_made_and_a_meta_json_cannot_hold_writes_nothing(tmp_path):
+    """The constructor holds what load holds (check_tensors): at least one image, a dict for meta.json; and save
+    encodes meta.json before it writes anything, so a meta of other objects leaves no half-written set."""
+    with pytest.raises(BadInput, match="needs at least one image"):
+        SyntheticSet(torch.zeros(0, 1, 4, 4), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(BadInput, match="meta must be a dict .*, got list"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), meta=[1])  # type: ignore[arg-type]
+    with pytest.raises(BadInput, match="meta must hold JSON values only .*nothing was written"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), meta={"model": object()}).save(tmp_path / "s")
+    assert not (tmp_path / "s").exists()

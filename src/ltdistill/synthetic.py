@@ -67,6 +67,11 @@ class SyntheticSet:
                                       or bool((self.labels < 0).any())):
             raise BadInput(f"hard labels must be class indices (integers >= 0), got {self.labels.dtype} "
                            f"{self.labels[:4].tolist()}")
+        if self.images.shape[0] == 0:  # as load refuses (check_tensors): a set no model can train on
+            raise BadInput("a SyntheticSet needs at least one image")
+        if not isinstance(self.meta, dict):
+            raise BadInput(f"a SyntheticSet's meta must be a dict (what meta.json holds), got "
+                           f"{type(self.meta).__name__}")
 
     @property
     def soft(self) -> bool:
@@ -107,6 +112,12 @@ class SyntheticSet:
         if self.lr is not None and not self.lr > 0:  # what load refuses is never written
             raise Diverged(f"the learned student lr ended at {self.lr:.4g}, and a model cannot train at an lr <= 0 "
                            "(the run went astray): lower lr_lr or lr_img and rerun with --restart; no set was written")
+        meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
+                **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
+        try:  # before anything is written: a meta that JSON cannot hold leaves no files
+            meta_bytes = json_bytes(meta)
+        except (TypeError, ValueError) as e:
+            raise BadInput(f"a SyntheticSet's meta must hold JSON values only ({e}); nothing was written") from None
         try:
             out.mkdir(parents=True, exist_ok=True)
             tensors = {"images": self.images.float(), "labels": self.labels}
@@ -116,9 +127,7 @@ class SyntheticSet:
             if self.teacher is not None:
                 atomic_save_tensors({k: v.detach().cpu().contiguous() for k, v in self.teacher.items()},
                                     out / TEACHER)
-            meta = {"format": "ltdistill.SyntheticSet/1", "version": __version__, "git_revision": git_revision(),
-                    **self.meta, "num_images": int(self.images.shape[0]), "soft_labels": self.soft}
-            atomic_write_bytes(out / META, json_bytes(meta))
+            atomic_write_bytes(out / META, meta_bytes)
         except OSError as e:
             raise cannot_write(out, e) from None
         return out
