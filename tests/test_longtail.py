@@ -104,7 +104,7 @@ def test_holdout_is_a_balanced_validation_set_apart_from_training_and_leaves_the
         build_longtail(raw, 10, holdout=60)
 
 
-def test_an_expert_buffer_refuses_data_with_another_holdout(tmp_path):
+def test_an_expert_buffer_refuses_data_with_another_holdout_or_class_order(tmp_path):
     from ltdistill.experts.buffer import ExpertBuffer
 
     raw = blob_raw(num_classes=4, per_class=60)
@@ -113,3 +113,10 @@ def test_an_expert_buffer_refuses_data_with_another_holdout(tmp_path):
     buffer.check_matches(plain.describe())
     with pytest.raises(BadInput, match="holdout"):
         buffer.check_matches(held.describe())
+    # an explicit --experts of another order: its experts saw other classes as the tail (bench keys them apart)
+    reordered = build_longtail(raw, 10, class_order="3,2,1,0").describe()
+    with pytest.raises(BadInput, match="trained on class_order='natural', not '3,2,1,0'"):
+        buffer.check_matches(reordered)
+    shuffled = ExpertBuffer.create_or_open(tmp_path / "c", {"format": "ltdistill.ExpertBuffer/1", **reordered})
+    with pytest.raises(BadInput, match="trained on class_order='3,2,1,0', not 'natural'"):
+        shuffled.check_matches(plain.describe())

@@ -182,18 +182,13 @@ def check_data_meta(path: Path, meta: dict) -> None:
         check_order(meta["class_order"])
 
 
-# what a data field reads where a record leaves it out: the LTDataset's description (data.longtail describe) omits
-# a holdout of 0 and the natural order; sets made before a field existed were made at these
-_DATA_DEFAULTS = {"profile": "exp", "data_seed": 0, "holdout": 0, "zca_eps": None, "class_order": "natural"}
-
-
 def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
     """That `synthetic` can be evaluated on `data` (an LTDataset): images of its shape, labels within its classes,
     and the data its meta.json records (DataRecord's fields, where recorded) the same, so that the shot groups, the
     class prior ADSA calibrates with and a relabeling teacher's classes are those the set was made for."""
     check(isinstance(synthetic, SyntheticSet), f"a SyntheticSet is needed (a method's distill or SyntheticSet.load), "
           f"got {type(synthetic).__name__}")
-    from ltdistill.data.longtail import check_dataset
+    from ltdistill.data.longtail import check_dataset, record_difference
 
     check_dataset(data)
     record = data.describe()
@@ -206,12 +201,12 @@ def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
     else:
         check(int(labels.min()) >= 0 and int(labels.max()) < num_classes,
               f"{where}: labels outside [0, {num_classes}) for a {num_classes}-class dataset")
-    if "dataset" not in synthetic.meta:  # a set made by hand records no data; every distill records it
-        return
-    for key in DataRecord.__dataclass_fields__:
-        made, given = (r.get(key, _DATA_DEFAULTS.get(key)) for r in (synthetic.meta, record))
-        check(made == given, f"{where} was distilled with {key} {made!r}, the data given has {given!r}: evaluate "
-              f"it on the data it was made from (its meta.json's settings)")
+    # a set made by hand records no data; every distill records it
+    difference = record_difference(synthetic.meta, record) if "dataset" in synthetic.meta else None
+    if difference is not None:
+        key, made, given = difference
+        raise BadInput(f"{where} was distilled with {key} {made!r}, the data given has {given!r}: evaluate it on the "
+                       f"data it was made from (its meta.json's settings)")
 
 
 def check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:

@@ -197,6 +197,23 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
                      val_x=val_x, val_y=val_y, class_order=class_order)
 
 
+# the fields that say which long-tailed set a set or an expert buffer was made from, as describe() records them,
+# and what each reads where a record leaves it out: describe() omits a holdout of 0 and the natural order, and
+# records made before a field existed were made at these
+RECORD_DEFAULTS = {"dataset": None, "imbalance_factor": None, "profile": "exp", "data_seed": 0, "holdout": 0,
+                   "zca_eps": None, "class_order": "natural"}
+
+
+def record_difference(recorded: dict, given: dict) -> tuple[str, object, object] | None:
+    """The first of RECORD_DEFAULTS' fields in which the data a set or buffer was made from (`recorded`) and the
+    data given (`given`, both as describe() writes them) differ, with both values; None where they agree."""
+    for key, default in RECORD_DEFAULTS.items():
+        made, now = recorded.get(key, default), given.get(key, default)
+        if made != now:
+            return key, made, now
+    return None
+
+
 def check_dataset(data) -> None:
     """One BadInput line where an API call is given something other than a dataset (an LTDataset, or anything that
     describes itself as one) for its data."""

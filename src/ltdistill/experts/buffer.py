@@ -118,12 +118,14 @@ class ExpertBuffer:
         write_tensors(tensors, trajectory_file(self.directory, kind, i))
 
     def check_matches(self, data_description: dict) -> None:
-        """Refuse a buffer trained on another dataset, beta, profile or subsample."""
-        for key in ("dataset", "imbalance_factor", "profile", "data_seed", "holdout"):
-            default = 0 if key == "holdout" else None  # buffers from before the holdout option have none
-            if self.index.get(key, default) != data_description.get(key, default):
-                raise BadInput(f"expert buffer {self.directory} was trained on {key}={self.index.get(key, default)!r}, "
-                               f"not {data_description.get(key, default)!r}")
+        """Refuse a buffer trained on another dataset, beta, profile, subsample, holdout, whitening or class order
+        (data.longtail.record_difference)."""
+        from ltdistill.data.longtail import record_difference
+
+        difference = record_difference(self.index, data_description)
+        if difference is not None:
+            key, made, given = difference
+            raise BadInput(f"expert buffer {self.directory} was trained on {key}={made!r}, not {given!r}")
 
     # -- partial (resumable) state --------------------------------------------------------------------------
     def partial_path(self, kind: str, i: int) -> Path:
