@@ -326,6 +326,19 @@ def test_evaluate_full_refuses_what_acts_on_a_sets_labels_teacher_or_kept_sets(t
     assert not list(tmp_path.iterdir())
 
 
+def test_evaluate_refuses_a_teacher_made_from_other_data(tmp_path, capsys):
+    """--teacher-from relabels a set with another set's teacher (DD-Ranking's baseline): a teacher that learned
+    another class order (another tail) is refused before any training, as a set evaluated on other data is."""
+    common = ["--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--no-progress"]
+    assert run(capsys, "distill", "--method", "sre2l", *common, "--class-order", "random:1", "--set", "epochs=1",
+               "--set", "iterations=1", "--out", str(tmp_path / "teacher"))[0] == 0
+    assert run(capsys, "distill", "--method", "random", *common, "--out", str(tmp_path / "set"))[0] == 0
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "set"), "--teacher-from", str(tmp_path / "teacher"),
+                       "--runs", "1", "--epochs", "1", "--json", str(tmp_path / "r.json"), "--no-progress")
+    assert code == 2 and "--teacher-from" in one_line(err) and "class_order 'random:1'" in err
+    assert not (tmp_path / "r.json").exists()
+
+
 @pytest.mark.parametrize("option", [["--cls-epochs", "5"], ["--maxnorm", "0.1"], ["--cls-sampler", "draws"]])
 def test_experts_refuses_a_classifier_expert_option_without_decoupled(tmp_path, capsys, option):
     """Standard experts have no classifier experts: their options are refused, not silently ignored, and with

@@ -674,6 +674,7 @@ def cmd_evaluate(args) -> int:
     if args.depth is not None:
         options["depth"] = args.depth
     from ltdistill.evaluate.protocol import RECIPE_EPOCHS
+    from ltdistill.synthetic import check_fits
 
     source = None if synthetic is None or args.teacher_from is None else SyntheticSet.load(args.teacher_from)
     labeler = source if source is not None else synthetic  # the set whose teacher relabels, if any
@@ -691,6 +692,7 @@ def cmd_evaluate(args) -> int:
     else:
         if source is not None:
             check(source.teacher is not None, f"{args.teacher_from} holds no teacher to relabel with")
+            check_fits(source, data, f"--teacher-from {args.teacher_from}")  # the same long-tailed set, classes, order
             synthetic.teacher, synthetic.meta["teacher"] = source.teacher, source.meta["teacher"]
             synthetic.meta["teacher_from"] = str(args.teacher_from)
         result = evaluate_synthetic(synthetic, data, config, seed=args.seed or 0, device=device, progress=progress,
