@@ -30,6 +30,13 @@ def test_edc_distills_with_every_observer_and_evaluates_under_its_recipe_and_ads
     assert calibrated["label_calibration"]["method"] == "adsa"
 
 
+def test_an_observer_with_no_layer_to_match_is_said_to_match_nothing(blob_data, capsys):
+    """EDC matches BatchNorm and Conv inputs: an MLP observer still labels, but its recovery steps are CE only."""
+    methods.create("edc", **{**TINY, "observers": ("mlp", "convnet")}).distill(blob_data, 1, progress=False)
+    err = capsys.readouterr().err
+    assert "edc observer 'mlp' has no BatchNorm2d or Conv2d layer" in err and "'convnet' has no" not in err
+
+
 def test_the_ensemble_teacher_answers_the_mean_of_its_members_logits(blob_data):
     from ltdistill.models.ensemble import from_meta
 

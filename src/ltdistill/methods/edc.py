@@ -27,6 +27,7 @@ running statistics started at 0.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -36,7 +37,7 @@ import torch
 from ltdistill.engine.method import Method
 from ltdistill.evaluate.metrics import model_accuracy
 from ltdistill.families.recovery import logits_of, network_options, pixel_range, trained_classifier
-from ltdistill.families.statmatch import StatisticMatcher, real_statistics, recover_matched
+from ltdistill.families.statmatch import StatisticMatcher, hooked_layers, real_statistics, recover_matched
 from ltdistill.models.ensemble import Ensemble, members_meta
 from ltdistill.params import Count, ModelName, Momentum, NonNegative, Rate, Share, Weight
 from ltdistill.synthetic import SyntheticSet
@@ -74,6 +75,10 @@ class EDC(Method):
         observers = [trained_classifier(data, cfg, model=name, remedy="none", seed=seed, role=f"observer-{name}",
                                         device=device, progress=progress, workdir=workdir).requires_grad_(False)
                      for name in cfg.observers]
+        for name, net in zip(cfg.observers, observers, strict=True):
+            if not hooked_layers(net):  # allowed (it still labels, as a member of the teacher), but say what it does
+                print(f"warning: edc observer {name!r} has no BatchNorm2d or Conv2d layer: its recovery steps match "
+                      "no statistics (cross-entropy only)", file=sys.stderr)
         generator = torch.Generator().manual_seed(seed)
         matchers = [StatisticMatcher(net, self._statistics(net, data, generator, device), momentum=cfg.momentum,
                                      category_mix=cfg.category_mix, class_patch_targets=cfg.class_patch_targets)
