@@ -184,7 +184,7 @@ def check_data_meta(path: Path, meta: dict) -> None:
 
 def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
     """That `synthetic` can be evaluated on `data` (an LTDataset): images of its shape, labels within its classes,
-    and the data its meta.json records (DataRecord's fields, where recorded) the same, so that the shot groups, the
+    and the data its meta.json records the same (data.longtail.record_difference), so that the shot groups, the
     class prior ADSA calibrates with and a relabeling teacher's classes are those the set was made for."""
     check(isinstance(synthetic, SyntheticSet), f"a SyntheticSet is needed (a method's distill or SyntheticSet.load), "
           f"got {type(synthetic).__name__}")
