@@ -117,6 +117,22 @@ def test_an_expert_config_is_checked_when_it_is_made(bad, message):
     assert (ExpertConfig().gsam_rho, ExpertConfig(decoupled=True).gsam_rho) == (0.0, 0.01)
 
 
+def test_the_evaluation_entry_points_refuse_what_is_not_a_dataset_a_config_or_a_network_size(blob_data):
+    """What the API is handed is checked in one line before any training (the CLI's flags check the same)."""
+    from ltdistill import models
+    from ltdistill.evaluate import EvalConfig, evaluate_full
+
+    config = EvalConfig(epochs=1, runs=1)
+    with pytest.raises(BadInput, match="an LTDataset is needed .*, got str"):
+        evaluate_full("digits", config, progress=False)
+    with pytest.raises(BadInput, match="an EvalConfig is needed .*, got NoneType"):
+        evaluate_full(blob_data, None, progress=False)
+    for size in (-1, 0, 2.5, True):
+        with pytest.raises(BadInput, match=f"model 'convnet': option width must be an integer >= 1, got {size!r}"):
+            evaluate_full(blob_data, EvalConfig(epochs=1, runs=1, model_options=(("width", size),)), progress=False)
+    assert models.create("convnet", channels=1, num_classes=4, im_size=(8, 8), width=2, depth=1) is not None
+
+
 def test_a_negative_seed_is_refused_by_every_entry_point(blob_data):
     from ltdistill.evaluate import EvalConfig, evaluate_full
 

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ltdistill import distributed, models, protocols, watch
-from ltdistill.data.longtail import LTDataset
+from ltdistill.data.longtail import LTDataset, check_dataset
 from ltdistill.data.subset import random_per_class
 from ltdistill.errors import BadInput
 from ltdistill.evaluate.metrics import SHOT_RULE, aggregate, model_accuracy, run_metrics, shot_groups
@@ -329,9 +329,16 @@ def pace_warning(epochs: int, runs_after: int, resume: str):
     return on_epoch
 
 
+def check_config(config) -> None:
+    """One BadInput line where an API call is given something other than an EvalConfig."""
+    if not isinstance(config, EvalConfig):
+        raise BadInput(f"an EvalConfig is needed (evaluate.EvalConfig(...)), got {type(config).__name__}")
+
+
 def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, *, seed: int = 0,
                        device: str = "cpu", progress: bool = True, runs_dir: Path | None = None) -> dict:
     check_fits(synthetic, data)
+    check_config(config)
     check_value("seed", seed, Seed)
     device = check_device(device)
     lr = config.lr if config.lr is not None else (synthetic.lr if synthetic.lr is not None else 0.01)
@@ -545,6 +552,8 @@ def evaluate_full(data: LTDataset, config: EvalConfig, *, seed: int = 0, device:
                   progress: bool = True, runs_dir: Path | None = None) -> dict:
     """The upper reference of every table: train on the whole long-tailed set (instance-balanced sampling); under
     torchrun every rank trains every run on its rows of each batch (data-parallel)."""
+    check_dataset(data)
+    check_config(config)
     check_value("seed", seed, Seed)
     device = check_device(device)
     lr = config.lr if config.lr is not None else 0.01
