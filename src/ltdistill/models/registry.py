@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ltdistill.errors import BadInput
+from ltdistill.params import Count, check_value
 
 _REGISTRY: dict[str, Callable[..., Classifier]] = {}
 _PROCESS_DEFAULTS: dict[str, object] = {}  # option defaults of this process (the CLI's --convnet-stem)
@@ -53,10 +54,9 @@ def resolved_options(name: str, options: dict | None = None) -> dict:
         raise BadInput(f"model {name!r} takes no option(s) {unknown}; it takes {list(accepted)}")
     resolved = {k: p.default for k, p in accepted.items() if p.default is not inspect.Parameter.empty}
     resolved.update({k: v for k, v in _PROCESS_DEFAULTS.items() if k in accepted})
-    for key, value in (options or {}).items():  # the sizes (width, depth): whole numbers >= 1, as the CLI's flags
-        if isinstance(resolved.get(key), int) and not (isinstance(value, int) and not isinstance(value, bool)
-                                                       and value >= 1):
-            raise BadInput(f"model {name!r}: option {key} must be an integer >= 1, got {value!r}")
+    for key, value in (options or {}).items():  # the sizes (width, depth): counts, as the CLI's flags
+        if isinstance(resolved.get(key), int):
+            check_value(f"model {name!r}: option {key}", value, Count)
     return {**resolved, **(options or {})}
 
 
