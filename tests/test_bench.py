@@ -840,6 +840,27 @@ def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(t
     assert re.search(rf"{buffer} +done", suite_plan(str(suite), out))
 
 
+def test_plan_says_which_buffer_and_cell_a_process_works_on_now(tmp_path):
+    """Pieces side by side on one --out (or a run in another terminal): --plan tells the buffer and cells being made
+    now from the locks their makers hold, probed without taking or creating them."""
+    from ltdistill.bench.commands import distill_lock, lock_beside
+    from ltdistill.safe_io import held
+
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    assert "now" not in suite_plan(str(suite), out)
+    assert not held(distill_lock(cell.directory)) and not distill_lock(cell.directory).exists()
+    with bench.exclusive(lock_beside(cell.experts)):
+        assert re.search(rf"experts {cell.experts.name} +to train; training now", suite_plan(str(suite), out))
+    for lock in (distill_lock(cell.directory), lock_beside(cell.eval_json(next(iter(cell.evals))))):
+        with bench.exclusive(lock):
+            text = suite_plan(str(suite), out)
+            assert re.search(rf"{cell.name} +to run; running now", text) and "training now" not in text
+    assert "now" not in suite_plan(str(suite), out)  # released: nothing runs
+    link = tmp_path / "link.lock"
+    link.symlink_to(distill_lock(cell.directory))
+    assert not held(link)
+
+
 def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     _, out, cell = planned_trajectory_cell(tmp_path)
     bar = tqdm(total=2, file=io.StringIO())

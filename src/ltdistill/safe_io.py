@@ -77,6 +77,25 @@ def exclusive(lock: Path):
         yield
 
 
+def held(lock: Path) -> bool:
+    """Whether another process holds `lock` (exclusive's flock) now: read from disk without taking it, and without
+    creating the file where it is missing (nothing has held it then)."""
+    import fcntl
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(lock, flags)
+    except OSError:  # missing, or a link that exclusive would refuse too
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this probe took
+    return False
+
+
 def save_figure(fig, path: str | os.PathLike, **options) -> None:
     """A matplotlib figure written as PNG through atomic_write_bytes (savefig alone opens the name itself)."""
     import io

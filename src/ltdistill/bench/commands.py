@@ -104,7 +104,7 @@ def evaluation_json(cmd: list[str], path: Path, log: Log, nproc: int = 1) -> dic
     rename, so a killed evaluation never leaves a half-written result that a rerun would trust. The runs finished
     before a kill stay in a runs directory beside it (evaluate --runs-dir), so the rerun trains only the rest; it
     goes once the JSON, which holds every run, is there."""
-    with exclusive(path.with_name(f".{path.name}.lock")):
+    with exclusive(lock_beside(path)):
         if not path.exists():
             tmp = path.with_name(f".{path.name}")
             tmp.unlink(missing_ok=True)
@@ -112,6 +112,17 @@ def evaluation_json(cmd: list[str], path: Path, log: Log, nproc: int = 1) -> dic
             tmp.rename(path)
             shutil.rmtree(runs_dir(path), ignore_errors=True)
     return json.loads(path.read_text())
+
+
+def lock_beside(path: Path) -> Path:
+    """The lock (`exclusive`) held while `path` is made (an evaluation JSON, an expert buffer); `bench --plan`
+    probes it to tell what is running now."""
+    return path.with_name(f".{path.name}.lock")
+
+
+def distill_lock(cell_dir: Path) -> Path:
+    """The lock held while a cell's set is distilled."""
+    return cell_dir / ".distill.lock"
 
 
 def runs_dir(eval_json: Path) -> Path:
@@ -148,7 +159,7 @@ def variant_summary(result: dict | None) -> dict | None:
 def run_cell(cell: Cell, log: Log, nproc: int = 1) -> dict:
     cell_dir = cell.directory
     cell_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(cell_dir / ".distill.lock"):
+    with exclusive(distill_lock(cell_dir)):
         if cell.set_to_make:
             run_command(cell.distill, log, nproc)
     evals: dict[str, dict] = {}

@@ -9,7 +9,15 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ltdistill.bench.anatomy import run_anatomy
-from ltdistill.bench.commands import Log, evaluation_json, exclusive, run_cell, run_command, threads_per_command
+from ltdistill.bench.commands import (
+    Log,
+    evaluation_json,
+    exclusive,
+    lock_beside,
+    run_cell,
+    run_command,
+    threads_per_command,
+)
 from ltdistill.bench.estimate import stored_costs
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes, relabeled_baselines
@@ -64,7 +72,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     log = Log(out / "log.txt", out / "log.txt")
 
     def train(experts: Experts) -> None:
-        with exclusive(out / "experts" / f".{experts.directory.name}.lock"):
+        with exclusive(lock_beside(experts.directory)):
             if (experts.directory / "accuracy.json").exists():  # another piece trained it while this one waited
                 return
             seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ltdistill.bench.commands import evals_left, runs_dir
+from ltdistill.bench.commands import distill_lock, evals_left, lock_beside, runs_dir
 from ltdistill.bench.estimate import (
     buffer_estimate,
     duration,
@@ -25,6 +25,7 @@ from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
 from ltdistill.engine.loop import checkpoint_iteration, device_here
 from ltdistill.runtime import available_memory_mb
+from ltdistill.safe_io import held
 
 LARGE_PEAK_MB = 4096.0  # a cell whose distillation peaks above this says so in the plan (bench --jobs weighs it)
 
@@ -179,6 +180,7 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
             status = "done" if done else "to train" if to_train else "not needed (its cells are finished)"
             made = 1.0 - share_left(experts.directory)
             status += f" (resumes, {made:.0%} of its epochs made)" * (to_train and made > 0)
+            status += "; training now" * (to_train and held(lock_beside(experts.directory)))
             if to_train:
                 left.append(buffer_estimate(experts, cells, buffer_costs))
             rows.append((f"experts {experts.directory.name}", status, duration(left[-1]) if to_train else ""))
@@ -195,8 +197,15 @@ def plan_rows(planned, out: Path, device: str) -> tuple[list[tuple[str, str, str
         at_own_pace = f" (its iterations at the {measured:.1f} s each it has taken here)" if measured else ""
         peak = memory_estimate(c, costs) if not finished else 0.0
         large = f"; {peak / 1024:.1f} GB at its peak" if peak >= LARGE_PEAK_MB else ""
+        status += "; running now" * (status != "done" and running_now(c))
         rows.append((c.name, status, "" if finished else duration(cost) + stand_in + at_own_pace + large))
     return rows, left, pace
+
+
+def running_now(cell: Cell) -> bool:
+    """Whether a bench process (this one or another on the same --out) is distilling or evaluating the cell now:
+    the locks it holds while it does (commands.run_cell, evaluation_json), probed without taking them."""
+    return held(distill_lock(cell.directory)) or any(held(lock_beside(cell.eval_json(name))) for name in cell.evals)
 
 
 def ranking_left(result: dict | None, results: dict[str, dict]) -> str:
