@@ -861,6 +861,21 @@ def test_plan_says_which_buffer_and_cell_a_process_works_on_now(tmp_path):
     assert not held(link)
 
 
+def test_plan_names_the_models_a_recovery_run_has_kept_before_its_images(tmp_path):
+    """SRe2L, uni-level and EDC train their observers and teachers first (an hour at IPC 50), kept in the run's
+    checkpoint directory before any loop checkpoint exists: the plan says what a rerun will not train again."""
+    suite, out, cell = planned_trajectory_cell(tmp_path)
+    kept = cell.artifact / ".checkpoint"
+    kept.mkdir(parents=True)
+    assert re.search(rf"{cell.name} +started \(no checkpoint yet\)", suite_plan(str(suite), out))
+    (kept / "observer-convnet.safetensors").write_bytes(b"")
+    (kept / "observer-convnet_bn.0123abcd.partial.pt").write_bytes(b"")
+    assert re.search(rf"{cell.name} +distilling \(trained: observer-convnet; part-trained: observer-convnet_bn\)",
+                     suite_plan(str(suite), out))
+    write_checkpoint(cell, 7)  # the images' loop has begun: its checkpoint says more
+    assert re.search(rf"{cell.name} +distilling \(checkpoint at iteration 7\)", suite_plan(str(suite), out))
+
+
 def test_the_suite_bar_shows_where_each_running_cell_stands(tmp_path):
     _, out, cell = planned_trajectory_cell(tmp_path)
     bar = tqdm(total=2, file=io.StringIO())

@@ -23,7 +23,7 @@ from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
 from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
-from ltdistill.engine.loop import checkpoint_iteration, device_here
+from ltdistill.engine.loop import CHECKPOINT_DIR, checkpoint_iteration, device_here
 from ltdistill.runtime import available_memory_mb
 from ltdistill.safe_io import held
 
@@ -31,7 +31,8 @@ LARGE_PEAK_MB = 4096.0  # a cell whose distillation peaks above this says so in 
 
 
 def cell_status(cell: Cell, out: Path) -> str:
-    """Where a cell stands, read from disk only: done, evaluating, distilling (checkpoint), or to run."""
+    """Where a cell stands, read from disk only: done, evaluating, distilling (its checkpoint, or the models a
+    recovery run has kept), or to run."""
     if result_json(out, cell.name).exists():
         result = json.loads(result_json(out, cell.name).read_text())
         if result.get("key") and (changed := settings_changed(cell, result["key"], detail=False)):
@@ -45,6 +46,9 @@ def cell_status(cell: Cell, out: Path) -> str:
         it = checkpoint_iteration(cell.artifact)
         if it is not None:
             return f"distilling (checkpoint at iteration {it})"
+        models = models_kept(cell.artifact)
+        if models:
+            return f"distilling ({models})"
         return "started (no checkpoint yet)" if cell.artifact.exists() else "to run"
     runs_kept = evals_left(cell, cell.artifact_meta())
     left, kept = list(runs_kept), sum(runs_kept.values())
@@ -54,6 +58,17 @@ def cell_status(cell: Cell, out: Path) -> str:
     runs = f"; {kept} run{'s' * (kept != 1)} kept" if kept else ""
     runs += f"; {partial} run{'s' * (partial != 1)} in progress kept" if partial else ""
     return f"evaluating ({', '.join(left)} left{runs})" if left else "evaluated, not yet collected"
+
+
+def models_kept(workdir: Path) -> str:
+    """What a recovery-family run (SRe2L, uni-level, EDC) has kept of its models before its images: the observers
+    and teachers trained (families/recovery.cached_classifier) and those part-trained (their PartialRun); "" where
+    there are none."""
+    where = workdir / CHECKPOINT_DIR
+    trained = sorted(p.stem for p in where.glob("*.safetensors") if p.name != "state.safetensors")
+    partial = sorted(p.name.split(".")[0] for p in where.glob("*.partial.pt"))
+    said = [f"trained: {', '.join(trained)}"] * bool(trained) + [f"part-trained: {', '.join(partial)}"] * bool(partial)
+    return "; ".join(said)
 
 
 class RunningCells:
