@@ -29,6 +29,11 @@ def test_random_takes_ipc_per_class_and_all_of_a_short_tail(blob_data):
         methods.create("random").distill(blob_data, 15, progress=False)
     with pytest.raises(BadInput, match="ipc must be"):
         methods.create("random").distill(blob_data, 0, progress=False)
+    # more per class than the head class holds: refused before any work (a mistyped IPC once filled memory)
+    for method in ("random", "dm"):
+        with pytest.raises(BadInput, match=r"ipc 61 is more images per class than the largest class .* \(60\)"):
+            methods.create(method).distill(blob_data, 61, progress=False)
+    assert len(methods.create("dm", iterations=0).distill(blob_data, 60, progress=False).images) == 4 * 60
 
 
 def test_herding_tracks_the_class_mean():

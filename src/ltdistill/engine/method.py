@@ -78,6 +78,10 @@ class Method:
         check_dataset(data)
         if not isinstance(ipc, int) or ipc < 1:
             raise BadInput(f"ipc must be an integer >= 1, got {ipc!r}")
+        if ipc > max(data.counts):  # also keeps a mistyped IPC from filling memory before anything says so
+            raise BadInput(f"ipc {ipc} is more images per class than the largest class of the training set holds "
+                           f"({max(data.counts)}): a set that size distills nothing (the whole set is `evaluate "
+                           "--full`)")
         if keep_every is not None and (not isinstance(keep_every, int) or keep_every < 1):
             raise BadInput(f"keep_every must be an integer >= 1, got {keep_every!r}")
         check_value("seed", seed, Seed)
