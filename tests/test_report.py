@@ -39,6 +39,15 @@ def test_report_of_an_empty_directory_is_bad_input(tmp_path, capsys):
     assert "holds no SyntheticSet" in capsys.readouterr().err
 
 
+def test_a_report_that_meets_a_corrupt_set_writes_nothing(tmp_path, capsys):
+    """A bad file among good ones is refused in one line before the report's folder is made."""
+    SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "a")
+    SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "b")
+    (tmp_path / "b" / "meta.json").write_text('{"method": 3')
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "corrupt SyntheticSet" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("zca", [None, 0.1])
 def test_image_grid_handles_normalized_and_whitened_sets(tmp_path, zca):
     from ltdistill.report.plots import image_grid

@@ -89,6 +89,9 @@ def build_report(root: str | Path, *more: str | Path, out: str | Path | None = N
             raise BadInput("a report of several paths, or of a file, needs --out DIR")
         out = paths[0] / "report"
     out = Path(out)
+    loaded = [load_result(p) for p in results]
+    for art in artifacts:  # a bad file is refused before anything is written (loaded again below, one at a time)
+        SyntheticSet.load(art)
     check_writable(out.parent)
     out.mkdir(exist_ok=True)
     root = paths[0] if len(paths) == 1 else Path(os.path.commonpath([p.resolve() for p in paths]))
@@ -99,7 +102,6 @@ def build_report(root: str | Path, *more: str | Path, out: str | Path | None = N
             png = per_class_bars(group, out / f"per-class-{setting}.png",
                                  class_names=next(iter(group.values())).get("class_names"))
             lines += [f"### Per-class accuracy, {setting}", "", f"![per-class accuracy]({png.name})", ""]
-    loaded = [load_result(p) for p in results]
     class_names = {r.get("dataset"): r["class_names"] for r in loaded if r.get("class_names")}
     cell_names = {r["cell"]: p.stem for p, r in zip(results, loaded, strict=True) if "cell" in r}  # bench cells
     for art in artifacts:
