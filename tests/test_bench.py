@@ -85,6 +85,21 @@ def test_a_suite_whose_cells_could_not_run_is_refused_before_any_cell_runs(tmp_p
     assert re.search(match, capsys.readouterr().err) and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("plan_only", [True, False])
+def test_an_out_that_is_not_a_directory_is_refused_in_one_line(tmp_path, capsys, plan_only):
+    """A file or a dangling link at --out: --plan said "0 of 2 cells done in" it, and a run ended in mkdir's
+    traceback."""
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE)
+    (tmp_path / "file").write_text("kept")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    for out, why in (("file", "it exists and is not a directory"), ("dangling", "it is a link to .*gone")):
+        args = ["bench", "--suite", str(suite), "--out", str(tmp_path / out), "--no-progress"]
+        assert main(args + ["--plan"] * plan_only) == 2
+        assert re.search(rf"--out .*{out}: {why}", capsys.readouterr().err)
+    assert (tmp_path / "file").read_text() == "kept" and not (tmp_path / "gone").exists()
+
+
 def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)

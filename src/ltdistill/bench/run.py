@@ -36,7 +36,7 @@ from ltdistill.bench.warm import commands_served
 from ltdistill.engine.loop import device_here
 from ltdistill.errors import check
 from ltdistill.runtime import available_memory_mb
-from ltdistill.safe_io import atomic_write_bytes, write_json
+from ltdistill.safe_io import atomic_write_bytes, check_writable, write_json
 
 
 def run_suite(name: str, out: str | Path, *, fresh_interpreters: bool = False, device: str = "cpu",
@@ -66,7 +66,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     planned = plan_suite(name, out, only=only, device=device, data_dir=data_dir, cross_arch=cross_arch,
                          overrides=overrides)
     path, suite, common, cells = planned.path, planned.suite, planned.common, planned.selected
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out)  # made, and found writable (a full disk, a read-only mount), before any cell starts
     check_finished_cells(planned.cells, out)
     write_json(out / "suite.json", {"suite": suite, "file": str(path)})
     log = Log(out / "log.txt", out / "log.txt")

@@ -22,6 +22,7 @@ from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 from ltdistill.params import AtLeast, Count, Seed, check_value, describe, fits
+from ltdistill.safe_io import why_not_a_directory
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
@@ -576,6 +577,7 @@ def plan_suite(name: str, out: Path, *, only: list[str] | None, device: str, dat
     the bench flags set over the suite's own; None: the suite's), and plan its cells into `out`."""
     path = find_suite(name)
     suite = with_cross_arch(load_suite(path), cross_arch)
+    check((taken := why_not_a_directory(Path(out))) is None, f"--out {out}: {taken}; a run directory is a directory")
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     check(set(given) <= set(OVERRIDABLE), f"a bench run may set {list(OVERRIDABLE)} only, not {sorted(given)}")
     suite = {**suite, **given}
