@@ -1321,7 +1321,7 @@ def test_a_method_entry_with_its_own_seeds_adds_seeds_to_the_settings_it_names(t
     assert len({c.directory for c in sets}) == 4
     for bad in ("[]", "[-1]", '["1"]', "[true]", "3", "[4294967296]"):
         suite.write_text(TINY_SUITE + f'[[method]]\nname = "herding"\nseeds = {bad}\n')
-        with pytest.raises(BadInput, match="seeds must be a non-empty list"):
+        with pytest.raises(BadInput, match=r"seeds must be a non-empty list, each item an integer in \[0, 4294967295"):
             load_suite(suite)
 
 

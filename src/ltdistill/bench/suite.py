@@ -182,8 +182,7 @@ def load_suite(path: Path) -> dict:
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
         seeds = method_seeds(suite, m)
         natural = isinstance(seeds, list) and len(seeds) > 0 and all(fits(x, Seed) for x in seeds)
-        check(natural, f"{path}: method {m['name']!r}: seeds must be a non-empty list of integers "
-              f"{describe(Seed).removeprefix('an integer ')}, got {seeds!r}")
+        check(natural, f"{path}: method {m['name']!r}: seeds must be {describe(tuple[Seed, ...])}, got {seeds!r}")
         check(m.get("experts") is None or m["experts"] in suite.get("experts", {}),
               f"{path}: method {m['name']!r} names experts {m.get('experts')!r}, not defined under [experts]")
         check_grid(path, m, holdout)
