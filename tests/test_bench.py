@@ -74,6 +74,13 @@ def test_suite_files_are_checked(tmp_path):
     (('name = "random"', 'name = "dm"\ngrid = {lr_img = [1.0, -1.0]}'), "'dm@lr_img=-1.0'.*lr_img"),
     (('name = "random"', 'name = "ltdd"\npreset = "configs/ltdd/fmnist-lt-b100-ipc10.toml"\nset = ["dam=1"]'),
      r"'ltdd' \(preset .*fmnist-lt-b100-ipc10.toml\).*dam"),
+    (("[[method]]", "[experts.standard]\nnum = 0\nepochs = 2\n[[method]]"), r"\[experts.standard\] num must be"),
+    (("[[method]]", "[experts.standard]\nnum = 2\n[[method]]"), r"\[experts.standard\] needs epochs"),
+    (("[[method]]", "[experts.standard]\nnum = 2\nepochs = 2\ncls_epochs = 1\n[[method]]"),
+     r"\[experts.standard\]: unknown key\(s\) \['cls_epochs'\]"),
+    (("[[method]]", "[experts.decoupled]\nnum = 2\nepochs = 2\nzca = 0\n[[method]]"),
+     r"\[experts.decoupled\] zca must be a number > 0"),
+    (("[[method]]", "[experts.fancy]\nnum = 2\nepochs = 2\n[[method]]"), r"\[experts.fancy\]: the kinds are"),
 ])
 def test_a_suite_whose_cells_could_not_run_is_refused_before_any_cell_runs(tmp_path, capsys, change, match):
     """Every setting a cell's commands would refuse (a count, a [data] list, a method's config from its preset, set
@@ -841,6 +848,22 @@ def test_a_presets_comments_never_change_its_cells_but_its_settings_do(tmp_path)
     begun = bench.cell_directory(out, f"dm-{bench.digest({**cell.key, 'preset': text})}")
     begun.mkdir(parents=True)
     assert planned(text).directory == begun and planned(settings).directory == cell.directory
+
+
+def test_a_suites_experts_may_whiten_their_data_and_the_sets_made_from_them_follow(tmp_path):
+    """`zca` in an [experts] table (the papers' CIFAR buffers: ZCA at 0.1): the buffer is trained on whitened data
+    under its own key, and the trajectory set distilled from it is whitened like it (its data record says so)."""
+    suite, out, cell = planned_trajectory_cell(tmp_path, iterations=2)
+    suite.write_text(suite.read_text().replace("num = 1\nepochs = 2\n", "num = 1\nepochs = 2\nzca = 0.1\n")
+                     .replace("[data]", "full = false\n[data]")
+                     .replace('"iterations=2"', '"iterations=2", "max_start_epoch=1", "expert_epochs=1", '
+                              '"syn_steps=2"'))
+    whitened = bench.plan(load_suite(suite), out, bench.command_flags("cpu", None))[0][-1]
+    assert whitened.experts != cell.experts and whitened.directory != cell.directory
+    run_suite(str(suite), out, progress=False)
+    assert "--zca 0.1" in (out / "log.txt").read_text()
+    assert json.loads((whitened.experts / "index.json").read_text())["zca_eps"] == 0.1
+    assert json.loads((whitened.artifact / "meta.json").read_text())["zca_eps"] == 0.1
 
 
 def test_plan_lists_an_expert_buffer_to_train_only_while_a_cell_still_needs_it(tmp_path):

@@ -120,3 +120,13 @@ def test_an_expert_buffer_refuses_data_with_another_holdout_or_class_order(tmp_p
     shuffled = ExpertBuffer.create_or_open(tmp_path / "c", {"format": "ltdistill.ExpertBuffer/1", **reordered})
     with pytest.raises(BadInput, match="trained on class_order='3,2,1,0', not 'natural'"):
         shuffled.check_matches(plain.describe())
+    # a whitened buffer (the papers' CIFAR experts) takes the plain data, whitened as its experts saw it, and only
+    # then compares: past the data check, to the missing trajectories; a plain buffer refuses whitened data
+    from ltdistill.experts.student import open_experts
+
+    white = ExpertBuffer.create_or_open(tmp_path / "w", {"format": "ltdistill.ExpertBuffer/1",
+                                                         **plain.whitened(0.1).describe()})
+    with pytest.raises(BadInput, match="holds no finished 'standard' trajectory"):
+        open_experts(white, plain)
+    with pytest.raises(BadInput, match="trained on zca_eps=None, not 0.1"):
+        open_experts(buffer, plain.whitened(0.1))

@@ -21,7 +21,7 @@ from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
-from ltdistill.params import AtLeast, Count, Seed, check_value, describe, fits
+from ltdistill.params import AtLeast, Count, Rate, Seed, check_value, describe, fits
 from ltdistill.safe_io import why_not_a_directory
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
@@ -36,6 +36,8 @@ METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", 
 # the evaluations beside a cell's main one, from the suite and replaced per [[method]] (e.g. `cross_arch = []` for
 # extra seeds that only the main score needs); outside the cells' keys, like the suite's own lists
 EXTRA_EVALUATIONS = ("cross_arch", "calibrations", "recipes")
+# each kind of expert buffer a suite may define and the keys of its table (check_experts)
+EXPERT_KEYS = {"standard": {"num", "epochs", "zca"}, "decoupled": {"num", "epochs", "cls_epochs", "zca"}}
 CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
@@ -139,6 +141,23 @@ def find_suite(name: str) -> Path:
     raise BadInput(f"unknown suite {name!r}; known: {', '.join(known) or 'none'} (or give a .toml path)")
 
 
+def check_experts(path: Path, tables) -> None:
+    """The suite's expert buffers, `[experts.standard]` and `[experts.decoupled]`: how many experts, their epochs,
+    the classifier experts' epochs (decoupled) and an optional ZCA whitening, each as `ltdistill experts` takes it;
+    the rest was silently left out of the command (yet keyed), and a missing count ended in a KeyError."""
+    check(isinstance(tables, dict), f"{path}: [experts] must hold tables, got {tables!r}")
+    for kind, spec in tables.items():
+        where = f"{path}: [experts.{kind}]"
+        check(kind in EXPERT_KEYS, f"{where}: the kinds are {sorted(EXPERT_KEYS)}")
+        check(isinstance(spec, dict), f"{where} must be a table")
+        unknown = sorted(set(spec) - EXPERT_KEYS[kind])
+        check(not unknown, f"{where}: unknown key(s) {unknown}; known: {sorted(EXPERT_KEYS[kind])}")
+        for key, what in (("num", "how many experts"), ("epochs", "each expert's training epochs")):
+            check(key in spec, f"{where} needs {key} ({what})")
+        for key, value in spec.items():
+            check_value(f"{where} {key}", value, Rate if key == "zca" else Count)
+
+
 def load_suite(path: Path) -> dict:
     try:
         suite = tomllib.loads(path.read_text())
@@ -175,6 +194,7 @@ def load_suite(path: Path) -> dict:
     # DD-Ranking's baselines are scored on the test set; a holdout suite must never read it
     check(not (holdout and suite.get("ddranking", False)), f"{path}: a suite with a holdout scores on the validation "
           "split only; ddranking = true would read the test set")
+    check_experts(path, suite.get("experts", {}))
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
@@ -418,6 +438,7 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
             key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
             cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
+                   *(["--zca", str(spec["zca"])] if "zca" in spec else []),
                    "--out", str(where), *common, *["--compile"] * bool(compiled)]
             cls_epochs = spec.get("cls_epochs", 5) if kind == "decoupled" else 0
             if kind == "decoupled":

@@ -49,15 +49,15 @@ def open_experts(experts, data, kind: str | None = "standard"):
         raise BadInput("this method matches expert trajectories: give --experts DIR (make one with "
                        "`ltdistill experts`)")
     buffer = experts if isinstance(experts, ExpertBuffer) else ExpertBuffer.open(experts)
+    zca = buffer.index.get("zca_eps")
+    if zca is not None and data.zca_eps is None:  # whitened as the experts saw it, then compared (whitening too)
+        data = data.whitened(zca)
     buffer.check_matches(data.describe())
     if kind is None:
         kind = "rep" if buffer.index.get("decoupled") else "standard"
     if not buffer.finished(kind):
         raise BadInput(f"expert buffer {buffer.directory} holds no finished '{kind}' trajectory"
                        + (" (train it with --decoupled)" if kind in ("rep", "cls") else ""))
-    zca = buffer.index.get("zca_eps")
-    if zca is not None and data.zca_eps is None:
-        data = data.whitened(zca)
     return buffer, data
 
 
