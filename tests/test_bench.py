@@ -374,6 +374,12 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     for cell in (c for c in fmnist if c.label == "ltdd"):  # LTDD's preset is per beta: lambda_cls 0.2 at beta 10
         assert f"fmnist-lt-b{cell.key['beta']}-ipc{cell.key['ipc']}.toml" in " ".join(cell.distill)
         assert (cell.key["preset"]["method"]["lambda_cls"] == 0.2) == (cell.key["beta"] == 10)
+    # the papers' CIFAR-10-LT scale: whitened buffers, the published presets, EDC where ADSA's paper reports it
+    cifar, buffers = plan(load_suite(next(p for p in suites if p.stem == "cifar10-lt")), tmp_path / "c", [])
+    assert len(buffers) == 4 and all("--zca 0.1" in " ".join(e.command) for e in buffers.values())
+    assert {(c.key["beta"], c.key["ipc"]) for c in cifar if c.label == "edc"} == {(100, 10), (100, 50)}
+    for cell in (c for c in cifar if c.label in ("mtt", "datm", "ltdd", "edc")):
+        assert cell.key["preset"] and "--protocol paper" in " ".join(cell.distill)
     # the recovery family shares one model cache per suite; other methods get no such flag
     shared = {c.label: "model_cache=" in " ".join(c.distill) for c in fmnist}
     assert shared["unilevel"] and shared["sre2l"] and shared["unilevel-no-remedy"]
