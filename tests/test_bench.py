@@ -65,6 +65,8 @@ def test_suite_files_are_checked(tmp_path):
     (("epochs = 2", "epochs = 1.5"), "epochs must be an integer >= 1"),
     (("ipc = [2]", "ipc = [0]"), r"\[data\] ipc must be an integer >= 1"),
     (("ipc = [2]", "ipc = []"), r"\[data\] ipc must be a non-empty list"),
+    (("ipc = [2]", "ipc = [2, 117]"), r"\[data\] ipc 117 is more images per class than .* digits's .* \(116\)"),
+    (("ipc = [2]", "ipc = [2, 112]\nholdout = 5"), r"ipc 112 is more .* \(111 after the holdout\)"),
     (("imbalance = [10]", "imbalance = [0.5]"), r"\[data\] imbalance must be"),
     (('dataset = "digits"', 'dataset = "fmnist"'), r"\[data\] unknown dataset 'fmnist' \(did you mean 'fashion-mnist'"),
     (('dataset = "digits"\n', ""), r"\[data\] dataset must name a dataset, got None"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 from ltdistill.config import load_preset, method_settings
-from ltdistill.data.order import check_order
+from ltdistill.data.order import card, check_order
 from ltdistill.data.sources import get_source
 from ltdistill.errors import BadInput, check
 from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings  # RECIPES[0]: every set's protocol
@@ -191,6 +191,12 @@ def load_suite(path: Path) -> dict:
     holdout = suite["data"].get("holdout", 0)
     check(isinstance(holdout, int) and not isinstance(holdout, bool) and holdout >= 0,
           f"{path}: [data] holdout must be an integer >= 0 (validation images per class), got {holdout!r}")
+    measured = card(dataset)  # the training counts a dataset's card records: a cell's IPC must fit its head class
+    if measured and "train_counts" in measured:
+        head = min(measured["train_counts"]) - holdout
+        for ipc in suite["data"].get("ipc", [10]):
+            check(ipc <= head, f"{path}: [data] ipc {ipc} is more images per class than the largest class of "
+                  f"{dataset}'s long-tailed training set holds ({head}" + " after the holdout" * bool(holdout) + ")")
     # DD-Ranking's baselines are scored on the test set; a holdout suite must never read it
     check(not (holdout and suite.get("ddranking", False)), f"{path}: a suite with a holdout scores on the validation "
           "split only; ddranking = true would read the test set")
