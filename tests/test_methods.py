@@ -36,6 +36,18 @@ def test_random_takes_ipc_per_class_and_all_of_a_short_tail(blob_data):
     assert len(methods.create("dm", iterations=0).distill(blob_data, 60, progress=False).images) == 4 * 60
 
 
+def test_distill_refuses_a_workdir_or_experts_it_could_not_use_before_any_work(blob_data, tmp_path):
+    """A workdir that is a file failed at the first checkpoint, after the work, asking to free space; experts given
+    as something other than a path or buffer ended in a TypeError."""
+    taken = tmp_path / "file"
+    taken.write_text("kept")
+    with pytest.raises(BadInput, match=r"workdir .*file: it exists and is not a directory"):
+        methods.create("dm", iterations=1).distill(blob_data, 2, workdir=taken, progress=False)
+    assert taken.read_text() == "kept"
+    with pytest.raises(BadInput, match="experts must be an expert buffer's directory, got int"):
+        methods.create("mtt").distill(blob_data, 2, experts=5, progress=False)
+
+
 def test_herding_tracks_the_class_mean():
     features = torch.tensor([[0.0, 0.0], [10.0, 0.0], [-10.0, 0.0], [1.0, 0.0], [0.0, 5.0]])
     # mean is (0.2, 1.0): first pick is the closest point, (0, 0); then the pick keeping the mean closest

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import resource
 import time
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -19,6 +20,7 @@ from ltdistill.data.longtail import LTDataset, check_dataset
 from ltdistill.errors import BadInput
 from ltdistill.params import Seed, check_device, check_fields, check_value
 from ltdistill.runtime import host
+from ltdistill.safe_io import why_not_a_directory
 from ltdistill.synthetic import SyntheticSet
 
 
@@ -86,6 +88,8 @@ class Method:
             raise BadInput(f"keep_every must be an integer >= 1, got {keep_every!r}")
         check_value("seed", seed, Seed)
         device = check_device(device)
+        if workdir is not None and (taken := why_not_a_directory(Path(workdir))):  # not at the first checkpoint
+            raise BadInput(f"workdir {workdir}: {taken}")
         self.keep_every = keep_every
         self.config = self.scaled(data.im_size)
         self.run_meta = {"method": self.name, "ipc": ipc, "seed": seed, "config": dataclasses.asdict(self.config),

@@ -14,6 +14,7 @@ finished before it stay: the same command rerun resumes.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class ExpertBuffer:
 
     @classmethod
     def open(cls, directory: str | Path) -> ExpertBuffer:
+        if not isinstance(directory, str | os.PathLike):
+            raise BadInput(f"experts must be an expert buffer's directory, got {type(directory).__name__}")
         path = Path(directory)
         if not (path / INDEX).is_file():
             raise BadInput(f"{path} is not an expert buffer (no {INDEX}); make one with `ltdistill experts`")
