@@ -181,6 +181,8 @@ def one_line(excinfo) -> str:
     (biased(1.0).index_put((torch.tensor(2), torch.tensor(1)), torch.tensor(float("nan"), dtype=torch.float64)),
      CLASSES, COUNTS, "NaN/Inf"),
     (biased(1.0), CLASSES, [100, 56, 0, 17, 10], "every one > 0"),
+    (biased(1.0), CLASSES, "100 56 10", "every one > 0, got '100 56 10'"),
+    (biased(1.0), CLASSES, [[100, 56], [10]], "every one > 0, got"),
     (CLASSES, CLASSES, COUNTS, "float logits of shape"),
     (biased(1.0), CLASSES % 4, COUNTS, r"class\(es\) \[4\] have none"),
     (biased(1.0), CLASSES + 1, COUNTS, r"must be in \[0, 5\)"),

@@ -131,9 +131,13 @@ def _check_logits(logits: torch.Tensor, num_classes: int | None, what: str) -> N
 
 
 def _centered_log_prior(counts) -> torch.Tensor:
-    counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
+    needs = "ADSA needs the long-tailed training set's per-class counts, every one > 0"
+    try:
+        counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):  # text, ragged lists, objects
+        raise BadInput(f"{needs}, got {counts!r:.80}") from None
     check(counts.numel() >= 2 and bool(torch.isfinite(counts).all()) and bool((counts > 0).all()),
-          f"ADSA needs the long-tailed training set's per-class counts, every one > 0, got {counts.tolist()}")
+          f"{needs}, got {counts.tolist()}")
     log_prior = (counts / counts.sum()).log()
     return log_prior - log_prior.mean()
 
