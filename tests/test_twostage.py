@@ -49,6 +49,19 @@ def test_two_stage_classifier_routes_groups_and_scores_above_chance(blob_data):
     assert 0 <= again["balanced_acc"]["mean"] <= 1
 
 
+@pytest.mark.parametrize("groups", [[[0, 1], [1, 2]], [[0, 1], [2]], [[0, 1, 2, 3], []], [[0, 1], [2, 3.0]],
+                                    [[0, 1], [2, 3, 4]], "0,1|2,3"])
+def test_groups_that_do_not_split_the_classes_are_refused_before_training(blob_data, groups):
+    """A class in no group went to whatever group torch.empty held; one in two groups, to the last."""
+    from ltdistill.errors import BadInput
+
+    stage = (blob_data.train_x, blob_data.train_y)
+    with pytest.raises(BadInput, match=r"groups must split the classes 0\.\.3 into non-empty groups"):
+        evaluate_two_stage(blob_data, groups, stage, stage, epochs1=1, epochs2=1, runs=1)
+    with pytest.raises(BadInput, match="runs must be an integer >= 1"):
+        evaluate_two_stage(blob_data, [[0, 1], [2, 3]], stage, stage, runs=0)
+
+
 def test_twostage_cli_writes_json_and_figure_and_refuses_existing_outputs(tmp_path, capsys):
     from ltdistill.cli import main
 

@@ -14,7 +14,10 @@ import numpy as np
 import torch
 
 from ltdistill import models
+from ltdistill.data.longtail import check_dataset
+from ltdistill.errors import check
 from ltdistill.evaluate.metrics import aggregate, run_metrics
+from ltdistill.params import Count, Seed, check_device, check_value
 from ltdistill.train import TrainConfig, predict, train_model
 
 
@@ -54,11 +57,28 @@ def predict_two_stage(group_net, class_nets, groups: list[list[int]], images: to
     return group_pred, pred
 
 
+def check_groups(groups, num_classes: int) -> None:
+    """One BadInput line unless `groups` splits the classes 0..C-1 into non-empty groups, each class in exactly one
+    (a class in no group was sent to an arbitrary group, one in two to the last)."""
+    ok = isinstance(groups, list | tuple) and all(isinstance(g, list | tuple) and g for g in groups)
+    flat = [c for g in groups for c in g] if ok else []
+    ok = ok and all(isinstance(c, int) and not isinstance(c, bool) for c in flat)
+    check(ok and sorted(flat) == list(range(num_classes)),
+          f"groups must split the classes 0..{num_classes - 1} into non-empty groups, each class in exactly one; "
+          f"got {groups!r:.200}")
+
+
 def evaluate_two_stage(data, groups: list[list[int]], stage1: tuple[torch.Tensor, torch.Tensor],
                        stage2: tuple[torch.Tensor, torch.Tensor], *, model: str = "convnet",
                        options: dict | None = None, epochs1: int = 50, epochs2: int = 300, runs: int = 3, seed: int = 0,
                        device: str = "cpu") -> dict:
     """Train and score the two-stage classifier `runs` times; stage data are (images, labels) pairs."""
+    check_dataset(data)
+    check_groups(groups, data.num_classes)
+    for name, value in (("epochs1", epochs1), ("epochs2", epochs2), ("runs", runs)):
+        check_value(name, value, Count)
+    check_value("seed", seed, Seed)
+    device = check_device(device)
     options = options or {}
     group_of = torch.empty(data.num_classes, dtype=torch.long)
     for g, classes in enumerate(groups):
