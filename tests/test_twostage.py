@@ -60,6 +60,8 @@ def test_groups_that_do_not_split_the_classes_are_refused_before_training(blob_d
         evaluate_two_stage(blob_data, groups, stage, stage, epochs1=1, epochs2=1, runs=1)
     with pytest.raises(BadInput, match="runs must be an integer >= 1"):
         evaluate_two_stage(blob_data, [[0, 1], [2, 3]], stage, stage, runs=0)
+    with pytest.raises(BadInput, match=r"stage2 must be \(images N x C x H x W, labels N or N x 4\)"):
+        evaluate_two_stage(blob_data, [[0, 1], [2, 3]], stage, (blob_data.train_x, blob_data.train_y[:-1]), runs=1)
 
 
 def test_twostage_cli_writes_json_and_figure_and_refuses_existing_outputs(tmp_path, capsys):

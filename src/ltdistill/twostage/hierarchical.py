@@ -75,6 +75,11 @@ def evaluate_two_stage(data, groups: list[list[int]], stage1: tuple[torch.Tensor
     """Train and score the two-stage classifier `runs` times; stage data are (images, labels) pairs."""
     check_dataset(data)
     check_groups(groups, data.num_classes)
+    for name, stage in (("stage1", stage1), ("stage2", stage2)):
+        x, y = stage if isinstance(stage, tuple | list) and len(stage) == 2 else (None, None)
+        fits = (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.ndim == 4 and len(x) == len(y) > 0
+                and (y.ndim == 1 or (y.ndim == 2 and y.shape[1] == data.num_classes)))
+        check(fits, f"{name} must be (images N x C x H x W, labels N or N x {data.num_classes}) for one N >= 1")
     for name, value in (("epochs1", epochs1), ("epochs2", epochs2), ("runs", runs)):
         check_value(name, value, Count)
     check_value("seed", seed, Seed)
