@@ -31,6 +31,13 @@ def test_options_and_unknown_names():
         models.create("vit", channels=1, num_classes=10, im_size=(28, 28))
     with pytest.raises(BadInput, match="takes no option"):
         models.create("mlp", channels=1, num_classes=10, im_size=(28, 28), depth=3)
+    # the shape arguments: torch's error about weights of size 0 (or a TypeError) before
+    for shape, match in (({"channels": 0}, "channels must be an integer >= 1, got 0"),
+                         ({"num_classes": 0}, "num_classes must be an integer >= 1, got 0"),
+                         ({"im_size": 28}, r"im_size must be \(height, width\), two integers >= 1, got 28"),
+                         ({"im_size": (28.0, 28)}, "two integers >= 1, got"), ({"im_size": (0, 28)}, "two integers")):
+        with pytest.raises(BadInput, match=match):
+            models.create("convnet", **{"channels": 1, "num_classes": 10, "im_size": (28, 28), **shape})
 
 
 def test_gradients_reach_the_input_images():

@@ -89,10 +89,17 @@ def test_an_evaluation_config_is_checked_when_it_is_made(bad, message):
     ({"profile": "linear"}, "profile must be one of 'exp', 'step', 'native', got 'linear'"),
 ])
 def test_load_longtail_refuses_bad_arguments_with_one_line(bad, message):
-    from ltdistill.data.longtail import load_longtail
+    """load_longtail checks before reading any file; build_longtail, given a raw source, the same way (a TypeError or
+    numpy's ValueError before)."""
+    from ltdistill.data.longtail import build_longtail, load_longtail
+    from ltdistill.data.sources import load_source
 
     with pytest.raises(BadInput, match=re.escape(message)):
         load_longtail(**{"name": "digits", "imbalance_factor": 10, **bad})
+    with pytest.raises(BadInput, match=re.escape(message)):
+        build_longtail(**{"raw": load_source("digits"), "imbalance_factor": 10, **bad})
+    with pytest.raises(BadInput, match="a raw dataset is needed .*, got str"):
+        build_longtail("digits", 10)
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -145,6 +145,9 @@ def build_longtail(raw: RawDataset, imbalance_factor: float | None, profile: str
     """Build the LT train set and its test sets from a raw source (seeded: same seed, same images); with
     holdout V, V images per class of the source train split become the validation set first; `class_order`
     says which class gets the profile's i-th count (data/order.py; the long-tailed test set follows it too)."""
+    if not isinstance(raw, RawDataset):
+        raise BadInput(f"a raw dataset is needed (data.load_source), got {type(raw).__name__}")
+    check_longtail_args(imbalance_factor, profile, seed, holdout, class_order)
     C = raw.num_classes
     rank = class_rank(class_order, raw.name, C)
     source_train, val = raw.train, None
@@ -221,18 +224,24 @@ def check_dataset(data) -> None:
         raise BadInput(f"an LTDataset is needed (data.longtail.load_longtail), got {type(data).__name__}")
 
 
+def check_longtail_args(imbalance_factor, profile, seed, holdout, class_order) -> None:
+    """One BadInput line for a long-tailed set's settings that build_longtail could not take (profile "native":
+    what an artifact of a long-tailed source records; build_longtail keeps its own counts then)."""
+    for arg, value, hint in (("imbalance_factor", imbalance_factor, Annotated[float, AtLeast(1)] | None),
+                             ("profile", profile, Annotated[str, OneOf((*PROFILES, "native"))]),
+                             ("seed", seed, Seed), ("holdout", holdout, NonNegative),
+                             ("class_order", class_order, str)):
+        check_value(arg, value, hint)
+    check_order(class_order)
+
+
 def load_longtail(name: str, imbalance_factor: float | None, profile: str = "exp", seed: int = 0,
                   data_dir=None, zca_eps: float | None = None, holdout: int = 0,
                   class_order: str = "natural") -> LTDataset:
     """One call from a dataset name to the (optionally ZCA-whitened) long-tailed dataset."""
     from ltdistill.data.sources import load_source
 
-    # (profile "native": what an artifact of a long-tailed source records; build_longtail keeps its own counts)
-    for arg, value, hint in (("imbalance_factor", imbalance_factor, Annotated[float, AtLeast(1)] | None),
-                             ("profile", profile, Annotated[str, OneOf((*PROFILES, "native"))]),
-                             ("seed", seed, Seed), ("holdout", holdout, NonNegative),
-                             ("zca_eps", zca_eps, Rate | None), ("class_order", class_order, str)):
-        check_value(arg, value, hint)  # before reading any file: a typo is told at once
-    check_order(class_order)
+    check_longtail_args(imbalance_factor, profile, seed, holdout, class_order)  # before reading any file
+    check_value("zca_eps", zca_eps, Rate | None)
     data = build_longtail(load_source(name, data_dir), imbalance_factor, profile, seed, holdout, class_order)
     return data.whitened(zca_eps) if zca_eps is not None else data

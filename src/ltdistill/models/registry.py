@@ -100,7 +100,12 @@ def option_defaults(**defaults) -> Iterator[None]:
 
 def create(name: str, *, channels: int, num_classes: int, im_size: tuple[int, int], **kwargs) -> Classifier:
     options = resolved_options(name, kwargs)  # checks the name and the options
-    return _REGISTRY[name](channels, num_classes, tuple(im_size), **options)
+    check_value("channels", channels, Count)
+    check_value("num_classes", num_classes, Count)
+    size = tuple(im_size) if isinstance(im_size, tuple | list) else ()
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+        raise BadInput(f"im_size must be (height, width), two integers >= 1, got {im_size!r}")
+    return _REGISTRY[name](channels, num_classes, size, **options)
 
 
 class Classifier(nn.Module):
