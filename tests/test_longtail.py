@@ -35,6 +35,10 @@ def test_out_of_range_beta_is_bad_input(beta):
 def test_unknown_profile_is_bad_input():
     with pytest.raises(BadInput, match="profile"):
         class_counts(100, 10, 10, "linear")
+    with pytest.raises(BadInput, match="num_classes must be an integer >= 1, got 0"):  # it returned []
+        class_counts(100, 0, 10)
+    with pytest.raises(BadInput, match="n_max must be an integer >= 1, got 2.5"):
+        class_counts(2.5, 10, 1)
 
 
 @settings(max_examples=60, deadline=None)

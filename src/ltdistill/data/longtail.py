@@ -26,7 +26,7 @@ import torch
 from ltdistill.data.order import check_order, class_rank, counts_in_order
 from ltdistill.data.raw import RawDataset, RawSplit
 from ltdistill.errors import BadInput
-from ltdistill.params import AtLeast, NonNegative, OneOf, Rate, Seed, check_value
+from ltdistill.params import AtLeast, Count, NonNegative, OneOf, Rate, Seed, check_value
 
 PROFILES = ("exp", "step")
 # floor() of a product that is an integer in exact arithmetic must not drop to the integer below (50.0 -> 49).
@@ -35,6 +35,8 @@ _FLOOR_SLACK = 1e-9
 
 def class_counts(n_max: int, num_classes: int, imbalance_factor: float, profile: str = "exp") -> list[int]:
     """Per-class image counts of a long-tailed profile (pure function)."""
+    check_value("num_classes", num_classes, Count)
+    check_value("n_max", n_max, Count)
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     if not imbalance_factor >= 1:
