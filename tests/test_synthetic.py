@@ -95,3 +95,11 @@ def test_a_set_that_load_would_refuse_is_refused_when_made_and_a_meta_json_canno
     with pytest.raises(BadInput, match="meta must hold JSON values only .*nothing was written"):
         SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), meta={"model": object()}).save(tmp_path / "s")
     assert not (tmp_path / "s").exists()
+    # images of another dtype or not tensors at all, and an lr that is not a number: what load refuses, or an
+    # AttributeError, before
+    with pytest.raises(BadInput, match="synthetic images must be float32/float64, got torch.uint8"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]))
+    with pytest.raises(BadInput, match="images and labels are tensors, got list and Tensor"):
+        SyntheticSet([[0.0]], torch.tensor([0]))  # type: ignore[arg-type]
+    with pytest.raises(BadInput, match="learned lr must be a number, got tensor"):
+        SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), lr=torch.tensor(0.01))  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ __all__ = ["SyntheticSet", "atomic_save_tensors", "atomic_write_bytes", "holds_r
 TENSORS = "synthetic.safetensors"
 META = "meta.json"
 TEACHER = "teacher.safetensors"
+IMAGE_DTYPES = (torch.float32, torch.float64)  # what a set's images may be (check_tensors, the constructor)
 
 
 def git_revision() -> str | None:
@@ -59,8 +60,15 @@ class SyntheticSet:
     teacher: dict[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.images, torch.Tensor) or not isinstance(self.labels, torch.Tensor):
+            raise BadInput(f"a SyntheticSet's images and labels are tensors, got {type(self.images).__name__} and "
+                           f"{type(self.labels).__name__}")
         if self.images.ndim != 4:
             raise BadInput(f"synthetic images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if self.images.dtype not in IMAGE_DTYPES:  # as load refuses them (check_tensors)
+            raise BadInput(f"synthetic images must be float32/float64, got {self.images.dtype}")
+        if self.lr is not None and (not isinstance(self.lr, int | float) or isinstance(self.lr, bool)):
+            raise BadInput(f"a SyntheticSet's learned lr must be a number, got {self.lr!r}")  # (its value: save's)
         if self.labels.shape[0] != self.images.shape[0] or self.labels.ndim not in (1, 2):
             raise BadInput(f"{self.images.shape[0]} synthetic images but labels of shape {tuple(self.labels.shape)}")
         if self.labels.ndim == 1 and (self.labels.is_floating_point() or self.labels.is_complex()
@@ -213,7 +221,7 @@ def check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """What a set's tensors must be, checked before anything uses them: images float32/float64 (N, C, H, W) with
     N >= 1; labels int64 (N,) class indices, or float (N, K) soft-label logits; lr, when stored, one number > 0."""
     images, labels = tensors["images"], tensors["labels"]
-    if images.dtype not in (torch.float32, torch.float64) or images.ndim != 4 or len(images) == 0:
+    if images.dtype not in IMAGE_DTYPES or images.ndim != 4 or len(images) == 0:
         raise BadInput(f"{path / TENSORS}: images must be float32/float64 (N, C, H, W) with N >= 1, got "
                        f"{images.dtype} {tuple(images.shape)}")
     hard = labels.dtype == torch.int64 and labels.ndim == 1
