@@ -39,13 +39,21 @@ def test_report_of_an_empty_directory_is_bad_input(tmp_path, capsys):
     assert "holds no SyntheticSet" in capsys.readouterr().err
 
 
-def test_a_report_that_meets_a_corrupt_set_writes_nothing(tmp_path, capsys):
+def test_a_report_that_meets_a_corrupt_set_or_a_planted_link_writes_nothing(tmp_path, capsys):
     """A bad file among good ones is refused in one line before the report's folder is made."""
     SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "a")
     SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "b")
     (tmp_path / "b" / "meta.json").write_text('{"method": 3')
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "corrupt SyntheticSet" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    # a link planted at the index: refused before any figure is drawn, as its message says
+    (tmp_path / "b" / "meta.json").write_text('{"method": "dm"}')
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "index.md").symlink_to(tmp_path / "elsewhere.md")
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["index.md"]
+    assert not (tmp_path / "elsewhere.md").exists()
 
 
 @pytest.mark.parametrize("zca", [None, 0.1])

@@ -11,7 +11,7 @@ from pathlib import Path
 from ltdistill.errors import BadInput
 from ltdistill.report.plots import image_grid, loss_curve, per_class_bars
 from ltdistill.report.tables import eval_model, load_result, results_table, variant
-from ltdistill.safe_io import atomic_write_bytes, check_writable
+from ltdistill.safe_io import atomic_write_bytes, check_writable, refuse_non_regular
 from ltdistill.synthetic import META, SyntheticSet
 
 
@@ -92,6 +92,7 @@ def build_report(root: str | Path, *more: str | Path, out: str | Path | None = N
     loaded = [load_result(p) for p in results]
     for art in artifacts:  # a bad file is refused before anything is written (loaded again below, one at a time)
         SyntheticSet.load(art)
+    refuse_non_regular(out / "index.md")  # before any figure is drawn: its error says nothing was written
     check_writable(out.parent)
     out.mkdir(exist_ok=True)
     root = paths[0] if len(paths) == 1 else Path(os.path.commonpath([p.resolve() for p in paths]))
