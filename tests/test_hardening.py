@@ -354,6 +354,22 @@ def test_experts_refuses_a_classifier_expert_option_without_decoupled(tmp_path, 
     assert config[field] == (float(value) if field == "maxnorm" else int(value) if field == "cls_epochs" else value)
 
 
+@pytest.mark.parametrize("index", ["", "[1, 2]", b"\xff\xfe"])
+def test_an_out_holding_a_corrupt_expert_index_is_one_line(tmp_path, capsys, index):
+    """experts --out DIR (or distill --experts DIR) whose index.json is not a JSON object: a JSONDecodeError's
+    traceback before, for the command that would resume the buffer."""
+    (tmp_path / "buffer").mkdir()
+    target = tmp_path / "buffer" / "index.json"
+    target.write_bytes(index) if isinstance(index, bytes) else target.write_text(index)
+    code, _, err = run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "1",
+                       "--width", "4", "--no-progress", "--out", str(tmp_path / "buffer"))
+    assert code == 2 and "index.json is corrupt" in one_line(err)
+    code, _, err = run(capsys, "distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10", "--ipc", "1",
+                       "--experts", str(tmp_path / "buffer"), "--out", str(tmp_path / "set"), "--no-progress")
+    assert code == 2 and "index.json is corrupt" in one_line(err) and not (tmp_path / "set").exists()
+    assert sorted(p.name for p in (tmp_path / "buffer").iterdir()) == ["index.json"]
+
+
 def test_a_run_that_diverges_in_its_last_epoch_is_caught(blob_data):
     """lr NaN: the first epoch's losses are finite (each is computed before its step), the weights after it are not."""
     from ltdistill import models

@@ -45,7 +45,7 @@ class ExpertBuffer:
         `comparable(index)`: what of an index must be equal (default: all of it, less the version)."""
         path = Path(directory)
         if (path / INDEX).exists():
-            existing = json.loads((path / INDEX).read_text())
+            existing = read_index(path)
             ours, theirs = (comparable(index), comparable(existing)) if comparable is not None else (index, existing)
             keys = [k for k in ours if k not in ("version",)]
             differing = [k for k in keys if theirs.get(k) != ours[k]]
@@ -67,10 +67,7 @@ class ExpertBuffer:
         path = Path(directory)
         if not (path / INDEX).is_file():
             raise BadInput(f"{path} is not an expert buffer (no {INDEX}); make one with `ltdistill experts`")
-        try:
-            index = json.loads((path / INDEX).read_text())
-        except json.JSONDecodeError as e:
-            raise BadInput(f"{path / INDEX} is corrupt: {e}") from None
+        index = read_index(path)
         buffer = cls(path, index)
         if not buffer.finished("rep" if index.get("decoupled") else "standard"):
             raise BadInput(f"{path} holds no finished expert yet; run `ltdistill experts` to fill it")
@@ -159,3 +156,14 @@ def write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     except OSError as e:
         raise BadInput(f"cannot write {path}: {e.strerror or e}; the experts finished before it are kept, "
                        "rerun the same command to resume") from None
+
+
+def read_index(path: Path) -> dict:
+    """A buffer's index.json, or one BadInput line where it is unreadable, not JSON or not an object."""
+    try:
+        index = json.loads((path / INDEX).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadInput(f"{path / INDEX} is corrupt: {e}") from None
+    if not isinstance(index, dict):
+        raise BadInput(f"{path / INDEX} is corrupt: it holds {type(index).__name__}, not an object")
+    return index
