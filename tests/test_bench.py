@@ -109,6 +109,33 @@ def test_an_out_that_is_not_a_directory_is_refused_in_one_line(tmp_path, capsys,
     assert (tmp_path / "file").read_text() == "kept" and not (tmp_path / "gone").exists()
 
 
+def test_a_damaged_result_or_evaluation_json_in_a_run_directory_is_one_line(tmp_path, capsys):
+    """A result or a cell's evaluation JSON that is not a JSON object (a full disk, a hand edit): a JSONDecodeError
+    or AttributeError traceback before, from --plan and from the run; moved aside, it is made again."""
+    suite = tmp_path / "s.toml"
+    suite.write_text(TINY_SUITE.replace("runs = 1", "runs = 1\nfull = false"))
+    out = tmp_path / "run"
+    run_suite(str(suite), out, progress=False)
+    result = out / "results" / "random_digits_b10_ipc2_s0.json"
+    kept = json.loads(result.read_text())
+    for damage in ("{trunc", "[1]"):
+        result.write_text(damage)
+        for plan_only in (True, False):
+            argv = ["bench", "--suite", str(suite), "--out", str(out), "--no-progress", "--no-figures"]
+            assert main(argv + ["--plan"] * plan_only) == 2
+            err = capsys.readouterr().err
+            assert "random_digits_b10_ipc2_s0.json is corrupt" in err and "move it aside" in err
+            assert len(err.strip().splitlines()) == 1
+    result.unlink()  # moved aside: collected again from the cell's evaluation, which is damaged in turn
+    evaluation = next((out / "cells").glob("random-*/eval-model-convnet.json"))
+    evaluation.write_text("{")
+    assert main(["bench", "--suite", str(suite), "--out", str(out), "--no-progress", "--no-figures"]) == 2
+    assert "eval-model-convnet.json is corrupt" in capsys.readouterr().err
+    evaluation.unlink()
+    run_suite(str(suite), out, progress=False)
+    assert json.loads(result.read_text())["balanced_acc"] == kept["balanced_acc"]
+
+
 def test_a_suite_runs_caches_its_cells_and_reports_ddranking(tmp_path):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE)

@@ -77,6 +77,18 @@ def exclusive(lock: Path):
         yield
 
 
+def read_json_object(path: str | os.PathLike, remedy: str = "") -> dict:
+    """The JSON object in the file at `path`; one BadInput line (its path, what is wrong, then `remedy`) where it is
+    unreadable, not JSON or not an object."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BadInput(f"{path} is corrupt: {e}{remedy}") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{path} is corrupt: it holds {type(value).__name__}, not an object{remedy}")
+    return value
+
+
 def held(lock: Path) -> bool:
     """Whether another process holds `lock` (exclusive's flock) now: read from disk without taking it, and without
     creating the file where it is missing (nothing has held it then)."""

@@ -5,7 +5,6 @@ only when whole."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shlex
 import shutil
@@ -15,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ltdistill.bench.suite import CLI, Cell
+from ltdistill.bench.suite import CLI, Cell, read_result
 from ltdistill.bench.warm import AVAILABLE, die_with_parent, started_warm
 from ltdistill.errors import BadInput
 from ltdistill.safe_io import exclusive, open_append
@@ -111,7 +110,7 @@ def evaluation_json(cmd: list[str], path: Path, log: Log, nproc: int = 1) -> dic
             run_command([*cmd, "--json", str(tmp), "--runs-dir", str(runs_dir(path))], log, nproc)
             tmp.rename(path)
             shutil.rmtree(runs_dir(path), ignore_errors=True)
-    return json.loads(path.read_text())
+    return read_result(path)
 
 
 def lock_beside(path: Path) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from pathlib import Path
@@ -22,7 +21,16 @@ from ltdistill.bench.estimate import (
 from ltdistill.bench.graph import suite_tasks
 from ltdistill.bench.ranking import random_cell
 from ltdistill.bench.schedule import command_slots, simulated_seconds
-from ltdistill.bench.suite import Cell, Experts, cross_arch_left, plan_suite, ranks, result_json, settings_changed
+from ltdistill.bench.suite import (
+    Cell,
+    Experts,
+    cross_arch_left,
+    plan_suite,
+    ranks,
+    read_result,
+    result_json,
+    settings_changed,
+)
 from ltdistill.engine.loop import CHECKPOINT_DIR, checkpoint_iteration, device_here
 from ltdistill.runtime import available_memory_mb
 from ltdistill.safe_io import held
@@ -34,7 +42,7 @@ def cell_status(cell: Cell, out: Path) -> str:
     """Where a cell stands, read from disk only: done, evaluating, distilling (its checkpoint, or the models a
     recovery run has kept), or to run."""
     if result_json(out, cell.name).exists():
-        result = json.loads(result_json(out, cell.name).read_text())
+        result = read_result(result_json(out, cell.name))
         if result.get("key") and (changed := settings_changed(cell, result["key"], detail=False)):
             return f"made with other settings ({changed}): a run refuses this --out"
         left = cross_arch_left(cell, result)
@@ -119,8 +127,7 @@ def buffers_needed(cells: list[Cell], finished) -> set[Path]:
 def finished_results(cells: list[Cell], out: Path) -> dict[str, dict]:
     """The collected results of the cells finished in `out`, by cell name. Read again after a piece's own cells,
     since pieces run side by side (`--only`) finish cells in the same directory meanwhile."""
-    return {c.name: json.loads(p.read_text()) for c, p in ((c, result_json(out, c.name)) for c in cells)
-            if p.exists()}
+    return {c.name: read_result(p) for c, p in ((c, result_json(out, c.name)) for c in cells) if p.exists()}
 
 
 def left_to_run(planned, results: dict[str, dict]) -> tuple[list[Cell], list[Experts]]:

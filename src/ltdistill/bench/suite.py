@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import itertools
-import json
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 from ltdistill.params import AtLeast, Count, Rate, Seed, check_value, describe, fits
-from ltdistill.safe_io import why_not_a_directory
+from ltdistill.safe_io import read_json_object, why_not_a_directory
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
 SUITE_KEYS = {"description", "protocol", "runs", "epochs", "seeds", "eval_models", "cross_arch", "ddranking", "full",
@@ -80,7 +79,7 @@ class Cell:
     def artifact_meta(self) -> dict:
         """The finished artifact's metadata, {} while it is not made yet."""
         path = self.artifact / "meta.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json_object(path) if path.exists() else {}
 
     def eval_json(self, name: str) -> Path:
         return self.directory / f"eval-{name}.json"
@@ -96,6 +95,11 @@ class Experts:
 def result_json(out: Path, name: str) -> Path:
     """Where a finished cell's collected result lives; its existence is what "done" means."""
     return out / "results" / f"{name}.json"
+
+
+def read_result(path: Path) -> dict:
+    """A finished cell's collected result (or a cell's evaluation JSON); one BadInput line where it is damaged."""
+    return read_json_object(path, "; move it aside and rerun the same command: what it held is made again")
 
 
 def cell_directory(out: Path, name: str) -> Path:
@@ -559,7 +563,7 @@ def check_finished_cells(cells: list[Cell], out: Path) -> None:
     for cell in cells:
         target = result_json(out, cell.name)
         if target.exists():
-            stored = json.loads(target.read_text()).get("key") or {}
+            stored = read_result(target).get("key") or {}
             check(bool(stored), f"{out}: finished cell {cell.name} records no settings key (a result written before "
                                 "results kept one), so it cannot be checked against the suite; move "
                                 f"{target} aside or choose a new --out")

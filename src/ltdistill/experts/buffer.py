@@ -13,7 +13,6 @@ finished before it stay: the same command rerun resumes.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 
 from ltdistill.errors import BadInput
-from ltdistill.safe_io import atomic_save_tensors, cannot_write, write_json
+from ltdistill.safe_io import atomic_save_tensors, cannot_write, read_json_object, write_json
 
 INDEX = "index.json"
 KINDS = ("standard", "rep", "cls")
@@ -45,7 +44,7 @@ class ExpertBuffer:
         `comparable(index)`: what of an index must be equal (default: all of it, less the version)."""
         path = Path(directory)
         if (path / INDEX).exists():
-            existing = read_index(path)
+            existing = read_json_object(path / INDEX)
             ours, theirs = (comparable(index), comparable(existing)) if comparable is not None else (index, existing)
             keys = [k for k in ours if k not in ("version",)]
             differing = [k for k in keys if theirs.get(k) != ours[k]]
@@ -67,7 +66,7 @@ class ExpertBuffer:
         path = Path(directory)
         if not (path / INDEX).is_file():
             raise BadInput(f"{path} is not an expert buffer (no {INDEX}); make one with `ltdistill experts`")
-        index = read_index(path)
+        index = read_json_object(path / INDEX)
         buffer = cls(path, index)
         if not buffer.finished("rep" if index.get("decoupled") else "standard"):
             raise BadInput(f"{path} holds no finished expert yet; run `ltdistill experts` to fill it")
@@ -156,14 +155,3 @@ def write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     except OSError as e:
         raise BadInput(f"cannot write {path}: {e.strerror or e}; the experts finished before it are kept, "
                        "rerun the same command to resume") from None
-
-
-def read_index(path: Path) -> dict:
-    """A buffer's index.json, or one BadInput line where it is unreadable, not JSON or not an object."""
-    try:
-        index = json.loads((path / INDEX).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadInput(f"{path / INDEX} is corrupt: {e}") from None
-    if not isinstance(index, dict):
-        raise BadInput(f"{path / INDEX} is corrupt: it holds {type(index).__name__}, not an object")
-    return index
