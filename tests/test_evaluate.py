@@ -191,8 +191,8 @@ def test_runs_dir_never_reuses_a_run_of_another_evaluation(blob_data, tmp_path):
     index = torch.cat([blob_data.indices_of(c)[:3] for c in range(4)])
     synthetic = SyntheticSet(blob_data.train_x[index], blob_data.train_y[index], meta={"method": "random", "ipc": 3})
     assert evaluate_synthetic(synthetic, blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
-    for path in runs_dir.glob("run-*.json"):  # a damaged file is trained again and replaced, not trusted
-        path.write_text("{not json")
+    for i, path in enumerate(runs_dir.glob("run-*.json")):  # a damaged file is trained again and replaced, not trusted
+        path.write_bytes(b"{not json" if i % 2 else b"\xff\xfe{")  # (bytes that are not UTF-8: a traceback before)
     assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 0
     assert evaluate_full(blob_data, config, progress=False, runs_dir=runs_dir)["runs_read_back"] == 2
 

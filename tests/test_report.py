@@ -43,9 +43,10 @@ def test_a_report_that_meets_a_corrupt_set_or_a_planted_link_writes_nothing(tmp_
     """A bad file among good ones is refused in one line before the report's folder is made."""
     SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "a")
     SyntheticSet(torch.randn(6, 1, 16, 16), torch.arange(6) % 3, meta={"method": "dm"}).save(tmp_path / "b")
-    (tmp_path / "b" / "meta.json").write_text('{"method": 3')
-    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
-    assert "corrupt SyntheticSet" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    for damage in (b'{"method": 3', b"\xff\xfe{"):  # not JSON; not UTF-8 (a UnicodeDecodeError's traceback before)
+        (tmp_path / "b" / "meta.json").write_bytes(damage)
+        assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+        assert "corrupt SyntheticSet" in capsys.readouterr().err and not (tmp_path / "r").exists()
     # a link planted at the index: refused before any figure is drawn, as its message says
     (tmp_path / "b" / "meta.json").write_text('{"method": "dm"}')
     (tmp_path / "r").mkdir()

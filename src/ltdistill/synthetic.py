@@ -148,7 +148,7 @@ class SyntheticSet:
         try:
             meta = json.loads((path / META).read_text())
             tensors = load_file(str(path / TENSORS))
-        except (json.JSONDecodeError, SafetensorError, OSError) as e:
+        except (ValueError, SafetensorError, OSError) as e:  # ValueError: not JSON, not UTF-8
             raise BadInput(f"{path}: corrupt SyntheticSet ({type(e).__name__}: {e})") from None
         if "images" not in tensors or "labels" not in tensors:
             raise BadInput(f"{path / TENSORS} lacks 'images' or 'labels'")

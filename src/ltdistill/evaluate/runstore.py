@@ -59,7 +59,7 @@ class RunStore:
             return None
         try:
             return json.loads(self.path(seed).read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError):  # missing, not JSON or not UTF-8: no run kept
             return None
 
     def get(self, seed: int) -> dict | None:

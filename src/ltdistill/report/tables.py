@@ -20,7 +20,7 @@ RESULT_NEUTRAL = {"model_cache", "checkpoint_every"}  # config keys that say whe
 def load_result(path: Path) -> dict:
     try:
         result = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8
         raise BadInput(f"{path}: not an evaluation JSON ({e})") from None
     if not isinstance(result, dict) or "balanced_acc" not in result or "lt_test" not in result:
         raise BadInput(f"{path}: not an evaluation JSON (no balanced_acc / lt_test)")
