@@ -55,6 +55,10 @@ def test_suite_files_are_checked(tmp_path):
     with pytest.raises(BadInput, match="not defined under"):
         load_suite(bad)
     assert main(["bench", "--suite", "nosuch", "--out", str(tmp_path / "o")]) == 2
+    for damage in (b"x = [", b"\xff\xfe"):  # not TOML; not UTF-8 (a UnicodeDecodeError's traceback before)
+        bad.write_bytes(damage)
+        with pytest.raises(BadInput, match="bad.toml: not a readable suite file"):
+            load_suite(bad)
     bad.write_text(TINY_SUITE + '[[method]]\nname = "random"\nset = ["short_class=\'all\'"]\n')  # a name twice
     with pytest.raises(BadInput, match="twice"):
         plan(load_suite(bad), tmp_path / "o", [])

@@ -165,7 +165,7 @@ def check_experts(path: Path, tables) -> None:
 def load_suite(path: Path) -> dict:
     try:
         suite = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: TOMLDecodeError, or bytes that are not UTF-8
         raise BadInput(f"{path}: not a readable suite file ({e})") from None
     unknown = sorted(set(suite) - SUITE_KEYS)
     check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
