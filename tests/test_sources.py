@@ -105,6 +105,12 @@ def test_tiny_imagenet_folders(tmp_path):
     raw = load_source("tiny-imagenet", tmp_path)
     assert raw.train.images.shape == (6, 3, 64, 64) and raw.test.labels.tolist() == [0, 1]
     assert raw.train.images[3, 0].mean() > 150  # class n02 is red
+    for name in ("wnids.txt", "val/val_annotations.txt"):  # a list that is not UTF-8: a traceback before
+        kept = (root / name).read_bytes()
+        (root / name).write_bytes(b"\xff\xfe")
+        with pytest.raises(BadInput, match=rf"tiny-imagenet: .*{name.split('/')[-1]} is not a readable text file"):
+            load_source("tiny-imagenet", tmp_path)
+        (root / name).write_bytes(kept)
 
 
 def test_imagenet_lt_split_lists(tmp_path):
@@ -125,6 +131,9 @@ def test_imagenet_lt_split_lists(tmp_path):
     assert raw.native_longtail and np.bincount(raw.train.labels).tolist() == [4, 2, 1]
     (tmp_path / "ImageNet_LT_train.txt").write_text("no label here\n")
     with pytest.raises(BadInput, match="path label"):
+        load_source("imagenet-lt", tmp_path)
+    (tmp_path / "ImageNet_LT_train.txt").write_bytes(b"\xff\xfe")
+    with pytest.raises(BadInput, match="imagenet-lt: .*ImageNet_LT_train.txt is not a readable text file"):
         load_source("imagenet-lt", tmp_path)
 
 

@@ -37,10 +37,18 @@ def _first_dir_with(dirs: list[Path], rel: str, name: str) -> Path:
     raise BadInput(f"{name}: {rel} not found; looked in {looked}")
 
 
+def text_of(path: Path, dataset: str) -> str:
+    """A dataset's list file as text; one BadInput line where it cannot be read or is not UTF-8."""
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{dataset}: {path} is not a readable text file ({e})") from None
+
+
 def load_tiny_imagenet(dirs: list[Path], size: int = 64, progress: bool = False) -> RawDataset:
     candidates = [p for d in dirs for p in (d / "tiny-imagenet-200", d)]
     root = _first_dir_with(candidates, "wnids.txt", "tiny-imagenet")
-    wnids = [w.strip() for w in (root / "wnids.txt").read_text().split() if w.strip()]
+    wnids = [w.strip() for w in text_of(root / "wnids.txt", "tiny-imagenet").split() if w.strip()]
     index = {w: i for i, w in enumerate(wnids)}
     train_paths, train_labels = [], []
     for w in wnids:
@@ -53,7 +61,7 @@ def load_tiny_imagenet(dirs: list[Path], size: int = 64, progress: bool = False)
     if not annotations.is_file():
         raise BadInput(f"tiny-imagenet: {annotations} not found")
     val_paths, val_labels = [], []
-    for line in annotations.read_text().splitlines():
+    for line in text_of(annotations, "tiny-imagenet").splitlines():
         parts = line.split("\t")
         if len(parts) < 2 or parts[1] not in index:
             raise BadInput(f"tiny-imagenet: bad line in {annotations}: {line!r}")
@@ -70,7 +78,7 @@ def load_tiny_imagenet(dirs: list[Path], size: int = 64, progress: bool = False)
 def read_split_list(path: Path, root: Path) -> tuple[list[Path], np.ndarray]:
     """Parse an ImageNet-LT list: one 'relative/path.JPEG label' per line."""
     paths, labels = [], []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text_of(path, "imagenet-lt").splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
