@@ -82,7 +82,7 @@ def read_json_object(path: str | os.PathLike, remedy: str = "") -> dict:
     unreadable, not JSON or not an object."""
     try:
         value = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or bytes that are not UTF-8
         raise BadInput(f"{path} is corrupt: {e}{remedy}") from None
     if not isinstance(value, dict):
         raise BadInput(f"{path} is corrupt: it holds {type(value).__name__}, not an object{remedy}")
