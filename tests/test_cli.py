@@ -310,3 +310,40 @@ def test_methods_lists_each_field_with_its_choices_and_says_where_width_and_dept
     dc = next(line for line in out.splitlines() if line.startswith("dc: "))
     assert "dsa_siamese='batch' (one of 'batch', 'per_image')" in dc and "net_momentum=0.0" in dc
     assert "width and depth come from --protocol" in out
+
+
+def test_the_cifar10_lt_paths_of_the_papers_run_end_to_end_at_tiny_sizes(tmp_path, capsys):
+    """The suite cifar10-lt's methods on CIFAR-10 files the test writes (three channels, 32x32): decoupled experts
+    and LTDD from them; EDC, evaluated under its recipe with ADSA's labels. Tiny sizes: the commands and their
+    records are what is checked, not accuracy. (ZCA-whitened buffers, which the papers' CIFAR experts use, are
+    checked on digits in test_bench: a whitening of 3072 pixels costs tens of seconds here.)"""
+    import pickle
+
+    from conftest import write_cifar_batch
+
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir()
+    for i in range(1, 6):
+        write_cifar_batch(root / f"data_batch_{i}", 40, seed=i)
+    write_cifar_batch(root / "test_batch", 20)
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [f"n{i}".encode() for i in range(10)]}, f, protocol=2)
+    data = ["--dataset", "cifar10", "--imbalance", "4", "--data-dir", str(tmp_path), "--no-progress"]
+    experts, ltdd, edc = tmp_path / "experts", tmp_path / "ltdd", tmp_path / "edc"
+    code, _, err = run(capsys, "experts", *data, "--decoupled", "--num", "1", "--epochs", "2", "--cls-epochs", "2",
+                       "--width", "4", "--out", str(experts))
+    assert code == 0, err
+    code, _, err = run(capsys, "distill", "--method", "ltdd", *data, "--ipc", "2", "--experts", str(experts),
+                       "--iterations", "2", "--set", "n_rep=2", "--set", "n_cls=2", "--set", "t_rep=1", "--set",
+                       "t_rep_max=1", "--set", "expert_epochs=1", "--out", str(ltdd))
+    assert code == 0, err
+    meta = json.loads((ltdd / "meta.json").read_text())
+    assert meta["dataset"] == "cifar10" and meta["image_shape"] == [3, 32, 32] and len(meta["train_counts"]) == 10
+    code, _, err = run(capsys, "distill", "--method", "edc", *data, "--ipc", "2", "--set", "observers=['convnet_bn']",
+                       "--set", "epochs=1", "--set", "iterations=2", "--set", "width=4", "--out", str(edc))
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", str(edc), "--labels", "adsa", "--runs", "1", "--epochs", "1", "--width",
+                         "4", "--no-progress", "--data-dir", str(tmp_path), "--json", str(tmp_path / "edc.json"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "edc.json").read_text())
+    assert result["eval_config"]["recipe"] == "edc" and result["label_calibration"]["method"] == "adsa"
