@@ -66,3 +66,20 @@ def test_evaluate_snapshots_reports_the_best_kept_set_beside_the_final_one(tmp_p
     assert main(["evaluate", str(tmp_path / "dm" / "snapshots" / "iteration_000000"), "--runs", "1", "--epochs", "1",
                  "--snapshots", "--no-progress"]) == 2  # a snapshot keeps none of its own
     assert "keeps no snapshots" in capsys.readouterr().err and not started  # said before the final set trains
+
+
+def test_the_snapshots_of_a_run_on_whitened_experts_record_the_whitening_and_are_evaluated(tmp_path, capsys):
+    """A trajectory run whitens the data as its experts saw it after the run's meta is taken: its snapshots
+    recorded no whitening, so evaluate --snapshots refused them as made from other data."""
+    experts, art = tmp_path / "experts", tmp_path / "mtt"
+    data = ["--dataset", "digits", "--imbalance", "10", "--no-progress"]
+    assert main(["experts", *data, "--num", "1", "--epochs", "3", "--zca", "0.1", "--width", "4",
+                 "--out", str(experts)]) == 0
+    assert main(["distill", "--method", "mtt", *data, "--ipc", "1", "--experts", str(experts), "--iterations", "2",
+                 "--set", "syn_steps=2", "--set", "max_start_epoch=1", "--set", "expert_epochs=2", "--keep-every", "1",
+                 "--out", str(art)]) == 0
+    assert json.loads((art / "snapshots" / "iteration_000001" / "meta.json").read_text())["zca_eps"] == 0.1
+    capsys.readouterr()
+    assert main(["evaluate", str(art), "--runs", "1", "--epochs", "1", "--width", "4", "--snapshots",
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    assert "best of 4 kept sets" in capsys.readouterr().out

@@ -282,8 +282,10 @@ def run_synthesis(method, state: SynthesisState, step: Callable[[int], float | N
             **settings}
     checkpointer = Checkpointer(workdir, full, method.config.checkpoint_every, every_s=CHECKPOINT_SECONDS)
     iterations = method.config.iterations
+    # the record of the data optimized on (`settings["data"]`, where given): the trajectory methods whiten the data
+    # as their experts saw it after the run's meta was taken, and a snapshot is read back against that data
     snapshots = Snapshots(workdir, getattr(method, "keep_every", None), make_set,
-                          getattr(method, "run_meta", {}))
+                          {**getattr(method, "run_meta", {}), **settings.get("data", {})})
     optimize(state, iterations, step, checkpointer, progress=progress, desc=method.name,
              max_unusable=MAX_SKIPPED_SHARE * iterations, after=snapshots)
     check_skipped_share(method, state, iterations, workdir)
