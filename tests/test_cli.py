@@ -302,6 +302,11 @@ def test_holdout_travels_with_the_artifact_and_val_scores_on_it(tmp_path, capsys
     code, _, err = run(capsys, "evaluate", "--full", "--dataset", "digits", "--imbalance", "10", "--split", "val",
                        "--runs", "1", "--epochs", "1", "--no-progress")
     assert code == 2 and "--holdout" in err
+    plain = tmp_path / "plain"  # a set made without a holdout: it is its distillation that needs one
+    assert run(capsys, "distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "2",
+               "--out", str(plain), "--no-progress")[0] == 0
+    code, _, err = run(capsys, "evaluate", str(plain), "--split", "val", "--runs", "1", "--no-progress")
+    assert code == 2 and "plain was distilled without a holdout" in err and "distill it with --holdout V" in err
 
 
 def test_methods_lists_each_field_with_its_choices_and_says_where_width_and_depth_come_from(capsys):

@@ -665,6 +665,8 @@ def cmd_evaluate(args) -> int:
             kept_snapshots(Path(args.artifact))
         protocol = args.protocol or meta.get("protocol", "cpu")
     if args.split == "val":
+        check(args.full or data.val_x is not None, f"{args.artifact} was distilled without a holdout, so its data has "
+              "no validation split: distill it with --holdout V to score it on one")
         data = data.validation()
     from ltdistill.evaluate.protocol import eval_network
 
