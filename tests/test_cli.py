@@ -238,6 +238,13 @@ def test_preset_seed_is_used_and_the_flag_overrides_it(tmp_path, capsys):
     code, _, err = run(capsys, "distill", "--config", str(preset), "--out", str(tmp_path / "c"), "--no-progress")
     assert code == 2 and "[run] seed must be an integer in [0, 4294967295], got -7" in err
     assert not (tmp_path / "c").exists()
+    # the names a preset gives are checked with it, and the error says which file holds them
+    for wrong, said in (('dataset = "fmnist"', "unknown dataset 'fmnist' (did you mean 'fashion-mnist'?)"),
+                        ('class_order = "random:x"', "unknown class order 'random:x'")):
+        preset.write_text(f'[run]\nmethod = "random"\nimbalance = 5\nipc = 1\ndataset = "digits"\n{wrong}\n'
+                          .replace('dataset = "digits"\ndataset', "dataset"))
+        code, _, err = run(capsys, "distill", "--config", str(preset), "--out", str(tmp_path / "c"), "--no-progress")
+        assert code == 2 and f"p.toml: [run] {said}" in err and not (tmp_path / "c").exists()
 
 
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
+from ltdistill.data.order import check_order
+from ltdistill.data.sources import get_source
 from ltdistill.errors import BadInput, check
 from ltdistill.params import AtLeast, Count, Seed, check_value
 
@@ -49,6 +51,13 @@ def load_preset(path: str | Path) -> tuple[dict, dict]:
         raise BadInput(f"{p}: unknown [run] key(s) {unknown}; known: {sorted(RUN_KEYS)}")
     hints = typing.get_type_hints(RunSettings, include_extras=True)
     run = {k: check_value(f"{p}: [run] {k}", v, hints[k]) for k, v in run.items()}
+    try:  # the names, as a suite's are checked: the error says which file holds them
+        if "dataset" in run:
+            get_source(run["dataset"])
+        if "class_order" in run:
+            check_order(run["class_order"])
+    except BadInput as e:
+        raise BadInput(f"{p}: [run] {e}") from None
     method = data.pop("method", {})
     if not isinstance(method, dict):
         raise BadInput(f"{p}: [method] must be a table")
