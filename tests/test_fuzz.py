@@ -1,9 +1,11 @@
-"""Property tests over the two boundaries a user's input crosses: method settings (methods.create, as --set and
-TOML presets reach it) and artifacts on disk (what `evaluate` loads). Whatever the input: a result or one BadInput
-line, never another exception, and nothing on disk changed."""
+"""Property tests over the boundaries a user's input crosses: method settings (methods.create, as --set and TOML
+presets reach it), artifacts on disk (what `evaluate` loads) and suite files (what `bench` plans). Whatever the input:
+a result or one BadInput line, never another exception, and nothing on disk changed."""
 
+import copy
 import json
 import math
+from pathlib import Path
 
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -78,3 +80,48 @@ def test_any_artifact_on_disk_loads_or_is_one_bad_input_line_and_stays_as_it_was
     except BadInput as e:
         assert "\n" not in str(e)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+SUITE = {"description": "fuzz", "protocol": "cpu", "runs": 1, "epochs": 2, "eval_models": ["convnet"],
+         "data": {"dataset": "digits", "imbalance": [10], "ipc": [2]},
+         "experts": {"standard": {"num": 1, "epochs": 2}},
+         "method": [{"name": "random"}, {"name": "mtt", "experts": "standard"}]}
+SUITE_PLACES = [("runs",), ("epochs",), ("eval_models",), ("protocol",), ("seeds",), ("cross_arch",), ("ddranking",),
+                ("full",), ("calibrations",), ("recipes",), ("ranking",), ("convnet_stem",), ("compile",),
+                ("precision",), ("anatomy",), ("data", "dataset"), ("data", "imbalance"), ("data", "ipc"),
+                ("data", "class_order"), ("data", "holdout"), ("experts", "standard"), ("experts", "standard", "num"),
+                ("experts", "standard", "epochs"), ("experts", "standard", "zca"), ("experts", "decoupled"),
+                ("method", 0, "name"), ("method", 0, "label"), ("method", 0, "preset"), ("method", 0, "set"),
+                ("method", 0, "ipc"), ("method", 0, "imbalance"), ("method", 0, "seeds"), ("method", 0, "recipe"),
+                ("method", 0, "cross_arch"), ("method", 0, "calibrations"), ("method", 0, "grid"),
+                ("method", 1, "experts"), ("method", 1, "name")]
+SUITE_VALUES = st.one_of(VALUES, st.dictionaries(st.sampled_from(["a", "num", "lr_img"]), VALUES, max_size=2),
+                         st.lists(st.one_of(st.text(max_size=6), st.floats(), st.integers()), max_size=3),
+                         st.sampled_from(["natural", "hard-tail", "standard", "edc", "adsa", "sre2l"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.lists(st.tuples(st.sampled_from(SUITE_PLACES), SUITE_VALUES), min_size=1, max_size=3))
+def test_any_suite_plans_or_is_one_bad_input_line(changes):
+    """A suite whose values are of any kind (TOML's: text, numbers, lists, tables): mistyped [[method]] names,
+    labels, presets, sets and per-method lists, a class order or evaluation list of another kind ended in
+    TypeErrors, KeyErrors and IndexErrors from the planning before they were checked."""
+    from ltdistill.bench import plan
+    from ltdistill.bench.suite import check_suite
+
+    suite = copy.deepcopy(SUITE)
+    for place, value in changes:
+        where = suite
+        for key in place[:-1]:  # (an earlier change may have replaced a table on the way: nothing to change there)
+            inside = isinstance(where, dict) and key in where or isinstance(where, list) and key < len(where)
+            where = where[key] if inside else None
+        if not isinstance(where, dict):
+            continue
+        if value is None:
+            where.pop(place[-1], None)  # TOML has no null: a value left out
+        else:
+            where[place[-1]] = value
+    try:
+        plan(check_suite(Path("fuzz.toml"), suite), Path("unused-out"), [])
+    except BadInput as e:
+        assert "\n" not in str(e) and str(e)

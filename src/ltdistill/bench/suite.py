@@ -163,10 +163,17 @@ def check_experts(path: Path, tables) -> None:
 
 
 def load_suite(path: Path) -> dict:
+    """The suite file at `path`, read and checked (check_suite)."""
     try:
         suite = tomllib.loads(path.read_text())
     except (OSError, ValueError) as e:  # ValueError: TOMLDecodeError, or bytes that are not UTF-8
         raise BadInput(f"{path}: not a readable suite file ({e})") from None
+    return check_suite(path, suite)
+
+
+def check_suite(path: Path, suite: dict) -> dict:
+    """Every setting a suite's cells would refuse, refused in one line naming the file `path`; the suite itself
+    where it holds none."""
     unknown = sorted(set(suite) - SUITE_KEYS)
     check(not unknown, f"{path}: unknown suite key(s) {unknown}; known: {sorted(SUITE_KEYS)}")
     check_overridable(path, suite)
@@ -177,6 +184,10 @@ def load_suite(path: Path) -> dict:
     check(not unknown, f"{path}: unknown [data] key(s) {unknown}; known: {sorted(DATA_KEYS)}")
     dataset = suite["data"].get("dataset")
     check(isinstance(dataset, str), f"{path}: [data] dataset must name a dataset, got {dataset!r}")
+    orders = suite["data"].get("class_order", "natural")
+    listed = isinstance(orders, list) and bool(orders) and all(isinstance(o, str) for o in orders)
+    check(isinstance(orders, str) or listed,
+          f"{path}: [data] class_order must be a class order or a non-empty list of them, got {orders!r}")
     try:  # the name, not the files: a suite is planned where its data is not installed
         get_source(dataset)
         for order in class_orders(suite["data"]):
@@ -205,9 +216,12 @@ def load_suite(path: Path) -> dict:
     check(not (holdout and suite.get("ddranking", False)), f"{path}: a suite with a holdout scores on the validation "
           "split only; ddranking = true would read the test set")
     check_experts(path, suite.get("experts", {}))
+    check(isinstance(suite["method"], list) and all(isinstance(m, dict) for m in suite["method"]),
+          f"{path}: methods are [[method]] tables")
     for m in suite["method"]:
         bad = sorted(set(m) - METHOD_KEYS)
         check(not bad and "name" in m, f"{path}: [[method]] {m.get('name')!r}: unknown key(s) {bad} or no name")
+        check_method_entry(path, m)
         check(m.get("recipe", "ltdistill") in RECIPES, f"{path}: method {m['name']!r}: recipe must be one of "
               f"{list(RECIPES)}, got {m.get('recipe')!r}")
         seeds = method_seeds(suite, m)
@@ -219,14 +233,36 @@ def load_suite(path: Path) -> dict:
     check_evaluations(path, suite, "the suite")
     for m in suite["method"]:
         check_evaluations(path, m, f"method {m['name']!r}")
-    eval_models = suite.get("eval_models", [])
-    check(isinstance(eval_models, list) and all(isinstance(m, str) for m in eval_models),
-          f"{path}: eval_models must be a list of model names")
+    eval_models = suite.get("eval_models", ["convnet"])
+    check(isinstance(eval_models, list) and bool(eval_models) and all(isinstance(m, str) for m in eval_models),
+          f"{path}: eval_models must be a non-empty list of model names (the first scores every cell), got "
+          f"{eval_models!r}")
     labels = {m.get("label", m["name"]) for m in suite["method"]}
+    check(isinstance(suite.get("anatomy", []), list), f"{path}: anatomy must be a list of {{before, after}} tables")
     for pair in suite.get("anatomy", []):
         check(isinstance(pair, dict) and set(pair) == {"before", "after"} and {pair["before"], pair["after"]} <= labels,
               f"{path}: anatomy entries are {{before = LABEL, after = LABEL}} of two [[method]] labels, got {pair!r}")
     return suite
+
+
+def check_method_entry(path: Path, m: dict) -> None:
+    """A [[method]] table's name, texts and lists, as its cells' commands will take them (the rest of it: recipe,
+    seeds, experts, grid and evaluations, load_suite checks beside it)."""
+    name = m["name"]
+    check(isinstance(name, str) and name in METHODS, f"{path}: [[method]] name must be one of {sorted(METHODS)}, "
+          f"got {name!r}")
+    for key in ("label", "preset", "experts"):
+        check(m.get(key) is None or isinstance(m[key], str), f"{path}: method {name!r}: {key} must be text, got "
+              f"{m.get(key)!r}")
+    settings = m.get("set", [])
+    check(isinstance(settings, list) and all(isinstance(x, str) for x in settings),
+          f"{path}: method {name!r}: set must be a list of 'key=value' texts, got {settings!r}")
+    for key, hint in (("ipc", Count), ("imbalance", Annotated[float, AtLeast(1)])):
+        if key in m:  # which of the suite's values its cells take
+            check(isinstance(m[key], list) and bool(m[key]), f"{path}: method {name!r}: {key} must be a non-empty "
+                  f"list, got {m[key]!r}")
+            for value in m[key]:
+                check_value(f"{path}: method {name!r} {key}", value, hint)
 
 
 def check_overridable(path: Path | str, suite: dict) -> None:
