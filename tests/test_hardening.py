@@ -370,6 +370,20 @@ def test_an_out_holding_a_corrupt_expert_index_is_one_line(tmp_path, capsys, ind
     assert sorted(p.name for p in (tmp_path / "buffer").iterdir()) == ["index.json"]
 
 
+def test_a_buffer_index_whose_fields_are_of_another_kind_is_one_line(tmp_path, capsys):
+    """A hand-edited index.json that is JSON but holds a model, its options or the whitening of another kind: a
+    TypeError from the model registry or from the whitening before."""
+    buffer = tmp_path / "buffer"
+    assert run(capsys, "experts", "--dataset", "digits", "--imbalance", "10", "--num", "1", "--epochs", "1",
+               "--width", "4", "--no-progress", "--out", str(buffer))[0] == 0
+    kept = json.loads((buffer / "index.json").read_text())
+    for field, value in (("model", {"a": 1}), ("model_options", "x"), ("zca_eps", "x"), ("decoupled", "no")):
+        (buffer / "index.json").write_text(json.dumps({**kept, field: value}))
+        code, _, err = run(capsys, "distill", "--method", "mtt", "--dataset", "digits", "--imbalance", "10",
+                           "--ipc", "1", "--experts", str(buffer), "--out", str(tmp_path / "set"), "--no-progress")
+        assert code == 2 and "index.json" in one_line(err) and not (tmp_path / "set").exists(), field
+
+
 def test_a_run_that_diverges_in_its_last_epoch_is_caught(blob_data):
     """lr NaN: the first epoch's losses are finite (each is computed before its step), the weights after it are not."""
     from ltdistill import models

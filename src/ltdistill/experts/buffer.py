@@ -67,6 +67,7 @@ class ExpertBuffer:
         if not (path / INDEX).is_file():
             raise BadInput(f"{path} is not an expert buffer (no {INDEX}); make one with `ltdistill experts`")
         index = read_json_object(path / INDEX)
+        check_index(path / INDEX, index)
         buffer = cls(path, index)
         if not buffer.finished("rep" if index.get("decoupled") else "standard"):
             raise BadInput(f"{path} holds no finished expert yet; run `ltdistill experts` to fill it")
@@ -155,3 +156,16 @@ def write_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     except OSError as e:
         raise BadInput(f"cannot write {path}: {e.strerror or e}; the experts finished before it are kept, "
                        "rerun the same command to resume") from None
+
+
+def check_index(where: Path, index: dict) -> None:
+    """The fields of a buffer's index that build its students and data, each of the kind `experts` writes (a hand
+    edit of another kind reached torch or dict errors): the model's name and options, the whitening, the layout."""
+    from ltdistill.params import Rate, check_value
+
+    fine = (isinstance(index.get("model"), str) and isinstance(index.get("model_options", {}), dict)
+            and isinstance(index.get("decoupled", False), bool))
+    if not fine:
+        raise BadInput(f"{where} is corrupt: model (text), model_options (a table) or decoupled (true/false) is of "
+                       "another kind")
+    check_value(f"{where} zca_eps", index.get("zca_eps"), Rate | None)
