@@ -384,6 +384,28 @@ def test_a_buffer_index_whose_fields_are_of_another_kind_is_one_line(tmp_path, c
         assert code == 2 and "index.json" in one_line(err) and not (tmp_path / "set").exists(), field
 
 
+def test_a_sets_label_records_of_another_kind_are_one_line(tmp_path, capsys):
+    """meta.json's teacher record and per-image classes, hand-edited to another kind, reached dict, float and tensor
+    errors when the set was evaluated."""
+    art = tmp_path / "sre2l"
+    assert run(capsys, "distill", "--method", "sre2l", "--dataset", "digits", "--imbalance", "10", "--ipc", "1",
+               "--set", "epochs=1", "--set", "iterations=1", "--set", "width=4", "--out", str(art),
+               "--no-progress")[0] == 0
+    kept = json.loads((art / "meta.json").read_text())
+    teacher = kept["teacher"]
+    for field, value, said in (("teacher", "x", "teacher must be"), ("teacher", {}, "teacher must be"),
+                               ("teacher", {**teacher, "options": "x"}, "teacher must be"),
+                               ("teacher", {**teacher, "temperature": "4"}, "teacher must be"),
+                               ("teacher", {**teacher, "temperature": -1}, "teacher must be"),
+                               ("classes", "x", "classes must list"), ("classes", [0], "classes must list"),
+                               ("classes", list(range(10, 20)), "classes must list")):
+        (art / "meta.json").write_text(json.dumps({**kept, field: value}))
+        code, _, err = run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "1", "--no-progress")
+        assert code == 2 and said in one_line(err), (field, value)
+    (art / "meta.json").write_text(json.dumps(kept))
+    assert run(capsys, "evaluate", str(art), "--runs", "1", "--epochs", "1", "--no-progress")[0] == 0
+
+
 def test_a_run_that_diverges_in_its_last_epoch_is_caught(blob_data):
     """lr NaN: the first epoch's losses are finite (each is computed before its step), the weights after it are not."""
     from ltdistill import models

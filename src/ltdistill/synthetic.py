@@ -9,6 +9,7 @@ content; loading refuses NaN/Inf too, so a broken set is never trained on and sc
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import typing
@@ -161,6 +162,7 @@ class SyntheticSet:
             except (SafetensorError, OSError) as e:
                 raise BadInput(f"{path}: its meta.json names a teacher but {TEACHER} is unreadable ({e})") from None
         check_tensors(path, tensors)
+        check_label_records(path / META, meta, tensors["labels"])
         refuse_non_finite(path, {**tensors, **{f"teacher {k}": v for k, v in (teacher or {}).items()}})
         return cls(tensors["images"], tensors["labels"], float(tensors["lr"][0]) if "lr" in tensors else None, meta,
                    teacher)
@@ -215,6 +217,30 @@ def check_fits(synthetic: SyntheticSet, data, where: str = "this set") -> None:
         key, made, given = difference
         raise BadInput(f"{where} was distilled with {key} {made!r}, the data given has {given!r}: evaluate it on the "
                        f"data it was made from (its meta.json's settings)")
+
+
+def check_label_records(where: Path, meta: dict, labels: torch.Tensor) -> None:
+    """What meta.json records of a set's labels, of the kinds its makers write: `classes`, each image's class (a list
+    of class indices, one per image), and `teacher`, the relabeling model: {model, options, temperature} or an
+    ensemble's {members, temperature}, with an optional ADSA `calibration` table. (A hand edit of another kind
+    reached tensor, dict and float errors.)"""
+    classes = meta.get("classes")
+    count = labels.shape[1] if labels.ndim == 2 else None
+    if classes is not None and not (isinstance(classes, list) and len(classes) == len(labels) and all(
+            isinstance(c, int) and not isinstance(c, bool) and 0 <= c and (count is None or c < count)
+            for c in classes)):
+        raise BadInput(f"{where}: classes must list one class index per image ({len(labels)}), got {classes!r:.80}")
+    if "teacher" not in meta:
+        return
+    info = meta["teacher"]
+    fine = isinstance(info, dict) and (isinstance(info.get("members"), list) or isinstance(info.get("model"), str))
+    fine = fine and isinstance(info.get("options", {}), dict) and isinstance(info.get("calibration", {}), dict)
+    temperature = info.get("temperature", 1.0) if isinstance(info, dict) else None
+    positive = (isinstance(temperature, int | float) and not isinstance(temperature, bool)
+                and math.isfinite(temperature) and temperature > 0)
+    if not (fine and positive):
+        raise BadInput(f"{where}: teacher must be {{model, options, temperature > 0}} or {{members, temperature}}, "
+                       f"got {info!r:.120}")
 
 
 def check_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
