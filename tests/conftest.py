@@ -49,6 +49,19 @@ def write_cifar_batch(path, n, label_key=b"labels", classes=10, seed=0):
         pickle.dump(batch, f, protocol=2)
 
 
+def write_cifar10_dir(parent, sizes, test_n, seed=0, names=None):
+    """A CIFAR-10 folder as the python version unpacks (parent/cifar-10-batches-py): five training batches of
+    `sizes` images, a test batch of `test_n`, the class names; returns the folder."""
+    root = parent / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    for i, n in enumerate(sizes, 1):
+        write_cifar_batch(root / f"data_batch_{i}", n, seed=seed + i)
+    write_cifar_batch(root / "test_batch", test_n, seed=seed)
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": names or [f"n{i}".encode() for i in range(10)]}, f, protocol=2)
+    return root
+
+
 def blob_raw(num_classes=4, per_class=60, test_per_class=20, size=8, channels=1, seed=0) -> RawDataset:
     """An easy synthetic source: each class is a distinct bright square position plus noise."""
     rng = np.random.default_rng(seed)

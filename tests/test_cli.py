@@ -329,17 +329,9 @@ def test_the_cifar10_lt_paths_of_the_papers_run_end_to_end_at_tiny_sizes(tmp_pat
     and LTDD from them; EDC, evaluated under its recipe with ADSA's labels. Tiny sizes: the commands and their
     records are what is checked, not accuracy. (ZCA-whitened buffers, which the papers' CIFAR experts use, are
     checked on digits in test_bench: a whitening of 3072 pixels costs tens of seconds here.)"""
-    import pickle
+    from conftest import write_cifar10_dir
 
-    from conftest import write_cifar_batch
-
-    root = tmp_path / "cifar-10-batches-py"
-    root.mkdir()
-    for i in range(1, 6):
-        write_cifar_batch(root / f"data_batch_{i}", 40, seed=i)
-    write_cifar_batch(root / "test_batch", 20)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [f"n{i}".encode() for i in range(10)]}, f, protocol=2)
+    write_cifar10_dir(tmp_path, [40] * 5, 20)
     data = ["--dataset", "cifar10", "--imbalance", "4", "--data-dir", str(tmp_path), "--no-progress"]
     experts, ltdd, edc = tmp_path / "experts", tmp_path / "ltdd", tmp_path / "edc"
     code, _, err = run(capsys, "experts", *data, "--decoupled", "--num", "1", "--epochs", "2", "--cls-epochs", "2",

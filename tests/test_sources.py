@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from conftest import write_cifar_batch, write_idx, write_mnist_dir
+from conftest import write_cifar10_dir, write_cifar_batch, write_idx, write_mnist_dir
 from ltdistill.data.cifar import safe_unpickle
 from ltdistill.data.idx import read_idx
 from ltdistill.data.sources import SOURCES, is_available, load_source
@@ -53,13 +53,7 @@ def test_missing_files_name_what_was_looked_for(tmp_path):
 
 
 def test_cifar10_and_cifar100_pickles(tmp_path):
-    root = tmp_path / "cifar-10-batches-py"
-    root.mkdir()
-    for i in range(1, 6):
-        write_cifar_batch(root / f"data_batch_{i}", 20, seed=i)
-    write_cifar_batch(root / "test_batch", 10)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [f"n{i}".encode() for i in range(10)]}, f, protocol=2)
+    write_cifar10_dir(tmp_path, [20] * 5, 10)
     raw = load_source("cifar10", tmp_path)
     assert raw.train.images.shape == (100, 3, 32, 32) and raw.class_names[3] == "n3"
 
@@ -152,13 +146,7 @@ def test_unknown_dataset():
 @given(sizes=st.lists(st.integers(1, 12), min_size=5, max_size=5), test_n=st.integers(1, 12),
        seed=st.integers(0, 2**16))
 def test_cifar_reader_round_trips_any_batch_sizes(tmp_path_factory, sizes, test_n, seed):
-    root = tmp_path_factory.mktemp("c10") / "cifar-10-batches-py"
-    root.mkdir()
-    for i, n in enumerate(sizes, 1):
-        write_cifar_batch(root / f"data_batch_{i}", n, seed=seed + i)
-    write_cifar_batch(root / "test_batch", test_n, seed=seed)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [b"c"] * 10}, f, protocol=2)
+    root = write_cifar10_dir(tmp_path_factory.mktemp("c10"), sizes, test_n, seed=seed, names=[b"c"] * 10)
     raw = load_source("cifar10", root.parent)
     assert raw.train.images.shape == (sum(sizes), 3, 32, 32) and len(raw.test.labels) == test_n
     first = np.random.default_rng(seed + 1).integers(0, 256, (sizes[0], 3072), dtype=np.uint8)
