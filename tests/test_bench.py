@@ -122,7 +122,9 @@ def test_a_damaged_result_or_evaluation_json_in_a_run_directory_is_one_line(tmp_
     run_suite(str(suite), out, progress=False)
     result = out / "results" / "random_digits_b10_ipc2_s0.json"
     kept = json.loads(result.read_text())
-    for damage in ("{trunc", "[1]"):
+    fields = [{**kept, "key": -1}, {**kept, "host": [1]}, {**kept, "runs": None}, {**kept, "lt_test": {}},
+              {**kept, "balanced_acc": {"mean": "x"}}, {**kept, "commands": [1]}]  # fields of another kind
+    for damage in ("{trunc", "[1]", *map(json.dumps, fields)):
         result.write_text(damage)
         for plan_only in (True, False):
             argv = ["bench", "--suite", str(suite), "--out", str(out), "--no-progress", "--no-figures"]
