@@ -224,6 +224,9 @@ def test_table_renders_evaluation_jsons_and_refuses_other_files(tmp_path, capsys
     other.write_bytes(b"\xff\xfe{")  # not UTF-8: a UnicodeDecodeError's traceback before
     code, _, err = run(capsys, "table", str(other))
     assert code == 2 and "not an evaluation JSON ('utf-8' codec" in err
+    other.write_text(json.dumps({**result, "class_acc_std": "x"}))  # a field of another kind: a ValueError before
+    code, _, err = run(capsys, "table", str(other))
+    assert code == 2 and "x.json is corrupt: its class_acc_std is 'x'" in err
 
 
 def test_preset_seed_is_used_and_the_flag_overrides_it(tmp_path, capsys):

@@ -21,6 +21,7 @@ from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
 from ltdistill.params import AtLeast, Count, Rate, Seed, check_value, describe, fits
+from ltdistill.report.tables import check_result_fields
 from ltdistill.safe_io import read_json_object, why_not_a_directory
 
 SUITE_DIRS = (Path.cwd() / "benchmarks" / "suites", Path(__file__).resolve().parents[3] / "benchmarks" / "suites")
@@ -99,45 +100,9 @@ def result_json(out: Path, name: str) -> Path:
 
 def read_result(path: Path) -> dict:
     """A finished cell's collected result (or a cell's evaluation JSON); one BadInput line where it is damaged: not
-    a JSON object, or a field the bench reads of another kind than it writes (RESULT_FIELDS)."""
+    a JSON object, or a field the bench reads of another kind than it writes (report.tables.check_result_fields)."""
     remedy = "; move it aside and rerun the same command: what it held is made again"
-    result = read_json_object(path, remedy)
-    for name, kind in RESULT_FIELDS.items():
-        if name in result and not of_kind(result[name], kind):
-            raise BadInput(f"{path} is corrupt: its {name} is {result[name]!r:.60}{remedy}")
-    return result
-
-
-def of_kind(value, kind) -> bool:
-    """Whether a result's field is of the kind RESULT_FIELDS names (a type, or one of the words below; "number" and
-    a type other than text or table allow null)."""
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind == "number":
-        return value is None or number
-    if kind == "score":  # a mean and a spread over runs
-        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
-                                               for k in ("mean", "std"))
-    if kind == "host":  # the record runtime.host() writes; its thread count names the table's device column
-        return isinstance(value, dict) and "threads" in value and of_kind(value["threads"], int)
-    if kind == "lt_test":  # the long-tailed test set's scores
-        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
-                                               for k in ("acc", "precision", "recall", "f1"))
-    if kind in ("count", "real"):  # given, never null
-        return value is not None and of_kind(value, int if kind == "count" else "number")
-    if kind == "texts":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind is int:
-        return value is None or (isinstance(value, int) and not isinstance(value, bool))
-    return isinstance(value, kind)
-
-
-# the fields of a collected result (and of an evaluation JSON) that the bench, --plan and the tables read, with the
-# kind the bench writes them in; a field absent is fine (results of earlier versions lack some)
-RESULT_FIELDS = {"key": dict, "label": str, "cell": str, "dataset": str, "device": str, "ipc": int, "runs": "count",
-                 "epochs": "count", "imbalance_factor": "real", "few": "number", "many": "number", "medium": "number",
-                 "seconds_per_run": "real", "class_acc_std": "real", "balanced_acc": "score", "syn_hard": "score",
-                 "lt_test": "lt_test", "ddranking": dict, "cross_arch": dict, "host": "host", "commands": "texts",
-                 "per_class_acc": list, "distill": dict}
+    return check_result_fields(path, read_json_object(path, remedy), remedy)
 
 
 def cell_directory(out: Path, name: str) -> Path:

@@ -24,7 +24,49 @@ def load_result(path: Path) -> dict:
         raise BadInput(f"{path}: not an evaluation JSON ({e})") from None
     if not isinstance(result, dict) or "balanced_acc" not in result or "lt_test" not in result:
         raise BadInput(f"{path}: not an evaluation JSON (no balanced_acc / lt_test)")
+    return check_result_fields(path, result)
+
+
+def check_result_fields(path, result: dict, remedy: str = "") -> dict:
+    """`result` (an evaluation JSON, or a bench cell's collected result), or one BadInput line naming the first field
+    that the tables and the bench read and that is of another kind than they write (RESULT_FIELDS)."""
+    for name, kind in RESULT_FIELDS.items():
+        if name in result and not of_kind(result[name], kind):
+            raise BadInput(f"{path} is corrupt: its {name} is {result[name]!r:.60}{remedy}")
     return result
+
+
+def of_kind(value, kind) -> bool:
+    """Whether a result's field is of the kind RESULT_FIELDS names (a type, or one of the words below; "number" and
+    a type other than text or table allow null)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "number":
+        return value is None or number
+    if kind == "score":  # a mean and a spread over runs
+        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
+                                               for k in ("mean", "std"))
+    if kind == "host":  # the record runtime.host() writes; its thread count names the table's device column
+        return isinstance(value, dict) and "threads" in value and of_kind(value["threads"], int)
+    if kind == "lt_test":  # the long-tailed test set's scores
+        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
+                                               for k in ("acc", "precision", "recall", "f1"))
+    if kind in ("count", "real"):  # given, never null
+        return value is not None and of_kind(value, int if kind == "count" else "number")
+    if kind == "texts":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind is int:
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return isinstance(value, kind)
+
+
+# the fields of a collected result (and of an evaluation JSON) that the bench, --plan and the tables read, with the
+# kind the bench writes them in; a field absent is fine (results of earlier versions lack some; a two-stage result
+# records its two stages' epochs as a list, so epochs are not among them)
+RESULT_FIELDS = {"key": dict, "label": str, "cell": str, "dataset": str, "device": str, "ipc": int, "runs": "count",
+                 "imbalance_factor": "real", "few": "number", "many": "number", "medium": "number",
+                 "seconds_per_run": "real", "class_acc_std": "real", "balanced_acc": "score", "syn_hard": "score",
+                 "lt_test": "lt_test", "ddranking": dict, "cross_arch": dict, "host": "host", "commands": "texts",
+                 "per_class_acc": list, "distill": dict}
 
 
 def variant(r: dict) -> str:
