@@ -42,14 +42,10 @@ def of_kind(value, kind) -> bool:
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "number":
         return value is None or number
-    if kind == "score":  # a mean and a spread over runs
-        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
-                                               for k in ("mean", "std"))
+    if kind in NUMBERS_AT:  # a table of numbers: a score's mean and spread, the long-tailed test set's scores
+        return isinstance(value, dict) and all(of_kind(value.get(k), "real") for k in NUMBERS_AT[kind])
     if kind == "host":  # the record runtime.host() writes; its thread count names the table's device column
         return isinstance(value, dict) and "threads" in value and of_kind(value["threads"], int)
-    if kind == "lt_test":  # the long-tailed test set's scores
-        return isinstance(value, dict) and all(value.get(k) is not None and of_kind(value[k], "number")
-                                               for k in ("acc", "precision", "recall", "f1"))
     if kind in ("count", "real"):  # given, never null
         return value is not None and of_kind(value, int if kind == "count" else "number")
     if kind == "texts":
@@ -62,6 +58,7 @@ def of_kind(value, kind) -> bool:
 # the fields of a collected result (and of an evaluation JSON) that the bench, --plan and the tables read, with the
 # kind the bench writes them in; a field absent is fine (results of earlier versions lack some; a two-stage result
 # records its two stages' epochs as a list, so epochs are not among them)
+NUMBERS_AT = {"score": ("mean", "std"), "lt_test": ("acc", "precision", "recall", "f1")}
 RESULT_FIELDS = {"key": dict, "label": str, "cell": str, "dataset": str, "device": str, "ipc": int, "runs": "count",
                  "imbalance_factor": "real", "few": "number", "many": "number", "medium": "number",
                  "seconds_per_run": "real", "class_acc_std": "real", "balanced_acc": "score", "syn_hard": "score",
