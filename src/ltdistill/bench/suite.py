@@ -200,12 +200,7 @@ def check_suite(path: Path, suite: dict) -> dict:
     for key in ("runs", "epochs"):  # what every evaluation command of the suite would otherwise refuse, cell by cell
         if key in suite:
             check_value(f"{path}: {key}", suite[key], Count)
-    for key, hint, default in (("ipc", Count, [10]), ("imbalance", Annotated[float, AtLeast(1)], [1])):
-        values = suite["data"].get(key, default)  # plan's defaults
-        check(isinstance(values, list) and bool(values),
-              f"{path}: [data] {key} must be a non-empty list, got {values!r}")
-        for value in values:
-            check_value(f"{path}: [data] {key}", value, hint)
+    check_setting_lists(f"{path}: [data]", {"ipc": [10], "imbalance": [1], **suite["data"]})  # plan's defaults
     holdout = suite["data"].get("holdout", 0)
     check(isinstance(holdout, int) and not isinstance(holdout, bool) and holdout >= 0,
           f"{path}: [data] holdout must be an integer >= 0 (validation images per class), got {holdout!r}")
@@ -248,6 +243,17 @@ def check_suite(path: Path, suite: dict) -> dict:
     return suite
 
 
+def check_setting_lists(where: str, entry: dict) -> None:
+    """An entry's `ipc` and `imbalance` ([data]'s, or a [[method]]'s where it sets them): non-empty lists of counts
+    and of betas >= 1."""
+    for key, hint in (("ipc", Count), ("imbalance", Annotated[float, AtLeast(1)])):
+        if key in entry:
+            values = entry[key]
+            check(isinstance(values, list) and bool(values), f"{where} {key} must be a non-empty list, got {values!r}")
+            for value in values:
+                check_value(f"{where} {key}", value, hint)
+
+
 def check_method_entry(path: Path, m: dict) -> None:
     """A [[method]] table's name, texts and lists, as its cells' commands will take them (the rest of it: recipe,
     seeds, experts, grid and evaluations, load_suite checks beside it)."""
@@ -260,12 +266,7 @@ def check_method_entry(path: Path, m: dict) -> None:
     settings = m.get("set", [])
     check(isinstance(settings, list) and all(isinstance(x, str) for x in settings),
           f"{path}: method {name!r}: set must be a list of 'key=value' texts, got {settings!r}")
-    for key, hint in (("ipc", Count), ("imbalance", Annotated[float, AtLeast(1)])):
-        if key in m:  # which of the suite's values its cells take
-            check(isinstance(m[key], list) and bool(m[key]), f"{path}: method {name!r}: {key} must be a non-empty "
-                  f"list, got {m[key]!r}")
-            for value in m[key]:
-                check_value(f"{path}: method {name!r} {key}", value, hint)
+    check_setting_lists(f"{path}: method {name!r}", m)  # which of the suite's values its cells take
 
 
 def check_overridable(path: Path | str, suite: dict) -> None:
