@@ -9,7 +9,6 @@ content; loading refuses NaN/Inf too, so a broken set is never trained on and sc
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import typing
@@ -24,7 +23,7 @@ from torch.utils.data import TensorDataset
 
 from ltdistill import __version__
 from ltdistill.errors import BadInput, Diverged, check
-from ltdistill.params import AtLeast, NonNegative, Rate, check_value
+from ltdistill.params import AtLeast, NonNegative, Rate, check_value, fits
 from ltdistill.safe_io import atomic_save_tensors, atomic_write_bytes, cannot_write, json_bytes
 
 __all__ = ["SyntheticSet", "atomic_save_tensors", "atomic_write_bytes", "holds_result", "git_revision"]
@@ -227,18 +226,14 @@ def check_label_records(where: Path, meta: dict, labels: torch.Tensor) -> None:
     classes = meta.get("classes")
     count = labels.shape[1] if labels.ndim == 2 else None
     if classes is not None and not (isinstance(classes, list) and len(classes) == len(labels) and all(
-            isinstance(c, int) and not isinstance(c, bool) and 0 <= c and (count is None or c < count)
-            for c in classes)):
+            fits(c, NonNegative) and (count is None or c < count) for c in classes)):
         raise BadInput(f"{where}: classes must list one class index per image ({len(labels)}), got {classes!r:.80}")
     if "teacher" not in meta:
         return
     info = meta["teacher"]
     fine = isinstance(info, dict) and (isinstance(info.get("members"), list) or isinstance(info.get("model"), str))
     fine = fine and isinstance(info.get("options", {}), dict) and isinstance(info.get("calibration", {}), dict)
-    temperature = info.get("temperature", 1.0) if isinstance(info, dict) else None
-    positive = (isinstance(temperature, int | float) and not isinstance(temperature, bool)
-                and math.isfinite(temperature) and temperature > 0)
-    if not (fine and positive):
+    if not (fine and fits(info.get("temperature", 1.0), Rate)):
         raise BadInput(f"{where}: teacher must be {{model, options, temperature > 0}} or {{members, temperature}}, "
                        f"got {info!r:.120}")
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ltdistill.errors import BadInput
-from ltdistill.params import Count, check_value
+from ltdistill.params import Count, check_value, fits
 
 _REGISTRY: dict[str, Callable[..., Classifier]] = {}
 _PROCESS_DEFAULTS: dict[str, object] = {}  # option defaults of this process (the CLI's --convnet-stem)
@@ -102,10 +102,9 @@ def create(name: str, *, channels: int, num_classes: int, im_size: tuple[int, in
     options = resolved_options(name, kwargs)  # checks the name and the options
     check_value("channels", channels, Count)
     check_value("num_classes", num_classes, Count)
-    size = tuple(im_size) if isinstance(im_size, tuple | list) else ()
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+    if not (fits(im_size, tuple[Count, ...]) and len(im_size) == 2):
         raise BadInput(f"im_size must be (height, width), two integers >= 1, got {im_size!r}")
-    return _REGISTRY[name](channels, num_classes, size, **options)
+    return _REGISTRY[name](channels, num_classes, tuple(im_size), **options)
 
 
 class Classifier(nn.Module):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ltdistill.errors import BadInput
+from ltdistill.params import fits
 
 HEADER = ["dataset", "beta", "training set", "eval model", "IPC", "balanced acc (%)", "many / med / few",
           "class-acc std", "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok",
@@ -51,7 +52,7 @@ def of_kind(value, kind) -> bool:
     if kind == "texts":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind is int:
-        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+        return value is None or fits(value, int)
     return isinstance(value, kind)
 
 

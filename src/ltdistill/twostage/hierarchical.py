@@ -17,7 +17,7 @@ from ltdistill import models
 from ltdistill.data.longtail import check_dataset
 from ltdistill.errors import check
 from ltdistill.evaluate.metrics import aggregate, run_metrics
-from ltdistill.params import Count, Seed, check_device, check_value
+from ltdistill.params import Count, Seed, check_device, check_value, fits
 from ltdistill.train import TrainConfig, predict, train_model
 
 
@@ -62,7 +62,7 @@ def check_groups(groups, num_classes: int) -> None:
     (a class in no group was sent to an arbitrary group, one in two to the last)."""
     ok = isinstance(groups, list | tuple) and all(isinstance(g, list | tuple) and g for g in groups)
     flat = [c for g in groups for c in g] if ok else []
-    ok = ok and all(isinstance(c, int) and not isinstance(c, bool) for c in flat)
+    ok = ok and all(fits(c, int) for c in flat)
     check(ok and sorted(flat) == list(range(num_classes)),
           f"groups must split the classes 0..{num_classes - 1} into non-empty groups, each class in exactly one; "
           f"got {groups!r:.200}")
