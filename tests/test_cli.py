@@ -62,6 +62,12 @@ BAD_INPUTS = [
       "epochs='many'"], "must be an integer"),
     (["distill", "--method", "random", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--device",
       "tpu"], "--device"),
+    # a start window that holds no epoch: the references' randint(low, upper) fails there; refused before experts
+    (["distill", "--method", "datm", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
+      "min_start_epoch=10"], "datm.min_start_epoch = 10 must be below the start window's upper bound "
+     "min(current_max_start_epoch, max_start_epoch) = 10"),
+    (["distill", "--method", "ltdd", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
+      "t_cls_min=1"], "ltdd.t_cls_min = 1 must be below the start window's upper bound t_cls_max = 1"),
     # recovery aligns BN statistics: a model without BN is refused before its observer trains
     (["distill", "--method", "sre2l", "--dataset", "digits", "--imbalance", "10", "--ipc", "1", "--set",
       "model='mlp'", "--set", "epochs=1"], "sre2l.model must be a registered model with BatchNorm layers (convnet_bn,"),

@@ -122,6 +122,19 @@ def test_datm_window_grows_linearly_to_max():
     assert window_upper(DATMConfig(sequential_generation=False, max_start_epoch=20), 0) == 20
 
 
+def test_a_start_window_without_an_epoch_is_refused_by_name():
+    # with Sequential Generation the first window is [min, min(current, max)); without it [min, max)
+    with pytest.raises(BadInput, match=r"datm.min_start_epoch = 5 must be below .* = 5 "):
+        DATMConfig(min_start_epoch=5, current_max_start_epoch=5, max_start_epoch=20)
+    assert window_upper(DATMConfig(min_start_epoch=5, current_max_start_epoch=5, max_start_epoch=20,
+                                   sequential_generation=False), 0) == 20
+    with pytest.raises(BadInput, match=r"max_start_epoch = 20"):
+        DATMConfig(min_start_epoch=20, max_start_epoch=20, sequential_generation=False)
+    with pytest.raises(BadInput, match=r"ltdd.t_rep_min = 12 must be below .*min\(t_rep, t_rep_max\) = 10"):
+        methods.create("ltdd", t_rep_min=12, t_rep=10, t_rep_max=20, sequential_generation=True)
+    assert methods.create("ltdd", t_rep_min=12, t_rep=10, t_rep_max=20).config.t_rep_min == 12
+
+
 def test_maxnorm_caps_every_head_row_at_the_threshold():
     model = models.create("convnet", channels=1, num_classes=5, im_size=(8, 8), **TINY)
     with torch.no_grad():

@@ -163,6 +163,26 @@ def pixels_and_lr(images: torch.Tensor, cfg, device: str) -> dict[str, Learnable
             "lr": Learnable(torch.tensor(cfg.lr_teacher, device=device), cfg.lr_lr, 0.5)}
 
 
+def start_window_upper(initial: int, final: int, it: int, sequential: bool, expansion_end: int) -> int:
+    """The exclusive upper bound of the start-epoch window at iteration `it`: with Sequential Generation it grows
+    linearly from `initial` to `final` over `expansion_end` iterations, else it is `final` (DATM distill/DATM.py,
+    LTDD distill/DAM-ED_tesla.py l.681-684: Upper_Bound)."""
+    if not sequential:
+        return final
+    return min(initial + int((final - initial) * it / expansion_end), final)
+
+
+def check_start_window(method: str, low: str, initial: str, final: str, values: dict, sequential: bool) -> None:
+    """The window [low, upper) must hold a start epoch from the first iteration on: the references draw
+    randint(low, Upper_Bound), which fails when low >= Upper_Bound; a config that would draw none is refused by
+    name. The fields are named as the method's config names them; `values` maps those names to their values."""
+    first = min(values[initial], values[final]) if sequential else values[final]
+    bound = f"min({initial}, {final}) = {first}" if sequential else f"{final} = {first}"
+    if values[low] >= first:
+        raise BadInput(f"{method}.{low} = {values[low]} must be below the start window's upper bound {bound} "
+                       f"(start epochs are drawn from [{low}, upper))")
+
+
 class TrajectorySampler:
     """Draws (expert, start epoch) pairs and caches loaded trajectories."""
 
@@ -187,7 +207,7 @@ class TrajectorySampler:
         """start = trajectory[t], target = trajectory[t + span], t uniform in [low, high) (high exclusive, as
         randint in the references)."""
         i = self.ids[int(torch.randint(len(self.ids), (1,), generator=self.generator))]
-        t = int(torch.randint(low, max(high, low + 1), (1,), generator=self.generator))
+        t = int(torch.randint(low, high, (1,), generator=self.generator))
         traj = self.trajectory(i)
         return traj[t], traj[t + span]
 

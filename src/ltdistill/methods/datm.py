@@ -17,7 +17,7 @@ from ltdistill.data.augment import DSA
 from ltdistill.engine.loop import Learnable, SynthesisState
 from ltdistill.engine.method import Method, with_meta
 from ltdistill.families.init import correct_per_class, expert_soft_labels
-from ltdistill.families.trajectory import Matching, pixels_and_lr
+from ltdistill.families.trajectory import Matching, check_start_window, pixels_and_lr, start_window_upper
 from ltdistill.methods.mtt import MTTConfig
 from ltdistill.params import Count, Momentum, NonNegative, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
@@ -40,13 +40,14 @@ class DATMConfig(MTTConfig):
     soft_labels: bool = True
     label_experts: Count | None = None  # experts used for label initialization; None: all
 
+    def __post_init__(self):
+        check_start_window("datm", "min_start_epoch", "current_max_start_epoch", "max_start_epoch", vars(self),
+                           self.sequential_generation)
+
 
 def window_upper(cfg: DATMConfig, it: int) -> int:
-    if not cfg.sequential_generation:
-        return cfg.max_start_epoch
-    grown = cfg.current_max_start_epoch + int((cfg.max_start_epoch - cfg.current_max_start_epoch) * it
-                                              / cfg.expansion_end_epoch)
-    return min(grown, cfg.max_start_epoch)
+    return start_window_upper(cfg.current_max_start_epoch, cfg.max_start_epoch, it, cfg.sequential_generation,
+                              cfg.expansion_end_epoch)
 
 
 class DATM(Method):

@@ -31,7 +31,7 @@ from ltdistill.engine.loop import Learnable, SynthesisState
 from ltdistill.engine.method import Method, with_meta
 from ltdistill.errors import BadInput
 from ltdistill.families.init import correct_per_class, expert_soft_labels
-from ltdistill.families.trajectory import Matching, pixels_and_lr
+from ltdistill.families.trajectory import Matching, check_start_window, pixels_and_lr, start_window_upper
 from ltdistill.params import Count, Momentum, NonNegative, OneOf, Rate, Weight
 from ltdistill.synthetic import SyntheticSet
 from ltdistill.train import PRECISIONS
@@ -76,6 +76,10 @@ class LTDDConfig:
     # "frequency": w_k = n_k / N (the reference) | "mean_one": C n_k / N, see below
     dam_weights: Literal["frequency", "mean_one"] = "frequency"
 
+    def __post_init__(self):
+        for phase in ("t_rep", "t_cls"):
+            check_start_window("ltdd", f"{phase}_min", phase, f"{phase}_max", vars(self), self.sequential_generation)
+
 
 def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
     """DAM's class weights. "frequency" is the reference's w_k = n_k / N: they sum to 1, so on a balanced synthetic
@@ -95,9 +99,7 @@ def dam_class_weights(counts: list[int], mode: str) -> torch.Tensor:
 
 
 def upper(initial: int, final: int, it: int, cfg: LTDDConfig) -> int:
-    if not cfg.sequential_generation:
-        return final
-    return min(initial + int((final - initial) * it / cfg.expansion_end_epoch), final)
+    return start_window_upper(initial, final, it, cfg.sequential_generation, cfg.expansion_end_epoch)
 
 
 class LTDD(Method):
