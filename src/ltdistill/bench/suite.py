@@ -20,7 +20,7 @@ from ltdistill.evaluate.protocol import RANKINGS, RECIPES, recipe_later_settings
 from ltdistill.experts.train import ExpertConfig
 from ltdistill.keys import changed_defaults, fingerprint
 from ltdistill.methods.registry import METHODS
-from ltdistill.params import AtLeast, Count, Rate, Seed, check_value, describe, fits
+from ltdistill.params import AtLeast, Count, NonNegative, Rate, Seed, check_value, describe, fits
 from ltdistill.report.tables import check_result_fields
 from ltdistill.safe_io import read_json_object, why_not_a_directory
 
@@ -201,9 +201,8 @@ def check_suite(path: Path, suite: dict) -> dict:
         if key in suite:
             check_value(f"{path}: {key}", suite[key], Count)
     check_setting_lists(f"{path}: [data]", {"ipc": [10], "imbalance": [1], **suite["data"]})  # plan's defaults
-    holdout = suite["data"].get("holdout", 0)
-    check(isinstance(holdout, int) and not isinstance(holdout, bool) and holdout >= 0,
-          f"{path}: [data] holdout must be an integer >= 0 (validation images per class), got {holdout!r}")
+    # validation images per class
+    holdout = check_value(f"{path}: [data] holdout", suite["data"].get("holdout", 0), NonNegative)
     measured = card(dataset)  # the training counts a dataset's card records: a cell's IPC must fit its head class
     if measured and "train_counts" in measured:
         head = min(measured["train_counts"]) - holdout
