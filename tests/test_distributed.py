@@ -11,6 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ltdistill.errors import BadInput
+
 CLI = str(Path(sys.executable).parent / "ltdistill")
 
 
@@ -198,6 +200,32 @@ def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_w
     assert one["balanced_acc"]["mean"] == pytest.approx(two["balanced_acc"]["mean"], abs=0.02)
     assert one["key"] == two["key"]
     assert launched([*BENCH_CLI, "distill", "--method", "random"], 2) == [*BENCH_CLI, "distill", "--method", "random"]
+
+
+def test_every_command_of_the_shipped_suites_reaches_the_ranks_of_a_torchrun_launch(tmp_path):
+    """torchrun parses the whole line with abbreviations on: `--num 8` (for --num-experts) began two of its options
+    and ended every `bench --nproc` expert buffer before a rank started. Each command the shipped suites plan goes
+    to the ranks unchanged, and one that would not is refused before it runs."""
+    import torch.distributed.run as torchrun
+
+    from ltdistill.bench.commands import launched
+    from ltdistill.bench.suite import CLI as BENCH_CLI
+    from ltdistill.bench.suite import load_suite, plan
+
+    launches = 0
+    for path in sorted((Path(__file__).parent.parent / "benchmarks" / "suites").glob("*.toml")):
+        cells, experts = plan(load_suite(path), tmp_path, ["--device", "cpu", "--no-progress"])
+        commands = [e.command for e in experts.values()]
+        commands += [c for cell in cells for c in (cell.distill, *cell.evals.values()) if c]
+        for cmd in commands:
+            split = launched(cmd, 2)
+            if split != cmd:
+                launches += 1
+                ours = cmd[len(BENCH_CLI):]
+                assert torchrun.parse_args(split[3:]).training_script_args == ours, (path, ours)
+    assert launches > 100  # expert buffers, trajectory distillations, evaluations
+    with pytest.raises(BadInput, match="ambiguous option: --num could match --numa-binding"):
+        launched([*BENCH_CLI, "experts", "--dataset", "digits", "--num", "8"], 2)
 
 
 @pytest.mark.parametrize("method, kind, extra", [

@@ -4,6 +4,7 @@ only when whole."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shlex
@@ -56,8 +57,31 @@ def launched(cmd: list[str], nproc: int) -> list[str]:
         return cmd
     if cmd[len(CLI)] == "distill" and cmd[cmd.index("--method") + 1] not in SPLITTING_METHODS:
         return cmd
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-            "-m", "ltdistill.cli", *cmd[len(CLI):]]
+    launcher = ["--standalone", "--nproc_per_node", str(nproc), "-m", "ltdistill.cli"]
+    check_torchrun_passes(launcher, cmd[len(CLI):])
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, *cmd[len(CLI):]]
+
+
+def check_torchrun_passes(launcher: list[str], args: list[str]) -> None:
+    """torchrun parses the whole line with abbreviations allowed: an argument of ours that begins one of its own
+    options and spells two of them (`--num` for --numa-binding / --numa_binding) ends the launch with "ambiguous
+    option" before any rank starts. Its own parser says here, before the command runs, whether it hands `args` to
+    the ranks unchanged."""
+    import torch.distributed.run as torchrun
+
+    def refuse(message: str):
+        raise BadInput(message)
+
+    parser = torchrun.get_args_parser()
+    parser.exit_on_error = False
+    parser.error = refuse  # type: ignore[method-assign]  # argparse would print its usage and exit
+    try:
+        passed = parser.parse_args([*launcher, *args]).training_script_args
+    except (BadInput, argparse.ArgumentError) as e:
+        raise BadInput(f"torchrun would not pass this command to its ranks ({e}): spell its options in full: "
+                       f"{shlex.join(args)}") from None
+    if passed != args:
+        raise BadInput(f"torchrun would pass {shlex.join(passed)} to its ranks, not {shlex.join(args)}")
 
 
 COMMAND_THREADS: int | None = None  # torch threads of every command the running bench starts (None: torch's default)

@@ -486,7 +486,7 @@ def plan(suite: dict, out: Path, common: list[str], root: Path | None = None) ->
             key.update(compiled)
             key.update(defaults_entry(ExpertConfig) if kind == "decoupled" else {})  # standard: no classifier expert
             where = out / "experts" / f"{kind}-b{beta}{tag}-{digest(key)}"
-            cmd = [*CLI, "experts", *base, "--num", str(spec["num"]), "--epochs", str(spec["epochs"]),
+            cmd = [*CLI, "experts", *base, "--num-experts", str(spec["num"]), "--epochs", str(spec["epochs"]),
                    *(["--zca", str(spec["zca"])] if "zca" in spec else []),
                    "--out", str(where), *common, *["--compile"] * bool(compiled)]
             cls_epochs = spec.get("cls_epochs", 5) if kind == "decoupled" else 0
