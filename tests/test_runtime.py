@@ -50,6 +50,22 @@ def test_timings_carry_the_host_they_ran_on():
     threads = torch.get_num_threads()
     assert device_label(result) == f"cpu, {threads} thread" + "s" * (threads != 1)  # the tables' device column
     assert device_label({**result, "device": "cuda"}) == "cuda"
+    assert recorded["processes"] == 1
+
+
+def test_a_timing_made_by_several_torchrun_processes_says_so(monkeypatch):
+    # torchrun's ranks each run one thread: their wall time is not a one-thread timing, and the tables say whose
+    from ltdistill.report.tables import device_label
+    from ltdistill.runtime import host
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    recorded = host()
+    assert recorded["processes"] == 2
+    threads = recorded["threads"]
+    assert device_label({"device": "cpu", "host": recorded}) == (
+        f"cpu, 2 processes x {threads} thread" + "s" * (threads != 1))
+    assert device_label({"device": "cuda", "host": recorded}) == "cuda, 2 processes"
 
 
 def test_the_processor_is_named_by_family_and_model_not_only_its_brand():

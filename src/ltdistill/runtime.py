@@ -101,11 +101,14 @@ def host() -> dict:
     digits of a CPU result depend on: the same seed and code give the same bits on one machine, and may not on a
     processor with another instruction set (the quick suite's DATM and SRe2L cells moved by 0.1-0.25 points
     between two clean-clone runs with the same code for them and the same expert buffer, docs/results.md).
-    `cpu` and `cpu_generation` name the processor (None off Linux)."""
+    `cpu` and `cpu_generation` name the processor (None off Linux). `processes`: how many torchrun ranks shared the
+    work (1 alone): a timing made by N processes of `threads` threads each is not a one-process timing."""
     import torch
 
+    from ltdistill.distributed import world
+
     text = read_cpuinfo()
-    return {"threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"threads": torch.get_num_threads(), "processes": world().size, "torch": torch.__version__,
             "malloc": "freed memory kept (ltdistill)" if TUNED else "as the environment sets it",
             "cpu": proc_field("model name", text), "cpu_generation": cpu_generation(text),
             "cpu_kernels": torch.backends.cpu.get_cpu_capability()}

@@ -77,7 +77,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
                 return
             seconds = run_command(experts.command, log.of(out / "experts" / f"{experts.directory.name}.log", jobs),
                                   nproc)
-            write_json(experts.directory / "bench_time.json", {"seconds": seconds})
+            write_json(experts.directory / "bench_time.json", {"seconds": seconds, "processes": nproc})
 
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned.cells, out)
@@ -93,8 +93,10 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
         running.finished(cell)
         if cell.experts is not None:
             timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
-            result["experts_seconds"] = (json.loads(timing.read_text())["seconds"] if timing.exists()
-                                         else results.get(cell.name, {}).get("experts_seconds"))
+            spent = json.loads(timing.read_text()) if timing.exists() else {}
+            result["experts_seconds"] = spent.get("seconds", results.get(cell.name, {}).get("experts_seconds"))
+            if spent.get("processes", 1) > 1:  # torchrun's ranks shared the buffer: not a one-process time
+                result["experts_processes"] = spent["processes"]
             result["experts_epochs"] = next((e.epochs for e in planned.experts.values()
                                              if e.directory == cell.experts), None)
         with exclusive(results_lock(out)):

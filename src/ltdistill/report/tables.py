@@ -206,11 +206,15 @@ def bench_row(r: dict, show_seed: bool = False, show_order: bool = False) -> str
 
 
 def device_label(r: dict) -> str:
-    """The evaluation's device, with its thread count where the JSON records it (see ltdistill/runtime.py)."""
+    """The evaluation's device, with its thread count where the JSON records it (see ltdistill/runtime.py), and its
+    torchrun processes where there were several."""
     device, host = str(r.get("device", "cpu")), r.get("host")
+    processes = host.get("processes", 1) if host else 1
+    ranks = f"{processes} processes" if isinstance(processes, int) and processes > 1 else ""
     if not host or not device.startswith("cpu"):
-        return device
-    return f"{device}, {host['threads']} thread{'s' * (host['threads'] != 1)}"
+        return f"{device}, {ranks}" if ranks else device
+    threads = f"{host['threads']} thread{'s' * (host['threads'] != 1)}"
+    return f"{device}, {ranks} x {threads}" if ranks else f"{device}, {threads}"
 
 
 def seed_table(results: list[dict]) -> str:
