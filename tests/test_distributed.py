@@ -190,15 +190,21 @@ def test_a_suite_run_with_nproc_launches_the_splitting_commands_under_torchrun_w
     suite = tmp_path / "tiny.toml"
     suite.write_text('description = "test"\nprotocol = "cpu"\nruns = 1\nepochs = 2\neval_models = ["convnet"]\n'
                      'ddranking = false\nfull = false\n[data]\ndataset = "digits"\nimbalance = [10]\nipc = [2]\n'
-                     '[[method]]\nname = "dm"\nset = ["iterations=2", "width=4"]\n')
+                     '[[method]]\nname = "dm"\nset = ["iterations=2", "width=4"]\n'
+                     '[experts.standard]\nnum = 2\nepochs = 2\n[[method]]\nname = "mtt"\nexperts = "standard"\n'
+                     'set = ["iterations=1", "syn_steps=2", "expert_epochs=1", "max_start_epoch=1"]\n')
     for out, nproc in (("one", 1), ("two", 2)):
         run_suite(str(suite), tmp_path / out, progress=False, nproc=nproc, figures=False)
     log = (tmp_path / "two" / "log.txt").read_text()
-    assert log.count("torch.distributed.run") == 2  # DM's distill and its evaluation
-    one, two = (json.loads((tmp_path / d / "results" / "dm_digits_b10_ipc2_s0.json").read_text())
-                for d in ("one", "two"))
-    assert one["balanced_acc"]["mean"] == pytest.approx(two["balanced_acc"]["mean"], abs=0.02)
-    assert one["key"] == two["key"]
+    assert log.count("torch.distributed.run") == 5  # DM's and MTT's distill and evaluation, and MTT's experts
+    for name in ("dm_digits_b10_ipc2_s0", "mtt_digits_b10_ipc2_s0"):
+        one, two = (json.loads((tmp_path / d / "results" / f"{name}.json").read_text()) for d in ("one", "two"))
+        assert one["balanced_acc"]["mean"] == pytest.approx(two["balanced_acc"]["mean"], abs=0.02)
+        assert one["key"] == two["key"]
+        # the timings say they were made by two processes: not one process's costs
+        assert (one["host"]["processes"], two["host"]["processes"]) == (1, 2)
+        assert (one["distill"]["host"]["processes"], two["distill"]["host"]["processes"]) == (1, 2)
+    assert "experts_processes" not in one and two["experts_processes"] == 2 and two["experts_seconds"] > 0
     assert launched([*BENCH_CLI, "distill", "--method", "random"], 2) == [*BENCH_CLI, "distill", "--method", "random"]
 
 
