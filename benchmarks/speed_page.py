@@ -237,11 +237,11 @@ def warm_start_table(path: Path) -> str:
 def scaling_table(path: Path) -> str:
     """benchmarks/scaling.py: processes against seconds per iteration and rank 0's peak memory."""
     data = json.loads(path.read_text())
-    lines = ["| processes | s/iteration (median) | command wall s | peak RSS per rank (MB) | CUDA peak (MB) |",
-             "|---|---|---|---|---|"]
-    for row in data["rows"]:
-        lines.append(f"| {row['nproc']} | {row['seconds_per_iteration']:.1f} | {row['wall_s']:.0f} | "
-                     f"{row['peak_rss_mb']:.0f} | {row['cuda_peak_mb'] or '-'} |")
+    lines = ["| processes x threads | s/iteration (median) | command wall s | peak RSS per rank (MB) "
+             "| CUDA peak (MB) |", "|---|---|---|---|---|"]
+    for row in data["rows"]:  # rows before the thread count was recorded ran one thread a process
+        lines.append(f"| {row['nproc']} x {row.get('threads', 1)} | {row['seconds_per_iteration']:.1f} | "
+                     f"{row['wall_s']:.0f} | {row['peak_rss_mb']:.0f} | {row['cuda_peak_mb'] or '-'} |")
     return "\n".join(lines) + f"\n\nPreset {data['preset']}, {data['iterations']} iterations, {data['device']}. " \
         f"Command: `{data['command']}`\n"
 
