@@ -513,8 +513,10 @@ def cost_table() -> str:
             name = row_name(stem, r, by_file=folder in NAME_ROWS_BY_FILE)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
+            processes = (d.get("host") or {}).get("processes", 1)  # torchrun's ranks: its peak RSS is one rank's
+            ranks = f", {processes} processes" if processes > 1 else ""
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
-                         f"{r.get('ipc')} | {r.get('device', 'cpu')}{earlier_devices(d)} | "
+                         f"{r.get('ipc')} | {r.get('device', 'cpu')}{ranks}{earlier_devices(d)} | "
                          f"{fmt(d.get('iterations'))} | "
                          f"{fmt(d['wall_time_s'])}{resumed} | {_seconds_per_iteration(d)} | "
                          f"{fmt(d.get('peak_rss_mb'))} | {fmt(d.get('cuda_peak_mb'))} | "
