@@ -769,6 +769,12 @@ def test_a_resumed_distillation_is_estimated_from_the_iterations_its_checkpoint_
     result = {"distill": {"s_per_iteration": 4.0, "iterations": 200}, "seconds_per_run": 50.0, "runs": 2}
     assert estimate.result_seconds(result)[0] == cost
     assert estimate.median_cost([cost, dataclasses.replace(cost, distill=400.0, iterations=100)]).iterations == 150
+    # parts timed by torchrun's processes count as one process's: their wall time times the processes; one rank's
+    # peak memory is not one process's
+    split = {**result, "distill": {**result["distill"], "host": {"processes": 2}, "peak_rss_mb": 6000.0},
+             "host": {"processes": 2}, "experts_seconds": 30.0, "experts_processes": 2}
+    assert estimate.result_seconds(split) == (dataclasses.replace(cost, distill=1600.0, evaluation=200.0), 60.0)
+    assert estimate.result_seconds({**result, "experts_seconds": 30.0})[1] == 30.0
     # its peak memory, the largest of the stored ones, counts until its set is made (schedule.run_tasks)
     result["distill"]["peak_rss_mb"] = 9000.0
     stored = estimate.median_cost([estimate.result_seconds(result)[0], dataclasses.replace(cost, peak_mb=12000.0)])

@@ -92,15 +92,26 @@ def own_pace(cell: Cell, here: str | None) -> float | None:
     return statistics.fmean(t for t in seconds if t <= typical)
 
 
+def processes(record: dict | None) -> int:
+    """The torchrun processes a timing's host record names (runtime.host; 1 where it names none)."""
+    count = (record or {}).get("processes", 1)
+    return count if isinstance(count, int) and count >= 1 else 1
+
+
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
-    """(the cell's cost, its expert buffer's seconds) from a finished cell's result."""
+    """(the cell's cost, its expert buffer's seconds) from a finished cell's result, as one process's: a part timed
+    by N torchrun processes counts N times its wall time (they split one process's work; docs/notebook/speed.md
+    measures how evenly), and its peak memory, one rank's, is not one process's."""
     distill = r.get("distill") or {}
     per_iteration, iterations = distill.get("s_per_iteration"), distill.get("iterations")
     made = per_iteration * iterations if per_iteration and iterations else distill.get("wall_time_s") or 0.0
+    ranks = processes(distill.get("host"))
     evaluations = sum(1 for c in r.get("commands", []) if " evaluate " in f" {c} ") or 1
-    return CellCost(made, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations,
-                    (r.get("host") or {}).get("cpu_generation"), iterations, distill.get("peak_rss_mb")), \
-        r.get("experts_seconds")
+    experts = r.get("experts_seconds")
+    return CellCost(made * ranks, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations
+                    * processes(r.get("host")), (r.get("host") or {}).get("cpu_generation"), iterations,
+                    distill.get("peak_rss_mb") if ranks == 1 else None), \
+        None if experts is None else experts * processes({"processes": r.get("experts_processes", 1)})
 
 
 @dataclass(frozen=True)
