@@ -1082,6 +1082,8 @@ def test_plan_estimates_what_is_left_from_the_stored_costs_of_the_same_cells(tmp
     monkeypatch.setattr(watch, "LONG_RUN_S", 0.75 * left)  # over what one job has left, under its half at --jobs 2
     assert status.warn_if_long(planned, out, "cpu", 1)
     assert "warning: what is left of this suite takes ~" in capsys.readouterr().err
+    assert status.warn_if_long(planned, out, "cpu", 1, nproc=2)  # the estimate stays one process's, and says so
+    assert "one process a command: under --nproc 2 the commands that split" in capsys.readouterr().err
     assert not status.warn_if_long(planned, out, "cpu", 2) and not capsys.readouterr().err
     selected = plan_suite(str(suite), out, only=["random"], device="cpu", data_dir=None, cross_arch=None)
     monkeypatch.setattr(watch, "LONG_RUN_S", 0)

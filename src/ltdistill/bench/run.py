@@ -82,7 +82,7 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     (out / "results").mkdir(exist_ok=True)
     results = finished_results(planned.cells, out)
     todo, buffers = left_to_run(planned, results)
-    warn_if_long(planned, out, device, jobs)
+    warn_if_long(planned, out, device, jobs, nproc)
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=f"suite {path.stem}", disable=not progress)
 
     running = RunningCells(bar, out)

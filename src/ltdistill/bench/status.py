@@ -254,10 +254,11 @@ def own_settings(cell: Cell, cells: list[Cell]) -> list[str]:
     return [s for s in cell.key.get("set") or [] if own is None or s not in (own.key.get("set") or [])]
 
 
-def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
+def warn_if_long(planned, out: Path, device: str, jobs: int, nproc: int = 1) -> bool:
     """Before a run: warn (stderr) when the stored costs put what is left of the selected cells (the suite's, or
-    `--only`'s) over watch.LONG_RUN_S of wall time at `jobs` commands at once (wall_left). Returns whether it
-    warned."""
+    `--only`'s) over watch.LONG_RUN_S of wall time at `jobs` commands at once (wall_left), one process a command
+    (estimate.result_seconds): under `nproc` processes the commands that split their work take less, and the
+    warning says so. Returns whether it warned."""
     from ltdistill.watch import LONG_RUN_S
 
     wall = wall_left(planned, out, device, jobs)
@@ -265,6 +266,7 @@ def warn_if_long(planned, out: Path, device: str, jobs: int) -> bool:
         return False
     scope = "this suite" if len(planned.selected) == len(planned.cells) else "the cells --only selects"
     print(f"warning: what is left of {scope} takes {duration(wall)} here at --jobs {jobs}, from the stored "
-          f"costs of the same cells (bench --plan lists them); it resumes where it stops: rerun the same command",
-          file=sys.stderr)
+          f"costs of the same cells (bench --plan lists them)"
+          + (f", one process a command: under --nproc {nproc} the commands that split their work take less"
+             if nproc > 1 else "") + "; it resumes where it stops: rerun the same command", file=sys.stderr)
     return True
