@@ -23,6 +23,7 @@ from speed_page import speed_page, speed_summary
 
 from ltdistill.report import results_table
 from ltdistill.report.tables import accuracy, cell_label, cell_seed, file_row_name, order_name, variant
+from ltdistill.runtime import processes
 
 # docs/data folders with a section, in the document's order (heading and note: notes/sections/<folder>.md)
 BENCH_SECTIONS = ["bench-fmnist-defaults-cpu", "bench-fmnist-official-cpu", "bench-fmnist-hardtail-cpu",
@@ -513,8 +514,7 @@ def cost_table() -> str:
             name = row_name(stem, r, by_file=folder in NAME_ROWS_BY_FILE)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
-            processes = (d.get("host") or {}).get("processes", 1)  # torchrun's ranks: its peak RSS is one rank's
-            ranks = f", {processes} processes" if processes > 1 else ""
+            ranks = f", {processes(d.get('host'))} processes" if processes(d.get("host")) > 1 else ""  # peak: rank 0's
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
                          f"{r.get('ipc')} | {r.get('device', 'cpu')}{ranks}{earlier_devices(d)} | "
                          f"{fmt(d.get('iterations'))} | "

@@ -95,6 +95,13 @@ def processor(record: dict | None = None) -> str:
             + (f", {kernels}" if kernels else ""))
 
 
+def processes(record: dict | None, key: str = "processes") -> int:
+    """The torchrun processes a timing's record names (host()'s `processes`, or a result's `key` such as
+    experts_processes): 1 where it names none, or none of a count's kind."""
+    count = (record or {}).get(key, 1)
+    return count if isinstance(count, int) and not isinstance(count, bool) and count >= 1 else 1
+
+
 def host() -> dict:
     """What a wall time depends on besides the device, recorded beside every timing (artifact meta, evaluations).
     `cpu_kernels`, the instruction set torch's CPU kernels dispatch to (AVX2, AVX512, ...), is also what the last

@@ -27,7 +27,7 @@ from ltdistill.bench.suite import Cell, Experts
 from ltdistill.data.longtail import class_counts
 from ltdistill.engine.loop import checkpoint_iteration, checkpoint_seconds
 from ltdistill.experts.buffer import INDEX, ExpertBuffer
-from ltdistill.runtime import cpu_generation, read_cpuinfo
+from ltdistill.runtime import cpu_generation, processes, read_cpuinfo
 
 DATA = Path(__file__).resolve().parents[3] / "docs" / "data"
 OWN_PACE_ITERATIONS = 5  # a resumed cell's iterations timed here before their pace stands in for the stored one
@@ -92,12 +92,6 @@ def own_pace(cell: Cell, here: str | None) -> float | None:
     return statistics.fmean(t for t in seconds if t <= typical)
 
 
-def processes(record: dict | None) -> int:
-    """The torchrun processes a timing's host record names (runtime.host; 1 where it names none)."""
-    count = (record or {}).get("processes", 1)
-    return count if isinstance(count, int) and count >= 1 else 1
-
-
 def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     """(the cell's cost, its expert buffer's seconds) from a finished cell's result, as one process's: a part timed
     by N torchrun processes counts N times its wall time (they split one process's work; docs/notebook/speed.md
@@ -111,7 +105,7 @@ def result_seconds(r: dict) -> tuple[CellCost, float | None]:
     return CellCost(made * ranks, (r.get("seconds_per_run") or 0.0) * (r.get("runs") or 1) * evaluations
                     * processes(r.get("host")), (r.get("host") or {}).get("cpu_generation"), iterations,
                     distill.get("peak_rss_mb") if ranks == 1 else None), \
-        None if experts is None else experts * processes({"processes": r.get("experts_processes", 1)})
+        None if experts is None else experts * processes(r, "experts_processes")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from ltdistill.bench.tuning import write_tuning
 from ltdistill.bench.warm import commands_served
 from ltdistill.engine.loop import device_here
 from ltdistill.errors import check
-from ltdistill.runtime import available_memory_mb
+from ltdistill.runtime import available_memory_mb, processes
 from ltdistill.safe_io import atomic_write_bytes, check_writable, write_json
 
 
@@ -95,8 +95,8 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
             timing = cell.experts / "bench_time.json"  # absent where a finished cell came with its result alone
             spent = json.loads(timing.read_text()) if timing.exists() else {}
             result["experts_seconds"] = spent.get("seconds", results.get(cell.name, {}).get("experts_seconds"))
-            if spent.get("processes", 1) > 1:  # torchrun's ranks shared the buffer: not a one-process time
-                result["experts_processes"] = spent["processes"]
+            if processes(spent) > 1:  # torchrun's ranks shared the buffer: not a one-process time
+                result["experts_processes"] = processes(spent)
             result["experts_epochs"] = next((e.epochs for e in planned.experts.values()
                                              if e.directory == cell.experts), None)
         with exclusive(results_lock(out)):

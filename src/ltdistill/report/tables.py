@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ltdistill.errors import BadInput
 from ltdistill.params import fits
+from ltdistill.runtime import processes
 
 HEADER = ["dataset", "beta", "training set", "eval model", "IPC", "balanced acc (%)", "many / med / few",
           "class-acc std", "LT-test acc", "LT-test P / R / F1", "per-class acc (%)", "soft labels: own p / argmax ok",
@@ -209,8 +210,7 @@ def device_label(r: dict) -> str:
     """The evaluation's device, with its thread count where the JSON records it (see ltdistill/runtime.py), and its
     torchrun processes where there were several."""
     device, host = str(r.get("device", "cpu")), r.get("host")
-    processes = host.get("processes", 1) if host else 1
-    ranks = f"{processes} processes" if isinstance(processes, int) and processes > 1 else ""
+    ranks = f"{processes(host)} processes" if processes(host) > 1 else ""
     if not host or not device.startswith("cpu"):
         return f"{device}, {ranks}" if ranks else device
     threads = f"{host['threads']} thread{'s' * (host['threads'] != 1)}"
