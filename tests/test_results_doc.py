@@ -129,7 +129,8 @@ def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypat
     assert "| natural | hard-tail | random:1 |" in table
     assert "| LTDD > Random | 1 of 2 | +1.0 | -3.0 | - |" in table
     assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - |" in table
-    beta10 = {"hard-tail": [("ltdd", 0.78), ("random", 0.75), ("datm", 0.70), ("mtt", 0.72), ("full", 0.90)],
+    beta10 = {"hard-tail": [("ltdd", 0.78), ("random", 0.75), ("datm", 0.70), ("mtt", 0.72), ("full", 0.90),
+                            ("dm", 0.77)],
               "natural": [("unilevel", 0.78), ("sre2l", 0.60)]}  # one claim readable: too few for a column
     for order, rows in beta10.items():
         for label, acc in rows:
@@ -138,7 +139,9 @@ def test_the_claims_by_order_table_reads_every_order_section(tmp_path, monkeypat
     table = doc.claims_by_order()
     assert "| natural | hard-tail | random:1 | hard-tail, beta 10 |\n" in table
     assert "| LTDD > Random | 2 of 3 | +1.0 | -3.0 | - | +3.0 |\n" in table
-    assert "| DATM > MTT | 0 of 1 | - | - | - | -2.0 |" in table
+    assert "| DATM > MTT | 0 of 1 | - | - | - | -2.0 |" in table  # both rows made: no mark
+    # DC and herding not made at beta 10: the margin reads DM alone, marked as a reading that may move
+    assert "| trajectory matching (MTT, DATM, LTDD) > DM, DC, herding | 1 of 1 | - | - | - | +1.0* |" in table
     assert "| full long-tailed set: balanced accuracy (%) | | - | 86.0 | - | 90.0 |" in table
     monkeypatch.setattr(doc, "DATA", tmp_path / "nothing")
     assert doc.claims_by_order() == ""
