@@ -728,23 +728,16 @@ def claim_margin(cells: dict[str, dict], winners: list[str], losers: list[str]) 
     return None if won is None or lost is None else 100 * (won - lost)
 
 
-def claim_text(cells: dict[str, dict], winners: list[str], losers: list[str]) -> str:
-    """A claim's margin in one column: '-' where a side has no cell, marked '*' where a row of either side is not
-    run there yet (the margin reads the rows that are, and may move when the rest land)."""
-    margin = claim_margin(cells, winners, losers)
-    if margin is None:
-        return "-"
-    return f"{margin:+.1f}" + ("*" if any(n not in cells for n in winners + losers) else "")
-
-
 def claims_rows(columns: list[dict[str, dict]]) -> list[str]:
-    """One table row per claim: in how many columns it holds, then its margin in each column."""
+    """One table row per claim: in how many columns it holds, then its margin in each column, marked '*' where a row
+    of either side is not run there yet (the margin reads the rows that are, and may move when the rest land)."""
     lines = []
     for claim, winners, losers in CLAIMS:
         margins = [claim_margin(cells, winners, losers) for cells in columns]
         measured = [m for m in margins if m is not None]
-        lines.append(f"| {claim} | {sum(m > 0 for m in measured)} of {len(measured)} | "
-                     + " | ".join(claim_text(cells, winners, losers) for cells in columns) + " |")
+        texts = ["-" if m is None else f"{m:+.1f}" + ("" if all(n in cells for n in winners + losers) else "*")
+                 for m, cells in zip(margins, columns, strict=True)]
+        lines.append(f"| {claim} | {sum(m > 0 for m in measured)} of {len(measured)} | " + " | ".join(texts) + " |")
     return lines
 
 
