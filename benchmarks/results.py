@@ -514,7 +514,8 @@ def cost_table() -> str:
             name = row_name(stem, r, by_file=folder in NAME_ROWS_BY_FILE)
             fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
             resumed = f" (from it. {d['resumed_from']})" if d.get("resumed_from") else ""
-            ranks = f", {processes(d.get('host'))} processes" if processes(d.get("host")) > 1 else ""  # peak: rank 0's
+            count = processes(d.get("host"))
+            ranks = f", {count} processes" if count > 1 else ""  # its peak: rank 0's
             lines.append(f"| {folder} | {name} | {r.get('dataset')} | {r.get('imbalance_factor', 0):g} | "
                          f"{r.get('ipc')} | {r.get('device', 'cpu')}{ranks}{earlier_devices(d)} | "
                          f"{fmt(d.get('iterations'))} | "

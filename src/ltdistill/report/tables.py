@@ -210,7 +210,8 @@ def device_label(r: dict) -> str:
     """The evaluation's device, with its thread count where the JSON records it (see ltdistill/runtime.py), and its
     torchrun processes where there were several."""
     device, host = str(r.get("device", "cpu")), r.get("host")
-    ranks = f"{processes(host)} processes" if processes(host) > 1 else ""
+    count = processes(host)
+    ranks = f"{count} processes" if count > 1 else ""
     if not host or not device.startswith("cpu"):
         return f"{device}, {ranks}" if ranks else device
     threads = f"{host['threads']} thread{'s' * (host['threads'] != 1)}"
