@@ -75,3 +75,17 @@ def test_the_processor_is_named_by_family_and_model_not_only_its_brand():
     assert proc_field("model name", zen4) == proc_field("model name", zen5) == "AMD EPYC"
     assert cpu_generation(zen4) == "family 25, model 17" and cpu_generation(zen5) == "family 26, model 2"
     assert cpu_generation("model name\t: AMD EPYC\n") is None  # no numbers reported: none made up
+
+
+def test_a_buffer_trained_by_other_processes_than_its_row_says_how_many():
+    # a one-process cell on a buffer two torchrun processes made: its experts seconds are their wall time together
+    from ltdistill.report.tables import _models_seconds
+
+    one_process = {"host": {"threads": 1}, "experts_seconds": 1352.1}
+    assert _models_seconds(one_process, {}) == "1352"
+    assert _models_seconds({**one_process, "experts_processes": 2}, {}) == "1352 (2 processes)"
+    # made under the same --nproc as the row: the device column already names the processes
+    two_processes = {"host": {"threads": 1, "processes": 2}, "experts_seconds": 1352.1, "experts_processes": 2}
+    assert _models_seconds(two_processes, {}) == "1352"
+    assert _models_seconds({"host": {"threads": 1}}, {"models_seconds": 12.4}) == "12"
+    assert _models_seconds({}, {}) == "-"

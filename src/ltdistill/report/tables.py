@@ -167,10 +167,16 @@ def _pct(value) -> str:
 
 def _models_seconds(r: dict, distill: dict) -> str:
     """What a set needed trained before distillation: the expert buffer (trajectory methods; recorded by the suite)
-    or the observer / teacher / squeezed model (recovery family; part of distill s, ~0 when loaded from a cache)."""
+    or the observer / teacher / squeezed model (recovery family; part of distill s, ~0 when loaded from a cache).
+    A buffer trained by another number of torchrun processes than the row's own (the device column's) says how
+    many: its seconds are their wall time together."""
     seconds = r.get("experts_seconds")
     seconds = distill.get("models_seconds") if seconds is None else seconds
-    return "-" if seconds is None else f"{seconds:.0f}"
+    if seconds is None:
+        return "-"
+    buffer_processes = processes(r, "experts_processes")
+    shared = "" if buffer_processes == processes(r.get("host")) else f" ({buffer_processes} processes)"
+    return f"{seconds:.0f}{shared}"
 
 
 def cell_label(r: dict) -> str:
