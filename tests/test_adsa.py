@@ -241,6 +241,38 @@ def test_evaluate_labels_adsa_calibrates_a_teacher_set_and_a_soft_label_set_and_
         evaluate_synthetic(hard, blob_data, config, progress=False)
 
 
+def test_adsa_t1_estimates_a_relabeling_teacher_s_strength_at_unit_temperature(blob_data, tmp_path):
+    """--labels adsa measures tau* at the temperature the teacher relabels at (SRe2L's 4), adsa-t1 at T = 1, the
+    paper's equation as written; both train at the teacher's T, at evaluation and at distill time alike."""
+    from ltdistill import methods
+    from ltdistill.cli import main
+    from ltdistill.evaluate import EvalConfig, evaluate_synthetic
+    from ltdistill.evaluate.protocol import load_teacher
+
+    teacher_set = methods.create("sre2l", width=4, depth=2, epochs=2, iterations=2).distill(blob_data, 2,
+                                                                                           progress=False)
+    teacher, temperature = load_teacher(teacher_set, blob_data, "cpu")
+    assert temperature == 4
+    results = {labels: evaluate_synthetic(teacher_set, blob_data, EvalConfig(
+        model_options=(("width", 4), ("depth", 2)), runs=1, epochs=1, labels=labels), progress=False)
+        for labels in ("adsa", "adsa-t1")}
+    for labels, at in (("adsa", 4.0), ("adsa-t1", 1.0)):
+        found = estimate_from_teacher(teacher, teacher_set.images, teacher_set.hard_labels, blob_data.counts,
+                                      make_config(temperature=at))
+        record = results[labels]["label_calibration"]
+        assert record["config"]["temperature"] == at and record["tau"] == found.tau
+    assert "estimated at T=1, T=4" in results["adsa-t1"]["label_regime"]
+    assert "estimated at" not in results["adsa"]["label_regime"] and "T=4" in results["adsa"]["label_regime"]
+
+    common = ["distill", "--method", "sre2l", "--dataset", "digits", "--imbalance", "10", "--ipc", "2", "--set",
+              "epochs=1", "--set", "iterations=2", "--set", "width=4", "--no-progress"]
+    for labels in ("adsa", "adsa-t1"):
+        assert main([*common, "--labels", labels, "--out", str(tmp_path / labels)]) == 0
+    stored = {labels: SyntheticSet.load(tmp_path / labels).meta["teacher"]["calibration"]
+              for labels in ("adsa", "adsa-t1")}
+    assert stored["adsa"]["config"]["temperature"] == 4 and stored["adsa-t1"]["config"]["temperature"] == 1
+
+
 def test_adsa_at_distill_time_stores_the_calibration_with_the_teacher_and_every_evaluation_applies_it(tmp_path):
     from ltdistill.cli import main
     from ltdistill.data.longtail import load_longtail

@@ -69,7 +69,7 @@ def test_an_ipc_above_a_class_is_refused_unless_asked_for(blob_data):
     ({"epochs": 0}, "evaluate.epochs must be an integer >= 1, got 0"),
     ({"runs": 0}, "evaluate.runs must be an integer >= 1, got 0"),
     ({"lr": -1}, "evaluate.lr must be a number > 0 or none, got -1"),
-    ({"labels": "soft"}, "evaluate.labels must be one of 'auto', 'hard', 'stored', 'adsa', got 'soft'"),
+    ({"labels": "soft"}, "evaluate.labels must be one of 'auto', 'hard', 'stored', 'adsa', 'adsa-t1', got 'soft'"),
     ({"protocol": "gpu"}, "evaluate.protocol must be one of 'cpu', 'paper' or none, got 'gpu'"),
     ({"model": "vit"}, "evaluate.model must be a registered model"),
 ])

@@ -225,9 +225,10 @@ def build_parser() -> Parser:
                    help="override one method config field (TOML value syntax), repeatable")
     d.add_argument("--out", required=True, help="output directory for the SyntheticSet")
     d.add_argument("--restart", action="store_true", help="discard a checkpoint left in --out by an earlier run")
-    d.add_argument("--labels", choices=["own", "adsa"], default="own",
+    d.add_argument("--labels", choices=["own", "adsa", "adsa-t1"], default="own",
                    help="own (default): the method's labels; adsa: calibrated once by ADSA (labels/adsa.py) and stored "
-                        "with the set (a teacher set keeps the calibration with its teacher)")
+                        "with the set (a teacher set keeps the calibration with its teacher), its strength estimated "
+                        "at the teacher's temperature; adsa-t1: estimated at T = 1, the paper's equation as written")
     d.add_argument("--keep-every", type=positive_int, default=None, metavar="K",
                    help="keep the set every K iterations (iteration 0 too) in OUT/snapshots, as the reference code "
                         "evaluates it during a run (evaluate --snapshots)")
@@ -321,10 +322,12 @@ def build_parser() -> Parser:
                    help="how runs are scored: ltdistill (the model after the last epoch) or ddranking (DD-Ranking's "
                         "protocol: the best of every 20 epochs, an lr grid where no lr is given, no augmentation for "
                         "hard labels, a random set redrawn per run; selected on the test set, so optimistic)")
-    e.add_argument("--labels", choices=["auto", "hard", "stored", "adsa"], default="auto",
+    e.add_argument("--labels", choices=["auto", "hard", "stored", "adsa", "adsa-t1"], default="auto",
                    help="auto: the set's own regime (teacher relabeling when it has a teacher); hard: class labels "
                         "only (DD-Ranking's hard-label accuracy); stored: its stored labels, no teacher; adsa: "
-                        "its own regime with ADSA's soft-label calibration (labels/adsa.py)")
+                        "its own regime with ADSA's soft-label calibration (labels/adsa.py), its strength estimated "
+                        "at the temperature the labels train at; adsa-t1: estimated at T = 1 (the paper's equation "
+                        "as written; differs where a teacher relabels at T != 1, e.g. SRe2L's and uni-level's T = 4)")
     e.add_argument("--json", default=None, help="write the metrics here (refuses an existing file)")
     e.add_argument("--snapshots", action="store_true",
                    help="also evaluate the sets kept along the run (distill --keep-every) and report the best of them "
@@ -444,14 +447,14 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def adsa_at_distill(synthetic, data, device: str):
-    """`distill --labels adsa`: the set calibrated once (labels/adsa.py stored_calibration), with its teacher where
-    it relabels."""
+def adsa_at_distill(synthetic, data, device: str, at_unit_temperature: bool = False):
+    """`distill --labels adsa` / `adsa-t1`: the set calibrated once (labels/adsa.py stored_calibration), with its
+    teacher where it relabels; tau* estimated at the teacher's temperature, or at T = 1."""
     from ltdistill.evaluate.protocol import load_teacher
     from ltdistill.labels import adsa
 
     teacher, temperature = load_teacher(synthetic, data, device) if synthetic.teacher is not None else (None, 1.0)
-    return adsa.stored_calibration(synthetic, data.counts, teacher, temperature)
+    return adsa.stored_calibration(synthetic, data.counts, teacher, 1.0 if at_unit_temperature else temperature)
 
 
 def cmd_distill(args) -> int:
@@ -492,9 +495,9 @@ def cmd_distill(args) -> int:
           f"not split its work over processes yet; run it as one process (under torchrun: "
           f"{', '.join(SPLITTING_METHODS)})")
     method = methods.create(settings["method"], protocol=protocol, **method_config)  # the library scales it
-    check(args.labels != "adsa" or method.makes_soft_labels() is not False,
-          f"--labels adsa calibrates soft labels or a relabeling teacher; {settings['method']} makes sets with class "
-          f"labels only (ADSA applies to the sets of {', '.join(methods.soft_label_methods())})")
+    check(args.labels == "own" or method.makes_soft_labels() is not False,
+          f"--labels {args.labels} calibrates soft labels or a relabeling teacher; {settings['method']} makes sets "
+          f"with class labels only (ADSA applies to the sets of {', '.join(methods.soft_label_methods())})")
     experts = args.experts or run.get("experts")
     seed = args.seed if args.seed is not None else run.get("seed", 0)
     ensure_writable_dir(out)  # made (and probed) only now that the settings are good; removed if refused later
@@ -506,9 +509,9 @@ def cmd_distill(args) -> int:
     synthetic.meta["protocol"] = protocol
     if not here.main:  # every rank holds the same set; rank 0 writes it
         return 0
-    if args.labels == "adsa":
+    if args.labels != "own":
         try:
-            calibrated = adsa_at_distill(synthetic, data, device)
+            calibrated = adsa_at_distill(synthetic, data, device, at_unit_temperature=args.labels == "adsa-t1")
         except BadInput as e:  # the distillation is kept all the same
             synthetic.save(out)
             clear_checkpoint(out)
@@ -680,7 +683,7 @@ def cmd_evaluate(args) -> int:
 
     source = None if synthetic is None or args.teacher_from is None else SyntheticSet.load(args.teacher_from)
     labeler = source if source is not None else synthetic  # the set whose teacher relabels, if any
-    relabels = labeler is not None and labeler.teacher is not None and args.labels in ("auto", "adsa")
+    relabels = labeler is not None and labeler.teacher is not None and args.labels in ("auto", "adsa", "adsa-t1")
     recipe = args.recipe or (str(labeler.meta.get("recipe", "ltdistill")) if relabels and labeler else "ltdistill")
     default_epochs = RECIPE_EPOCHS.get(recipe) or protocols.eval_epochs(protocol)
     config = EvalConfig(model=args.model, model_options=tuple(sorted(options.items())), runs=args.runs,

@@ -38,7 +38,8 @@ METHOD_KEYS = {"name", "label", "preset", "set", "experts", "ipc", "imbalance", 
 EXTRA_EVALUATIONS = ("cross_arch", "calibrations", "recipes")
 # each kind of expert buffer a suite may define and the keys of its table (check_experts)
 EXPERT_KEYS = {"standard": {"num", "epochs", "zca"}, "decoupled": {"num", "epochs", "cls_epochs", "zca"}}
-CALIBRATIONS = ("adsa",)  # evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
+# evaluate --labels choices a suite may add per cell (`calibrations`; labels/adsa.py)
+CALIBRATIONS = ("adsa", "adsa-t1")
 CLI = [sys.executable, "-m", "ltdistill.cli"]  # cells run through the CLI of this very interpreter
 
 

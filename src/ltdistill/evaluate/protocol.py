@@ -138,7 +138,9 @@ def trained_lr(config: EvalConfig, lr: float) -> float:
     return RECIPE_SETTINGS[config.recipe]["lr"]
 
 
-LABEL_REGIMES = ("auto", "hard", "stored", "adsa")  # adsa: the set's own regime with ADSA-calibrated labels
+LABEL_REGIMES = ("auto", "hard", "stored", "adsa", "adsa-t1")  # adsa: the set's own regime with ADSA-calibrated
+# labels (tau* estimated at the temperature the labels train at); adsa-t1: tau* estimated at T = 1 (labels/adsa.py)
+ADSA_REGIMES = ("adsa", "adsa-t1")
 
 
 def fresh_model(config: EvalConfig, data: LTDataset, seed: int, device: str):
@@ -347,7 +349,7 @@ def evaluate_synthetic(synthetic: SyntheticSet, data: LTDataset, config: EvalCon
     stored_teacher = load_teacher(synthetic, data, device) if synthetic.teacher is not None else None
     labelers = {} if stored_teacher is None else {  # the ceiling relabeling puts on the set, before it trains
         **synthetic.meta.get("models_accuracy", {}), "teacher (as evaluated)": model_accuracy(stored_teacher[0], data)}
-    if config.labels == "adsa":
+    if config.labels in ADSA_REGIMES:
         synthetic, teacher, temperature, calibration, regime = adsa_calibrated(synthetic, data, config,
                                                                                stored_teacher)
         targets = synthetic.labels
@@ -412,9 +414,10 @@ def recipe_temperature(config: EvalConfig, stored: float) -> float:
 
 
 def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig, stored_teacher):
-    """--labels adsa (labels/adsa.py): a teacher set's teacher (`stored_teacher`: load_teacher's (model,
+    """--labels adsa / adsa-t1 (labels/adsa.py): a teacher set's teacher (`stored_teacher`: load_teacher's (model,
     temperature), None for a set without one) wrapped to calibrate every batch's logits, a soft-label set's stored
-    logits calibrated; tau* measured on the set itself at the temperature the labels are trained at.
+    logits calibrated; tau* measured on the set itself at the temperature the labels are trained at (adsa), or at
+    T = 1, the paper's equation as written, whatever that temperature (adsa-t1).
     Returns (set, teacher, temperature, calibration, regime)."""
     from ltdistill.labels import adsa
 
@@ -424,18 +427,24 @@ def adsa_calibrated(synthetic: SyntheticSet, data: LTDataset, config: EvalConfig
                   "the calibration may be too weak for this set", file=sys.stderr)
         return calibration
 
+    def estimation(temperature: float):  # the search's settings, and what the regime says of them
+        at = temperature if config.labels == "adsa" else 1.0
+        return adsa.make_config(temperature=at), "" if at == temperature else " estimated at T=1"
+
     if stored_teacher is not None:
         teacher, temperature = stored_teacher[0], recipe_temperature(config, stored_teacher[1])
-        calibration = said(adsa.estimate_for_set(synthetic, data.counts, adsa.make_config(temperature=temperature),
-                                                 teacher=teacher))
+        settings, said_at = estimation(temperature)
+        calibration = said(adsa.estimate_for_set(synthetic, data.counts, settings, teacher=teacher))
         return (synthetic, adsa.CalibratedTeacher(teacher, calibration), temperature, calibration,
-                f"relabel, ADSA-calibrated (tau {calibration.tau:g}, T={temperature:g}, recipe {config.recipe})")
+                f"relabel, ADSA-calibrated (tau {calibration.tau:g}{said_at}, T={temperature:g}, recipe "
+                f"{config.recipe})")
     if not synthetic.soft:
-        raise BadInput("--labels adsa calibrates soft labels or a relabeling teacher; this set has hard labels only")
-    calibration = said(adsa.estimate_for_set(synthetic, data.counts,
-                                             adsa.make_config(temperature=config.temperature)))
+        raise BadInput(f"--labels {config.labels} calibrates soft labels or a relabeling teacher; this set has hard "
+                       "labels only")
+    settings, said_at = estimation(config.temperature)
+    calibration = said(adsa.estimate_for_set(synthetic, data.counts, settings))
     return (adsa.calibrated_set(synthetic, calibration), None, None, calibration,
-            f"soft (stored logits), ADSA-calibrated (tau {calibration.tau:g})")
+            f"soft (stored logits), ADSA-calibrated (tau {calibration.tau:g}{said_at})")
 
 
 def kept_snapshots(artifact: Path) -> list[Path]:

@@ -27,8 +27,11 @@ Choices that are ltdistill's, not the paper's (the code's defaults are unknown):
   for the image bias the paper adds on top). A tau* equal to tau_max means the search was cut short.
 - the shift uses log pi centered to mean 0 over classes: a per-row constant, so every softmax and every tau is
   unchanged, and balanced counts give exactly the identity.
-- T (`temperature`, default 1 = the paper's equation) is the temperature the consumer turns the calibrated logits
-  into targets with; stored soft labels are trained at T = 1, SRe2L's relabel recipe at T = 30.
+- (A) and (B) are evaluated at a temperature T (`temperature`, default 1 = the paper's equation, which has none):
+  `evaluate --labels adsa` estimates tau* at the temperature the consumer turns the calibrated logits into targets
+  with (stored soft labels and EDC's recipe T = 1, SRe2L's and uni-level's relabeling T = 4, SRe2L's relabel recipe
+  T = 30), so that the confidences evened are the targets' own; `--labels adsa-t1` estimates at T = 1, the paper's
+  equation as written, and the consumer still trains at its own T. The two differ only where T != 1.
 
 API: `estimate` (logits N x K + each image's class + class counts -> `ADSACalibration`), `calibrate` (logits ->
 logits), `estimate_from_teacher` / `CalibratedTeacher` (relabeling sets), `estimate_for_set` / `calibrated_set`
@@ -60,7 +63,7 @@ class ADSAConfig:
     tau_min: float = 0.0  # lower end of the search for tau* (ltdistill: a calibration strength is >= 0)
     tau_max: float = 5.0  # upper end (ltdistill); tau* == tau_max says the search was cut short
     tau_step: Rate = 0.01  # grid step of the search (ltdistill)
-    temperature: Rate = 1.0  # T: softmax temperature of the calibrated soft labels (paper: 1)
+    temperature: Rate = 1.0  # T of (A) and (B) in the search for tau* (paper: 1; see the module docstring)
 
 
 def make_config(**values) -> ADSAConfig:
@@ -252,8 +255,8 @@ def stored_calibration(synthetic: SyntheticSet, counts, teacher: nn.Module | Non
     """`distill --labels adsa`: the set with ADSA applied once, at distill time. Soft labels are calibrated and
     stored (calibrated_set); a teacher set keeps its teacher and stores the calibration with it
     (meta["teacher"]["calibration"]), which every evaluation then applies to the teacher's logits on each batch
-    (evaluate/protocol.py load_teacher), its stored soft labels calibrated too. tau* is estimated at the teacher's
-    temperature, as evaluation's --labels adsa does."""
+    (evaluate/protocol.py load_teacher), its stored soft labels calibrated too. tau* is estimated at `temperature`:
+    the teacher's for `distill --labels adsa`, as evaluation's --labels adsa does, 1 for adsa-t1."""
     calibration = estimate_for_set(synthetic, counts, make_config(temperature=temperature), teacher=teacher)
     if teacher is None:
         return calibrated_set(synthetic, calibration)
