@@ -267,7 +267,7 @@ def test_ddranking_ranks_each_class_order_against_its_own_random_cell_and_full_s
     assert "ddranking" not in holdout  # scored on the validation split: no random cell or full set of that split
 
 
-def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake():
+def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake(capsys):
     """Results copied into a fresh --out without their artifacts: the relabeling cell's stored baseline (the random
     set relabeled by its teacher) stays, instead of falling back to the hard-label random cell."""
     key = {"beta": 10, "ipc": 10, "seed": 0}
@@ -282,9 +282,13 @@ def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake():
     assert results["u"]["ddranking"]["acc_rdm_any"] == 0.8 and results["u"]["ddranking"]["ior"] == pytest.approx(0)
     ddranking(results, {"u": {"balanced_acc": {"mean": 0.75}, "label_regime": "relabel (teacher, T=4)"}})
     assert results["u"]["ddranking"]["ior"] == pytest.approx(0.05)  # one made now replaces it
+    assert "warning" not in capsys.readouterr().err
     del results["u"]["ddranking"]
     ddranking(results, {})
     assert results["u"]["ddranking"]["rdm_regime"] == "hard" and results["u"]["ddranking"]["ior"] == pytest.approx(0.1)
+    # ranked against the hard-label random set for want of its artifact: said, with what to do
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "warning: u relabels" in said and "remove results/random.json" in said
 
 
 def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():

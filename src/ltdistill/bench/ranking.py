@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json
@@ -74,6 +75,11 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             random = random_cell(results, k)
             baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"),
                                                     random.get("balanced_acc_runs"))
+            if random is not None and str(r.get("label_regime", "")).startswith("relabel"):
+                stem = next(n for n, x in results.items() if x is random)
+                print(f"warning: {name} relabels with a teacher, but no Random set relabeled by it could be made "
+                      f"here (results/{stem}.json came without its cell's artifact): its IOR is against Random's own "
+                      f"labels; remove results/{stem}.json and run the suite again to make both", file=sys.stderr)
         dd: dict = {}
         if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
