@@ -460,6 +460,11 @@ def test_a_method_entry_replaces_the_suites_extra_evaluations_for_its_cells_with
     assert lean["sre2l"].key == usual["sre2l"].key and lean["random"].evals == usual["random"].evals
     added = {c.label: c for c in plan(with_cross_arch(suite, ["lenet"]), tmp_path, [])[0]}
     assert "model-lenet" in added["sre2l"].evals and "model-lenet" in added["random"].evals
+    suite_file.write_text(text + '[[method]]\nname = "sre2l"\ncalibrations = ["adsa", "adsa-t1"]\n')
+    both = {c.label: c for c in plan(load_suite(suite_file), tmp_path, [])[0]}["sre2l"]  # ADSA at both temperatures
+    command = both.evals["labels-adsa-t1"]
+    assert command[command.index("--labels") + 1] == "adsa-t1" and "labels-adsa" in both.evals
+    assert both.key == usual["sre2l"].key
     suite_file.write_text(text + '[[method]]\nname = "sre2l"\nrecipes = ["nosuch"]\n')
     with pytest.raises(BadInput, match="method 'sre2l': recipes must be"):
         load_suite(suite_file)
