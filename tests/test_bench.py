@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ltdistill import bench, runtime, watch
 from ltdistill.bench import ddranking, load_suite, plan, status, suite_plan
 from ltdistill.bench import run_suite as bench_run_suite
+from ltdistill.bench.ranking import unrelabeled_warning
 from ltdistill.bench.suite import plan_suite
 from ltdistill.cli import main
 from ltdistill.errors import BadInput
@@ -267,7 +268,7 @@ def test_ddranking_ranks_each_class_order_against_its_own_random_cell_and_full_s
     assert "ddranking" not in holdout  # scored on the validation split: no random cell or full set of that split
 
 
-def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake(capsys):
+def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake():
     """Results copied into a fresh --out without their artifacts: the relabeling cell's stored baseline (the random
     set relabeled by its teacher) stays, instead of falling back to the hard-label random cell."""
     key = {"beta": 10, "ipc": 10, "seed": 0}
@@ -278,17 +279,16 @@ def test_ddranking_keeps_a_relabeled_random_baseline_it_cannot_remake(capsys):
         "u": {"label": "u", "key": {**key, "method": "u"}, "balanced_acc": {"mean": 0.8}, "syn_hard": {"mean": 0.6},
               "label_regime": "relabel (teacher, T=4)", "ddranking": relabeled},
     }
-    ddranking(results, {})
+    assert ddranking(results, {}) == []
     assert results["u"]["ddranking"]["acc_rdm_any"] == 0.8 and results["u"]["ddranking"]["ior"] == pytest.approx(0)
-    ddranking(results, {"u": {"balanced_acc": {"mean": 0.75}, "label_regime": "relabel (teacher, T=4)"}})
+    assert ddranking(results, {"u": {"balanced_acc": {"mean": 0.75}, "label_regime": "relabel (teacher, T=4)"}}) == []
     assert results["u"]["ddranking"]["ior"] == pytest.approx(0.05)  # one made now replaces it
-    assert "warning" not in capsys.readouterr().err
     del results["u"]["ddranking"]
-    ddranking(results, {})
+    # ranked against the hard-label random set for want of its artifact: named, for the bench to say what to do
+    assert ddranking(results, {}) == [("u", "random")]
     assert results["u"]["ddranking"]["rdm_regime"] == "hard" and results["u"]["ddranking"]["ior"] == pytest.approx(0.1)
-    # ranked against the hard-label random set for want of its artifact: said, with what to do
-    said = capsys.readouterr().err
-    assert said.count("\n") == 1 and "warning: u relabels" in said and "remove results/random.json" in said
+    said = unrelabeled_warning("u", "random")
+    assert said.startswith("warning: u relabels") and "remove results/random.json" in said
 
 
 def test_ddranking_without_the_full_set_or_the_random_cell_gives_what_it_can():
@@ -426,7 +426,7 @@ def test_every_shipped_suite_loads_and_plans(tmp_path):
     assert all(str(tmp_path / "f" / "models") in " ".join(c.distill) for c in fmnist if shared[c.label])
 
 
-def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_teacher(tmp_path):
+def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_teacher(tmp_path, capsys):
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY_SUITE + '[[method]]\nname = "sre2l"\nset = ["epochs=2", "iterations=3"]\n')
     out = tmp_path / "run"
@@ -439,6 +439,16 @@ def test_a_relabeling_set_is_ranked_against_random_images_relabeled_by_its_own_t
     assert ranking["acc_rdm_any"] == json.loads(relabeled.read_text())["balanced_acc"]["mean"]
     assert ranking["ior"] == pytest.approx(sre2l["balanced_acc"]["mean"] - ranking["acc_rdm_any"])
     assert json.loads(relabeled.read_text())["epochs"] == sre2l["epochs"] == 2  # trained as the set's own runs
+    assert "warning" not in capsys.readouterr().err
+    # results copied into a fresh --out without their artifacts: ranked against Random's own labels, and said so
+    copied = tmp_path / "copied"
+    shutil.copytree(out / "results", copied / "results")
+    stored = copied / "results" / "sre2l_digits_b10_ipc2_s0.json"
+    stored.write_text(json.dumps({k: v for k, v in sre2l.items() if k != "ddranking"}))
+    run_suite(str(suite), copied, progress=False)
+    assert json.loads(stored.read_text())["ddranking"]["rdm_regime"] == "hard"
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert said == [unrelabeled_warning("sre2l_digits_b10_ipc2_s0", "random_digits_b10_ipc2_s0")]
 
 
 def test_a_method_entry_replaces_the_suites_extra_evaluations_for_its_cells_without_touching_their_keys(tmp_path):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 from ltdistill.bench.commands import Log, evaluation_json
@@ -49,13 +48,17 @@ def random_cell(results: dict[str, dict], key: dict) -> dict | None:
     return next((x for x in results.values() if random_for(x.get("key", {}), key)), None)
 
 
-def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
+def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> list[tuple[str, str]]:
     """Add HLR / IOR / LRS to every distilled cell (see the module docstring). A cell whose full-set reference is
     not run yet, or made without its hard-label evaluation (by a suite without DD-Ranking then, ranked now that a
     relabeled baseline is made), gets IOR only, one whose random cell is missing HLR only; LRS needs both. A
     relabeling cell's baseline is the random set relabeled by its teacher (`teacher_evals`); where that evaluation
     cannot be made now (an --out holding results copied without their artifacts), the relabeled baseline the cell
-    already stored is kept rather than replaced by the hard-label random set."""
+    already stored is kept rather than replaced by the hard-label random set.
+
+    Returns (cell, random cell) for each relabeling cell ranked against the random cell's own labels for want of
+    the relabeled baseline: the bench says so (`unrelabeled_warning`); a page rendered from stored results does not."""
+    unrelabeled = []
     for name, r in results.items():
         if r.get("label") == "full" or ("syn_hard" not in r and name not in teacher_evals):
             continue  # (a cell of a suite without DD-Ranking: ranked only against a relabeled baseline made now)
@@ -76,10 +79,7 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
             baseline = None if random is None else (random["balanced_acc"]["mean"], random.get("label_regime", "hard"),
                                                     random.get("balanced_acc_runs"))
             if random is not None and str(r.get("label_regime", "")).startswith("relabel"):
-                stem = next(n for n, x in results.items() if x is random)
-                print(f"warning: {name} relabels with a teacher, but no Random set relabeled by it could be made "
-                      f"here (results/{stem}.json came without its cell's artifact): its IOR is against Random's own "
-                      f"labels; remove results/{stem}.json and run the suite again to make both", file=sys.stderr)
+                unrelabeled.append((name, next(n for n, x in results.items() if x is random)))
         dd: dict = {}
         if full is not None:
             dd.update(hlr=full["balanced_acc"]["mean"] - r["syn_hard"]["mean"],
@@ -94,6 +94,14 @@ def ddranking(results: dict[str, dict], teacher_evals: dict[str, dict]) -> None:
                 dd.update(per_run_scores(full, r, baseline[2]))
         if dd:
             r["ddranking"] = dd
+    return unrelabeled
+
+
+def unrelabeled_warning(cell: str, random_stem: str) -> str:
+    """What the bench says of a relabeling cell ranked against Random's own labels (see `ddranking`)."""
+    return (f"warning: {cell} relabels with a teacher, but no Random set relabeled by it could be made here "
+            f"(results/{random_stem}.json came without its cell's artifact): its IOR is against Random's own labels; "
+            f"remove results/{random_stem}.json and run the suite again to make both")
 
 
 def label_robust_score(ior: float, hlr: float, weight: float = 0.5) -> float:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from tqdm import tqdm
@@ -20,7 +21,13 @@ from ltdistill.bench.commands import (
 )
 from ltdistill.bench.estimate import stored_costs
 from ltdistill.bench.graph import suite_tasks
-from ltdistill.bench.ranking import ddranking, random_with_teachers, rank_recipes, relabeled_baselines
+from ltdistill.bench.ranking import (
+    ddranking,
+    random_with_teachers,
+    rank_recipes,
+    relabeled_baselines,
+    unrelabeled_warning,
+)
 from ltdistill.bench.schedule import command_slots, run_tasks
 from ltdistill.bench.status import RunningCells, finished_results, left_to_run, warn_if_long
 from ltdistill.bench.suite import (
@@ -127,7 +134,8 @@ def run_cells(name: str, out: str | Path, *, device: str = "cpu", data_dir: str 
     with exclusive(results_lock(out)):
         results = finished_results(planned.cells, out)
         if ranks(suite):
-            ddranking(results, teacher_evals)
+            for cell, random_stem in ddranking(results, teacher_evals):
+                print(unrelabeled_warning(cell, random_stem), file=sys.stderr)
             rank_recipes(results, recipe_evals)
             for stem, r in results.items():
                 write_json(result_json(out, stem), r)
