@@ -15,7 +15,9 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from docsource import DATA, NOTEBOOK, ROOT, note, read_folder
@@ -833,49 +835,55 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", text).replace(" ", "-")
 
 
-# findings whose tables the findings page gives and the results page does not: the page stays a minute's read
-TABLES_IN_FULL_ONLY = ("recipes", "ddranking-protocol")
+class Finding(NamedTuple):
+    """A finding: the results page gives its note in brief (`<note>-brief`) between `before` and `after`;
+    notebook/findings.md gives the note in full, then `after` and `in_full`, the tables a minute's read leaves out."""
+    heading: str
+    note: str
+    before: list[str]
+    after: list[str]
+    in_full: Sequence[str] = ()
 
 
-def findings(chosen) -> list[tuple[str, str, list[str], list[str]]]:
-    """(heading, note, what comes before its note, what comes after) of each finding: the results page gives the
-    note in brief (`<note>-brief`), notebook/findings.md in full; a finding whose data is missing is left out."""
+def findings(chosen) -> list[Finding]:
+    """Each finding whose data is here, in the order the pages give them."""
     from ltdistill.report.tables import cell_label, protocol_table, recipe_table, variant_table
 
-    found = [("## Which claims of the seed papers hold here", "unilevel-claims",
+    found = [Finding("## Which claims of the seed papers hold here", "unilevel-claims",
               [CLAIMS_INTRO, "", claims_table(chosen)], [])]
     across_orders = claims_by_order()
     if across_orders:
-        found.append(("### Under other class orders", "orders", [], [across_orders]))
+        found.append(Finding("### Under other class orders", "orders", [], [across_orders]))
     by_folder = {folder: list(read_folder(DATA / folder).values())
                  for folder in (*BENCH_SECTIONS, SUPERSEDED)}
     bench_results = [r for folder in BENCH_SECTIONS for r in by_folder[folder]]
-    calibrated = variant_table([r for r in bench_results if cell_label(r) == r.get("method") and r.get("ipc") == 10],
-                               kinds=("labels",), per_seed=False)
-    if calibrated:
-        found.append(("## Soft labels calibrated by ADSA", "adsa", [], [
-            calibrated, "", "IPC 10; a setting made with several seeds gives the mean ± std over them (and each seed's "
-            "tau*), the random class orders likewise over the orders, one made once its seed-0 cell; each seed and "
-            "order, IPC 50 and the ablations are on the suites' pages."]))
+    calibrated = {ipc: variant_table([r for r in bench_results if cell_label(r) == r.get("method")
+                                      and r.get("ipc") == ipc], kinds=("labels",), per_seed=False) for ipc in (10, 50)}
+    if calibrated[10]:
+        found.append(Finding("## Soft labels calibrated by ADSA", "adsa", [], [
+            calibrated[10], "", "IPC 10 (IPC 50 follows the note in full); a setting made with several seeds gives the "
+            "mean ± std over them (and each seed's tau*), the random class orders likewise over the orders, one made "
+            "once its seed-0 cell; each seed and order and the ablations are on the suites' pages."],
+            ["", "At IPC 50, likewise:", "", calibrated[50]] if calibrated[50] else []))
     # the methods, and the observers' presets (what the recipe table asks of a labeler); ablations on their pages
     recipes = recipe_table([r for r in bench_results if cell_label(r) == r.get("method")] + [
         r for r in by_folder["bench-fmnist-observers-gpu-h200"] if cell_label(r) != r.get("method")], per_seed=False)
     if recipes:
-        found.append(("## SRe2L's official relabel recipe", "recipes", [], [recipes]))
+        found.append(Finding("## SRe2L's official relabel recipe", "recipes", [], [], [recipes]))
     # the cells under DD-Ranking's protocol beside the same sets: made under today's defaults or, for those scored
     # before a default changed, the suite's superseded cells (SUPERSEDED)
     protocols = protocol_table(by_folder["bench-fmnist-defaults-cpu"] + by_folder[SUPERSEDED],
                                by_folder["bench-fmnist-ddranking-cpu"], per_seed=False)
     if protocols:
-        found.append(("## DD-Ranking's protocol", "ddranking-protocol", [], [protocols]))
+        found.append(Finding("## DD-Ranking's protocol", "ddranking-protocol", [], [], [protocols]))
     return found
 
 
 def findings_page(found) -> tuple[str, str]:
     """notebook/findings.md: each finding's heading, its note in full and its table."""
     return ("The findings in full: the seed papers' claims, class orders, ADSA, SRe2L's recipe, DD-Ranking's protocol",
-            re.sub(r"\n{3,}", "\n\n", "\n".join(part for heading, name, before, after in found
-                                                 for part in (heading, "", *before, "", note(name), "", *after, ""))))
+            re.sub(r"\n{3,}", "\n\n", "\n".join(part for f in found for part in (
+                f.heading, "", *f.before, "", note(f.note), "", *f.after, *f.in_full, ""))))
 
 
 def render() -> str:
@@ -901,12 +909,11 @@ def render() -> str:
     details = detail_pages(found)
     stem = (["## The official ConvNet", "", note("stem-brief"), "",
              "More: [the comparison, cell by cell](notebook/stem.md).", ""] if "stem" in details else [])
-    for i, (heading, name, before, after) in enumerate(found):
+    for i, (heading, name, before, after, _) in enumerate(found):
         if i and heading.startswith("## "):  # the network's section follows the claims and their orders
             parts, stem = parts + stem, []
         more = f"In full: [{heading.lstrip('#').strip()}](notebook/{FINDINGS}.md#{anchor(heading)})."
-        parts += [heading, "", *before, "", f"{note(f'{name}-brief')} {more}", "",
-                  *(after if name not in TABLES_IN_FULL_ONLY else []), ""]
+        parts += [heading, "", *before, "", f"{note(f'{name}-brief')} {more}", "", *after, ""]
     parts += stem
     if "defaults" in details:
         parts += ["## Defaults that follow the official code", "", note("defaults-brief"), "",

@@ -321,6 +321,10 @@ def test_each_finding_is_given_in_brief_with_a_link_to_its_note_in_full():
     for name in ("adsa", "orders", "recipes", "ddranking-protocol", "unilevel-claims"):
         assert note(f"{name}-brief") in page and note(name) in full and note(name) not in page
         assert len(note(f"{name}-brief")) < len(note(name))
+    # the tables a minute's read leaves out: ADSA at IPC 50, the recipes' and protocols' cells
+    for row in ("| fashion-mnist | 100 | 50 | edc | labels adsa |", "| ltdistill recipe | sre2l recipe |",
+                "| ltdistill: accuracy | random baseline |"):
+        assert row in full and row not in page, row
 
 
 def test_the_speed_summary_sets_each_workload_beside_its_timed_paths_only(tmp_path, monkeypatch):
@@ -428,3 +432,40 @@ def test_the_longer_run_lists_each_kept_set_by_iteration_with_its_tail(tmp_path,
     assert table.splitlines()[0] == "| kept set: iteration | 0 | 100 | 200 |"
     assert "| balanced (%) | 77.35 ± 0.10 | 79.00 ± 0.10 | 80.00 ± 0.10 |" in table
     assert "| tail: few (%) | 89.8 | 90.5 | 91.0 |" in table
+
+
+def test_the_notes_quote_a_seed_group_s_spread_as_its_tables_do():
+    """A note's "mean ± std over seeds" is the tables' (over_seeds: the population std), never the sample std: the
+    two differ by a fifth at 3 seeds, and a note quoting the other would disagree with the table beneath it."""
+    from collections import defaultdict
+
+    import numpy as np
+    from docsource import DATA, NOTES, read_folder
+
+    from ltdistill.report.tables import over_seeds
+
+    notes = "".join(path.read_text() for path in NOTES.rglob("*.md"))
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        for result in read_folder(folder).values():
+            if isinstance(result, dict) and isinstance(result.get("key"), dict) and "balanced_acc" in result:
+                setting = {k: v for k, v in result["key"].items() if k != "seed"}
+                groups[folder.name, json.dumps(setting, sort_keys=True)].append(result)
+    quoted = 0
+    for cells in (cells for cells in groups.values() if len(cells) > 1):
+        scores = {"": [c["balanced_acc"]["mean"] for c in cells],
+                  "+": [(c.get("ddranking") or {}).get("ior") for c in cells]}
+        if all((c.get("calibrated") or {}).get("adsa") for c in cells):
+            with_adsa = [c["calibrated"]["adsa"]["balanced_acc"]["mean"] for c in cells]
+            scores["with ADSA"] = with_adsa
+            scores["+ change"] = [a - b for a, b in zip(with_adsa, scores[""], strict=True)]
+        for what, values in scores.items():
+            if any(not isinstance(v, float) for v in values):
+                continue
+            a = 100 * np.array(values)
+            sign = "+" if what.startswith("+") else ""
+            population, sample = over_seeds(values, sign), f"{a.mean():{sign}.2f} ± {a.std(ddof=1):.2f}"
+            quoted += population in notes
+            assert population == sample or sample not in notes, \
+                f"a note quotes {sample} (sample std) for {cells[0]['key']} over seeds; the tables give {population}"
+    assert quoted > 10  # the notes do quote seed groups: the check reads them
