@@ -443,30 +443,28 @@ def test_the_notes_quote_a_seed_group_s_spread_as_its_tables_do():
     import numpy as np
     from docsource import DATA, NOTES, read_folder
 
-    from ltdistill.report.tables import over_seeds
+    from ltdistill.report.tables import over_seeds, pooled_order
 
     notes = "".join(path.read_text() for path in NOTES.rglob("*.md"))
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
         for result in read_folder(folder).values():
             if isinstance(result, dict) and isinstance(result.get("key"), dict) and "balanced_acc" in result:
-                setting = {k: v for k, v in result["key"].items() if k != "seed"}
-                if str(setting.get("class_order")).startswith("random:"):  # the random orders: a group as seeds are
-                    setting["class_order"] = "random"
+                # a cell but for its seed, the random class orders pooled as the brief tables pool them
+                setting = {**{k: v for k, v in result["key"].items() if k != "seed"},
+                           "class_order": pooled_order(result, per_seed=False)}
                 groups[folder.name, json.dumps(setting, sort_keys=True)].append(result)
     quoted = 0
     for cells in (cells for cells in groups.values() if len(cells) > 1):
-        scores = {"": [c["balanced_acc"]["mean"] for c in cells],
-                  "+": [(c.get("ddranking") or {}).get("ior") for c in cells]}
+        balanced = [c["balanced_acc"]["mean"] for c in cells]
+        scores = [(balanced, ""), ([(c.get("ddranking") or {}).get("ior") for c in cells], "+")]  # (values, sign)
         if all((c.get("calibrated") or {}).get("adsa") for c in cells):
             with_adsa = [c["calibrated"]["adsa"]["balanced_acc"]["mean"] for c in cells]
-            scores["with ADSA"] = with_adsa
-            scores["+ change"] = [a - b for a, b in zip(with_adsa, scores[""], strict=True)]
-        for what, values in scores.items():
+            scores += [(with_adsa, ""), ([a - b for a, b in zip(with_adsa, balanced, strict=True)], "+")]
+        for values, sign in scores:
             if any(not isinstance(v, float) for v in values):
                 continue
             a = 100 * np.array(values)
-            sign = "+" if what.startswith("+") else ""
             population, sample = over_seeds(values, sign), f"{a.mean():{sign}.2f} ± {a.std(ddof=1):.2f}"
             quoted += population in notes
             assert population == sample or sample not in notes, \
